@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <libmount.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "sc-checks.h"
+#include "sc-dmverity.h"
+#include "sc-json.h"
+#include "sc-mountopts.h"
+
+#define COMPOSEFS_SOURCE "composefs:"
+#define TRANSIENT_SOURCE "transient:composefs="
+#define MAX_STACK 16
+
+static void tablep(struct libmnt_table **t)
+{
+	mnt_unref_table(*t);
+}
+static void iterp(struct libmnt_iter **i)
+{
+	mnt_free_iter(*i);
+}
+
+/*
+ * Read mountinfo twice; a table that changed between the reads is read once
+ * more and must then match the previous read (hostile-inputs 15).
+ */
+static int read_stable_mountinfo(const char *path, char **ret, size_t *ret_len)
+{
+	_cleanup_free_ char *a = NULL, *b = NULL;
+	size_t al, bl;
+	int r;
+
+	r = sc_read_file_capped(path, SC_MOUNTINFO_MAX, &a, &al);
+	if (r < 0)
+		return r;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		r = sc_read_file_capped(path, SC_MOUNTINFO_MAX, &b, &bl);
+		if (r < 0)
+			return r;
+		if (al == bl && memcmp(a, b, al) == 0) {
+			*ret = TAKE_PTR(a);
+			*ret_len = al;
+			return 0;
+		}
+		free(a);
+		a = TAKE_PTR(b);
+		al = bl;
+	}
+	return -EAGAIN;
+}
+
+/* The raw (still escaped) superblock options of mount @id: the field after "- fstype source". */
+static int raw_super_options(const char *buf, size_t len, int id, const char **ret, size_t *ret_len)
+{
+	const char *line = buf, *end = buf + len;
+
+	while (line < end) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line)), *p, *sep;
+		char idbuf[16];
+		int n;
+
+		if (!eol)
+			eol = end;
+		n = snprintf(idbuf, sizeof(idbuf), "%d ", id);
+		if ((size_t)(eol - line) > (size_t)n && memcmp(line, idbuf, (size_t)n) == 0) {
+			/* Optional fields end at a lone "-"; then fstype, source, options. */
+			sep = NULL;
+			for (p = line; p + 2 < eol; p++)
+				if (p[0] == ' ' && p[1] == '-' && p[2] == ' ') {
+					sep = p + 3;
+					break;
+				}
+			if (!sep)
+				return -EBADMSG;
+			for (int field = 0; field < 2; field++) {
+				p = memchr(sep, ' ', (size_t)(eol - sep));
+				if (!p)
+					return -EBADMSG;
+				sep = p + 1;
+			}
+			p = memchr(sep, ' ', (size_t)(eol - sep));
+			*ret = sep;
+			*ret_len = (size_t)((p ? p : eol) - sep);
+			return 0;
+		}
+		line = eol + 1;
+	}
+	return -ENOENT;
+}
+
+static int count_parse_error(struct libmnt_table *tb, const char *filename, int line)
+{
+	int *errors = mnt_table_get_userdata(tb);
+
+	(*errors)++;
+	return 1; /* skip the line, keep parsing */
+}
+
+static struct libmnt_fs *find_id(struct libmnt_table *tb, int id)
+{
+	struct libmnt_iter *it _cleanup_(iterp) = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
+
+	while (it && mnt_table_next_fs(tb, it, &fs) == 0)
+		if (mnt_fs_get_id(fs) == id)
+			return fs;
+	return NULL;
+}
+
+/* Mounts stacked on "/" from the top (visible) one down, via parent IDs. */
+static size_t root_stack(struct libmnt_table *tb, struct libmnt_fs *stack[MAX_STACK])
+{
+	struct libmnt_iter *it _cleanup_(iterp) = mnt_new_iter(MNT_ITER_BACKWARD);
+	struct libmnt_fs *fs, *top = NULL;
+	size_t n = 0;
+
+	if (!it)
+		return 0;
+	/* The visible root: a "/" mount that no other "/" mount sits on. */
+	while (mnt_table_next_fs(tb, it, &fs) == 0) {
+		struct libmnt_iter *it2 _cleanup_(iterp) = NULL;
+		struct libmnt_fs *other;
+		bool covered = false;
+
+		if (!mnt_fs_streq_target(fs, "/"))
+			continue;
+		it2 = mnt_new_iter(MNT_ITER_FORWARD);
+		if (!it2)
+			return 0;
+		while (!covered && mnt_table_next_fs(tb, it2, &other) == 0)
+			covered = other != fs && mnt_fs_streq_target(other, "/") &&
+				  mnt_fs_get_parent_id(other) == mnt_fs_get_id(fs);
+		if (!covered) {
+			top = fs;
+			break;
+		}
+	}
+	for (fs = top; fs && n < MAX_STACK;) {
+		struct libmnt_fs *parent = NULL;
+
+		stack[n++] = fs;
+		parent = find_id(tb, mnt_fs_get_parent_id(fs));
+		if (!parent || parent == fs || !mnt_fs_streq_target(parent, "/"))
+			break;
+		fs = parent;
+	}
+	return n;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int stack_facts(struct libmnt_fs *stack[], size_t n, json_t *facts)
+{
+	_cleanup_json_ json_t *a = json_array();
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+
+		if (!o || json_array_append_new(a, o) < 0 ||
+		    sc_json_set(o, "id", json_integer(mnt_fs_get_id(stack[i]))) < 0 ||
+		    sc_json_set(o, "fstype", sc_json_str(mnt_fs_get_fstype(stack[i]))) < 0 ||
+		    sc_json_set(o, "source", sc_json_str(mnt_fs_get_source(stack[i]))) < 0)
+			return -ENOMEM;
+	}
+	return sc_json_set(facts, "stack", TAKE_PTR(a));
+}
+
+static int overlay_facts(const struct sc_overlay_opts *o, const char *raw, size_t rawlen, json_t *facts)
+{
+	_cleanup_json_ json_t *layers = json_array();
+
+	if (!layers)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_lower_plus + o->n_data_plus; i++)
+		if (json_array_append_new(layers, json_pack("{s:s, s:o}", "kind", o->layer_is_data[i] ? "data" : "lower",
+							    "path", sc_json_str(o->layers[i]))) < 0)
+			return -ENOMEM;
+	if (sc_json_set(facts, "options", sc_json_bytes(raw, rawlen)) < 0 ||
+	    sc_json_set(facts, "verity", sc_json_str(o->verity ? o->verity : "off")) < 0 ||
+	    sc_json_set(facts, "metacopy", sc_json_str(o->metacopy)) < 0 ||
+	    sc_json_set(facts, "redirect_dir", sc_json_str(o->redirect_dir)) < 0 ||
+	    sc_json_set(facts, "lowerdir", sc_json_str(o->lowerdir)) < 0 ||
+	    sc_json_set(facts, "layers", TAKE_PTR(layers)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int check_composefs_root(const struct sc_seal_cmdline *cmdline, const char *buf, size_t len,
+				struct libmnt_fs *stack[], size_t n, int *chosen, struct sc_check *c)
+{
+	struct libmnt_fs *layer = NULL;
+	struct sc_overlay_opts o;
+	struct sc_digest mounted;
+	const char *src, *raw, *hex;
+	char h1[SC_DIGEST_HEX_MAX + 1];
+	size_t rawlen;
+	bool transient = false;
+	int r;
+
+	for (size_t i = 0; i < n && !layer; i++) {
+		src = mnt_fs_get_source(stack[i]);
+		if (starts_with(src, TRANSIENT_SOURCE))
+			transient = true;
+		if (starts_with(src, COMPOSEFS_SOURCE) && strcmp(mnt_fs_get_fstype(stack[i]) ?: "", "overlay") == 0)
+			layer = stack[i];
+	}
+	if (sc_json_set(c->facts, "transient", json_boolean(transient)) < 0)
+		return -ENOMEM;
+	if (!layer) {
+		src = mnt_fs_get_source(stack[0]);
+		if (transient)
+			return sc_check_set(c, SC_STATUS_ERROR,
+					    "transient root (%s) but the composefs overlay beneath it is not in mountinfo",
+					    src);
+		if (strcmp(mnt_fs_get_fstype(stack[0]) ?: "", "overlay") != 0)
+			return sc_check_set(c, SC_STATUS_FAIL, "root is not composefs: / is %s from %s",
+					    mnt_fs_get_fstype(stack[0]) ?: "?", src ?: "?");
+		return sc_check_set(c, SC_STATUS_FAIL, "root is not composefs: overlay source is '%s'", src ?: "");
+	}
+	if (sc_json_set(c->facts, "mount_id", json_integer(mnt_fs_get_id(layer))) < 0 ||
+	    sc_json_set(c->facts, "source", sc_json_str(mnt_fs_get_source(layer))) < 0)
+		return -ENOMEM;
+
+	r = raw_super_options(buf, len, mnt_fs_get_id(layer), &raw, &rawlen);
+	if (r < 0)
+		return sc_check_set(c, SC_STATUS_ERROR, "cannot find the options of mount %d in mountinfo",
+				    mnt_fs_get_id(layer));
+	r = sc_overlay_opts_parse(raw, rawlen, &o);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return sc_check_set(c, SC_STATUS_ERROR, "overlay options of mount %d: %s", mnt_fs_get_id(layer),
+				    strerror(-r));
+	r = overlay_facts(&o, raw, rawlen, c->facts);
+	if (r < 0) {
+		sc_overlay_opts_done(&o);
+		return r;
+	}
+	if (!o.verity || strcmp(o.verity, "require") != 0) {
+		r = sc_check_set(c, SC_STATUS_FAIL, "composefs overlay mounted with verity=%s, not verity=require",
+				 o.verity ? o.verity : "off");
+		sc_overlay_opts_done(&o);
+		return r;
+	}
+	sc_overlay_opts_done(&o);
+
+	hex = mnt_fs_get_source(layer) + strlen(COMPOSEFS_SOURCE);
+	r = sc_digest_from_hex(hex, strlen(hex), SC_HASH_NONE, &mounted);
+	if (r < 0)
+		return sc_check_set(c, SC_STATUS_FAIL, "root overlay source '%s' is not a composefs digest",
+				    mnt_fs_get_source(layer));
+	if (sc_json_set(c->facts, "digest", json_string(sc_digest_to_hex(&mounted, h1))) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < cmdline->n_digests; i++)
+		if (sc_digest_equal(&cmdline->digests[i].digest, &mounted)) {
+			*chosen = (int)i;
+			return sc_check_set(c, SC_STATUS_PASS, "/ is composefs %.16s... with verity=require%s", h1,
+					    transient ? " (beneath a transient root)" : "");
+		}
+	if (cmdline->n_digests == 0)
+		return sc_check_set(c, SC_STATUS_FAIL,
+				    "/ is composefs %.16s... with verity=require, but no valid cmdline digest names it",
+				    h1);
+	{
+		char h2[SC_DIGEST_HEX_MAX + 1];
+
+		if (sc_json_set(c->facts, "cmdline_digest",
+				json_string(sc_digest_to_hex(&cmdline->digests[0].digest, h2))) < 0)
+			return -ENOMEM;
+		return sc_check_set(c, SC_STATUS_FAIL,
+				    "digest mismatch: root is composefs %s (%s) but the cmdline names %s (%s)", h1,
+				    sc_hash_alg_name(mounted.alg), h2, sc_hash_alg_name(cmdline->digests[0].digest.alg));
+	}
+}
+
+static int check_dmverity_root(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline,
+			       struct libmnt_table *tb, struct libmnt_fs *stack[], size_t n, struct sc_check *c)
+{
+	bool usr = cmdline->roothash.len == 0;
+	const struct sc_verity_hash *want = usr ? &cmdline->usrhash : &cmdline->roothash;
+	struct libmnt_fs *fs = usr ? mnt_table_find_target(tb, "/usr", MNT_ITER_BACKWARD) : stack[0];
+	struct sc_dmverity_info info;
+	dev_t dev;
+	int r;
+
+	if (!fs)
+		return sc_check_set(c, SC_STATUS_FAIL, "usrhash= given but /usr is not a separate mount");
+	dev = mnt_fs_get_devno(fs);
+	if (sc_json_set(c->facts, "device", sc_json_str(mnt_fs_get_source(fs))) < 0 ||
+	    sc_json_set(c->facts, "fstype", sc_json_str(mnt_fs_get_fstype(fs))) < 0 ||
+	    sc_json_set(c->facts, "devno", json_sprintf("%u:%u", major(dev), minor(dev))) < 0 ||
+	    sc_json_set(c->facts, "target", json_string(usr ? "/usr" : "/")) < 0)
+		return -ENOMEM;
+	r = sc_dmverity_query(paths, dev, &info);
+	if (r == -ENOMEM)
+		return r;
+	if (sc_json_set(c->facts, "dm_name", info.name[0] ? sc_json_str(info.name) : json_null()) < 0)
+		return -ENOMEM;
+	if (r == -ENOTBLK || r == -ENODEV)
+		return sc_check_set(c, SC_STATUS_FAIL, "%s is not an active dm-verity device (%s)", usr ? "/usr" : "/",
+				    mnt_fs_get_source(fs) ?: "?");
+	if (r < 0)
+		return sc_check_set(c, SC_STATUS_ERROR, "cannot query dm-verity device %s: %s",
+				    info.name[0] ? info.name : "?", info.why[0] ? info.why : strerror(-r));
+	if (info.root_hash_len != want->len || memcmp(info.root_hash, want->bytes, want->len) != 0)
+		return sc_check_set(c, SC_STATUS_FAIL, "dm-verity root hash of %s differs from the cmdline's", info.name);
+	return sc_check_set(c, SC_STATUS_PASS, "%s is dm-verity device %s with the cmdline's root hash",
+			    usr ? "/usr" : "/", info.name);
+}
+
+int sc_check_root_mount(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline, int *chosen,
+			struct sc_check *c)
+{
+	_cleanup_free_ char *path = NULL, *buf = NULL;
+	struct libmnt_table *tb _cleanup_(tablep) = NULL;
+	struct libmnt_fs *stack[MAX_STACK];
+	_cleanup_fclose_ FILE *f = NULL;
+	int errors = 0, r;
+	size_t len, n;
+
+	*chosen = -1;
+	if (sc_path_join(paths, "/proc/self/mountinfo", &path) < 0)
+		return -ENOMEM;
+	r = read_stable_mountinfo(path, &buf, &len);
+	if (r == -ENOMEM)
+		return r;
+	if (r == -EAGAIN)
+		return sc_check_set(c, SC_STATUS_ERROR, "%s kept changing while read", path);
+	if (r == -EFBIG)
+		return sc_check_set(c, SC_STATUS_ERROR, "%s is larger than %u bytes", path, SC_MOUNTINFO_MAX);
+	if (r < 0)
+		return sc_check_set(c, SC_STATUS_ERROR, "cannot read %s: %s", path, strerror(-r));
+
+	tb = mnt_new_table();
+	f = len ? fmemopen(buf, len, "r") : NULL;
+	if (!tb || (len && !f))
+		return -ENOMEM;
+	mnt_table_set_userdata(tb, &errors);
+	mnt_table_set_parser_errcb(tb, count_parse_error);
+	if (f && mnt_table_parse_stream(tb, f, path) < 0)
+		return sc_check_set(c, SC_STATUS_ERROR, "cannot parse %s", path);
+	if (sc_json_set(c->facts, "unparsable_lines", json_integer(errors)) < 0)
+		return -ENOMEM;
+
+	n = root_stack(tb, stack);
+	if (n == 0)
+		return sc_check_set(c, SC_STATUS_ERROR, "no mount on / in %s", path);
+	r = stack_facts(stack, n, c->facts);
+	if (r < 0)
+		return r;
+	if (sc_json_set(c->facts, "fstype", sc_json_str(mnt_fs_get_fstype(stack[0]))) < 0)
+		return -ENOMEM;
+
+	if (cmdline->kind == SC_SEAL_DMVERITY)
+		return check_dmverity_root(paths, cmdline, tb, stack, n, c);
+	return check_composefs_root(cmdline, buf, len, stack, n, chosen, c);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The checking core of the agent. Each check fills one struct sc_check;
+ * none prints or exits. Front ends (the CLI, the service) decide how to say
+ * the result.
+ */
+#pragma once
+
+#include "sc-cmdline.h"
+#include "sc-fileio.h"
+#include "sc-report.h"
+
+/* Secure Boot mode, decoded as systemd does (UEFI 2.9). */
+enum sc_sb_mode {
+	SC_SB_UNSUPPORTED = 0, /* no SecureBoot variable (or no EFI at all) */
+	SC_SB_DISABLED,
+	SC_SB_SETUP,
+	SC_SB_AUDIT,
+	SC_SB_USER,
+	SC_SB_DEPLOYED,
+	SC_SB_UNKNOWN,
+};
+const char *sc_sb_mode_name(enum sc_sb_mode m);
+enum sc_sb_mode sc_sb_mode_decode(int secure_boot, int setup, int audit, int deployed);
+
+/*
+ * Each returns 0 with the check filled in (status, reason, facts), or
+ * -ENOMEM. Problems with the system are statuses, not return values.
+ */
+int sc_check_cmdline(const struct sc_paths *paths, struct sc_seal_cmdline *ret_cmdline, struct sc_check *c);
+/* @chosen: set to the index into cmdline->digests[] that the root is mounted from, or -1. */
+int sc_check_root_mount(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline, int *chosen,
+			struct sc_check *c);
+int sc_check_secure_boot(const struct sc_paths *paths, struct sc_check *c);
+int sc_check_composefs_image(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline, int chosen,
+			     struct sc_check *c);
+int sc_check_lockdown(const struct sc_paths *paths, struct sc_check *c);
+
+struct sc_report {
+	enum sc_seal_kind kind;
+	enum sc_verdict verdict;
+	struct sc_check checks[_SC_CHECK_MAX];
+};
+
+/* Run every check. Returns 0 (the verdict is in @ret), or -ENOMEM. */
+int sc_report_collect(const struct sc_paths *paths, struct sc_report *ret);
+void sc_report_done(struct sc_report *r);
+
+/*
+ * sc_report_to_json() - the "sealcheck.report.v1" document.
+ * @nonce: the host's nonce, or NULL (JSON null).
+ * System identity is read under the root: with a fixture root from its files
+ * (etc/machine-id, proc/sys/kernel/...), on the running system through
+ * libsystemd where available. Returns 0, or -ENOMEM.
+ */
+int sc_report_to_json(const struct sc_paths *paths, const struct sc_report *rep, const char *nonce, json_t **ret);

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sc-checks.h"
+#include "sc-json.h"
+
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-id128.h>
+#endif
+
+static bool is_live(const struct sc_paths *paths)
+{
+	return !paths->root || !paths->root[0] || strcmp(paths->root, "/") == 0;
+}
+
+/* First line of a small file under the root, or JSON null. */
+static json_t *first_line(const struct sc_paths *paths, const char *abs)
+{
+	_cleanup_free_ char *path = NULL, *buf = NULL;
+	size_t len;
+
+	if (sc_path_join(paths, abs, &path) < 0)
+		return NULL;
+	if (sc_read_file_capped(path, SC_SMALL_FILE_MAX, &buf, &len) < 0)
+		return json_null();
+	len = strcspn(buf, "\n");
+	return len ? sc_json_bytes(buf, len) : json_null();
+}
+
+static json_t *machine_id(const struct sc_paths *paths, bool boot)
+{
+#if HAVE_LIBSYSTEMD
+	if (is_live(paths)) {
+		sd_id128_t id;
+		char s[SD_ID128_STRING_MAX];
+
+		if ((boot ? sd_id128_get_boot(&id) : sd_id128_get_machine(&id)) < 0)
+			return json_null();
+		return json_string(sd_id128_to_string(id, s));
+	}
+#endif
+	if (boot) {
+		/* The kernel prints it as a UUID; report it as systemd does, 32 hex digits. */
+		json_t *u = first_line(paths, "/proc/sys/kernel/random/boot_id");
+		char out[33];
+		size_t o = 0;
+
+		if (!json_is_string(u))
+			return u;
+		for (const char *p = json_string_value(u); *p && o < 32; p++)
+			if (*p != '-')
+				out[o++] = *p;
+		out[o] = '\0';
+		json_decref(u);
+		return json_string(out);
+	}
+	return first_line(paths, "/etc/machine-id");
+}
+
+static json_t *kernel_field(const struct sc_paths *paths, const char *file, bool release)
+{
+	struct utsname u;
+
+	if (is_live(paths) && uname(&u) == 0)
+		return sc_json_str(release ? u.release : u.nodename);
+	return first_line(paths, file);
+}
+
+static json_t *now_rfc3339(void)
+{
+	struct timespec ts;
+	struct tm tm;
+	char buf[64];
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm) ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return json_null();
+	return json_string(buf);
+}
+
+int sc_report_to_json(const struct sc_paths *paths, const struct sc_report *rep, const char *nonce, json_t **ret)
+{
+	_cleanup_json_ json_t *o = json_object(), *sys = json_object(), *checks = json_object(), *notes = NULL;
+
+	if (!o || !sys || !checks)
+		return -ENOMEM;
+	notes = json_pack("[s,s,s]",
+			  "/etc and /var are per-deployment state (bind mounts from /sysroot/state/deploy/<id>/): "
+			  "the seal does not cover them",
+			  "this report is self-reported by the guest: without TPM-bound evidence it is a claim, "
+			  "a nonce proves freshness, not truth",
+			  "file contents are checked by the kernel when read (verity=require); this report does "
+			  "not read every file");
+	if (!notes)
+		return -ENOMEM;
+	if (sc_json_set(sys, "machine_id", machine_id(paths, false)) < 0 ||
+	    sc_json_set(sys, "boot_id", machine_id(paths, true)) < 0 ||
+	    sc_json_set(sys, "kernel_release", kernel_field(paths, "/proc/sys/kernel/osrelease", true)) < 0 ||
+	    sc_json_set(sys, "hostname", kernel_field(paths, "/proc/sys/kernel/hostname", false)) < 0)
+		return -ENOMEM;
+	for (int i = 0; i < _SC_CHECK_MAX; i++)
+		if (sc_json_set(checks, sc_check_key(i), sc_check_to_json(&rep->checks[i])) < 0)
+			return -ENOMEM;
+	if (sc_json_set(o, "schema", json_string(SC_REPORT_SCHEMA)) < 0 ||
+	    sc_json_set(o, "agent", json_pack("{s:s}", "version", PACKAGE_VERSION)) < 0 ||
+	    sc_json_set(o, "system", TAKE_PTR(sys)) < 0 || sc_json_set(o, "time", now_rfc3339()) < 0 ||
+	    sc_json_set(o, "nonce", nonce ? json_string(nonce) : json_null()) < 0 ||
+	    sc_json_set(o, "seal_kind", json_string(sc_seal_kind_name(rep->kind))) < 0 ||
+	    sc_json_set(o, "verdict", json_string(sc_verdict_name(rep->verdict))) < 0 ||
+	    sc_json_set(o, "checks", TAKE_PTR(checks)) < 0 || sc_json_set(o, "notes", TAKE_PTR(notes)) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(o);
+	return 0;
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sealcheck: is the running system sealed? The front end: parses arguments,
+ * runs the checking core, and says the result. Exit status:
+ *   status:  0 sealed, 1 not sealed, 2 could not determine or usage error
+ *   measure: 0 every file measured, 1 some file failed, 2 usage error
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli-output.h"
+#include "config.h"
+#include "sc-fsverity.h"
+#include "sc-json.h"
+
+#define EXIT_SEALED 0
+#define EXIT_UNSEALED 1
+#define EXIT_UNDETERMINED 2
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+	fputs("Usage: sealcheck [status] [--json] [--root DIR] [--sysroot PATH]\n"
+	      "       sealcheck measure FILE...\n"
+	      "\n"
+	      "Verify that the running system is sealed: a signed UKI names a composefs\n"
+	      "digest, / is that composefs image with verity=require, the image measures\n"
+	      "to that digest, and Secure Boot is enforcing.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  status         all checks, a human report and a verdict (default)\n"
+	      "  measure FILE   print each file's fs-verity digest, as `fsverity measure`\n"
+	      "\n"
+	      "Options:\n"
+	      "  --json         the report as JSON (sealcheck.report.v1) on stdout\n"
+	      "  --root DIR     read every system path below DIR (a fixture tree)\n"
+	      "  --sysroot PATH where the composefs repository's physical root is (/sysroot)\n"
+	      "  -h, --help     this help\n"
+	      "  --version      the version\n"
+	      "\n"
+	      "Exit status: 0 sealed, 1 not sealed, 2 could not determine or usage error.\n",
+	      f);
+}
+
+static int cmd_measure(int argc, char **argv)
+{
+	int failed = 0;
+
+	if (argc < 1) {
+		fprintf(stderr, "sealcheck measure: no FILE given\n");
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < argc; i++) {
+		struct sc_digest d;
+		char s[SC_DIGEST_HEX_MAX + 8];
+		int r = sc_fsverity_measure_path(argv[i], &d);
+
+		if (r < 0) {
+			const char *why = sc_fsverity_strerror(r);
+
+			fprintf(stderr, "sealcheck: %s: %s\n", argv[i], why ? why : strerror(-r));
+			failed = 1;
+			continue;
+		}
+		printf("%s %s\n", sc_digest_to_string(&d, s), argv[i]);
+	}
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "sealcheck: writing to stdout: %s\n", strerror(errno));
+		return EXIT_UNDETERMINED;
+	}
+	return failed ? 1 : 0;
+}
+
+static int cmd_status(const struct sc_paths *paths, bool json)
+{
+	struct sc_report rep;
+	_cleanup_json_ json_t *doc = NULL;
+	int r;
+
+	r = sc_report_collect(paths, &rep);
+	if (r < 0) {
+		fprintf(stderr, "sealcheck: collecting the report: %s\n", strerror(-r));
+		return EXIT_UNDETERMINED;
+	}
+	if (json) {
+		r = sc_report_to_json(paths, &rep, NULL, &doc);
+		if (r < 0 || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0) {
+			fprintf(stderr, "sealcheck: writing the JSON report failed\n");
+			sc_report_done(&rep);
+			return EXIT_UNDETERMINED;
+		}
+		fputc('\n', stdout);
+	} else
+		cli_print_human(stdout, &rep, cli_use_color(stdout));
+	r = rep.verdict == SC_VERDICT_SEALED ? EXIT_SEALED
+	    : rep.verdict == SC_VERDICT_UNSEALED ? EXIT_UNSEALED
+						 : EXIT_UNDETERMINED;
+	sc_report_done(&rep);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "sealcheck: writing to stdout: %s\n", strerror(errno));
+		return EXIT_UNDETERMINED;
+	}
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_ROOT = 0x100, OPT_SYSROOT, OPT_JSON, OPT_VERSION };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },	      { "version", no_argument, NULL, OPT_VERSION },
+		{ "json", no_argument, NULL, OPT_JSON },      { "root", required_argument, NULL, OPT_ROOT },
+		{ "sysroot", required_argument, NULL, OPT_SYSROOT }, {},
+	};
+	struct sc_paths paths = SC_PATHS_SYSTEM;
+	bool json = false;
+	const char *verb = "status";
+	struct stat st;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("sealcheck %s\n", PACKAGE_VERSION);
+			return 0;
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_ROOT:
+			paths.root = optarg;
+			break;
+		case OPT_SYSROOT:
+			paths.sysroot = optarg;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		verb = argv[optind++];
+	if (strcmp(verb, "measure") == 0)
+		return cmd_measure(argc - optind, argv + optind);
+	if (strcmp(verb, "status") != 0) {
+		fprintf(stderr, "sealcheck: unknown command '%s' (try --help)\n", verb);
+		return EXIT_USAGE;
+	}
+	/* Options may follow the verb too: sealcheck status --json. */
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_ROOT:
+			paths.root = optarg;
+			break;
+		case OPT_SYSROOT:
+			paths.sysroot = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sealcheck status: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (paths.root[0] && (stat(paths.root, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "sealcheck: --root %s: %s\n", paths.root, errno ? strerror(errno) : "not a directory");
+		return EXIT_USAGE;
+	}
+	if (paths.sysroot[0] != '/') {
+		fprintf(stderr, "sealcheck: --sysroot %s: must be an absolute path\n", paths.sysroot);
+		return EXIT_USAGE;
+	}
+	return cmd_status(&paths, json);
+}
