@@ -1,0 +1,79 @@
+# Shared harness for the VM tests: a guest kernel, initramfs assembly and a
+# QEMU runner with a deadline. Sourced by tests/vm/test-*.sh.
+#
+# Environment:
+#   SEALCHECK_CACHE   cache folder (kernel downloads), default ~/.cache/sealcheck
+#   VM_TIMEOUT        seconds a guest may run, default 180
+set -euo pipefail
+
+vm_srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VM_TIMEOUT=${VM_TIMEOUT:-180}
+
+vm_say() { printf '%s: %s\n' "${VM_TEST_NAME:-vm}" "$*" >&2; }
+
+# vm_kernel_dir: the guest kernel tree (fetched once into the cache).
+vm_kernel_dir() {
+	"$vm_srcdir/scripts/fetch-guest-kernel.sh"
+}
+
+# vm_initramfs_add_binary ROOT BINARY...: copy binaries with their shared libraries.
+vm_initramfs_add_binary() {
+	local root=$1 bin lib
+	shift
+	for bin in "$@"; do
+		install -D -m 0755 "$bin" "$root/bin/$(basename "$bin")"
+		for lib in $(ldd "$bin" 2>/dev/null | awk '/=> \// {print $3} /^\t\/lib/ {print $1}'); do
+			[ -e "$root$lib" ] || install -D -m 0755 "$lib" "$root$lib"
+		done
+	done
+	# The dynamic loader at the path binaries ask for.
+	for lib in /lib64/ld-linux-x86-64.so.2; do
+		[ -e "$root$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
+	done
+}
+
+# vm_initramfs_add_module ROOT KERNEL_DIR NAME...: decompressed .ko files into ROOT/lib/modules.
+vm_initramfs_add_module() {
+	local root=$1 kdir=$2 name path
+	shift 2
+	mkdir -p "$root/lib/modules"
+	for name in "$@"; do
+		path=$(find "$kdir/lib/modules" -name "$name.ko.xz" | head -n 1)
+		[ -n "$path" ] || { vm_say "module $name not found in $kdir"; return 1; }
+		xz -dc "$path" >"$root/lib/modules/$name.ko"
+	done
+}
+
+# vm_initramfs_base ROOT: busybox and the mount points an init needs.
+vm_initramfs_base() {
+	local root=$1
+	mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,mnt,run,etc}
+	install -m 0755 /bin/busybox "$root/bin/busybox"
+}
+
+# vm_initramfs_pack ROOT OUT: a newc cpio, gzip-compressed.
+vm_initramfs_pack() {
+	(cd "$1" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 >"$2"
+}
+
+# vm_run_direct KERNEL_DIR INITRD LOG [QEMU ARGS...]: boot with -kernel/-initrd
+# under TCG until the guest powers off or VM_TIMEOUT passes. Returns QEMU's
+# status (124 on timeout). The serial console goes to LOG.
+vm_run_direct() {
+	local kdir=$1 initrd=$2 log=$3
+	shift 3
+	timeout --foreground -k 5 "$VM_TIMEOUT" qemu-system-x86_64 \
+		-machine q35 -cpu qemu64,-cx16 -smp 1 -m 1024 \
+		-display none -no-reboot -monitor none -serial "file:$log" \
+		-kernel "$kdir/boot/vmlinuz" -initrd "$initrd" \
+		-append "console=ttyS0 panic=-1 loglevel=4" \
+		"$@"
+}
+
+# vm_need CMD...: fail (not skip) with the package to install when a tool is missing.
+vm_need() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { vm_say "missing $c: run scripts/install-deps.sh"; exit 1; }
+	done
+}
