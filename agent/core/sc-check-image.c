@@ -41,6 +41,8 @@ int sc_check_composefs_image(const struct sc_paths *paths, const struct sc_seal_
 	struct stat st;
 	int r;
 
+	if (!cmdline->parsed)
+		return sc_check_set(c, SC_STATUS_ERROR, "the cmdline could not be read: no digest to measure against");
 	if (cmdline->n_digests == 0)
 		return sc_check_set(c, SC_STATUS_FAIL, "no valid composefs digest on the cmdline to measure against");
 	want = &cmdline->digests[chosen >= 0 ? chosen : 0].digest;

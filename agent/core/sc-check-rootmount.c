@@ -265,6 +265,10 @@ static int check_composefs_root(const struct sc_seal_cmdline *cmdline, const cha
 			return sc_check_set(c, SC_STATUS_PASS, "/ is composefs %.16s... with verity=require%s", h1,
 					    transient ? " (beneath a transient root)" : "");
 		}
+	if (!cmdline->parsed)
+		return sc_check_set(c, SC_STATUS_ERROR,
+				    "/ is composefs %.16s... with verity=require; the cmdline could not be read to compare",
+				    h1);
 	if (cmdline->n_digests == 0)
 		return sc_check_set(c, SC_STATUS_FAIL,
 				    "/ is composefs %.16s... with verity=require, but no valid cmdline digest names it",

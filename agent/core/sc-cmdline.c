@@ -297,7 +297,7 @@ static void judge_param(struct sc_seal_cmdline *c, struct sc_cmdline_param *p, b
 
 int sc_seal_cmdline_parse(const char *buf, size_t len, struct sc_seal_cmdline *ret)
 {
-	struct sc_seal_cmdline c = { 0 };
+	struct sc_seal_cmdline c = { .parsed = true };
 	const char *pos = buf, *end = buf + len, *tok, *first_composefs = NULL;
 	bool has_digest_form = false, has_composefs = false, has_verity = false;
 	size_t tl;

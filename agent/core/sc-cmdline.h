@@ -54,6 +54,7 @@ struct sc_cmdline_digest {
 };
 
 struct sc_seal_cmdline {
+	bool parsed;        /* false: the command line could not be read; nothing below is known */
 	enum sc_seal_kind kind;
 	enum sc_cmdline_problem problem;
 	char detail[192];   /* why: for MALFORMED/AMBIGUOUS/INSECURE */

@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""Whole-program tests: `sealcheck --root TREE` against fixture trees.
+
+Each case starts from a real capture of a sealed guest (tests/fixtures/real-vm),
+applies one change, runs sealcheck (human and --json), and checks the exit
+status, the verdict line, the status of every check, and the JSON against
+docs/report.schema.json.
+
+    status_cases.py --list
+    status_cases.py --sealcheck BIN --preload SO --fixtures DIR --schema FILE CASE
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+REAL_DIGEST = ("4d8ad9824efc90f2a9ed32201027828d8dc36139bfe1da72c32aefeed2389513"
+               "f10adb7862f4099902ae0b5b736792bca420fc991832554d3fb8b91bad6bc349")
+GLOBAL = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
+SHIM = "605dab50-e046-4300-abb6-3dd810dd8b23"
+EFIVARS = "sys/firmware/efi/efivars"
+ATTR = struct.pack("<I", 6)  # bootservice | runtime, as the captures show
+
+
+class Tree:
+    def __init__(self, fixtures, base, tmp):
+        self.root = os.path.join(tmp, "root")
+        shutil.copytree(os.path.join(fixtures, "real-vm", base), self.root, symlinks=True)
+        self.digest = REAL_DIGEST
+        self.env = {}
+
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+    def read(self, rel, mode="r"):
+        with open(self.path(rel), mode) as f:
+            return f.read()
+
+    def write(self, rel, data):
+        os.makedirs(os.path.dirname(self.path(rel)), exist_ok=True)
+        with open(self.path(rel), "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+
+    def sub(self, rel, old, new, count=1):
+        data = self.read(rel, "rb")
+        old, new = old.encode() if isinstance(old, str) else old, new.encode() if isinstance(new, str) else new
+        if old not in data:
+            raise SystemExit(f"fixture {rel} lacks {old!r}")
+        self.write(rel, data.replace(old, new, count if count else data.count(old)))
+
+    def efivar(self, name, guid, data):
+        self.write(f"{EFIVARS}/{name}-{guid}", data if data is None else ATTR + data)
+
+    def rm(self, rel):
+        os.unlink(self.path(rel))
+
+    def add_image(self, alg="sha512", content=b"composefs erofs image stand-in\n" * 100):
+        """A composefs repository whose image is named by its real fs-verity digest."""
+        tmp = self.path("image.tmp")
+        self.write("image.tmp", content)
+        digest = subprocess.run(["fsverity", "digest", f"--hash-alg={alg}", "--compact", tmp],
+                                check=True, capture_output=True, text=True).stdout.strip()
+        os.unlink(tmp)
+        obj = f"sysroot/composefs/objects/{digest[:2]}/{digest[2:]}"
+        self.write(obj, content)
+        os.makedirs(self.path("sysroot/composefs/images"), exist_ok=True)
+        os.symlink(f"../objects/{digest[:2]}/{digest[2:]}", self.path(f"sysroot/composefs/images/{digest}"))
+        self.write("sysroot/composefs/meta.json", json.dumps({"version": 1, "algorithm": f"fsverity-{alg}-12"}))
+        self.set_digest(digest)
+        if alg == "sha256":
+            self.env["FAKE_FSVERITY_ALG"] = "sha256"
+        return digest
+
+    def set_digest(self, digest):
+        for rel in ("proc/cmdline", "proc/self/mountinfo"):
+            self.sub(rel, self.digest, digest, count=0)
+        self.digest = digest
+
+
+def esl_x509(der, owner=b"\x11" * 16):
+    x509 = bytes.fromhex("a159c0a5e494a74a87b5ab155c2bf072")
+    size = 16 + len(der)
+    return x509 + struct.pack("<III", 28 + size, 0, size) + owner + der
+
+
+# Each case: (base capture, mutation, expected exit, verdict, {check: status}, reason substrings)
+def sealed(t):
+    t.add_image()
+
+
+def c_insecure(t):
+    t.add_image()
+    t.sub("proc/cmdline", "composefs=", "composefs=?")
+
+
+def c_no_verity_opt(t):
+    t.add_image()
+    t.sub("proc/self/mountinfo", ",verity=require", "")
+
+
+def c_verity_on(t):
+    t.add_image()
+    t.sub("proc/self/mountinfo", ",verity=require", ",verity=on")
+
+
+def c_escaped_lowerdir(t):
+    # A directory named "x,verity=require" is escaped by the kernel; it is not the option.
+    t.add_image()
+    t.sub("proc/self/mountinfo", "lowerdir=/run/img::", "lowerdir=/run/img\\054verity=require::")
+    t.sub("proc/self/mountinfo", ",verity=require\n", "\n")
+
+
+def c_digest_mismatch(t):
+    d = t.add_image()
+    other = ("0" * 128) if d != "0" * 128 else ("1" * 128)
+    t.sub("proc/self/mountinfo", "composefs:" + d, "composefs:" + other)
+
+
+def c_image_mismatch(t):
+    d = t.add_image()
+    t.write(f"sysroot/composefs/objects/{d[:2]}/{d[2:]}", b"tampered image\n")
+
+
+def c_image_missing(t):
+    d = t.add_image()
+    t.rm(f"sysroot/composefs/images/{d}")
+
+
+def c_image_no_verity(t):
+    t.add_image()
+    t.env["FAKE_FSVERITY"] = "nodata"
+
+
+def c_image_enotty(t):
+    t.add_image()
+    t.env["FAKE_FSVERITY"] = "notty"
+
+
+def c_image_sha256(t):
+    t.add_image(alg="sha256")
+
+
+def c_alg_mismatch(t):
+    t.add_image()
+    t.env["FAKE_FSVERITY_ALG"] = "sha256"
+
+
+def c_sb_wrong_size(t):
+    t.add_image()
+    t.efivar("SecureBoot", GLOBAL, b"\x01\x00")
+
+
+def c_sb_value_2(t):
+    t.add_image()
+    t.efivar("SecureBoot", GLOBAL, b"\x02")
+
+
+def c_sb_short_file(t):
+    t.add_image()
+    t.write(f"{EFIVARS}/SecureBoot-{GLOBAL}", b"\x06\x00")
+
+
+def c_sb_empty_file(t):
+    t.add_image()
+    t.write(f"{EFIVARS}/SecureBoot-{GLOBAL}", b"")
+
+
+def c_mok(t):
+    t.add_image()
+    t.efivar("MokSBStateRT", SHIM, b"\x01")
+
+
+def c_no_pk(t):
+    t.add_image()
+    t.rm(f"{EFIVARS}/PK-{GLOBAL}")
+
+
+def c_pk_truncated(t):
+    t.add_image()
+    data = t.read(f"{EFIVARS}/PK-{GLOBAL}", "rb")
+    t.write(f"{EFIVARS}/PK-{GLOBAL}", data[:200])
+
+
+def c_pk_lying_size(t):
+    t.add_image()
+    data = bytearray(t.read(f"{EFIVARS}/PK-{GLOBAL}", "rb"))
+    struct.pack_into("<I", data, 4 + 16, 0xFFFFFFF0)
+    t.write(f"{EFIVARS}/PK-{GLOBAL}", bytes(data))
+
+
+def c_deployed(t):
+    t.add_image()
+    t.efivar("DeployedMode", GLOBAL, b"\x01")
+
+
+def c_audit(t):
+    t.add_image()
+    t.efivar("SecureBoot", GLOBAL, b"\x00")
+    t.efivar("SetupMode", GLOBAL, b"\x01")
+    t.efivar("AuditMode", GLOBAL, b"\x01")
+
+
+def c_disabled(t):
+    t.add_image()
+    t.efivar("SecureBoot", GLOBAL, b"\x00")
+
+
+def c_efivarfs_unmounted(t):
+    t.add_image()
+    shutil.rmtree(t.path(EFIVARS))
+    os.makedirs(t.path(EFIVARS))
+
+
+def c_setup(t):
+    t.add_image()
+
+
+def c_bios(t):
+    t.add_image()
+
+
+def c_transient(t):
+    t.add_image()
+    t.sub("proc/self/mountinfo", "31 30 254:16",
+          f"38 30 0:40 / / rw,relatime - overlay transient:composefs={t.digest} "
+          "rw,lowerdir=/run/cfs,upperdir=/run/transient/upper,workdir=/run/transient/work\n31 38 254:16")
+
+
+def c_transient_hidden(t):
+    t.add_image()
+    t.sub("proc/self/mountinfo", f"30 1 0:23 / / ro,relatime - overlay composefs:{t.digest}",
+          f"30 1 0:23 / / rw,relatime - overlay transient:composefs={t.digest}")
+
+
+def c_ext4_root(t):
+    t.add_image()
+    t.sub("proc/self/mountinfo", f"0:23 / / ro,relatime - overlay composefs:{t.digest} ",
+          "254:3 / / ro,relatime - ext4 /dev/vda3 ")
+
+
+def c_not_composefs_overlay(t):
+    t.add_image()
+    t.sub("proc/self/mountinfo", f"overlay composefs:{t.digest} ", "overlay overlay ")
+
+
+def c_ambiguous(t):
+    d = t.add_image()
+    t.sub("proc/cmdline", "quiet", "quiet composefs=" + "a" * 128)
+
+
+def c_identical_dup(t):
+    d = t.add_image()
+    t.sub("proc/cmdline", "quiet", "quiet composefs=" + d)
+
+
+def c_quoted(t):
+    d = t.add_image()
+    t.sub("proc/cmdline", "composefs=" + d, f'composefs="{d}"')
+
+
+def c_digest_form(t):
+    d = t.add_image()
+    t.sub("proc/cmdline", "composefs=" + d, "composefs.digest=v2-sha512-12:" + d + " composefs=" + "b" * 128)
+
+
+def c_after_dashdash(t):
+    d = t.add_image()
+    t.sub("proc/cmdline", "composefs=" + d, "init=/sbin/init -- composefs=" + d)
+
+
+def c_non_utf8(t):
+    t.add_image()
+    t.sub("proc/cmdline", b"quiet", b"quiet label=\xff\xfe\x00x\x01")
+
+
+def c_no_cmdline(t):
+    t.rm("proc/cmdline")
+
+
+def c_dmverity(t):
+    t.write("proc/cmdline", "console=ttyS0 roothash=" + "ab" * 32 + " root=/dev/mapper/root\n")
+    t.sub("proc/self/mountinfo", f"0:23 / / ro,relatime - overlay composefs:{t.digest} ",
+          "253:0 / / ro,relatime - erofs /dev/mapper/root ")
+    t.write("sys/dev/block/253:0/dm/name", "root\n")
+    t.write("sys/dev/block/253:0/dm/uuid", "CRYPT-VERITY-0123456789abcdef-root\n")
+
+
+def c_dm_not_verity(t):
+    c_dmverity(t)
+    t.write("sys/dev/block/253:0/dm/uuid", "CRYPT-LUKS2-0123456789abcdef-root\n")
+
+
+def c_dm_plain_disk(t):
+    c_dmverity(t)
+    shutil.rmtree(t.path("sys/dev/block/253:0/dm"))
+
+
+P, F, E, S = "pass", "fail", "error", "skip"
+ALL_PASS = {"cmdline": P, "root_mount": P, "secure_boot": P, "composefs_image": P}
+
+CASES = {
+    "sealed": ("snakeoil-user", sealed, 0, "sealed", ALL_PASS, []),
+    "sealed-sha256": ("snakeoil-user", c_image_sha256, 0, "sealed", ALL_PASS, []),
+    "sealed-deployed-mode": ("snakeoil-user", c_deployed, 0, "sealed", ALL_PASS, ["deployed mode"]),
+    "sealed-transient-root": ("snakeoil-user", c_transient, 0, "sealed", ALL_PASS, ["transient"]),
+    "sealed-identical-duplicate": ("snakeoil-user", c_identical_dup, 0, "sealed", ALL_PASS, []),
+    "sealed-digest-form-wins": ("snakeoil-user", c_digest_form, 0, "sealed", ALL_PASS, ["composefs.digest="]),
+    "sealed-non-utf8-cmdline": ("snakeoil-user", c_non_utf8, 0, "sealed", ALL_PASS, []),
+    "real-capture-no-repository": ("snakeoil-user", lambda t: None, 1, "unsealed",
+                                   {"composefs_image": F}, ["no composefs repository"]),
+    "setup-mode": ("setup-mode", c_setup, 1, "unsealed", {"secure_boot": F}, ["mode: setup"]),
+    "bios": ("bios", c_bios, 1, "unsealed", {"secure_boot": F}, ["not booted with UEFI"]),
+    "sb-disabled": ("snakeoil-user", c_disabled, 1, "unsealed", {"secure_boot": F}, ["mode: disabled"]),
+    "sb-audit": ("snakeoil-user", c_audit, 1, "unsealed", {"secure_boot": F}, ["mode: audit"]),
+    "sb-wrong-size": ("snakeoil-user", c_sb_wrong_size, 2, "error", {"secure_boot": E}, ["malformed"]),
+    "sb-value-2": ("snakeoil-user", c_sb_value_2, 2, "error", {"secure_boot": E}, ["malformed"]),
+    "sb-short-file": ("snakeoil-user", c_sb_short_file, 2, "error", {"secure_boot": E}, ["malformed"]),
+    "sb-empty-file": ("snakeoil-user", c_sb_empty_file, 1, "unsealed", {"secure_boot": F}, ["unsupported"]),
+    "mok-validation-off": ("snakeoil-user", c_mok, 1, "unsealed", {"secure_boot": F}, ["disabled in shim"]),
+    "no-pk": ("snakeoil-user", c_no_pk, 1, "unsealed", {"secure_boot": F}, ["no PK"]),
+    "pk-truncated": ("snakeoil-user", c_pk_truncated, 2, "error", {"secure_boot": E}, ["PK"]),
+    "pk-lying-size": ("snakeoil-user", c_pk_lying_size, 2, "error", {"secure_boot": E}, ["SignatureListSize"]),
+    "efivarfs-unmounted": ("snakeoil-user", c_efivarfs_unmounted, 2, "error", {"secure_boot": E},
+                           ["efivarfs is not mounted"]),
+    "cmdline-insecure": ("snakeoil-user", c_insecure, 1, "unsealed", {"cmdline": F}, ["insecure"]),
+    "cmdline-ambiguous": ("snakeoil-user", c_ambiguous, 1, "unsealed", {"cmdline": F}, ["ambiguous"]),
+    "cmdline-quoted": ("snakeoil-user", c_quoted, 1, "unsealed", {"cmdline": F}, ["quoted"]),
+    "cmdline-after-dashdash": ("snakeoil-user", c_after_dashdash, 1, "unsealed", {"cmdline": F},
+                               ["No composefs image"]),
+    "cmdline-missing": ("snakeoil-user", c_no_cmdline, 2, "error",
+                        {"cmdline": E, "root_mount": E, "composefs_image": E}, ["cannot read"]),
+    "mount-no-verity": ("snakeoil-user", c_no_verity_opt, 1, "unsealed", {"root_mount": F}, ["verity=off"]),
+    "mount-verity-on": ("snakeoil-user", c_verity_on, 1, "unsealed", {"root_mount": F}, ["verity=on"]),
+    "mount-escaped-lowerdir": ("snakeoil-user", c_escaped_lowerdir, 1, "unsealed", {"root_mount": F},
+                               ["verity=off"]),
+    "mount-digest-mismatch": ("snakeoil-user", c_digest_mismatch, 1, "unsealed", {"root_mount": F},
+                              ["digest mismatch"]),
+    "mount-ext4-root": ("snakeoil-user", c_ext4_root, 1, "unsealed", {"root_mount": F}, ["root is not composefs"]),
+    "mount-plain-overlay": ("snakeoil-user", c_not_composefs_overlay, 1, "unsealed", {"root_mount": F},
+                            ["root is not composefs"]),
+    "mount-transient-hidden": ("snakeoil-user", c_transient_hidden, 2, "error", {"root_mount": E}, ["transient"]),
+    "image-content-mismatch": ("snakeoil-user", c_image_mismatch, 1, "unsealed", {"composefs_image": F},
+                               ["content mismatch"]),
+    "image-missing": ("snakeoil-user", c_image_missing, 1, "unsealed", {"composefs_image": F}, ["not found"]),
+    "image-no-verity": ("snakeoil-user", c_image_no_verity, 1, "unsealed", {"composefs_image": F},
+                        ["no fs-verity"]),
+    "image-enotty": ("snakeoil-user", c_image_enotty, 2, "error", {"composefs_image": E}, ["ENOTTY"]),
+    "image-alg-mismatch": ("snakeoil-user", c_alg_mismatch, 1, "unsealed", {"composefs_image": F},
+                           ["algorithm mismatch"]),
+    "dmverity-fixture": ("snakeoil-user", c_dmverity, 2, "error",
+                         {"cmdline": P, "root_mount": E, "composefs_image": S}, ["not read under --root"]),
+    "dmverity-not-verity-target": ("snakeoil-user", c_dm_not_verity, 1, "unsealed", {"root_mount": F},
+                                   ["not an active dm-verity"]),
+    "dmverity-plain-disk": ("snakeoil-user", c_dm_plain_disk, 1, "unsealed", {"root_mount": F},
+                            ["not an active dm-verity"]),
+}
+
+VERDICT_LINE = {"sealed": "Verdict: SEALED", "unsealed": "Verdict: NOT SEALED", "error": "Verdict: UNDETERMINED"}
+
+
+def run_case(args, name):
+    base, mutate, want_rc, want_verdict, want_checks, want_text = CASES[name]
+    failures = []
+    with tempfile.TemporaryDirectory(prefix="sealcheck-case-") as tmp:
+        t = Tree(args.fixtures, base, tmp)
+        mutate(t)
+        env = dict(os.environ, NO_COLOR="1", LD_PRELOAD=os.path.abspath(args.preload), **t.env)
+        human = subprocess.run([args.sealcheck, "--root", t.root], env=env, capture_output=True, timeout=60)
+        js = subprocess.run([args.sealcheck, "status", "--json", "--root", t.root], env=env,
+                            capture_output=True, timeout=60)
+    out = human.stdout.decode("utf-8", "replace")
+    if human.returncode != want_rc:
+        failures.append(f"human: exit {human.returncode}, expected {want_rc}")
+    if js.returncode != want_rc:
+        failures.append(f"json: exit {js.returncode}, expected {want_rc}")
+    if VERDICT_LINE[want_verdict] not in out:
+        failures.append(f"no '{VERDICT_LINE[want_verdict]}' line")
+    if "\033[" in out:
+        failures.append("colour escapes despite NO_COLOR")
+    for s in want_text:
+        if s not in out:
+            failures.append(f"human report lacks {s!r}")
+    try:
+        doc = json.loads(js.stdout.decode("utf-8"))  # strict: the bytes must be UTF-8
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        failures.append(f"invalid JSON: {e}")
+        doc = None
+    if doc is not None:
+        if args.schema:
+            import jsonschema
+            with open(args.schema) as f:
+                schema = json.load(f)
+            try:
+                jsonschema.validate(doc, schema)
+            except jsonschema.ValidationError as e:
+                failures.append(f"schema: {e.message} at {list(e.absolute_path)}")
+        if doc.get("verdict") != want_verdict:
+            failures.append(f"json verdict {doc.get('verdict')!r}, expected {want_verdict!r}")
+        for check, status in want_checks.items():
+            got = doc.get("checks", {}).get(check, {}).get("status")
+            if got != status:
+                failures.append(f"check {check}: {got!r}, expected {status!r} "
+                                f"({doc['checks'][check].get('reason')})")
+        if name == "sealed-non-utf8-cmdline" and "\\xff\\xfe\\x00x" not in doc["checks"]["cmdline"]["raw"]:
+            failures.append("non-UTF-8 cmdline bytes not escaped as \\xNN in the JSON")
+    if failures:
+        print(f"--- {name}: human output:\n{out}\n--- stderr:\n{human.stderr.decode(errors='replace')}")
+        for f in failures:
+            print(f"not ok - {name}: {f}")
+        return 1
+    print(f"ok - {name}")
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--sealcheck")
+    p.add_argument("--preload")
+    p.add_argument("--fixtures")
+    p.add_argument("--schema")
+    p.add_argument("case", nargs="?")
+    args = p.parse_args()
+    if args.list:
+        print("\n".join(CASES))
+        return 0
+    return run_case(args, args.case)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * LD_PRELOAD shim for whole-program tests on hosts without fs-verity.
+ *
+ * Answers FS_IOC_MEASURE_VERITY as a kernel with fs-verity would, computing
+ * the digest of the file's bytes with libfsverity (4096-byte blocks, no
+ * salt). Every other ioctl goes to libc.
+ *
+ *   FAKE_FSVERITY      compute (default) | nodata | notty | opnotsupp | overflow
+ *   FAKE_FSVERITY_ALG  sha512 (default) | sha256
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/fsverity.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "sc-fsverity.h"
+
+int ioctl(int fd, unsigned long request, ...);
+
+int ioctl(int fd, unsigned long request, ...)
+{
+	static int (*real_ioctl)(int, unsigned long, ...);
+	const char *mode = getenv("FAKE_FSVERITY"), *alg_name = getenv("FAKE_FSVERITY_ALG");
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+
+	if (request == FS_IOC_MEASURE_VERITY) {
+		struct fsverity_digest *d = arg;
+		enum sc_hash_alg alg = alg_name && strcmp(alg_name, "sha256") == 0 ? SC_HASH_SHA256 : SC_HASH_SHA512;
+		struct sc_digest out;
+		off_t saved;
+		int r;
+
+		if (mode && strcmp(mode, "nodata") == 0)
+			return errno = ENODATA, -1;
+		if (mode && strcmp(mode, "notty") == 0)
+			return errno = ENOTTY, -1;
+		if (mode && strcmp(mode, "opnotsupp") == 0)
+			return errno = EOPNOTSUPP, -1;
+		if ((mode && strcmp(mode, "overflow") == 0) || d->digest_size < sc_hash_alg_size(alg))
+			return errno = EOVERFLOW, -1;
+		saved = lseek(fd, 0, SEEK_CUR);
+		if (lseek(fd, 0, SEEK_SET) < 0)
+			return -1;
+		r = sc_fsverity_compute_fd(fd, alg, &out);
+		(void)lseek(fd, saved, SEEK_SET);
+		if (r < 0)
+			return errno = -r, -1;
+		d->digest_algorithm = (uint16_t)out.alg;
+		d->digest_size = out.len;
+		memcpy(d->digest, out.bytes, out.len);
+		return 0;
+	}
+	if (!real_ioctl)
+		real_ioctl = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
+	return real_ioctl(fd, request, arg);
+}
