@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install what sealcheck needs to build and test, only what is missing.
+# Debian/Ubuntu (apt) and Fedora/RHEL (dnf). Run as root.
+#   scripts/install-deps.sh
+set -euo pipefail
+
+deb_pkgs=(
+	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+	libmount-dev libefivar-dev libsystemd-dev libssl-dev libcryptsetup-dev libjansson-dev
+	libfsverity-dev fsverity libcmocka-dev
+	python3 python3-jsonschema
+	qemu-system-x86 e2fsprogs busybox-static cpio xz-utils gzip debian-archive-keyring
+)
+rpm_pkgs=(
+	meson ninja-build pkgconf-pkg-config gcc clang compiler-rt
+	libmount-devel efivar-devel systemd-devel openssl-devel cryptsetup-devel jansson-devel
+	fsverity-utils-devel fsverity-utils libcmocka-devel
+	python3 python3-jsonschema
+	qemu-system-x86-core e2fsprogs busybox cpio xz gzip
+)
+
+say() { if [ -t 1 ]; then printf 'install-deps: %s\n' "$*"; fi; }
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+
+if command -v apt-get >/dev/null; then
+	missing=()
+	for p in "${deb_pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		say "installing ${missing[*]}"
+		$sudo apt-get update -q >/dev/null
+		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+elif command -v dnf >/dev/null; then
+	missing=()
+	for p in "${rpm_pkgs[@]}"; do
+		rpm -q "$p" >/dev/null 2>&1 || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		say "installing ${missing[*]}"
+		$sudo dnf install -y -q "${missing[@]}"
+	fi
+else
+	echo "install-deps: neither apt-get nor dnf found; install by hand: ${deb_pkgs[*]}" >&2
+	exit 1
+fi
+say "dependencies present"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Every test of the project, from a fresh checkout:
+#   1. the main build (gcc): unit, whole-program (cli), fuzz corpus replay, VM tests;
+#   2. an ASan+UBSan build: unit, cli and fuzz replay under sanitizers;
+#   3. a clang libFuzzer build: each fuzzer runs FUZZ_SECONDS (default 20) from its corpus.
+# Ends with one line "N passed, N failed" over all of them; exit status 0 only if none failed.
+#   scripts/run-tests.sh
+set -uo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+cd "$src"
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+export SEALCHECK_CACHE=${SEALCHECK_CACHE:-$HOME/.cache/sealcheck}
+
+step() { printf '\n== %s\n' "$*"; }
+passed=0 failed=0
+
+count_meson() { # count_meson BUILDDIR: add its testlog.json results to the totals
+	local p f
+	read -r p f < <(python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, sys
+ok = bad = 0
+try:
+    for line in open(sys.argv[1]):
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"):
+            ok += 1
+        elif r != "SKIP":
+            bad += 1
+except FileNotFoundError:
+    bad += 1
+print(ok, bad)
+PY
+)
+	passed=$((passed + p)) failed=$((failed + f))
+}
+
+step "dependencies"
+scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+step "guest kernel (for the VM tests)"
+scripts/fetch-guest-kernel.sh >/dev/null || echo "fetching the guest kernel failed: the VM tests will fail"
+
+step "main build (gcc): unit, cli, fuzz replay, vm"
+rm -rf build-ci
+if meson setup build-ci -Dvm_tests=enabled >build-ci.log 2>&1 && ninja -C build-ci >>build-ci.log 2>&1; then
+	meson test -C build-ci --print-errorlogs --num-processes 2
+	count_meson build-ci
+else
+	tail -n 40 build-ci.log; failed=$((failed + 1))
+fi
+
+step "ASan+UBSan build: unit, cli, fuzz replay"
+rm -rf build-asan
+if meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dvm_tests=disabled \
+	>build-asan.log 2>&1 && ninja -C build-asan >>build-asan.log 2>&1; then
+	# The cli tests preload the fake fs-verity shim, which comes after the ASan runtime.
+	ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite cli --suite fuzz
+	count_meson build-asan
+else
+	tail -n 40 build-asan.log; failed=$((failed + 1))
+fi
+
+step "libFuzzer (clang): ${FUZZ_SECONDS}s per target"
+rm -rf build-fuzz
+if CC=clang meson setup build-fuzz -Dfuzzers=enabled -Dvm_tests=disabled -Db_lundef=false \
+	>build-fuzz.log 2>&1 && ninja -C build-fuzz tests/fuzz/fuzz-cmdline tests/fuzz/fuzz-mountopts tests/fuzz/fuzz-esl \
+	>>build-fuzz.log 2>&1; then
+	for t in cmdline mountopts esl; do
+		work=$(mktemp -d)
+		if build-fuzz/tests/fuzz/fuzz-$t -max_total_time="$FUZZ_SECONDS" -max_len=8192 -print_final_stats=1 \
+			"$work" "tests/fuzz/corpus/$t" >"build-fuzz/fuzz-$t.log" 2>&1; then
+			echo "ok - fuzz-$t: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/fuzz-$t.log" | awk '{print $2}') runs, no crash"
+			passed=$((passed + 1))
+		else
+			echo "not ok - fuzz-$t crashed:"; tail -n 30 "build-fuzz/fuzz-$t.log"
+			failed=$((failed + 1))
+		fi
+		rm -rf "$work"
+	done
+else
+	tail -n 40 build-fuzz.log; failed=$((failed + 1))
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
