@@ -37,13 +37,32 @@ static const char *status_color(enum sc_status s)
 	}
 }
 
+/*
+ * Text from the system (cmdline values, mount sources, certificate subjects)
+ * reaches a terminal: control characters are shown as \xNN, never sent.
+ */
+static void put_safe(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch < 0x20 || ch == 0x7f)
+			fprintf(f, "\\x%02x", ch);
+		else
+			fputc(ch, f);
+	}
+}
+
 /* Print a JSON string fact, if present, as "    label: value". */
 static void fact(FILE *f, json_t *facts, const char *key, const char *label)
 {
 	json_t *v = json_object_get(facts, key);
 
-	if (json_is_string(v))
-		fprintf(f, "        %s: %s\n", label, json_string_value(v));
+	if (json_is_string(v)) {
+		fprintf(f, "        %s: ", label);
+		put_safe(f, json_string_value(v));
+		fputc('\n', f);
+	}
 	else if (json_is_integer(v))
 		fprintf(f, "        %s: %lld\n", label, (long long)json_integer_value(v));
 }
@@ -64,8 +83,9 @@ static void cert_lines(FILE *f, json_t *facts, const char *db)
 		const char *subj = json_string_value(json_object_get(c, "subject"));
 		const char *fp = json_string_value(json_object_get(c, "sha256"));
 
-		fprintf(f, "        %s: %s (SHA-256 %.16s...)\n", db, subj ? subj : "(unparsable certificate)",
-			fp ? fp : "?");
+		fprintf(f, "        %s: ", db);
+		put_safe(f, subj ? subj : "(unparsable certificate)");
+		fprintf(f, " (SHA-256 %.16s...)\n", fp ? fp : "?");
 	}
 }
 
@@ -80,8 +100,11 @@ static void check_facts(FILE *f, enum sc_check_id id, const struct sc_check *c)
 		json_array_foreach(a, i, v) {
 			const char *val = json_string_value(json_object_get(v, "value"));
 
-			fprintf(f, "        %s%s%s%s\n", json_string_value(json_object_get(v, "key")), val ? "=" : "",
-				val ? val : "", json_is_false(json_object_get(v, "used")) ? " (overridden)" : "");
+			fputs("        ", f);
+			put_safe(f, json_string_value(json_object_get(v, "key")));
+			fputs(val ? "=" : "", f);
+			put_safe(f, val);
+			fputs(json_is_false(json_object_get(v, "used")) ? " (overridden)\n" : "\n", f);
 		}
 		break;
 	case SC_CHECK_ROOT_MOUNT:
@@ -91,8 +114,13 @@ static void check_facts(FILE *f, enum sc_check_id id, const struct sc_check *c)
 		a = json_object_get(facts, "stack");
 		if (json_array_size(a) > 1)
 			json_array_foreach(a, i, v)
-				fprintf(f, "        stack[%zu]: %s %s\n", i, json_string_value(json_object_get(v, "fstype")),
-					json_string_value(json_object_get(v, "source")));
+			{
+				fprintf(f, "        stack[%zu]: ", i);
+				put_safe(f, json_string_value(json_object_get(v, "fstype")));
+				fputc(' ', f);
+				put_safe(f, json_string_value(json_object_get(v, "source")));
+				fputc('\n', f);
+			}
 		fact(f, facts, "cmdline_digest", "cmdline digest");
 		break;
 	case SC_CHECK_SECURE_BOOT:
@@ -104,8 +132,11 @@ static void check_facts(FILE *f, enum sc_check_id id, const struct sc_check *c)
 			v = json_object_get(json_object_get(facts, "dbx"), "entries");
 			fprintf(f, "        dbx: %lld entries\n", (long long)json_integer_value(v));
 		}
-		json_array_foreach(json_object_get(facts, "problems"), i, v)
-			fprintf(f, "        problem: %s\n", json_string_value(v));
+		json_array_foreach(json_object_get(facts, "problems"), i, v) {
+			fputs("        problem: ", f);
+			put_safe(f, json_string_value(v));
+			fputc('\n', f);
+		}
 		break;
 	case SC_CHECK_COMPOSEFS_IMAGE:
 		fact(f, facts, "path", "image");
@@ -130,8 +161,10 @@ void cli_print_human(FILE *f, const struct sc_report *rep, bool color)
 		snprintf(tag, sizeof(tag), "%s", sc_status_name(c->status));
 		for (char *p = tag; *p; p++)
 			*p = (char)(*p - 'a' + 'A');
-		fprintf(f, "%s%-5s%s %-20s %s\n", color ? status_color(c->status) : "", tag, color ? ANSI_RESET : "",
-			sc_check_title(i), c->reason ? c->reason : "not run");
+		fprintf(f, "%s%-5s%s %-20s ", color ? status_color(c->status) : "", tag, color ? ANSI_RESET : "",
+			sc_check_title(i));
+		put_safe(f, c->reason ? c->reason : "not run");
+		fputc('\n', f);
 		check_facts(f, i, c);
 	}
 	fprintf(f, "\n%sVerdict: %s%s", color ? verdict_color : "",

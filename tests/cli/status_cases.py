@@ -277,6 +277,13 @@ def c_non_utf8(t):
     t.sub("proc/cmdline", b"quiet", b"quiet label=\xff\xfe\x00x\x01")
 
 
+def c_terminal_escape(t):
+    # Guest-controlled text must not drive the user's terminal.
+    t.add_image()
+    t.sub("proc/cmdline", b"quiet", b"quiet composefs=\x1b[2J\x1b]0;pwned\x07")
+    t.sub("proc/self/mountinfo", b"/run/img::", b"/run/img\\033[31m::")
+
+
 def c_no_cmdline(t):
     t.rm("proc/cmdline")
 
@@ -310,6 +317,8 @@ CASES = {
     "sealed-identical-duplicate": ("snakeoil-user", c_identical_dup, 0, "sealed", ALL_PASS, []),
     "sealed-digest-form-wins": ("snakeoil-user", c_digest_form, 0, "sealed", ALL_PASS, ["composefs.digest="]),
     "sealed-non-utf8-cmdline": ("snakeoil-user", c_non_utf8, 0, "sealed", ALL_PASS, []),
+    "cmdline-terminal-escapes": ("snakeoil-user", c_terminal_escape, 1, "unsealed", {"cmdline": F},
+                                 ["composefs=\\x1b[2J\\x1b]0;pwned\\x07"]),
     "real-capture-no-repository": ("snakeoil-user", lambda t: None, 1, "unsealed",
                                    {"composefs_image": F}, ["no composefs repository"]),
     "setup-mode": ("setup-mode", c_setup, 1, "unsealed", {"secure_boot": F}, ["mode: setup"]),
@@ -379,8 +388,8 @@ def run_case(args, name):
         failures.append(f"json: exit {js.returncode}, expected {want_rc}")
     if VERDICT_LINE[want_verdict] not in out:
         failures.append(f"no '{VERDICT_LINE[want_verdict]}' line")
-    if "\033[" in out:
-        failures.append("colour escapes despite NO_COLOR")
+    if "\033" in out:
+        failures.append("escape characters on the terminal (colour despite NO_COLOR, or guest text unfiltered)")
     for s in want_text:
         if s not in out:
             failures.append(f"human report lacks {s!r}")
