@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sc-macro.h"
+#include "sc-wire.h"
+
+uint32_t sc_crc32(const void *data, size_t len)
+{
+	static uint32_t table[256];
+	static bool ready;
+	const uint8_t *p = data;
+	uint32_t crc = 0xffffffffu;
+
+	if (!ready) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+		ready = true;
+	}
+	for (size_t i = 0; i < len; i++)
+		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	return crc ^ 0xffffffffu;
+}
+
+int sc_wire_encode(char type, const void *payload, size_t len, char **ret, size_t *ret_len)
+{
+	char *f;
+
+	if (len > SC_WIRE_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	f = malloc(SC_WIRE_HEADER_LEN + len + 1 + 1);
+	if (!f)
+		return -ENOMEM;
+	snprintf(f, SC_WIRE_HEADER_LEN + 1, SC_WIRE_MAGIC "%c%08zx%08x:", type, len, sc_crc32(payload, len));
+	memcpy(f + SC_WIRE_HEADER_LEN, payload, len);
+	f[SC_WIRE_HEADER_LEN + len] = '\n';
+	*ret = f;
+	*ret_len = SC_WIRE_HEADER_LEN + len + 1;
+	return 0;
+}
+
+int sc_wire_decoder_init(struct sc_wire_decoder *d, size_t max_payload)
+{
+	memset(d, 0, sizeof(*d));
+	if (max_payload > SC_WIRE_MAX_PAYLOAD)
+		max_payload = SC_WIRE_MAX_PAYLOAD;
+	d->max_payload = max_payload;
+	d->cap = SC_WIRE_HEADER_LEN + max_payload + 1;
+	d->buf = malloc(d->cap);
+	return d->buf ? 0 : -ENOMEM;
+}
+
+void sc_wire_decoder_done(struct sc_wire_decoder *d)
+{
+	free(d->buf);
+	memset(d, 0, sizeof(*d));
+}
+
+size_t sc_wire_space(const struct sc_wire_decoder *d)
+{
+	return d->cap - d->len + d->pending;
+}
+
+static void drop_pending(struct sc_wire_decoder *d);
+
+size_t sc_wire_feed(struct sc_wire_decoder *d, const void *data, size_t n)
+{
+	size_t take;
+
+	drop_pending(d);
+	take = n < d->cap - d->len ? n : d->cap - d->len;
+
+	memcpy(d->buf + d->len, data, take);
+	d->len += take;
+	return take;
+}
+
+static void drop(struct sc_wire_decoder *d, size_t n)
+{
+	memmove(d->buf, d->buf + n, d->len - n);
+	d->len -= n;
+}
+
+static int parse_hex32(const uint8_t *p, uint32_t *ret)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 8; i++) {
+		uint8_t c = p[i];
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint32_t)(c - 'a' + 10);
+		else
+			return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static void drop_pending(struct sc_wire_decoder *d)
+{
+	if (d->pending) {
+		drop(d, d->pending);
+		d->pending = 0;
+	}
+}
+
+int sc_wire_next(struct sc_wire_decoder *d, struct sc_wire_frame *ret)
+{
+	drop_pending(d);
+	for (;;) {
+		uint8_t *m = NULL;
+		uint32_t len, crc;
+		size_t off;
+
+		/* Find the marker; everything before it is noise. */
+		for (size_t i = 0; i < d->len; i++)
+			if (d->buf[i] == 0x1e) {
+				m = d->buf + i;
+				break;
+			}
+		if (!m) {
+			d->dropped_bytes += d->len;
+			d->len = 0;
+			return 0;
+		}
+		off = (size_t)(m - d->buf);
+		if (off) {
+			d->dropped_bytes += off;
+			drop(d, off);
+		}
+		if (d->len < SC_WIRE_HEADER_LEN) {
+			/* A partial marker that already disagrees is noise too. */
+			if (memcmp(d->buf, SC_WIRE_MAGIC, d->len < SC_WIRE_MAGIC_LEN ? d->len : SC_WIRE_MAGIC_LEN) == 0)
+				return 0;
+			d->dropped_bytes++;
+			drop(d, 1);
+			continue;
+		}
+		if (memcmp(d->buf, SC_WIRE_MAGIC, SC_WIRE_MAGIC_LEN) != 0 || parse_hex32(d->buf + 5, &len) < 0 ||
+		    parse_hex32(d->buf + 13, &crc) < 0 || d->buf[21] != ':') {
+			d->bad_frames++;
+			drop(d, 1);
+			continue;
+		}
+		if (len > d->max_payload) {
+			d->oversized++;
+			d->bad_frames++;
+			drop(d, 1);
+			continue;
+		}
+		if (d->len < SC_WIRE_HEADER_LEN + (size_t)len + 1)
+			return 0;
+		if (d->buf[SC_WIRE_HEADER_LEN + len] != '\n' || sc_crc32(d->buf + SC_WIRE_HEADER_LEN, len) != crc) {
+			d->bad_frames++;
+			drop(d, 1);
+			continue;
+		}
+		/* Hand the frame out at the front of the buffer; it is dropped on the next call. */
+		ret->type = (char)d->buf[4];
+		ret->len = len;
+		drop(d, SC_WIRE_HEADER_LEN);
+		ret->payload = d->buf;
+		d->buf[len] = '\0'; /* the LF: callers get a C string too */
+		d->pending = (size_t)len + 1;
+		return 1;
+	}
+}
+
+bool sc_nonce_valid(const char *s, size_t len)
+{
+	if (len != SC_NONCE_HEX_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "sc-macro.h"
+#include "sc-wire.h"
+
+#define NONCE "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void test_crc32_known_answer(void **state)
+{
+	assert_int_equal(sc_crc32("123456789", 9), 0xcbf43926u); /* the CRC-32 check value */
+	assert_int_equal(sc_crc32("", 0), 0);
+}
+
+static void test_roundtrip(void **state)
+{
+	_cleanup_free_ char *f = NULL;
+	struct sc_wire_decoder d;
+	struct sc_wire_frame fr;
+	size_t n;
+
+	assert_int_equal(sc_wire_encode('N', NONCE, 64, &f, &n), 0);
+	assert_int_equal(n, SC_WIRE_HEADER_LEN + 64 + 1);
+	assert_memory_equal(f, "\x1eSC1N00000040", 13);
+	assert_int_equal(sc_wire_decoder_init(&d, 4096), 0);
+	assert_int_equal(sc_wire_feed(&d, f, n), n);
+	assert_int_equal(sc_wire_next(&d, &fr), 1);
+	assert_int_equal(fr.type, 'N');
+	assert_int_equal(fr.len, 64);
+	assert_memory_equal(fr.payload, NONCE, 64);
+	assert_true(sc_nonce_valid((const char *)fr.payload, fr.len));
+	assert_int_equal(sc_wire_next(&d, &fr), 0);
+	assert_int_equal(d.bad_frames, 0);
+	sc_wire_decoder_done(&d);
+}
+
+/* The same frames whatever the read sizes: 1 byte, 143 bytes, two frames per read (hostile-inputs 41). */
+static void test_chunking(void **state)
+{
+	static const size_t chunks[] = { 1, 2, 7, 143, 4096 };
+	char payload[3000];
+	_cleanup_free_ char *f1 = NULL, *f2 = NULL, *both = NULL;
+	size_t n1, n2;
+
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (char)('a' + i % 26);
+	assert_int_equal(sc_wire_encode('R', payload, sizeof(payload), &f1, &n1), 0);
+	assert_int_equal(sc_wire_encode('N', NONCE, 64, &f2, &n2), 0);
+	both = malloc(n1 + n2);
+	memcpy(both, f1, n1);
+	memcpy(both + n1, f2, n2);
+
+	for (size_t c = 0; c < ELEMENTSOF(chunks); c++) {
+		struct sc_wire_decoder d;
+		struct sc_wire_frame fr;
+		char got[2];
+		size_t ngot = 0;
+
+		assert_int_equal(sc_wire_decoder_init(&d, 8192), 0);
+		for (size_t off = 0; off < n1 + n2;) {
+			size_t want = chunks[c] < n1 + n2 - off ? chunks[c] : n1 + n2 - off;
+
+			off += sc_wire_feed(&d, both + off, want);
+			while (sc_wire_next(&d, &fr) == 1) {
+				assert_true(ngot < 2);
+				got[ngot++] = fr.type;
+				if (fr.type == 'R')
+					assert_memory_equal(fr.payload, payload, sizeof(payload));
+			}
+		}
+		assert_int_equal(ngot, 2);
+		assert_int_equal(got[0], 'R');
+		assert_int_equal(got[1], 'N');
+		assert_int_equal(d.bad_frames, 0);
+		sc_wire_decoder_done(&d);
+	}
+}
+
+/* A frame cut short, then sent again whole after a resync marker (hostile-inputs 34, 37). */
+static void test_truncated_then_resent(void **state)
+{
+	_cleanup_free_ char *f = NULL;
+	struct sc_wire_decoder d;
+	struct sc_wire_frame fr;
+	size_t n;
+	int frames = 0;
+
+	assert_int_equal(sc_wire_encode('R', "{\"a\":1}", 7, &f, &n), 0);
+	assert_int_equal(sc_wire_decoder_init(&d, 4096), 0);
+	sc_wire_feed(&d, "garbage", 7);
+	sc_wire_feed(&d, f, n - 5);
+	sc_wire_feed(&d, f, n);
+	while (sc_wire_next(&d, &fr) == 1) {
+		frames++;
+		assert_memory_equal(fr.payload, "{\"a\":1}", 7);
+	}
+	assert_int_equal(frames, 1);
+	assert_true(d.bad_frames >= 1);
+	assert_true(d.dropped_bytes >= 7);
+	sc_wire_decoder_done(&d);
+}
+
+static void test_bad_crc_and_oversize(void **state)
+{
+	_cleanup_free_ char *f = NULL;
+	struct sc_wire_decoder d;
+	struct sc_wire_frame fr;
+	char big[64];
+	size_t n;
+
+	assert_int_equal(sc_wire_encode('R', "hello", 5, &f, &n), 0);
+	f[SC_WIRE_HEADER_LEN] = 'j'; /* payload changed after the CRC was taken */
+	assert_int_equal(sc_wire_decoder_init(&d, 16), 0);
+	sc_wire_feed(&d, f, n);
+	assert_int_equal(sc_wire_next(&d, &fr), 0);
+	assert_int_equal(d.bad_frames, 1);
+	/* Announcing more than the decoder's maximum: dropped at the header, never buffered. */
+	snprintf(big, sizeof(big), "\x1eSC1R%08x%08x:", 100000u, 0u);
+	sc_wire_feed(&d, big, strlen(big));
+	assert_int_equal(sc_wire_next(&d, &fr), 0);
+	assert_int_equal(d.oversized, 1);
+	sc_wire_decoder_done(&d);
+	assert_int_equal(sc_wire_encode('R', "", SC_WIRE_MAX_PAYLOAD + 1, &f, &n), -EMSGSIZE);
+}
+
+static void test_back_pressure(void **state)
+{
+	struct sc_wire_decoder d;
+	struct sc_wire_frame fr;
+	char junk[100] = { 0 };
+
+	assert_int_equal(sc_wire_decoder_init(&d, 16), 0);
+	/* A full buffer takes no more until it is drained. */
+	junk[0] = 0x1e;
+	memcpy(junk, "\x1eSC1R00000010", 13);
+	assert_true(sc_wire_feed(&d, junk, sizeof(junk)) < sizeof(junk));
+	assert_int_equal(sc_wire_space(&d), 0);
+	assert_int_equal(sc_wire_next(&d, &fr), 0);
+	assert_true(sc_wire_space(&d) > 0);
+	sc_wire_decoder_done(&d);
+}
+
+static void test_nonce_valid(void **state)
+{
+	assert_true(sc_nonce_valid(STR_AND_LEN(NONCE)));
+	assert_false(sc_nonce_valid(NONCE, 63));
+	assert_false(sc_nonce_valid(STR_AND_LEN("0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef")));
+	assert_false(sc_nonce_valid(STR_AND_LEN("g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32_known_answer), cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_chunking),           cmocka_unit_test(test_truncated_then_resent),
+		cmocka_unit_test(test_bad_crc_and_oversize), cmocka_unit_test(test_back_pressure),
+		cmocka_unit_test(test_nonce_valid),
+	};
+	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
+}
