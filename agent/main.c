@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli-agent.h"
 #include "cli-output.h"
 #include "config.h"
 #include "sc-fsverity.h"
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 {
 	fputs("Usage: sealcheck [status] [--json] [--root DIR] [--sysroot PATH]\n"
 	      "       sealcheck measure FILE...\n"
+	      "       sealcheck agent [--port NAME] [--wait-port S]\n"
 	      "\n"
 	      "Verify that the running system is sealed: a signed UKI names a composefs\n"
 	      "digest, / is that composefs image with verity=require, the image measures\n"
@@ -34,11 +36,14 @@ static void usage(FILE *f)
 	      "Commands:\n"
 	      "  status         all checks, a human report and a verdict (default)\n"
 	      "  measure FILE   print each file's fs-verity digest, as `fsverity measure`\n"
+	      "  agent          attest to the host over a virtio-serial port (the service)\n"
 	      "\n"
 	      "Options:\n"
 	      "  --json         the report as JSON (sealcheck.report.v1) on stdout\n"
 	      "  --root DIR     read every system path below DIR (a fixture tree)\n"
 	      "  --sysroot PATH where the composefs repository's physical root is (/sysroot)\n"
+	      "  --port NAME    agent: virtio-serial port name (" SC_VIRTIO_PORT_DEFAULT ")\n"
+	      "  --wait-port S  agent: look for the port this long (60)\n"
 	      "  -h, --help     this help\n"
 	      "  --version      the version\n"
 	      "\n"
@@ -57,7 +62,7 @@ static int cmd_measure(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		struct sc_digest d;
 		char s[SC_DIGEST_HEX_MAX + 8];
-		int r = sc_fsverity_measure_path(argv[i], &d);
+		int r = sc_fsverity_measure_path(argv[i], true, &d); /* as fsverity measure, follow links */
 
 		if (r < 0) {
 			const char *why = sc_fsverity_strerror(r);
@@ -109,13 +114,17 @@ static int cmd_status(const struct sc_paths *paths, bool json)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_ROOT = 0x100, OPT_SYSROOT, OPT_JSON, OPT_VERSION };
+	enum { OPT_ROOT = 0x100, OPT_SYSROOT, OPT_JSON, OPT_VERSION, OPT_PORT, OPT_DEVICE, OPT_WAIT_PORT, OPT_MAX_ANSWERS };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },	      { "version", no_argument, NULL, OPT_VERSION },
 		{ "json", no_argument, NULL, OPT_JSON },      { "root", required_argument, NULL, OPT_ROOT },
-		{ "sysroot", required_argument, NULL, OPT_SYSROOT }, {},
+		{ "sysroot", required_argument, NULL, OPT_SYSROOT }, { "port", required_argument, NULL, OPT_PORT },
+		{ "device", required_argument, NULL, OPT_DEVICE },   { "wait-port", required_argument, NULL, OPT_WAIT_PORT },
+		{ "max-answers", required_argument, NULL, OPT_MAX_ANSWERS }, {},
 	};
 	struct sc_paths paths = SC_PATHS_SYSTEM;
+	struct cli_agent_options agent = { .port = SC_VIRTIO_PORT_DEFAULT, .wait_port_s = 60 };
+	char *end;
 	bool json = false;
 	const char *verb = "status";
 	struct stat st;
@@ -147,7 +156,7 @@ int main(int argc, char **argv)
 		verb = argv[optind++];
 	if (strcmp(verb, "measure") == 0)
 		return cmd_measure(argc - optind, argv + optind);
-	if (strcmp(verb, "status") != 0) {
+	if (strcmp(verb, "status") != 0 && strcmp(verb, "agent") != 0) {
 		fprintf(stderr, "sealcheck: unknown command '%s' (try --help)\n", verb);
 		return EXIT_USAGE;
 	}
@@ -163,6 +172,26 @@ int main(int argc, char **argv)
 		case OPT_SYSROOT:
 			paths.sysroot = optarg;
 			break;
+		case OPT_PORT:
+			agent.port = optarg;
+			break;
+		case OPT_DEVICE:
+			agent.device = optarg;
+			break;
+		case OPT_WAIT_PORT:
+		case OPT_MAX_ANSWERS:
+			errno = 0;
+			{
+				unsigned long v = strtoul(optarg, &end, 10);
+
+				if (errno || *end || end == optarg || v > 86400) {
+					fprintf(stderr, "sealcheck: --%s %s: not a number from 0 to 86400\n",
+						c == OPT_WAIT_PORT ? "wait-port" : "max-answers", optarg);
+					return EXIT_USAGE;
+				}
+				*(c == OPT_WAIT_PORT ? &agent.wait_port_s : &agent.max_answers) = (unsigned)v;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -172,7 +201,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "sealcheck status: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "sealcheck %s: unexpected argument '%s'\n", verb, argv[optind]);
 		return EXIT_USAGE;
 	}
 	if (paths.root[0] && (stat(paths.root, &st) < 0 || !S_ISDIR(st.st_mode))) {
@@ -183,5 +212,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sealcheck: --sysroot %s: must be an absolute path\n", paths.sysroot);
 		return EXIT_USAGE;
 	}
+	if (strcmp(verb, "agent") == 0)
+		return cli_agent(&paths, &agent);
 	return cmd_status(&paths, json);
 }

@@ -34,12 +34,12 @@ int sc_fsverity_measure_fd(int fd, struct sc_digest *ret)
 	return 0;
 }
 
-int sc_fsverity_measure_path(const char *path, struct sc_digest *ret)
+int sc_fsverity_measure_path(const char *path, bool follow, struct sc_digest *ret)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0)
 		return errno == ELOOP ? -EINVAL : sc_negative_errno();
 	if (fstat(fd, &st) < 0)

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "sc-digest.h"
@@ -22,10 +23,11 @@
 int sc_fsverity_measure_fd(int fd, struct sc_digest *ret);
 
 /*
- * sc_fsverity_measure_path() - open @path (O_RDONLY|O_NOFOLLOW|O_NONBLOCK,
- * regular files only: -EINVAL otherwise) and measure it.
+ * sc_fsverity_measure_path() - open @path (O_RDONLY|O_NONBLOCK; with
+ * @follow false also O_NOFOLLOW, as walks of untrusted trees need) and
+ * measure it. Regular files only: -EINVAL otherwise.
  */
-int sc_fsverity_measure_path(const char *path, struct sc_digest *ret);
+int sc_fsverity_measure_path(const char *path, bool follow, struct sc_digest *ret);
 
 /* A short human explanation of a measure errno ("the file has no fs-verity"...). */
 const char *sc_fsverity_strerror(int negative_errno);

@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
-# Fetch the bookworm-backports cloud kernel (fs-verity, overlayfs verity=,
-# virtio) into a cache folder, without touching the host's apt sources.
-#
-#   scripts/fetch-guest-kernel.sh [CACHE_DIR]     (default: ~/.cache/sealcheck/kernel)
-#
-# Prints the kernel directory (CACHE_DIR/kernel) on stdout when ready:
-#   vmlinuz, modules under lib/modules/<version>/.
+# Fetch from bookworm-backports into a cache folder, without touching the
+# host's apt sources:
+#   scripts/fetch-guest-kernel.sh [CACHE_DIR]
+#       the cloud kernel (fs-verity, overlayfs verity=, virtio); prints its
+#       tree (vmlinuz under boot/, modules under lib/modules/<version>/)
+#   scripts/fetch-guest-kernel.sh --virt-firmware [CACHE_DIR]
+#       python3-virt-firmware (virt-fw-vars, as bcvk uses to enroll Secure
+#       Boot keys); prints the folder to put on PYTHONPATH
+# CACHE_DIR defaults to $SEALCHECK_CACHE/kernel (~/.cache/sealcheck/kernel).
 set -euo pipefail
 
+want=kernel
+if [ "${1:-}" = --virt-firmware ]; then
+	want=virt-firmware
+	shift
+fi
 cache=${1:-${SEALCHECK_CACHE:-$HOME/.cache/sealcheck}/kernel}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
 say() { if [ -t 2 ]; then printf 'fetch-guest-kernel: %s\n' "$*" >&2; fi; }
 
-if [ -e "$cache/kernel/.complete" ]; then
+if [ "$want" = kernel ] && [ -e "$cache/kernel/.complete" ]; then
 	echo "$cache/kernel"
+	exit 0
+fi
+if [ "$want" = virt-firmware ] && [ -e "$cache/virt-firmware/.complete" ]; then
+	echo "$cache/virt-firmware/usr/lib/python3/dist-packages"
 	exit 0
 fi
 
@@ -37,8 +48,21 @@ O=(-o "Dir::Etc::SourceList=$cache/sources.list" -o Dir::Etc::SourceParts=/dev/n
    -o "Dir::State::Lists=$cache/lists" -o "Dir::Cache::Archives=$cache/archives"
    -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
 
-say "updating the bookworm-backports package list from $mirror"
-apt-get "${O[@]}" -q update >&2
+if [ ! -e "$cache/lists/.updated" ] || [ -n "$(find "$cache/lists/.updated" -mmin +1440)" ]; then
+	say "updating the bookworm-backports package list from $mirror"
+	apt-get "${O[@]}" -q update >&2
+	touch "$cache/lists/.updated"
+fi
+if [ "$want" = virt-firmware ]; then
+	say "downloading python3-virt-firmware"
+	rm -f "$cache"/python3-virt-firmware_*.deb
+	(cd "$cache" && apt-get "${O[@]}" -q download python3-virt-firmware >&2)
+	rm -rf "$cache/virt-firmware"
+	dpkg -x "$cache"/python3-virt-firmware_*.deb "$cache/virt-firmware"
+	touch "$cache/virt-firmware/.complete"
+	echo "$cache/virt-firmware/usr/lib/python3/dist-packages"
+	exit 0
+fi
 # linux-image-cloud-amd64 is a metapackage: its Depends names the current kernel.
 pkg=$(apt-cache "${O[@]}" depends linux-image-cloud-amd64 2>/dev/null |
 	awk '/Depends: linux-image-[0-9]/ {print $2; exit}')

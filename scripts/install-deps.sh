@@ -8,15 +8,17 @@ deb_pkgs=(
 	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 	libmount-dev libefivar-dev libsystemd-dev libssl-dev libcryptsetup-dev libjansson-dev
 	libfsverity-dev fsverity libcmocka-dev
-	python3 python3-jsonschema
-	qemu-system-x86 e2fsprogs busybox-static cpio xz-utils gzip debian-archive-keyring
+	python3 python3-jsonschema python3-cryptography python3-pefile python3-pkg-resources
+	qemu-system-x86 ovmf e2fsprogs erofs-utils dosfstools mtools sbsigntool systemd-boot-efi binutils openssl
+	busybox-static cpio xz-utils gzip debian-archive-keyring
 )
 rpm_pkgs=(
 	meson ninja-build pkgconf-pkg-config gcc clang compiler-rt
 	libmount-devel efivar-devel systemd-devel openssl-devel cryptsetup-devel jansson-devel
 	fsverity-utils-devel fsverity-utils libcmocka-devel
-	python3 python3-jsonschema
-	qemu-system-x86-core e2fsprogs busybox cpio xz gzip
+	python3 python3-jsonschema python3-cryptography python3-pefile python3-virt-firmware
+	qemu-system-x86-core edk2-ovmf e2fsprogs erofs-utils dosfstools mtools sbsigntools systemd-boot-unsigned binutils openssl
+	busybox cpio xz gzip
 )
 
 say() { if [ -t 1 ]; then printf 'install-deps: %s\n' "$*"; fi; }

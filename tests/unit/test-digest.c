@@ -98,8 +98,10 @@ static void test_measure_errors(void **state)
 {
 	struct sc_digest d;
 
-	assert_int_equal(sc_fsverity_measure_path("/nonexistent-sealcheck", &d), -ENOENT);
-	assert_int_equal(sc_fsverity_measure_path("/", &d), -EINVAL);
+	assert_int_equal(sc_fsverity_measure_path("/nonexistent-sealcheck", true, &d), -ENOENT);
+	assert_int_equal(sc_fsverity_measure_path("/", true, &d), -EINVAL);
+	/* Not following: a symlink is refused without touching its target. */
+	assert_int_equal(sc_fsverity_measure_path("/proc/self/exe", false, &d), -EINVAL);
 	assert_non_null(sc_fsverity_strerror(-ENODATA));
 	assert_non_null(strstr(sc_fsverity_strerror(-ENOTTY), "not available"));
 }

@@ -21,6 +21,7 @@ head -c 300000 /dev/urandom >"$work/data/big512.bin"
 head -c 5000 /dev/urandom >"$work/data/small256.bin"
 : >"$work/data/empty512.bin"
 echo "no verity here" >"$work/data/plain.txt"
+ln -s big512.bin "$work/data/link512"   # bootc's images/<digest> are symlinks into objects/
 mkfs.ext4 -q -b 4096 -O verity -d "$work/data" "$work/data.img" 32M >/dev/null
 
 want512=$(fsverity digest --hash-alg=sha512 --compact "$work/data/big512.bin")
@@ -46,7 +47,7 @@ fsverity enable --hash-alg=sha256 /mnt/small256.bin
 fsverity enable --hash-alg=sha512 /mnt/empty512.bin
 echo tmpfs >/tmp/t.txt
 echo "@@measure-begin"
-sealcheck measure /mnt/big512.bin /mnt/small256.bin /mnt/empty512.bin 2>&1
+sealcheck measure /mnt/big512.bin /mnt/small256.bin /mnt/empty512.bin /mnt/link512 2>&1
 echo "@@rc-good=$?"
 sealcheck measure /mnt/plain.txt 2>&1
 echo "@@rc-plain=$?"
@@ -84,6 +85,7 @@ fi
 expect "sha512 file measured as libfsverity computes" "sha512:$want512 /mnt/big512.bin"
 expect "sha256 file measured as libfsverity computes" "sha256:$want256 /mnt/small256.bin"
 expect "empty verity file measured" "sha512:$wantempty /mnt/empty512.bin"
+expect "a symlink is followed, as fsverity measure does" "sha512:$want512 /mnt/link512"
 expect "all verity files: exit 0" "@@rc-good=0"
 expect "file without verity named with its reason" "sealcheck: /mnt/plain.txt: no fs-verity on this file"
 expect "file without verity: exit 1" "@@rc-plain=1"

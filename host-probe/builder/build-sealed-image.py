@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""Build a sealed demo image in bootc's composefs layout, bootable under OVMF
+with Secure Boot, for sealcheck's host probe and its end-to-end tests.
+
+    build-sealed-image.py --sealcheck BIN --out DIR [--keys DIR] [--alg sha512|sha256]
+
+Makes, in DIR:
+  root.img        ext4 (-O verity, 4 KiB blocks, LABEL=sealroot) holding
+                  composefs/{objects/XX/..., images/<digest>, meta.json};
+                  fs-verity enabled on every object by an install boot
+  esp.img         FAT ESP with EFI/BOOT/BOOTX64.EFI: a UKI (systemd-stub,
+                  guest kernel, initramfs, cmdline composefs=<digest>) signed with db
+  esp-<variant>.img   UKIs for the negative tests: insecure (composefs=?),
+                  noverity (overlay without verity=require), wrongdigest,
+                  badkey (signed with a key not in db)
+  keys/           PK, KEK, db (.key/.crt) and GUID.txt, bcvk's layout (made if --keys is not given)
+  vars.fd         OVMF variable store with those keys enrolled, Secure Boot on
+  manifest.json   digest, algorithm, file names
+Needs root (trusted.* xattrs for the EROFS image) and the guest kernel
+(scripts/fetch-guest-kernel.sh). Progress goes to stderr on a terminal.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+STUB = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+INLINE_MAX = 64  # files this small stay inline in the EROFS image, covered by its digest
+MODULES = ["virtio_blk", "loop", "libcrc32c", "erofs", "overlay", "efivarfs"]
+ALG_IDS = {"sha256": (1, 32), "sha512": (2, 64)}
+
+
+def say(msg):
+    if sys.stderr.isatty():
+        print(f"build-sealed-image: {msg}", file=sys.stderr, flush=True)
+
+
+def run(*cmd, **kw):
+    kw.setdefault("check", True)
+    kw.setdefault("stdout", subprocess.DEVNULL)
+    return subprocess.run([str(c) for c in cmd], **kw)
+
+
+def out(*cmd):
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True).stdout
+
+
+def verity_digest(path, alg):
+    return out("fsverity", "digest", f"--hash-alg={alg}", "--compact", path).strip()
+
+
+def copy_with_libs(binary, root, dest):
+    """Copy a binary and the shared libraries ldd names, at the same paths."""
+    target = os.path.join(root, dest.lstrip("/"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copy2(binary, target)
+    for line in out("ldd", binary).splitlines():
+        parts = line.split()
+        lib = parts[2] if "=>" in parts and len(parts) > 2 and parts[2].startswith("/") else (
+            parts[0] if parts and parts[0].startswith("/") else None)
+        if not lib:
+            continue
+        t = os.path.join(root, lib.lstrip("/"))
+        if not os.path.exists(t):
+            os.makedirs(os.path.dirname(t), exist_ok=True)
+            shutil.copy2(os.path.realpath(lib), t)
+
+
+def add_busybox(root):
+    os.makedirs(os.path.join(root, "bin"), exist_ok=True)
+    shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
+    for applet in out("/bin/busybox", "--list").split():
+        link = os.path.join(root, "bin", applet)
+        if not os.path.exists(link):
+            os.symlink("busybox", link)
+
+
+def guest_tree(tree, sealcheck):
+    """The sealed root: busybox, sealcheck with its libraries, /sbin/init."""
+    for d in ("proc", "sys", "dev", "run", "tmp", "var", "sysroot", "etc", "sbin", "usr/bin", "mnt"):
+        os.makedirs(os.path.join(tree, d), exist_ok=True)
+    add_busybox(tree)
+    copy_with_libs(sealcheck, tree, "/usr/bin/sealcheck")
+    shutil.copy2(os.path.join(HERE, "guest-init.sh"), os.path.join(tree, "sbin/init"))
+    os.chmod(os.path.join(tree, "sbin/init"), 0o755)
+    with open(os.path.join(tree, "etc/machine-id"), "w") as f:
+        f.write(uuid.uuid4().hex + "\n")
+    with open(os.path.join(tree, "etc/os-release"), "w") as f:
+        f.write('ID=sealcheck-demo\nNAME="sealcheck sealed demo"\nVERSION_ID=1\n')
+    with open(os.path.join(tree, "etc/hostname"), "w") as f:
+        f.write("sealed-demo\n")
+
+
+def composefs(tree, repo, alg):
+    """Move file contents into the object store; leave metacopy/redirect stubs in a staging tree."""
+    algo_id, size = ALG_IDS[alg]
+    objects = os.path.join(repo, "objects")
+    os.makedirs(objects, exist_ok=True)
+    count = 0
+    for dirpath, _, files in os.walk(tree):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode) or st.st_size <= INLINE_MAX:
+                continue
+            digest = verity_digest(path, alg)
+            obj = os.path.join(objects, digest[:2], digest[2:])
+            os.makedirs(os.path.dirname(obj), exist_ok=True)
+            if not os.path.exists(obj):
+                shutil.copy2(path, obj)
+                os.chmod(obj, 0o644)
+                count += 1
+            # struct ovl_metacopy: version 0, len, flags 0, digest_algo, digest
+            metacopy = struct.pack("BBBB", 0, 4 + size, 0, algo_id) + bytes.fromhex(digest)
+            os.truncate(path, 0)
+            os.truncate(path, st.st_size)
+            os.setxattr(path, "trusted.overlay.metacopy", metacopy)
+            os.setxattr(path, "trusted.overlay.redirect", f"/{digest[:2]}/{digest[2:]}".encode())
+    return count
+
+
+def make_keys(keys):
+    os.makedirs(keys, exist_ok=True)
+    for name in ("PK", "KEK", "db"):
+        if not os.path.exists(os.path.join(keys, f"{name}.crt")):
+            run("openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                "-subj", f"/CN=sealcheck demo {name}/", "-keyout", os.path.join(keys, f"{name}.key"),
+                "-out", os.path.join(keys, f"{name}.crt"), stderr=subprocess.DEVNULL)
+    if not os.path.exists(os.path.join(keys, "GUID.txt")):
+        with open(os.path.join(keys, "GUID.txt"), "w") as f:
+            f.write(str(uuid.uuid4()) + "\n")
+
+
+def enroll(keys, vars_out, virt_fw_path):
+    guid = open(os.path.join(keys, "GUID.txt")).read().strip()
+    env = dict(os.environ, PYTHONPATH=virt_fw_path)
+    run("/usr/bin/python3", "-m", "virt.firmware.vars", "-i", OVMF_VARS, "-o", vars_out,
+        "--set-pk", guid, os.path.join(keys, "PK.crt"), "--add-kek", guid, os.path.join(keys, "KEK.crt"),
+        "--add-db", guid, os.path.join(keys, "db.crt"), "--sb", env=env, stderr=subprocess.DEVNULL)
+
+
+def initramfs(work, kdir, sealcheck, init_script, name, extra=()):
+    root = os.path.join(work, name)
+    os.makedirs(os.path.join(root, "lib/modules"), exist_ok=True)
+    for d in ("proc", "sys", "dev", "mnt", "tmp"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    os.makedirs(os.path.join(root, "bin"), exist_ok=True)
+    shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
+    copy_with_libs(sealcheck, root, "/bin/sealcheck")
+    for b in extra:
+        copy_with_libs(b, root, "/bin/" + os.path.basename(b))
+    mods = {}
+    for dirpath, _, files in os.walk(os.path.join(kdir, "lib/modules")):
+        for f in files:
+            if f.endswith(".ko.xz"):
+                mods[f[:-6]] = os.path.join(dirpath, f)
+    for m in MODULES:
+        with open(os.path.join(root, "lib/modules", m + ".ko"), "wb") as f:
+            f.write(out_bytes("xz", "-dc", mods[m]))
+    shutil.copy2(init_script, os.path.join(root, "init"))
+    os.chmod(os.path.join(root, "init"), 0o755)
+    img = os.path.join(work, name + ".cpio.gz")
+    files = subprocess.run("find . -print0 | cpio --null -o -H newc --quiet | gzip -1", shell=True, cwd=root,
+                           check=True, capture_output=True).stdout
+    with open(img, "wb") as f:
+        f.write(files)
+    return img
+
+
+def out_bytes(*cmd):
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True).stdout
+
+
+def uki(work, kdir, initrd, cmdline, keys, sign_key, name):
+    """systemd-stub(7): sections after the stub's last one, aligned; then sbsign."""
+    align = int(next(l.split()[1] for l in out("objdump", "-p", STUB).splitlines()
+                     if l.startswith("SectionAlignment")), 16)
+    end = 0
+    for line in out("objdump", "-h", STUB).splitlines():
+        f = line.split()
+        if len(f) == 7 and f[0].isdigit():
+            end = max(end, int(f[3], 16) + int(f[2], 16))
+    osrel = os.path.join(work, "os-release")
+    with open(osrel, "w") as f:
+        f.write('ID=sealcheck-demo\nNAME="sealcheck sealed demo"\nVERSION_ID=1\n')
+    cmd_file = os.path.join(work, f"cmdline-{name}")
+    with open(cmd_file, "w") as f:
+        f.write(cmdline)
+    args = []
+    offset = (end + align - 1) // align * align
+    for sec, path in ((".osrel", osrel), (".cmdline", cmd_file), (".linux", os.path.join(kdir, "boot/vmlinuz")),
+                      (".initrd", initrd)):
+        args += ["--add-section", f"{sec}={path}", "--change-section-vma", f"{sec}={offset:#x}"]
+        offset += (os.path.getsize(path) + align - 1) // align * align
+    unsigned = os.path.join(work, f"uki-{name}.unsigned.efi")
+    signed = os.path.join(work, f"uki-{name}.efi")
+    run("objcopy", *args, STUB, unsigned)
+    run("sbsign", "--key", os.path.join(keys, f"{sign_key}.key"), "--cert", os.path.join(keys, f"{sign_key}.crt"),
+        "--output", signed, unsigned, stderr=subprocess.DEVNULL)
+    return signed
+
+
+def esp(uki_path, esp_path):
+    if os.path.exists(esp_path):
+        os.unlink(esp_path)
+    size_kib = os.path.getsize(uki_path) // 1024 + 4096
+    run("mkfs.vfat", "-C", esp_path, str(size_kib))
+    run("mmd", "-i", esp_path, "::/EFI", "::/EFI/BOOT")
+    run("mcopy", "-i", esp_path, uki_path, "::/EFI/BOOT/BOOTX64.EFI")
+
+
+def install_boot(out_dir, work, kdir, sealcheck, timeout):
+    """Enable fs-verity on every object inside a guest (direct kernel boot, TCG)."""
+    initrd = initramfs(work, kdir, sealcheck, os.path.join(HERE, "install-init.sh"), "install",
+                       extra=[shutil.which("fsverity")])
+    log = os.path.join(work, "install-console.log")
+    rc = subprocess.run(["timeout", "-k", "5", str(timeout), "qemu-system-x86_64", "-machine", "q35",
+                         "-cpu", "qemu64,-cx16", "-smp", "1", "-m", "1024", "-display", "none", "-no-reboot",
+                         "-monitor", "none", "-serial", f"file:{log}", "-kernel", os.path.join(kdir, "boot/vmlinuz"),
+                         "-initrd", initrd, "-append", "console=ttyS0 panic=-1 loglevel=4",
+                         "-drive", f"if=none,id=root,file={os.path.join(out_dir, 'root.img')},format=raw",
+                         "-device", "virtio-blk-pci,drive=root"]).returncode
+    text = open(log, errors="replace").read()
+    if "@@install-done" not in text:
+        sys.exit(f"build-sealed-image: the install boot failed (qemu status {rc}); console:\n{text[-3000:]}")
+    return text.split("@@install-done objects=")[1].split()[0]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sealcheck", required=True, help="the sealcheck binary to put in the image")
+    p.add_argument("--out", required=True)
+    p.add_argument("--keys", help="Secure Boot keys in bcvk's layout (made when missing)")
+    p.add_argument("--alg", choices=["sha512", "sha256"], default="sha512")
+    p.add_argument("--kernel-dir", help="guest kernel tree (default: scripts/fetch-guest-kernel.sh)")
+    p.add_argument("--variants", default="insecure,noverity,wrongdigest,badkey")
+    p.add_argument("--timeout", type=int, default=180)
+    a = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("build-sealed-image: needs root (trusted.overlay.* xattrs)")
+    t0 = time.monotonic()
+    out_dir = os.path.abspath(a.out)
+    os.makedirs(out_dir, exist_ok=True)
+    kdir = a.kernel_dir or out("bash", os.path.join(SRC, "scripts/fetch-guest-kernel.sh")).strip()
+    virt_fw = out("bash", os.path.join(SRC, "scripts/fetch-guest-kernel.sh"), "--virt-firmware").strip()
+    keys = os.path.abspath(a.keys or os.path.join(out_dir, "keys"))
+    sealcheck = os.path.abspath(a.sealcheck)
+
+    with tempfile.TemporaryDirectory(prefix="sealcheck-build-", dir=out_dir) as work:
+        say("assembling the guest root")
+        tree = os.path.join(work, "tree")
+        guest_tree(tree, sealcheck)
+        phys = os.path.join(work, "phys")
+        repo = os.path.join(phys, "composefs")
+        n_objects = composefs(tree, repo, a.alg)
+        say(f"{n_objects} objects; packing the EROFS image")
+        erofs = os.path.join(work, "image.erofs")
+        run("mkfs.erofs", "--quiet", "-T0", "--chunksize=4096", erofs, tree, stderr=subprocess.DEVNULL)
+        digest = verity_digest(erofs, a.alg)
+        obj = os.path.join(repo, "objects", digest[:2], digest[2:])
+        os.makedirs(os.path.dirname(obj), exist_ok=True)
+        shutil.copy2(erofs, obj)
+        os.makedirs(os.path.join(repo, "images"), exist_ok=True)
+        os.symlink(f"../objects/{digest[:2]}/{digest[2:]}", os.path.join(repo, "images", digest))
+        with open(os.path.join(repo, "meta.json"), "w") as f:
+            json.dump({"version": 1, "algorithm": f"fsverity-{a.alg}-12"}, f)
+        with open(os.path.join(repo, ".sealcheck-alg"), "w") as f:
+            f.write(a.alg)
+        os.chmod(repo, 0o700)
+        root_img = os.path.join(out_dir, "root.img")
+        if os.path.exists(root_img):
+            os.unlink(root_img)
+        size_mb = max(64, sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(phys) for f in fs)
+                      // (1 << 20) * 2 + 32)
+        run("mkfs.ext4", "-q", "-b", "4096", "-O", "verity", "-L", "sealroot", "-d", phys, root_img, f"{size_mb}M")
+
+        say("install boot: enabling fs-verity on every object inside a guest")
+        enabled = install_boot(out_dir, work, kdir, sealcheck, a.timeout)
+
+        say("keys, variable store, signed UKIs")
+        make_keys(keys)
+        if a.keys is None or not os.path.exists(os.path.join(keys, "wrong.crt")):
+            pass
+        # A key that is not in db, for the "firmware refuses" test.
+        if not os.path.exists(os.path.join(keys, "notindb.crt")):
+            run("openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                "-subj", "/CN=sealcheck key not in db/", "-keyout", os.path.join(keys, "notindb.key"),
+                "-out", os.path.join(keys, "notindb.crt"), stderr=subprocess.DEVNULL)
+        enroll(keys, os.path.join(out_dir, "vars.fd"), virt_fw)
+        initrd = initramfs(work, kdir, sealcheck, os.path.join(HERE, "initramfs-init.sh"), "boot")
+        base = "console=ttyS0 panic=-1 loglevel=4"
+        other = hashlib.sha512(digest.encode()).hexdigest()[:len(digest)]
+        variants = {
+            "": (f"composefs={digest} {base}", "db"),
+            "insecure": (f"composefs=?{digest} {base}", "db"),
+            "noverity": (f"composefs={digest} sealtest.verity=off {base}", "db"),
+            "wrongdigest": (f"composefs={other} {base}", "db"),
+            "badkey": (f"composefs={digest} {base}", "notindb"),
+        }
+        wanted = [""] + [v for v in a.variants.split(",") if v]
+        esps = {}
+        for v in wanted:
+            cmdline, key = variants[v]
+            u = uki(work, kdir, initrd, cmdline, keys, key, v or "sealed")
+            name = f"esp-{v}.img" if v else "esp.img"
+            esp(u, os.path.join(out_dir, name))
+            esps[v or "sealed"] = {"esp": name, "cmdline": cmdline, "signed_with": key}
+
+    manifest = {"digest": digest, "algorithm": a.alg, "root": "root.img", "vars": "vars.fd", "keys": keys,
+                "objects": int(enabled), "esps": esps, "port": "org.sealcheck.attest.0",
+                "build_seconds": round(time.monotonic() - t0, 1)}
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+    say(f"done in {manifest['build_seconds']} s: composefs={digest[:16]}... ({a.alg})")
+    print(out_dir)
+
+
+if __name__ == "__main__":
+    main()
