@@ -26,16 +26,41 @@ struct progress {
 	struct probe_vm *vm;
 	long long start;
 	bool tty;
+	const char *stopped; /* why the guest will not answer, from its console */
+};
+
+/*
+ * Signs on the console that no report will come. Acting on them can only
+ * end a wait early as "no report", never make a verdict pass, so a guest
+ * that prints them on purpose gains nothing.
+ */
+static const struct {
+	const char *text, *why;
+} console_signs[] = {
+	{ "FILE CORRUPTED", "the guest kernel reported a fs-verity violation (FILE CORRUPTED)" },
+	{ "refusing to boot", "the guest's initramfs refused to boot" },
+	{ "Kernel panic", "the guest kernel panicked" },
+	{ "No bootable option or device was found", "the firmware booted nothing (Secure Boot refused the UKI?)" },
 };
 
 static bool vm_alive(void *userdata)
 {
 	struct progress *p = userdata;
+	_cleanup_free_ char *log = NULL;
+	size_t len;
 
 	if (p->tty)
 		fprintf(stderr, "\rsealcheck-probe: waiting for the guest's report ... %llds ",
 			(probe_now_ms() - p->start) / 1000);
-	return !p->vm || probe_vm_running(p->vm);
+	if (!p->vm)
+		return true;
+	if (sc_read_file_capped(p->vm->console_path, 16u << 20, &log, &len) == 0)
+		for (size_t i = 0; i < ELEMENTSOF(console_signs); i++)
+			if (memmem(log, len, console_signs[i].text, strlen(console_signs[i].text))) {
+				p->stopped = console_signs[i].why;
+				return false;
+			}
+	return probe_vm_running(p->vm);
 }
 
 static void usage(FILE *f)
@@ -241,7 +266,7 @@ int main(int argc, char **argv)
 		rc = EXIT_NO_REPORT;
 		snprintf(why, sizeof(why), "%s%s%s",
 			 r == -ETIMEDOUT ? "no valid report within the deadline"
-			 : r == -ECHILD	 ? "the VM stopped before it answered"
+			 : r == -ECHILD	 ? (prog.stopped ?: "the VM stopped before it answered")
 			 : r == -EPROTO	 ? "the guest sent too many malformed frames"
 					 : strerror(-r),
 			 col.last_reject[0] ? "; last: " : "", col.last_reject);

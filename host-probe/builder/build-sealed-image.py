@@ -107,7 +107,7 @@ def composefs(tree, repo, alg):
     algo_id, size = ALG_IDS[alg]
     objects = os.path.join(repo, "objects")
     os.makedirs(objects, exist_ok=True)
-    count = 0
+    backing = {}
     for dirpath, _, files in os.walk(tree):
         for name in files:
             path = os.path.join(dirpath, name)
@@ -120,14 +120,14 @@ def composefs(tree, repo, alg):
             if not os.path.exists(obj):
                 shutil.copy2(path, obj)
                 os.chmod(obj, 0o644)
-                count += 1
+            backing["/" + os.path.relpath(path, tree)] = f"{digest[:2]}/{digest[2:]}"
             # struct ovl_metacopy: version 0, len, flags 0, digest_algo, digest
             metacopy = struct.pack("BBBB", 0, 4 + size, 0, algo_id) + bytes.fromhex(digest)
             os.truncate(path, 0)
             os.truncate(path, st.st_size)
             os.setxattr(path, "trusted.overlay.metacopy", metacopy)
             os.setxattr(path, "trusted.overlay.redirect", f"/{digest[:2]}/{digest[2:]}".encode())
-    return count
+    return backing
 
 
 def make_keys(keys):
@@ -263,8 +263,8 @@ def main():
         guest_tree(tree, sealcheck)
         phys = os.path.join(work, "phys")
         repo = os.path.join(phys, "composefs")
-        n_objects = composefs(tree, repo, a.alg)
-        say(f"{n_objects} objects; packing the EROFS image")
+        backing = composefs(tree, repo, a.alg)
+        say(f"{len(set(backing.values()))} objects; packing the EROFS image")
         erofs = os.path.join(work, "image.erofs")
         run("mkfs.erofs", "--quiet", "-T0", "--chunksize=4096", erofs, tree, stderr=subprocess.DEVNULL)
         digest = verity_digest(erofs, a.alg)
@@ -318,7 +318,7 @@ def main():
             esps[v or "sealed"] = {"esp": name, "cmdline": cmdline, "signed_with": key}
 
     manifest = {"digest": digest, "algorithm": a.alg, "root": "root.img", "vars": "vars.fd", "keys": keys,
-                "objects": int(enabled), "esps": esps, "port": "org.sealcheck.attest.0",
+                "objects": int(enabled), "backing_objects": backing, "esps": esps, "port": "org.sealcheck.attest.0",
                 "build_seconds": round(time.monotonic() - t0, 1)}
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)

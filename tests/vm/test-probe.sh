@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# End-to-end: sealcheck-probe boots the sealed image (OVMF, signed UKI, real
+# kernel enforcing verity=require) and must reach the expected verdict,
+# naming the failed link.
+#   tests/vm/test-probe.sh SEALCHECK SEALCHECK_PROBE IMAGE_CACHE_DIR CASE
+VM_TEST_NAME=test-probe
+. "$(dirname "$0")/lib.sh"
+sealcheck=$1 probe=$(readlink -f "$2") cache=$3 case=$4
+vm_need qemu-system-x86_64 jq debugfs
+
+img=$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache")
+work=$(mktemp -d "${TMPDIR:-/tmp}/sealcheck-probe-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+want_rc=0 want_link= want_console= args=() timeout=150
+case $case in
+sealed) ;;
+no-secure-boot) want_rc=1 want_link=secure_boot args=(--firmware uefi-insecure) ;;
+setup-mode) want_rc=1 want_link=secure_boot args=(--firmware uefi-setup) ;;
+insecure-cmdline) want_rc=1 want_link=cmdline args=(--esp insecure) ;;
+no-verity) want_rc=1 want_link=root_mount args=(--esp noverity) ;;
+wrong-digest)
+	want_rc=2 want_console="fs-verity content mismatch|no composefs image" args=(--esp wrongdigest) ;;
+corrupted-object)
+	# Change one byte of the object behind libcrypto (the agent's library) on a copy of the
+	# installed disk: the kernel must refuse to read it (EIO), and no sealed verdict may come.
+	cp -r "$img" "$work/img"
+	img=$work/img
+	obj=/composefs/objects/$(jq -r '.backing_objects | to_entries[] | select(.key | test("/libcrypto")) | .value' "$img/manifest.json")
+	block=$(debugfs -R "bmap $obj 10" "$img/root.img" 2>/dev/null)
+	[ "$block" -gt 0 ] 2>/dev/null || { echo "not ok - $case: no block for $obj"; exit 1; }
+	printf '\xff' | dd of="$img/root.img" bs=1 seek=$((block * 4096 + 100)) conv=notrunc status=none
+	want_rc=2 want_console="Input/output error|FILE CORRUPTED|verity"
+	;;
+bad-key) want_rc=2 want_console="Access Denied|Security Violation|denied|Failed|fail" args=(--esp badkey) timeout=45 ;;
+*) echo "unknown case $case"; exit 2 ;;
+esac
+
+rc=0
+"$probe" run --json --timeout "$timeout" "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
+fail=0
+ok() { echo "ok - $case: $*"; }
+bad() { echo "not ok - $case: $*"; fail=1; }
+if ! jq -e . "$work/out.json" >/dev/null 2>&1; then
+	bad "probe printed invalid JSON"; cat "$work/out.json" "$work/err"; exit 1
+fi
+[ "$rc" = "$want_rc" ] && ok "exit $rc" || bad "exit $rc, want $want_rc ($(jq -r '.reason // .failed_links' "$work/out.json"))"
+nonce=$(jq -r .nonce "$work/out.json")
+if [ "$want_rc" != 2 ]; then
+	[ "$(jq -r .report.nonce "$work/out.json")" = "$nonce" ] && ok "report echoes the nonce" || bad "nonce not echoed"
+fi
+if [ "$want_rc" = 0 ]; then
+	[ "$(jq -r '[.report.checks[] | .status] | map(select(. != "pass")) | length' "$work/out.json")" = 0 ] &&
+		ok "every check passed" || bad "a check did not pass"
+fi
+if [ -n "$want_link" ]; then
+	jq -e --arg l "$want_link" '.failed_links | map(.link) | index($l)' "$work/out.json" >/dev/null &&
+		ok "names the broken link $want_link: $(jq -r --arg l "$want_link" '.failed_links[] | select(.link == $l) | .reason' "$work/out.json")" ||
+		bad "failed links $(jq -c '[.failed_links[].link]' "$work/out.json") lack $want_link"
+fi
+if [ -n "$want_console" ]; then
+	if jq -r '.console_tail // ""' "$work/out.json" | grep -qiE "$want_console"; then
+		ok "console excerpt shows: $(jq -r .console_tail "$work/out.json" | grep -iE "$want_console" | head -n 1)"
+	else
+		bad "console excerpt lacks /$want_console/:"; jq -r .console_tail "$work/out.json"
+	fi
+fi
+echo "# $case: $(jq -r '.seconds' "$work/out.json") s to the report or deadline, accel $(jq -r .vm.accel "$work/out.json")"
+exit $fail
