@@ -246,9 +246,13 @@ static int kvm_started(struct probe_vm *vm, const char *log, char *why, size_t w
 
 	for (int i = 0; i < 50; i++) {
 		if (!probe_vm_running(vm)) {
-			_cleanup_free_ char *tail = probe_console_tail(log, 1);
+			_cleanup_free_ char *tail = probe_console_tail(log, 3);
+			const char *line = tail ? strstr(tail, "error: ") : NULL;
 
-			snprintf(why, why_size, "qemu exited: %.90s", tail ? tail : "?");
+			/* QEMU's own "error: ..." line says most; else its last words. */
+			snprintf(why, why_size, "qemu exited: %.*s", 120,
+				 line ? line + 7 : tail ? tail : "?");
+			why[strcspn(why, "\n")] = '\0';
 			return -ECHILD;
 		}
 		if (stat(vm->console_path, &st) == 0 && st.st_size > 0)
@@ -265,7 +269,7 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	_cleanup_free_ char *vars = NULL, *esp = NULL, *root = NULL, *esp_drive = NULL, *root_drive = NULL,
 			    *code_drive = NULL, *vars_drive = NULL, *chardev = NULL, *serial = NULL, *log = NULL;
 	const char *code;
-	char kvm_why[128] = "";
+	char kvm_why[200] = "";
 	int r;
 
 	m = load_manifest(vm->image_dir, why, why_size);

@@ -24,7 +24,7 @@ struct probe_vm {
 	char socket_path[300];
 	char console_path[300];
 	pid_t pid;
-	char accel_used[128];    /* "tcg (kvm unusable: ...)" */
+	char accel_used[256];    /* "tcg (kvm unusable: ...)" */
 };
 
 /* Start QEMU; returns 0 or a negative errno with a message in @why. */

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# The main job, for now: build sealcheck and check the seal of THIS machine,
-# printing the verdict with the facts behind it. (Booting a sealed demo VM
-# and attesting it from the host is the host-probe's job, still to come.)
-#   scripts/demo.sh [sealcheck options, e.g. --json]
+# The main job: build sealcheck, build a sealed demo image (composefs root,
+# signed UKI, Secure Boot keys enrolled), boot it under QEMU and print the
+# attestation verdict the host probe reaches with a fresh nonce.
+#   scripts/demo.sh [sealcheck-probe run options, e.g. --json or --firmware uefi-insecure]
+# Exit status is the probe's: 0 sealed, 1 not sealed, 2 no valid report.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
-scripts/install-deps.sh
-if [ ! -e build/build.ninja ]; then
-	meson setup build >/dev/null
+export SEALCHECK_CACHE=${SEALCHECK_CACHE:-$HOME/.cache/sealcheck}
+tty=false
+[ -t 1 ] && tty=true
+say() { if $tty; then printf '\033[1m==> %s\033[0m\n' "$*"; fi; }
+
+if [ "$(id -u)" != 0 ]; then
+	echo "demo: run as root (building the image sets trusted.* xattrs; QEMU needs no more)" >&2
+	exit 2
 fi
-ninja -C build agent/sealcheck >/dev/null
-rc=0
-./build/agent/sealcheck "$@" || rc=$?
-case $rc in
-0) echo "(exit 0: sealed)" ;;
-1) echo "(exit 1: not sealed; expected on a machine that is not a sealed bootc host)" ;;
-*) echo "(exit $rc: could not determine)" ;;
-esac
-exit $rc
+say "installing missing packages"
+scripts/install-deps.sh
+say "building sealcheck"
+[ -e build/build.ninja ] || meson setup build -Dvm_tests=enabled >/dev/null
+ninja -C build agent/sealcheck host-probe/sealcheck-probe >/dev/null
+say "fetching the guest kernel and virt-firmware (cached in $SEALCHECK_CACHE)"
+scripts/fetch-guest-kernel.sh >/dev/null
+export PYTHONPATH
+PYTHONPATH=$(scripts/fetch-guest-kernel.sh --virt-firmware)${PYTHONPATH:+:$PYTHONPATH}
+say "building the sealed demo image (install boot included; about 20 s)"
+image=$(tests/vm/sealed-image.sh build/agent/sealcheck "$SEALCHECK_CACHE/demo-image")
+say "booting it with Secure Boot and asking for a fresh attestation"
+exec build/host-probe/sealcheck-probe run "$@" "$image"
