@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""The agent against a fake host (hostile-inputs 31-36).
+
+A pty stands in for the virtio-serial port: the agent opens the slave with
+--device; the test is the host on the master. Closing the master gives the
+agent POLLHUP, as a host disconnect does on a virtio-serial port.
+
+    fake_host.py --sealcheck BIN --fixtures DIR --preload SO CASE
+(a sealed tree is made from the real capture, as tests/cli/status_cases.py does)
+"""
+import argparse
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+import tempfile
+import tty
+import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+import status_cases  # noqa: E402
+
+
+def frame(kind, payload):
+    return b"\x1eSC1" + kind + b"%08x%08x:" % (len(payload), zlib.crc32(payload)) + payload + b"\n"
+
+
+def read_reports(fd, seconds, want):
+    """Collect decoded report frames for up to `seconds` or until `want` arrived."""
+    buf, reports, end = b"", [], time.monotonic() + seconds
+    while time.monotonic() < end and len(reports) < want:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r:
+            continue
+        try:
+            d = os.read(fd, 65536)
+        except OSError:  # EIO until the agent has opened the slave side
+            time.sleep(0.1)
+            continue
+        buf += d
+        while True:
+            i = buf.find(b"\x1eSC1R")
+            if i < 0 or len(buf) < i + 22:
+                break
+            n = int(buf[i + 5:i + 13], 16)
+            if len(buf) < i + 22 + n + 1:
+                break
+            payload = buf[i + 22:i + 22 + n]
+            assert zlib.crc32(payload) == int(buf[i + 13:i + 21], 16), "CRC mismatch"
+            reports.append(json.loads(payload))
+            buf = buf[i + 22 + n + 1:]
+    return reports
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--sealcheck", required=True)
+    p.add_argument("--fixtures", required=True)
+    p.add_argument("--preload", required=True)
+    p.add_argument("case", choices=["answers", "garbage-then-nonce", "huge-input", "host-gone",
+                                    "no-port"])
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sealcheck-fake-host-") as tmp:
+        tree = status_cases.Tree(a.fixtures, "snakeoil-user", tmp)
+        status_cases.sealed(tree)
+        a.root = tree.root
+        return run(a)
+
+
+def run(a):
+    env = dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload))
+    if a.case == "no-port":
+        # No port under <root>/sys/class/virtio-ports: look for a while, then say so and exit 1.
+        t0 = time.monotonic()
+        r = subprocess.run([a.sealcheck, "agent", "--root", a.root, "--wait-port", "3"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        ok = r.returncode == 1 and "no virtio-serial port" in r.stderr and 2.5 < time.monotonic() - t0 < 10
+        print(f"{'ok' if ok else 'not ok'} - no-port: exit {r.returncode}, {time.monotonic() - t0:.1f} s: "
+              f"{r.stderr.strip()}")
+        return 0 if ok else 1
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)  # no line discipline between the agent and us
+    name = os.ttyname(slave)
+    os.close(slave)
+    agent = subprocess.Popen([a.sealcheck, "agent", "--root", a.root, "--device", name, "--wait-port", "5"],
+                             env=env, stderr=subprocess.PIPE, text=True)
+    fails = []
+    try:
+        push = read_reports(master, 20, 1)
+        if len(push) != 1 or push[0]["nonce"] is not None:
+            fails.append(f"no push at start ({len(push)} reports)")
+        nonce = os.urandom(32).hex()
+        if a.case == "answers":
+            os.write(master, frame(b"N", nonce.encode()))
+        elif a.case == "garbage-then-nonce":
+            os.write(master, b"\x00\xff garbage \x1eSC1Nzz" + frame(b"X", b"exec rm -rf /") +
+                     frame(b"N", b"not-a-nonce") + frame(b"N", nonce.encode()))
+        elif a.case == "huge-input":
+            for _ in range(64):  # 1 MiB of noise: the agent's 4 KiB buffer must cope
+                os.write(master, b"\x1e" + b"A" * 16383)
+            os.write(master, frame(b"N", nonce.encode()))
+        elif a.case == "host-gone":
+            # The host goes away: POLLHUP from now on. The agent must neither exit nor spin.
+            os.close(master)
+            master = None
+            cpu0 = sum(map(int, open(f"/proc/{agent.pid}/stat").read().split()[13:15]))
+            time.sleep(3)
+            cpu1 = sum(map(int, open(f"/proc/{agent.pid}/stat").read().split()[13:15]))
+            if cpu1 - cpu0 > 30:  # clock ticks (1/100 s): more than 10 % of a core is a busy loop
+                fails.append(f"busy loop while the host is gone ({cpu1 - cpu0} ticks in 3 s)")
+        if a.case != "host-gone":
+            rep = read_reports(master, 30, 1)
+            if not rep or rep[0].get("nonce") != nonce:
+                fails.append(f"no report echoing the nonce ({[r.get('nonce') for r in rep]})")
+        if agent.poll() is not None:
+            fails.append(f"agent exited ({agent.returncode})")
+    finally:
+        agent.kill()
+        err = agent.communicate()[1]
+    print(f"{'not ok' if fails else 'ok'} - {a.case}{': ' + '; '.join(fails) if fails else ''}")
+    if fails:
+        print("# agent log:\n" + err)
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
