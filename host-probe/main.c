@@ -94,7 +94,7 @@ static int expected_from_manifest(const char *dir, struct sc_digest *ret)
 	const char *d;
 	size_t len;
 
-	if (asprintf(&path, "%s/manifest.json", dir) < 0 || sc_read_file_capped(path, 1u << 20, &buf, &len) < 0)
+	if (asprintf(&path, "%s/manifest.json", dir) < 0 || sc_read_file_capped(path, SC_MANIFEST_MAX, &buf, &len) < 0)
 		return -ENOENT;
 	m = json_loadb(buf, len, 0, NULL);
 	d = json_string_value(json_object_get(m, "digest"));

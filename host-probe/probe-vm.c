@@ -199,7 +199,7 @@ static json_t *load_manifest(const char *dir, char *why, size_t why_size)
 
 	if (asprintf(&path, "%s/manifest.json", dir) < 0)
 		return NULL;
-	if (sc_read_file_capped(path, 1u << 20, &buf, &len) < 0) {
+	if (sc_read_file_capped(path, SC_MANIFEST_MAX, &buf, &len) < 0) {
 		snprintf(why, why_size, "%s: cannot read (is %s an image made by the builder?)", path, dir);
 		return NULL;
 	}

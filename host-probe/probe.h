@@ -8,6 +8,9 @@
 
 #include "sc-digest.h"
 
+/* The builder's manifest.json maps every guest file to its object: ~200 bytes each. */
+#define SC_MANIFEST_MAX (16u << 20)
+
 enum probe_firmware {
 	PROBE_FW_UEFI_SECURE = 0, /* OVMF secboot code + an enrolled variable store */
 	PROBE_FW_UEFI_INSECURE,   /* OVMF without Secure Boot */

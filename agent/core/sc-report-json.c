@@ -11,6 +11,7 @@
 
 #if HAVE_LIBSYSTEMD
 #include <systemd/sd-id128.h>
+#include <systemd/sd-login.h>
 #endif
 
 static bool is_live(const struct sc_paths *paths)
@@ -71,6 +72,18 @@ static json_t *kernel_field(const struct sc_paths *paths, const char *file, bool
 	return first_line(paths, file);
 }
 
+/* The systemd unit this process runs in ("sealcheck-agent.service"), or null. */
+static json_t *own_unit(void)
+{
+#if HAVE_LIBSYSTEMD
+	_cleanup_free_ char *unit = NULL;
+
+	if (sd_pid_get_unit(0, &unit) >= 0 && unit)
+		return sc_json_str(unit);
+#endif
+	return json_null();
+}
+
 static json_t *now_rfc3339(void)
 {
 	struct timespec ts;
@@ -107,7 +120,7 @@ int sc_report_to_json(const struct sc_paths *paths, const struct sc_report *rep,
 		if (sc_json_set(checks, sc_check_key(i), sc_check_to_json(&rep->checks[i])) < 0)
 			return -ENOMEM;
 	if (sc_json_set(o, "schema", json_string(SC_REPORT_SCHEMA)) < 0 ||
-	    sc_json_set(o, "agent", json_pack("{s:s}", "version", PACKAGE_VERSION)) < 0 ||
+	    sc_json_set(o, "agent", json_pack("{s:s, s:o}", "version", PACKAGE_VERSION, "unit", own_unit())) < 0 ||
 	    sc_json_set(o, "system", TAKE_PTR(sys)) < 0 || sc_json_set(o, "time", now_rfc3339()) < 0 ||
 	    sc_json_set(o, "nonce", nonce ? json_string(nonce) : json_null()) < 0 ||
 	    sc_json_set(o, "seal_kind", json_string(sc_seal_kind_name(rep->kind))) < 0 ||

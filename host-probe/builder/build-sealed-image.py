@@ -102,18 +102,81 @@ def guest_tree(tree, sealcheck):
         f.write("sealed-demo\n")
 
 
+def debian_mirror():
+    """The Debian mirror the host's apt already uses (deb822 or one-line sources)."""
+    import glob
+    for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        for line in open(f):
+            if line.startswith("URIs:"):
+                for uri in line.split()[1:]:
+                    if uri.rstrip("/").endswith("/debian"):
+                        return uri
+    for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
+        if os.path.exists(f):
+            for line in open(f):
+                w = [x for x in line.split() if not x.startswith("[") and not x.endswith("]")]
+                if len(w) > 1 and w[0] == "deb" and w[1].rstrip("/").endswith("/debian"):
+                    return w[1]
+    sys.exit("build-sealed-image: no Debian mirror in /etc/apt/sources.list{,.d}")
+
+
+def systemd_tree(tree, sealcheck, kdir, cache):
+    """A Debian bookworm root with systemd as init (debootstrap minbase, cached), the
+    guest kernel's modules, sealcheck, and the project's unit and udev rule."""
+    base = os.path.join(cache, "debootstrap-bookworm-systemd")
+    if not os.path.exists(os.path.join(base, ".complete")):
+        say("debootstrap: a Debian root with systemd (once; cached in " + cache + ")")
+        shutil.rmtree(base, ignore_errors=True)
+        run("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,udev,kmod", "bookworm", base,
+            debian_mirror(), stderr=subprocess.DEVNULL)
+        open(os.path.join(base, ".complete"), "w").close()
+    run("cp", "-a", base + "/.", tree)
+    os.unlink(os.path.join(tree, ".complete"))
+    for d in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        shutil.rmtree(os.path.join(tree, d), ignore_errors=True)
+    # Devices come from devtmpfs; nodes left by debootstrap are not part of an image.
+    shutil.rmtree(os.path.join(tree, "dev"), ignore_errors=True)
+    for d in ("dev", "sysroot", "run", "var"):
+        os.makedirs(os.path.join(tree, d), exist_ok=True)
+    version = os.listdir(os.path.join(kdir, "lib/modules"))[0]
+    os.makedirs(os.path.join(tree, "usr/lib/modules"), exist_ok=True)
+    run("cp", "-a", os.path.join(kdir, "lib/modules", version), os.path.join(tree, "usr/lib/modules", version))
+    run("depmod", "-b", tree, version)
+    copy_with_libs(sealcheck, tree, "/usr/bin/sealcheck")
+    unit = open(os.path.join(SRC, "units/sealcheck-agent.service.in")).read().replace("@bindir@", "/usr/bin")
+    with open(os.path.join(tree, "usr/lib/systemd/system/sealcheck-agent.service"), "w") as f:
+        f.write(unit)
+    shutil.copy2(os.path.join(SRC, "units/90-sealcheck.rules"), os.path.join(tree, "usr/lib/udev/rules.d/"))
+    # A read-only root: an empty machine-id makes systemd mount a transient one.
+    with open(os.path.join(tree, "etc/machine-id"), "w"):
+        pass
+    with open(os.path.join(tree, "etc/hostname"), "w") as f:
+        f.write("sealed-systemd\n")
+    # Say the verdict on the console too, for people reading the boot log.
+    with open(os.path.join(tree, "usr/lib/systemd/system/sealcheck-console.service"), "w") as f:
+        f.write("[Unit]\nDescription=sealcheck verdict on the console\nAfter=local-fs.target\n"
+                "[Service]\nType=oneshot\nExecStart=/usr/bin/sealcheck status\n"
+                "StandardOutput=tty\nTTYPath=/dev/console\n[Install]\nWantedBy=multi-user.target\n")
+    os.symlink("/usr/lib/systemd/system/sealcheck-console.service",
+               os.path.join(tree, "etc/systemd/system/multi-user.target.wants/sealcheck-console.service"))
+
+
 def composefs(tree, repo, alg):
     """Move file contents into the object store; leave metacopy/redirect stubs in a staging tree."""
     algo_id, size = ALG_IDS[alg]
     objects = os.path.join(repo, "objects")
     os.makedirs(objects, exist_ok=True)
     backing = {}
+    seen = set()  # hard links: an inode is stubbed once (a second look would hash the stub)
     for dirpath, _, files in os.walk(tree):
         for name in files:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
             if not stat.S_ISREG(st.st_mode) or st.st_size <= INLINE_MAX:
                 continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
             digest = verity_digest(path, alg)
             obj = os.path.join(objects, digest[:2], digest[2:])
             os.makedirs(os.path.dirname(obj), exist_ok=True)
@@ -220,10 +283,10 @@ def esp(uki_path, esp_path):
     run("mcopy", "-i", esp_path, uki_path, "::/EFI/BOOT/BOOTX64.EFI")
 
 
-def install_boot(out_dir, work, kdir, sealcheck, timeout):
+def install_boot(out_dir, work, kdir, sealcheck, enable_verity, timeout):
     """Enable fs-verity on every object inside a guest (direct kernel boot, TCG)."""
     initrd = initramfs(work, kdir, sealcheck, os.path.join(HERE, "install-init.sh"), "install",
-                       extra=[shutil.which("fsverity")])
+                       extra=[enable_verity])
     log = os.path.join(work, "install-console.log")
     rc = subprocess.run(["timeout", "-k", "5", str(timeout), "qemu-system-x86_64", "-machine", "q35",
                          "-cpu", "qemu64,-cx16", "-smp", "1", "-m", "1024", "-display", "none", "-no-reboot",
@@ -240,9 +303,12 @@ def install_boot(out_dir, work, kdir, sealcheck, timeout):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sealcheck", required=True, help="the sealcheck binary to put in the image")
+    p.add_argument("--enable-verity", help="the builder's enable-verity helper (default: beside sealcheck's build)")
     p.add_argument("--out", required=True)
     p.add_argument("--keys", help="Secure Boot keys in bcvk's layout (made when missing)")
     p.add_argument("--alg", choices=["sha512", "sha256"], default="sha512")
+    p.add_argument("--guest", choices=["busybox", "systemd"], default="busybox",
+                   help="busybox init (fast) or a Debian root with systemd, the agent's unit and udev rule")
     p.add_argument("--kernel-dir", help="guest kernel tree (default: scripts/fetch-guest-kernel.sh)")
     p.add_argument("--variants", default="insecure,noverity,wrongdigest,badkey")
     p.add_argument("--timeout", type=int, default=180)
@@ -256,11 +322,20 @@ def main():
     virt_fw = out("bash", os.path.join(SRC, "scripts/fetch-guest-kernel.sh"), "--virt-firmware").strip()
     keys = os.path.abspath(a.keys or os.path.join(out_dir, "keys"))
     sealcheck = os.path.abspath(a.sealcheck)
+    if not a.enable_verity:
+        a.enable_verity = os.path.join(os.path.dirname(os.path.dirname(sealcheck)), "host-probe", "enable-verity")
+    if not os.access(a.enable_verity, os.X_OK):
+        sys.exit(f"build-sealed-image: {a.enable_verity}: not found (ninja -C BUILD host-probe/enable-verity)")
 
     with tempfile.TemporaryDirectory(prefix="sealcheck-build-", dir=out_dir) as work:
         say("assembling the guest root")
         tree = os.path.join(work, "tree")
-        guest_tree(tree, sealcheck)
+        if a.guest == "systemd":
+            os.makedirs(tree)
+            systemd_tree(tree, sealcheck, kdir, os.environ.get("SEALCHECK_CACHE",
+                                                               os.path.expanduser("~/.cache/sealcheck")))
+        else:
+            guest_tree(tree, sealcheck)
         phys = os.path.join(work, "phys")
         repo = os.path.join(phys, "composefs")
         backing = composefs(tree, repo, a.alg)
@@ -285,8 +360,8 @@ def main():
                       // (1 << 20) * 2 + 32)
         run("mkfs.ext4", "-q", "-b", "4096", "-O", "verity", "-L", "sealroot", "-d", phys, root_img, f"{size_mb}M")
 
-        say("install boot: enabling fs-verity on every object inside a guest")
-        enabled = install_boot(out_dir, work, kdir, sealcheck, a.timeout)
+        say(f"install boot: enabling fs-verity on {len(set(backing.values())) + 1} objects inside a guest")
+        enabled = install_boot(out_dir, work, kdir, sealcheck, os.path.abspath(a.enable_verity), a.timeout)
 
         say("keys, variable store, signed UKIs")
         make_keys(keys)
@@ -299,7 +374,7 @@ def main():
                 "-out", os.path.join(keys, "notindb.crt"), stderr=subprocess.DEVNULL)
         enroll(keys, os.path.join(out_dir, "vars.fd"), virt_fw)
         initrd = initramfs(work, kdir, sealcheck, os.path.join(HERE, "initramfs-init.sh"), "boot")
-        base = "console=ttyS0 panic=-1 loglevel=4"
+        base = "console=ttyS0 panic=-1 loglevel=4" + (" systemd.show_status=1" if a.guest == "systemd" else "")
         other = hashlib.sha512(digest.encode()).hexdigest()[:len(digest)]
         variants = {
             "": (f"composefs={digest} {base}", "db"),
@@ -317,7 +392,7 @@ def main():
             esp(u, os.path.join(out_dir, name))
             esps[v or "sealed"] = {"esp": name, "cmdline": cmdline, "signed_with": key}
 
-    manifest = {"digest": digest, "algorithm": a.alg, "root": "root.img", "vars": "vars.fd", "keys": keys,
+    manifest = {"digest": digest, "algorithm": a.alg, "guest": a.guest, "root": "root.img", "vars": "vars.fd", "keys": keys,
                 "objects": int(enabled), "backing_objects": backing, "esps": esps, "port": "org.sealcheck.attest.0",
                 "build_seconds": round(time.monotonic() - t0, 1)}
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:

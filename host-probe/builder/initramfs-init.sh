@@ -48,6 +48,9 @@ mount -t erofs -o ro,loop "$img" /run/img || fail "cannot mount the EROFS image"
 opts=ro,lowerdir=/run/img::/sysroot/composefs/objects,redirect_dir=on,metacopy=on
 [ -n "$verity" ] && [ -z "$insecure" ] && opts=$opts,verity=require
 mount -t overlay "composefs:$digest" -o "$opts" /newroot || fail "cannot mount the composefs overlay"
+# A read-only root: its /run and /var are tmpfs, as bootc's initramfs does.
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /newroot/run
+mount -t tmpfs -o mode=0755 tmpfs /newroot/var
 mount --move /sysroot /newroot/sysroot
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys

@@ -9,11 +9,8 @@ insmod /lib/modules/virtio_blk.ko
 for i in $(seq 1 100); do dev=$(findfs LABEL=sealroot 2>/dev/null) && break; sleep 0.1; done
 mount -t ext4 "$dev" /mnt || { echo "@@install-failed: mount"; poweroff -f; }
 alg=$(cat /mnt/composefs/.sealcheck-alg)
-n=0
-for f in /mnt/composefs/objects/*/*; do
-	fsverity enable --hash-alg="$alg" "$f" || { echo "@@install-failed: $f"; poweroff -f; }
-	n=$((n + 1))
-done
+n=$(find /mnt/composefs/objects -type f | wc -l)
+enable-verity "$alg" /mnt/composefs/objects || { echo "@@install-failed"; poweroff -f; }
 rm -f /mnt/composefs/.sealcheck-alg
 umount /mnt
 echo "@@install-done objects=$n"

@@ -8,13 +8,16 @@ VM_TEST_NAME=test-probe
 sealcheck=$1 probe=$(readlink -f "$2") cache=$3 case=$4
 vm_need qemu-system-x86_64 jq debugfs
 
-img=$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache")
+guest=busybox
+[ "$case" = systemd-sealed ] && guest=systemd cache=$cache-systemd
+img=$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache" "$guest")
 work=$(mktemp -d "${TMPDIR:-/tmp}/sealcheck-probe-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 want_rc=0 want_link= want_console= args=() timeout=150
 case $case in
 sealed) ;;
+systemd-sealed) timeout=300 ;;  # systemd as init: the agent runs as units/sealcheck-agent.service
 no-secure-boot) want_rc=1 want_link=secure_boot args=(--firmware uefi-insecure) ;;
 setup-mode) want_rc=1 want_link=secure_boot args=(--firmware uefi-setup) ;;
 insecure-cmdline) want_rc=1 want_link=cmdline args=(--esp insecure) ;;
@@ -52,6 +55,11 @@ fi
 if [ "$want_rc" = 0 ]; then
 	[ "$(jq -r '[.report.checks[] | .status] | map(select(. != "pass")) | length' "$work/out.json")" = 0 ] &&
 		ok "every check passed" || bad "a check did not pass"
+fi
+if [ "$case" = systemd-sealed ]; then
+	unit=$(jq -r .report.agent.unit "$work/out.json")
+	[ "$unit" = sealcheck-agent.service ] && ok "the agent ran as $unit (udev + the hardened unit)" ||
+		bad "the agent ran as '$unit', not sealcheck-agent.service"
 fi
 if [ -n "$want_link" ]; then
 	jq -e --arg l "$want_link" '.failed_links | map(.link) | index($l)' "$work/out.json" >/dev/null &&
