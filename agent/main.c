@@ -14,6 +14,7 @@
 
 #include "cli-agent.h"
 #include "cli-output.h"
+#include "cli-verify.h"
 #include "config.h"
 #include "sc-fsverity.h"
 #include "sc-json.h"
@@ -28,6 +29,8 @@ static void usage(FILE *f)
 	fputs("Usage: sealcheck [status] [--json] [--root DIR] [--sysroot PATH]\n"
 	      "       sealcheck measure FILE...\n"
 	      "       sealcheck agent [--port NAME] [--wait-port S]\n"
+	      "       sealcheck verify [--deep] [--max-files N] [--max-seconds S] [--json]\n"
+	      "                        [--image PATH --objects DIR]\n"
 	      "\n"
 	      "Verify that the running system is sealed: a signed UKI names a composefs\n"
 	      "digest, / is that composefs image with verity=require, the image measures\n"
@@ -37,6 +40,7 @@ static void usage(FILE *f)
 	      "  status         all checks, a human report and a verdict (default)\n"
 	      "  measure FILE   print each file's fs-verity digest, as `fsverity measure`\n"
 	      "  agent          attest to the host over a virtio-serial port (the service)\n"
+	      "  verify         check every object of the composefs image now (--deep: read them all)\n"
 	      "\n"
 	      "Options:\n"
 	      "  --json         the report as JSON (sealcheck.report.v1) on stdout\n"
@@ -114,16 +118,22 @@ static int cmd_status(const struct sc_paths *paths, bool json)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_ROOT = 0x100, OPT_SYSROOT, OPT_JSON, OPT_VERSION, OPT_PORT, OPT_DEVICE, OPT_WAIT_PORT, OPT_MAX_ANSWERS };
+	enum { OPT_ROOT = 0x100, OPT_SYSROOT, OPT_JSON, OPT_VERSION, OPT_PORT, OPT_DEVICE, OPT_WAIT_PORT, OPT_MAX_ANSWERS,
+	       OPT_DEEP, OPT_MAX_FILES, OPT_MAX_SECONDS, OPT_IMAGE, OPT_OBJECTS, OPT_THREADS, OPT_MOUNTED };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },	      { "version", no_argument, NULL, OPT_VERSION },
 		{ "json", no_argument, NULL, OPT_JSON },      { "root", required_argument, NULL, OPT_ROOT },
 		{ "sysroot", required_argument, NULL, OPT_SYSROOT }, { "port", required_argument, NULL, OPT_PORT },
 		{ "device", required_argument, NULL, OPT_DEVICE },   { "wait-port", required_argument, NULL, OPT_WAIT_PORT },
-		{ "max-answers", required_argument, NULL, OPT_MAX_ANSWERS }, {},
+		{ "max-answers", required_argument, NULL, OPT_MAX_ANSWERS }, { "deep", no_argument, NULL, OPT_DEEP },
+		{ "max-files", required_argument, NULL, OPT_MAX_FILES },     { "max-seconds", required_argument, NULL, OPT_MAX_SECONDS },
+		{ "image", required_argument, NULL, OPT_IMAGE },	     { "objects", required_argument, NULL, OPT_OBJECTS },
+		{ "threads", required_argument, NULL, OPT_THREADS },	     { "mounted", required_argument, NULL, OPT_MOUNTED },
+		{},
 	};
 	struct sc_paths paths = SC_PATHS_SYSTEM;
 	struct cli_agent_options agent = { .port = SC_VIRTIO_PORT_DEFAULT, .wait_port_s = 60 };
+	struct sc_verify_options verify = { 0 };
 	char *end;
 	bool json = false;
 	const char *verb = "status";
@@ -156,7 +166,7 @@ int main(int argc, char **argv)
 		verb = argv[optind++];
 	if (strcmp(verb, "measure") == 0)
 		return cmd_measure(argc - optind, argv + optind);
-	if (strcmp(verb, "status") != 0 && strcmp(verb, "agent") != 0) {
+	if (strcmp(verb, "status") != 0 && strcmp(verb, "agent") != 0 && strcmp(verb, "verify") != 0) {
 		fprintf(stderr, "sealcheck: unknown command '%s' (try --help)\n", verb);
 		return EXIT_USAGE;
 	}
@@ -180,17 +190,42 @@ int main(int argc, char **argv)
 			break;
 		case OPT_WAIT_PORT:
 		case OPT_MAX_ANSWERS:
+		case OPT_MAX_SECONDS:
+		case OPT_THREADS:
 			errno = 0;
 			{
 				unsigned long v = strtoul(optarg, &end, 10);
 
 				if (errno || *end || end == optarg || v > 86400) {
-					fprintf(stderr, "sealcheck: --%s %s: not a number from 0 to 86400\n",
-						c == OPT_WAIT_PORT ? "wait-port" : "max-answers", optarg);
+					fprintf(stderr, "sealcheck: %s %s: not a number from 0 to 86400\n", argv[optind - 2],
+						optarg);
 					return EXIT_USAGE;
 				}
-				*(c == OPT_WAIT_PORT ? &agent.wait_port_s : &agent.max_answers) = (unsigned)v;
+				*(c == OPT_WAIT_PORT	 ? &agent.wait_port_s
+				  : c == OPT_MAX_ANSWERS ? &agent.max_answers
+				  : c == OPT_THREADS	 ? &verify.threads
+							 : &verify.max_seconds) = (unsigned)v;
 			}
+			break;
+		case OPT_MAX_FILES:
+			errno = 0;
+			verify.max_files = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg) {
+				fprintf(stderr, "sealcheck: --max-files %s: not a number\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_DEEP:
+			verify.deep = true;
+			break;
+		case OPT_IMAGE:
+			verify.image = optarg;
+			break;
+		case OPT_OBJECTS:
+			verify.objects = optarg;
+			break;
+		case OPT_MOUNTED:
+			verify.mountpoint = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -214,5 +249,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(verb, "agent") == 0)
 		return cli_agent(&paths, &agent);
+	if (strcmp(verb, "verify") == 0)
+		return cli_verify(&paths, &verify, json);
 	return cmd_status(&paths, json);
 }

@@ -63,9 +63,9 @@ fi
 step "libFuzzer (clang): ${FUZZ_SECONDS}s per target"
 rm -rf build-fuzz
 if CC=clang meson setup build-fuzz -Dfuzzers=enabled -Dvm_tests=disabled -Db_lundef=false \
-	>build-fuzz.log 2>&1 && ninja -C build-fuzz tests/fuzz/fuzz-cmdline tests/fuzz/fuzz-mountopts tests/fuzz/fuzz-esl tests/fuzz/fuzz-wire tests/fuzz/fuzz-report \
+	>build-fuzz.log 2>&1 && ninja -C build-fuzz tests/fuzz/fuzz-cmdline tests/fuzz/fuzz-mountopts tests/fuzz/fuzz-esl tests/fuzz/fuzz-wire tests/fuzz/fuzz-report tests/fuzz/fuzz-metacopy \
 	>>build-fuzz.log 2>&1; then
-	for t in cmdline mountopts esl wire report; do
+	for t in cmdline mountopts esl wire report metacopy; do
 		work=$(mktemp -d)
 		if build-fuzz/tests/fuzz/fuzz-$t -max_total_time="$FUZZ_SECONDS" -max_len=8192 -print_final_stats=1 \
 			"$work" "tests/fuzz/corpus/$t" >"build-fuzz/fuzz-$t.log" 2>&1; then

@@ -8,6 +8,7 @@
  *
  *   FAKE_FSVERITY      compute (default) | nodata | notty | opnotsupp | overflow
  *   FAKE_FSVERITY_ALG  sha512 (default) | sha256
+ * and per file: an xattr user.fake_fsverity=none means "no fs-verity here".
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "sc-fsverity.h"
@@ -41,7 +43,10 @@ int ioctl(int fd, unsigned long request, ...)
 		off_t saved;
 		int r;
 
-		if (mode && strcmp(mode, "nodata") == 0)
+		char flag[8] = "";
+
+		if ((mode && strcmp(mode, "nodata") == 0) ||
+		    (fgetxattr(fd, "user.fake_fsverity", flag, sizeof(flag) - 1) == 4 && memcmp(flag, "none", 4) == 0))
 			return errno = ENODATA, -1;
 		if (mode && strcmp(mode, "notty") == 0)
 			return errno = ENOTTY, -1;

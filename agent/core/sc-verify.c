@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <fts.h>
+#include <libmount.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sc-fsverity.h"
+#include "sc-json.h"
+#include "sc-macro.h"
+#include "sc-metacopy.h"
+#include "sc-verify.h"
+
+#define QUEUE_LEN 1024
+#define DEFAULT_THREADS 16      /* enough opens in flight to overlap cold I/O */
+#define READ_CHUNK (256u * 1024u)
+
+const char *sc_obj_problem_name(enum sc_obj_problem p)
+{
+	static const char *const names[] = {
+		[SC_OBJ_MISSING] = "missing",	  [SC_OBJ_NO_VERITY] = "without_verity",
+		[SC_OBJ_MISMATCH] = "mismatched", [SC_OBJ_UNREADABLE] = "unreadable",
+		[SC_OBJ_VANISHED] = "vanished",	  [SC_OBJ_BAD_XATTR] = "bad_xattr",
+		[SC_OBJ_ERROR] = "errors",
+	};
+	return (unsigned)p < ELEMENTSOF(names) ? names[p] : "errors";
+}
+
+struct job {
+	char *path; /* in the image, for the report */
+	char object[SC_REDIRECT_MAX];
+	struct sc_digest want;
+	uint64_t size;
+};
+
+struct walk {
+	const struct sc_verify_options *o;
+	struct sc_verify_result *r;
+	int objects_fd;
+	long long deadline_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t not_empty, not_full;
+	struct job *queue[QUEUE_LEN];
+	size_t head, count;
+	bool done, stop;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Count a problem and list the first few; takes the lock. */
+static void problem(struct walk *w, enum sc_obj_problem p, const char *path, const char *object, const char *detail)
+{
+	pthread_mutex_lock(&w->lock);
+	w->r->problems[p]++;
+	if (json_array_size(w->r->listed) < (w->o->max_problems ? w->o->max_problems : 20))
+		json_array_append_new(w->r->listed, json_pack("{s:o, s:o, s:s, s:o}", "path", sc_json_str(path), "object",
+							      sc_json_str(object), "problem", sc_obj_problem_name(p),
+							      "detail", sc_json_str(detail)));
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int open_object(int dirfd, const char *rel)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static void check_object(struct walk *w, struct job *j, uint8_t *buf)
+{
+	_cleanup_close_ int fd = -1;
+	struct sc_digest got;
+	struct stat st;
+	char detail[160];
+	int r;
+
+	fd = open_object(w->objects_fd, j->object);
+	if (fd == -ENOENT)
+		return problem(w, SC_OBJ_MISSING, j->path, j->object, "no such object");
+	if (fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR)
+		return problem(w, SC_OBJ_VANISHED, j->path, j->object, "not a regular file (a link on the way)");
+	if (fd < 0)
+		return problem(w, SC_OBJ_ERROR, j->path, j->object, strerror(-fd));
+	if (fstat(fd, &st) < 0)
+		return problem(w, SC_OBJ_ERROR, j->path, j->object, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return problem(w, SC_OBJ_VANISHED, j->path, j->object, "not a regular file");
+	r = sc_fsverity_measure_fd(fd, &got);
+	if (r == -ENODATA)
+		return problem(w, SC_OBJ_NO_VERITY, j->path, j->object, "no fs-verity on this object");
+	if (r < 0)
+		return problem(w, SC_OBJ_ERROR, j->path, j->object, sc_fsverity_strerror(r) ?: strerror(-r));
+	if (!sc_digest_equal(&got, &j->want)) {
+		char h[SC_DIGEST_HEX_MAX + 8];
+
+		snprintf(detail, sizeof(detail), "fs-verity content mismatch: object measures %.80s",
+			 sc_digest_to_string(&got, h));
+		return problem(w, SC_OBJ_MISMATCH, j->path, j->object, detail);
+	}
+	if ((uint64_t)st.st_size != j->size) {
+		snprintf(detail, sizeof(detail), "size %lld, the image says %llu", (long long)st.st_size,
+			 (unsigned long long)j->size);
+		return problem(w, SC_OBJ_MISMATCH, j->path, j->object, detail);
+	}
+	if (w->o->deep) {
+		uint64_t total = 0;
+
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		for (;;) {
+			ssize_t n = read(fd, buf, READ_CHUNK);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return problem(w, errno == EIO ? SC_OBJ_UNREADABLE : SC_OBJ_ERROR, j->path, j->object,
+					       errno == EIO ? "verity violation: EIO while reading" : strerror(errno));
+			if (n == 0)
+				break;
+			total += (uint64_t)n;
+		}
+		pthread_mutex_lock(&w->lock);
+		w->r->bytes_read += total;
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
+static void *worker(void *arg)
+{
+	struct walk *w = arg;
+	uint8_t *buf = w->o->deep ? malloc(READ_CHUNK) : NULL;
+
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&w->lock);
+		while (w->count == 0 && !w->done)
+			pthread_cond_wait(&w->not_empty, &w->lock);
+		if (w->count == 0) {
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		j = w->queue[w->head];
+		w->head = (w->head + 1) % QUEUE_LEN;
+		w->count--;
+		pthread_cond_signal(&w->not_full);
+		pthread_mutex_unlock(&w->lock);
+		if (w->o->deep && !buf)
+			problem(w, SC_OBJ_ERROR, j->path, j->object, "out of memory");
+		else if (!w->stop)
+			check_object(w, j, buf);
+		free(j->path);
+		free(j);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void enqueue(struct walk *w, struct job *j)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->count == QUEUE_LEN)
+		pthread_cond_wait(&w->not_full, &w->lock); /* back-pressure: the walk waits for the workers */
+	w->queue[(w->head + w->count) % QUEUE_LEN] = j;
+	w->count++;
+	pthread_cond_signal(&w->not_empty);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* One regular file of the image: inline, or a job for its object. */
+static void visit_file(struct walk *w, FTSENT *e, const char *root)
+{
+	uint8_t mc[SC_METACOPY_MAX + 1];
+	char rd[SC_REDIRECT_MAX + 1];
+	const char *rel = e->fts_path + strlen(root);
+	struct job *j;
+	ssize_t n, m;
+	int r;
+
+	n = lgetxattr(e->fts_accpath, SC_XATTR_METACOPY, mc, sizeof(mc));
+	if (n < 0 && errno == ENODATA) {
+		w->r->inline_files++; /* covered by the image's own digest */
+		return;
+	}
+	if (n < 0)
+		return problem(w, errno == ERANGE ? SC_OBJ_BAD_XATTR : SC_OBJ_ERROR, rel, NULL,
+			       errno == ERANGE ? "metacopy larger than any digest" : strerror(errno));
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return problem(w, SC_OBJ_ERROR, rel, NULL, "out of memory");
+	r = sc_metacopy_parse(mc, (size_t)n, &j->want);
+	m = lgetxattr(e->fts_accpath, SC_XATTR_REDIRECT, rd, sizeof(rd) - 1);
+	if (r == -ENODATA)
+		problem(w, SC_OBJ_BAD_XATTR, rel, NULL, "empty metacopy: no digest (fails under verity=require)");
+	else if (r < 0)
+		problem(w, SC_OBJ_BAD_XATTR, rel, NULL, "malformed metacopy");
+	else if (m < 0)
+		problem(w, SC_OBJ_BAD_XATTR, rel, NULL, errno == ENODATA ? "metacopy without a redirect" : strerror(errno));
+	else if (sc_redirect_parse(rd, (size_t)m, j->object, sizeof(j->object)) < 0)
+		problem(w, SC_OBJ_BAD_XATTR, rel, NULL, "malformed redirect");
+	else {
+		j->path = strdup(rel);
+		j->size = (uint64_t)e->fts_statp->st_size;
+		w->r->objects++;
+		w->r->bytes += j->size;
+		if (j->path) {
+			enqueue(w, j);
+			return;
+		}
+	}
+	free(j);
+}
+
+static int mount_private(const char *image, const char *target, char *why, size_t why_size)
+{
+	struct libmnt_context *cxt;
+	int r;
+
+	/* Our own mount namespace: the image mount is never seen outside and goes with us. */
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return snprintf(why, why_size, "a private mount namespace: %s (run as root)", strerror(errno)), -errno;
+	cxt = mnt_new_context();
+	if (!cxt)
+		return -ENOMEM;
+	mnt_context_set_fstype(cxt, "erofs");
+	mnt_context_set_source(cxt, image);
+	mnt_context_set_target(cxt, target);
+	mnt_context_set_options(cxt, "ro,loop,nodev,nosuid,noexec");
+	r = mnt_context_mount(cxt);
+	if (r != 0 || mnt_context_get_status(cxt) != 1) {
+		char buf[160] = "";
+
+		mnt_context_get_excode(cxt, r, buf, sizeof(buf));
+		snprintf(why, why_size, "mounting %s read-only: %s", image, buf[0] ? buf : "failed");
+		mnt_free_context(cxt);
+		return -EIO;
+	}
+	mnt_free_context(cxt);
+	return 0;
+}
+
+int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, char *why, size_t why_size)
+{
+	struct sc_verify_result res = { .listed = json_array() };
+	struct walk w = { .o = o, .r = &res, .objects_fd = -1 };
+	char mnt[] = "/tmp/sealcheck-verify.XXXXXX";
+	const char *root = o->mountpoint;
+	pthread_t threads[64];
+	unsigned n_threads = o->threads ? (o->threads > 64 ? 64 : o->threads) : DEFAULT_THREADS, started = 0;
+	long long t0 = now_ms();
+	char *paths[2] = { NULL, NULL };
+	bool mounted = false;
+	FTS *fts = NULL;
+	FTSENT *e;
+	int r = 0;
+
+	if (!res.listed)
+		return -ENOMEM;
+	w.objects_fd = open(o->objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w.objects_fd < 0) {
+		r = -errno;
+		snprintf(why, why_size, "object store %s: %s", o->objects, strerror(errno));
+		goto out;
+	}
+	if (!root) {
+		if (!mkdtemp(mnt)) {
+			r = -errno;
+			snprintf(why, why_size, "mkdtemp: %s", strerror(errno));
+			goto out;
+		}
+		r = mount_private(o->image, mnt, why, why_size);
+		if (r < 0) {
+			rmdir(mnt);
+			goto out;
+		}
+		mounted = true;
+		root = mnt;
+	}
+	w.deadline_ms = o->max_seconds ? t0 + (long long)o->max_seconds * 1000 : 0;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.not_empty, NULL);
+	pthread_cond_init(&w.not_full, NULL);
+	for (; started < n_threads; started++)
+		if (pthread_create(&threads[started], NULL, worker, &w) != 0)
+			break;
+	if (started == 0) {
+		r = -EAGAIN;
+		snprintf(why, why_size, "cannot start worker threads");
+		goto out;
+	}
+
+	paths[0] = (char *)root;
+	fts = fts_open(paths, FTS_PHYSICAL | FTS_XDEV | FTS_NOCHDIR, NULL);
+	while (fts && (e = fts_read(fts))) {
+		if (w.deadline_ms && now_ms() > w.deadline_ms) {
+			res.stopped_early = true, res.stop_reason = "--max-seconds reached";
+			break;
+		}
+		switch (e->fts_info) {
+		case FTS_D:
+			res.dirs++;
+			break;
+		case FTS_F:
+			if (o->max_files && res.files >= o->max_files) {
+				res.stopped_early = true, res.stop_reason = "--max-files reached";
+				goto walked;
+			}
+			res.files++;
+			visit_file(&w, e, root);
+			break;
+		case FTS_DNR:
+		case FTS_ERR:
+		case FTS_NS:
+			problem(&w, SC_OBJ_ERROR, e->fts_path + strlen(root), NULL, strerror(e->fts_errno));
+			break;
+		case FTS_DP:
+			break;
+		default:
+			res.other++; /* symlinks, devices, FIFOs in the image are metadata: covered by its digest */
+			break;
+		}
+	}
+walked:
+	if (!fts) {
+		problem(&w, SC_OBJ_ERROR, "/", NULL, strerror(errno));
+	}
+	pthread_mutex_lock(&w.lock);
+	w.done = true;
+	if (res.stopped_early && res.stop_reason && strcmp(res.stop_reason, "--max-seconds reached") == 0)
+		w.stop = true;
+	pthread_cond_broadcast(&w.not_empty);
+	pthread_mutex_unlock(&w.lock);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	if (fts)
+		fts_close(fts);
+	r = 0;
+out:
+	if (mounted) {
+		umount2(mnt, MNT_DETACH);
+		rmdir(mnt);
+	}
+	if (w.objects_fd >= 0)
+		close(w.objects_fd);
+	res.seconds = (double)(now_ms() - t0) / 1000.0;
+	if (r < 0) {
+		json_decref(res.listed);
+		return r;
+	}
+	*ret = res;
+	return 0;
+}
+
+void sc_verify_result_done(struct sc_verify_result *r)
+{
+	if (r->listed)
+		json_decref(r->listed);
+	r->listed = NULL;
+}
+
+json_t *sc_verify_to_json(const struct sc_verify_options *o, const struct sc_verify_result *r)
+{
+	uint64_t fails = r->problems[SC_OBJ_MISSING] + r->problems[SC_OBJ_NO_VERITY] + r->problems[SC_OBJ_MISMATCH] +
+			 r->problems[SC_OBJ_UNREADABLE] + r->problems[SC_OBJ_VANISHED] + r->problems[SC_OBJ_BAD_XATTR];
+	const char *status = fails ? "fail" : r->problems[SC_OBJ_ERROR] || r->stopped_early ? "error" : "pass";
+	json_t *j = json_object(), *counts = json_object();
+	char reason[200];
+
+	if (!j || !counts) {
+		json_decref(j);
+		json_decref(counts);
+		return NULL;
+	}
+	if (fails)
+		snprintf(reason, sizeof(reason), "%llu of %llu objects fail the seal", (unsigned long long)fails,
+			 (unsigned long long)r->objects);
+	else if (r->problems[SC_OBJ_ERROR])
+		snprintf(reason, sizeof(reason), "%llu objects could not be checked",
+			 (unsigned long long)r->problems[SC_OBJ_ERROR]);
+	else if (r->stopped_early)
+		snprintf(reason, sizeof(reason), "stopped early (%s) after %llu files", r->stop_reason,
+			 (unsigned long long)r->files);
+	else
+		snprintf(reason, sizeof(reason), "all %llu objects verified%s; %llu inline files covered by the image",
+			 (unsigned long long)r->objects, o->deep ? " and read" : "", (unsigned long long)r->inline_files);
+	for (int i = 0; i < _SC_OBJ_PROBLEM_MAX; i++)
+		json_object_set_new(counts, sc_obj_problem_name(i), json_integer((json_int_t)r->problems[i]));
+	json_object_set_new(j, "status", json_string(status));
+	json_object_set_new(j, "reason", json_string(reason));
+	json_object_set_new(j, "deep", json_boolean(o->deep));
+	json_object_set_new(j, "files", json_integer((json_int_t)r->files));
+	json_object_set_new(j, "objects", json_integer((json_int_t)r->objects));
+	json_object_set_new(j, "inline", json_integer((json_int_t)r->inline_files));
+	json_object_set_new(j, "other", json_integer((json_int_t)r->other));
+	json_object_set_new(j, "bytes", json_integer((json_int_t)r->bytes));
+	json_object_set_new(j, "bytes_read", json_integer((json_int_t)r->bytes_read));
+	json_object_set_new(j, "problems", counts);
+	json_object_set_new(j, "listed", json_incref(r->listed));
+	json_object_set_new(j, "stopped_early", json_boolean(r->stopped_early));
+	json_object_set_new(j, "stop_reason", r->stop_reason ? json_string(r->stop_reason) : json_null());
+	json_object_set_new(j, "seconds", json_real(r->seconds));
+	return j;
+}

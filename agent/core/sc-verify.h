@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Deep seal verification: account for every file of a composefs image.
+ *
+ * The image digest proves the metadata; the kernel proves each file only
+ * when it is read. This walks the EROFS image (mounted read-only in a
+ * private mount namespace, never through the overlay, whose trusted.overlay.*
+ * xattrs are hidden) and checks, for each file with a metacopy, that the
+ * object its redirect names exists, is a regular file, has fs-verity, and
+ * measures to the metacopy digest (algorithm, length, bytes). Inline files
+ * are covered by the image digest. With deep, every object is also read, so
+ * on-disk corruption shows now as EIO. Memory stays bounded: a streaming
+ * walk feeding a bounded queue of worker threads.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum sc_obj_problem {
+	SC_OBJ_MISSING = 0,    /* the redirect names no object */
+	SC_OBJ_NO_VERITY,      /* the object has no fs-verity */
+	SC_OBJ_MISMATCH,       /* measured digest differs from the metacopy's */
+	SC_OBJ_UNREADABLE,     /* EIO while reading: the kernel caught a verity violation */
+	SC_OBJ_VANISHED,       /* not a regular file (symlink, FIFO, directory) or gone */
+	SC_OBJ_BAD_XATTR,      /* malformed or empty metacopy, malformed redirect */
+	SC_OBJ_ERROR,          /* EACCES, EMFILE, ENOTTY ...: could not decide */
+	_SC_OBJ_PROBLEM_MAX,
+};
+
+struct sc_verify_options {
+	const char *image;    /* the EROFS image file */
+	const char *objects;  /* the object store (composefs/objects) */
+	const char *mountpoint; /* an already mounted image instead of mounting @image */
+	bool deep;
+	uint64_t max_files;   /* 0: no limit */
+	unsigned max_seconds; /* 0: no limit */
+	unsigned max_problems;/* how many problems to list (default 20) */
+	unsigned threads;     /* 0: a default for the I/O */
+};
+
+struct sc_verify_result {
+	uint64_t files, dirs, other, inline_files, objects, bytes, bytes_read;
+	uint64_t problems[_SC_OBJ_PROBLEM_MAX];
+	bool stopped_early;
+	const char *stop_reason; /* static text */
+	double seconds;
+	json_t *listed;          /* array of {path, object, problem, detail} */
+};
+
+const char *sc_obj_problem_name(enum sc_obj_problem p);
+
+/*
+ * sc_verify() - walk and check. Returns 0 (see the counters), or a negative
+ * errno when the walk could not start (image not mountable, store missing);
+ * @why then says what.
+ */
+int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, char *why, size_t why_size);
+void sc_verify_result_done(struct sc_verify_result *r);
+
+/* The result as the report's checks.objects: status, reason and the counters. */
+json_t *sc_verify_to_json(const struct sc_verify_options *o, const struct sc_verify_result *r);
