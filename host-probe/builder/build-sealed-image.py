@@ -163,11 +163,12 @@ def systemd_tree(tree, sealcheck, kdir, cache):
 
 def composefs(tree, repo, alg):
     """Move file contents into the object store; leave metacopy/redirect stubs in a staging tree."""
-    algo_id, size = ALG_IDS[alg]
+    algo_id, size_of = ALG_IDS[alg]
     objects = os.path.join(repo, "objects")
     os.makedirs(objects, exist_ok=True)
     backing = {}
     seen = set()  # hard links: an inode is stubbed once (a second look would hash the stub)
+    todo = []
     for dirpath, _, files in os.walk(tree):
         for name in files:
             path = os.path.join(dirpath, name)
@@ -177,19 +178,33 @@ def composefs(tree, repo, alg):
             if (st.st_dev, st.st_ino) in seen:
                 continue
             seen.add((st.st_dev, st.st_ino))
-            digest = verity_digest(path, alg)
-            obj = os.path.join(objects, digest[:2], digest[2:])
-            os.makedirs(os.path.dirname(obj), exist_ok=True)
-            if not os.path.exists(obj):
-                shutil.copy2(path, obj)
-                os.chmod(obj, 0o644)
-            backing["/" + os.path.relpath(path, tree)] = f"{digest[:2]}/{digest[2:]}"
-            # struct ovl_metacopy: version 0, len, flags 0, digest_algo, digest
-            metacopy = struct.pack("BBBB", 0, 4 + size, 0, algo_id) + bytes.fromhex(digest)
-            os.truncate(path, 0)
-            os.truncate(path, st.st_size)
-            os.setxattr(path, "trusted.overlay.metacopy", metacopy)
-            os.setxattr(path, "trusted.overlay.redirect", f"/{digest[:2]}/{digest[2:]}".encode())
+            todo.append((path, st.st_size))
+    # One fsverity process per 500 files: per-file processes dominate at 100,000 objects.
+    digests = {}
+    for i in range(0, len(todo), 500):
+        batch = [p for p, _ in todo[i:i + 500]]
+        lines = out("fsverity", "digest", f"--hash-alg={alg}", *batch).splitlines()
+        if len(lines) != len(batch):
+            sys.exit(f"build-sealed-image: fsverity digest printed {len(lines)} lines for {len(batch)} files")
+        for path, line in zip(batch, lines):
+            d, _, name = line.partition(" ")
+            if name != path or not d.startswith(alg + ":"):
+                sys.exit(f"build-sealed-image: unexpected fsverity output {line!r}")
+            digests[path] = d[len(alg) + 1:]
+    for path, size in todo:
+        digest = digests[path]
+        obj = os.path.join(objects, digest[:2], digest[2:])
+        os.makedirs(os.path.dirname(obj), exist_ok=True)
+        if not os.path.exists(obj):
+            shutil.copy2(path, obj)
+            os.chmod(obj, 0o644)
+        backing["/" + os.path.relpath(path, tree)] = f"{digest[:2]}/{digest[2:]}"
+        # struct ovl_metacopy: version 0, len, flags 0, digest_algo, digest
+        metacopy = struct.pack("BBBB", 0, 4 + size_of, 0, algo_id) + bytes.fromhex(digest)
+        os.truncate(path, 0)
+        os.truncate(path, size)
+        os.setxattr(path, "trusted.overlay.metacopy", metacopy)
+        os.setxattr(path, "trusted.overlay.redirect", f"/{digest[:2]}/{digest[2:]}".encode())
     return backing
 
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# sealcheck verify on real fs-verity objects in a 6.12 guest: an intact store
+# measures clean; bytes corrupted on the disk are found only by --deep (EIO);
+# --max-files stops early and says so; an object without verity, one that
+# measures to another digest and a missing one are each named.
+#   tests/vm/test-verify.sh SEALCHECK ENABLE_VERITY IMAGE_CACHE_DIR
+VM_TEST_NAME=test-verify
+. "$(dirname "$0")/lib.sh"
+sealcheck=$(readlink -f "$1") enable_verity=$(readlink -f "$2") cache=$3
+vm_need qemu-system-x86_64 jq debugfs cpio xz
+
+img=$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache")
+work=$(mktemp -d "${TMPDIR:-/tmp}/sealcheck-vm-verify.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+kdir=$(vm_kernel_dir)
+
+# A copy of the installed disk with one byte of libcrypto's object changed.
+cp "$img/root.img" "$work/root.img"
+objects() { jq -r ".backing_objects | to_entries[] | select(.key | test(\"$1\")) | .value" "$img/manifest.json" | head -n 1; }
+corrupt=$(objects /libcrypto)
+block=$(debugfs -R "bmap /composefs/objects/$corrupt 10" "$work/root.img" 2>/dev/null)
+printf '\xff' | dd of="$work/root.img" bs=1 seek=$((block * 4096 + 100)) conv=notrunc status=none
+noverity=$(objects /bin/busybox) mismatch=$(objects /libjansson) missing=$(objects /libefivar) donor=$(objects /libmount)
+
+root="$work/initramfs"
+vm_initramfs_base "$root"
+vm_initramfs_add_binary "$root" "$sealcheck" "$enable_verity"
+vm_initramfs_add_module "$root" "$kdir" virtio_blk loop libcrc32c erofs
+cat >"$root/init" <<INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+for m in virtio_blk loop libcrc32c erofs; do insmod /lib/modules/\$m.ko; done
+for i in \$(seq 1 50); do [ -b /dev/vda ] && break; sleep 0.1; done
+mkdir -p /sysroot; mount -t ext4 -o ro /dev/vda /sysroot
+R=/sysroot/composefs; I=\$(ls -d \$R/images/*); O=\$R/objects
+run() { echo "@@\$1 \$(sealcheck verify --image \$I --objects \$O --json \$2 | tr -d '\n') rc=\$?"; }
+run shallow ""
+run deep --deep
+run maxfiles "--max-files 3"
+mount -o remount,rw /sysroot 2>/dev/null || { umount /sysroot; mount -t ext4 /dev/vda /sysroot; }
+cp \$O/$noverity /tmp/x && rm -f \$O/$noverity && cp /tmp/x \$O/$noverity
+rm -f \$O/$mismatch && cp \$O/$donor \$O/$mismatch && enable-verity sha512 \$O/$mismatch >/dev/null
+rm -f \$O/$missing
+run broken ""
+echo "@@end"
+poweroff -f
+INIT
+chmod +x "$root/init"
+vm_initramfs_pack "$root" "$work/initrd.gz"
+vm_say "booting a guest to verify a real object store"
+rc=0
+vm_run_direct "$kdir" "$work/initrd.gz" "$work/console.log" \
+	-drive "if=none,id=root,file=$work/root.img,format=raw" -device virtio-blk-pci,drive=root || rc=$?
+log=$(tr -d '\r' <"$work/console.log")
+if ! grep -q '@@end' <<<"$log"; then
+	echo "not ok - the guest did not finish (qemu $rc):"; tail -n 30 <<<"$log"; exit 1
+fi
+fail=0
+field() { grep "^@@$1 " <<<"$log" | sed -E "s/^@@$1 (.*) rc=[0-9]+$/\1/" | jq -r "$2"; }
+rcof() { grep "^@@$1 " <<<"$log" | sed -E 's/.* rc=([0-9]+)$/\1/'; }
+expect() { # expect DESCRIPTION ACTUAL WANTED
+	if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1: got '$2', want '$3'"; fail=1; fi
+}
+# (rc is the exit status of the pipeline's last command; the JSON status says the verdict.)
+expect "intact store, shallow: every object measured with real fs-verity" "$(field shallow .status)" pass
+expect "shallow: objects counted" "$(field shallow '.objects > 20')" true
+expect "corruption is invisible to a shallow walk (nothing was read)" "$(field shallow .problems.unreadable)" 0
+expect "--deep finds the corrupted object (EIO)" "$(field deep .problems.unreadable)" 1
+expect "--deep names libcrypto's object" "$(field deep '.listed[0].object')" "$corrupt"
+expect "--deep verdict" "$(field deep .status)" fail
+expect "--max-files stops early" "$(field maxfiles .stop_reason)" "--max-files reached"
+expect "--max-files status" "$(field maxfiles .status)" error
+expect "an object copied without fs-verity is named (ENODATA)" "$(field broken .problems.without_verity)" 1
+expect "an object that measures to another digest is named" "$(field broken .problems.mismatched)" 1
+expect "a missing object is named" "$(field broken .problems.missing)" 1
+expect "broken store verdict" "$(field broken .status)" fail
+echo "# deep read $(field deep .bytes_read) bytes in $(field deep .seconds) s (TCG)"
+exit $fail
