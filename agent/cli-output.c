@@ -158,6 +158,8 @@ void cli_print_human(FILE *f, const struct sc_report *rep, bool color)
 		const struct sc_check *c = &rep->checks[i];
 		char tag[8];
 
+		if (i == SC_CHECK_OBJECTS && !rep->objects_checked)
+			continue;
 		snprintf(tag, sizeof(tag), "%s", sc_status_name(c->status));
 		for (char *p = tag; *p; p++)
 			*p = (char)(*p - 'a' + 'A');

@@ -157,15 +157,15 @@ static int send_frame(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static int make_report_frame(const struct sc_paths *paths, const char *nonce, char **ret, size_t *ret_len,
-			     const char **verdict)
+static int make_report_frame(const struct sc_paths *paths, const struct sc_collect_options *collect,
+			     const char *nonce, char **ret, size_t *ret_len, const char **verdict)
 {
 	struct sc_report rep;
 	_cleanup_json_ json_t *doc = NULL;
 	_cleanup_free_ char *text = NULL;
 	int r;
 
-	r = sc_report_collect(paths, &rep);
+	r = sc_report_collect(paths, collect, &rep);
 	if (r < 0)
 		return r;
 	*verdict = sc_verdict_name(rep.verdict);
@@ -199,7 +199,7 @@ int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
 		return 2;
 
 	/* The push at start: a report without a nonce, for hosts that only listen. */
-	r = make_report_frame(paths, NULL, &pending, &pending_len, &verdict);
+	r = make_report_frame(paths, &o->collect, NULL, &pending, &pending_len, &verdict);
 	if (r < 0)
 		logmsg(3, "making the report: %s", strerror(-r));
 	else
@@ -258,7 +258,8 @@ int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
 				continue;
 			}
 			free(TAKE_PTR(pending));
-			r = make_report_frame(paths, (const char *)fr.payload, &pending, &pending_len, &verdict);
+			r = make_report_frame(paths, &o->collect, (const char *)fr.payload, &pending, &pending_len,
+					      &verdict);
 			if (r < 0)
 				logmsg(3, "making the report: %s", strerror(-r));
 			else

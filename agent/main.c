@@ -44,6 +44,7 @@ static void usage(FILE *f)
 	      "\n"
 	      "Options:\n"
 	      "  --json         the report as JSON (sealcheck.report.v1) on stdout\n"
+	      "  --verify-objects  status/agent: add checks.objects (sealcheck verify); --deep reads them\n"
 	      "  --root DIR     read every system path below DIR (a fixture tree)\n"
 	      "  --sysroot PATH where the composefs repository's physical root is (/sysroot)\n"
 	      "  --port NAME    agent: virtio-serial port name (" SC_VIRTIO_PORT_DEFAULT ")\n"
@@ -84,13 +85,13 @@ static int cmd_measure(int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
-static int cmd_status(const struct sc_paths *paths, bool json)
+static int cmd_status(const struct sc_paths *paths, const struct sc_collect_options *collect, bool json)
 {
 	struct sc_report rep;
 	_cleanup_json_ json_t *doc = NULL;
 	int r;
 
-	r = sc_report_collect(paths, &rep);
+	r = sc_report_collect(paths, collect, &rep);
 	if (r < 0) {
 		fprintf(stderr, "sealcheck: collecting the report: %s\n", strerror(-r));
 		return EXIT_UNDETERMINED;
@@ -119,7 +120,8 @@ static int cmd_status(const struct sc_paths *paths, bool json)
 int main(int argc, char **argv)
 {
 	enum { OPT_ROOT = 0x100, OPT_SYSROOT, OPT_JSON, OPT_VERSION, OPT_PORT, OPT_DEVICE, OPT_WAIT_PORT, OPT_MAX_ANSWERS,
-	       OPT_DEEP, OPT_MAX_FILES, OPT_MAX_SECONDS, OPT_IMAGE, OPT_OBJECTS, OPT_THREADS, OPT_MOUNTED };
+	       OPT_DEEP, OPT_MAX_FILES, OPT_MAX_SECONDS, OPT_IMAGE, OPT_OBJECTS, OPT_THREADS, OPT_MOUNTED,
+	       OPT_VERIFY_OBJECTS };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },	      { "version", no_argument, NULL, OPT_VERSION },
 		{ "json", no_argument, NULL, OPT_JSON },      { "root", required_argument, NULL, OPT_ROOT },
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
 		{ "max-files", required_argument, NULL, OPT_MAX_FILES },     { "max-seconds", required_argument, NULL, OPT_MAX_SECONDS },
 		{ "image", required_argument, NULL, OPT_IMAGE },	     { "objects", required_argument, NULL, OPT_OBJECTS },
 		{ "threads", required_argument, NULL, OPT_THREADS },	     { "mounted", required_argument, NULL, OPT_MOUNTED },
+		{ "verify-objects", no_argument, NULL, OPT_VERIFY_OBJECTS },
 		{},
 	};
 	struct sc_paths paths = SC_PATHS_SYSTEM;
@@ -217,6 +220,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DEEP:
 			verify.deep = true;
+			agent.collect.deep = true;
+			break;
+		case OPT_VERIFY_OBJECTS:
+			agent.collect.verify_objects = true;
 			break;
 		case OPT_IMAGE:
 			verify.image = optarg;
@@ -251,5 +258,5 @@ int main(int argc, char **argv)
 		return cli_agent(&paths, &agent);
 	if (strcmp(verb, "verify") == 0)
 		return cli_verify(&paths, &verify, json);
-	return cmd_status(&paths, json);
+	return cmd_status(&paths, &agent.collect, json);
 }

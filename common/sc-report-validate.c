@@ -65,7 +65,7 @@ static int check_checks(json_t *checks, char *why, size_t why_size)
 
 	if (!json_is_object(checks))
 		BAD("checks is not an object");
-	for (int i = 0; i < _SC_CHECK_MAX; i++)
+	for (int i = 0; i < SC_CHECK_ALWAYS; i++)
 		if (!json_object_get(checks, sc_check_key(i)))
 			BAD("missing check '%s'", sc_check_key(i));
 	json_object_foreach(checks, k, v) {

@@ -36,6 +36,7 @@ static const struct {
 	[SC_CHECK_SECURE_BOOT] = { "secure_boot", "Secure Boot" },
 	[SC_CHECK_COMPOSEFS_IMAGE] = { "composefs_image", "composefs image" },
 	[SC_CHECK_LOCKDOWN] = { "lockdown", "Kernel lockdown" },
+	[SC_CHECK_OBJECTS] = { "objects", "Every object" },
 };
 
 const char *sc_check_key(enum sc_check_id id)

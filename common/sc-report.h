@@ -32,8 +32,12 @@ enum sc_check_id {
 	SC_CHECK_SECURE_BOOT,
 	SC_CHECK_COMPOSEFS_IMAGE,
 	SC_CHECK_LOCKDOWN,
+	SC_CHECK_OBJECTS, /* deep: every object of the image; only when asked for */
 	_SC_CHECK_MAX,
 };
+
+/* The checks every report has; SC_CHECK_OBJECTS is optional. */
+#define SC_CHECK_ALWAYS SC_CHECK_OBJECTS
 
 struct sc_check {
 	enum sc_status status;

@@ -40,6 +40,18 @@ json_t *probe_policy_check(const struct probe_policy *p, json_t *report)
 			fail(links, required[i], buf);
 		}
 	}
+	/* The deep check, when the guest was asked to run it, binds like the others. */
+	if (json_object_get(checks, "objects")) {
+		json_t *c = json_object_get(checks, "objects");
+		const char *status = str(c, "status");
+
+		if (!status || strcmp(status, "pass") != 0) {
+			char buf[512];
+
+			snprintf(buf, sizeof(buf), "%s: %s", status ? status : "missing", str(c, "reason") ?: "");
+			fail(links, "objects", buf);
+		}
+	}
 	if (p->require_secure_boot) {
 		const char *mode = str(json_object_get(checks, "secure_boot"), "mode");
 

@@ -2,9 +2,54 @@
 #include <errno.h>
 #include <string.h>
 
-#include "sc-checks.h"
+#include <stdio.h>
+#include <stdlib.h>
 
-int sc_report_collect(const struct sc_paths *paths, struct sc_report *ret)
+#include "sc-checks.h"
+#include "sc-verify.h"
+
+/* checks.objects: the image and store the cmdline names, walked by sc_verify(). */
+static int check_objects(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline, int chosen, bool deep,
+			 struct sc_check *c)
+{
+	_cleanup_free_ char *repo_rel = NULL, *repo = NULL, *image = NULL, *objects = NULL;
+	struct sc_verify_options o = { .deep = deep };
+	struct sc_verify_result res;
+	char hex[SC_DIGEST_HEX_MAX + 1], why[256] = "";
+	json_t *j, *v;
+	const char *k;
+	int r;
+
+	if (cmdline->n_digests == 0)
+		return sc_check_set(c, SC_STATUS_ERROR, "no composefs digest on the cmdline to find the image by");
+	sc_digest_to_hex(&cmdline->digests[chosen >= 0 ? chosen : 0].digest, hex);
+	if (asprintf(&repo_rel, "%s/composefs", paths->sysroot) < 0 || sc_path_join(paths, repo_rel, &repo) < 0 ||
+	    asprintf(&image, "%s/images/%s", repo, hex) < 0 || asprintf(&objects, "%s/objects", repo) < 0)
+		return -ENOMEM;
+	o.image = image;
+	o.objects = objects;
+	r = sc_verify(&o, &res, why, sizeof(why));
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return sc_check_set(c, SC_STATUS_ERROR, "%s", why[0] ? why : "the walk could not start");
+	j = sc_verify_to_json(&o, &res);
+	sc_verify_result_done(&res);
+	if (!j)
+		return -ENOMEM;
+	json_object_foreach(j, k, v)
+		if (strcmp(k, "status") != 0 && strcmp(k, "reason") != 0)
+			json_object_set(c->facts, k, v);
+	r = sc_check_set(c,
+			 strcmp(json_string_value(json_object_get(j, "status")), "pass") == 0	? SC_STATUS_PASS
+			 : strcmp(json_string_value(json_object_get(j, "status")), "fail") == 0 ? SC_STATUS_FAIL
+												 : SC_STATUS_ERROR,
+			 "%s", json_string_value(json_object_get(j, "reason")));
+	json_decref(j);
+	return r;
+}
+
+int sc_report_collect(const struct sc_paths *paths, const struct sc_collect_options *o, struct sc_report *ret)
 {
 	struct sc_report rep = { 0 };
 	struct sc_seal_cmdline cmdline;
@@ -30,6 +75,10 @@ int sc_report_collect(const struct sc_paths *paths, struct sc_report *ret)
 		r = sc_check_composefs_image(paths, &cmdline, chosen, &rep.checks[SC_CHECK_COMPOSEFS_IMAGE]);
 	if (r >= 0)
 		r = sc_check_lockdown(paths, &rep.checks[SC_CHECK_LOCKDOWN]);
+	if (r >= 0 && o && o->verify_objects) {
+		rep.objects_checked = true;
+		r = check_objects(paths, &cmdline, chosen, o->deep, &rep.checks[SC_CHECK_OBJECTS]);
+	}
 	sc_seal_cmdline_done(&cmdline);
 	if (r < 0)
 		goto fail;
@@ -37,6 +86,8 @@ int sc_report_collect(const struct sc_paths *paths, struct sc_report *ret)
 	required = 1u << SC_CHECK_CMDLINE | 1u << SC_CHECK_ROOT_MOUNT | 1u << SC_CHECK_SECURE_BOOT;
 	if (rep.kind != SC_SEAL_DMVERITY)
 		required |= 1u << SC_CHECK_COMPOSEFS_IMAGE;
+	if (rep.objects_checked)
+		required |= 1u << SC_CHECK_OBJECTS;
 	rep.verdict = sc_verdict_of(rep.checks, required);
 	*ret = rep;
 	return 0;

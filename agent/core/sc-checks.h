@@ -37,13 +37,20 @@ int sc_check_composefs_image(const struct sc_paths *paths, const struct sc_seal_
 int sc_check_lockdown(const struct sc_paths *paths, struct sc_check *c);
 
 struct sc_report {
+	bool objects_checked; /* checks[SC_CHECK_OBJECTS] was asked for */
 	enum sc_seal_kind kind;
 	enum sc_verdict verdict;
 	struct sc_check checks[_SC_CHECK_MAX];
 };
 
-/* Run every check. Returns 0 (the verdict is in @ret), or -ENOMEM. */
-int sc_report_collect(const struct sc_paths *paths, struct sc_report *ret);
+/* What to collect beyond the standard checks. */
+struct sc_collect_options {
+	bool verify_objects; /* checks.objects: every object of the image (sc_verify) */
+	bool deep;           /* ... and read each one */
+};
+
+/* Run every check. Returns 0 (the verdict is in @ret), or -ENOMEM. @o may be NULL. */
+int sc_report_collect(const struct sc_paths *paths, const struct sc_collect_options *o, struct sc_report *ret);
 void sc_report_done(struct sc_report *r);
 
 /*

@@ -117,7 +117,8 @@ int sc_report_to_json(const struct sc_paths *paths, const struct sc_report *rep,
 	    sc_json_set(sys, "hostname", kernel_field(paths, "/proc/sys/kernel/hostname", false)) < 0)
 		return -ENOMEM;
 	for (int i = 0; i < _SC_CHECK_MAX; i++)
-		if (sc_json_set(checks, sc_check_key(i), sc_check_to_json(&rep->checks[i])) < 0)
+		if ((i < SC_CHECK_ALWAYS || (i == SC_CHECK_OBJECTS && rep->objects_checked)) &&
+		    sc_json_set(checks, sc_check_key(i), sc_check_to_json(&rep->checks[i])) < 0)
 			return -ENOMEM;
 	if (sc_json_set(o, "schema", json_string(SC_REPORT_SCHEMA)) < 0 ||
 	    sc_json_set(o, "agent", json_pack("{s:s, s:o}", "version", PACKAGE_VERSION, "unit", own_unit())) < 0 ||

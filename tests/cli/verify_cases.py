@@ -115,16 +115,53 @@ CASES = {
 }
 
 
+def status_case(a, name):
+    """sealcheck status --verify-objects on a sealed fixture tree whose repository is a real one."""
+    sys.path.insert(0, HERE)
+    import status_cases
+    with tempfile.TemporaryDirectory(prefix="sealcheck-verify-") as tmp:
+        tree, repo, backing = make_repo(tmp)
+        img = os.path.join(tmp, "image.erofs")
+        subprocess.run(["mkfs.erofs", "--quiet", "-T0", "--chunksize=4096", img, tree], check=True,
+                       stderr=subprocess.DEVNULL)
+        t = status_cases.Tree(a.fixtures, "snakeoil-user", os.path.join(tmp, "t"))
+        digest = t.add_image(content=open(img, "rb").read())
+        shutil.rmtree(t.path("sysroot/composefs/objects/" + digest[:2]))
+        shutil.copytree(os.path.join(repo, "objects"), t.path("sysroot/composefs/objects"), dirs_exist_ok=True)
+        os.makedirs(t.path(f"sysroot/composefs/objects/{digest[:2]}"), exist_ok=True)
+        shutil.copy(img, t.path(f"sysroot/composefs/objects/{digest[:2]}/{digest[2:]}"))
+        if name == "status-objects-missing":
+            os.unlink(t.path("sysroot/composefs/objects/" + backing["/usr/lib/f005"]))
+        env = dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload))
+        js = subprocess.run([a.sealcheck, "status", "--verify-objects", "--deep", "--json", "--root", t.root],
+                            env=env, capture_output=True, text=True, timeout=60)
+    want = ("sealed", "pass", 0) if name == "status-objects-intact" else ("unsealed", "fail", 1)
+    try:
+        doc = json.loads(js.stdout)
+        got = (doc["verdict"], doc["checks"]["objects"]["status"], js.returncode)
+    except (json.JSONDecodeError, KeyError) as e:
+        got = (f"bad JSON: {e}", js.stderr, js.returncode)
+    ok = got == want
+    print(f"{'ok' if ok else 'not ok'} - {name}: {got}{'' if ok else f', want {want}'}")
+    return 0 if ok else 1
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--list", action="store_true")
     p.add_argument("--sealcheck")
     p.add_argument("--preload")
+    p.add_argument("--fixtures")
     p.add_argument("case", nargs="?")
     a = p.parse_args()
     if a.list:
-        print("\n".join(CASES))
+        print("\n".join(list(CASES) + ["status-objects-intact", "status-objects-missing"]))
         return 0
+    if a.case.startswith("status-"):
+        if os.geteuid() != 0:
+            print(f"# {a.case}: needs root (a loop mount of the EROFS image): skipped")
+            return 77
+        return status_case(a, a.case)
     mutate, extra, want_rc, want_counts, want_text = CASES[a.case]
     if os.geteuid() != 0:
         print(f"# {a.case}: needs root (a loop mount of the EROFS image, trusted.* xattrs): skipped")
