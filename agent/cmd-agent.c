@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli-agent.h"
+#include "sc-io.h"
 #include "sc-json.h"
 #include "sc-wire.h"
 
@@ -41,14 +42,6 @@ _printf_(2, 3) static void logmsg(int level, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* /dev/vportNpM of the port called @name, from sysfs under the root. */
@@ -94,7 +87,7 @@ static int find_port(const struct sc_paths *paths, const char *name, char **ret)
 static int open_port(const struct sc_paths *paths, const char *name, const char *device, unsigned wait_s,
 		     char **ret_path)
 {
-	long long deadline = now_ms() + (long long)wait_s * 1000;
+	long long deadline = sc_now_ms() + (long long)wait_s * 1000;
 
 	for (;;) {
 		_cleanup_free_ char *path = NULL;
@@ -118,43 +111,10 @@ static int open_port(const struct sc_paths *paths, const char *name, const char 
 				return -EBUSY;
 			}
 		}
-		if (now_ms() >= deadline)
+		if (sc_now_ms() >= deadline)
 			return r < 0 ? r : -ENODEV;
 		sleep(2);
 	}
-}
-
-/* Write the whole frame or give up at the deadline; never resume a frame half-way. */
-static int send_frame(int fd, const char *buf, size_t len)
-{
-	long long deadline = now_ms() + FRAME_DEADLINE_MS;
-	size_t off = 0;
-
-	while (off < len) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		long long left = deadline - now_ms();
-		ssize_t n;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		if (poll(&p, 1, (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (p.revents & (POLLHUP | POLLERR))
-			return -ENOTCONN; /* host not connected: resend whole later */
-		if (!(p.revents & POLLOUT))
-			continue;
-		n = write(fd, buf + off, len - off);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno;
-		}
-		off += (size_t)n;
-	}
-	return 0;
 }
 
 static int make_report_frame(const struct sc_paths *paths, const struct sc_collect_options *collect,
@@ -212,7 +172,8 @@ int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
 		ssize_t n;
 
 		if (pending) {
-			r = send_frame(fd, pending, pending_len);
+			/* The whole frame or nothing: a frame cut short is resent whole, never resumed. */
+			r = sc_write_all(fd, pending, pending_len, sc_now_ms() + FRAME_DEADLINE_MS);
 			if (r == 0) {
 				free(TAKE_PTR(pending));
 				answered += o->max_answers ? 1 : 0;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "config.h"
 #include "probe.h"
 #include "sc-fileio.h"
+#include "sc-io.h"
 #include "sc-json.h"
 #include "sc-report.h"
 
@@ -51,7 +53,7 @@ static bool vm_alive(void *userdata)
 
 	if (p->tty)
 		fprintf(stderr, "\rsealcheck-probe: waiting for the guest's report ... %llds ",
-			(probe_now_ms() - p->start) / 1000);
+			(sc_now_ms() - p->start) / 1000);
 	if (!p->vm)
 		return true;
 	if (sc_read_file_capped(p->vm->console_path, 16u << 20, &log, &len) == 0)
@@ -254,8 +256,10 @@ int main(int argc, char **argv)
 		return EXIT_NO_REPORT;
 	}
 
+	/* Writes to a guest that went away fail with EPIPE, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
 	prog.vm = run ? &vm : NULL;
-	prog.start = probe_now_ms();
+	prog.start = sc_now_ms();
 	prog.tty = isatty(STDERR_FILENO);
 	r = probe_collect(socket_path, prog.start + (long long)timeout * 1000, vm_alive, &prog, &col);
 	if (prog.tty)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "sc-io.h"
 #include "sc-macro.h"
 #include "sc-report-validate.h"
 #include "sc-wire.h"
@@ -56,30 +57,6 @@ static int connect_socket(const char *path)
 	return fd;
 }
 
-static int send_all(int fd, const char *buf, size_t len, long long deadline)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		long long left = deadline - probe_now_ms();
-		ssize_t n;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
-			return -errno;
-		n = send(fd, buf + off, len - off, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno;
-		}
-		off += (size_t)n;
-	}
-	return 0;
-}
-
 static void judge_frame(struct probe_collect *c, const struct sc_wire_frame *fr)
 {
 	json_t *doc = NULL, *nonce;
@@ -125,11 +102,11 @@ int probe_collect(const char *socket_path, long long deadline, bool (*alive)(voi
 	while ((fd = connect_socket(socket_path)) < 0) {
 		if (alive && !alive(userdata))
 			return -ECHILD;
-		if (probe_now_ms() >= deadline)
+		if (sc_now_ms() >= deadline)
 			return fd == -ENOENT || fd == -ECONNREFUSED ? -ETIMEDOUT : fd;
 		usleep(100 * 1000);
 	}
-	start = probe_now_ms();
+	start = sc_now_ms();
 	r = sc_wire_decoder_init(&dec, SC_WIRE_MAX_PAYLOAD);
 	if (r < 0)
 		return r;
@@ -137,14 +114,14 @@ int probe_collect(const char *socket_path, long long deadline, bool (*alive)(voi
 	while (!c->report) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		struct sc_wire_frame fr;
-		long long now = probe_now_ms(), wait;
+		long long now = sc_now_ms(), wait;
 		uint8_t buf[16384];
 		ssize_t n;
 
 		if (now >= deadline)
 			break;
 		if (now >= next_nonce) {
-			if (send_all(fd, frame, frame_len, deadline) < 0)
+			if (sc_write_all(fd, frame, frame_len, deadline) < 0)
 				break;
 			next_nonce = now + NONCE_RESEND_MS;
 		}
@@ -181,7 +158,7 @@ int probe_collect(const char *socket_path, long long deadline, bool (*alive)(voi
 	}
 	if (c->report)
 		r = 0;
-	c->seconds = (double)(probe_now_ms() - start) / 1000.0;
+	c->seconds = (double)(sc_now_ms() - start) / 1000.0;
 	sc_wire_decoder_done(&dec);
 	return r;
 }

@@ -27,14 +27,6 @@ extern char **environ;
 #define OVMF_VARS_EMPTY "/usr/share/OVMF/OVMF_VARS_4M.fd"
 #define PORT_NAME "org.sealcheck.attest.0"
 
-long long probe_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void kvm_alarm(int sig)
 {
 	(void)sig;

@@ -54,13 +54,12 @@ struct probe_collect {
 /*
  * probe_collect() - connect to the VM's attestation socket, send a fresh
  * nonce (again every few seconds until answered), and wait until @deadline_ms
- * (CLOCK_MONOTONIC) for a valid report that echoes it.
+ * (sc_now_ms() time) for a valid report that echoes it.
  * Returns 0 with c->report, -ETIMEDOUT, or another negative errno.
  * @alive, if set, is asked whether the guest can still answer.
  */
 int probe_collect(const char *socket_path, long long deadline_ms, bool (*alive)(void *), void *userdata,
 		  struct probe_collect *c);
-long long probe_now_ms(void);
 
 struct probe_policy {
 	struct sc_digest expect; /* alg SC_HASH_NONE: no digest policy */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sc-fsverity.h"
+#include "sc-io.h"
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-metacopy.h"
@@ -66,19 +67,6 @@ struct walk {
 	size_t head, count;
 	bool done, stop;
 };
-
-static long long now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static long long now_ms(void)
-{
-	return now_us() / 1000;
-}
 
 /* Count a problem and list the first few; takes the lock. */
 static void problem(struct walk *w, enum sc_obj_problem p, const char *path, const char *object, const char *detail)
@@ -241,11 +229,11 @@ static void visit_file(struct walk *w, FTSENT *e, const char *root)
 		w->r->objects++;
 		w->r->bytes += j->size;
 		if (!w->pooled) {
-			long long t0 = now_us();
+			long long t0 = sc_now_us();
 
 			j->path = (char *)rel;
 			check_object(w, j, w->inline_buf);
-			if (now_us() - t0 > SLOW_US)
+			if (sc_now_us() - t0 > SLOW_US)
 				w->slow++;
 			if (++w->window == 64)
 				w->window = 0, w->slow = 0;
@@ -305,7 +293,7 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 	const char *root = o->mountpoint;
 	pthread_t threads[64];
 	unsigned n_threads = o->threads ? (o->threads > 64 ? 64 : o->threads) : DEFAULT_THREADS, started = 0;
-	long long t0 = now_ms();
+	long long t0 = sc_now_ms();
 	char *paths[2] = { NULL, NULL };
 	bool mounted = false;
 	FTS *fts = NULL;
@@ -349,7 +337,7 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 	paths[0] = (char *)root;
 	fts = fts_open(paths, FTS_PHYSICAL | FTS_XDEV | FTS_NOCHDIR, NULL);
 	while (fts && (e = fts_read(fts))) {
-		if (w.deadline_ms && now_ms() > w.deadline_ms) {
+		if (w.deadline_ms && sc_now_ms() > w.deadline_ms) {
 			res.stopped_early = true, res.stop_reason = "--max-seconds reached";
 			break;
 		}
@@ -407,7 +395,7 @@ out:
 	}
 	if (w.objects_fd >= 0)
 		close(w.objects_fd);
-	res.seconds = (double)(now_ms() - t0) / 1000.0;
+	res.seconds = (double)(sc_now_ms() - t0) / 1000.0;
 	if (r < 0) {
 		json_decref(res.listed);
 		return r;
