@@ -4,6 +4,7 @@
 # store (most objects under 16 KiB, about 1 % up to 1 MiB, random bytes), its
 # EROFS image, fs-verity enabled in the guest; then, warm (median of 3) and
 # after `echo 3 > /proc/sys/vm/drop_caches` (once each):
+# (warm: the median of BENCH_REPS runs, default 3, 1 from 50,000 objects)
 #   floor   tests/bench/floor.c: walk + xattrs + open/FS_IOC_MEASURE_VERITY/close, one thread
 #   peer    getfattr -R -d -m trusted.overlay -e hex + find|xargs fsverity measure + an awk join
 #   ours    sealcheck verify          deep  sealcheck verify --deep
@@ -19,7 +20,7 @@ shift
 counts=("${@:-10000 100000}")
 [ $# -gt 0 ] || counts=(10000 100000)
 kdir=$(vm_kernel_dir)
-export VM_TIMEOUT=${VM_TIMEOUT:-3600}
+bench_timeout=${BENCH_TIMEOUT:-7200}   # lib.sh's VM_TIMEOUT is for test boots
 
 for n in "${counts[@]}"; do
 	work=$(mktemp -d "${TMPDIR:-/var/tmp}/sealcheck-bench.XXXXXX")
@@ -66,6 +67,9 @@ PY
 		"$build/tests/bench/benchrun" "$build/host-probe/enable-verity" "$(command -v getfattr)" "$(command -v fsverity)"
 	install -m 0755 "$src/tests/bench/peer.sh" "$root/bin/peer.sh"
 	[ -z "${BENCH_DIAGNOSE:-}" ] || touch "$root/bin/bench-diagnose"
+	# Warm runs: the median of 3, or of 1 from 50,000 objects (the peer alone takes minutes there).
+	reps=${BENCH_REPS:-$([ "$n" -ge 50000 ] && echo 1 || echo 3)}
+	echo "$reps" >"$root/bin/bench-reps"
 	install -m 0644 "$src/tests/bench/peer-join.awk" "$root/bin/peer-join.awk"
 	vm_initramfs_add_module "$root" "$kdir" virtio_blk loop libcrc32c erofs
 	cat >"$root/init" <<'INIT'
@@ -85,7 +89,7 @@ cold() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 catall() { find "$O" -type f | xargs cat >/dev/null; }
 echo "@@phase warm-up"
 catall; bench-floor /mnt/img "$O" >/dev/null; peer.sh /mnt/img "$O" >/dev/null
-for i in 1 2 3; do
+for i in $(seq 1 $(cat /bin/bench-reps)); do
 	benchrun warm-floor bench-floor /mnt/img "$O"
 	benchrun warm-peer peer.sh /mnt/img "$O"
 	benchrun warm-ours sealcheck verify --image "$I" --objects "$O"
@@ -119,7 +123,7 @@ INIT
 	chmod +x "$root/init"
 	vm_initramfs_pack "$root" "$work/initrd.gz"
 	vm_say "N=$n: booting the benchmark guest (TCG, 1 vCPU, 4 GiB)"
-	timeout --foreground -k 5 "$VM_TIMEOUT" qemu-system-x86_64 -machine q35 -cpu qemu64,-cx16 -smp 1 -m 4096 \
+	timeout --foreground -k 5 "$bench_timeout" qemu-system-x86_64 -machine q35 -cpu qemu64,-cx16 -smp 1 -m 4096 \
 		-display none -no-reboot -monitor none -serial "file:$work/console.log" \
 		-kernel "$kdir/boot/vmlinuz" -initrd "$work/initrd.gz" -append "console=ttyS0 panic=-1 loglevel=4" \
 		-drive "if=none,id=store,file=$work/store.img,format=raw,cache=none" -device virtio-blk-pci,drive=store || true
@@ -145,7 +149,8 @@ def rss(name):
     return max(r["maxrss_kib"] for r in runs[name])
 bad = [r for v in runs.values() for r in v if r["exit"] != 0 and r["name"] != "install"]
 print(f"\n### {n} objects, {nbytes / 1e6:.0f} MB (enabling fs-verity took {t('install'):.1f} s)\n")
-print("| run | warm (s, median of 3) | cold (s) | peak RSS (KiB) |")
+reps = len(runs["warm-floor"])
+print(f"| run | warm (s, median of {reps}) | cold (s) | peak RSS (KiB) |")
 print("|---|---|---|---|")
 for k, label in (("floor", "floor (1 thread, syscalls only)"), ("peer", "peer: getfattr + fsverity measure + join"),
                  ("ours", "sealcheck verify"), ("deep", "sealcheck verify --deep"), ("cat", "cat of all objects")):
