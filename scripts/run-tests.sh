@@ -48,13 +48,13 @@ else
 	tail -n 40 build-ci.log; failed=$((failed + 1))
 fi
 
-step "ASan+UBSan build: unit, cli, fuzz replay"
+step "ASan+UBSan build: unit, cli, probe, fuzz replay"
 rm -rf build-asan
 if meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dvm_tests=disabled \
 	>build-asan.log 2>&1 && ninja -C build-asan >>build-asan.log 2>&1; then
 	# The cli tests preload the fake fs-verity shim, which comes after the ASan runtime.
 	ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite cli --suite fuzz
+		meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite cli --suite probe --suite fuzz
 	count_meson build-asan
 else
 	tail -n 40 build-asan.log; failed=$((failed + 1))

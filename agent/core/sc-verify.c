@@ -156,6 +156,7 @@ static void *worker(void *arg)
 
 	for (;;) {
 		struct job *j;
+		bool stop;
 
 		pthread_mutex_lock(&w->lock);
 		while (w->count == 0 && !w->done)
@@ -167,11 +168,12 @@ static void *worker(void *arg)
 		j = w->queue[w->head];
 		w->head = (w->head + 1) % QUEUE_LEN;
 		w->count--;
+		stop = w->stop; /* read under the lock: the walker sets it */
 		pthread_cond_signal(&w->not_full);
 		pthread_mutex_unlock(&w->lock);
 		if (w->o->deep && !buf)
 			problem(w, SC_OBJ_ERROR, j->path, j->object, "out of memory");
-		else if (!w->stop)
+		else if (!stop)
 			check_object(w, j, buf);
 		free(j->path);
 		free(j);
