@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <fts.h>
+#include <dirent.h>
+#include <limits.h>
 #include <libmount.h>
 #include <linux/openat2.h>
 #include <pthread.h>
@@ -66,7 +67,20 @@ struct walk {
 	struct job *queue[QUEUE_LEN];
 	size_t head, count;
 	bool done, stop;
+	pthread_t threads[64];
+	unsigned n_threads, started;
 };
+
+static void *worker(void *arg);
+
+/* Start the workers; with none started, the walk goes on inline. */
+static void start_pool(struct walk *w)
+{
+	for (; w->started < w->n_threads; w->started++)
+		if (pthread_create(&w->threads[w->started], NULL, worker, w) != 0)
+			break;
+	w->pooled = w->started > 0;
+}
 
 /* Count a problem and list the first few; takes the lock. */
 static void problem(struct walk *w, enum sc_obj_problem p, const char *path, const char *object, const char *detail)
@@ -193,17 +207,16 @@ static void enqueue(struct walk *w, struct job *j)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* One regular file of the image: inline, or a job for its object. */
-static void visit_file(struct walk *w, FTSENT *e, const char *root)
+/* One regular file of the image (@name in the current directory): inline, or a job for its object. */
+static void visit_file(struct walk *w, const char *name, const char *rel, uint64_t size)
 {
 	uint8_t mc[SC_METACOPY_MAX + 1];
 	char rd[SC_REDIRECT_MAX + 1];
-	const char *rel = e->fts_path + strlen(root);
 	struct job local, *j = &local; /* on the heap only when it goes to a worker */
 	ssize_t n, m;
 	int r;
 
-	n = lgetxattr(e->fts_accpath, SC_XATTR_METACOPY, mc, sizeof(mc));
+	n = lgetxattr(name, SC_XATTR_METACOPY, mc, sizeof(mc));
 	if (n < 0 && errno == ENODATA) {
 		w->r->inline_files++; /* covered by the image's own digest */
 		return;
@@ -212,7 +225,7 @@ static void visit_file(struct walk *w, FTSENT *e, const char *root)
 		return problem(w, errno == ERANGE ? SC_OBJ_BAD_XATTR : SC_OBJ_ERROR, rel, NULL,
 			       errno == ERANGE ? "metacopy larger than any digest" : strerror(errno));
 	r = sc_metacopy_parse(mc, (size_t)n, &j->want);
-	m = lgetxattr(e->fts_accpath, SC_XATTR_REDIRECT, rd, sizeof(rd) - 1);
+	m = lgetxattr(name, SC_XATTR_REDIRECT, rd, sizeof(rd) - 1);
 	if (r == -ENODATA)
 		return problem(w, SC_OBJ_BAD_XATTR, rel, NULL, "empty metacopy: no digest (fails under verity=require)");
 	if (r < 0)
@@ -222,7 +235,7 @@ static void visit_file(struct walk *w, FTSENT *e, const char *root)
 			       errno == ENODATA ? "metacopy without a redirect" : strerror(errno));
 	if (sc_redirect_parse(rd, (size_t)m, j->object, sizeof(j->object)) < 0)
 		return problem(w, SC_OBJ_BAD_XATTR, rel, NULL, "malformed redirect");
-	j->size = (uint64_t)e->fts_statp->st_size;
+	j->size = size;
 	w->r->objects++;
 	w->r->bytes += j->size;
 	if (!w->pooled) {
@@ -235,7 +248,7 @@ static void visit_file(struct walk *w, FTSENT *e, const char *root)
 		if (++w->window == 64)
 			w->window = 0, w->slow = 0;
 		if (w->slow >= SLOW_AFTER)
-			w->pooled = true; /* the disk is the bottleneck now: overlap it */
+			start_pool(w); /* the disk is the bottleneck now: overlap it */
 		return;
 	}
 	j = malloc(sizeof(*j));
@@ -326,6 +339,126 @@ static int mount_private(const char *image, const char *target, char *why, size_
 	return 0;
 }
 
+#define MAX_DEPTH 256
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+static bool stopping(struct walk *w, struct sc_verify_result *res)
+{
+	if (w->deadline_ms && sc_now_ms() > w->deadline_ms) {
+		res->stopped_early = true, res->stop_reason = "--max-seconds reached";
+		return true;
+	}
+	return res->stopped_early;
+}
+
+/*
+ * Depth-first over the image with getdents64, changing into each directory
+ * so every lookup resolves one name: no allocation per entry, and d_type
+ * spares a stat of everything but regular files (whose size is counted).
+ * Memory: one 32 KiB buffer and a path per level, MAX_DEPTH levels at most.
+ */
+static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psize, unsigned depth,
+		    struct sc_verify_result *res)
+{
+	_cleanup_free_ char *buf = malloc(32768);
+	long n;
+
+	if (!buf)
+		return -ENOMEM;
+	if (fchdir(dfd) < 0) {
+		problem(w, SC_OBJ_ERROR, plen ? path : "/", NULL, strerror(errno));
+		return 0;
+	}
+	res->dirs++;
+	while ((n = syscall(SYS_getdents64, dfd, buf, 32768)) > 0) {
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+			const char *name = d->d_name;
+			size_t nl = strlen(name);
+			unsigned char type = d->d_type;
+			struct stat st;
+
+			off += d->d_reclen;
+			if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+				continue;
+			if (stopping(w, res))
+				return 0;
+			if (plen + 1 + nl + 1 > psize) {
+				problem(w, SC_OBJ_ERROR, path, NULL, "path too long");
+				continue;
+			}
+			path[plen] = '/';
+			memcpy(path + plen + 1, name, nl + 1);
+			if (type == DT_UNKNOWN || type == DT_REG) {
+				if (fstatat(AT_FDCWD, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+					problem(w, SC_OBJ_ERROR, path, NULL, strerror(errno));
+					continue;
+				}
+				type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_LNK;
+			}
+			if (type == DT_REG) {
+				if (w->o->max_files && res->files >= w->o->max_files) {
+					res->stopped_early = true, res->stop_reason = "--max-files reached";
+					path[plen] = '\0';
+					return 0;
+				}
+				res->files++;
+				visit_file(w, name, path, (uint64_t)st.st_size);
+			} else if (type == DT_DIR) {
+				_cleanup_close_ int sub = -1;
+				int r;
+
+				if (depth >= MAX_DEPTH) {
+					problem(w, SC_OBJ_ERROR, path, NULL, "directories nested too deep");
+					continue;
+				}
+				sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				if (sub < 0) {
+					problem(w, SC_OBJ_ERROR, path, NULL, strerror(errno));
+					continue;
+				}
+				r = walk_dir(w, sub, path, plen + 1 + nl, psize, depth + 1, res);
+				if (r < 0)
+					return r;
+				if (fchdir(dfd) < 0)
+					return -errno;
+			} else
+				res->other++; /* symlinks, devices, FIFOs are metadata: covered by the image digest */
+		}
+	}
+	path[plen] = '\0';
+	if (n < 0)
+		problem(w, SC_OBJ_ERROR, plen ? path : "/", NULL, strerror(errno));
+	return 0;
+}
+
+static int walk_tree(struct walk *w, const char *root, struct sc_verify_result *res)
+{
+	_cleanup_close_ int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), dfd = -1;
+	char path[PATH_MAX] = "";
+	int r;
+
+	dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		problem(w, SC_OBJ_ERROR, "/", NULL, strerror(errno));
+		return 0;
+	}
+	if (w->pooled) /* --deep: the pool from the start */
+		start_pool(w);
+	r = walk_dir(w, dfd, path, 0, sizeof(path), 0, res);
+	/* Workers open objects relative to their own fd; the walk's cwd goes back for the caller. */
+	if (cwd >= 0 && fchdir(cwd) < 0)
+		r = r < 0 ? r : -errno;
+	return r;
+}
+
 int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, char *why, size_t why_size)
 {
 	struct sc_verify_result res = { .listed = json_array() };
@@ -333,13 +466,9 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 	char mnt[] = "/tmp/sealcheck-verify.XXXXXX", fdroot[32];
 	const char *root = o->mountpoint;
 	int mount_fd = -1;
-	pthread_t threads[64];
-	unsigned n_threads = o->threads ? (o->threads > 64 ? 64 : o->threads) : DEFAULT_THREADS, started = 0;
+	unsigned n_threads = o->threads ? (o->threads > 64 ? 64 : o->threads) : DEFAULT_THREADS;
 	long long t0 = sc_now_ms();
-	char *paths[2] = { NULL, NULL };
 	bool mounted = false;
-	FTS *fts = NULL;
-	FTSENT *e;
 	int r = 0;
 
 	if (!res.listed)
@@ -382,64 +511,19 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 	}
 	/* Reading every byte is I/O from the start: --deep uses the pool at once. */
 	w.pooled = o->deep || o->threads > 1;
+	w.n_threads = n_threads;
 
-	paths[0] = (char *)root;
-	/*
-	 * fts changes into each directory, so every xattr lookup resolves one
-	 * name, not the whole path. (Workers open objects relative to their own
-	 * directory fd: the cwd does not matter to them.)
-	 */
-	fts = fts_open(paths, FTS_PHYSICAL | FTS_XDEV | FTS_COMFOLLOW, NULL);
-	while (fts && (e = fts_read(fts))) {
-		if (w.deadline_ms && sc_now_ms() > w.deadline_ms) {
-			res.stopped_early = true, res.stop_reason = "--max-seconds reached";
-			break;
-		}
-		switch (e->fts_info) {
-		case FTS_D:
-			res.dirs++;
-			break;
-		case FTS_F:
-			if (w.pooled && started == 0) {
-				for (; started < n_threads; started++)
-					if (pthread_create(&threads[started], NULL, worker, &w) != 0)
-						break;
-				if (started == 0)
-					w.pooled = false; /* no threads: go on inline */
-			}
-			if (o->max_files && res.files >= o->max_files) {
-				res.stopped_early = true, res.stop_reason = "--max-files reached";
-				goto walked;
-			}
-			res.files++;
-			visit_file(&w, e, root);
-			break;
-		case FTS_DNR:
-		case FTS_ERR:
-		case FTS_NS:
-			problem(&w, SC_OBJ_ERROR, e->fts_path + strlen(root), NULL, strerror(e->fts_errno));
-			break;
-		case FTS_DP:
-			break;
-		default:
-			res.other++; /* symlinks, devices, FIFOs in the image are metadata: covered by its digest */
-			break;
-		}
-	}
-walked:
-	if (!fts) {
-		problem(&w, SC_OBJ_ERROR, "/", NULL, strerror(errno));
-	}
+	r = walk_tree(&w, root, &res);
+	if (r == -ENOMEM)
+		goto out;
 	pthread_mutex_lock(&w.lock);
 	w.done = true;
 	if (res.stopped_early && res.stop_reason && strcmp(res.stop_reason, "--max-seconds reached") == 0)
 		w.stop = true;
 	pthread_cond_broadcast(&w.not_empty);
 	pthread_mutex_unlock(&w.lock);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	if (fts)
-		fts_close(fts);
+	for (unsigned i = 0; i < w.started; i++)
+		pthread_join(w.threads[i], NULL);
 	r = 0;
 out:
 	free(w.inline_buf);
