@@ -77,7 +77,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "Options:\n"
 	      "  --secure-boot-keys DIR  enroll PK/KEK/db from DIR (bcvk layout) instead of the image's store\n"
-	      "  --firmware KIND         uefi-secure (default), uefi-insecure, uefi-setup (no keys)\n"
+	      "  --firmware KIND         uefi-secure (default), uefi-insecure, uefi-setup (no keys),\n"
+	      "                          bios (no UEFI: the UKI's kernel, initrd and cmdline booted directly)\n"
 	      "  --esp FILE|VARIANT      boot this ESP (e.g. insecure for esp-insecure.img)\n"
 	      "  --expect-digest HEX     the composefs digest policy requires (default: the image's)\n"
 	      "  --timeout S             how long to wait for the report (default 180)\n"
@@ -165,8 +166,11 @@ int main(int argc, char **argv)
 				vm.firmware = PROBE_FW_UEFI_INSECURE;
 			else if (strcmp(optarg, "uefi-setup") == 0)
 				vm.firmware = PROBE_FW_UEFI_SETUP;
+			else if (strcmp(optarg, "bios") == 0)
+				vm.firmware = PROBE_FW_BIOS;
 			else {
-				fprintf(stderr, "sealcheck-probe: --firmware %s: not uefi-secure, uefi-insecure or uefi-setup\n",
+				fprintf(stderr,
+					"sealcheck-probe: --firmware %s: not uefi-secure, uefi-insecure, uefi-setup or bios\n",
 					optarg);
 				return EXIT_NO_REPORT;
 			}

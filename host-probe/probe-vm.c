@@ -204,11 +204,61 @@ static json_t *load_manifest(const char *dir, char *why, size_t why_size)
 	return m;
 }
 
+/* BIOS boots: the UKI's own sections, so the same signed payload runs without UEFI. */
+struct direct_boot {
+	char kernel[320], initrd[320], cmdline[4096];
+};
+
+static int extract_uki(const char *esp, const char *workdir, const char *log, struct direct_boot *d, char *why,
+		       size_t why_size)
+{
+	char uki[320], sec[32];
+	_cleanup_free_ char *cmd = NULL;
+	size_t len;
+	int r;
+
+	snprintf(uki, sizeof(uki), "%s/uki.efi", workdir);
+	{
+		char src[400];
+		const char *argv[] = { "mcopy", "-o", "-i", esp, src, uki, NULL };
+
+		snprintf(src, sizeof(src), "::/EFI/BOOT/BOOTX64.EFI");
+		r = spawn_wait(argv, log);
+		if (r < 0)
+			return snprintf(why, why_size, "extracting the UKI from %s (mcopy) failed", esp), r;
+	}
+	snprintf(d->kernel, sizeof(d->kernel), "%s/linux", workdir);
+	snprintf(d->initrd, sizeof(d->initrd), "%s/initrd", workdir);
+	for (int i = 0; i < 3; i++) {
+		const char *name = i == 0 ? ".linux" : i == 1 ? ".initrd" : ".cmdline";
+		char out[340];
+		const char *argv[] = { "objcopy", "-O", "binary", sec, uki, out, NULL };
+
+		snprintf(sec, sizeof(sec), "--only-section=%s", name);
+		snprintf(out, sizeof(out), "%s/%s", workdir, name + 1);
+		r = spawn_wait(argv, log);
+		if (r < 0)
+			return snprintf(why, why_size, "extracting %s from the UKI (objcopy) failed", name), r;
+	}
+	{
+		char path[340];
+
+		snprintf(path, sizeof(path), "%s/cmdline", workdir);
+		r = sc_read_file_capped(path, sizeof(d->cmdline) - 1, &cmd, &len);
+		if (r < 0)
+			return snprintf(why, why_size, "the UKI's .cmdline: %s", strerror(-r)), r;
+		len = strcspn(cmd, "\n");
+		memcpy(d->cmdline, cmd, len);
+		d->cmdline[len] = '\0';
+	}
+	return 0;
+}
+
 static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, const char *code_drive,
 		      const char *vars_drive, const char *esp_drive, const char *root_drive, const char *chardev,
-		      const char *serial, const char *log)
+		      const char *serial, const char *log, const struct direct_boot *direct)
 {
-	const char *argv[] = {
+	const char *uefi_argv[] = {
 		"qemu-system-x86_64", "-machine", "q35,smm=on", "-accel", accel, "-cpu", cpu,
 		"-smp", "1", "-m", "1024", "-display", "none", "-no-reboot", "-monitor", "none",
 		"-global", "driver=cfi.pflash01,property=secure,value=on",
@@ -219,6 +269,18 @@ static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, c
 		"-device", "virtserialport,chardev=attest,name=" PORT_NAME,
 		"-serial", serial, NULL,
 	};
+	const char *bios_argv[] = {
+		"qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-cpu", cpu,
+		"-smp", "1", "-m", "1024", "-display", "none", "-no-reboot", "-monitor", "none",
+		"-kernel", direct ? direct->kernel : "", "-initrd", direct ? direct->initrd : "",
+		"-append", direct ? direct->cmdline : "",
+		"-drive", esp_drive, "-device", "virtio-blk-pci,drive=esp",
+		"-drive", root_drive, "-device", "virtio-blk-pci,drive=root",
+		"-device", "virtio-serial-pci", "-chardev", chardev,
+		"-device", "virtserialport,chardev=attest,name=" PORT_NAME,
+		"-serial", serial, NULL,
+	};
+	const char *const *argv = direct ? bios_argv : uefi_argv;
 	posix_spawn_file_actions_t fa;
 	int r;
 
@@ -262,6 +324,7 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 			    *code_drive = NULL, *vars_drive = NULL, *chardev = NULL, *serial = NULL, *log = NULL;
 	const char *code;
 	char kvm_why[200] = "";
+	struct direct_boot direct;
 	int r;
 
 	m = load_manifest(vm->image_dir, why, why_size);
@@ -300,6 +363,10 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 		code = OVMF_CODE_SECURE;
 		r = copy_file(OVMF_VARS_EMPTY, vars);
 		break;
+	case PROBE_FW_BIOS:
+		code = OVMF_CODE; /* not used: no pflash in a BIOS boot */
+		r = 0;
+		break;
 	default:
 		code = OVMF_CODE;
 		r = copy_file(OVMF_VARS_EMPTY, vars);
@@ -330,11 +397,17 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	    asprintf(&serial, "file:%s", vm->console_path) < 0)
 		return -ENOMEM;
 
+	if (vm->firmware == PROBE_FW_BIOS) {
+		r = extract_uki(esp, vm->workdir, log, &direct, why, why_size);
+		if (r < 0)
+			return r;
+	}
 	if (strcmp(vm->accel, "tcg") != 0) {
 		r = probe_kvm_usable(kvm_why, sizeof(kvm_why));
 		if (r == 0) {
 			/* A vCPU that runs is not yet a guest that boots: start it and watch the firmware. */
-			r = spawn_qemu(vm, "kvm", "host", code_drive, vars_drive, esp_drive, root_drive, chardev, serial, log);
+			r = spawn_qemu(vm, "kvm", "host", code_drive, vars_drive, esp_drive, root_drive, chardev, serial, log,
+				       vm->firmware == PROBE_FW_BIOS ? &direct : NULL);
 			if (r == 0)
 				r = kvm_started(vm, log, kvm_why, sizeof(kvm_why));
 			if (r == 0) {
@@ -358,7 +431,8 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	}
 	snprintf(vm->accel_used, sizeof(vm->accel_used), "tcg%s%s%s", kvm_why[0] ? " (kvm unusable: " : "", kvm_why,
 		 kvm_why[0] ? ")" : "");
-	r = spawn_qemu(vm, "tcg", "qemu64,-cx16", code_drive, vars_drive, esp_drive, root_drive, chardev, serial, log);
+	r = spawn_qemu(vm, "tcg", "qemu64,-cx16", code_drive, vars_drive, esp_drive, root_drive, chardev, serial, log,
+		       vm->firmware == PROBE_FW_BIOS ? &direct : NULL);
 	if (r < 0)
 		return snprintf(why, why_size, "starting qemu-system-x86_64: %s", strerror(-r)), r;
 	return 0;

@@ -15,6 +15,7 @@ enum probe_firmware {
 	PROBE_FW_UEFI_SECURE = 0, /* OVMF secboot code + an enrolled variable store */
 	PROBE_FW_UEFI_INSECURE,   /* OVMF without Secure Boot */
 	PROBE_FW_UEFI_SETUP,      /* OVMF secboot code + an empty store: setup mode */
+	PROBE_FW_BIOS,            /* no UEFI: the UKI's own kernel, initrd and cmdline, booted directly */
 };
 
 struct probe_vm {

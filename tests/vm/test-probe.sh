@@ -20,6 +20,7 @@ sealed) ;;
 systemd-sealed) timeout=300 ;;  # systemd as init: the agent runs as units/sealcheck-agent.service
 no-secure-boot) want_rc=1 want_link=secure_boot args=(--firmware uefi-insecure) ;;
 setup-mode) want_rc=1 want_link=secure_boot args=(--firmware uefi-setup) ;;
+bios) want_rc=1 want_link=secure_boot args=(--firmware bios) ;;  # the same UKI's parts, no UEFI
 insecure-cmdline) want_rc=1 want_link=cmdline args=(--esp insecure) ;;
 no-verity) want_rc=1 want_link=root_mount args=(--esp noverity) ;;
 wrong-digest)
