@@ -13,8 +13,6 @@ static int default_paths(const struct sc_paths *paths, char **image, char **obje
 {
 	struct sc_seal_cmdline cmd;
 	struct sc_check c;
-	_cleanup_free_ char *repo_rel = NULL, *repo = NULL;
-	char hex[SC_DIGEST_HEX_MAX + 1];
 	int r;
 
 	if (sc_check_init(&c) < 0)
@@ -26,15 +24,10 @@ static int default_paths(const struct sc_paths *paths, char **image, char **obje
 		r = -ENOENT;
 	}
 	if (r >= 0)
-		sc_digest_to_hex(&cmd.digests[0].digest, hex);
+		r = sc_composefs_paths(paths, &cmd.digests[0].digest, image, objects);
 	sc_seal_cmdline_done(&cmd);
 	sc_check_done(&c);
-	if (r < 0)
-		return r;
-	if (asprintf(&repo_rel, "%s/composefs", paths->sysroot) < 0 || sc_path_join(paths, repo_rel, &repo) < 0 ||
-	    asprintf(image, "%s/images/%s", repo, hex) < 0 || asprintf(objects, "%s/objects", repo) < 0)
-		return -ENOMEM;
-	return 0;
+	return r;
 }
 
 int cli_verify(const struct sc_paths *paths, struct sc_verify_options *o, bool json)
@@ -76,6 +69,7 @@ int cli_verify(const struct sc_paths *paths, struct sc_verify_options *o, bool j
 	} else {
 		json_t *v;
 		size_t i;
+		int any = 0;
 
 		printf("Image:    %s\nObjects:  %s\n", o->image, o->objects);
 		printf("Walked:   %llu files (%llu with an object, %llu inline), %llu directories, %llu other; "
@@ -85,14 +79,11 @@ int cli_verify(const struct sc_paths *paths, struct sc_verify_options *o, bool j
 		       (unsigned long long)res.other, (double)res.bytes / 1e6, o->deep ? ", all read" : "",
 		       res.seconds);
 		printf("Problems: ");
-		for (int p = 0, any = 0; p < _SC_OBJ_PROBLEM_MAX; p++)
+		for (int p = 0; p < _SC_OBJ_PROBLEM_MAX; p++)
 			if (res.problems[p])
 				printf("%s%llu %s", any++ ? ", " : "", (unsigned long long)res.problems[p],
 				       sc_obj_problem_name(p));
-		printf("%s\n", json_integer_value(json_object_get(json_object_get(j, "problems"), "missing")) ||
-					       json_array_size(res.listed)
-				       ? ""
-				       : "none");
+		printf("%s\n", any ? "" : "none");
 		json_array_foreach(res.listed, i, v)
 			printf("  %s: %s%s%s (%s)\n", json_string_value(json_object_get(v, "problem")),
 			       json_string_value(json_object_get(v, "path")),

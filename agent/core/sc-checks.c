@@ -8,23 +8,35 @@
 #include "sc-checks.h"
 #include "sc-verify.h"
 
+int sc_composefs_paths(const struct sc_paths *paths, const struct sc_digest *d, char **ret_image, char **ret_objects)
+{
+	_cleanup_free_ char *repo_rel = NULL, *repo = NULL, *image = NULL, *objects = NULL;
+	char hex[SC_DIGEST_HEX_MAX + 1];
+
+	if (asprintf(&repo_rel, "%s/composefs", paths->sysroot) < 0 || sc_path_join(paths, repo_rel, &repo) < 0 ||
+	    asprintf(&image, "%s/images/%s", repo, sc_digest_to_hex(d, hex)) < 0 ||
+	    asprintf(&objects, "%s/objects", repo) < 0)
+		return -ENOMEM;
+	*ret_image = TAKE_PTR(image);
+	*ret_objects = TAKE_PTR(objects);
+	return 0;
+}
+
 /* checks.objects: the image and store the cmdline names, walked by sc_verify(). */
 static int check_objects(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline, int chosen, bool deep,
 			 struct sc_check *c)
 {
-	_cleanup_free_ char *repo_rel = NULL, *repo = NULL, *image = NULL, *objects = NULL;
+	_cleanup_free_ char *image = NULL, *objects = NULL;
 	struct sc_verify_options o = { .deep = deep };
 	struct sc_verify_result res;
-	char hex[SC_DIGEST_HEX_MAX + 1], why[256] = "";
+	char why[256] = "";
 	json_t *j, *v;
 	const char *k;
 	int r;
 
 	if (cmdline->n_digests == 0)
 		return sc_check_set(c, SC_STATUS_ERROR, "no composefs digest on the cmdline to find the image by");
-	sc_digest_to_hex(&cmdline->digests[chosen >= 0 ? chosen : 0].digest, hex);
-	if (asprintf(&repo_rel, "%s/composefs", paths->sysroot) < 0 || sc_path_join(paths, repo_rel, &repo) < 0 ||
-	    asprintf(&image, "%s/images/%s", repo, hex) < 0 || asprintf(&objects, "%s/objects", repo) < 0)
+	if (sc_composefs_paths(paths, &cmdline->digests[chosen >= 0 ? chosen : 0].digest, &image, &objects) < 0)
 		return -ENOMEM;
 	o.image = image;
 	o.objects = objects;
