@@ -30,7 +30,7 @@ static void usage(FILE *f)
 	      "       sealcheck measure FILE...\n"
 	      "       sealcheck agent [--port NAME] [--wait-port S]\n"
 	      "       sealcheck verify [--deep] [--max-files N] [--max-seconds S] [--json]\n"
-	      "                        [--image PATH --objects DIR]\n"
+	      "                        [--image PATH --objects DIR] [--walk auto|parse|mount]\n"
 	      "\n"
 	      "Verify that the running system is sealed: a signed UKI names a composefs\n"
 	      "digest, / is that composefs image with verity=require, the image measures\n"
@@ -49,6 +49,7 @@ static void usage(FILE *f)
 	      "  --sysroot PATH where the composefs repository's physical root is (/sysroot)\n"
 	      "  --port NAME    agent: virtio-serial port name (" SC_VIRTIO_PORT_DEFAULT ")\n"
 	      "  --wait-port S  agent: look for the port this long (60)\n"
+	      "  --walk HOW     verify: parse the image's bytes, or mount it (auto: parse, mount if unknown)\n"
 	      "  -h, --help     this help\n"
 	      "  --version      the version\n"
 	      "\n"
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_ROOT = 0x100, OPT_SYSROOT, OPT_JSON, OPT_VERSION, OPT_PORT, OPT_DEVICE, OPT_WAIT_PORT, OPT_MAX_ANSWERS,
 	       OPT_DEEP, OPT_MAX_FILES, OPT_MAX_SECONDS, OPT_IMAGE, OPT_OBJECTS, OPT_THREADS, OPT_MOUNTED,
-	       OPT_VERIFY_OBJECTS };
+	       OPT_VERIFY_OBJECTS, OPT_WALK };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },	      { "version", no_argument, NULL, OPT_VERSION },
 		{ "json", no_argument, NULL, OPT_JSON },      { "root", required_argument, NULL, OPT_ROOT },
@@ -131,7 +132,7 @@ int main(int argc, char **argv)
 		{ "max-files", required_argument, NULL, OPT_MAX_FILES },     { "max-seconds", required_argument, NULL, OPT_MAX_SECONDS },
 		{ "image", required_argument, NULL, OPT_IMAGE },	     { "objects", required_argument, NULL, OPT_OBJECTS },
 		{ "threads", required_argument, NULL, OPT_THREADS },	     { "mounted", required_argument, NULL, OPT_MOUNTED },
-		{ "verify-objects", no_argument, NULL, OPT_VERIFY_OBJECTS },
+		{ "verify-objects", no_argument, NULL, OPT_VERIFY_OBJECTS }, { "walk", required_argument, NULL, OPT_WALK },
 		{},
 	};
 	struct sc_paths paths = SC_PATHS_SYSTEM;
@@ -233,6 +234,18 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MOUNTED:
 			verify.mountpoint = optarg;
+			break;
+		case OPT_WALK:
+			if (strcmp(optarg, "auto") == 0)
+				verify.walk = SC_VERIFY_WALK_AUTO;
+			else if (strcmp(optarg, "parse") == 0)
+				verify.walk = SC_VERIFY_WALK_PARSE;
+			else if (strcmp(optarg, "mount") == 0)
+				verify.walk = SC_VERIFY_WALK_MOUNT;
+			else {
+				fprintf(stderr, "sealcheck: --walk %s: not one of auto, parse, mount\n", optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			usage(stdout);

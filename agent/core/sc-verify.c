@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sc-erofs.h"
 #include "sc-fsverity.h"
 #include "sc-io.h"
 #include "sc-json.h"
@@ -207,32 +208,41 @@ static void enqueue(struct walk *w, struct job *j)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* One regular file of the image (@name in the current directory): inline, or a job for its object. */
-static void visit_file(struct walk *w, const char *name, const char *rel, uint64_t size)
+static const char *erofs_strerror(int r)
 {
-	uint8_t mc[SC_METACOPY_MAX + 1];
-	char rd[SC_REDIRECT_MAX + 1];
+	return r == -EUCLEAN	 ? "corrupt EROFS metadata"
+	       : r == -EOPNOTSUPP ? "an EROFS layout this reader does not support (try --walk mount)"
+				  : strerror(-r);
+}
+
+/*
+ * One regular file of the image: what its metacopy and redirect xattrs said
+ * (a length, or a negative errno; the redirect is not asked for without a
+ * metacopy). Inline, a problem, or a check of the object it names.
+ */
+static void visit_file(struct walk *w, const char *rel, uint64_t size, const uint8_t *mc, ssize_t n, const char *rd,
+		       ssize_t m)
+{
 	struct job local, *j = &local; /* on the heap only when it goes to a worker */
-	ssize_t n, m;
 	int r;
 
-	n = lgetxattr(name, SC_XATTR_METACOPY, mc, sizeof(mc));
-	if (n < 0 && errno == ENODATA) {
+	if (n == -ENODATA) {
 		w->r->inline_files++; /* covered by the image's own digest */
 		return;
 	}
 	if (n < 0)
-		return problem(w, errno == ERANGE ? SC_OBJ_BAD_XATTR : SC_OBJ_ERROR, rel, NULL,
-			       errno == ERANGE ? "metacopy larger than any digest" : strerror(errno));
+		return problem(w, n == -ERANGE ? SC_OBJ_BAD_XATTR : SC_OBJ_ERROR, rel, NULL,
+			       n == -ERANGE ? "metacopy larger than any digest" : erofs_strerror((int)n));
 	r = sc_metacopy_parse(mc, (size_t)n, &j->want);
-	m = lgetxattr(name, SC_XATTR_REDIRECT, rd, sizeof(rd) - 1);
 	if (r == -ENODATA)
 		return problem(w, SC_OBJ_BAD_XATTR, rel, NULL, "empty metacopy: no digest (fails under verity=require)");
 	if (r < 0)
 		return problem(w, SC_OBJ_BAD_XATTR, rel, NULL, "malformed metacopy");
 	if (m < 0)
-		return problem(w, SC_OBJ_BAD_XATTR, rel, NULL,
-			       errno == ENODATA ? "metacopy without a redirect" : strerror(errno));
+		return problem(w, m == -ERANGE || m == -ENODATA ? SC_OBJ_BAD_XATTR : SC_OBJ_ERROR, rel, NULL,
+			       m == -ENODATA ? "metacopy without a redirect"
+			       : m == -ERANGE ? "redirect longer than any object path"
+					      : erofs_strerror((int)m));
 	if (sc_redirect_parse(rd, (size_t)m, j->object, sizeof(j->object)) < 0)
 		return problem(w, SC_OBJ_BAD_XATTR, rel, NULL, "malformed redirect");
 	j->size = size;
@@ -261,6 +271,24 @@ static void visit_file(struct walk *w, const char *name, const char *rel, uint64
 		return problem(w, SC_OBJ_ERROR, rel, local.object, "out of memory");
 	}
 	enqueue(w, j);
+}
+
+/* A regular file @name in the current directory of a mounted image: its xattrs from the kernel. */
+static void visit_mounted_file(struct walk *w, const char *name, const char *rel, uint64_t size)
+{
+	uint8_t mc[SC_METACOPY_MAX + 1];
+	char rd[SC_REDIRECT_MAX + 1];
+	ssize_t n, m = -ENODATA;
+
+	n = lgetxattr(name, SC_XATTR_METACOPY, mc, sizeof(mc));
+	if (n < 0)
+		n = -errno;
+	if (n != -ENODATA) {
+		m = lgetxattr(name, SC_XATTR_REDIRECT, rd, sizeof(rd) - 1);
+		if (m < 0)
+			m = -errno;
+	}
+	visit_file(w, rel, size, mc, n, rd, m);
 }
 
 /* The new mount API (Linux 5.2+), by number: glibc < 2.36 has no wrappers (RHEL 9). */
@@ -410,7 +438,7 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psi
 					return 0;
 				}
 				res->files++;
-				visit_file(w, name, path, (uint64_t)st.st_size);
+				visit_mounted_file(w, name, path, (uint64_t)st.st_size);
 			} else if (type == DT_DIR) {
 				_cleanup_close_ int sub = -1;
 				int r;
@@ -459,12 +487,177 @@ static int walk_tree(struct walk *w, const char *root, struct sc_verify_result *
 	return r;
 }
 
+/*
+ * The directories a parsed walk has entered, by nid: an EROFS directory
+ * reachable twice (a loop, or a directory hard link) is corrupt metadata and
+ * is walked once. Open addressing, nid + 1 stored (0: empty), at most half full.
+ */
+#define NIDSET_MAX (1u << 22) /* slots: 32 MiB; a real image has tens of thousands of directories */
+
+struct nidset {
+	uint64_t *slot;
+	size_t cap, n;
+};
+
+static int nidset_add(struct nidset *s, uint64_t nid)
+{
+	size_t i;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		uint64_t *slot;
+
+		if (cap > NIDSET_MAX)
+			return -E2BIG;
+		slot = calloc(cap, sizeof(*slot));
+		if (!slot)
+			return -ENOMEM;
+		for (size_t k = 0; k < s->cap; k++)
+			if (s->slot[k]) {
+				for (i = (size_t)(s->slot[k] * 0x9E3779B97F4A7C15ull) & (cap - 1); slot[i]; i = (i + 1) & (cap - 1))
+					;
+				slot[i] = s->slot[k];
+			}
+		free(s->slot);
+		s->slot = slot, s->cap = cap;
+	}
+	for (i = (size_t)((nid + 1) * 0x9E3779B97F4A7C15ull) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
+		if (s->slot[i] == nid + 1)
+			return 0;
+	s->slot[i] = nid + 1;
+	s->n++;
+	return 1;
+}
+
+struct parsed_walk {
+	struct sc_erofs *e;
+	struct nidset dirs;
+	uint32_t block_size;
+};
+
+/*
+ * Depth-first over the parsed image: the same accounting as walk_dir(), with
+ * names, modes, sizes and xattrs read from the image bytes (sc-erofs.h), so
+ * no system call per file but the object's open, measure and close.
+ * Memory: one directory block per level, MAX_DEPTH levels at most.
+ */
+static int walk_parsed_dir(struct walk *w, struct parsed_walk *pw, const struct sc_erofs_inode *dir, char *path,
+			   size_t plen, size_t psize, unsigned depth, struct sc_verify_result *res)
+{
+	_cleanup_free_ uint8_t *blk = malloc(pw->block_size);
+	uint64_t nblocks = sc_erofs_dir_blocks(pw->e, dir);
+	int r;
+
+	if (!blk)
+		return -ENOMEM;
+	res->dirs++;
+	for (uint64_t b = 0; b < nblocks; b++) {
+		size_t len;
+
+		r = sc_erofs_dir_block(pw->e, dir, b, blk, &len);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			problem(w, SC_OBJ_ERROR, plen ? path : "/", NULL, erofs_strerror(r));
+			break;
+		}
+		for (unsigned i = 0;; i++) {
+			uint8_t mc[SC_METACOPY_MAX + 1];
+			char rd[SC_REDIRECT_MAX + 1];
+			struct sc_erofs_dirent de;
+			struct sc_erofs_inode ino;
+			ssize_t n, m = -ENODATA;
+
+			r = sc_erofs_dirent(blk, len, i, &de);
+			if (r == 0)
+				break;
+			if (r < 0) {
+				problem(w, SC_OBJ_ERROR, plen ? path : "/", NULL, "corrupt EROFS directory entry");
+				break;
+			}
+			if (strcmp(de.name, ".") == 0 || strcmp(de.name, "..") == 0)
+				continue;
+			if (stopping(w, res))
+				return 0;
+			if (plen + 1 + de.name_len + 1 > psize) {
+				problem(w, SC_OBJ_ERROR, path, NULL, "path too long");
+				continue;
+			}
+			path[plen] = '/';
+			memcpy(path + plen + 1, de.name, de.name_len + 1u);
+			r = sc_erofs_inode(pw->e, de.nid, &ino);
+			if (r < 0) {
+				problem(w, SC_OBJ_ERROR, path, NULL, erofs_strerror(r));
+				continue;
+			}
+			if (S_ISREG(ino.mode)) {
+				if (w->o->max_files && res->files >= w->o->max_files) {
+					res->stopped_early = true, res->stop_reason = "--max-files reached";
+					path[plen] = '\0';
+					return 0;
+				}
+				res->files++;
+				n = sc_erofs_getxattr(pw->e, &ino, SC_EROFS_XATTR_INDEX_TRUSTED, "overlay.metacopy", mc,
+						      sizeof(mc));
+				if (n != -ENODATA)
+					m = sc_erofs_getxattr(pw->e, &ino, SC_EROFS_XATTR_INDEX_TRUSTED, "overlay.redirect",
+							      rd, sizeof(rd) - 1);
+				visit_file(w, path, ino.size, mc, n, rd, m);
+			} else if (S_ISDIR(ino.mode)) {
+				if (depth >= MAX_DEPTH) {
+					problem(w, SC_OBJ_ERROR, path, NULL, "directories nested too deep");
+					continue;
+				}
+				r = nidset_add(&pw->dirs, de.nid);
+				if (r == -ENOMEM)
+					return r;
+				if (r <= 0) {
+					problem(w, SC_OBJ_ERROR, path, NULL,
+						r == 0 ? "corrupt EROFS metadata: a directory reachable twice (a loop)"
+						       : "more directories than this walk keeps track of");
+					continue;
+				}
+				r = walk_parsed_dir(w, pw, &ino, path, plen + 1 + de.name_len, psize, depth + 1, res);
+				if (r < 0)
+					return r;
+			} else
+				res->other++;
+		}
+	}
+	path[plen] = '\0';
+	return 0;
+}
+
+static int walk_parsed(struct walk *w, struct sc_erofs *e, struct sc_verify_result *res)
+{
+	struct parsed_walk pw = { .e = e, .block_size = sc_erofs_block_size(e) };
+	struct sc_erofs_inode root;
+	char path[PATH_MAX] = "";
+	int r;
+
+	r = sc_erofs_inode(e, sc_erofs_root_nid(e), &root);
+	if (r >= 0)
+		r = nidset_add(&pw.dirs, root.nid);
+	if (r < 0) {
+		problem(w, SC_OBJ_ERROR, "/", NULL, erofs_strerror(r));
+		free(pw.dirs.slot);
+		return r == -ENOMEM ? r : 0;
+	}
+	if (w->pooled)
+		start_pool(w);
+	r = walk_parsed_dir(w, &pw, &root, path, 0, sizeof(path), 0, res);
+	free(pw.dirs.slot);
+	return r;
+}
+
 int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, char *why, size_t why_size)
 {
 	struct sc_verify_result res = { .listed = json_array() };
 	struct walk w = { .o = o, .r = &res, .objects_fd = -1 };
 	char mnt[] = "/tmp/sealcheck-verify.XXXXXX", fdroot[32];
 	const char *root = o->mountpoint;
+	_cleanup_erofs_ struct sc_erofs *erofs = NULL;
+	_cleanup_close_ int image_fd = -1;
 	int mount_fd = -1;
 	unsigned n_threads = o->threads ? (o->threads > 64 ? 64 : o->threads) : DEFAULT_THREADS;
 	long long t0 = sc_now_ms();
@@ -479,14 +672,28 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 		snprintf(why, why_size, "object store %s: %s", o->objects, strerror(errno));
 		goto out;
 	}
-	if (!root) {
+	/* The image's own bytes, parsed: no mount, no root needed for the walk (sc-erofs.h). */
+	if (!root && o->walk != SC_VERIFY_WALK_MOUNT) {
+		image_fd = open(o->image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		r = image_fd < 0 ? -errno : sc_erofs_open_fd(image_fd, &erofs);
+		if (r == -EOPNOTSUPP && o->walk == SC_VERIFY_WALK_AUTO)
+			r = 0; /* a layout the reader does not know: the kernel's mount below */
+		else if (r < 0) {
+			snprintf(why, why_size, "image %s: %s", o->image,
+				 r == -EUCLEAN	   ? "not an EROFS image, or its superblock or root is corrupt"
+				 : r == -EOPNOTSUPP ? "an EROFS layout this reader does not support (try --walk mount)"
+						    : strerror(-r));
+			goto out;
+		}
+	}
+	if (!root && !erofs) {
 		mount_fd = mount_detached(o->image);
 		if (mount_fd >= 0) {
 			snprintf(fdroot, sizeof(fdroot), "/proc/self/fd/%d", mount_fd);
 			root = fdroot;
 		}
 	}
-	if (!root) {
+	if (!root && !erofs) {
 		if (!mkdtemp(mnt)) {
 			r = -errno;
 			snprintf(why, why_size, "mkdtemp: %s", strerror(errno));
@@ -513,7 +720,8 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 	w.pooled = o->deep || o->threads > 1;
 	w.n_threads = n_threads;
 
-	r = walk_tree(&w, root, &res);
+	res.walker = erofs ? "parsed" : "mounted";
+	r = erofs ? walk_parsed(&w, erofs, &res) : walk_tree(&w, root, &res);
 	if (r == -ENOMEM)
 		goto out;
 	pthread_mutex_lock(&w.lock);
@@ -592,5 +800,6 @@ json_t *sc_verify_to_json(const struct sc_verify_options *o, const struct sc_ver
 	json_object_set_new(j, "stopped_early", json_boolean(r->stopped_early));
 	json_object_set_new(j, "stop_reason", r->stop_reason ? json_string(r->stop_reason) : json_null());
 	json_object_set_new(j, "seconds", json_real(r->seconds));
+	json_object_set_new(j, "walker", json_string(r->walker ? r->walker : "mounted"));
 	return j;
 }

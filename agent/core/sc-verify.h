@@ -3,9 +3,9 @@
  * Deep seal verification: account for every file of a composefs image.
  *
  * The image digest proves the metadata; the kernel proves each file only
- * when it is read. This walks the EROFS image (mounted read-only in a
- * private mount namespace, never through the overlay, whose trusted.overlay.*
- * xattrs are hidden) and checks, for each file with a metacopy, that the
+ * when it is read. This walks the EROFS image, never through the overlay
+ * (whose trusted.overlay.* xattrs are hidden): parsed from its own bytes by
+ * default, or mounted read-only and detached, and checks, for each file with a metacopy, that the
  * object its redirect names exists, is a regular file, has fs-verity, and
  * measures to the metacopy digest (algorithm, length, bytes). Inline files
  * are covered by the image digest. With deep, every object is also read, so
@@ -29,6 +29,12 @@ enum sc_obj_problem {
 	_SC_OBJ_PROBLEM_MAX,
 };
 
+enum sc_verify_walk {
+	SC_VERIFY_WALK_AUTO = 0, /* parse the image; mount it when the reader does not know its layout */
+	SC_VERIFY_WALK_PARSE,    /* parse the image's bytes (sc-erofs.h) */
+	SC_VERIFY_WALK_MOUNT,    /* mount it read-only, detached, and walk the kernel's view */
+};
+
 struct sc_verify_options {
 	const char *image;    /* the EROFS image file */
 	const char *objects;  /* the object store (composefs/objects) */
@@ -38,6 +44,7 @@ struct sc_verify_options {
 	unsigned max_seconds; /* 0: no limit */
 	unsigned max_problems;/* how many problems to list (default 20) */
 	unsigned threads;     /* 0: a default for the I/O */
+	enum sc_verify_walk walk;
 };
 
 struct sc_verify_result {
@@ -46,6 +53,7 @@ struct sc_verify_result {
 	bool stopped_early;
 	const char *stop_reason; /* static text */
 	double seconds;
+	const char *walker;      /* "parsed" or "mounted" */
 	json_t *listed;          /* array of {path, object, problem, detail} */
 };
 

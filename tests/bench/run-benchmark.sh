@@ -100,10 +100,9 @@ if [ -e /bin/bench-diagnose ]; then
 	for i in 1 2 3; do
 		benchrun diag-startup sealcheck --version
 		benchrun diag-mounted sealcheck verify --mounted /mnt/img --image "$I" --objects "$O"
-		benchrun diag-t1 sealcheck verify --threads 1 --image "$I" --objects "$O"
-		benchrun diag-mounted-t1 sealcheck verify --threads 1 --mounted /mnt/img --image "$I" --objects "$O"
+		benchrun diag-walk-mount sealcheck verify --walk mount --image "$I" --objects "$O"
 	done
-	cold; benchrun diag-cold-t1 sealcheck verify --threads 1 --image "$I" --objects "$O"
+	cold; benchrun diag-cold-walk-mount sealcheck verify --walk mount --image "$I" --objects "$O"
 	cold; benchrun diag-cold-t64 sealcheck verify --threads 64 --image "$I" --objects "$O"
 fi
 for t in floor peer ours deep cat; do

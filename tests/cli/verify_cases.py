@@ -174,21 +174,29 @@ def main():
                        stderr=subprocess.DEVNULL)
         env = dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload))
         cmd = [a.sealcheck, "verify", "--image", img, "--objects", os.path.join(repo, "objects")] + extra
-        human = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-        js = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=60)
-    fails = []
-    if human.returncode != want_rc or js.returncode != want_rc:
-        fails.append(f"exit {human.returncode}/{js.returncode}, want {want_rc}")
-    if want_text not in human.stdout + js.stdout:
-        fails.append(f"output lacks {want_text!r}")
-    try:
-        doc = json.loads(js.stdout)
-        for k, v in want_counts.items():
-            got = doc["problems"].get(k, doc.get(k))
-            if got != v:
-                fails.append(f"{k} = {got}, want {v}")
-    except (json.JSONDecodeError, KeyError) as e:
-        fails.append(f"bad JSON: {e}")
+        # Both walkers: the image parsed from its bytes, and mounted by the kernel. Same answer.
+        docs = {}
+        fails = []
+        for walk in ("parse", "mount"):
+            human = subprocess.run(cmd + ["--walk", walk], env=env, capture_output=True, text=True, timeout=60)
+            js = subprocess.run(cmd + ["--walk", walk, "--json"], env=env, capture_output=True, text=True, timeout=60)
+            if human.returncode != want_rc or js.returncode != want_rc:
+                fails.append(f"{walk}: exit {human.returncode}/{js.returncode}, want {want_rc}")
+            if want_text not in human.stdout + js.stdout:
+                fails.append(f"{walk}: output lacks {want_text!r}")
+            try:
+                doc = json.loads(js.stdout)
+                for k, v in want_counts.items():
+                    got = doc["problems"].get(k, doc.get(k))
+                    if got != v:
+                        fails.append(f"{walk}: {k} = {got}, want {v}")
+                if doc["walker"] != {"parse": "parsed", "mount": "mounted"}[walk]:
+                    fails.append(f"{walk}: walker {doc['walker']}")
+                docs[walk] = {k: v for k, v in doc.items() if k not in ("seconds", "walker")}
+            except (json.JSONDecodeError, KeyError) as e:
+                fails.append(f"{walk}: bad JSON: {e}")
+        if len(docs) == 2 and docs["parse"] != docs["mount"]:
+            fails.append(f"the walkers differ: parsed {json.dumps(docs['parse'])} mounted {json.dumps(docs['mount'])}")
     print(f"{'not ok' if fails else 'ok'} - {a.case}{': ' + '; '.join(fails) if fails else ''}")
     if fails:
         print(f"# stdout:\n{human.stdout}\n# stderr:\n{human.stderr}")
