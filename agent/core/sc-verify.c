@@ -26,7 +26,13 @@
 #include "sc-verify.h"
 
 #define QUEUE_LEN 1024
-#define DEFAULT_THREADS 16      /* enough opens in flight to overlap cold I/O */
+/*
+ * Enough opens in flight to overlap cold I/O: each waits for an inode and a
+ * verity descriptor. Measured cold in the benchmark guest (10,000 objects):
+ * 16 threads 7.3 s, 64 threads 4.3 s, one thread (the floor) 6.9 s.
+ */
+#define DEFAULT_THREADS 64
+#define WORKER_STACK (256u * 1024u) /* check_object() and problem() need a few KiB */
 /*
  * A warm check costs a few system calls; handing it to a thread costs more
  * (a wake-up and a context switch each). So objects are checked inline while
@@ -35,7 +41,7 @@
  */
 #define SLOW_US 500
 #define SLOW_AFTER 8
-#define READ_CHUNK (256u * 1024u)
+#define READ_CHUNK (128u * 1024u) /* per worker: 64 of them stay within 8 MiB */
 
 const char *sc_obj_problem_name(enum sc_obj_problem p)
 {
@@ -77,9 +83,15 @@ static void *worker(void *arg);
 /* Start the workers; with none started, the walk goes on inline. */
 static void start_pool(struct walk *w)
 {
+	pthread_attr_t attr;
+	bool have_attr = pthread_attr_init(&attr) == 0;
+	bool sized = have_attr && pthread_attr_setstacksize(&attr, WORKER_STACK) == 0;
+
 	for (; w->started < w->n_threads; w->started++)
-		if (pthread_create(&w->threads[w->started], NULL, worker, w) != 0)
+		if (pthread_create(&w->threads[w->started], sized ? &attr : NULL, worker, w) != 0)
 			break;
+	if (have_attr)
+		pthread_attr_destroy(&attr);
 	w->pooled = w->started > 0;
 }
 
