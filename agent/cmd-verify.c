@@ -9,7 +9,8 @@
 #include "sc-json.h"
 
 /* The running system's image and store, from the cmdline's digest. */
-static int default_paths(const struct sc_paths *paths, char **image, char **objects, char *why, size_t why_size)
+static int default_paths(const struct sc_paths *paths, char **image, char **objects, struct sc_digest *digest,
+			 char *why, size_t why_size)
 {
 	struct sc_seal_cmdline cmd;
 	struct sc_check c;
@@ -23,8 +24,10 @@ static int default_paths(const struct sc_paths *paths, char **image, char **obje
 			 c.reason ? c.reason : "?");
 		r = -ENOENT;
 	}
-	if (r >= 0)
+	if (r >= 0) {
+		*digest = cmd.digests[0].digest;
 		r = sc_composefs_paths(paths, &cmd.digests[0].digest, image, objects);
+	}
 	sc_seal_cmdline_done(&cmd);
 	sc_check_done(&c);
 	return r;
@@ -33,6 +36,7 @@ static int default_paths(const struct sc_paths *paths, char **image, char **obje
 int cli_verify(const struct sc_paths *paths, struct sc_verify_options *o, bool json)
 {
 	_cleanup_free_ char *image = NULL, *objects = NULL;
+	struct sc_digest digest;
 	struct sc_verify_result res;
 	char why[512] = "";
 	json_t *j;
@@ -43,13 +47,14 @@ int cli_verify(const struct sc_paths *paths, struct sc_verify_options *o, bool j
 		return 2;
 	}
 	if (!o->image) {
-		r = default_paths(paths, &image, &objects, why, sizeof(why));
+		r = default_paths(paths, &image, &objects, &digest, why, sizeof(why));
 		if (r < 0) {
 			fprintf(stderr, "sealcheck verify: %s\n", why[0] ? why : strerror(-r));
 			return 2;
 		}
 		o->image = image;
 		o->objects = objects;
+		o->image_digest = &digest; /* the running system's: the image must measure to it */
 	}
 	r = sc_verify(o, &res, why, sizeof(why));
 	if (r < 0) {

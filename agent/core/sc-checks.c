@@ -40,6 +40,7 @@ static int check_objects(const struct sc_paths *paths, const struct sc_seal_cmdl
 		return -ENOMEM;
 	o.image = image;
 	o.objects = objects;
+	o.image_digest = &cmdline->digests[chosen >= 0 ? chosen : 0].digest;
 	r = sc_verify(&o, &res, why, sizeof(why));
 	if (r == -ENOMEM)
 		return r;

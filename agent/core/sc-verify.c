@@ -684,10 +684,30 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 		snprintf(why, why_size, "object store %s: %s", o->objects, strerror(errno));
 		goto out;
 	}
+	if (!root) {
+		image_fd = open(o->image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (image_fd < 0) {
+			r = -errno;
+			snprintf(why, why_size, "image %s: %s", o->image, strerror(errno));
+			goto out;
+		}
+	}
+	/*
+	 * The metadata walked is the sealed one only if the image measures to the
+	 * digest the kernel command line names: fs-verity then proves every page
+	 * read from it. Measured on the descriptor that is parsed.
+	 */
+	if (image_fd >= 0 && o->image_digest) {
+		r = sc_fsverity_measure_fd(image_fd, &res.image_measured);
+		res.image_check = r < 0 ? SC_IMAGE_UNPROVEN
+				  : sc_digest_equal(&res.image_measured, o->image_digest) ? SC_IMAGE_MATCH
+											   : SC_IMAGE_MISMATCH;
+		res.image_errno = r < 0 ? -r : 0;
+		r = 0;
+	}
 	/* The image's own bytes, parsed: no mount, no root needed for the walk (sc-erofs.h). */
 	if (!root && o->walk != SC_VERIFY_WALK_MOUNT) {
-		image_fd = open(o->image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		r = image_fd < 0 ? -errno : sc_erofs_open_fd(image_fd, &erofs);
+		r = sc_erofs_open_fd(image_fd, &erofs);
 		if (r == -EOPNOTSUPP && o->walk == SC_VERIFY_WALK_AUTO)
 			r = 0; /* a layout the reader does not know: the kernel's mount below */
 		else if (r < 0) {
@@ -775,7 +795,9 @@ json_t *sc_verify_to_json(const struct sc_verify_options *o, const struct sc_ver
 {
 	uint64_t fails = r->problems[SC_OBJ_MISSING] + r->problems[SC_OBJ_NO_VERITY] + r->problems[SC_OBJ_MISMATCH] +
 			 r->problems[SC_OBJ_UNREADABLE] + r->problems[SC_OBJ_VANISHED] + r->problems[SC_OBJ_BAD_XATTR];
-	const char *status = fails ? "fail" : r->problems[SC_OBJ_ERROR] || r->stopped_early ? "error" : "pass";
+	bool image_bad = r->image_check == SC_IMAGE_MISMATCH || r->image_check == SC_IMAGE_UNPROVEN;
+	const char *status = fails || image_bad ? "fail" : r->problems[SC_OBJ_ERROR] || r->stopped_early ? "error" : "pass";
+	char measured[SC_DIGEST_HEX_MAX + 8];
 	json_t *j = json_object(), *counts = json_object();
 	char reason[200];
 
@@ -784,7 +806,13 @@ json_t *sc_verify_to_json(const struct sc_verify_options *o, const struct sc_ver
 		json_decref(counts);
 		return NULL;
 	}
-	if (fails)
+	if (r->image_check == SC_IMAGE_MISMATCH)
+		snprintf(reason, sizeof(reason), "the image measures %.140s, not the digest the cmdline names",
+			 sc_digest_to_string(&r->image_measured, measured));
+	else if (r->image_check == SC_IMAGE_UNPROVEN)
+		snprintf(reason, sizeof(reason), "the image's fs-verity digest could not be measured (%s): its metadata is not proven",
+			 sc_fsverity_strerror(-r->image_errno) ?: strerror(r->image_errno));
+	else if (fails)
 		snprintf(reason, sizeof(reason), "%llu of %llu objects fail the seal", (unsigned long long)fails,
 			 (unsigned long long)r->objects);
 	else if (r->problems[SC_OBJ_ERROR])
@@ -813,5 +841,8 @@ json_t *sc_verify_to_json(const struct sc_verify_options *o, const struct sc_ver
 	json_object_set_new(j, "stop_reason", r->stop_reason ? json_string(r->stop_reason) : json_null());
 	json_object_set_new(j, "seconds", json_real(r->seconds));
 	json_object_set_new(j, "walker", json_string(r->walker ? r->walker : "mounted"));
+	json_object_set_new(j, "image_digest", r->image_check == SC_IMAGE_MATCH || r->image_check == SC_IMAGE_MISMATCH
+						       ? json_string(sc_digest_to_string(&r->image_measured, measured))
+						       : json_null());
 	return j;
 }

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sc-digest.h"
+
 enum sc_obj_problem {
 	SC_OBJ_MISSING = 0,    /* the redirect names no object */
 	SC_OBJ_NO_VERITY,      /* the object has no fs-verity */
@@ -45,6 +47,14 @@ struct sc_verify_options {
 	unsigned max_problems;/* how many problems to list (default 20) */
 	unsigned threads;     /* 0: a default for the I/O */
 	enum sc_verify_walk walk;
+	const struct sc_digest *image_digest; /* what the image must measure to (the cmdline's); NULL: not checked */
+};
+
+enum sc_image_check {
+	SC_IMAGE_UNCHECKED = 0, /* no digest asked for (--image given) */
+	SC_IMAGE_MATCH,
+	SC_IMAGE_MISMATCH,
+	SC_IMAGE_UNPROVEN,      /* no fs-verity on the image, or it could not be measured */
 };
 
 struct sc_verify_result {
@@ -54,6 +64,9 @@ struct sc_verify_result {
 	const char *stop_reason; /* static text */
 	double seconds;
 	const char *walker;      /* "parsed" or "mounted" */
+	enum sc_image_check image_check;
+	int image_errno;         /* SC_IMAGE_UNPROVEN: why */
+	struct sc_digest image_measured;
 	json_t *listed;          /* array of {path, object, problem, detail} */
 };
 

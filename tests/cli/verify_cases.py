@@ -132,13 +132,33 @@ def status_case(a, name):
         shutil.copy(img, t.path(f"sysroot/composefs/objects/{digest[:2]}/{digest[2:]}"))
         if name == "status-objects-missing":
             os.unlink(t.path("sysroot/composefs/objects/" + backing["/usr/lib/f005"]))
+        if name == "verify-running-image-swapped":
+            # The file the cmdline's digest names now holds another (valid) image: a different tree.
+            os.unlink(os.path.join(tree, "etc/tiny"))
+            other = os.path.join(tmp, "other.erofs")
+            subprocess.run(["mkfs.erofs", "--quiet", "-T0", "--chunksize=4096", other, tree], check=True,
+                           stderr=subprocess.DEVNULL)
+            shutil.copy(other, t.path(f"sysroot/composefs/objects/{digest[:2]}/{digest[2:]}"))
         env = dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload))
-        js = subprocess.run([a.sealcheck, "status", "--verify-objects", "--deep", "--json", "--root", t.root],
-                            env=env, capture_output=True, text=True, timeout=60)
-    want = ("sealed", "pass", 0) if name == "status-objects-intact" else ("unsealed", "fail", 1)
+        if name.startswith("verify-"):
+            # sealcheck verify without --image: the running system's image and store, from the cmdline.
+            js = subprocess.run([a.sealcheck, "--root", t.root, "verify", "--json"],
+                                env=env, capture_output=True, text=True, timeout=60)
+        else:
+            js = subprocess.run([a.sealcheck, "status", "--verify-objects", "--deep", "--json", "--root", t.root],
+                                env=env, capture_output=True, text=True, timeout=60)
+    want = {"status-objects-intact": ("sealed", "pass", 0), "status-objects-missing": ("unsealed", "fail", 1),
+            "verify-running-intact": (digest, "pass", 0),
+            "verify-running-image-swapped": (None, "fail", 1)}[name]
     try:
         doc = json.loads(js.stdout)
-        got = (doc["verdict"], doc["checks"]["objects"]["status"], js.returncode)
+        if name.startswith("verify-"):
+            got = (doc["image_digest"] and doc["image_digest"].split(":")[1] if name.endswith("intact") else None,
+                   doc["status"], js.returncode)
+            if name.endswith("swapped") and "not the digest the cmdline names" not in doc["reason"]:
+                got = (doc["reason"], doc["status"], js.returncode)
+        else:
+            got = (doc["verdict"], doc["checks"]["objects"]["status"], js.returncode)
     except (json.JSONDecodeError, KeyError) as e:
         got = (f"bad JSON: {e}", js.stderr, js.returncode)
     ok = got == want
@@ -155,9 +175,10 @@ def main():
     p.add_argument("case", nargs="?")
     a = p.parse_args()
     if a.list:
-        print("\n".join(list(CASES) + ["status-objects-intact", "status-objects-missing"]))
+        print("\n".join(list(CASES) + ["status-objects-intact", "status-objects-missing", "verify-running-intact",
+                                       "verify-running-image-swapped"]))
         return 0
-    if a.case.startswith("status-"):
+    if a.case.startswith("status-") or a.case.startswith("verify-running"):
         if os.geteuid() != 0:
             print(f"# {a.case}: needs root (a loop mount of the EROFS image): skipped")
             return 77
