@@ -139,6 +139,8 @@ def status_case(a, name):
             subprocess.run(["mkfs.erofs", "--quiet", "-T0", "--chunksize=4096", other, tree], check=True,
                            stderr=subprocess.DEVNULL)
             shutil.copy(other, t.path(f"sysroot/composefs/objects/{digest[:2]}/{digest[2:]}"))
+        if name == "verify-running-image-without-verity":
+            os.setxattr(t.path(f"sysroot/composefs/objects/{digest[:2]}/{digest[2:]}"), "user.fake_fsverity", b"none")
         env = dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload))
         if name.startswith("verify-"):
             # sealcheck verify without --image: the running system's image and store, from the cmdline.
@@ -149,13 +151,15 @@ def status_case(a, name):
                                 env=env, capture_output=True, text=True, timeout=60)
     want = {"status-objects-intact": ("sealed", "pass", 0), "status-objects-missing": ("unsealed", "fail", 1),
             "verify-running-intact": (digest, "pass", 0),
-            "verify-running-image-swapped": (None, "fail", 1)}[name]
+            "verify-running-image-swapped": (None, "fail", 1),
+            "verify-running-image-without-verity": (None, "fail", 1)}[name]
     try:
         doc = json.loads(js.stdout)
         if name.startswith("verify-"):
             got = (doc["image_digest"] and doc["image_digest"].split(":")[1] if name.endswith("intact") else None,
                    doc["status"], js.returncode)
-            if name.endswith("swapped") and "not the digest the cmdline names" not in doc["reason"]:
+            if name.endswith("swapped") and "not the digest the cmdline names" not in doc["reason"] or \
+                    name.endswith("without-verity") and "no fs-verity on this file" not in doc["reason"]:
                 got = (doc["reason"], doc["status"], js.returncode)
         else:
             got = (doc["verdict"], doc["checks"]["objects"]["status"], js.returncode)
@@ -176,7 +180,7 @@ def main():
     a = p.parse_args()
     if a.list:
         print("\n".join(list(CASES) + ["status-objects-intact", "status-objects-missing", "verify-running-intact",
-                                       "verify-running-image-swapped"]))
+                                       "verify-running-image-swapped", "verify-running-image-without-verity"]))
         return 0
     if a.case.startswith("status-") or a.case.startswith("verify-running"):
         if os.geteuid() != 0:
