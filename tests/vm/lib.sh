@@ -58,7 +58,8 @@ vm_initramfs_pack() {
 
 # vm_run_direct KERNEL_DIR INITRD LOG [QEMU ARGS...]: boot with -kernel/-initrd
 # under TCG until the guest powers off or VM_TIMEOUT passes. Returns QEMU's
-# status (124 on timeout). The serial console goes to LOG.
+# status (124 on timeout). The serial console goes to LOG; VM_APPEND adds to
+# the kernel command line.
 vm_run_direct() {
 	local kdir=$1 initrd=$2 log=$3
 	shift 3
@@ -66,7 +67,7 @@ vm_run_direct() {
 		-machine q35 -cpu qemu64,-cx16 -smp 1 -m 1024 \
 		-display none -no-reboot -monitor none -serial "file:$log" \
 		-kernel "$kdir/boot/vmlinuz" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 loglevel=4" \
+		-append "console=ttyS0 panic=-1 loglevel=4${VM_APPEND:+ $VM_APPEND}" \
 		"$@"
 }
 

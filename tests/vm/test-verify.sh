@@ -38,6 +38,11 @@ run() { echo "@@\$1 \$(sealcheck verify --image \$I --objects \$O --json \$2 | t
 run shallow ""
 run deep --deep
 run maxfiles "--max-files 3"
+# The same walks through the kernel's mount of the image: the same answers.
+run shallow_mount "--walk mount"
+run deep_mount "--deep --walk mount"
+# Without --image: the running system's image, found by the cmdline's composefs= digest and measured.
+echo "@@running \$(sealcheck --sysroot /sysroot verify --json | tr -d '\n') rc=\$?"
 mount -o remount,rw /sysroot 2>/dev/null || { umount /sysroot; mount -t ext4 /dev/vda /sysroot; }
 cp \$O/$noverity /tmp/x && rm -f \$O/$noverity && cp /tmp/x \$O/$noverity
 rm -f \$O/$mismatch && cp \$O/$donor \$O/$mismatch && enable-verity sha512 \$O/$mismatch >/dev/null
@@ -50,7 +55,7 @@ chmod +x "$root/init"
 vm_initramfs_pack "$root" "$work/initrd.gz"
 vm_say "booting a guest to verify a real object store"
 rc=0
-vm_run_direct "$kdir" "$work/initrd.gz" "$work/console.log" \
+VM_APPEND="composefs=$(jq -r .digest "$img/manifest.json")" vm_run_direct "$kdir" "$work/initrd.gz" "$work/console.log" \
 	-drive "if=none,id=root,file=$work/root.img,format=raw" -device virtio-blk-pci,drive=root || rc=$?
 log=$(tr -d '\r' <"$work/console.log")
 if ! grep -q '@@end' <<<"$log"; then
@@ -69,6 +74,11 @@ expect "corruption is invisible to a shallow walk (nothing was read)" "$(field s
 expect "--deep finds the corrupted object (EIO)" "$(field deep .problems.unreadable)" 1
 expect "--deep names libcrypto's object" "$(field deep '.listed[0].object')" "$corrupt"
 expect "--deep verdict" "$(field deep .status)" fail
+expect "the walk parsed the image" "$(field shallow .walker)" parsed
+expect "the kernel's mount of the image: same objects" "$(field shallow_mount '.walker + " " + (.objects | tostring)')" "mounted $(field shallow .objects)"
+expect "the kernel's mount of the image: --deep finds the same object" "$(field deep_mount '.listed[0].object')" "$corrupt"
+expect "running system: the image measures to the cmdline's digest" "$(field running .image_digest)" "sha512:$(jq -r .digest "$img/manifest.json")"
+expect "running system: the walk finds the corrupted object only with --deep (shallow: pass)" "$(field running .status)" pass
 expect "--max-files stops early" "$(field maxfiles .stop_reason)" "--max-files reached"
 expect "--max-files status" "$(field maxfiles .status)" error
 expect "an object copied without fs-verity is named (ENODATA)" "$(field broken .problems.without_verity)" 1
