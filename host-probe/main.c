@@ -29,21 +29,27 @@ struct progress {
 	long long start;
 	bool tty;
 	const char *stopped; /* why the guest will not answer, from its console */
+	long long sign_seen_ms[4]; /* when each console sign was first seen (0: not yet) */
 };
 
 /*
  * Signs on the console that no report will come. Acting on them can only
  * end a wait early as "no report", never make a verdict pass, so a guest
- * that prints them on purpose gains nothing.
+ * that prints them on purpose gains nothing. A fs-verity violation may be
+ * the agent's own deep walk finding a damaged object, which it then reports:
+ * the wait goes on for a grace period before it ends.
  */
 static const struct {
 	const char *text, *why;
+	unsigned grace_ms;
 } console_signs[] = {
-	{ "FILE CORRUPTED", "the guest kernel reported a fs-verity violation (FILE CORRUPTED)" },
-	{ "refusing to boot", "the guest's initramfs refused to boot" },
-	{ "Kernel panic", "the guest kernel panicked" },
-	{ "No bootable option or device was found", "the firmware booted nothing (Secure Boot refused the UKI?)" },
+	{ "FILE CORRUPTED", "the guest kernel reported a fs-verity violation (FILE CORRUPTED)", 20000 },
+	{ "refusing to boot", "the guest's initramfs refused to boot", 0 },
+	{ "Kernel panic", "the guest kernel panicked", 0 },
+	{ "No bootable option or device was found", "the firmware booted nothing (Secure Boot refused the UKI?)", 0 },
 };
+
+_Static_assert(ELEMENTSOF(console_signs) <= ELEMENTSOF(((struct progress *)0)->sign_seen_ms), "a slot per sign");
 
 static bool vm_alive(void *userdata)
 {
@@ -59,8 +65,14 @@ static bool vm_alive(void *userdata)
 	if (sc_read_file_capped(p->vm->console_path, 16u << 20, &log, &len) == 0)
 		for (size_t i = 0; i < ELEMENTSOF(console_signs); i++)
 			if (memmem(log, len, console_signs[i].text, strlen(console_signs[i].text))) {
-				p->stopped = console_signs[i].why;
-				return false;
+				long long now = sc_now_ms();
+
+				if (!p->sign_seen_ms[i])
+					p->sign_seen_ms[i] = now;
+				if (now - p->sign_seen_ms[i] >= console_signs[i].grace_ms) {
+					p->stopped = console_signs[i].why;
+					return false;
+				}
 			}
 	return probe_vm_running(p->vm);
 }

@@ -100,6 +100,11 @@ def guest_tree(tree, sealcheck):
         f.write('ID=sealcheck-demo\nNAME="sealcheck sealed demo"\nVERSION_ID=1\n')
     with open(os.path.join(tree, "etc/hostname"), "w") as f:
         f.write("sealed-demo\n")
+    # Data no process reads at boot: damage to its object stays invisible to the
+    # kernel until someone reads it, which the agent's deep walk does.
+    os.makedirs(os.path.join(tree, "usr/share/sealcheck-demo"), exist_ok=True)
+    with open(os.path.join(tree, "usr/share/sealcheck-demo/payload.bin"), "wb") as f:
+        f.write(hashlib.sha256(b"sealcheck-demo payload").digest() * 8192)  # 256 KiB
 
 
 def debian_mirror():

@@ -14,7 +14,7 @@ img=$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache" "$guest")
 work=$(mktemp -d "${TMPDIR:-/tmp}/sealcheck-probe-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-want_rc=0 want_link= want_console= args=() timeout=150
+want_rc=0 want_link= want_console= want_listed= args=() timeout=150
 case $case in
 sealed) ;;
 systemd-sealed) timeout=300 ;;  # systemd as init: the agent runs as units/sealcheck-agent.service
@@ -35,6 +35,18 @@ corrupted-object)
 	[ "$block" -gt 0 ] 2>/dev/null || { echo "not ok - $case: no block for $obj"; exit 1; }
 	printf '\xff' | dd of="$img/root.img" bs=1 seek=$((block * 4096 + 100)) conv=notrunc status=none
 	want_rc=2 want_console="Input/output error|FILE CORRUPTED|verity"
+	;;
+corrupted-unread-object)
+	# One byte of an object nothing reads at boot: the guest comes up, and only
+	# the agent's deep walk (--verify-objects --deep) can see it; the probe must
+	# name the objects link and the file.
+	cp -r "$img" "$work/img"
+	img=$work/img
+	obj=/composefs/objects/$(jq -r '.backing_objects["/usr/share/sealcheck-demo/payload.bin"]' "$img/manifest.json")
+	block=$(debugfs -R "bmap $obj 10" "$img/root.img" 2>/dev/null)
+	[ "$block" -gt 0 ] 2>/dev/null || { echo "not ok - $case: no block for $obj"; exit 1; }
+	printf '\x00' | dd of="$img/root.img" bs=1 seek=$((block * 4096 + 100)) conv=notrunc status=none
+	want_rc=1 want_link=objects want_listed=/usr/share/sealcheck-demo/payload.bin
 	;;
 bad-key) want_rc=2 want_console="Access Denied|Security Violation|denied|Failed|fail" args=(--esp badkey) timeout=45 ;;
 *) echo "unknown case $case"; exit 2 ;;
@@ -67,8 +79,16 @@ if [ -n "$want_link" ]; then
 		ok "names the broken link $want_link: $(jq -r --arg l "$want_link" '.failed_links[] | select(.link == $l) | .reason' "$work/out.json")" ||
 		bad "failed links $(jq -c '[.failed_links[].link]' "$work/out.json") lack $want_link"
 fi
+if [ -n "$want_listed" ]; then
+	listed=$(jq -r '.report.checks.objects.listed[0] | "\(.path) \(.problem)"' "$work/out.json")
+	[ "$listed" = "$want_listed unreadable" ] && ok "the report names $listed" || bad "objects.listed[0] is '$listed'"
+fi
+if [ "$want_rc" = 0 ] && [ "$guest" = busybox ]; then
+	[ "$(jq -r '.report.checks.objects | "\(.status) \(.deep) \(.walker)"' "$work/out.json")" = "pass true parsed" ] &&
+		ok "every object read in full: $(jq -r .report.checks.objects.reason "$work/out.json")" || bad "no passing deep objects check"
+fi
 if [ -n "$want_console" ]; then
-	if jq -r '.console_tail // ""' "$work/out.json" | grep -qiE "$want_console"; then
+	if jq -r '.console_tail // ""' "$work/out.json" | grep -iE "$want_console" >/dev/null; then  # not -q: jq would die of SIGPIPE (pipefail)
 		ok "console excerpt shows: $(jq -r .console_tail "$work/out.json" | grep -iE "$want_console" | head -n 1)"
 	else
 		bad "console excerpt lacks /$want_console/:"; jq -r .console_tail "$work/out.json"
