@@ -10,6 +10,30 @@
 
 #if HAVE_LIBCRYPTSETUP
 #include <libcryptsetup.h>
+
+#include "sc-dlopen.h"
+
+/* libcryptsetup's soname since 2.0 (as systemd's dlopen_cryptsetup() names it). */
+#define CRYPTSETUP_SONAME "libcryptsetup.so.12"
+
+static void *cryptsetup_dl;
+static __typeof__(crypt_init_by_name) *sym_crypt_init_by_name;
+static __typeof__(crypt_get_type) *sym_crypt_get_type;
+static __typeof__(crypt_volume_key_get) *sym_crypt_volume_key_get;
+static __typeof__(crypt_free) *sym_crypt_free;
+
+int sc_dmverity_load(char *why, size_t why_size)
+{
+	return sc_dlopen_many(&cryptsetup_dl, CRYPTSETUP_SONAME, why, why_size, SC_DLSYM_ARG(crypt_init_by_name),
+			      SC_DLSYM_ARG(crypt_get_type), SC_DLSYM_ARG(crypt_volume_key_get), SC_DLSYM_ARG(crypt_free),
+			      NULL);
+}
+#else
+int sc_dmverity_load(char *why, size_t why_size)
+{
+	snprintf(why, why_size, "built without libcryptsetup");
+	return -EOPNOTSUPP;
+}
 #endif
 
 static int read_attr(const struct sc_paths *paths, dev_t dev, const char *attr, char *buf, size_t size)
@@ -61,18 +85,21 @@ int sc_dmverity_query(const struct sc_paths *paths, dev_t dev, struct sc_dmverit
 		char key[64];
 		size_t key_size = sizeof(key);
 
-		r = crypt_init_by_name(&cd, ret->name);
+		r = sc_dmverity_load(ret->why, sizeof(ret->why));
+		if (r < 0)
+			return r;
+		r = sym_crypt_init_by_name(&cd, ret->name);
 		if (r < 0) {
 			snprintf(ret->why, sizeof(ret->why), "crypt_init_by_name: %s", strerror(-r));
 			return r;
 		}
-		if (!crypt_get_type(cd) || strcmp(crypt_get_type(cd), CRYPT_VERITY) != 0) {
-			crypt_free(cd);
+		if (!sym_crypt_get_type(cd) || strcmp(sym_crypt_get_type(cd), CRYPT_VERITY) != 0) {
+			sym_crypt_free(cd);
 			return -ENODEV;
 		}
 		/* For a verity device the "volume key" is the root hash. */
-		r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, key, &key_size, NULL, 0);
-		crypt_free(cd);
+		r = sym_crypt_volume_key_get(cd, CRYPT_ANY_SLOT, key, &key_size, NULL, 0);
+		sym_crypt_free(cd);
 		if (r < 0) {
 			snprintf(ret->why, sizeof(ret->why), "reading the root hash: %s", strerror(-r));
 			return r;

@@ -29,3 +29,6 @@ struct sc_dmverity_info {
  * ret->name is filled whenever it is known.
  */
 int sc_dmverity_query(const struct sc_paths *paths, dev_t dev, struct sc_dmverity_info *ret);
+
+/* Load libcryptsetup (dlopen, once). Returns 0, or -EOPNOTSUPP with @why saying what is missing. */
+int sc_dmverity_load(char *why, size_t why_size);

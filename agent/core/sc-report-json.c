@@ -12,6 +12,24 @@
 #if HAVE_LIBSYSTEMD
 #include <systemd/sd-id128.h>
 #include <systemd/sd-login.h>
+
+#include "sc-dlopen.h"
+
+static void *systemd_dl;
+static __typeof__(sd_id128_get_boot) *sym_sd_id128_get_boot;
+static __typeof__(sd_id128_get_machine) *sym_sd_id128_get_machine;
+static __typeof__(sd_id128_to_string) *sym_sd_id128_to_string;
+static __typeof__(sd_pid_get_unit) *sym_sd_pid_get_unit;
+
+/* libsystemd, loaded for the identity fields of a live report only; without it they are read from files. */
+static bool have_libsystemd(void)
+{
+	char why[160];
+
+	return sc_dlopen_many(&systemd_dl, "libsystemd.so.0", why, sizeof(why), SC_DLSYM_ARG(sd_id128_get_boot),
+			      SC_DLSYM_ARG(sd_id128_get_machine), SC_DLSYM_ARG(sd_id128_to_string),
+			      SC_DLSYM_ARG(sd_pid_get_unit), NULL) == 0;
+}
 #endif
 
 static bool is_live(const struct sc_paths *paths)
@@ -36,13 +54,13 @@ static json_t *first_line(const struct sc_paths *paths, const char *abs)
 static json_t *machine_id(const struct sc_paths *paths, bool boot)
 {
 #if HAVE_LIBSYSTEMD
-	if (is_live(paths)) {
+	if (is_live(paths) && have_libsystemd()) {
 		sd_id128_t id;
 		char s[SD_ID128_STRING_MAX];
 
-		if ((boot ? sd_id128_get_boot(&id) : sd_id128_get_machine(&id)) < 0)
+		if ((boot ? sym_sd_id128_get_boot(&id) : sym_sd_id128_get_machine(&id)) < 0)
 			return json_null();
-		return json_string(sd_id128_to_string(id, s));
+		return json_string(sym_sd_id128_to_string(id, s));
 	}
 #endif
 	if (boot) {
@@ -78,7 +96,7 @@ static json_t *own_unit(void)
 #if HAVE_LIBSYSTEMD
 	_cleanup_free_ char *unit = NULL;
 
-	if (sd_pid_get_unit(0, &unit) >= 0 && unit)
+	if (have_libsystemd() && sym_sd_pid_get_unit(0, &unit) >= 0 && unit)
 		return sc_json_str(unit);
 #endif
 	return json_null();

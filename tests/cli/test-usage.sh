@@ -21,6 +21,13 @@ check "measure without files" 2 "no FILE given" measure
 check "measure a missing file" 1 "/nonexistent-file: no such file" measure /nonexistent-file
 check "measure a directory" 1 "/: not a regular file" measure /
 check "stray argument" 2 "unexpected argument 'extra'" status extra
+# libcryptsetup and libsystemd are loaded only when needed (dlopen): never at start.
+if ldd "$sealcheck" | grep -E 'libcryptsetup|libsystemd|libdevmapper' >/dev/null; then
+	echo "not ok - linked at start: $(ldd "$sealcheck" | grep -oE 'lib(cryptsetup|systemd|devmapper)[^ ]*' | tr '\n' ' ')"
+	fail=1
+else
+	echo "ok - no libcryptsetup or libsystemd at start ($(ldd "$sealcheck" | wc -l) shared objects)"
+fi
 "$sealcheck" --help | grep "Exit status" >/dev/null && echo "ok - --help" || { echo "not ok - --help"; fail=1; }
 "$sealcheck" --version | grep -E '^sealcheck [0-9]' >/dev/null && echo "ok - --version" || { echo "not ok - --version"; fail=1; }
 exit $fail
