@@ -242,6 +242,8 @@ static void visit_file(struct walk *w, const char *rel, uint64_t size, const uin
 		w->r->inline_files++; /* covered by the image's own digest */
 		return;
 	}
+	if (n == -EIO || m == -EIO)
+		return problem(w, SC_OBJ_UNREADABLE, rel, NULL, "verity violation: EIO reading the image's xattrs");
 	if (n < 0)
 		return problem(w, n == -ERANGE ? SC_OBJ_BAD_XATTR : SC_OBJ_ERROR, rel, NULL,
 			       n == -ERANGE ? "metacopy larger than any digest" : erofs_strerror((int)n));
@@ -541,6 +543,19 @@ static int nidset_add(struct nidset *s, uint64_t nid)
 	return 1;
 }
 
+/*
+ * The image could not be read at @path: EIO from a verity-protected image is
+ * the kernel refusing damaged metadata (the seal is broken: unreadable);
+ * anything else leaves the answer open.
+ */
+static void image_problem(struct walk *w, const char *path, int r)
+{
+	if (r == -EIO)
+		problem(w, SC_OBJ_UNREADABLE, path, NULL, "verity violation: EIO reading the image's own metadata");
+	else
+		problem(w, SC_OBJ_ERROR, path, NULL, erofs_strerror(r));
+}
+
 struct parsed_walk {
 	struct sc_erofs *e;
 	struct nidset dirs;
@@ -570,7 +585,7 @@ static int walk_parsed_dir(struct walk *w, struct parsed_walk *pw, const struct 
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0) {
-			problem(w, SC_OBJ_ERROR, plen ? path : "/", NULL, erofs_strerror(r));
+			image_problem(w, plen ? path : "/", r);
 			break;
 		}
 		for (unsigned i = 0;; i++) {
@@ -599,7 +614,7 @@ static int walk_parsed_dir(struct walk *w, struct parsed_walk *pw, const struct 
 			memcpy(path + plen + 1, de.name, de.name_len + 1u);
 			r = sc_erofs_inode(pw->e, de.nid, &ino);
 			if (r < 0) {
-				problem(w, SC_OBJ_ERROR, path, NULL, erofs_strerror(r));
+				image_problem(w, path, r);
 				continue;
 			}
 			if (S_ISREG(ino.mode)) {
@@ -651,7 +666,7 @@ static int walk_parsed(struct walk *w, struct sc_erofs *e, struct sc_verify_resu
 	if (r >= 0)
 		r = nidset_add(&pw.dirs, root.nid);
 	if (r < 0) {
-		problem(w, SC_OBJ_ERROR, "/", NULL, erofs_strerror(r));
+		image_problem(w, "/", r);
 		free(pw.dirs.slot);
 		return r == -ENOMEM ? r : 0;
 	}
@@ -670,6 +685,7 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 	const char *root = o->mountpoint;
 	_cleanup_erofs_ struct sc_erofs *erofs = NULL;
 	_cleanup_close_ int image_fd = -1;
+	bool image_eio = false;
 	int mount_fd = -1;
 	unsigned n_threads = o->threads ? (o->threads > 64 ? 64 : o->threads) : DEFAULT_THREADS;
 	long long t0 = sc_now_ms();
@@ -710,7 +726,10 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 		r = sc_erofs_open_fd(image_fd, &erofs);
 		if (r == -EOPNOTSUPP && o->walk == SC_VERIFY_WALK_AUTO)
 			r = 0; /* a layout the reader does not know: the kernel's mount below */
-		else if (r < 0) {
+		else if (r == -EIO) {
+			image_eio = true; /* the kernel refused the image's own bytes: a finding, not a failure to start */
+			r = 0;
+		} else if (r < 0) {
 			snprintf(why, why_size, "image %s: %s", o->image,
 				 r == -EUCLEAN	   ? "not an EROFS image, or its superblock or root is corrupt"
 				 : r == -EOPNOTSUPP ? "an EROFS layout this reader does not support (try --walk mount)"
@@ -718,14 +737,14 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 			goto out;
 		}
 	}
-	if (!root && !erofs) {
+	if (!root && !erofs && !image_eio) {
 		mount_fd = mount_detached(o->image);
 		if (mount_fd >= 0) {
 			snprintf(fdroot, sizeof(fdroot), "/proc/self/fd/%d", mount_fd);
 			root = fdroot;
 		}
 	}
-	if (!root && !erofs) {
+	if (!root && !erofs && !image_eio) {
 		if (!mkdtemp(mnt)) {
 			r = -errno;
 			snprintf(why, why_size, "mkdtemp: %s", strerror(errno));
@@ -752,8 +771,12 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 	w.pooled = o->deep || o->threads > 1;
 	w.n_threads = n_threads;
 
-	res.walker = erofs ? "parsed" : "mounted";
-	r = erofs ? walk_parsed(&w, erofs, &res) : walk_tree(&w, root, &res);
+	res.walker = erofs || image_eio ? "parsed" : "mounted";
+	if (image_eio) {
+		image_problem(&w, "/", -EIO);
+		r = 0;
+	} else
+		r = erofs ? walk_parsed(&w, erofs, &res) : walk_tree(&w, root, &res);
 	if (r == -ENOMEM)
 		goto out;
 	pthread_mutex_lock(&w.lock);

@@ -20,6 +20,10 @@ objects() { jq -r ".backing_objects | to_entries[] | select(.key | test(\"$1\"))
 corrupt=$(objects /libcrypto)
 block=$(debugfs -R "bmap /composefs/objects/$corrupt 10" "$work/root.img" 2>/dev/null)
 printf '\xff' | dd of="$work/root.img" bs=1 seek=$((block * 4096 + 100)) conv=notrunc status=none
+# And the block of the image file that holds its superblock, damaged from inside the guest last.
+digest=$(jq -r .digest "$img/manifest.json")
+image_block=$(debugfs -R "bmap /composefs/objects/${digest:0:2}/${digest:2} 0" "$work/root.img" 2>/dev/null)
+[ "$image_block" -gt 0 ] 2>/dev/null || { echo "not ok - no block for the image"; exit 1; }
 noverity=$(objects /bin/busybox) mismatch=$(objects /libjansson) missing=$(objects /libefivar) donor=$(objects /libmount)
 
 root="$work/initramfs"
@@ -48,6 +52,10 @@ cp \$O/$noverity /tmp/x && rm -f \$O/$noverity && cp /tmp/x \$O/$noverity
 rm -f \$O/$mismatch && cp \$O/$donor \$O/$mismatch && enable-verity sha512 \$O/$mismatch >/dev/null
 rm -f \$O/$missing
 run broken ""
+umount /sysroot
+printf '\\377' | dd of=/dev/vda bs=1 seek=$((image_block * 4096 + 2048)) conv=notrunc 2>/dev/null
+mount -t ext4 -o ro /dev/vda /sysroot
+run imagebad ""
 echo "@@end"
 poweroff -f
 INIT
@@ -69,7 +77,7 @@ expect() { # expect DESCRIPTION ACTUAL WANTED
 }
 # (rc is the exit status of the pipeline's last command; the JSON status says the verdict.)
 expect "intact store, shallow: every object measured with real fs-verity" "$(field shallow .status)" pass
-expect "shallow: objects counted" "$(field shallow '.objects > 20')" true
+expect "shallow: every file with an object counted" "$(field shallow .objects)" "$(jq '.backing_objects | length' "$img/manifest.json")"
 expect "corruption is invisible to a shallow walk (nothing was read)" "$(field shallow .problems.unreadable)" 0
 expect "--deep finds the corrupted object (EIO)" "$(field deep .problems.unreadable)" 1
 expect "--deep names libcrypto's object" "$(field deep '.listed[0].object')" "$corrupt"
@@ -85,5 +93,7 @@ expect "an object copied without fs-verity is named (ENODATA)" "$(field broken .
 expect "an object that measures to another digest is named" "$(field broken .problems.mismatched)" 1
 expect "a missing object is named" "$(field broken .problems.missing)" 1
 expect "broken store verdict" "$(field broken .status)" fail
+expect "an image whose own block is damaged on disk: a verity violation, not a walk" "$(field imagebad '"\(.problems.unreadable) \(.listed[0].detail)"')" "1 verity violation: EIO reading the image's own metadata"
+expect "damaged image verdict" "$(field imagebad .status)" fail
 echo "# deep read $(field deep .bytes_read) bytes in $(field deep .seconds) s (TCG)"
 exit $fail
