@@ -315,7 +315,7 @@ int sc_erofs_dirent(const uint8_t *blk, size_t len, unsigned i, struct sc_erofs_
 		return -EUCLEAN;
 	nameoff0 = le16(blk + 8);
 	/* The first name starts where the entries end: the kernel's check, plus whole entries. */
-	if (nameoff0 < EROFS_DIRENT_SIZE || nameoff0 >= len + (len == 0) || nameoff0 % EROFS_DIRENT_SIZE)
+	if (nameoff0 < EROFS_DIRENT_SIZE || nameoff0 >= len || nameoff0 % EROFS_DIRENT_SIZE)
 		return -EUCLEAN;
 	if ((size_t)i >= nameoff0 / EROFS_DIRENT_SIZE)
 		return 0;

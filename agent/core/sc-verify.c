@@ -400,6 +400,29 @@ static bool stopping(struct walk *w, struct sc_verify_result *res)
 	return res->stopped_early;
 }
 
+/* Append "/@name" to the walk's path at @plen; false (a problem listed) when it would not fit. */
+static bool path_push(struct walk *w, char *path, size_t plen, size_t psize, const char *name, size_t nl)
+{
+	if (plen + 1 + nl + 1 > psize) {
+		problem(w, SC_OBJ_ERROR, path, NULL, "path too long");
+		return false;
+	}
+	path[plen] = '/';
+	memcpy(path + plen + 1, name, nl + 1);
+	return true;
+}
+
+/* Count a regular file; false once --max-files is reached, and the walk stops. */
+static bool take_file(struct walk *w, struct sc_verify_result *res)
+{
+	if (w->o->max_files && res->files >= w->o->max_files) {
+		res->stopped_early = true, res->stop_reason = "--max-files reached";
+		return false;
+	}
+	res->files++;
+	return true;
+}
+
 /*
  * Depth-first over the image with getdents64, changing into each directory
  * so every lookup resolves one name: no allocation per entry, and d_type
@@ -432,12 +455,8 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psi
 				continue;
 			if (stopping(w, res))
 				return 0;
-			if (plen + 1 + nl + 1 > psize) {
-				problem(w, SC_OBJ_ERROR, path, NULL, "path too long");
+			if (!path_push(w, path, plen, psize, name, nl))
 				continue;
-			}
-			path[plen] = '/';
-			memcpy(path + plen + 1, name, nl + 1);
 			if (type == DT_UNKNOWN || type == DT_REG) {
 				if (fstatat(AT_FDCWD, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 					problem(w, SC_OBJ_ERROR, path, NULL, strerror(errno));
@@ -446,12 +465,10 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psi
 				type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_LNK;
 			}
 			if (type == DT_REG) {
-				if (w->o->max_files && res->files >= w->o->max_files) {
-					res->stopped_early = true, res->stop_reason = "--max-files reached";
+				if (!take_file(w, res)) {
 					path[plen] = '\0';
 					return 0;
 				}
-				res->files++;
 				visit_mounted_file(w, name, path, (uint64_t)st.st_size);
 			} else if (type == DT_DIR) {
 				_cleanup_close_ int sub = -1;
@@ -606,24 +623,18 @@ static int walk_parsed_dir(struct walk *w, struct parsed_walk *pw, const struct 
 				continue;
 			if (stopping(w, res))
 				return 0;
-			if (plen + 1 + de.name_len + 1 > psize) {
-				problem(w, SC_OBJ_ERROR, path, NULL, "path too long");
+			if (!path_push(w, path, plen, psize, de.name, de.name_len))
 				continue;
-			}
-			path[plen] = '/';
-			memcpy(path + plen + 1, de.name, de.name_len + 1u);
 			r = sc_erofs_inode(pw->e, de.nid, &ino);
 			if (r < 0) {
 				image_problem(w, path, r);
 				continue;
 			}
 			if (S_ISREG(ino.mode)) {
-				if (w->o->max_files && res->files >= w->o->max_files) {
-					res->stopped_early = true, res->stop_reason = "--max-files reached";
+				if (!take_file(w, res)) {
 					path[plen] = '\0';
 					return 0;
 				}
-				res->files++;
 				n = sc_erofs_getxattr(pw->e, &ino, SC_EROFS_XATTR_INDEX_TRUSTED, "overlay.metacopy", mc,
 						      sizeof(mc));
 				if (n != -ENODATA)
@@ -731,9 +742,7 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 			r = 0;
 		} else if (r < 0) {
 			snprintf(why, why_size, "image %s: %s", o->image,
-				 r == -EUCLEAN	   ? "not an EROFS image, or its superblock or root is corrupt"
-				 : r == -EOPNOTSUPP ? "an EROFS layout this reader does not support (try --walk mount)"
-						    : strerror(-r));
+				 r == -EUCLEAN ? "not an EROFS image, or its superblock or root is corrupt" : erofs_strerror(r));
 			goto out;
 		}
 	}

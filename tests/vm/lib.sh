@@ -71,6 +71,23 @@ vm_run_direct() {
 		"$@"
 }
 
+# vm_block_of DISK PATH LBLK: the 4 KiB block of the ext4 image DISK holding
+# logical block LBLK of PATH; fails, saying so, when there is none.
+vm_block_of() {
+	local b
+	b=$(debugfs -R "bmap $2 $3" "$1" 2>/dev/null)
+	[ "$b" -gt 0 ] 2>/dev/null || { vm_say "no block $3 of $2 in $1"; return 1; }
+	echo "$b"
+}
+
+# vm_damage DISK PATH BYTE: write BYTE (printf form, e.g. '\xff') at byte 100 of
+# PATH's 11th block on DISK, under the filesystem: fs-verity must catch it.
+vm_damage() {
+	local b
+	b=$(vm_block_of "$1" "$2" 10) || return 1
+	printf "$3" | dd of="$1" bs=1 seek=$((b * 4096 + 100)) conv=notrunc status=none
+}
+
 # vm_need CMD...: fail (not skip) with the package to install when a tool is missing.
 vm_need() {
 	local c

@@ -30,10 +30,8 @@ corrupted-object)
 	# installed disk: the kernel must refuse to read it (EIO), and no sealed verdict may come.
 	cp -r "$img" "$work/img"
 	img=$work/img
-	obj=/composefs/objects/$(jq -r '.backing_objects | to_entries[] | select(.key | test("/libcrypto")) | .value' "$img/manifest.json")
-	block=$(debugfs -R "bmap $obj 10" "$img/root.img" 2>/dev/null)
-	[ "$block" -gt 0 ] 2>/dev/null || { echo "not ok - $case: no block for $obj"; exit 1; }
-	printf '\xff' | dd of="$img/root.img" bs=1 seek=$((block * 4096 + 100)) conv=notrunc status=none
+	vm_damage "$img/root.img" /composefs/objects/$(jq -r '.backing_objects | to_entries[] | select(.key | test("/libcrypto")) | .value' "$img/manifest.json") '\xff' ||
+		{ echo "not ok - $case: nothing to damage"; exit 1; }
 	want_rc=2 want_console="Input/output error|FILE CORRUPTED|verity"
 	;;
 corrupted-unread-object)
@@ -42,10 +40,8 @@ corrupted-unread-object)
 	# name the objects link and the file.
 	cp -r "$img" "$work/img"
 	img=$work/img
-	obj=/composefs/objects/$(jq -r '.backing_objects["/usr/share/sealcheck-demo/payload.bin"]' "$img/manifest.json")
-	block=$(debugfs -R "bmap $obj 10" "$img/root.img" 2>/dev/null)
-	[ "$block" -gt 0 ] 2>/dev/null || { echo "not ok - $case: no block for $obj"; exit 1; }
-	printf '\x00' | dd of="$img/root.img" bs=1 seek=$((block * 4096 + 100)) conv=notrunc status=none
+	vm_damage "$img/root.img" /composefs/objects/$(jq -r '.backing_objects["/usr/share/sealcheck-demo/payload.bin"]' "$img/manifest.json") '\x00' ||
+		{ echo "not ok - $case: nothing to damage"; exit 1; }
 	want_rc=1 want_link=objects want_listed=/usr/share/sealcheck-demo/payload.bin
 	;;
 bad-key) want_rc=2 want_console="Access Denied|Security Violation|denied|Failed|fail" args=(--esp badkey) timeout=45 ;;

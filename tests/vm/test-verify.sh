@@ -18,12 +18,10 @@ kdir=$(vm_kernel_dir)
 cp "$img/root.img" "$work/root.img"
 objects() { jq -r ".backing_objects | to_entries[] | select(.key | test(\"$1\")) | .value" "$img/manifest.json" | head -n 1; }
 corrupt=$(objects /libcrypto)
-block=$(debugfs -R "bmap /composefs/objects/$corrupt 10" "$work/root.img" 2>/dev/null)
-printf '\xff' | dd of="$work/root.img" bs=1 seek=$((block * 4096 + 100)) conv=notrunc status=none
+vm_damage "$work/root.img" "/composefs/objects/$corrupt" '\xff'
 # And the block of the image file that holds its superblock, damaged from inside the guest last.
 digest=$(jq -r .digest "$img/manifest.json")
-image_block=$(debugfs -R "bmap /composefs/objects/${digest:0:2}/${digest:2} 0" "$work/root.img" 2>/dev/null)
-[ "$image_block" -gt 0 ] 2>/dev/null || { echo "not ok - no block for the image"; exit 1; }
+image_block=$(vm_block_of "$work/root.img" "/composefs/objects/${digest:0:2}/${digest:2}" 0)
 noverity=$(objects /bin/busybox) mismatch=$(objects /libjansson) missing=$(objects /libefivar) donor=$(objects /libmount)
 
 root="$work/initramfs"
