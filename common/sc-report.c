@@ -83,6 +83,17 @@ int sc_check_set(struct sc_check *c, enum sc_status s, const char *fmt, ...)
 	return 0;
 }
 
+unsigned sc_required_checks(bool dm_verity, bool objects_present)
+{
+	unsigned required = 1u << SC_CHECK_CMDLINE | 1u << SC_CHECK_ROOT_MOUNT | 1u << SC_CHECK_SECURE_BOOT;
+
+	if (!dm_verity)
+		required |= 1u << SC_CHECK_COMPOSEFS_IMAGE;
+	if (objects_present)
+		required |= 1u << SC_CHECK_OBJECTS;
+	return required;
+}
+
 enum sc_verdict sc_verdict_of(const struct sc_check checks[_SC_CHECK_MAX], unsigned required)
 {
 	bool failed = false, errored = false;

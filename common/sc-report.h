@@ -59,6 +59,15 @@ void sc_check_done(struct sc_check *c);
 _printf_(3, 4) int sc_check_set(struct sc_check *c, enum sc_status s, const char *fmt, ...);
 
 /*
+ * sc_required_checks() - the checks a verdict rests on, as a bit mask of
+ * (1 << enum sc_check_id). The one rule, used by the agent's own verdict and
+ * the probe's policy alike: cmdline, root_mount and secure_boot always;
+ * composefs_image unless the seal is a dm-verity root; objects whenever the
+ * report carries it (a deep check that was asked for binds like the others).
+ */
+unsigned sc_required_checks(bool dm_verity, bool objects_present);
+
+/*
  * The verdict over the checks a seal kind requires: any FAIL -> unsealed,
  * else any ERROR (or a required check that never ran) -> error, else sealed.
  * @required: bit mask of (1 << enum sc_check_id).

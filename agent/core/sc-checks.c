@@ -66,7 +66,6 @@ int sc_report_collect(const struct sc_paths *paths, const struct sc_collect_opti
 {
 	struct sc_report rep = { 0 };
 	struct sc_seal_cmdline cmdline;
-	unsigned required;
 	int chosen = -1, r = 0;
 
 	for (int i = 0; i < _SC_CHECK_MAX && r >= 0; i++)
@@ -96,12 +95,7 @@ int sc_report_collect(const struct sc_paths *paths, const struct sc_collect_opti
 	if (r < 0)
 		goto fail;
 
-	required = 1u << SC_CHECK_CMDLINE | 1u << SC_CHECK_ROOT_MOUNT | 1u << SC_CHECK_SECURE_BOOT;
-	if (rep.kind != SC_SEAL_DMVERITY)
-		required |= 1u << SC_CHECK_COMPOSEFS_IMAGE;
-	if (rep.objects_checked)
-		required |= 1u << SC_CHECK_OBJECTS;
-	rep.verdict = sc_verdict_of(rep.checks, required);
+	rep.verdict = sc_verdict_of(rep.checks, sc_required_checks(rep.kind == SC_SEAL_DMVERITY, rep.objects_checked));
 	*ret = rep;
 	return 0;
 fail:
