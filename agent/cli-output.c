@@ -5,6 +5,7 @@
 
 #include "cli-output.h"
 #include "sc-json.h"
+#include "sc-term.h"
 
 #define ANSI_RED "\033[1;31m"
 #define ANSI_GREEN "\033[1;32m"
@@ -39,18 +40,13 @@ static const char *status_color(enum sc_status s)
 
 /*
  * Text from the system (cmdline values, mount sources, certificate subjects)
- * reaches a terminal: control characters are shown as \xNN, never sent.
+ * reaches a terminal: it goes through the one escaping function, sc_term_fput().
+ * A NULL string prints nothing here (the callers say what is missing themselves).
  */
 static void put_safe(FILE *f, const char *s)
 {
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch < 0x20 || ch == 0x7f)
-			fprintf(f, "\\x%02x", ch);
-		else
-			fputc(ch, f);
-	}
+	if (s)
+		(void)sc_term_fput(f, s, strlen(s), 0);
 }
 
 /* Print a JSON string fact, if present, as "    label: value". */
