@@ -68,24 +68,36 @@ size_t sc_wire_space(const struct sc_wire_decoder *d)
 	return d->cap - d->len + d->pending;
 }
 
-static void drop_pending(struct sc_wire_decoder *d);
+static void drop(struct sc_wire_decoder *d, size_t n)
+{
+	d->start += n;
+	d->len -= n;
+	if (d->len == 0)
+		d->start = 0;
+}
+
+static void drop_pending(struct sc_wire_decoder *d)
+{
+	if (d->pending) {
+		drop(d, d->pending);
+		d->pending = 0;
+	}
+}
 
 size_t sc_wire_feed(struct sc_wire_decoder *d, const void *data, size_t n)
 {
 	size_t take;
 
 	drop_pending(d);
-	take = n < d->cap - d->len ? n : d->cap - d->len;
-
-	memcpy(d->buf + d->len, data, take);
+	/* One move per feed at most, so a buffer of noise costs linear time. */
+	if (d->start && d->cap - d->start - d->len < n) {
+		memmove(d->buf, d->buf + d->start, d->len);
+		d->start = 0;
+	}
+	take = n < d->cap - d->start - d->len ? n : d->cap - d->start - d->len;
+	memcpy(d->buf + d->start + d->len, data, take);
 	d->len += take;
 	return take;
-}
-
-static void drop(struct sc_wire_decoder *d, size_t n)
-{
-	memmove(d->buf, d->buf + n, d->len - n);
-	d->len -= n;
 }
 
 static int parse_hex32(const uint8_t *p, uint32_t *ret)
@@ -106,48 +118,38 @@ static int parse_hex32(const uint8_t *p, uint32_t *ret)
 	return 0;
 }
 
-static void drop_pending(struct sc_wire_decoder *d)
-{
-	if (d->pending) {
-		drop(d, d->pending);
-		d->pending = 0;
-	}
-}
-
 int sc_wire_next(struct sc_wire_decoder *d, struct sc_wire_frame *ret)
 {
 	drop_pending(d);
 	for (;;) {
-		uint8_t *m = NULL;
+		uint8_t *p = d->buf + d->start, *m;
 		uint32_t len, crc;
 		size_t off;
 
 		/* Find the marker; everything before it is noise. */
-		for (size_t i = 0; i < d->len; i++)
-			if (d->buf[i] == 0x1e) {
-				m = d->buf + i;
-				break;
-			}
+		m = d->len ? memchr(p, 0x1e, d->len) : NULL;
 		if (!m) {
 			d->dropped_bytes += d->len;
 			d->len = 0;
+			d->start = 0;
 			return 0;
 		}
-		off = (size_t)(m - d->buf);
+		off = (size_t)(m - p);
 		if (off) {
 			d->dropped_bytes += off;
 			drop(d, off);
+			p = m;
 		}
 		if (d->len < SC_WIRE_HEADER_LEN) {
 			/* A partial marker that already disagrees is noise too. */
-			if (memcmp(d->buf, SC_WIRE_MAGIC, d->len < SC_WIRE_MAGIC_LEN ? d->len : SC_WIRE_MAGIC_LEN) == 0)
+			if (memcmp(p, SC_WIRE_MAGIC, d->len < SC_WIRE_MAGIC_LEN ? d->len : SC_WIRE_MAGIC_LEN) == 0)
 				return 0;
 			d->dropped_bytes++;
 			drop(d, 1);
 			continue;
 		}
-		if (memcmp(d->buf, SC_WIRE_MAGIC, SC_WIRE_MAGIC_LEN) != 0 || parse_hex32(d->buf + 5, &len) < 0 ||
-		    parse_hex32(d->buf + 13, &crc) < 0 || d->buf[21] != ':') {
+		if (memcmp(p, SC_WIRE_MAGIC, SC_WIRE_MAGIC_LEN) != 0 || parse_hex32(p + 5, &len) < 0 ||
+		    parse_hex32(p + 13, &crc) < 0 || p[21] != ':') {
 			d->bad_frames++;
 			drop(d, 1);
 			continue;
@@ -160,17 +162,17 @@ int sc_wire_next(struct sc_wire_decoder *d, struct sc_wire_frame *ret)
 		}
 		if (d->len < SC_WIRE_HEADER_LEN + (size_t)len + 1)
 			return 0;
-		if (d->buf[SC_WIRE_HEADER_LEN + len] != '\n' || sc_crc32(d->buf + SC_WIRE_HEADER_LEN, len) != crc) {
+		if (p[SC_WIRE_HEADER_LEN + len] != '\n' || sc_crc32(p + SC_WIRE_HEADER_LEN, len) != crc) {
 			d->bad_frames++;
 			drop(d, 1);
 			continue;
 		}
-		/* Hand the frame out at the front of the buffer; it is dropped on the next call. */
-		ret->type = (char)d->buf[4];
+		/* Hand the frame out in place; it is dropped on the next call. */
+		ret->type = (char)p[4];
 		ret->len = len;
 		drop(d, SC_WIRE_HEADER_LEN);
-		ret->payload = d->buf;
-		d->buf[len] = '\0'; /* the LF: callers get a C string too */
+		ret->payload = d->buf + d->start;
+		d->buf[d->start + len] = '\0'; /* the LF: callers get a C string too */
 		d->pending = (size_t)len + 1;
 		return 1;
 	}

@@ -38,7 +38,8 @@ int sc_wire_encode(char type, const void *payload, size_t len, char **ret, size_
 
 struct sc_wire_decoder {
 	uint8_t *buf;
-	size_t len, cap;
+	size_t start;           /* where the undecoded bytes begin: dropping is O(1), never a memmove per byte */
+	size_t len, cap;        /* undecoded bytes from @start; the buffer's size */
 	size_t max_payload;
 	uint64_t dropped_bytes; /* bytes skipped while looking for a marker */
 	unsigned bad_frames;    /* headers or frames that did not check out */
