@@ -2,8 +2,10 @@
 # Every test of the project, from a fresh checkout:
 #   1. the main build (gcc): unit, whole-program (cli), fuzz corpus replay, VM tests;
 #   2. an ASan+UBSan build: unit, cli and fuzz replay under sanitizers;
-#   3. a clang libFuzzer build: each fuzzer runs FUZZ_SECONDS (default 20) from its corpus.
-# Ends with one line "N passed, N failed" over all of them; exit status 0 only if none failed.
+#   3. a clang libFuzzer build: each fuzzer runs FUZZ_SECONDS (default 20) from its corpus;
+#   4. the main job (tests/e2e/main-job.sh): scripts/demo.sh from a fresh clone of HEAD must say SEALED.
+# Ends with one line "N passed, N failed, N skipped" over all of them; exit status 0 only if none
+# failed. A skipped test is not a passed one: the count says how many did not run.
 #   scripts/run-tests.sh
 set -uo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,30 +14,35 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 export SEALCHECK_CACHE=${SEALCHECK_CACHE:-$HOME/.cache/sealcheck}
 
 step() { printf '\n== %s\n' "$*"; }
-passed=0 failed=0
+passed=0 failed=0 skipped=0
+summary() { echo "$passed passed, $failed failed, $skipped skipped"; }
 
 count_meson() { # count_meson BUILDDIR: add its testlog.json results to the totals
-	local p f
-	read -r p f < <(python3 - "$1/meson-logs/testlog.json" <<'PY'
+	local p f s
+	read -r p f s < <(python3 - "$1/meson-logs/testlog.json" <<'PY'
 import json, sys
-ok = bad = 0
+ok = bad = skip = 0
 try:
     for line in open(sys.argv[1]):
-        r = json.loads(line)["result"]
+        t = json.loads(line)
+        r = t["result"]
         if r in ("OK", "EXPECTEDFAIL"):
             ok += 1
-        elif r != "SKIP":
+        elif r == "SKIP":
+            skip += 1
+            print("skipped:", t["name"], file=sys.stderr)
+        else:
             bad += 1
 except FileNotFoundError:
     bad += 1
-print(ok, bad)
+print(ok, bad, skip)
 PY
 )
-	passed=$((passed + p)) failed=$((failed + f))
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 }
 
 step "dependencies"
-scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+scripts/install-deps.sh || { failed=1; summary; exit 1; }
 step "guest kernel (for the VM tests)"
 scripts/fetch-guest-kernel.sh >/dev/null || echo "fetching the guest kernel failed: the VM tests will fail"
 
@@ -83,6 +90,13 @@ else
 	tail -n 40 build-fuzz.log; failed=$((failed + 1))
 fi
 
+step "the main job from a fresh clone: scripts/demo.sh must say SEALED"
+if tests/e2e/main-job.sh; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
+
 echo
-echo "$passed passed, $failed failed"
+summary
 [ "$failed" -eq 0 ]
