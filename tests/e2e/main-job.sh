@@ -34,3 +34,4 @@ took=$(( $(date +%s) - t0 ))
 n=$(grep -c -E '^Verdict: SEALED( |$)' "$work/out")
 [ "$n" = 1 ] || bad "scripts/demo.sh exited 0 but printed $n lines 'Verdict: SEALED' (want exactly 1)"
 echo "ok - main-job: fresh clone of $commit, scripts/demo.sh: $(grep -E '^Verdict: SEALED' "$work/out") in ${took}s"
+sed 's/^/#   /' "$work/out"
