@@ -23,13 +23,14 @@ int sc_composefs_paths(const struct sc_paths *paths, const struct sc_digest *d, 
 }
 
 /* checks.objects: the image and store the cmdline names, walked by sc_verify(). */
-static int check_objects(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline, int chosen, bool deep,
-			 struct sc_check *c)
+static int check_objects(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline, int chosen,
+			 const struct sc_collect_options *co, struct sc_check *c)
 {
 	_cleanup_free_ char *image = NULL, *objects = NULL;
-	struct sc_verify_options o = { .deep = deep };
+	struct sc_verify_options o = { .deep = co->deep, .max_seconds = co->max_seconds, .max_files = co->max_files };
 	struct sc_verify_result res;
-	char why[256] = "";
+	enum sc_verify_status st;
+	char why[256] = "", reason[256];
 	json_t *j, *v;
 	const char *k;
 	int r;
@@ -46,6 +47,8 @@ static int check_objects(const struct sc_paths *paths, const struct sc_seal_cmdl
 		return r;
 	if (r < 0)
 		return sc_check_set(c, SC_STATUS_ERROR, "%s", why[0] ? why : "the walk could not start");
+	st = sc_verify_status(&res);
+	sc_verify_reason(&o, &res, reason, sizeof(reason));
 	j = sc_verify_to_json(&o, &res);
 	sc_verify_result_done(&res);
 	if (!j)
@@ -53,13 +56,10 @@ static int check_objects(const struct sc_paths *paths, const struct sc_seal_cmdl
 	json_object_foreach(j, k, v)
 		if (strcmp(k, "status") != 0 && strcmp(k, "reason") != 0)
 			json_object_set(c->facts, k, v);
-	r = sc_check_set(c,
-			 strcmp(json_string_value(json_object_get(j, "status")), "pass") == 0	? SC_STATUS_PASS
-			 : strcmp(json_string_value(json_object_get(j, "status")), "fail") == 0 ? SC_STATUS_FAIL
-												 : SC_STATUS_ERROR,
-			 "%s", json_string_value(json_object_get(j, "reason")));
 	json_decref(j);
-	return r;
+	/* Incomplete is an error: a walk that did not see every object proves nothing about the rest. */
+	return sc_check_set(c, st == SC_VERIFY_PASS ? SC_STATUS_PASS : st == SC_VERIFY_FAIL ? SC_STATUS_FAIL : SC_STATUS_ERROR,
+			    "%s", reason);
 }
 
 int sc_report_collect(const struct sc_paths *paths, const struct sc_collect_options *o, struct sc_report *ret)
@@ -89,7 +89,7 @@ int sc_report_collect(const struct sc_paths *paths, const struct sc_collect_opti
 		r = sc_check_lockdown(paths, &rep.checks[SC_CHECK_LOCKDOWN]);
 	if (r >= 0 && o && o->verify_objects) {
 		rep.objects_checked = true;
-		r = check_objects(paths, &cmdline, chosen, o->deep, &rep.checks[SC_CHECK_OBJECTS]);
+		r = check_objects(paths, &cmdline, chosen, o, &rep.checks[SC_CHECK_OBJECTS]);
 	}
 	sc_seal_cmdline_done(&cmdline);
 	if (r < 0)

@@ -53,6 +53,8 @@ int sc_composefs_paths(const struct sc_paths *paths, const struct sc_digest *d, 
 struct sc_collect_options {
 	bool verify_objects; /* checks.objects: every object of the image (sc_verify) */
 	bool deep;           /* ... and read each one */
+	unsigned max_seconds; /* stop the walk after this long (0: no limit); stopped early is an error */
+	uint64_t max_files;   /* stop after this many files (0: no limit) */
 };
 
 /* Run every check. Returns 0 (the verdict is in @ret), or -ENOMEM. @o may be NULL. */

@@ -107,24 +107,57 @@ static void problem(struct walk *w, enum sc_obj_problem p, const char *path, con
 	pthread_mutex_unlock(&w->lock);
 }
 
-static int open_object(int dirfd, const char *rel)
+/* openat2() beneath the store, no links on the way; openat() where the kernel has no openat2 (< 5.6). */
+static int open_beneath(int dirfd, const char *rel, int flags)
 {
+	/* openat2() refuses flags that mean nothing with O_PATH (O_NOCTTY among them). */
+	int all = flags | O_CLOEXEC | O_NOFOLLOW | (flags & O_PATH ? 0 : O_NOCTTY);
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY,
+		.flags = (uint64_t)all,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
 	};
 	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
 
 	if (fd < 0 && errno == ENOSYS)
-		fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY);
+		fd = openat(dirfd, rel, all);
 	return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * Open object @rel for reading only once it is known to be a regular file:
+ * an O_PATH descriptor first (no open of the file itself: a FIFO or device
+ * node in the store is never opened, so none of its side effects happen),
+ * its type from fstat, then the same name opened for reading and required to
+ * be the same inode (no /proc needed). Returns the fd, or -ENOENT, -ELOOP,
+ * -EXDEV or -ENOTDIR (a link on the way), -ENOEXEC (not a regular file),
+ * -ESTALE (the name changed between the two opens), another negative errno.
+ */
+static int open_object(int dirfd, const char *rel)
+{
+	_cleanup_close_ int pfd = -1, fd = -1;
+	struct stat ps, st;
+
+	pfd = open_beneath(dirfd, rel, O_PATH);
+	if (pfd < 0)
+		return pfd;
+	if (fstat(pfd, &ps) < 0)
+		return -errno;
+	if (!S_ISREG(ps.st_mode))
+		return -ENOEXEC;
+	fd = open_beneath(dirfd, rel, O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		return fd == -ENOENT ? -ESTALE : fd;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_dev != ps.st_dev || st.st_ino != ps.st_ino || !S_ISREG(st.st_mode))
+		return -ESTALE;
+	return TAKE_FD(fd);
 }
 
 static void check_object(struct walk *w, struct job *j, uint8_t *buf)
 {
 	_cleanup_close_ int fd = -1;
 	struct sc_digest got;
-	struct stat st;
 	char detail[160];
 	int r;
 
@@ -133,16 +166,14 @@ static void check_object(struct walk *w, struct job *j, uint8_t *buf)
 		return problem(w, SC_OBJ_MISSING, j->path, j->object, "no such object");
 	if (fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR)
 		return problem(w, SC_OBJ_VANISHED, j->path, j->object, "not a regular file (a link on the way)");
+	if (fd == -ENOEXEC)
+		return problem(w, SC_OBJ_VANISHED, j->path, j->object, "not a regular file (never opened)");
+	if (fd == -ESTALE)
+		return problem(w, SC_OBJ_VANISHED, j->path, j->object, "not a regular file (replaced while checked)");
 	if (fd < 0)
 		return problem(w, SC_OBJ_ERROR, j->path, j->object, strerror(-fd));
-	/*
-	 * No fstat on the way: FS_IOC_MEASURE_VERITY succeeds only on a regular
-	 * file with fs-verity, and the digest covers the size. The file type is
-	 * asked only to name a failure.
-	 */
+	/* A regular file: FS_IOC_MEASURE_VERITY succeeds only with fs-verity, and the digest covers the size. */
 	r = sc_fsverity_measure_fd(fd, &got);
-	if (r < 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)))
-		return problem(w, SC_OBJ_VANISHED, j->path, j->object, "not a regular file");
 	if (r == -ENODATA)
 		return problem(w, SC_OBJ_NO_VERITY, j->path, j->object, "no fs-verity on this object");
 	if (r < 0)
@@ -287,22 +318,32 @@ static void visit_file(struct walk *w, const char *rel, uint64_t size, const uin
 	enqueue(w, j);
 }
 
-/* A regular file @name in the current directory of a mounted image: its xattrs from the kernel. */
-static void visit_mounted_file(struct walk *w, const char *name, const char *rel, uint64_t size)
+/*
+ * Regular file @name in directory @dfd of a mounted image (its type known from
+ * fstatat: only a regular file is opened, without blocking, and must still be
+ * the inode that was stat'ed): its xattrs from the kernel.
+ */
+static void visit_mounted_file(struct walk *w, int dfd, const char *name, const struct stat *st, const char *rel)
 {
+	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	uint8_t mc[SC_METACOPY_MAX + 1];
 	char rd[SC_REDIRECT_MAX + 1];
 	ssize_t n, m = -ENODATA;
+	struct stat fst;
 
-	n = lgetxattr(name, SC_XATTR_METACOPY, mc, sizeof(mc));
+	if (fd < 0)
+		return problem(w, SC_OBJ_ERROR, rel, NULL, strerror(errno));
+	if (fstat(fd, &fst) < 0 || fst.st_dev != st->st_dev || fst.st_ino != st->st_ino || !S_ISREG(fst.st_mode))
+		return problem(w, SC_OBJ_ERROR, rel, NULL, "the image's file changed while walked");
+	n = fgetxattr(fd, SC_XATTR_METACOPY, mc, sizeof(mc));
 	if (n < 0)
 		n = -errno;
 	if (n != -ENODATA) {
-		m = lgetxattr(name, SC_XATTR_REDIRECT, rd, sizeof(rd) - 1);
+		m = fgetxattr(fd, SC_XATTR_REDIRECT, rd, sizeof(rd) - 1);
 		if (m < 0)
 			m = -errno;
 	}
-	visit_file(w, rel, size, mc, n, rd, m);
+	visit_file(w, rel, (uint64_t)st->st_size, mc, n, rd, m);
 }
 
 /* The new mount API (Linux 5.2+), by number: glibc < 2.36 has no wrappers (RHEL 9). */
@@ -344,14 +385,12 @@ static int mount_detached(const char *image)
 	return m < 0 ? -errno : (int)m;
 }
 
-static int mount_private(const char *image, const char *target, char *why, size_t why_size)
+/* Mount @image read-only at @target in the calling thread's mount namespace. */
+static int mount_image(const char *image, const char *target, char *why, size_t why_size)
 {
 	struct libmnt_context *cxt;
 	int r;
 
-	/* Our own mount namespace: the image mount is never seen outside and goes with us. */
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return snprintf(why, why_size, "a private mount namespace: %s (run as root)", strerror(errno)), -errno;
 	/*
 	 * Linux 6.12+ mounts EROFS straight from a file (EROFS_FS_BACKED_BY_FILE):
 	 * no loop device to set up, which costs more than the walk of a small
@@ -381,6 +420,63 @@ static int mount_private(const char *image, const char *target, char *why, size_
 	return 0;
 }
 
+struct private_mount {
+	const char *image, *target;
+	char *why;
+	size_t why_size;
+	int fd; /* out: the mounted root, or a negative errno */
+};
+
+/*
+ * A thread of its own unshares the mount namespace (which unshares only its
+ * own filesystem context: the process's namespace and working directory stay
+ * the caller's), mounts the image there, opens its root and detaches the
+ * mount: the descriptor keeps it alive, nothing else sees it, and it is gone
+ * when the descriptor is closed.
+ */
+static void *private_mount_thread(void *arg)
+{
+	struct private_mount *pm = arg;
+	int r;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		pm->fd = -errno;
+		snprintf(pm->why, pm->why_size, "a private mount namespace: %s (run as root)", strerror(errno));
+		return NULL;
+	}
+	r = mount_image(pm->image, pm->target, pm->why, pm->why_size);
+	if (r < 0) {
+		pm->fd = r;
+		return NULL;
+	}
+	pm->fd = open(pm->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pm->fd < 0) {
+		pm->fd = -errno;
+		snprintf(pm->why, pm->why_size, "opening the mounted image: %s", strerror(errno));
+	}
+	(void)umount2(pm->target, MNT_DETACH);
+	return NULL;
+}
+
+/* Returns a directory fd on the root of a private read-only mount of @image, or a negative errno (@why says). */
+static int mount_private(const char *image, char *why, size_t why_size)
+{
+	char mnt[] = "/tmp/sealcheck-verify.XXXXXX";
+	struct private_mount pm = { .image = image, .target = mnt, .why = why, .why_size = why_size, .fd = -EIO };
+	pthread_t t;
+	int r;
+
+	if (!mkdtemp(mnt))
+		return snprintf(why, why_size, "mkdtemp: %s", strerror(errno)), -errno;
+	r = pthread_create(&t, NULL, private_mount_thread, &pm);
+	if (r == 0)
+		pthread_join(t, NULL);
+	else
+		pm.fd = -r;
+	rmdir(mnt);
+	return pm.fd;
+}
+
 #define MAX_DEPTH 256
 
 struct linux_dirent64 {
@@ -391,10 +487,12 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
+static const char STOP_SECONDS[] = "--max-seconds reached";
+
 static bool stopping(struct walk *w, struct sc_verify_result *res)
 {
 	if (w->deadline_ms && sc_now_ms() > w->deadline_ms) {
-		res->stopped_early = true, res->stop_reason = "--max-seconds reached";
+		res->stopped_early = true, res->stop_reason = STOP_SECONDS;
 		return true;
 	}
 	return res->stopped_early;
@@ -424,10 +522,10 @@ static bool take_file(struct walk *w, struct sc_verify_result *res)
 }
 
 /*
- * Depth-first over the image with getdents64, changing into each directory
- * so every lookup resolves one name: no allocation per entry, and d_type
- * spares a stat of everything but regular files (whose size is counted).
- * Memory: one 32 KiB buffer and a path per level, MAX_DEPTH levels at most.
+ * Depth-first over the image with getdents64, every lookup relative to the
+ * directory's descriptor (the process's working directory is never touched):
+ * no allocation per entry. Memory: one 32 KiB buffer and a path per level,
+ * MAX_DEPTH levels at most. Returns 0, or -ENOMEM.
  */
 static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psize, unsigned depth,
 		    struct sc_verify_result *res)
@@ -437,10 +535,6 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psi
 
 	if (!buf)
 		return -ENOMEM;
-	if (fchdir(dfd) < 0) {
-		problem(w, SC_OBJ_ERROR, plen ? path : "/", NULL, strerror(errno));
-		return 0;
-	}
 	res->dirs++;
 	while ((n = syscall(SYS_getdents64, dfd, buf, 32768)) > 0) {
 		for (long off = 0; off < n;) {
@@ -458,7 +552,7 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psi
 			if (!path_push(w, path, plen, psize, name, nl))
 				continue;
 			if (type == DT_UNKNOWN || type == DT_REG) {
-				if (fstatat(AT_FDCWD, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 					problem(w, SC_OBJ_ERROR, path, NULL, strerror(errno));
 					continue;
 				}
@@ -469,7 +563,7 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psi
 					path[plen] = '\0';
 					return 0;
 				}
-				visit_mounted_file(w, name, path, (uint64_t)st.st_size);
+				visit_mounted_file(w, dfd, name, &st, path);
 			} else if (type == DT_DIR) {
 				_cleanup_close_ int sub = -1;
 				int r;
@@ -486,8 +580,6 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psi
 				r = walk_dir(w, sub, path, plen + 1 + nl, psize, depth + 1, res);
 				if (r < 0)
 					return r;
-				if (fchdir(dfd) < 0)
-					return -errno;
 			} else
 				res->other++; /* symlinks, devices, FIFOs are metadata: covered by the image digest */
 		}
@@ -498,24 +590,19 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, size_t psi
 	return 0;
 }
 
-static int walk_tree(struct walk *w, const char *root, struct sc_verify_result *res)
+/* The mounted image from its root directory @rootfd (any descriptor of it, O_PATH too). */
+static int walk_tree(struct walk *w, int rootfd, struct sc_verify_result *res)
 {
-	_cleanup_close_ int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), dfd = -1;
+	_cleanup_close_ int dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char path[PATH_MAX] = "";
-	int r;
 
-	dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		problem(w, SC_OBJ_ERROR, "/", NULL, strerror(errno));
 		return 0;
 	}
 	if (w->pooled) /* --deep: the pool from the start */
 		start_pool(w);
-	r = walk_dir(w, dfd, path, 0, sizeof(path), 0, res);
-	/* Workers open objects relative to their own fd; the walk's cwd goes back for the caller. */
-	if (cwd >= 0 && fchdir(cwd) < 0)
-		r = r < 0 ? r : -errno;
-	return r;
+	return walk_dir(w, dfd, path, 0, sizeof(path), 0, res);
 }
 
 /*
@@ -688,19 +775,40 @@ static int walk_parsed(struct walk *w, struct sc_erofs *e, struct sc_verify_resu
 	return r;
 }
 
+/*
+ * The walk is over: tell the workers (with @stop, to drop what is still
+ * queued instead of checking it) and join every one started. Safe to call
+ * again; every path out of sc_verify() passes here, since the workers point
+ * at its stack.
+ */
+static void finish_pool(struct walk *w, bool stop)
+{
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	w->stop = w->stop || stop;
+	pthread_cond_broadcast(&w->not_empty);
+	pthread_mutex_unlock(&w->lock);
+	for (unsigned i = 0; i < w->started; i++)
+		pthread_join(w->threads[i], NULL);
+	w->started = 0;
+}
+
 int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, char *why, size_t why_size)
 {
 	struct sc_verify_result res = { .listed = json_array() };
-	struct walk w = { .o = o, .r = &res, .objects_fd = -1 };
-	char mnt[] = "/tmp/sealcheck-verify.XXXXXX", fdroot[32];
-	const char *root = o->mountpoint;
+	struct walk w = {
+		.o = o,
+		.r = &res,
+		.objects_fd = -1,
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.not_empty = PTHREAD_COND_INITIALIZER,
+		.not_full = PTHREAD_COND_INITIALIZER,
+	};
 	_cleanup_erofs_ struct sc_erofs *erofs = NULL;
-	_cleanup_close_ int image_fd = -1;
+	_cleanup_close_ int image_fd = -1, root_fd = -1;
 	bool image_eio = false;
-	int mount_fd = -1;
 	unsigned n_threads = o->threads ? (o->threads > 64 ? 64 : o->threads) : DEFAULT_THREADS;
 	long long t0 = sc_now_ms();
-	bool mounted = false;
 	int r = 0;
 
 	if (!res.listed)
@@ -711,7 +819,14 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 		snprintf(why, why_size, "object store %s: %s", o->objects, strerror(errno));
 		goto out;
 	}
-	if (!root) {
+	if (o->mountpoint) {
+		root_fd = open(o->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (root_fd < 0) {
+			r = -errno;
+			snprintf(why, why_size, "mounted image %s: %s", o->mountpoint, strerror(errno));
+			goto out;
+		}
+	} else {
 		image_fd = open(o->image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (image_fd < 0) {
 			r = -errno;
@@ -725,15 +840,15 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 	 * read from it. Measured on the descriptor that is parsed.
 	 */
 	if (image_fd >= 0 && o->image_digest) {
-		r = sc_fsverity_measure_fd(image_fd, &res.image_measured);
-		res.image_check = r < 0 ? SC_IMAGE_UNPROVEN
+		int m = sc_fsverity_measure_fd(image_fd, &res.image_measured);
+
+		res.image_check = m < 0 ? SC_IMAGE_UNPROVEN
 				  : sc_digest_equal(&res.image_measured, o->image_digest) ? SC_IMAGE_MATCH
 											   : SC_IMAGE_MISMATCH;
-		res.image_errno = r < 0 ? -r : 0;
-		r = 0;
+		res.image_errno = m < 0 ? -m : 0; /* kept: it decides the status (sc_verify_status) */
 	}
 	/* The image's own bytes, parsed: no mount, no root needed for the walk (sc-erofs.h). */
-	if (!root && o->walk != SC_VERIFY_WALK_MOUNT) {
+	if (image_fd >= 0 && o->walk != SC_VERIFY_WALK_MOUNT) {
 		r = sc_erofs_open_fd(image_fd, &erofs);
 		if (r == -EOPNOTSUPP && o->walk == SC_VERIFY_WALK_AUTO)
 			r = 0; /* a layout the reader does not know: the kernel's mount below */
@@ -746,31 +861,16 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 			goto out;
 		}
 	}
-	if (!root && !erofs && !image_eio) {
-		mount_fd = mount_detached(o->image);
-		if (mount_fd >= 0) {
-			snprintf(fdroot, sizeof(fdroot), "/proc/self/fd/%d", mount_fd);
-			root = fdroot;
-		}
-	}
-	if (!root && !erofs && !image_eio) {
-		if (!mkdtemp(mnt)) {
-			r = -errno;
-			snprintf(why, why_size, "mkdtemp: %s", strerror(errno));
+	if (image_fd >= 0 && !erofs && !image_eio) {
+		root_fd = mount_detached(o->image);
+		if (root_fd < 0)
+			root_fd = mount_private(o->image, why, why_size);
+		if (root_fd < 0) {
+			r = root_fd;
 			goto out;
 		}
-		r = mount_private(o->image, mnt, why, why_size);
-		if (r < 0) {
-			rmdir(mnt);
-			goto out;
-		}
-		mounted = true;
-		root = mnt;
 	}
 	w.deadline_ms = o->max_seconds ? t0 + (long long)o->max_seconds * 1000 : 0;
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.not_empty, NULL);
-	pthread_cond_init(&w.not_full, NULL);
 	w.inline_buf = o->deep ? malloc(READ_CHUNK) : NULL;
 	if (o->deep && !w.inline_buf) {
 		r = -ENOMEM;
@@ -781,30 +881,20 @@ int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, c
 	w.n_threads = n_threads;
 
 	res.walker = erofs || image_eio ? "parsed" : "mounted";
-	if (image_eio) {
+	if (image_eio)
 		image_problem(&w, "/", -EIO);
-		r = 0;
-	} else
-		r = erofs ? walk_parsed(&w, erofs, &res) : walk_tree(&w, root, &res);
+	else
+		r = erofs ? walk_parsed(&w, erofs, &res) : walk_tree(&w, root_fd, &res);
+	/* Past --max-seconds what is queued is dropped: the walk is incomplete anyway. */
+	finish_pool(&w, r < 0 || res.stop_reason == STOP_SECONDS);
 	if (r == -ENOMEM)
 		goto out;
-	pthread_mutex_lock(&w.lock);
-	w.done = true;
-	if (res.stopped_early && res.stop_reason && strcmp(res.stop_reason, "--max-seconds reached") == 0)
-		w.stop = true;
-	pthread_cond_broadcast(&w.not_empty);
-	pthread_mutex_unlock(&w.lock);
-	for (unsigned i = 0; i < w.started; i++)
-		pthread_join(w.threads[i], NULL);
+	if (r < 0)
+		res.walk_errno = -r; /* the walk was cut short: never a pass (sc_verify_status) */
 	r = 0;
 out:
+	finish_pool(&w, true);
 	free(w.inline_buf);
-	if (mount_fd >= 0)
-		close(mount_fd);
-	if (mounted) {
-		umount2(mnt, MNT_DETACH);
-		rmdir(mnt);
-	}
 	if (w.objects_fd >= 0)
 		close(w.objects_fd);
 	res.seconds = (double)(sc_now_ms() - t0) / 1000.0;
@@ -823,47 +913,75 @@ void sc_verify_result_done(struct sc_verify_result *r)
 	r->listed = NULL;
 }
 
+static uint64_t failures(const struct sc_verify_result *r)
+{
+	return r->problems[SC_OBJ_MISSING] + r->problems[SC_OBJ_NO_VERITY] + r->problems[SC_OBJ_MISMATCH] +
+	       r->problems[SC_OBJ_UNREADABLE] + r->problems[SC_OBJ_VANISHED] + r->problems[SC_OBJ_BAD_XATTR];
+}
+
+/* docs/threat-model.md T9: no fs-verity on the image fails; fs-verity not available here is an error. */
+static bool image_bad(const struct sc_verify_result *r)
+{
+	return r->image_check == SC_IMAGE_MISMATCH || (r->image_check == SC_IMAGE_UNPROVEN && r->image_errno == ENODATA);
+}
+
+enum sc_verify_status sc_verify_status(const struct sc_verify_result *r)
+{
+	if (failures(r) || image_bad(r))
+		return SC_VERIFY_FAIL; /* a broken seal found stays found, however the walk ended */
+	if (r->image_check == SC_IMAGE_UNPROVEN || r->problems[SC_OBJ_ERROR] || r->walk_errno)
+		return SC_VERIFY_ERROR;
+	if (r->stopped_early)
+		return SC_VERIFY_INCOMPLETE; /* not every object was checked: never a pass */
+	return SC_VERIFY_PASS;
+}
+
+const char *sc_verify_status_name(enum sc_verify_status s)
+{
+	return s == SC_VERIFY_PASS ? "pass" : s == SC_VERIFY_FAIL ? "fail" : "error";
+}
+
+void sc_verify_reason(const struct sc_verify_options *o, const struct sc_verify_result *r, char *buf, size_t size)
+{
+	char measured[SC_DIGEST_HEX_MAX + 8];
+
+	if (r->image_check == SC_IMAGE_MISMATCH)
+		snprintf(buf, size, "the image measures %.140s, not the digest the cmdline names",
+			 sc_digest_to_string(&r->image_measured, measured));
+	else if (r->image_check == SC_IMAGE_UNPROVEN)
+		snprintf(buf, size, "the image's fs-verity digest could not be measured (%s): its metadata is not proven",
+			 sc_fsverity_strerror(-r->image_errno) ?: strerror(r->image_errno));
+	else if (failures(r))
+		snprintf(buf, size, "%llu of %llu objects fail the seal%s", (unsigned long long)failures(r),
+			 (unsigned long long)r->objects, r->stopped_early || r->walk_errno ? " (the walk did not finish)" : "");
+	else if (r->walk_errno)
+		snprintf(buf, size, "incomplete: the walk was cut short by an error (%s) after %llu files",
+			 strerror(r->walk_errno), (unsigned long long)r->files);
+	else if (r->problems[SC_OBJ_ERROR])
+		snprintf(buf, size, "%llu objects could not be checked", (unsigned long long)r->problems[SC_OBJ_ERROR]);
+	else if (r->stopped_early)
+		snprintf(buf, size, "incomplete: stopped early (%s) after %llu files; not every object was checked",
+			 r->stop_reason ? r->stop_reason : "?", (unsigned long long)r->files);
+	else
+		snprintf(buf, size, "all %llu objects verified%s; %llu inline files covered by the image",
+			 (unsigned long long)r->objects, o->deep ? " and read" : "", (unsigned long long)r->inline_files);
+}
+
 json_t *sc_verify_to_json(const struct sc_verify_options *o, const struct sc_verify_result *r)
 {
-	uint64_t fails = r->problems[SC_OBJ_MISSING] + r->problems[SC_OBJ_NO_VERITY] + r->problems[SC_OBJ_MISMATCH] +
-			 r->problems[SC_OBJ_UNREADABLE] + r->problems[SC_OBJ_VANISHED] + r->problems[SC_OBJ_BAD_XATTR];
-	/* hostile-inputs 24/25: no fs-verity on the image fails; fs-verity not available here is an error. */
-	bool image_bad = r->image_check == SC_IMAGE_MISMATCH ||
-			 (r->image_check == SC_IMAGE_UNPROVEN && r->image_errno == ENODATA);
-	bool image_unknown = r->image_check == SC_IMAGE_UNPROVEN && r->image_errno != ENODATA;
-	const char *status = fails || image_bad						      ? "fail"
-			     : image_unknown || r->problems[SC_OBJ_ERROR] || r->stopped_early ? "error"
-											       : "pass";
 	char measured[SC_DIGEST_HEX_MAX + 8];
 	json_t *j = json_object(), *counts = json_object();
-	char reason[200];
+	char reason[256];
 
 	if (!j || !counts) {
 		json_decref(j);
 		json_decref(counts);
 		return NULL;
 	}
-	if (r->image_check == SC_IMAGE_MISMATCH)
-		snprintf(reason, sizeof(reason), "the image measures %.140s, not the digest the cmdline names",
-			 sc_digest_to_string(&r->image_measured, measured));
-	else if (r->image_check == SC_IMAGE_UNPROVEN)
-		snprintf(reason, sizeof(reason), "the image's fs-verity digest could not be measured (%s): its metadata is not proven",
-			 sc_fsverity_strerror(-r->image_errno) ?: strerror(r->image_errno));
-	else if (fails)
-		snprintf(reason, sizeof(reason), "%llu of %llu objects fail the seal", (unsigned long long)fails,
-			 (unsigned long long)r->objects);
-	else if (r->problems[SC_OBJ_ERROR])
-		snprintf(reason, sizeof(reason), "%llu objects could not be checked",
-			 (unsigned long long)r->problems[SC_OBJ_ERROR]);
-	else if (r->stopped_early)
-		snprintf(reason, sizeof(reason), "stopped early (%s) after %llu files", r->stop_reason,
-			 (unsigned long long)r->files);
-	else
-		snprintf(reason, sizeof(reason), "all %llu objects verified%s; %llu inline files covered by the image",
-			 (unsigned long long)r->objects, o->deep ? " and read" : "", (unsigned long long)r->inline_files);
+	sc_verify_reason(o, r, reason, sizeof(reason));
 	for (int i = 0; i < _SC_OBJ_PROBLEM_MAX; i++)
 		json_object_set_new(counts, sc_obj_problem_name(i), json_integer((json_int_t)r->problems[i]));
-	json_object_set_new(j, "status", json_string(status));
+	json_object_set_new(j, "status", json_string(sc_verify_status_name(sc_verify_status(r))));
 	json_object_set_new(j, "reason", json_string(reason));
 	json_object_set_new(j, "deep", json_boolean(o->deep));
 	json_object_set_new(j, "files", json_integer((json_int_t)r->files));

@@ -66,6 +66,7 @@ struct sc_verify_result {
 	const char *walker;      /* "parsed" or "mounted" */
 	enum sc_image_check image_check;
 	int image_errno;         /* SC_IMAGE_UNPROVEN: why */
+	int walk_errno;          /* the walk was cut short by this error (never a pass); 0: it was not */
 	struct sc_digest image_measured;
 	json_t *listed;          /* array of {path, object, problem, detail} */
 };
@@ -79,6 +80,19 @@ const char *sc_obj_problem_name(enum sc_obj_problem p);
  */
 int sc_verify(const struct sc_verify_options *o, struct sc_verify_result *ret, char *why, size_t why_size);
 void sc_verify_result_done(struct sc_verify_result *r);
+
+/* What a result means, decided once here; JSON and text only present it. */
+enum sc_verify_status {
+	SC_VERIFY_PASS = 0,   /* every object of the whole image checked and good */
+	SC_VERIFY_FAIL,       /* an object or the image breaks the seal */
+	SC_VERIFY_ERROR,      /* something could not be decided, or the walk was cut short by an error */
+	SC_VERIFY_INCOMPLETE, /* stopped early (max_seconds, max_files): not every object was checked */
+};
+enum sc_verify_status sc_verify_status(const struct sc_verify_result *r);
+/* "pass", "fail" or "error": an incomplete walk is presented as an error whose reason says "incomplete". */
+const char *sc_verify_status_name(enum sc_verify_status s);
+/* The one-line reason for sc_verify_status(), into @buf. */
+void sc_verify_reason(const struct sc_verify_options *o, const struct sc_verify_result *r, char *buf, size_t size);
 
 /* The result as the report's checks.objects: status, reason and the counters. */
 json_t *sc_verify_to_json(const struct sc_verify_options *o, const struct sc_verify_result *r);
