@@ -149,7 +149,12 @@ static int open_common(struct sc_erofs *e)
 	e->root_nid = le16(sb + 14);
 	e->meta_base = (uint64_t)le32(sb + 40) << blkszbits;
 	e->xattr_base = (uint64_t)le32(sb + 44) << blkszbits;
-	e->xattr_filter = le32(sb + 8) & EROFS_FEATURE_COMPAT_XATTR_FILTER;
+	/*
+	 * The name filter is trusted only as the kernel trusts it (fs/erofs/xattr.c):
+	 * the feature bit set and the superblock's xattr_filter_reserved byte (104)
+	 * zero. Otherwise every xattr is looked up, whatever the filter bits say.
+	 */
+	e->xattr_filter = (le32(sb + 8) & EROFS_FEATURE_COMPAT_XATTR_FILTER) && sb[104] == 0;
 	return 0;
 }
 
