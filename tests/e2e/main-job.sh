@@ -27,7 +27,9 @@ git clone --quiet --no-hardlinks "$src" "$work/sealcheck" || bad "git clone $src
 t0=$(date +%s)
 rc=0
 # Not a terminal: the demo prints no progress lines, only the probe's verdict.
-SEALCHECK_DEMO_IMAGE=$work/demo-image "$work/sealcheck/scripts/demo.sh" </dev/null >"$work/out" 2>&1 || rc=$?
+# The probe's work folder (console log, vars copy) below $work too, so nothing is left behind.
+mkdir -p "$work/run"
+SEALCHECK_DEMO_IMAGE=$work/demo-image XDG_RUNTIME_DIR=$work/run "$work/sealcheck/scripts/demo.sh" </dev/null >"$work/out" 2>&1 || rc=$?
 took=$(( $(date +%s) - t0 ))
 [ "$rc" = 0 ] || bad "scripts/demo.sh exited $rc after ${took}s (want 0, sealed)"
 # Exactly the probe's verdict line, not "Verdict: NOT SEALED" or a guest's echo.
