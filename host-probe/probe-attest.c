@@ -3,162 +3,210 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+#include <sys/epoll.h>
 
-#include "probe.h"
+#include "probe-attest.h"
+#include "probe-loop.h"
 #include "sc-io.h"
 #include "sc-macro.h"
-#include "sc-report-validate.h"
-#include "sc-wire.h"
 
-#define NONCE_RESEND_MS 5000   /* a guest agent that restarted has lost the nonce: say it again */
-#define MAX_BAD_FRAMES 64      /* a guest that floods garbage is cut off */
+static const int handled_signals[] = { SIGTERM, SIGINT, SIGHUP };
 
-static int make_nonce(char out[65])
+int probe_block_signals(void)
 {
-	uint8_t raw[32];
-	size_t got = 0;
+	sigset_t set;
 
-	while (got < sizeof(raw)) {
-		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+	sigemptyset(&set);
+	for (size_t i = 0; i < ELEMENTSOF(handled_signals); i++)
+		sigaddset(&set, handled_signals[i]);
+	/* Writes to a guest that went away fail with EPIPE, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	return sigprocmask(SIG_BLOCK, &set, NULL) < 0 ? -errno : 0;
+}
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+struct run_state {
+	struct probe_attest *a;
+	sd_event *event;
+	sd_event_source *console_listen, *console_io, *vm_exit;
+};
+
+static void session_done(struct probe_session *s, void *userdata)
+{
+	struct run_state *st = userdata;
+
+	(void)s;
+	(void)sd_event_exit(st->event, 0);
+}
+
+/* The VM is gone, or a console sign says it will not answer: read what is left, then stop. */
+static void vm_stopped(struct run_state *st, const char *why)
+{
+	struct probe_session *s = &st->a->session;
+	long long now = sc_now_ms();
+
+	if (probe_session_fd(s) >= 0)
+		probe_session_io(s, POLLIN, now);
+	probe_session_stop(s, PROBE_END_STOPPED, why, now);
+	(void)sd_event_exit(st->event, 0);
+}
+
+static void check_console(struct run_state *st, long long now)
+{
+	const char *why = probe_console_stopped(&st->a->vm->console, now);
+
+	if (why)
+		vm_stopped(st, why);
+}
+
+static int on_console_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct run_state *st = userdata;
+	struct probe_console *c = &st->a->vm->console;
+	long long now = sc_now_ms();
+
+	(void)fd;
+	(void)revents;
+	/* A bounded amount per wake-up: a chatty console never starves the session. */
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = probe_console_read(c, now);
+
+		if (n == -EAGAIN)
+			break;
+		if (n <= 0) {
+			st->console_io = sd_event_source_disable_unref(src);
+			break;
 		}
-		got += (size_t)n;
 	}
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	check_console(st, now);
 	return 0;
 }
 
-static int connect_socket(const char *path)
+static int add_console_io(struct run_state *st)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	struct probe_console *c = &st->a->vm->console;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	return fd;
+	st->console_io = sd_event_source_disable_unref(st->console_io);
+	if (c->fd < 0)
+		return 0;
+	return sd_event_add_io(st->event, &st->console_io, c->fd, EPOLLIN, on_console_io, st);
 }
 
-static void judge_frame(struct probe_collect *c, const struct sc_wire_frame *fr)
+static int on_console_listen(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
-	json_t *doc = NULL, *nonce;
-	char why[200];
+	struct run_state *st = userdata;
 
-	if (fr->type != SC_WIRE_REPORT)
-		return; /* unknown frame types are for later versions */
-	if (sc_report_validate((const char *)fr->payload, fr->len, &doc, why, sizeof(why)) < 0) {
-		c->rejected++;
-		snprintf(c->last_reject, sizeof(c->last_reject), "report rejected: %s", why);
-		return;
-	}
-	nonce = json_object_get(doc, "nonce");
-	if (!json_is_string(nonce) || strcmp(json_string_value(nonce), c->nonce) != 0) {
-		/* The push at start (no nonce), or a replay of an older report. */
-		c->stale++;
-		snprintf(c->last_reject, sizeof(c->last_reject), "report rejected: %s",
-			 json_is_string(nonce) ? "stale or foreign nonce (replay?)" : "no nonce (unsolicited)");
-		json_decref(doc);
-		return;
-	}
-	c->report = doc;
+	(void)src;
+	(void)fd;
+	(void)revents;
+	if (probe_console_accept(&st->a->vm->console) > 0)
+		(void)add_console_io(st);
+	return 0;
 }
 
-int probe_collect(const char *socket_path, long long deadline, bool (*alive)(void *), void *userdata,
-		  struct probe_collect *c)
+static int on_vm_exit(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
-	_cleanup_free_ char *frame = NULL;
-	_cleanup_close_ int fd = -1;
-	struct sc_wire_decoder dec;
-	long long start, next_nonce = 0;
-	size_t frame_len;
+	struct run_state *st = userdata;
+	long long now = sc_now_ms();
+
+	(void)fd;
+	(void)revents;
+	st->vm_exit = sd_event_source_disable_unref(src);
+	/* The console's last words first: they may say why. */
+	while (probe_console_read(&st->a->vm->console, now) > 0)
+		;
+	(void)probe_vm_running(st->a->vm);
+	vm_stopped(st, probe_console_stopped(&st->a->vm->console, now + 24 * 3600 * 1000LL)
+			       ?: "the VM stopped before it answered");
+	return 0;
+}
+
+static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct run_state *st = userdata;
+	char why[64];
+
+	(void)src;
+	st->a->signal = (int)si->ssi_signo;
+	snprintf(why, sizeof(why), "interrupted by %s", sigabbrev_np((int)si->ssi_signo) ?: "a signal");
+	probe_session_stop(&st->a->session, PROBE_END_STOPPED, why, sc_now_ms());
+	(void)sd_event_exit(st->event, 0);
+	return 0;
+}
+
+static int on_tick(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct run_state *st = userdata;
+	long long now = sc_now_ms();
+
+	if (st->a->progress)
+		st->a->progress(st->a, now, st->a->userdata);
+	if (st->a->vm) {
+		check_console(st, now);
+		/* Without pidfds, ask. */
+		if (st->a->vm->pidfd < 0 && !probe_vm_running(st->a->vm))
+			vm_stopped(st, "the VM stopped before it answered");
+	}
+	(void)sd_event_source_set_time(src, usec + 1000000);
+	return 0;
+}
+
+int probe_attest_run(struct probe_attest *a)
+{
+	_cleanup_event_ sd_event *e = NULL;
+	_cleanup_watch_ struct probe_watch *w = NULL;
+	_cleanup_event_source_ sd_event_source *tick = NULL, *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
+	sd_event_source **sigs[] = { &sig_term, &sig_int, &sig_hup };
+	struct run_state st = { .a = a };
+	struct probe_session_config cfg = { .deadline_ms = a->deadline_ms };
 	int r;
 
-	memset(c, 0, sizeof(*c));
-	r = make_nonce(c->nonce);
+	a->started_ms = sc_now_ms();
+	r = probe_session_init(&a->session, &cfg);
 	if (r < 0)
 		return r;
-	r = sc_wire_encode(SC_WIRE_NONCE, c->nonce, 64, &frame, &frame_len);
+	r = sd_event_new(&e);
 	if (r < 0)
 		return r;
-	/* QEMU creates the socket a moment after it starts. */
-	while ((fd = connect_socket(socket_path)) < 0) {
-		if (alive && !alive(userdata))
-			return -ECHILD;
-		if (sc_now_ms() >= deadline)
-			return fd == -ENOENT || fd == -ECONNREFUSED ? -ETIMEDOUT : fd;
-		usleep(100 * 1000);
+	st.event = e;
+	_Static_assert(ELEMENTSOF(sigs) == ELEMENTSOF(handled_signals), "a source per signal");
+	for (size_t i = 0; i < ELEMENTSOF(handled_signals); i++) {
+		r = sd_event_add_signal(e, sigs[i], handled_signals[i], on_signal, &st);
+		if (r < 0)
+			return r;
 	}
-	start = sc_now_ms();
-	r = sc_wire_decoder_init(&dec, SC_WIRE_MAX_PAYLOAD);
+	r = sd_event_add_time(e, &tick, CLOCK_MONOTONIC, (uint64_t)a->started_ms * 1000 + 1000000, 100000, on_tick,
+			      &st);
 	if (r < 0)
 		return r;
-	r = -ETIMEDOUT;
-	while (!c->report) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		struct sc_wire_frame fr;
-		long long now = sc_now_ms(), wait;
-		uint8_t buf[16384];
-		ssize_t n;
+	if (a->vm) {
+		struct probe_console *c = &a->vm->console;
 
-		if (now >= deadline)
-			break;
-		if (now >= next_nonce) {
-			if (sc_write_all(fd, frame, frame_len, deadline) < 0)
-				break;
-			next_nonce = now + NONCE_RESEND_MS;
-		}
-		wait = (next_nonce < deadline ? next_nonce : deadline) - now;
-		if (poll(&p, 1, (int)(wait > 1000 ? 1000 : wait)) < 0 && errno != EINTR) {
-			r = -errno;
-			break;
-		}
-		if (alive && !alive(userdata) && !(p.revents & POLLIN)) {
-			r = -ECHILD; /* the VM is gone and nothing is left to read */
-			break;
-		}
-		if (!(p.revents & (POLLIN | POLLHUP)))
-			continue;
-		/* Back-pressure: read only what the decoder has room for. */
-		n = read(fd, buf, sc_wire_space(&dec) < sizeof(buf) ? sc_wire_space(&dec) : sizeof(buf));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0) {
-			r = n == 0 ? -ECONNRESET : -errno;
-			break;
-		}
-		sc_wire_feed(&dec, buf, (size_t)n);
-		while (!c->report && sc_wire_next(&dec, &fr) == 1)
-			judge_frame(c, &fr);
-		c->bad_frames = dec.bad_frames;
-		c->oversized = dec.oversized;
-		if (dec.bad_frames > MAX_BAD_FRAMES) {
-			snprintf(c->last_reject, sizeof(c->last_reject), "%u malformed frames: the guest is cut off",
-				 dec.bad_frames);
-			r = -EPROTO;
-			break;
-		}
+		if (c->listen_fd >= 0 &&
+		    (r = sd_event_add_io(e, &st.console_listen, c->listen_fd, EPOLLIN, on_console_listen, &st)) < 0)
+			goto out;
+		if ((r = add_console_io(&st)) < 0)
+			goto out;
+		if (a->vm->pidfd >= 0 && (r = sd_event_add_io(e, &st.vm_exit, a->vm->pidfd, EPOLLIN, on_vm_exit, &st)) < 0)
+			goto out;
 	}
-	if (c->report)
+	r = probe_session_connect(&a->session, a->socket_path, sc_now_ms());
+	if (r < 0)
+		goto out;
+	r = probe_watch_new(e, &a->session, session_done, &st, &w);
+	if (r < 0)
+		goto out;
+	if (!probe_session_finished(&a->session))
+		r = sd_event_loop(e);
+	if (r >= 0)
 		r = 0;
-	c->seconds = (double)(sc_now_ms() - start) / 1000.0;
-	sc_wire_decoder_done(&dec);
+out:
+	st.console_listen = sd_event_source_disable_unref(st.console_listen);
+	st.console_io = sd_event_source_disable_unref(st.console_io);
+	st.vm_exit = sd_event_source_disable_unref(st.vm_exit);
 	return r;
+}
+
+void probe_attest_done(struct probe_attest *a)
+{
+	probe_session_done(&a->session);
 }

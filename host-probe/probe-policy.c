@@ -1,82 +1,247 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/*
- * The host's policy over a validated report: every required check passed,
- * the digest is the one expected, Secure Boot is enforcing. The guest's own
- * verdict field is not trusted; the checks are read one by one.
- */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "probe.h"
+#include "probe-policy.h"
+#include "sc-fileio.h"
 #include "sc-json.h"
+#include "sc-macro.h"
+#include "sc-report.h"
+
+void probe_policy_init(struct probe_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->require_secure_boot = true;
+}
+
+int probe_policy_allow(struct probe_policy *p, const char *text)
+{
+	const char *colon = strchr(text, ':'), *hex = colon ? colon + 1 : text;
+	enum sc_hash_alg alg = SC_HASH_NONE;
+	struct sc_digest d;
+	int r;
+
+	if (colon) {
+		alg = sc_hash_alg_from_name(text, (size_t)(colon - text));
+		if (alg == SC_HASH_NONE)
+			return -EINVAL;
+	}
+	r = sc_digest_from_hex(hex, strlen(hex), alg, &d);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < p->n_allowed; i++)
+		if (sc_digest_equal(&p->allowed[i], &d))
+			return 0;
+	if (p->n_allowed >= PROBE_POLICY_MAX_DIGESTS)
+		return -E2BIG;
+	p->allowed[p->n_allowed++] = d;
+	return 0;
+}
+
+static int parse_entry(json_t *e, const char *key, struct probe_policy *p, char *why, size_t why_size)
+{
+	const char *k;
+	json_t *v, *d;
+	size_t i;
+
+	if (!json_is_object(e))
+		return snprintf(why, why_size, "vms.%.80s: not an object", key), -EINVAL;
+	json_object_foreach(e, k, v) {
+		if (strcmp(k, "digests") == 0) {
+			if (!json_is_array(v) || json_array_size(v) == 0 ||
+			    json_array_size(v) > PROBE_POLICY_MAX_DIGESTS)
+				return snprintf(why, why_size, "vms.%.80s.digests: not an array of 1 to %u digests", key,
+						PROBE_POLICY_MAX_DIGESTS),
+				       -EINVAL;
+			json_array_foreach(v, i, d)
+				if (!json_is_string(d) || probe_policy_allow(p, json_string_value(d)) < 0)
+					return snprintf(why, why_size,
+							"vms.%.80s.digests[%zu]: not \"<hex>\", \"sha256:<hex>\" or "
+							"\"sha512:<hex>\" (lowercase)",
+							key, i),
+					       -EINVAL;
+		} else if (strcmp(k, "secure_boot") == 0) {
+			if (!json_is_boolean(v))
+				return snprintf(why, why_size, "vms.%.80s.secure_boot: not true or false", key), -EINVAL;
+			p->require_secure_boot = json_is_true(v);
+		} else
+			return snprintf(why, why_size, "vms.%.80s: unknown key \"%.40s\"", key, k), -EINVAL;
+	}
+	if (p->n_allowed == 0)
+		return snprintf(why, why_size, "vms.%.80s: no \"digests\"", key), -EINVAL;
+	return 0;
+}
+
+int probe_policy_parse(const char *buf, size_t len, const char *vm_name, const char *vm_uuid,
+		       struct probe_policy *ret, char *why, size_t why_size)
+{
+	_cleanup_json_ json_t *doc = NULL;
+	json_error_t err;
+	json_t *vms, *v, *mine = NULL;
+	const char *k, *mine_key = NULL;
+	int r;
+
+	if (len > PROBE_POLICY_FILE_MAX)
+		return snprintf(why, why_size, "larger than %u bytes", PROBE_POLICY_FILE_MAX), -EINVAL;
+	if (!sc_utf8_valid(buf, len))
+		return snprintf(why, why_size, "not valid UTF-8 (or holds a NUL byte)"), -EINVAL;
+	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (!doc)
+		return snprintf(why, why_size, "line %d: %s", err.line, err.text), -EINVAL;
+	if (!json_is_object(doc))
+		return snprintf(why, why_size, "not a JSON object"), -EINVAL;
+	json_object_foreach(doc, k, v)
+		if (strcmp(k, "schema") && strcmp(k, "vms"))
+			return snprintf(why, why_size, "unknown key \"%.40s\"", k), -EINVAL;
+	if (!json_is_string(json_object_get(doc, "schema")) ||
+	    strcmp(json_string_value(json_object_get(doc, "schema")), PROBE_POLICY_SCHEMA) != 0)
+		return snprintf(why, why_size, "\"schema\" is not \"%s\"", PROBE_POLICY_SCHEMA), -EINVAL;
+	vms = json_object_get(doc, "vms");
+	if (!json_is_object(vms) || json_object_size(vms) > PROBE_POLICY_MAX_VMS)
+		return snprintf(why, why_size, "\"vms\" is not an object of at most %u VMs", PROBE_POLICY_MAX_VMS),
+		       -EINVAL;
+	/* Every entry is checked, so a broken file fails now rather than on the day its VM shows up. */
+	json_object_foreach(vms, k, v) {
+		struct probe_policy tmp;
+
+		probe_policy_init(&tmp);
+		if (k[0] == '\0')
+			return snprintf(why, why_size, "vms: an empty VM name"), -EINVAL;
+		r = parse_entry(v, k, &tmp, why, why_size);
+		if (r < 0)
+			return r;
+		if ((vm_uuid && strcmp(k, vm_uuid) == 0) || (!mine && vm_name && strcmp(k, vm_name) == 0)) {
+			mine = v;
+			mine_key = k;
+		}
+	}
+	if (!mine)
+		return snprintf(why, why_size, "no entry for VM \"%.80s\"%s%.40s%s", vm_name ?: "?",
+				vm_uuid ? " (UUID " : "", vm_uuid ?: "", vm_uuid ? ")" : ""),
+		       -ENOENT;
+	probe_policy_init(ret);
+	r = parse_entry(mine, mine_key, ret, why, why_size);
+	if (r < 0)
+		return r;
+	snprintf(ret->source, sizeof(ret->source), "policy entry \"%.100s\"", mine_key);
+	return 0;
+}
+
+int probe_policy_load(const char *path, const char *vm_name, const char *vm_uuid, struct probe_policy *ret,
+		      char *why, size_t why_size)
+{
+	_cleanup_free_ char *buf = NULL;
+	char inner[256];
+	size_t len;
+	int r = sc_read_file_capped(path, PROBE_POLICY_FILE_MAX, &buf, &len);
+
+	if (r < 0)
+		return snprintf(why, why_size, "%s: %s", path,
+				r == -EFBIG ? "larger than 4 MiB" : strerror(-r)),
+		       r == -ENOENT ? -EINVAL : r;
+	r = probe_policy_parse(buf, len, vm_name, vm_uuid, ret, inner, sizeof(inner));
+	if (r < 0)
+		snprintf(why, why_size, "%s: %s", path, inner);
+	return r;
+}
 
 static const char *str(json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
 }
 
-static void fail(json_t *links, const char *link, const char *reason)
+static int fail(json_t *links, const char *link, const char *reason)
 {
-	json_array_append_new(links, json_pack("{s:s, s:s}", "link", link, "reason", reason ? reason : "?"));
+	return json_array_append_new(links, json_pack("{s:s, s:s}", "link", link, "reason", reason ? reason : "?"));
+}
+
+static bool allowed(const struct probe_policy *p, const char *alg, const char *hex)
+{
+	struct sc_digest d;
+	enum sc_hash_alg a = alg ? sc_hash_alg_from_name(alg, strlen(alg)) : SC_HASH_NONE;
+
+	if (!hex || sc_digest_from_hex(hex, strlen(hex), a, &d) < 0)
+		return false;
+	for (unsigned i = 0; i < p->n_allowed; i++)
+		if (sc_digest_equal(&p->allowed[i], &d))
+			return true;
+	return false;
+}
+
+/* "sha512:<hex>" as the report's composefs_image.measured has it. */
+static bool allowed_string(const struct probe_policy *p, const char *s)
+{
+	const char *colon = s ? strchr(s, ':') : NULL;
+	char alg[16];
+
+	if (!colon || (size_t)(colon - s) >= sizeof(alg))
+		return false;
+	memcpy(alg, s, (size_t)(colon - s));
+	alg[colon - s] = '\0';
+	return allowed(p, alg, colon + 1);
 }
 
 json_t *probe_policy_check(const struct probe_policy *p, json_t *report)
 {
-	json_t *links = json_array(), *checks = json_object_get(report, "checks");
+	_cleanup_json_ json_t *links = json_array();
+	json_t *checks = json_object_get(report, "checks");
 	const char *kind = str(report, "seal_kind");
-	static const char *const required[] = { "cmdline", "root_mount", "secure_boot", "composefs_image" };
+	unsigned required = sc_required_checks(kind && strcmp(kind, "dm-verity") == 0,
+					       json_object_get(checks, "objects") != NULL);
 
 	if (!links)
 		return NULL;
-	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
-		json_t *c = json_object_get(checks, required[i]);
+	for (unsigned id = 0; id < _SC_CHECK_MAX; id++) {
+		json_t *c = json_object_get(checks, sc_check_key(id));
 		const char *status = str(c, "status");
+		char buf[512];
 
-		if (strcmp(required[i], "composefs_image") == 0 && kind && strcmp(kind, "dm-verity") == 0)
+		if (!(required & (1u << id)) || (status && strcmp(status, "pass") == 0))
 			continue;
-		if (!status || strcmp(status, "pass") != 0) {
-			char buf[512];
-
-			snprintf(buf, sizeof(buf), "%s: %s", status ? status : "missing", str(c, "reason") ?: "");
-			fail(links, required[i], buf);
-		}
-	}
-	/* The deep check, when the guest was asked to run it, binds like the others. */
-	if (json_object_get(checks, "objects")) {
-		json_t *c = json_object_get(checks, "objects");
-		const char *status = str(c, "status");
-
-		if (!status || strcmp(status, "pass") != 0) {
-			char buf[512];
-
-			snprintf(buf, sizeof(buf), "%s: %s", status ? status : "missing", str(c, "reason") ?: "");
-			fail(links, "objects", buf);
-		}
+		snprintf(buf, sizeof(buf), "%s: %s", status ? status : "missing", str(c, "reason") ?: "");
+		if (fail(links, sc_check_key(id), buf) < 0)
+			return NULL;
 	}
 	if (p->require_secure_boot) {
 		const char *mode = str(json_object_get(checks, "secure_boot"), "mode");
 
 		if (!mode || (strcmp(mode, "user") != 0 && strcmp(mode, "deployed") != 0))
-			fail(links, "policy:secure_boot", "Secure Boot is not in user or deployed mode");
+			if (fail(links, "policy:secure_boot", "Secure Boot is not in user or deployed mode") < 0)
+				return NULL;
 	}
-	if (p->expect.alg != SC_HASH_NONE) {
-		char hex[SC_DIGEST_HEX_MAX + 1], full[SC_DIGEST_HEX_MAX + 8];
+	if (p->n_allowed == 0) {
+		if (fail(links, "policy:digest", "no digest policy: the host allows no composefs digest") < 0)
+			return NULL;
+	} else if (kind && strcmp(kind, "dm-verity") == 0) {
+		/* The policy names composefs digests; a dm-verity root hash is not one: fail closed. */
+		if (fail(links, "policy:digest", "a dm-verity root: the policy's composefs digests do not cover it") < 0)
+			return NULL;
+	} else {
 		json_t *digests = json_object_get(json_object_get(checks, "cmdline"), "digests"), *d;
-		const char *mounted = str(json_object_get(checks, "root_mount"), "digest");
+		json_t *root = json_object_get(checks, "root_mount");
 		const char *measured = str(json_object_get(checks, "composefs_image"), "measured");
-		bool named = false;
+		bool named = false, foreign = false;
 		size_t i;
 
-		sc_digest_to_hex(&p->expect, hex);
-		sc_digest_to_string(&p->expect, full);
-		json_array_foreach(digests, i, d)
-			named |= str(d, "digest") && strcmp(str(d, "digest"), hex) == 0 && str(d, "algorithm") &&
-				 strcmp(str(d, "algorithm"), sc_hash_alg_name(p->expect.alg)) == 0;
-		if (!named)
-			fail(links, "policy:digest", "the UKI's cmdline does not name the expected digest");
-		if (!mounted || strcmp(mounted, hex) != 0)
-			fail(links, "policy:digest", "the root is not mounted from the expected image");
-		if (!measured || strcmp(measured, full) != 0)
-			fail(links, "policy:digest", "the image does not measure to the expected digest");
+		/* Every digest the cmdline names must be allowed, and the root mounted from one. */
+		json_array_foreach(digests, i, d) {
+			if (allowed(p, str(d, "algorithm"), str(d, "digest")))
+				named = true;
+			else
+				foreign = true;
+		}
+		if (!named || foreign)
+			if (fail(links, "policy:digest",
+				 !named ? "the UKI's cmdline names no digest the policy allows"
+					: "the UKI's cmdline names a digest the policy does not allow") < 0)
+				return NULL;
+		if (!allowed(p, NULL, str(root, "digest")))
+			if (fail(links, "policy:digest", "the root is not mounted from an image the policy allows") < 0)
+				return NULL;
+		if (!allowed_string(p, measured))
+			if (fail(links, "policy:digest", "the image does not measure to a digest the policy allows") < 0)
+				return NULL;
 	}
-	return links;
+	return TAKE_PTR(links);
 }

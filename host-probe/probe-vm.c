@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <linux/kvm.h>
+#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,17 +16,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "probe.h"
+#include "probe-spawn.h"
+#include "probe-vm.h"
 #include "sc-fileio.h"
+#include "sc-io.h"
 #include "sc-json.h"
 #include "sc-macro.h"
-
-extern char **environ;
 
 #define OVMF_CODE_SECURE "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
 #define OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
 #define OVMF_VARS_EMPTY "/usr/share/OVMF/OVMF_VARS_4M.fd"
-#define PORT_NAME "org.sealcheck.attest.0"
 
 static void kvm_alarm(int sig)
 {
@@ -116,6 +116,34 @@ out:
 	return r;
 }
 
+int probe_firmware_from_name(const char *name, enum probe_firmware *ret)
+{
+	static const char *const names[] = { "uefi-secure", "uefi-insecure", "uefi-setup", "bios" };
+
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (strcmp(name, names[i]) == 0) {
+			*ret = (enum probe_firmware)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *probe_firmware_name(enum probe_firmware fw)
+{
+	static const char *const names[] = { "uefi-secure", "uefi-insecure", "uefi-setup", "bios" };
+
+	return (unsigned)fw < ELEMENTSOF(names) ? names[fw] : "?";
+}
+
+void probe_vm_init(struct probe_vm *vm)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->accel = "auto";
+	vm->pid = -1;
+	vm->pidfd = -1;
+	vm->console.listen_fd = vm->console.fd = vm->console.log_fd = -1;
+}
+
 static int copy_file(const char *from, const char *to)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -125,31 +153,10 @@ static int copy_file(const char *from, const char *to)
 
 	if (r < 0)
 		return r;
-	fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
-		return -errno ?: -EIO;
+		return sc_negative_errno();
 	return 0;
-}
-
-/* posix_spawn takes char *const[]; it does not write to the strings. */
-#define SPAWN_ARGV(a) ((char *const *)(uintptr_t)(a))
-
-static int spawn_wait(const char *const argv[], const char *log)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int status, r;
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	r = posix_spawnp(&pid, argv[0], &fa, NULL, SPAWN_ARGV(argv), environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0)
-		return -r;
-	if (waitpid(pid, &status, 0) < 0)
-		return -errno;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
 /* Enroll PK/KEK/db from a bcvk-style key folder into a fresh store, as bcvk does. */
@@ -169,39 +176,18 @@ static int enroll_keys(const char *keys, const char *vars, const char *log, char
 	{
 		/* virt-fw-vars where installed (Fedora), else python3-virt-firmware from the cache. */
 		const char *argv_bin[] = { "virt-fw-vars", "-i", OVMF_VARS_EMPTY, "-o", vars, "--set-pk", guid, pk,
-				     "--add-kek", guid, kek, "--add-db", guid, db, "--sb", NULL };
+					   "--add-kek", guid, kek, "--add-db", guid, db, "--sb", NULL };
 		const char *argv_py[] = { "python3", "-m", "virt.firmware.vars", "-i", OVMF_VARS_EMPTY, "-o", vars,
-				    "--set-pk", guid, pk, "--add-kek", guid, kek, "--add-db", guid, db, "--sb", NULL };
+					  "--set-pk", guid, pk, "--add-kek", guid, kek, "--add-db", guid, db, "--sb", NULL };
 
-		r = spawn_wait(argv_bin, log);
-		if (r < 0)
-			r = spawn_wait(argv_py, log);
+		r = probe_spawn_wait(argv_bin, log, PROBE_HELPER_TIMEOUT_MS);
+		if (r < 0 && r != -ETIMEDOUT)
+			r = probe_spawn_wait(argv_py, log, PROBE_HELPER_TIMEOUT_MS);
 	}
 	if (r < 0)
-		snprintf(why, why_size, "enrolling the keys of %s with virt-fw-vars failed (see %s)", keys, log);
+		snprintf(why, why_size, "enrolling the keys of %s with virt-fw-vars %s (see %s)", keys,
+			 r == -ETIMEDOUT ? "timed out" : "failed", log);
 	return r;
-}
-
-static json_t *load_manifest(const char *dir, char *why, size_t why_size)
-{
-	_cleanup_free_ char *path = NULL, *buf = NULL;
-	json_error_t err;
-	size_t len;
-	json_t *m;
-
-	if (asprintf(&path, "%s/manifest.json", dir) < 0)
-		return NULL;
-	if (sc_read_file_capped(path, SC_MANIFEST_MAX, &buf, &len) < 0) {
-		snprintf(why, why_size, "%s: cannot read (is %s an image made by the builder?)", path, dir);
-		return NULL;
-	}
-	m = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
-	if (!json_is_object(m)) {
-		snprintf(why, why_size, "%s: %s", path, err.text);
-		json_decref(m);
-		return NULL;
-	}
-	return m;
 }
 
 /* BIOS boots: the UKI's own sections, so the same signed payload runs without UEFI. */
@@ -212,18 +198,16 @@ struct direct_boot {
 static int extract_uki(const char *esp, const char *workdir, const char *log, struct direct_boot *d, char *why,
 		       size_t why_size)
 {
-	char uki[320], sec[32];
 	_cleanup_free_ char *cmd = NULL;
+	char uki[320], sec[32], path[340];
 	size_t len;
 	int r;
 
 	snprintf(uki, sizeof(uki), "%s/uki.efi", workdir);
 	{
-		char src[400];
-		const char *argv[] = { "mcopy", "-o", "-i", esp, src, uki, NULL };
+		const char *argv[] = { "mcopy", "-o", "-i", esp, "::/EFI/BOOT/BOOTX64.EFI", uki, NULL };
 
-		snprintf(src, sizeof(src), "::/EFI/BOOT/BOOTX64.EFI");
-		r = spawn_wait(argv, log);
+		r = probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS);
 		if (r < 0)
 			return snprintf(why, why_size, "extracting the UKI from %s (mcopy) failed", esp), r;
 	}
@@ -236,166 +220,231 @@ static int extract_uki(const char *esp, const char *workdir, const char *log, st
 
 		snprintf(sec, sizeof(sec), "--only-section=%s", name);
 		snprintf(out, sizeof(out), "%s/%s", workdir, name + 1);
-		r = spawn_wait(argv, log);
+		r = probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS);
 		if (r < 0)
 			return snprintf(why, why_size, "extracting %s from the UKI (objcopy) failed", name), r;
 	}
-	{
-		char path[340];
-
-		snprintf(path, sizeof(path), "%s/cmdline", workdir);
-		r = sc_read_file_capped(path, sizeof(d->cmdline) - 1, &cmd, &len);
-		if (r < 0)
-			return snprintf(why, why_size, "the UKI's .cmdline: %s", strerror(-r)), r;
-		len = strcspn(cmd, "\n");
-		memcpy(d->cmdline, cmd, len);
-		d->cmdline[len] = '\0';
-	}
+	snprintf(path, sizeof(path), "%s/cmdline", workdir);
+	r = sc_read_file_capped(path, sizeof(d->cmdline) - 1, &cmd, &len);
+	if (r < 0)
+		return snprintf(why, why_size, "the UKI's .cmdline: %s", strerror(-r)), r;
+	len = strcspn(cmd, "\n");
+	memcpy(d->cmdline, cmd, len);
+	d->cmdline[len] = '\0';
 	return 0;
 }
 
-static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, const char *code_drive,
-		      const char *vars_drive, const char *esp_drive, const char *root_drive, const char *chardev,
-		      const char *serial, const char *log, const struct direct_boot *direct)
+struct qemu_drives {
+	char *code, *vars, *esp, *root, *attest, *console;
+};
+
+static void qemu_drives_done(struct qemu_drives *d)
 {
+	free(d->code);
+	free(d->vars);
+	free(d->esp);
+	free(d->root);
+	free(d->attest);
+	free(d->console);
+}
+
+static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, const struct qemu_drives *d,
+		      const char *log, const struct direct_boot *direct)
+{
+	/*
+	 * -nodefaults: no NIC (a user-mode NIC would reach the host's loopback
+	 * services), no CD-ROM, no default serial, parallel or monitor; only what
+	 * the boot needs is added. The sandbox denies QEMU spawning, privilege
+	 * changes and obsolete system calls.
+	 */
+#define QEMU_COMMON                                                                                          \
+	"qemu-system-x86_64", "-nodefaults", "-no-user-config", "-sandbox",                                  \
+		"on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", "-nic", "none",  \
+		"-accel", accel, "-cpu", cpu, "-smp", "1", "-m", "1024", "-display", "none", "-no-reboot",  \
+		"-monitor", "none", "-chardev", d->console, "-serial", "chardev:con"
 	const char *uefi_argv[] = {
-		"qemu-system-x86_64", "-machine", "q35,smm=on", "-accel", accel, "-cpu", cpu,
-		"-smp", "1", "-m", "1024", "-display", "none", "-no-reboot", "-monitor", "none",
+		QEMU_COMMON, "-machine", "q35,smm=on",
 		"-global", "driver=cfi.pflash01,property=secure,value=on",
-		"-drive", code_drive, "-drive", vars_drive,
-		"-drive", esp_drive, "-device", "virtio-blk-pci,drive=esp,bootindex=0",
-		"-drive", root_drive, "-device", "virtio-blk-pci,drive=root",
-		"-device", "virtio-serial-pci", "-chardev", chardev,
-		"-device", "virtserialport,chardev=attest,name=" PORT_NAME,
-		"-serial", serial, NULL,
+		"-drive", d->code, "-drive", d->vars,
+		"-drive", d->esp, "-device", "virtio-blk-pci,drive=esp,bootindex=0",
+		"-drive", d->root, "-device", "virtio-blk-pci,drive=root",
+		"-device", "virtio-serial-pci", "-chardev", d->attest,
+		"-device", "virtserialport,chardev=attest,name=" PROBE_PORT_NAME, NULL,
 	};
 	const char *bios_argv[] = {
-		"qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-cpu", cpu,
-		"-smp", "1", "-m", "1024", "-display", "none", "-no-reboot", "-monitor", "none",
+		QEMU_COMMON, "-machine", "q35",
 		"-kernel", direct ? direct->kernel : "", "-initrd", direct ? direct->initrd : "",
 		"-append", direct ? direct->cmdline : "",
-		"-drive", esp_drive, "-device", "virtio-blk-pci,drive=esp",
-		"-drive", root_drive, "-device", "virtio-blk-pci,drive=root",
-		"-device", "virtio-serial-pci", "-chardev", chardev,
-		"-device", "virtserialport,chardev=attest,name=" PORT_NAME,
-		"-serial", serial, NULL,
+		"-drive", d->esp, "-device", "virtio-blk-pci,drive=esp",
+		"-drive", d->root, "-device", "virtio-blk-pci,drive=root",
+		"-device", "virtio-serial-pci", "-chardev", d->attest,
+		"-device", "virtserialport,chardev=attest,name=" PROBE_PORT_NAME, NULL,
 	};
-	const char *const *argv = direct ? bios_argv : uefi_argv;
-	posix_spawn_file_actions_t fa;
+#undef QEMU_COMMON
+	_cleanup_close_ int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	int r;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	r = posix_spawnp(&vm->pid, argv[0], &fa, NULL, SPAWN_ARGV(argv), environ);
-	posix_spawn_file_actions_destroy(&fa);
-	return -r;
+	if (out < 0)
+		return -errno;
+	r = probe_spawn(direct ? bios_argv : uefi_argv, out, !vm->keep, &vm->pid, &vm->pidfd);
+	if (r < 0)
+		return r;
+	/* QEMU connects to the console socket while it starts. */
+	for (int i = 0; i < 100 && vm->console.fd < 0 && probe_vm_running(vm); i++) {
+		struct pollfd p = { .fd = vm->console.listen_fd, .events = POLLIN };
+
+		if (poll(&p, 1, 100) > 0)
+			(void)probe_console_accept(&vm->console);
+	}
+	return 0;
 }
 
 /* Under KVM the firmware writes to the console within a second; give it five. */
 static int kvm_started(struct probe_vm *vm, const char *log, char *why, size_t why_size)
 {
-	struct stat st;
+	long long deadline = sc_now_ms() + 5000;
 
-	for (int i = 0; i < 50; i++) {
+	while (sc_now_ms() < deadline) {
+		struct pollfd p = { .fd = vm->console.fd, .events = POLLIN };
+
 		if (!probe_vm_running(vm)) {
-			_cleanup_free_ char *tail = probe_console_tail(log, 3);
-			const char *line = tail ? strstr(tail, "error: ") : NULL;
+			_cleanup_free_ char *buf = NULL;
+			size_t len;
+			const char *line;
 
-			/* QEMU's own "error: ..." line says most; else its last words. */
-			snprintf(why, why_size, "qemu exited: %.*s", 120,
-				 line ? line + 7 : tail ? tail : "?");
+			/* QEMU's own "error: ..." line says most. */
+			if (sc_read_file_capped(log, 64 * 1024, &buf, &len) < 0)
+				buf = NULL;
+			line = buf ? strstr(buf, "error: ") : NULL;
+			snprintf(why, why_size, "qemu exited: %.120s", line ? line + 7 : buf ? buf : "?");
 			why[strcspn(why, "\n")] = '\0';
 			return -ECHILD;
 		}
-		if (stat(vm->console_path, &st) == 0 && st.st_size > 0)
+		if (vm->console.fd >= 0 && poll(&p, 1, 100) > 0 && probe_console_read(&vm->console, sc_now_ms()) > 0)
 			return 0;
-		usleep(100 * 1000);
+		if (vm->console.fd < 0)
+			(void)poll(NULL, 0, 100);
 	}
 	snprintf(why, why_size, "no firmware output within 5 s");
 	return -ETIMEDOUT;
 }
 
-int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
+static int make_drives(struct probe_vm *vm, const char *code, const char *vars, const char *esp, const char *root,
+		       struct qemu_drives *d)
 {
-	_cleanup_json_ json_t *m = NULL;
-	_cleanup_free_ char *vars = NULL, *esp = NULL, *root = NULL, *esp_drive = NULL, *root_drive = NULL,
-			    *code_drive = NULL, *vars_drive = NULL, *chardev = NULL, *serial = NULL, *log = NULL;
-	const char *code;
-	char kvm_why[200] = "";
-	struct direct_boot direct;
-	int r;
+	_cleanup_free_ char *c = probe_qemu_escape(code), *v = probe_qemu_escape(vars), *e = probe_qemu_escape(esp),
+			    *ro = probe_qemu_escape(root), *s = probe_qemu_escape(vm->socket_path),
+			    *cs = probe_qemu_escape(vm->console_sock);
 
-	m = load_manifest(vm->image_dir, why, why_size);
-	if (!m)
-		return -EINVAL;
-	if (!vm->workdir[0]) {
-		const char *base = getenv("XDG_RUNTIME_DIR") ?: "/tmp";
-
-		snprintf(vm->workdir, sizeof(vm->workdir), "%s/sealcheck-probe.XXXXXX", base);
-		if (!mkdtemp(vm->workdir))
-			return snprintf(why, why_size, "mkdtemp %s: %s", vm->workdir, strerror(errno)), -errno;
-	}
-	snprintf(vm->socket_path, sizeof(vm->socket_path), "%s/attest.sock", vm->workdir);
-	snprintf(vm->console_path, sizeof(vm->console_path), "%s/console.log", vm->workdir);
-	if (asprintf(&vars, "%s/vars.fd", vm->workdir) < 0 || asprintf(&log, "%s/probe.log", vm->workdir) < 0)
+	if (!c || !v || !e || !ro || !s || !cs)
 		return -ENOMEM;
+	if (asprintf(&d->code, "if=pflash,format=raw,unit=0,file=%s,readonly=on", c) < 0 ||
+	    asprintf(&d->vars, "if=pflash,format=raw,unit=1,file=%s", v) < 0 ||
+	    asprintf(&d->esp, "if=none,id=esp,file=%s,format=raw,readonly=on", e) < 0 ||
+	    asprintf(&d->root, "if=none,id=root,file=%s,format=raw,snapshot=on", ro) < 0 ||
+	    asprintf(&d->attest, "socket,id=attest,path=%s,server=on,wait=off", s) < 0 ||
+	    asprintf(&d->console, "socket,id=con,path=%s,server=off", cs) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int prepare_vars(struct probe_vm *vm, const char *vars, const char *log, const char **ret_code, char *why,
+			size_t why_size)
+{
+	_cleanup_free_ char *src = NULL;
+	int r;
 
 	/* Every boot from a FRESH copy of the store: a used one keeps boot entries tied to PCI slots. */
 	switch (vm->firmware) {
 	case PROBE_FW_UEFI_SECURE:
-		code = OVMF_CODE_SECURE;
+		*ret_code = OVMF_CODE_SECURE;
 		if (vm->keys_dir)
-			r = enroll_keys(vm->keys_dir, vars, log, why, why_size);
-		else {
-			_cleanup_free_ char *src = NULL;
-
-			if (asprintf(&src, "%s/%s", vm->image_dir,
-				     json_string_value(json_object_get(m, "vars")) ?: "vars.fd") < 0)
-				return -ENOMEM;
-			r = copy_file(src, vars);
-			if (r < 0)
-				snprintf(why, why_size, "%s: %s", src, strerror(-r));
-		}
-		break;
+			return enroll_keys(vm->keys_dir, vars, log, why, why_size);
+		r = probe_image_file(vm->image_dir, vm->manifest.vars, &src, why, why_size);
+		if (r < 0)
+			return r;
+		r = copy_file(src, vars);
+		if (r < 0)
+			snprintf(why, why_size, "%s: %s", src, strerror(-r));
+		return r;
 	case PROBE_FW_UEFI_SETUP:
-		code = OVMF_CODE_SECURE;
-		r = copy_file(OVMF_VARS_EMPTY, vars);
+		*ret_code = OVMF_CODE_SECURE;
 		break;
 	case PROBE_FW_BIOS:
-		code = OVMF_CODE; /* not used: no pflash in a BIOS boot */
-		r = 0;
-		break;
+		*ret_code = OVMF_CODE; /* not used: no pflash in a BIOS boot */
+		return 0;
 	default:
-		code = OVMF_CODE;
-		r = copy_file(OVMF_VARS_EMPTY, vars);
+		*ret_code = OVMF_CODE;
 		break;
 	}
-	if (r < 0) {
-		if (!why[0])
-			snprintf(why, why_size, "preparing the variable store: %s", strerror(-r));
+	r = copy_file(OVMF_VARS_EMPTY, vars);
+	if (r < 0)
+		snprintf(why, why_size, "%s: %s", OVMF_VARS_EMPTY, strerror(-r));
+	return r;
+}
+
+int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
+{
+	_cleanup_(qemu_drives_done) struct qemu_drives d = { 0 };
+	_cleanup_free_ char *vars = NULL, *esp = NULL, *root = NULL, *log = NULL;
+	const char *code = OVMF_CODE, *base;
+	char kvm_why[200] = "", esp_buf[160];
+	struct direct_boot direct;
+	int r;
+
+	r = probe_manifest_load(vm->image_dir, &vm->manifest, why, why_size);
+	if (r < 0)
+		return r;
+	base = getenv("XDG_RUNTIME_DIR") ?: "/tmp";
+	if (base[0] != '/' || strlen(base) > 100)
+		base = "/tmp";
+	snprintf(vm->workdir, sizeof(vm->workdir), "%s/sealcheck-probe.XXXXXX", base);
+	if (!mkdtemp(vm->workdir)) {
+		r = -errno;
+		snprintf(why, why_size, "mkdtemp %s: %s", vm->workdir, strerror(errno));
+		vm->workdir[0] = '\0';
 		return r;
 	}
+	snprintf(vm->socket_path, sizeof(vm->socket_path), "%s/attest.sock", vm->workdir);
+	snprintf(vm->console_sock, sizeof(vm->console_sock), "%s/console.sock", vm->workdir);
+	snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", vm->workdir);
+	if (asprintf(&vars, "%s/vars.fd", vm->workdir) < 0 || asprintf(&log, "%s/qemu.log", vm->workdir) < 0)
+		return -ENOMEM;
+	r = probe_console_open(&vm->console, vm->console_sock, vm->console_log, PROBE_CONSOLE_LOG_MAX);
+	if (r < 0)
+		return snprintf(why, why_size, "the console socket %s: %s", vm->console_sock, strerror(-r)), r;
 
-	if (vm->esp && strchr(vm->esp, '/'))
+	r = prepare_vars(vm, vars, log, &code, why, why_size);
+	if (r < 0)
+		return r;
+
+	/* The ESP: a variant of the manifest (plain names only), or a file the operator names by path. */
+	if (vm->esp && strchr(vm->esp, '/')) {
 		esp = strdup(vm->esp);
-	else if (asprintf(&esp, "%s/%s", vm->image_dir,
-			  vm->esp ?: json_string_value(json_object_get(
-					      json_object_get(json_object_get(m, "esps"), "sealed"), "esp")) ?: "esp.img") < 0)
-		esp = NULL;
-	if (!esp || asprintf(&root, "%s/%s", vm->image_dir, json_string_value(json_object_get(m, "root")) ?: "root.img") < 0)
-		return -ENOMEM;
-	if (access(esp, R_OK) < 0 || access(root, R_OK) < 0)
-		return snprintf(why, why_size, "%s: %s", access(esp, R_OK) < 0 ? esp : root, strerror(errno)), -errno;
+		if (!esp)
+			return -ENOMEM;
+	} else {
+		const char *name = vm->esp ? (probe_plain_name(vm->esp) && strstr(vm->esp, ".img")
+						      ? vm->esp
+						      : probe_manifest_esp(&vm->manifest, vm->esp, esp_buf, sizeof(esp_buf)))
+					   : vm->manifest.esp;
 
-	if (asprintf(&code_drive, "if=pflash,format=raw,unit=0,file=%s,readonly=on", code) < 0 ||
-	    asprintf(&vars_drive, "if=pflash,format=raw,unit=1,file=%s", vars) < 0 ||
-	    asprintf(&esp_drive, "if=none,id=esp,file=%s,format=raw,readonly=on", esp) < 0 ||
-	    asprintf(&root_drive, "if=none,id=root,file=%s,format=raw,snapshot=on", root) < 0 ||
-	    asprintf(&chardev, "socket,id=attest,path=%s,server=on,wait=off", vm->socket_path) < 0 ||
-	    asprintf(&serial, "file:%s", vm->console_path) < 0)
-		return -ENOMEM;
+		if (!name)
+			return snprintf(why, why_size, "--esp %.60s: not a variant of the image or a plain file name",
+					vm->esp),
+			       -EINVAL;
+		r = probe_image_file(vm->image_dir, name, &esp, why, why_size);
+		if (r < 0)
+			return r;
+	}
+	if (access(esp, R_OK) < 0)
+		return snprintf(why, why_size, "%s: %s", esp, strerror(errno)), -errno;
+	r = probe_image_file(vm->image_dir, vm->manifest.root, &root, why, why_size);
+	if (r < 0)
+		return r;
+	r = make_drives(vm, code, vars, esp, root, &d);
+	if (r < 0)
+		return r;
 
 	if (vm->firmware == PROBE_FW_BIOS) {
 		r = extract_uki(esp, vm->workdir, log, &direct, why, why_size);
@@ -406,8 +455,7 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 		r = probe_kvm_usable(kvm_why, sizeof(kvm_why));
 		if (r == 0) {
 			/* A vCPU that runs is not yet a guest that boots: start it and watch the firmware. */
-			r = spawn_qemu(vm, "kvm", "host", code_drive, vars_drive, esp_drive, root_drive, chardev, serial, log,
-				       vm->firmware == PROBE_FW_BIOS ? &direct : NULL);
+			r = spawn_qemu(vm, "kvm", "host", &d, log, vm->firmware == PROBE_FW_BIOS ? &direct : NULL);
 			if (r == 0)
 				r = kvm_started(vm, log, kvm_why, sizeof(kvm_why));
 			if (r == 0) {
@@ -416,23 +464,17 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 			}
 			probe_vm_stop(vm);
 			/* The store may hold what the failed start wrote: start over from a fresh copy. */
-			if (vm->firmware == PROBE_FW_UEFI_SECURE && !vm->keys_dir) {
-				_cleanup_free_ char *src = NULL;
-
-				if (asprintf(&src, "%s/%s", vm->image_dir,
-					     json_string_value(json_object_get(m, "vars")) ?: "vars.fd") < 0)
-					return -ENOMEM;
-				(void)copy_file(src, vars);
-			}
-			unlink(vm->console_path);
+			r = prepare_vars(vm, vars, log, &code, why, why_size);
+			if (r < 0)
+				return r;
+			probe_console_reset(&vm->console);
 		}
 		if (strcmp(vm->accel, "kvm") == 0)
 			return snprintf(why, why_size, "KVM requested but unusable: %s", kvm_why), -ENODEV;
 	}
 	snprintf(vm->accel_used, sizeof(vm->accel_used), "tcg%s%s%s", kvm_why[0] ? " (kvm unusable: " : "", kvm_why,
 		 kvm_why[0] ? ")" : "");
-	r = spawn_qemu(vm, "tcg", "qemu64,-cx16", code_drive, vars_drive, esp_drive, root_drive, chardev, serial, log,
-		       vm->firmware == PROBE_FW_BIOS ? &direct : NULL);
+	r = spawn_qemu(vm, "tcg", "qemu64,-cx16", &d, log, vm->firmware == PROBE_FW_BIOS ? &direct : NULL);
 	if (r < 0)
 		return snprintf(why, why_size, "starting qemu-system-x86_64: %s", strerror(-r)), r;
 	return 0;
@@ -446,6 +488,8 @@ bool probe_vm_running(struct probe_vm *vm)
 		return false;
 	if (waitpid(vm->pid, &status, WNOHANG) == vm->pid) {
 		vm->pid = -1;
+		if (vm->pidfd >= 0)
+			close(TAKE_FD(vm->pidfd));
 		return false;
 	}
 	return true;
@@ -456,48 +500,42 @@ void probe_vm_stop(struct probe_vm *vm)
 	if (!probe_vm_running(vm))
 		return;
 	kill(vm->pid, SIGTERM);
-	for (int i = 0; i < 30 && probe_vm_running(vm); i++)
-		usleep(100 * 1000);
-	if (probe_vm_running(vm)) {
+	if (probe_child_wait(vm->pid, vm->pidfd, 3000, NULL) < 0) {
 		kill(vm->pid, SIGKILL);
 		waitpid(vm->pid, NULL, 0);
 	}
 	vm->pid = -1;
+	if (vm->pidfd >= 0)
+		close(TAKE_FD(vm->pidfd));
 }
 
-char *probe_console_tail(const char *path, unsigned lines)
+/* The work directory is flat and ours (mkdtemp): remove what is in it, then it. */
+static void remove_workdir(const char *dir)
 {
-	_cleanup_free_ char *buf = NULL;
-	char *out, *o, *start;
-	size_t len;
-	unsigned seen = 0;
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	DIR *d;
+	struct dirent *de;
 
-	if (sc_read_file_capped(path, 16u << 20, &buf, &len) < 0)
-		return strdup("(no console log)");
-	/* Strip terminal escapes and carriage returns; keep printable text and newlines. */
-	out = malloc(len + 1);
-	if (!out)
-		return NULL;
-	o = out;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)buf[i];
+	if (dfd < 0)
+		return;
+	d = fdopendir(dup(dfd));
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			(void)unlinkat(dfd, de->d_name, 0);
+	closedir(d);
+	(void)rmdir(dir);
+}
 
-		if (c == 0x1b) {
-			while (i + 1 < len && !((buf[i + 1] >= 'A' && buf[i + 1] <= 'Z') ||
-						(buf[i + 1] >= 'a' && buf[i + 1] <= 'z')))
-				i++;
-			i++;
-			continue;
-		}
-		if (c == '\n' || (c >= 0x20 && c != 0x7f))
-			*o++ = (char)c;
-	}
-	*o = '\0';
-	while (o > out && o[-1] == '\n')
-		*--o = '\0';
-	for (start = o; start > out; start--)
-		if (start[-1] == '\n' && ++seen >= lines)
-			break;
-	memmove(out, start, strlen(start) + 1);
-	return out;
+void probe_vm_done(struct probe_vm *vm, bool keep)
+{
+	if (!keep)
+		probe_vm_stop(vm);
+	probe_console_close(&vm->console);
+	if (!keep && vm->workdir[0])
+		remove_workdir(vm->workdir);
+	probe_manifest_done(&vm->manifest);
+	if (vm->pidfd >= 0)
+		close(TAKE_FD(vm->pidfd));
 }

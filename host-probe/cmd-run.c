@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* sealcheck-probe run: boot a sealed image under QEMU, attest it, stop it. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "probe-cli.h"
+#include "sc-io.h"
+#include "sc-term.h"
+
+static void usage(FILE *f)
+{
+	fputs("Usage: sealcheck-probe run [OPTIONS] IMAGE_DIR\n"
+	      "\n"
+	      "Boot the sealed image IMAGE_DIR (made by host-probe/builder) under QEMU with Secure Boot\n"
+	      "keys enrolled, send a fresh nonce over the virtio-serial port org.sealcheck.attest.0,\n"
+	      "validate the guest's report and judge it against the host's policy (by default the\n"
+	      "digest in the image's manifest). The guest gets no network and no host file beyond its\n"
+	      "disks; QEMU is stopped and the work directory removed when the probe ends, also on\n"
+	      "SIGTERM, SIGINT or SIGHUP.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --secure-boot-keys DIR  enroll PK/KEK/db from DIR (bcvk layout) instead of the image's store\n"
+	      "  --firmware KIND         uefi-secure (default), uefi-insecure, uefi-setup (no keys),\n"
+	      "                          bios (no UEFI: the UKI's kernel, initrd and cmdline booted directly)\n"
+	      "  --esp VARIANT|FILE      boot this ESP: a variant of the image (insecure, noverity, ...) or a path\n"
+	      "  --expect-digest HEX     a composefs digest the VM may run (default: the image's); repeatable\n"
+	      "  --policy FILE           a sealcheck.policy.v1 file; the VM's name is --vm or the image's folder name\n"
+	      "  --vm NAME               the VM's name in the policy\n"
+	      "  --no-require-secure-boot  accept Secure Boot in setup, audit or disabled mode\n"
+	      "  --timeout S             how long to wait for the report (default 180)\n"
+	      "  --accel auto|kvm|tcg    KVM where it really works, else TCG (default auto)\n"
+	      "  --json                  the verdict as JSON (sealcheck.probe.v1), the guest report embedded\n"
+	      "  --keep                  leave the VM running and keep its work directory (console log)\n"
+	      "  -h, --help              this text\n"
+	      "\n"
+	      "Exit status: 0 sealed, 1 not sealed, 2 no valid report, no policy, interrupted or usage error.\n",
+	      f);
+}
+
+struct progress {
+	bool tty;
+};
+
+static void show_progress(const struct probe_attest *a, long long now, void *userdata)
+{
+	const struct progress *p = userdata;
+
+	if (p->tty)
+		fprintf(stderr, "\rsealcheck-probe: %s ... %llds ",
+			a->session.state == PROBE_SESSION_CONNECTING ? "waiting for QEMU's attestation socket"
+								     : "waiting for the guest's report",
+			(now - a->started_ms) / 1000);
+}
+
+int verb_run(int argc, char **argv)
+{
+	enum { O_KEYS = 0x100, O_FW, O_ESP, O_EXPECT, O_POLICY, O_VM, O_NO_SB, O_TIMEOUT, O_ACCEL, O_JSON, O_KEEP };
+	static const struct option options[] = {
+		{ "secure-boot-keys", required_argument, NULL, O_KEYS }, { "firmware", required_argument, NULL, O_FW },
+		{ "esp", required_argument, NULL, O_ESP },		 { "expect-digest", required_argument, NULL, O_EXPECT },
+		{ "policy", required_argument, NULL, O_POLICY },	 { "vm", required_argument, NULL, O_VM },
+		{ "no-require-secure-boot", no_argument, NULL, O_NO_SB },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },	 { "accel", required_argument, NULL, O_ACCEL },
+		{ "json", no_argument, NULL, O_JSON },			 { "keep", no_argument, NULL, O_KEEP },
+		{ "help", no_argument, NULL, 'h' },			 {},
+	};
+	struct cli_policy cp = { 0 };
+	struct probe_policy policy;
+	struct probe_attest a = { 0 };
+	struct probe_vm vm;
+	struct progress prog = { .tty = isatty(STDERR_FILENO) };
+	unsigned long timeout = 180;
+	bool json = false;
+	char why[512] = "", name[128];
+	int c, r, rc;
+
+	probe_vm_init(&vm);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case O_KEYS:
+			vm.keys_dir = optarg;
+			break;
+		case O_FW:
+			if (probe_firmware_from_name(optarg, &vm.firmware) < 0) {
+				fputs("sealcheck-probe run: --firmware ", stderr);
+				sc_term_fput(stderr, optarg, strlen(optarg) > 40 ? 40 : strlen(optarg), 0);
+				fputs(": not uefi-secure, uefi-insecure, uefi-setup or bios\n", stderr);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_ESP:
+			vm.esp = optarg;
+			break;
+		case O_EXPECT:
+			if (cli_add_expect("run", &cp, optarg) < 0)
+				return EXIT_USAGE;
+			break;
+		case O_POLICY:
+			cp.policy_file = optarg;
+			break;
+		case O_VM:
+			cp.vm_name = optarg;
+			break;
+		case O_NO_SB:
+			cp.allow_setup_mode = true;
+			break;
+		case O_TIMEOUT:
+			if (cli_parse_seconds("run", "--timeout", optarg, 86400, &timeout) < 0)
+				return EXIT_USAGE;
+			break;
+		case O_ACCEL:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "kvm") && strcmp(optarg, "tcg")) {
+				fputs("sealcheck-probe run: --accel: not auto, kvm or tcg\n", stderr);
+				return EXIT_USAGE;
+			}
+			vm.accel = optarg;
+			break;
+		case O_JSON:
+			json = true;
+			break;
+		case O_KEEP:
+			vm.keep = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fputs("sealcheck-probe run: see --help for the options of this verb\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "sealcheck-probe run: give one IMAGE_DIR\n");
+		return EXIT_USAGE;
+	}
+	vm.image_dir = argv[optind];
+	if (!cp.vm_name) {
+		const char *base = strrchr(vm.image_dir, '/') ? strrchr(vm.image_dir, '/') + 1 : vm.image_dir;
+
+		snprintf(name, sizeof(name), "%s", base[0] ? base : vm.image_dir);
+		cp.vm_name = name;
+	}
+
+	/* Before anything starts: a signal from now on ends the run with cleanup. */
+	r = probe_block_signals();
+	if (r < 0) {
+		fprintf(stderr, "sealcheck-probe run: blocking signals: %s\n", strerror(-r));
+		return PROBE_NO_REPORT;
+	}
+	r = probe_vm_start(&vm, why, sizeof(why));
+	if (r < 0) {
+		fputs("sealcheck-probe run: ", stderr);
+		sc_term_fput(stderr, why[0] ? why : strerror(-r), strlen(why[0] ? why : strerror(-r)), 0);
+		fputc('\n', stderr);
+		probe_vm_done(&vm, false);
+		return r == -EINVAL ? EXIT_USAGE : PROBE_NO_REPORT;
+	}
+	if (cli_make_policy("run", &cp, "the image's manifest", &vm.manifest.digest, &policy) < 0) {
+		probe_vm_done(&vm, false);
+		return EXIT_USAGE;
+	}
+	if (!json)
+		printf("VM:      %s, firmware %s, accel %s\n", vm.image_dir, probe_firmware_name(vm.firmware),
+		       vm.accel_used);
+	fflush(stdout);
+
+	a.socket_path = vm.socket_path;
+	a.deadline_ms = sc_now_ms() + (long long)timeout * 1000;
+	a.vm = &vm;
+	a.progress = show_progress;
+	a.userdata = &prog;
+	r = probe_attest_run(&a);
+	if (prog.tty)
+		fputs("\r\033[K", stderr);
+	if (r < 0) {
+		fprintf(stderr, "sealcheck-probe run: setting up the event loop: %s\n", strerror(-r));
+		rc = PROBE_NO_REPORT;
+	} else
+		rc = cli_finish(&a, &policy, json, &vm);
+	if (vm.keep)
+		fprintf(stderr, "sealcheck-probe: VM left running (pid %d, socket %s, work directory %s)\n", (int)vm.pid,
+			vm.socket_path, vm.workdir);
+	probe_vm_done(&vm, vm.keep);
+	probe_attest_done(&a);
+	return rc;
+}

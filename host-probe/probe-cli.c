@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe-cli.h"
+#include "sc-json.h"
+#include "sc-term.h"
+
+int cli_parse_seconds(const char *verb, const char *opt, const char *arg, unsigned long max, unsigned long *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || arg[0] == '-' || v == 0 || v > max) {
+		fprintf(stderr, "sealcheck-probe %s: %s ", verb, opt);
+		sc_term_fput(stderr, arg, strlen(arg) > 40 ? 40 : strlen(arg), 0);
+		fprintf(stderr, ": not a number of seconds from 1 to %lu\n", max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+int cli_add_expect(const char *verb, struct cli_policy *c, const char *arg)
+{
+	struct probe_policy probe;
+
+	probe_policy_init(&probe);
+	if (c->n_expect >= PROBE_POLICY_MAX_DIGESTS || probe_policy_allow(&probe, arg) < 0) {
+		fprintf(stderr, "sealcheck-probe %s: --expect-digest ", verb);
+		sc_term_fput(stderr, arg, strlen(arg) > 140 ? 140 : strlen(arg), 0);
+		fprintf(stderr, c->n_expect >= PROBE_POLICY_MAX_DIGESTS ? ": more than %u digests\n"
+									 : ": not a 64 or 128 character lowercase hex digest "
+									   "(optionally sha256: or sha512:) (%u at most)\n",
+			PROBE_POLICY_MAX_DIGESTS);
+		return -EINVAL;
+	}
+	c->expect[c->n_expect++] = arg;
+	return 0;
+}
+
+int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fallback_source,
+		    const struct sc_digest *fallback, struct probe_policy *ret)
+{
+	char why[512];
+	int r;
+
+	probe_policy_init(ret);
+	if (c->policy_file && c->n_expect) {
+		fprintf(stderr, "sealcheck-probe %s: give --expect-digest or --policy, not both\n", verb);
+		return -EINVAL;
+	}
+	if (c->policy_file) {
+		r = probe_policy_load(c->policy_file, c->vm_name, NULL, ret, why, sizeof(why));
+		if (r < 0) {
+			fprintf(stderr, "sealcheck-probe %s: --policy ", verb);
+			sc_term_fput(stderr, why, strlen(why), 0);
+			fputc('\n', stderr);
+			return -EINVAL;
+		}
+	} else if (c->n_expect) {
+		for (unsigned i = 0; i < c->n_expect; i++)
+			(void)probe_policy_allow(ret, c->expect[i]); /* checked when parsed */
+		snprintf(ret->source, sizeof(ret->source), "--expect-digest");
+	} else if (fallback && fallback->alg != SC_HASH_NONE) {
+		ret->allowed[0] = *fallback;
+		ret->n_allowed = 1;
+		snprintf(ret->source, sizeof(ret->source), "%s", fallback_source);
+	} else {
+		fprintf(stderr,
+			"sealcheck-probe %s: no digest policy: give --expect-digest HEX (the composefs digest the VM "
+			"may run) or --policy FILE; without one the probe judges nothing\n",
+			verb);
+		return -EINVAL;
+	}
+	if (c->allow_setup_mode)
+		ret->require_secure_boot = false;
+	return 0;
+}
+
+int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool json, const struct probe_vm *vm)
+{
+	struct probe_verdict v;
+	_cleanup_free_ char *tail = NULL;
+
+	if (probe_verdict_decide(a, p, &v) < 0) {
+		fprintf(stderr, "sealcheck-probe: out of memory\n");
+		return PROBE_NO_REPORT;
+	}
+	if (vm && v.outcome != PROBE_SEALED)
+		tail = probe_console_tail_text(&vm->console, 15);
+	if (json) {
+		_cleanup_json_ json_t *out = probe_verdict_to_json(a, p, &v);
+
+		if (out && vm) {
+			json_object_set_new(out, "vm",
+					    json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I}", "image", vm->image_dir,
+						      "firmware", probe_firmware_name(vm->firmware), "accel",
+						      vm->accel_used, "work_dir", vm->keep ? vm->workdir : NULL,
+						      "console_bytes", (json_int_t)vm->console.bytes, "console_logged",
+						      (json_int_t)vm->console.logged));
+			if (tail)
+				json_object_set_new(out, "console_tail", sc_json_str(tail));
+		}
+		if (!out || json_dumpf(out, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0) {
+			/* Never half a document: an error line instead. */
+			fprintf(stderr, "sealcheck-probe: could not write the JSON verdict\n");
+			probe_verdict_done(&v);
+			return PROBE_NO_REPORT;
+		}
+		fputc('\n', stdout);
+	} else {
+		probe_verdict_print(stdout, a, p, &v);
+		if (tail && tail[0])
+			printf("Console (last lines):\n%s\n", tail);
+	}
+	fflush(stdout);
+	{
+		int rc = (int)v.outcome;
+
+		probe_verdict_done(&v);
+		return rc;
+	}
+}

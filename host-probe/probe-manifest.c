@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "probe-manifest.h"
+#include "sc-fileio.h"
+#include "sc-json.h"
+#include "sc-macro.h"
+
+bool probe_plain_name(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+int probe_image_file(const char *dir, const char *name, char **ret, char *why, size_t why_size)
+{
+	_cleanup_close_ int dfd = -1, fd = -1;
+	struct stat st;
+
+	if (!probe_plain_name(name))
+		return snprintf(why, why_size, "%s/manifest.json: file name \"%.60s\" is not a plain file name", dir,
+				name ? name : "(none)"),
+		       -EINVAL;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return snprintf(why, why_size, "%s: %s", dir, strerror(errno)), -errno;
+	fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return snprintf(why, why_size, "%s/%s: %s", dir, name, strerror(errno)), -errno;
+	if (!S_ISREG(st.st_mode))
+		return snprintf(why, why_size, "%s/%s: not a regular file", dir, name), -EINVAL;
+	if (asprintf(ret, "%s/%s", dir, name) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+int probe_manifest_load(const char *dir, struct probe_manifest *ret, char *why, size_t why_size)
+{
+	_cleanup_free_ char *path = NULL, *buf = NULL;
+	_cleanup_json_ json_t *m = NULL;
+	json_error_t err;
+	const char *d, *names[3];
+	size_t len;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (asprintf(&path, "%s/manifest.json", dir) < 0)
+		return -ENOMEM;
+	r = sc_read_file_capped(path, PROBE_MANIFEST_MAX, &buf, &len);
+	if (r < 0)
+		return snprintf(why, why_size, "%s: %s (is %s an image made by the builder?)", path,
+				r == -EFBIG ? "larger than 16 MiB" : strerror(-r), dir),
+		       r;
+	m = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (!json_is_object(m))
+		return snprintf(why, why_size, "%s: line %d: %s", path, err.line, m ? "not a JSON object" : err.text),
+		       -EINVAL;
+	d = str(m, "digest");
+	if (!d || sc_digest_from_hex(d, strlen(d), SC_HASH_NONE, &ret->digest) < 0)
+		return snprintf(why, why_size, "%s: \"digest\" is not a 64 or 128 character lowercase hex digest", path),
+		       -EINVAL;
+	names[0] = ret->root = str(m, "root") ?: "root.img";
+	names[1] = ret->vars = str(m, "vars") ?: "vars.fd";
+	names[2] = ret->esp = str(json_object_get(json_object_get(m, "esps"), "sealed"), "esp") ?: "esp.img";
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (!probe_plain_name(names[i]))
+			return snprintf(why, why_size, "%s: file name \"%.60s\" is not a plain file name", path, names[i]),
+			       -EINVAL;
+	ret->doc = TAKE_PTR(m);
+	return 0;
+}
+
+void probe_manifest_done(struct probe_manifest *m)
+{
+	if (m->doc)
+		json_decref(m->doc);
+	memset(m, 0, sizeof(*m));
+}
+
+const char *probe_manifest_esp(const struct probe_manifest *m, const char *variant, char *buf, size_t buf_size)
+{
+	const char *name = str(json_object_get(json_object_get(m->doc, "esps"), variant), "esp");
+
+	if (!name) {
+		if (!probe_plain_name(variant))
+			return NULL;
+		snprintf(buf, buf_size, "esp-%s.img", variant);
+		name = buf;
+	}
+	return probe_plain_name(name) ? name : NULL;
+}
+
+char *probe_qemu_escape(const char *s)
+{
+	size_t n = strlen(s), commas = 0;
+	char *out, *o;
+
+	for (size_t i = 0; i < n; i++)
+		commas += s[i] == ',';
+	out = malloc(n + commas + 1);
+	if (!out)
+		return NULL;
+	o = out;
+	for (size_t i = 0; i < n; i++) {
+		*o++ = s[i];
+		if (s[i] == ',')
+			*o++ = ',';
+	}
+	*o = '\0';
+	return out;
+}

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "probe-session.h"
+#include "sc-macro.h"
+#include "sc-report-validate.h"
+
+#define DEFAULT_RESEND_MS 5000 /* a guest agent that restarted has lost the nonce: say it again */
+#define DEFAULT_RETRY_MS 100
+#define DEFAULT_MAX_BAD_FRAMES 64
+#define DEFAULT_MAX_FRAMES 256
+#define DEFAULT_MAX_READ (64u * 1024u)
+
+const char *probe_session_end_name(enum probe_session_end e)
+{
+	static const char *const names[] = {
+		[PROBE_END_NONE] = "none",	     [PROBE_END_REPORT] = "report", [PROBE_END_TIMEOUT] = "timeout",
+		[PROBE_END_CLOSED] = "closed",	     [PROBE_END_FLOOD] = "flood",   [PROBE_END_STOPPED] = "stopped",
+		[PROBE_END_ERROR] = "error",
+	};
+
+	return (unsigned)e < ELEMENTSOF(names) ? names[e] : "?";
+}
+
+static int make_nonce(char out[SC_NONCE_HEX_LEN + 1])
+{
+	uint8_t raw[SC_NONCE_HEX_LEN / 2];
+	size_t got = 0;
+
+	while (got < sizeof(raw)) {
+		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
+int probe_session_init(struct probe_session *s, const struct probe_session_config *cfg)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->cfg = *cfg;
+	if (!s->cfg.resend_ms)
+		s->cfg.resend_ms = DEFAULT_RESEND_MS;
+	if (!s->cfg.retry_ms)
+		s->cfg.retry_ms = DEFAULT_RETRY_MS;
+	if (!s->cfg.max_bad_frames)
+		s->cfg.max_bad_frames = DEFAULT_MAX_BAD_FRAMES;
+	if (!s->cfg.max_frames)
+		s->cfg.max_frames = DEFAULT_MAX_FRAMES;
+	if (!s->cfg.max_payload || s->cfg.max_payload > SC_WIRE_MAX_PAYLOAD)
+		s->cfg.max_payload = SC_WIRE_MAX_PAYLOAD;
+	if (!s->cfg.max_read_per_io)
+		s->cfg.max_read_per_io = DEFAULT_MAX_READ;
+	r = make_nonce(s->nonce);
+	if (r < 0)
+		return r;
+	r = sc_wire_encode(SC_WIRE_NONCE, s->nonce, SC_NONCE_HEX_LEN, &s->nonce_frame, &s->nonce_frame_len);
+	if (r < 0)
+		return r;
+	r = sc_wire_decoder_init(&s->dec, s->cfg.max_payload);
+	if (r < 0) {
+		free(TAKE_PTR(s->nonce_frame));
+		return r;
+	}
+	return 0;
+}
+
+void probe_session_done(struct probe_session *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	free(TAKE_PTR(s->nonce_frame));
+	sc_wire_decoder_done(&s->dec);
+	if (s->report)
+		json_decref(TAKE_PTR(s->report));
+}
+
+static void finish(struct probe_session *s, enum probe_session_end end, long long now, const char *why)
+{
+	if (s->state == PROBE_SESSION_DONE)
+		return;
+	s->state = PROBE_SESSION_DONE;
+	s->end = end;
+	s->ended_ms = now;
+	if (why && why != s->why)
+		snprintf(s->why, sizeof(s->why), "%s", why);
+	/* The connection is of no more use: a flooding guest is not read any further. */
+	if (s->fd >= 0)
+		close(TAKE_FD(s->fd));
+}
+
+void probe_session_stop(struct probe_session *s, enum probe_session_end end, const char *why, long long now)
+{
+	finish(s, end, now, why);
+}
+
+/* Write what is left of the nonce frame; never blocks. */
+static void flush_nonce(struct probe_session *s, long long now)
+{
+	while (s->nonce_sent < s->nonce_frame_len) {
+		ssize_t n = send(s->fd, s->nonce_frame + s->nonce_sent, s->nonce_frame_len - s->nonce_sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return; /* POLLOUT will say when */
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)) {
+			finish(s, PROBE_END_CLOSED, now, "the socket closed while the nonce was sent");
+			return;
+		}
+		if (n < 0) {
+			s->error = -errno;
+			snprintf(s->why, sizeof(s->why), "sending the nonce: %s", strerror(errno));
+			finish(s, PROBE_END_ERROR, now, s->why);
+			return;
+		}
+		s->nonce_sent += (size_t)n;
+	}
+	s->next_send_ms = now + s->cfg.resend_ms;
+}
+
+int probe_session_attach(struct probe_session *s, int fd, long long now)
+{
+	if (s->state == PROBE_SESSION_DONE) {
+		close(fd);
+		return -ESTALE;
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = fd;
+	s->state = PROBE_SESSION_WAITING;
+	s->connected_ms = now;
+	s->nonce_sent = 0;
+	flush_nonce(s, now);
+	return 0;
+}
+
+/* One connect() attempt. The socket may not exist yet: that is retried. */
+static void try_connect(struct probe_session *s, long long now)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+
+	memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		s->error = -errno;
+		snprintf(s->why, sizeof(s->why), "socket(): %s", strerror(errno));
+		finish(s, PROBE_END_ERROR, now, s->why);
+		return;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		(void)probe_session_attach(s, TAKE_FD(fd), now);
+		return;
+	}
+	if (errno == ENOENT || errno == ECONNREFUSED || errno == EAGAIN || errno == EINTR) {
+		s->error = -errno;
+		s->next_connect_ms = now + s->cfg.retry_ms;
+		return;
+	}
+	s->error = -errno;
+	snprintf(s->why, sizeof(s->why), "connecting to %s: %s", s->path, strerror(errno));
+	finish(s, PROBE_END_ERROR, now, s->why);
+}
+
+int probe_session_connect(struct probe_session *s, const char *path, long long now)
+{
+	if (strlen(path) >= sizeof(s->path) || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	s->state = PROBE_SESSION_CONNECTING;
+	try_connect(s, now);
+	return 0;
+}
+
+int probe_session_fd(const struct probe_session *s)
+{
+	return s->state == PROBE_SESSION_WAITING ? s->fd : -1;
+}
+
+short probe_session_events(const struct probe_session *s)
+{
+	if (s->state != PROBE_SESSION_WAITING)
+		return 0;
+	/* Back-pressure: while the decoder has no room, do not read. It always has room after sc_wire_next(). */
+	return (short)(POLLIN | (s->nonce_sent < s->nonce_frame_len ? POLLOUT : 0));
+}
+
+long long probe_session_wakeup(const struct probe_session *s)
+{
+	long long t = s->cfg.deadline_ms;
+
+	switch (s->state) {
+	case PROBE_SESSION_CONNECTING:
+		return s->next_connect_ms < t ? s->next_connect_ms : t;
+	case PROBE_SESSION_WAITING:
+		if (s->nonce_sent >= s->nonce_frame_len && s->next_send_ms < t)
+			return s->next_send_ms;
+		return t;
+	case PROBE_SESSION_IDLE:
+		return t;
+	default:
+		return -1;
+	}
+}
+
+static void reject(struct probe_session *s, const char *detail)
+{
+	snprintf(s->last_reject, sizeof(s->last_reject), "report rejected: %s", detail);
+}
+
+static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr, long long now)
+{
+	json_t *doc = NULL, *nonce;
+	char why[200];
+
+	s->frames++;
+	if (fr->type != SC_WIRE_REPORT)
+		return; /* unknown frame types are for later versions (counted against max_frames) */
+	if (sc_report_validate((const char *)fr->payload, fr->len, &doc, why, sizeof(why)) < 0) {
+		s->rejected++;
+		reject(s, why);
+		return;
+	}
+	nonce = json_object_get(doc, "nonce");
+	if (!json_is_string(nonce) || strcmp(json_string_value(nonce), s->nonce) != 0) {
+		/* The push at start (no nonce), or a replay of an older report. */
+		s->stale++;
+		reject(s, json_is_string(nonce) ? "stale or foreign nonce (replay?)" : "no nonce (unsolicited)");
+		json_decref(doc);
+		return;
+	}
+	s->report = doc;
+	finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce");
+}
+
+int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long long now)
+{
+	const uint8_t *p = buf;
+
+	s->bytes_in += n;
+	while (n > 0 && s->state != PROBE_SESSION_DONE) {
+		struct sc_wire_frame fr;
+		size_t took = sc_wire_feed(&s->dec, p, n);
+
+		p += took;
+		n -= took;
+		while (s->state != PROBE_SESSION_DONE && sc_wire_next(&s->dec, &fr) == 1)
+			judge_frame(s, &fr, now);
+		if (s->state == PROBE_SESSION_DONE)
+			break;
+		if (s->dec.bad_frames > s->cfg.max_bad_frames) {
+			snprintf(s->why, sizeof(s->why), "%u malformed frames (%u oversized): the guest is cut off",
+				 s->dec.bad_frames, s->dec.oversized);
+			finish(s, PROBE_END_FLOOD, now, s->why);
+		} else if (s->frames > s->cfg.max_frames) {
+			snprintf(s->why, sizeof(s->why), "%u frames without a valid answer: the guest is cut off",
+				 s->frames);
+			finish(s, PROBE_END_FLOOD, now, s->why);
+		} else if (took == 0)
+			break; /* cannot happen: after sc_wire_next() the buffer has room; never spin */
+	}
+	return 0;
+}
+
+int probe_session_io(struct probe_session *s, short revents, long long now)
+{
+	size_t budget = s->cfg.max_read_per_io;
+
+	if (s->state != PROBE_SESSION_WAITING)
+		return 0;
+	if ((revents & POLLOUT) && s->nonce_sent < s->nonce_frame_len)
+		flush_nonce(s, now);
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	while (s->state == PROBE_SESSION_WAITING && budget > 0) {
+		uint8_t buf[16384];
+		size_t want = sc_wire_space(&s->dec);
+		ssize_t n;
+
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		if (want > budget)
+			want = budget;
+		n = recv(s->fd, buf, want, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0 && errno != ECONNRESET) {
+			s->error = -errno;
+			snprintf(s->why, sizeof(s->why), "reading from the guest: %s", strerror(errno));
+			finish(s, PROBE_END_ERROR, now, s->why);
+			return 0;
+		}
+		if (n <= 0) {
+			finish(s, PROBE_END_CLOSED, now, "the guest's socket closed (the VM or its QEMU went away)");
+			return 0;
+		}
+		budget -= (size_t)n;
+		probe_session_feed(s, buf, (size_t)n, now);
+	}
+	return 0;
+}
+
+int probe_session_tick(struct probe_session *s, long long now)
+{
+	if (s->state == PROBE_SESSION_DONE)
+		return 0;
+	if (now >= s->cfg.deadline_ms) {
+		if (s->state == PROBE_SESSION_CONNECTING)
+			snprintf(s->why, sizeof(s->why), "could not connect to %s before the deadline: %s", s->path,
+				 strerror(-s->error ?: ETIMEDOUT));
+		else
+			snprintf(s->why, sizeof(s->why), "no valid report within the deadline");
+		finish(s, PROBE_END_TIMEOUT, now, s->why);
+		return 0;
+	}
+	if (s->state == PROBE_SESSION_CONNECTING && now >= s->next_connect_ms)
+		try_connect(s, now);
+	else if (s->state == PROBE_SESSION_WAITING && s->nonce_sent >= s->nonce_frame_len && now >= s->next_send_ms) {
+		s->nonce_sent = 0;
+		flush_nonce(s, now);
+	}
+	return 0;
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One attestation session: a state machine over one guest socket.
+ *
+ *   IDLE -> CONNECTING -> WAITING -> DONE
+ *
+ * CONNECTING retries connect() until the socket exists (QEMU creates it a
+ * moment after it starts); WAITING has sent a fresh nonce (again every
+ * resend_ms until answered) and decodes what the guest sends, frame by frame,
+ * until a valid report echoes the nonce, the deadline passes, the guest
+ * floods or the connection ends. DONE says why (enum probe_session_end).
+ *
+ * The session never blocks and never sleeps: its owner polls the fd for
+ * probe_session_events() and calls probe_session_io() when it is ready, and
+ * probe_session_tick() at probe_session_wakeup(). Time is passed in, so tests
+ * and fuzzers drive it without a clock, and one event loop drives any number
+ * of sessions (probe-loop.h binds them to sd-event). Every byte from the guest
+ * is hostile (docs/threat-model.md): bounded per read, per frame and per round.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sc-wire.h"
+
+enum probe_session_state {
+	PROBE_SESSION_IDLE = 0,
+	PROBE_SESSION_CONNECTING,
+	PROBE_SESSION_WAITING,
+	PROBE_SESSION_DONE,
+};
+
+enum probe_session_end {
+	PROBE_END_NONE = 0,
+	PROBE_END_REPORT,  /* a valid report that echoes our nonce: s->report */
+	PROBE_END_TIMEOUT, /* no valid report before the deadline */
+	PROBE_END_CLOSED,  /* the other end closed the socket (QEMU or the VM went away) */
+	PROBE_END_FLOOD,   /* too many malformed, oversized or unanswered frames: cut off */
+	PROBE_END_STOPPED, /* the owner stopped it (VM died, signal): s->why */
+	PROBE_END_ERROR,   /* a system error: s->error */
+};
+
+struct probe_session_config {
+	long long deadline_ms;	  /* absolute, sc_now_ms() clock; required */
+	unsigned resend_ms;	  /* nonce again after this long unanswered (default 5000) */
+	unsigned retry_ms;	  /* connect() again after this long (default 100) */
+	unsigned max_bad_frames;  /* malformed frames before the guest is cut off (default 64) */
+	unsigned max_frames;	  /* frames of any kind in one session (default 256) */
+	size_t max_payload;	  /* largest frame payload (default SC_WIRE_MAX_PAYLOAD) */
+	size_t max_read_per_io;	  /* bytes read per probe_session_io() call: fairness (default 64 KiB) */
+};
+
+struct probe_session {
+	struct probe_session_config cfg;
+	enum probe_session_state state;
+	enum probe_session_end end;
+	int fd;
+	int error;		/* PROBE_END_ERROR (and a failed connect): negative errno */
+	char path[108];		/* the socket, for CONNECTING */
+	char nonce[SC_NONCE_HEX_LEN + 1];
+	char *nonce_frame;
+	size_t nonce_frame_len, nonce_sent; /* bytes of the frame written so far */
+	long long next_send_ms, next_connect_ms;
+	long long connected_ms, ended_ms;
+	struct sc_wire_decoder dec;
+	unsigned frames, rejected, stale;
+	uint64_t bytes_in;
+	json_t *report;		/* PROBE_END_REPORT: the validated report (owned) */
+	char why[256];		/* the end in words; for PROBE_END_STOPPED the owner's */
+	char last_reject[256];	/* the last frame refused and why */
+};
+
+/* Fills a fresh random nonce. Returns 0, or a negative errno (getrandom, ENOMEM). */
+int probe_session_init(struct probe_session *s, const struct probe_session_config *cfg);
+void probe_session_done(struct probe_session *s);
+
+/* Start connecting to the UNIX socket @path (retried until the deadline). 0 or -ENAMETOOLONG. */
+int probe_session_connect(struct probe_session *s, const char *path, long long now_ms);
+/* Use @fd, already connected (non-blocking; the session takes it). 0, or a negative errno. */
+int probe_session_attach(struct probe_session *s, int fd, long long now_ms);
+
+/* The descriptor to poll (-1: none now) and for what (POLLIN/POLLOUT bits). */
+int probe_session_fd(const struct probe_session *s);
+short probe_session_events(const struct probe_session *s);
+/* When probe_session_tick() must run next (absolute ms), or -1 when done. */
+long long probe_session_wakeup(const struct probe_session *s);
+
+/* The fd is ready (@revents: POLLIN/POLLOUT/POLLHUP/POLLERR). Returns 0; the state tells the rest. */
+int probe_session_io(struct probe_session *s, short revents, long long now_ms);
+/* Timers: connect retries, nonce resends, the deadline. Returns 0. */
+int probe_session_tick(struct probe_session *s, long long now_ms);
+/* Bytes received (fuzzers, tests, and the io path): decoded and judged. Returns 0. */
+int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long long now_ms);
+/* End it for the owner's reason (copied to s->why). */
+void probe_session_stop(struct probe_session *s, enum probe_session_end end, const char *why, long long now_ms);
+
+static inline bool probe_session_finished(const struct probe_session *s)
+{
+	return s->state == PROBE_SESSION_DONE;
+}
+
+const char *probe_session_end_name(enum probe_session_end e);

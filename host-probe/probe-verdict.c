@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <string.h>
+
+#include "probe-verdict.h"
+#include "sc-json.h"
+#include "sc-macro.h"
+#include "sc-report.h"
+#include "sc-term.h"
+
+const char *probe_outcome_name(enum probe_outcome o)
+{
+	return o == PROBE_SEALED ? "sealed" : o == PROBE_UNSEALED ? "unsealed" : "no-report";
+}
+
+const char *probe_outcome_title(enum probe_outcome o)
+{
+	return o == PROBE_SEALED ? "SEALED" : o == PROBE_UNSEALED ? "NOT SEALED" : "NO REPORT";
+}
+
+int probe_verdict_decide(const struct probe_attest *a, const struct probe_policy *p, struct probe_verdict *ret)
+{
+	const struct probe_session *s = &a->session;
+
+	memset(ret, 0, sizeof(*ret));
+	if (s->end == PROBE_END_REPORT && s->report) {
+		ret->links = probe_policy_check(p, s->report);
+		if (!ret->links)
+			return -ENOMEM;
+		ret->outcome = json_array_size(ret->links) == 0 ? PROBE_SEALED : PROBE_UNSEALED;
+		return 0;
+	}
+	ret->links = json_array();
+	if (!ret->links)
+		return -ENOMEM;
+	if (s->end == PROBE_END_FLOOD) {
+		/* A guest that floods is misbehaving, not merely silent (hostile-inputs 38). */
+		ret->outcome = PROBE_UNSEALED;
+		json_array_append_new(ret->links, json_pack("{s:s, s:s}", "link", "protocol", "reason", s->why));
+		return 0;
+	}
+	ret->outcome = PROBE_NO_REPORT;
+	snprintf(ret->reason, sizeof(ret->reason), "%s%s%s", s->why[0] ? s->why : probe_session_end_name(s->end),
+		 s->last_reject[0] ? "; last: " : "", s->last_reject);
+	return 0;
+}
+
+void probe_verdict_done(struct probe_verdict *v)
+{
+	if (v->links)
+		json_decref(TAKE_PTR(v->links));
+}
+
+static double seconds(const struct probe_attest *a)
+{
+	const struct probe_session *s = &a->session;
+
+	if (!s->connected_ms || s->ended_ms < s->connected_ms)
+		return 0;
+	return (double)(s->ended_ms - s->connected_ms) / 1000.0;
+}
+
+static json_t *policy_json(const struct probe_policy *p)
+{
+	json_t *digests = json_array();
+	char buf[SC_DIGEST_HEX_MAX + 8];
+
+	for (unsigned i = 0; digests && i < p->n_allowed; i++)
+		json_array_append_new(digests, json_string(sc_digest_to_string(&p->allowed[i], buf)));
+	return json_pack("{s:o?, s:b, s:s}", "digests", digests, "secure_boot", p->require_secure_boot, "source",
+			 p->source);
+}
+
+json_t *probe_verdict_to_json(const struct probe_attest *a, const struct probe_policy *p,
+			      const struct probe_verdict *v)
+{
+	const struct probe_session *s = &a->session;
+	_cleanup_json_ json_t *out = NULL;
+
+	out = json_pack("{s:s, s:s, s:s, s:s?, s:O, s:O, s:o, s:s, s:i, s:i, s:i, s:i, s:f}", "schema",
+			"sealcheck.probe.v1", "verdict", probe_outcome_name(v->outcome), "evidence", PROBE_EVIDENCE,
+			"reason", v->outcome == PROBE_NO_REPORT ? v->reason : NULL, "failed_links", v->links, "report",
+			s->report ? s->report : json_null(), "policy", policy_json(p), "nonce", s->nonce,
+			"rejected_reports", s->rejected, "stale_reports", s->stale, "bad_frames", s->dec.bad_frames,
+			"oversized_frames", s->dec.oversized, "seconds", seconds(a));
+	if (out && a->signal)
+		json_object_set_new(out, "signal", json_string(sigabbrev_np(a->signal) ?: "?"));
+	return TAKE_PTR(out);
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* A guest string on a person's terminal: escaped, and "?" when absent. */
+static void put(FILE *f, const char *s)
+{
+	if (!s)
+		fputs("?", f);
+	else
+		(void)sc_term_fput(f, s, strlen(s), 0);
+}
+
+static const char *tag(const char *status)
+{
+	static const char *const known[][2] = {
+		{ "pass", "PASS" }, { "fail", "FAIL" }, { "error", "ERROR" }, { "skip", "SKIP" }
+	};
+
+	for (size_t i = 0; status && i < ELEMENTSOF(known); i++)
+		if (strcmp(status, known[i][0]) == 0)
+			return known[i][1];
+	return "?";
+}
+
+void probe_verdict_print(FILE *f, const struct probe_attest *a, const struct probe_policy *p,
+			 const struct probe_verdict *v)
+{
+	const struct probe_session *s = &a->session;
+	json_t *report = s->report, *checks = json_object_get(report, "checks"), *sys = json_object_get(report, "system"),
+	       *l;
+	char hex[SC_DIGEST_HEX_MAX + 8];
+	size_t i;
+
+	if (report) {
+		fputs("Report:  from machine ", f);
+		put(f, str(sys, "machine_id"));
+		fputs(", boot ", f);
+		put(f, str(sys, "boot_id"));
+		fputs(", kernel ", f);
+		put(f, str(sys, "kernel_release"));
+		fprintf(f, "\nNonce:   %.16s... echoed (fresh); %u stale or unsolicited report(s) ignored\n", s->nonce,
+			s->stale);
+	}
+	fputs("Policy:  ", f);
+	for (unsigned k = 0; k < p->n_allowed; k++)
+		fprintf(f, "%s%.23s...", k ? ", " : "composefs ", sc_digest_to_string(&p->allowed[k], hex));
+	fprintf(f, "%s%s (%s)\n", p->n_allowed ? "" : "no digest", p->require_secure_boot ? ", Secure Boot enforcing" : "",
+		p->source);
+	/* The checks in our order, whatever order the guest sent them in. */
+	for (unsigned id = 0; report && id < _SC_CHECK_MAX; id++) {
+		json_t *c = json_object_get(checks, sc_check_key(id));
+
+		if (!c)
+			continue;
+		fprintf(f, "  %-5s %-16s ", tag(str(c, "status")), sc_check_key(id));
+		put(f, str(c, "reason"));
+		fputc('\n', f);
+	}
+	json_array_foreach(v->links, i, l) {
+		fputs("  broken link: ", f);
+		put(f, str(l, "link"));
+		fputs(": ", f);
+		put(f, str(l, "reason"));
+		fputc('\n', f);
+	}
+	if (v->outcome == PROBE_NO_REPORT) {
+		fprintf(f, "\nVerdict: %s: ", probe_outcome_title(v->outcome));
+		put(f, v->reason);
+		fputc('\n', f);
+	} else
+		fprintf(f, "\nVerdict: %s (%s: the guest's report, checked against the host's policy; no TPM evidence) after %.1f s\n",
+			probe_outcome_title(v->outcome), PROBE_EVIDENCE, seconds(a));
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The probe's verdict over one attestation: SEALED, NOT SEALED or NO
+ * REPORT, from the session's end and the host's policy. Until the report
+ * carries TPM evidence, SEALED means "the guest's report, fresh, valid and
+ * checked against the host's policy" (self-reported, docs/threat-model.md),
+ * and the verdict says so.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "probe-attest.h"
+#include "probe-policy.h"
+
+enum probe_outcome {
+	PROBE_SEALED = 0,   /* exit 0 */
+	PROBE_UNSEALED = 1, /* exit 1 */
+	PROBE_NO_REPORT = 2 /* exit 2 */
+};
+
+#define PROBE_EVIDENCE "self-reported"
+
+struct probe_verdict {
+	enum probe_outcome outcome;
+	json_t *links;    /* failed links: [{"link", "reason"}] (owned) */
+	char reason[600]; /* PROBE_NO_REPORT: why */
+};
+
+const char *probe_outcome_name(enum probe_outcome o);  /* "sealed", "unsealed", "no-report" */
+const char *probe_outcome_title(enum probe_outcome o); /* "SEALED", "NOT SEALED", "NO REPORT" */
+
+/* Returns 0, or -ENOMEM. */
+int probe_verdict_decide(const struct probe_attest *a, const struct probe_policy *p, struct probe_verdict *ret);
+void probe_verdict_done(struct probe_verdict *v);
+
+/* The sealcheck.probe.v1 document (docs/sealcheck-probe.1). NULL on ENOMEM. */
+json_t *probe_verdict_to_json(const struct probe_attest *a, const struct probe_policy *p,
+			      const struct probe_verdict *v);
+
+/* For a person: every guest string through sc_term_escape(). */
+void probe_verdict_print(FILE *f, const struct probe_attest *a, const struct probe_policy *p,
+			 const struct probe_verdict *v);

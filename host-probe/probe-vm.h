@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One VM booted by the probe under QEMU from a sealed image directory.
+ *
+ * The guest is contained (docs/threat-model.md): QEMU starts with
+ * -nodefaults and no network, only the boot's own devices (firmware flash,
+ * the ESP read-only, the root as a throw-away snapshot, the attestation port
+ * and the serial console), under QEMU's seccomp sandbox; every file it is
+ * given is a plain name inside the image directory or the probe's own work
+ * directory, with commas escaped. The console reaches the probe through a
+ * socket (probe-console.h). QEMU dies with the probe (parent-death signal).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "probe-console.h"
+#include "probe-manifest.h"
+
+#define PROBE_PORT_NAME "org.sealcheck.attest.0"
+#define PROBE_HELPER_TIMEOUT_MS 60000 /* virt-fw-vars, mcopy, objcopy */
+
+enum probe_firmware {
+	PROBE_FW_UEFI_SECURE = 0, /* OVMF secboot code + an enrolled variable store */
+	PROBE_FW_UEFI_INSECURE,   /* OVMF without Secure Boot */
+	PROBE_FW_UEFI_SETUP,      /* OVMF secboot code + an empty store: setup mode */
+	PROBE_FW_BIOS,            /* no UEFI: the UKI's own kernel, initrd and cmdline, booted directly */
+};
+
+/* "uefi-secure", ...; returns 0 or -EINVAL. */
+int probe_firmware_from_name(const char *name, enum probe_firmware *ret);
+const char *probe_firmware_name(enum probe_firmware fw);
+
+struct probe_vm {
+	const char *image_dir;  /* the builder's output: manifest.json, root.img, esp*.img, vars.fd */
+	const char *esp;        /* --esp: a variant of the manifest ("insecure") or a file the operator names */
+	const char *keys_dir;   /* --secure-boot-keys: enroll these instead of the image's vars.fd */
+	enum probe_firmware firmware;
+	const char *accel;      /* "auto", "kvm", "tcg" */
+	bool keep;              /* --keep: QEMU may outlive the probe, the work directory stays */
+	struct probe_manifest manifest;
+	char workdir[256];      /* vars copy, sockets, console log, UKI parts; removed by probe_vm_done() */
+	char socket_path[300];  /* the attestation port's socket (QEMU listens) */
+	char console_sock[300]; /* the console's socket (the probe listens, QEMU connects) */
+	char console_log[300];
+	struct probe_console console;
+	pid_t pid;
+	int pidfd;              /* readable when QEMU has exited; -1 where pidfds are missing */
+	char accel_used[256];   /* "tcg (kvm unusable: ...)" */
+};
+
+void probe_vm_init(struct probe_vm *vm);
+/* Load the manifest, prepare the work directory and start QEMU. 0, or -errno with @why. */
+int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size);
+/* Stop QEMU (SIGTERM, then SIGKILL after 3 s). */
+void probe_vm_stop(struct probe_vm *vm);
+/* True while QEMU runs (reaps it when it has exited). */
+bool probe_vm_running(struct probe_vm *vm);
+/* Stop QEMU and remove the work directory, unless @keep (then both stay). */
+void probe_vm_done(struct probe_vm *vm, bool keep);
+/* Can this machine run KVM guests? Runs a real vCPU for a few instructions. 0 yes, else -errno + @why. */
+int probe_kvm_usable(char *why, size_t why_size);
