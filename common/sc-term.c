@@ -12,12 +12,18 @@
 static const char hex_lower[] = "0123456789abcdef";
 static const char hex_upper[] = "0123456789ABCDEF";
 
-/* U+202A..U+202E (E2 80 AA..AE) and U+2066..U+2069 (E2 81 A6..A9): embeddings, overrides, isolates. */
+/*
+ * U+202A..U+202E (E2 80 AA..AE) and U+2066..U+2069 (E2 81 A6..A9): embeddings,
+ * overrides, isolates; U+200E/U+200F (E2 80 8E/8F): the directional marks;
+ * U+2028/U+2029 (E2 80 A8/A9): line and paragraph separators, which some
+ * terminals and log viewers break lines at.
+ */
 static bool is_bidi_control(const unsigned char *u, size_t n)
 {
 	if (n != 3 || u[0] != 0xe2)
 		return false;
-	return (u[1] == 0x80 && u[2] >= 0xaa && u[2] <= 0xae) || (u[1] == 0x81 && u[2] >= 0xa6 && u[2] <= 0xa9);
+	return (u[1] == 0x80 && ((u[2] >= 0xa8 && u[2] <= 0xae) || u[2] == 0x8e || u[2] == 0x8f)) ||
+	       (u[1] == 0x81 && u[2] >= 0xa6 && u[2] <= 0xa9);
 }
 
 static size_t put_hex_byte(char *o, unsigned char b)

@@ -116,14 +116,17 @@ static void test_bidi(void **state)
 		{ "\xe2\x80\xaa", "\\u{202A}" }, { "\xe2\x80\xab", "\\u{202B}" }, { "\xe2\x80\xac", "\\u{202C}" },
 		{ "\xe2\x80\xad", "\\u{202D}" }, { "\xe2\x80\xae", "\\u{202E}" }, { "\xe2\x81\xa6", "\\u{2066}" },
 		{ "\xe2\x81\xa7", "\\u{2067}" }, { "\xe2\x81\xa8", "\\u{2068}" }, { "\xe2\x81\xa9", "\\u{2069}" },
+		{ "\xe2\x80\x8e", "\\u{200E}" }, { "\xe2\x80\x8f", "\\u{200F}" }, { "\xe2\x80\xa8", "\\u{2028}" },
+		{ "\xe2\x80\xa9", "\\u{2029}" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
 		expect(STR_AND_LEN(cases[i].in), cases[i].want);
 	/* Trojan Source: "FAIL" shown reversed by RLO ... PDF. */
 	expect(STR_AND_LEN("\xe2\x80\xae" "LIAF" "\xe2\x80\xac" " PASS"), "\\u{202E}LIAF\\u{202C} PASS");
-	/* Neighbours are ordinary punctuation and pass: U+2029, U+202F, U+2065, U+206A. */
-	expect(STR_AND_LEN("\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa"), "\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa");
+	/* Neighbours are ordinary punctuation and pass: U+200D, U+2027, U+202F, U+2065, U+206A. */
+	expect(STR_AND_LEN("\xe2\x80\x8d\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa"),
+	       "\xe2\x80\x8d\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa");
 }
 
 static void test_valid_multibyte_kept(void **state)
