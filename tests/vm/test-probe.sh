@@ -48,8 +48,19 @@ bad-key) want_rc=2 want_console="Access Denied|Security Violation|denied|Failed|
 *) echo "unknown case $case"; exit 2 ;;
 esac
 
+# The sealed case reads the guest's console after the probe is done: --keep
+# keeps the probe's work folder (and today the VM); both are ended below.
+[ "$case" = sealed ] && args+=(--keep)
 rc=0
-"$probe" run --json --timeout "$timeout" "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
+# The probe's work folder goes below $work, which the trap removes.
+XDG_RUNTIME_DIR=$work "$probe" run --json --timeout "$timeout" "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
+# A VM --keep left running: stop it by the pid the probe names, if it is QEMU.
+vm_pid=$(sed -n 's/.*VM left running (pid \([0-9]*\),.*/\1/p' "$work/err" | head -n 1)
+if [ -n "$vm_pid" ] && [ "$(cat "/proc/$vm_pid/comm" 2>/dev/null)" = qemu-system-x86 ]; then
+	kill "$vm_pid" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$vm_pid" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$vm_pid" 2>/dev/null || true
+fi
 fail=0
 ok() { echo "ok - $case: $*"; }
 bad() { echo "not ok - $case: $*"; fail=1; }
@@ -82,6 +93,21 @@ fi
 if [ "$want_rc" = 0 ] && [ "$guest" = busybox ]; then
 	[ "$(jq -r '.report.checks.objects | "\(.status) \(.deep) \(.walker)"' "$work/out.json")" = "pass true parsed" ] &&
 		ok "every object read in full: $(jq -r .report.checks.objects.reason "$work/out.json")" || bad "no passing deep objects check"
+fi
+if [ "$case" = sealed ]; then
+	# No way out but the port: the guest (host-probe/builder/guest-init.sh) lists
+	# its network interfaces and PCI network controllers on the console.
+	console=$(jq -r '.vm.console_log // empty' "$work/out.json")
+	if [ -z "$console" ] || [ ! -r "$console" ]; then
+		bad "no console log to read (vm.console_log '$console' after --keep)"
+	else
+		net=$(tr -d '\r' <"$console" | grep -a '^sealcheck-guest: net:' | head -n 1)
+		pci=$(tr -d '\r' <"$console" | grep -a '^sealcheck-guest: pci-net:' | head -n 1)
+		[ "$net" = "sealcheck-guest: net: lo" ] && ok "the guest has no network interface but lo" ||
+			bad "the guest's interfaces: '${net#sealcheck-guest: net: }' (want exactly 'lo')"
+		[ "$pci" = "sealcheck-guest: pci-net: none" ] && ok "the guest has no network controller" ||
+			bad "the guest sees network controllers: '${pci#sealcheck-guest: pci-net:}' (want none)"
+	fi
 fi
 if [ -n "$want_console" ]; then
 	if jq -r '.console_tail // ""' "$work/out.json" | grep -iE "$want_console" >/dev/null; then  # not -q: jq would die of SIGPIPE (pipefail)
