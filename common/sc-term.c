@@ -15,11 +15,14 @@ static const char hex_upper[] = "0123456789ABCDEF";
 /*
  * U+202A..U+202E (E2 80 AA..AE) and U+2066..U+2069 (E2 81 A6..A9): embeddings,
  * overrides, isolates; U+200E/U+200F (E2 80 8E/8F): the directional marks;
+ * U+061C (D8 9C): the Arabic letter mark (with these, every Bidi_Control);
  * U+2028/U+2029 (E2 80 A8/A9): line and paragraph separators, which some
  * terminals and log viewers break lines at.
  */
 static bool is_bidi_control(const unsigned char *u, size_t n)
 {
+	if (n == 2)
+		return u[0] == 0xd8 && u[1] == 0x9c;
 	if (n != 3 || u[0] != 0xe2)
 		return false;
 	return (u[1] == 0x80 && ((u[2] >= 0xa8 && u[2] <= 0xae) || u[2] == 0x8e || u[2] == 0x8f)) ||
@@ -71,14 +74,15 @@ int sc_term_escape(const char *s, size_t len, unsigned flags, char **ret)
 			o += put_hex_byte(buf + o, u[i + 1]);
 			i += 2;
 		} else if (is_bidi_control(u + i, n)) {
-			unsigned cp = (unsigned)(c & 0x0f) << 12 | (unsigned)(u[i + 1] & 0x3f) << 6 | (u[i + 2] & 0x3f);
+			unsigned cp = n == 2 ? (unsigned)(c & 0x1f) << 6 | (u[i + 1] & 0x3f)
+					     : (unsigned)(c & 0x0f) << 12 | (unsigned)(u[i + 1] & 0x3f) << 6 | (u[i + 2] & 0x3f);
 
 			memcpy(buf + o, "\\u{", 3);
 			o += 3;
 			for (int sh = 12; sh >= 0; sh -= 4)
 				buf[o++] = hex_upper[(cp >> sh) & 15];
 			buf[o++] = '}';
-			i += 3;
+			i += n;
 		} else {
 			memcpy(buf + o, u + i, n);
 			o += n;

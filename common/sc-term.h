@@ -23,8 +23,10 @@
  * DEL, C1 controls (U+0080..U+009F, the UTF-8 sequences C2 80..C2 9F), NUL and
  * every byte that is not part of valid UTF-8 (overlongs, surrogates,
  * > U+10FFFF, truncated sequences) become the 4 characters \xNN, one per byte;
- * the bidirectional overrides and isolates U+202A..U+202E and U+2066..U+2069
- * (Trojan Source) become \u{XXXX}. Valid printable UTF-8 passes unchanged.
+ * Unicode's bidirectional controls (Trojan Source: the embeddings, overrides
+ * and isolates U+202A..U+202E and U+2066..U+2069, the marks U+061C, U+200E,
+ * U+200F) and the line and paragraph separators U+2028, U+2029 become
+ * \u{XXXX}. Valid printable UTF-8 passes unchanged.
  *
  * Returns 0, -ENOMEM, or -EOVERFLOW if @len * 4 + 1 does not fit a size_t;
  * *@ret is written only on success.

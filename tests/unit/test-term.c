@@ -117,7 +117,7 @@ static void test_bidi(void **state)
 		{ "\xe2\x80\xad", "\\u{202D}" }, { "\xe2\x80\xae", "\\u{202E}" }, { "\xe2\x81\xa6", "\\u{2066}" },
 		{ "\xe2\x81\xa7", "\\u{2067}" }, { "\xe2\x81\xa8", "\\u{2068}" }, { "\xe2\x81\xa9", "\\u{2069}" },
 		{ "\xe2\x80\x8e", "\\u{200E}" }, { "\xe2\x80\x8f", "\\u{200F}" }, { "\xe2\x80\xa8", "\\u{2028}" },
-		{ "\xe2\x80\xa9", "\\u{2029}" },
+		{ "\xe2\x80\xa9", "\\u{2029}" }, { "\xd8\x9c", "\\u{061C}" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
@@ -127,6 +127,10 @@ static void test_bidi(void **state)
 	/* Neighbours are ordinary punctuation and pass: U+200D, U+2027, U+202F, U+2065, U+206A. */
 	expect(STR_AND_LEN("\xe2\x80\x8d\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa"),
 	       "\xe2\x80\x8d\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa");
+	/* The 2-byte mark between text: nothing around it lost. */
+	expect(STR_AND_LEN("a\xd8\x9c" "bc"), "a\\u{061C}bc");
+	/* U+061B and U+061D, next to the Arabic letter mark, are text. */
+	expect(STR_AND_LEN("\xd8\x9b\xd8\x9d"), "\xd8\x9b\xd8\x9d");
 }
 
 static void test_valid_multibyte_kept(void **state)
