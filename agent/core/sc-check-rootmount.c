@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <libmount.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include "sc-checks.h"
@@ -25,7 +27,8 @@ static void iterp(struct libmnt_iter **i)
 
 /*
  * Read mountinfo twice; a table that changed between the reads is read once
- * more and must then match the previous read (hostile-inputs 15).
+ * more and must then match the previous read (docs/threat-model.md T3: a
+ * table changing under the reader).
  */
 static int read_stable_mountinfo(const char *path, char **ret, size_t *ret_len)
 {
@@ -193,9 +196,159 @@ static int overlay_facts(const struct sc_overlay_opts *o, const char *raw, size_
 	return 0;
 }
 
-static int check_composefs_root(const struct sc_seal_cmdline *cmdline, const char *buf, size_t len,
-				struct libmnt_fs *stack[], size_t n, int *chosen, struct sc_check *c)
+/* The overlay's first lower (non-data) layer: the EROFS image's mount point. Returns a malloc'd path or NULL. */
+static char *first_lower(const struct sc_overlay_opts *o)
 {
+	const char *l = o->lowerdir, *p;
+
+	for (size_t i = 0; i < o->n_lower_plus + o->n_data_plus; i++)
+		if (!o->layer_is_data[i])
+			return strdup(o->layers[i]);
+	if (!l)
+		return NULL;
+	for (p = l; *p && *p != ':'; p++)
+		if (p[0] == '\\' && p[1])
+			p++; /* overlayfs escapes ':' in a layer's path as "\\:" */
+	return strndup(l, (size_t)(p - l));
+}
+
+/* lstat-free identity of @abs under the root (symlinks followed, as the kernel opened them). */
+static int stat_under(const struct sc_paths *paths, const char *abs, struct stat *st)
+{
+	_cleanup_free_ char *p = NULL;
+
+	if (!abs || abs[0] != '/')
+		return -EINVAL;
+	if (sc_path_join(paths, abs, &p) < 0)
+		return -ENOMEM;
+	return stat(p, st) < 0 ? -errno : 0;
+}
+
+static int link_facts(struct sc_check *c, const char *how, const char *detail)
+{
+	if (sc_json_set(c->facts, "image_link", json_string(how)) < 0 ||
+	    sc_json_set(c->facts, "image_link_detail", sc_json_str(detail)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * Tie the mounted image to the measured file, where the kernel shows the link
+ * (docs/threat-model.md T4): the overlay's source label "composefs:<digest>" is
+ * a free string, but the EROFS mount beneath it is backed by a file the kernel
+ * names. A loop device: /sys/dev/block/M:m/loop/backing_file, the kernel's path
+ * of the file it reads now. A file-backed EROFS mount (Linux 6.12+): its
+ * source, the path the kernel opened. Either must be the same file (device and
+ * inode) as <sysroot>/composefs/images/<digest>. Returns 1 linked, 2 not
+ * visible (label-only; the facts say why), 0 with a FAIL set, or -ENOMEM.
+ */
+static int check_image_link(const struct sc_paths *paths, struct libmnt_table *tb, const struct sc_overlay_opts *o,
+			    const struct sc_digest *mounted, struct sc_check *c)
+{
+	_cleanup_free_ char *lower = first_lower(o), *image = NULL, *objects = NULL, *sysdev = NULL, *attr = NULL,
+			      *backing = NULL, *detail = NULL;
+	struct libmnt_iter *it _cleanup_(iterp) = mnt_new_iter(MNT_ITER_BACKWARD);
+	struct libmnt_fs *fs, *erofs = NULL;
+	char hex[SC_DIGEST_HEX_MAX + 1];
+	struct stat want, got;
+	size_t blen;
+	dev_t dev;
+	int r;
+
+	sc_digest_to_hex(mounted, hex);
+	if (!it || sc_composefs_paths(paths, mounted, &image, &objects) < 0)
+		return -ENOMEM;
+	while (lower && mnt_table_next_fs(tb, it, &fs) == 0)
+		if (mnt_fs_streq_target(fs, lower) && strcmp(mnt_fs_get_fstype(fs) ?: "", "erofs") == 0) {
+			erofs = fs; /* the last one listed on that path is the one on top */
+			break;
+		}
+	if (!erofs) {
+		if (asprintf(&detail, "the overlay's lower layer %s is not an EROFS mount in mountinfo: only the source label names the image",
+			     lower ?: "(none)") < 0)
+			return -ENOMEM;
+		return link_facts(c, "label-only", detail) < 0 ? -ENOMEM : 2;
+	}
+	dev = mnt_fs_get_devno(erofs);
+	if (sc_json_set(c->facts, "erofs_mount",
+			json_pack("{s:i, s:o, s:o}", "id", mnt_fs_get_id(erofs), "source", sc_json_str(mnt_fs_get_source(erofs)),
+				  "devno", json_sprintf("%u:%u", major(dev), minor(dev)))) < 0)
+		return -ENOMEM;
+	if (stat(image, &want) < 0) {
+		if (asprintf(&detail, "the image file %s cannot be examined (%s): only the source label names the image", image,
+			     strerror(errno)) < 0)
+			return -ENOMEM;
+		return link_facts(c, "label-only", detail) < 0 ? -ENOMEM : 2;
+	}
+	if (major(dev) == 0) {
+		/* An anonymous device: file-backed EROFS, its source the path the kernel opened at mount time. */
+		const char *src = mnt_fs_get_source(erofs);
+
+		r = stat_under(paths, src, &got);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			if (asprintf(&detail, "the EROFS mount's source %s cannot be examined (%s): only the source label names the image",
+				     src ?: "?", strerror(-r)) < 0)
+				return -ENOMEM;
+			return link_facts(c, "label-only", detail) < 0 ? -ENOMEM : 2;
+		}
+		if (got.st_dev != want.st_dev || got.st_ino != want.st_ino) {
+			sc_check_set(c, SC_STATUS_FAIL, "the EROFS image mounted beneath / is %s, not the file images/%.16s... names",
+				     src, hex);
+			return link_facts(c, "mismatch", src) < 0 ? -ENOMEM : 0;
+		}
+		return link_facts(c, "erofs-source-file", src) < 0 ? -ENOMEM : 1;
+	}
+	if (asprintf(&sysdev, "/sys/dev/block/%u:%u", major(dev), minor(dev)) < 0 ||
+	    asprintf(&attr, "%s/loop/backing_file", sysdev) < 0)
+		return -ENOMEM;
+	r = stat_under(paths, sysdev, &got);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		if (asprintf(&detail, "%s cannot be examined (%s): only the source label names the image", sysdev, strerror(-r)) < 0)
+			return -ENOMEM;
+		return link_facts(c, "label-only", detail) < 0 ? -ENOMEM : 2;
+	}
+	{
+		_cleanup_free_ char *attr_path = NULL;
+
+		if (sc_path_join(paths, attr, &attr_path) < 0)
+			return -ENOMEM;
+		r = sc_read_file_capped(attr_path, 4096, &backing, &blen);
+	}
+	if (r == -ENOMEM)
+		return r;
+	if (r == -ENOENT) {
+		sc_check_set(c, SC_STATUS_FAIL, "the EROFS image beneath / is block device %u:%u (%s), not a loop device on images/%.16s...",
+			     major(dev), minor(dev), mnt_fs_get_source(erofs) ?: "?", hex);
+		return link_facts(c, "mismatch", mnt_fs_get_source(erofs)) < 0 ? -ENOMEM : 0;
+	}
+	if (r < 0) {
+		if (asprintf(&detail, "%s cannot be read (%s): only the source label names the image", attr, strerror(-r)) < 0)
+			return -ENOMEM;
+		return link_facts(c, "label-only", detail) < 0 ? -ENOMEM : 2;
+	}
+	while (blen && backing[blen - 1] == '\n')
+		backing[--blen] = '\0';
+	r = stat_under(paths, backing, &got);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0 || got.st_dev != want.st_dev || got.st_ino != want.st_ino) {
+		/* Gone, renamed, "(deleted)", or another file: the mounted metadata is not the measured file. */
+		sc_check_set(c, SC_STATUS_FAIL, "the loop device beneath / reads %s, not the file images/%.16s... names%s%s",
+			     backing, hex, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+		return link_facts(c, "mismatch", backing) < 0 ? -ENOMEM : 0;
+	}
+	return link_facts(c, "loop-backing-file", backing) < 0 ? -ENOMEM : 1;
+}
+
+static int check_composefs_root(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline,
+				struct libmnt_table *tb, const char *buf, size_t len, struct libmnt_fs *stack[], size_t n,
+				int *chosen, struct sc_check *c)
+{
+	size_t layer_at = 0;
 	struct libmnt_fs *layer = NULL;
 	struct sc_overlay_opts o;
 	struct sc_digest mounted;
@@ -210,7 +363,7 @@ static int check_composefs_root(const struct sc_seal_cmdline *cmdline, const cha
 		if (starts_with(src, TRANSIENT_SOURCE))
 			transient = true;
 		if (starts_with(src, COMPOSEFS_SOURCE) && strcmp(mnt_fs_get_fstype(stack[i]) ?: "", "overlay") == 0)
-			layer = stack[i];
+			layer = stack[i], layer_at = i;
 	}
 	if (sc_json_set(c->facts, "transient", json_boolean(transient)) < 0)
 		return -ENOMEM;
@@ -250,21 +403,49 @@ static int check_composefs_root(const struct sc_seal_cmdline *cmdline, const cha
 		sc_overlay_opts_done(&o);
 		return r;
 	}
-	sc_overlay_opts_done(&o);
 
 	hex = mnt_fs_get_source(layer) + strlen(COMPOSEFS_SOURCE);
 	r = sc_digest_from_hex(hex, strlen(hex), SC_HASH_NONE, &mounted);
-	if (r < 0)
+	if (r < 0) {
+		sc_overlay_opts_done(&o);
 		return sc_check_set(c, SC_STATUS_FAIL, "root overlay source '%s' is not a composefs digest",
 				    mnt_fs_get_source(layer));
-	if (sc_json_set(c->facts, "digest", json_string(sc_digest_to_hex(&mounted, h1))) < 0)
+	}
+	if (sc_json_set(c->facts, "digest", json_string(sc_digest_to_hex(&mounted, h1))) < 0) {
+		sc_overlay_opts_done(&o);
 		return -ENOMEM;
+	}
+	/*
+	 * What sits on top is what / is (docs/threat-model.md T5): only bootc's
+	 * transient overlay of this same digest may cover the composefs root.
+	 */
+	for (size_t i = 0; i < layer_at; i++) {
+		struct sc_digest over;
+		const char *t = mnt_fs_get_source(stack[i]);
+		bool same = starts_with(t, TRANSIENT_SOURCE) && strcmp(mnt_fs_get_fstype(stack[i]) ?: "", "overlay") == 0 &&
+			    sc_digest_from_hex(t + strlen(TRANSIENT_SOURCE), strlen(t + strlen(TRANSIENT_SOURCE)), SC_HASH_NONE,
+					       &over) >= 0 &&
+			    sc_digest_equal(&over, &mounted);
+
+		if (!same) {
+			r = sc_check_set(c, SC_STATUS_FAIL, "%s from %s (mount %d) is mounted over the composefs root",
+					 mnt_fs_get_fstype(stack[i]) ?: "?", t ?: "?", mnt_fs_get_id(stack[i]));
+			sc_overlay_opts_done(&o);
+			return r;
+		}
+	}
 	for (size_t i = 0; i < cmdline->n_digests; i++)
 		if (sc_digest_equal(&cmdline->digests[i].digest, &mounted)) {
 			*chosen = (int)i;
-			return sc_check_set(c, SC_STATUS_PASS, "/ is composefs %.16s... with verity=require%s", h1,
-					    transient ? " (beneath a transient root)" : "");
+			r = check_image_link(paths, tb, &o, &mounted, c);
+			sc_overlay_opts_done(&o);
+			if (r <= 0)
+				return r;
+			return sc_check_set(c, SC_STATUS_PASS, "/ is composefs %.16s... with verity=require%s%s", h1,
+					    transient ? " (beneath a transient root)" : "",
+					    r == 2 ? "; the image is known by its label only" : "");
 		}
+	sc_overlay_opts_done(&o);
 	if (!cmdline->parsed)
 		return sc_check_set(c, SC_STATUS_ERROR,
 				    "/ is composefs %.16s... with verity=require; the cmdline could not be read to compare",
@@ -365,5 +546,5 @@ int sc_check_root_mount(const struct sc_paths *paths, const struct sc_seal_cmdli
 
 	if (cmdline->kind == SC_SEAL_DMVERITY)
 		return check_dmverity_root(paths, cmdline, tb, stack, n, c);
-	return check_composefs_root(cmdline, buf, len, stack, n, chosen, c);
+	return check_composefs_root(paths, cmdline, tb, buf, len, stack, n, chosen, c);
 }

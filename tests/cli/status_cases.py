@@ -242,6 +242,59 @@ def c_ext4_root(t):
           "254:3 / / ro,relatime - ext4 /dev/vda3 ")
 
 
+def c_ext4_over_composefs(t):
+    # The real capture with one more line: an ext4 mounted on / over the composefs overlay (mount 30).
+    t.add_image()
+    t.write("proc/self/mountinfo", t.read("proc/self/mountinfo") + "38 30 254:3 / / rw,relatime - ext4 /dev/vda3 rw\n")
+
+
+def c_transient_other_digest(t):
+    # A transient-looking overlay over the composefs root, but of another digest.
+    t.add_image()
+    t.write("proc/self/mountinfo", t.read("proc/self/mountinfo") +
+            f"38 30 0:40 / / rw,relatime - overlay transient:composefs={'b' * 128} "
+            "rw,lowerdir=/run/cfs,upperdir=/run/transient/upper,workdir=/run/transient/work\n")
+
+
+def image_object(t):
+    """The image's object path in the system (the kernel names the file it opened, symlinks resolved)."""
+    return f"/sysroot/composefs/objects/{t.digest[:2]}/{t.digest[2:]}"
+
+
+def c_link_loop(t):
+    # The EROFS lower (/run/img in the capture's overlay options) on loop0, whose backing file is the image.
+    t.add_image()
+    t.write("proc/self/mountinfo", t.read("proc/self/mountinfo") + "40 30 7:0 / /run/img ro,relatime - erofs /dev/loop0 ro\n")
+    t.write("sys/dev/block/7:0/loop/backing_file", image_object(t) + "\n")
+
+
+def c_link_loop_other(t):
+    # The same, but the loop device reads another file: the mounted metadata is not the measured image.
+    c_link_loop(t)
+    t.write("sysroot/composefs/objects/00/other", b"another erofs image\n" * 100)
+    t.write("sys/dev/block/7:0/loop/backing_file", "/sysroot/composefs/objects/00/other\n")
+
+
+def c_link_file_backed(t):
+    # File-backed EROFS (Linux 6.12+): an anonymous device, the source the path the kernel opened.
+    t.add_image()
+    t.write("proc/self/mountinfo", t.read("proc/self/mountinfo") +
+            f"40 30 0:41 / /run/img ro,relatime - erofs /sysroot/composefs/images/{t.digest} ro\n")
+
+
+def c_link_file_backed_other(t):
+    c_link_file_backed(t)
+    t.write("sysroot/composefs/objects/00/other", b"another erofs image\n" * 100)
+    t.sub("proc/self/mountinfo", f"erofs /sysroot/composefs/images/{t.digest} ro", "erofs /sysroot/composefs/objects/00/other ro")
+
+
+def c_link_block_device(t):
+    # The EROFS lower straight on a disk (no loop device): not the file images/<digest>.
+    t.add_image()
+    t.write("proc/self/mountinfo", t.read("proc/self/mountinfo") + "40 30 254:48 / /run/img ro,relatime - erofs /dev/vdd ro\n")
+    t.write("sys/dev/block/254:48/dev", "254:48\n")
+
+
 def c_not_composefs_overlay(t):
     t.add_image()
     t.sub("proc/self/mountinfo", f"overlay composefs:{t.digest} ", "overlay overlay ")
@@ -349,6 +402,19 @@ CASES = {
     "mount-digest-mismatch": ("snakeoil-user", c_digest_mismatch, 1, "unsealed", {"root_mount": F},
                               ["digest mismatch"]),
     "mount-ext4-root": ("snakeoil-user", c_ext4_root, 1, "unsealed", {"root_mount": F}, ["root is not composefs"]),
+    "mount-ext4-over-composefs": ("snakeoil-user", c_ext4_over_composefs, 1, "unsealed", {"root_mount": F},
+                                  ["ext4 from /dev/vda3 (mount 38) is mounted over the composefs root"]),
+    "mount-transient-other-digest": ("snakeoil-user", c_transient_other_digest, 1, "unsealed", {"root_mount": F},
+                                     ["is mounted over the composefs root"]),
+    "image-link-label-only": ("snakeoil-user", sealed, 0, "sealed", ALL_PASS, ["known by its label only"]),
+    "image-link-loop": ("snakeoil-user", c_link_loop, 0, "sealed", ALL_PASS, []),
+    "image-link-loop-other-file": ("snakeoil-user", c_link_loop_other, 1, "unsealed", {"root_mount": F},
+                                   ["reads /sysroot/composefs/objects/00/other, not the file images/"]),
+    "image-link-file-backed": ("snakeoil-user", c_link_file_backed, 0, "sealed", ALL_PASS, []),
+    "image-link-file-backed-other-file": ("snakeoil-user", c_link_file_backed_other, 1, "unsealed",
+                                          {"root_mount": F}, ["not the file images/"]),
+    "image-link-block-device": ("snakeoil-user", c_link_block_device, 1, "unsealed", {"root_mount": F},
+                                ["not a loop device"]),
     "mount-plain-overlay": ("snakeoil-user", c_not_composefs_overlay, 1, "unsealed", {"root_mount": F},
                             ["root is not composefs"]),
     "mount-transient-hidden": ("snakeoil-user", c_transient_hidden, 2, "error", {"root_mount": E}, ["transient"]),
@@ -366,6 +432,17 @@ CASES = {
                                    ["not an active dm-verity"]),
     "dmverity-plain-disk": ("snakeoil-user", c_dm_plain_disk, 1, "unsealed", {"root_mount": F},
                             ["not an active dm-verity"]),
+}
+
+# Facts a case must show: {case: {(check, fact): value}}.
+FACTS = {
+    "sealed": {("root_mount", "image_link"): "label-only"},
+    "image-link-label-only": {("root_mount", "image_link"): "label-only"},
+    "image-link-loop": {("root_mount", "image_link"): "loop-backing-file"},
+    "image-link-loop-other-file": {("root_mount", "image_link"): "mismatch"},
+    "image-link-file-backed": {("root_mount", "image_link"): "erofs-source-file"},
+    "image-link-file-backed-other-file": {("root_mount", "image_link"): "mismatch"},
+    "image-link-block-device": {("root_mount", "image_link"): "mismatch"},
 }
 
 VERDICT_LINE = {"sealed": "Verdict: SEALED", "unsealed": "Verdict: NOT SEALED", "error": "Verdict: UNDETERMINED"}
@@ -414,6 +491,10 @@ def run_case(args, name):
             if got != status:
                 failures.append(f"check {check}: {got!r}, expected {status!r} "
                                 f"({doc['checks'][check].get('reason')})")
+        for (check, fact), value in FACTS.get(name, {}).items():
+            got = doc.get("checks", {}).get(check, {}).get(fact)
+            if got != value:
+                failures.append(f"check {check}: {fact} {got!r}, expected {value!r}")
         if name == "sealed-non-utf8-cmdline" and "\\xff\\xfe\\x00x" not in doc["checks"]["cmdline"]["raw"]:
             failures.append("non-UTF-8 cmdline bytes not escaped as \\xNN in the JSON")
     if failures:
