@@ -127,7 +127,7 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
 
 	(void)src;
 	st->a->signal = (int)si->ssi_signo;
-	snprintf(why, sizeof(why), "interrupted by %s", sigabbrev_np((int)si->ssi_signo) ?: "a signal");
+	snprintf(why, sizeof(why), "interrupted by SIG%s", sigabbrev_np((int)si->ssi_signo) ?: "?");
 	probe_session_stop(&st->a->session, PROBE_END_STOPPED, why, sc_now_ms());
 	(void)sd_event_exit(st->event, 0);
 	return 0;

@@ -83,8 +83,12 @@ json_t *probe_verdict_to_json(const struct probe_attest *a, const struct probe_p
 			s->report ? s->report : json_null(), "policy", policy_json(p), "nonce", s->nonce,
 			"rejected_reports", s->rejected, "stale_reports", s->stale, "bad_frames", s->dec.bad_frames,
 			"oversized_frames", s->dec.oversized, "seconds", seconds(a));
-	if (out && a->signal)
-		json_object_set_new(out, "signal", json_string(sigabbrev_np(a->signal) ?: "?"));
+	if (out && a->signal) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "SIG%s", sigabbrev_np(a->signal) ?: "?");
+		json_object_set_new(out, "signal", json_string(name));
+	}
 	return TAKE_PTR(out);
 }
 

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""sealcheck-probe run: containment, cleanup and hostile manifests.
+
+Each case runs the real probe (and, where it gets that far, the real QEMU
+with OVMF) on a small image folder made here: a manifest, an empty ESP and
+root disk. Nothing here needs the guest to boot, so the cases take seconds.
+
+    run_cases.py --probe BIN CASE      (--list prints the cases)
+
+Cases:
+  signal-TERM, signal-INT, signal-HUP: the signal while QEMU runs; the probe
+      must stop QEMU, remove its work directory and exit 2 within 15 s.
+  sigkill: the probe killed outright; QEMU must die with it (parent-death signal).
+  work-dir-removed: a run that ends by itself (the firmware boots nothing)
+      leaves no work directory and no QEMU behind.
+  manifest-escape: "root": "../../../etc/hostname" is refused before QEMU starts.
+  manifest-comma: a file name with a comma (a QEMU option injection) is refused.
+  manifest-symlink: a root.img that is a symlink to a host file is refused.
+  esp-comma-path: an ESP path the operator names with a comma in it reaches
+      QEMU escaped: QEMU opens that very file (no injected option).
+  qemu-cmdline: QEMU runs with -nodefaults, no NIC and the seccomp sandbox.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+DIGEST = "ab" * 64
+
+
+def make_image(d, manifest_extra=None):
+    os.makedirs(d, exist_ok=True)
+    for name, size in (("root.img", 1 << 20), ("esp.img", 1 << 20)):
+        with open(os.path.join(d, name), "wb") as f:
+            f.truncate(size)
+    shutil.copy("/usr/share/OVMF/OVMF_VARS_4M.fd", os.path.join(d, "vars.fd"))
+    m = {"digest": DIGEST, "algorithm": "sha512", "root": "root.img", "vars": "vars.fd",
+         "esps": {"sealed": {"esp": "esp.img"}}}
+    m.update(manifest_extra or {})
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+        json.dump(m, f)
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def wait_for(cond, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+class Fail(Exception):
+    pass
+
+
+def start(probe, image, runtime, extra=()):
+    env = dict(os.environ, XDG_RUNTIME_DIR=runtime)
+    return subprocess.Popen([probe, "run", "--accel", "tcg", "--timeout", "120", *extra, image],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+
+
+def qemu_of(p):
+    if not wait_for(lambda: any("qemu" in open(f"/proc/{c}/comm").read() for c in children(p.pid)
+                                if os.path.exists(f"/proc/{c}/comm")), 20):
+        raise Fail("QEMU did not start within 20 s")
+    return [c for c in children(p.pid) if "qemu" in open(f"/proc/{c}/comm").read()][0]
+
+
+def case_signal(probe, tmp, sig):
+    image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
+    os.makedirs(runtime)
+    make_image(image)
+    p = start(probe, image, runtime)
+    qemu = qemu_of(p)
+    if not os.listdir(runtime):
+        raise Fail("no work directory while QEMU runs")
+    p.send_signal(sig)
+    try:
+        out, err = p.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise Fail(f"the probe did not end within 15 s of {sig.name}")
+    if p.returncode != 2:
+        raise Fail(f"exit {p.returncode} after {sig.name}, want 2")
+    if b"interrupted by " + sig.name.encode() not in out:
+        raise Fail(f"the verdict does not say 'interrupted by {sig.name}': {out[-300:]!r}")
+    if alive(qemu):
+        os.kill(qemu, signal.SIGKILL)
+        raise Fail(f"QEMU (pid {qemu}) still runs after the probe ended")
+    if os.listdir(runtime):
+        raise Fail(f"left behind in the runtime directory: {os.listdir(runtime)}")
+
+
+def case_sigkill(probe, tmp):
+    image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
+    os.makedirs(runtime)
+    make_image(image)
+    p = start(probe, image, runtime)
+    qemu = qemu_of(p)
+    p.kill()
+    p.wait()
+    if not wait_for(lambda: not alive(qemu), 10):
+        os.kill(qemu, signal.SIGKILL)
+        raise Fail("QEMU outlived a SIGKILLed probe (no parent-death signal?)")
+
+
+def case_work_dir_removed(probe, tmp):
+    image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
+    os.makedirs(runtime)
+    make_image(image)
+    p = start(probe, image, runtime, ["--timeout", "20"])
+    qemu = qemu_of(p)
+    out, err = p.communicate(timeout=60)
+    if p.returncode != 2 or b"NO REPORT" not in out:
+        raise Fail(f"exit {p.returncode}, want 2 with NO REPORT: {out[-300:]!r} {err[-300:]!r}")
+    if alive(qemu):
+        os.kill(qemu, signal.SIGKILL)
+        raise Fail("QEMU still runs")
+    if os.listdir(runtime):
+        raise Fail(f"left behind: {os.listdir(runtime)}")
+
+
+def refused(probe, tmp, manifest_extra, want, prepare=None):
+    image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
+    os.makedirs(runtime)
+    make_image(image, manifest_extra)
+    if prepare:
+        prepare(image)
+    p = start(probe, image, runtime)
+    out, err = p.communicate(timeout=30)
+    if p.returncode != 2 or want.encode() not in err:
+        raise Fail(f"exit {p.returncode}, want 2 saying {want!r}: {err[-400:]!r}")
+    if os.listdir(runtime):
+        raise Fail(f"left behind: {os.listdir(runtime)}")
+
+
+def case_esp_comma_path(probe, tmp):
+    image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
+    os.makedirs(runtime)
+    make_image(image)
+    odd = os.path.join(tmp, "a,readonly=off,file=x.img")
+    shutil.copy(os.path.join(image, "esp.img"), odd)
+    p = start(probe, image, runtime, ["--esp", odd])
+    qemu = qemu_of(p)
+    # QEMU holds the very file open: the comma did not split the option.
+    if not wait_for(lambda: any(os.path.realpath(f"/proc/{qemu}/fd/{fd}") == odd
+                                for fd in os.listdir(f"/proc/{qemu}/fd")), 10):
+        p.kill()
+        raise Fail("QEMU did not open the ESP whose name has commas")
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=15)
+
+
+def case_qemu_cmdline(probe, tmp):
+    image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
+    os.makedirs(runtime)
+    make_image(image)
+    p = start(probe, image, runtime)
+    qemu = qemu_of(p)
+    with open(f"/proc/{qemu}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=15)
+    for want in (b"-nodefaults", b"-sandbox"):
+        if want not in argv:
+            raise Fail(f"QEMU runs without {want.decode()}: {argv}")
+    if b"-nic" not in argv or argv[argv.index(b"-nic") + 1] != b"none":
+        raise Fail("QEMU runs without -nic none")
+    for bad in (b"-netdev", b"-net", b"-cdrom", b"user"):
+        if bad in argv:
+            raise Fail(f"QEMU runs with {bad.decode()}")
+    # The console is a socket the probe owns, never a file QEMU writes.
+    if any(a.startswith(b"file:") for a in argv):
+        raise Fail("QEMU writes a host file for the guest")
+
+
+CASES = {
+    "signal-TERM": lambda p, t: case_signal(p, t, signal.SIGTERM),
+    "signal-INT": lambda p, t: case_signal(p, t, signal.SIGINT),
+    "signal-HUP": lambda p, t: case_signal(p, t, signal.SIGHUP),
+    "sigkill": case_sigkill,
+    "work-dir-removed": case_work_dir_removed,
+    "manifest-escape": lambda p, t: refused(p, t, {"root": "../../../etc/hostname"}, "not a plain file name"),
+    "manifest-comma": lambda p, t: refused(p, t, {"root": "root.img,file=/etc/shadow"}, "not a plain file name"),
+    "manifest-symlink": lambda p, t: refused(
+        p, t, {}, "not a regular file",
+        prepare=lambda d: (os.unlink(os.path.join(d, "root.img")), os.symlink("/etc/hostname", os.path.join(d, "root.img")))),
+    "esp-comma-path": case_esp_comma_path,
+    "qemu-cmdline": case_qemu_cmdline,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--probe")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("case", nargs="?")
+    a = ap.parse_args()
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    if shutil.which("qemu-system-x86_64") is None or not os.path.exists("/usr/share/OVMF/OVMF_VARS_4M.fd"):
+        print(f"not ok - {a.case}: QEMU and OVMF are needed (scripts/install-deps.sh installs them)")
+        return 1
+    tmp = tempfile.mkdtemp(prefix="sealcheck-run-case-")
+    try:
+        CASES[a.case](os.path.abspath(a.probe), tmp)
+    except Fail as e:
+        print(f"not ok - {a.case}: {e}")
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"ok - {a.case}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
