@@ -3,14 +3,17 @@
  * sealcheck agent: the guest side of attestation over virtio-serial.
  *
  * Finds the port by name under /sys/class/virtio-ports (no udev needed),
- * pushes a report when it starts and answers each host nonce with a fresh
- * report. Never blocks: the port is non-blocking, every frame has a deadline,
+ * pushes a report when it starts and answers the host's newest nonce with a
+ * fresh report: whatever is readable when it starts collecting is read
+ * first, and only the last valid nonce of it is answered, so a burst of
+ * nonces costs one collection (one deep walk), not one each. Never blocks: the port is non-blocking, every frame has a deadline,
  * an absent host (POLLHUP) only delays the push. Nothing the host sends is
  * used except a nonce of fixed size and charset.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,14 +22,26 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli-agent.h"
+#include "cli-verb.h"
+#include "config.h"
 #include "sc-io.h"
 #include "sc-json.h"
+#include "sc-term.h"
 #include "sc-wire.h"
 
 #define HOST_POLL_MS 500      /* host absent: look again this often (qemu-ga waits 100 ms) */
 #define FRAME_DEADLINE_MS 5000
 #define AGENT_MAX_INPUT 4096        /* the host only ever sends nonces */
+#define DRAIN_MAX (64 * 1024)       /* read at most this much before answering: a flood cannot starve the answer */
+#define AGENT_MAX_SECONDS 120       /* default bound of each report's objects walk (--verify-objects) */
+
+struct cli_agent_options {
+	const char *port;      /* virtio-serial port name */
+	const char *device;    /* a device path instead of looking the port up (tests) */
+	unsigned wait_port_s;  /* how long to look for the port */
+	unsigned max_answers;  /* stop after this many reports sent (0: run forever) */
+	struct sc_collect_options collect; /* --verify-objects, --deep, --max-seconds */
+};
 
 static bool to_journal;
 
@@ -139,7 +154,53 @@ static int make_report_frame(const struct sc_paths *paths, const struct sc_colle
 	return sc_wire_encode(SC_WIRE_REPORT, text, strlen(text), ret, ret_len);
 }
 
-int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
+/*
+ * Everything readable now, up to DRAIN_MAX bytes, through the decoder: the
+ * newest valid nonce is kept in @nonce (*@have set), every other frame is
+ * dropped. Returns 0 when nothing more is readable (or DRAIN_MAX was read),
+ * 1 at end of file, or a negative errno from read().
+ */
+static int drain(int fd, struct sc_wire_decoder *dec, char nonce[static SC_NONCE_HEX_LEN + 1], bool *have,
+		 unsigned *n_nonces)
+{
+	size_t total = 0;
+
+	while (total < DRAIN_MAX) {
+		struct sc_wire_frame fr;
+		uint8_t buf[512];
+		size_t want = sc_wire_space(dec) < sizeof(buf) ? sc_wire_space(dec) : sizeof(buf);
+		ssize_t n = read(fd, buf, want);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? 0 : sc_negative_errno();
+		}
+		if (n == 0)
+			return 1; /* end of file, or a full buffer (as before: wait, do not spin) */
+		total += (size_t)n;
+		sc_wire_feed(dec, buf, (size_t)n);
+		while (sc_wire_next(dec, &fr) == 1) {
+			if (fr.type != SC_WIRE_NONCE || !sc_nonce_valid((const char *)fr.payload, fr.len)) {
+				char t = fr.type;
+				_cleanup_free_ char *shown = NULL;
+
+				/* The type byte is the host's: escaped, never sent raw to the journal. */
+				if (sc_term_escape(&t, 1, 0, &shown) < 0)
+					return -ENOMEM;
+				logmsg(4, "ignoring a frame of type '%s' (%zu bytes) from the host", shown, fr.len);
+				continue;
+			}
+			memcpy(nonce, fr.payload, SC_NONCE_HEX_LEN);
+			nonce[SC_NONCE_HEX_LEN] = '\0';
+			*have = true;
+			(*n_nonces)++;
+		}
+	}
+	return 0;
+}
+
+static int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
 {
 	struct sc_wire_decoder dec;
 	_cleanup_free_ char *path = NULL, *pending = NULL;
@@ -167,9 +228,10 @@ int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
 
 	for (unsigned answered = 0; o->max_answers == 0 || answered < o->max_answers;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		struct sc_wire_frame fr;
-		uint8_t buf[512];
-		ssize_t n;
+		char nonce[SC_NONCE_HEX_LEN + 1];
+		unsigned n_nonces = 0;
+		bool have = false;
+		int d;
 
 		if (pending) {
 			/* The whole frame or nothing: a frame cut short is resent whole, never resumed. */
@@ -193,42 +255,89 @@ int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
 		}
 		if (!(p.revents & POLLIN))
 			continue;
-		n = read(fd, buf, sc_wire_space(&dec) < sizeof(buf) ? sc_wire_space(&dec) : sizeof(buf));
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			if (errno == ENODEV) { /* port unplugged: find it again */
-				close(fd);
-				free(TAKE_PTR(path));
-				fd = open_port(paths, o->port, o->device, o->wait_port_s, &path);
-				if (fd < 0)
-					break;
-				continue;
-			}
-			logmsg(3, "read: %m");
-			break;
-		}
-		if (n == 0) {
-			usleep(HOST_POLL_MS * 1000);
+		d = drain(fd, &dec, nonce, &have, &n_nonces);
+		if (d == -ENODEV) { /* port unplugged: find it again */
+			close(fd);
+			free(TAKE_PTR(path));
+			fd = open_port(paths, o->port, o->device, o->wait_port_s, &path);
+			if (fd < 0)
+				break;
 			continue;
 		}
-		sc_wire_feed(&dec, buf, (size_t)n);
-		while (sc_wire_next(&dec, &fr) == 1) {
-			if (fr.type != SC_WIRE_NONCE || !sc_nonce_valid((const char *)fr.payload, fr.len)) {
-				logmsg(4, "ignoring a frame of type '%c' (%zu bytes) from the host", fr.type, fr.len);
-				continue;
-			}
+		if (d < 0) {
+			logmsg(3, "read: %s", strerror(-d));
+			break;
+		}
+		if (have) {
+			/* One collection for the newest nonce; a report not yet sent is superseded by it. */
 			free(TAKE_PTR(pending));
-			r = make_report_frame(paths, &o->collect, (const char *)fr.payload, &pending, &pending_len,
-					      &verdict);
+			r = make_report_frame(paths, &o->collect, nonce, &pending, &pending_len, &verdict);
 			if (r < 0)
 				logmsg(3, "making the report: %s", strerror(-r));
 			else
-				logmsg(6, "answering a nonce: verdict %s", verdict);
+				logmsg(6, "answering the newest of %u nonce(s): verdict %s", n_nonces, verdict);
 		}
+		if (d == 1)
+			usleep(HOST_POLL_MS * 1000);
 	}
 	sc_wire_decoder_done(&dec);
 	if (fd >= 0)
 		close(fd);
 	return 0;
+}
+
+int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
+{
+	struct sc_paths paths = SC_PATHS_SYSTEM;
+	struct cli_agent_options o = {
+		.port = SC_VIRTIO_PORT_DEFAULT,
+		.wait_port_s = 60,
+		.collect = { .max_seconds = AGENT_MAX_SECONDS },
+	};
+	bool bounded = false;
+	unsigned long long v;
+	int c;
+
+	optind = 0;
+	while ((c = cli_next_option(verb, argc, argv)) >= 0) {
+		switch (c) {
+		case CLI_OPT_PORT:
+			o.port = optarg;
+			break;
+		case CLI_OPT_DEVICE:
+			o.device = optarg;
+			break;
+		case CLI_OPT_WAIT_PORT:
+		case CLI_OPT_MAX_ANSWERS:
+		case CLI_OPT_MAX_SECONDS:
+			if (cli_parse_number(verb, c, optarg, 0, 86400, &v) < 0)
+				return EXIT_USAGE;
+			*(c == CLI_OPT_WAIT_PORT     ? &o.wait_port_s
+			  : c == CLI_OPT_MAX_ANSWERS ? &o.max_answers
+						     : &o.collect.max_seconds) = (unsigned)v;
+			bounded |= c == CLI_OPT_MAX_SECONDS;
+			break;
+		case CLI_OPT_VERIFY_OBJECTS:
+			o.collect.verify_objects = true;
+			break;
+		case CLI_OPT_DEEP:
+			o.collect.deep = true;
+			break;
+		case CLI_OPT_ROOT:
+			paths.root = optarg;
+			break;
+		case CLI_OPT_SYSROOT:
+			paths.sysroot = optarg;
+			break;
+		}
+	}
+	if (c != CLI_OPTIONS_END)
+		return cli_options_exit(c);
+	if (optind < argc)
+		return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+	if ((o.collect.deep || bounded) && !o.collect.verify_objects)
+		return cli_usage_error(verb, "--%s needs --verify-objects", o.collect.deep ? "deep" : "max-seconds");
+	if (cli_check_paths(verb, &paths) != 0)
+		return EXIT_USAGE;
+	return cli_agent(&paths, &o);
 }
