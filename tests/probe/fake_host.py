@@ -61,7 +61,7 @@ def main():
     p.add_argument("--fixtures", required=True)
     p.add_argument("--preload", required=True)
     p.add_argument("case", choices=["answers", "garbage-then-nonce", "huge-input", "host-gone",
-                                    "no-port"])
+                                    "no-port", "nonce-burst"])
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="sealcheck-fake-host-") as tmp:
         tree = status_cases.Tree(a.fixtures, "snakeoil-user", tmp)
@@ -86,9 +86,11 @@ def run(a):
     tty.setraw(slave)  # no line discipline between the agent and us
     name = os.ttyname(slave)
     os.close(slave)
-    agent = subprocess.Popen([a.sealcheck, "agent", "--root", a.root, "--device", name, "--wait-port", "5"],
+    # nonce-burst: the push and two answers, then the agent exits by itself (no waiting for silence).
+    extra = ["--max-answers", "3"] if a.case == "nonce-burst" else []
+    agent = subprocess.Popen([a.sealcheck, "agent", "--root", a.root, "--device", name, "--wait-port", "5"] + extra,
                              env=env, stderr=subprocess.PIPE, text=True)
-    fails = []
+    fails, err = [], ""
     try:
         push = read_reports(master, 20, 1)
         if len(push) != 1 or push[0]["nonce"] is not None:
@@ -112,15 +114,37 @@ def run(a):
             cpu1 = sum(map(int, open(f"/proc/{agent.pid}/stat").read().split()[13:15]))
             if cpu1 - cpu0 > 30:  # clock ticks (1/100 s): more than 10 % of a core is a busy loop
                 fails.append(f"busy loop while the host is gone ({cpu1 - cpu0} ticks in 3 s)")
-        if a.case != "host-gone":
+        elif a.case == "nonce-burst":
+            # Eight nonces in one write (696 bytes: more than one 512-byte read). Only the newest is
+            # answered, with one collection: the next report echoes the eighth, and the one after
+            # that echoes a nonce sent later, not a stale answer to the burst.
+            burst = [os.urandom(32).hex() for _ in range(8)]
+            os.write(master, b"".join(frame(b"N", n.encode()) for n in burst))
+            rep = read_reports(master, 30, 1)
+            if [r.get("nonce") for r in rep] != [burst[-1]]:
+                fails.append(f"after the burst: {[r.get('nonce') for r in rep]}, want only the 8th {burst[-1]}")
+            os.write(master, frame(b"N", nonce.encode()))
+            rep = read_reports(master, 30, 1)
+            if [r.get("nonce") for r in rep] != [nonce]:
+                fails.append(f"after the next nonce: {[r.get('nonce') for r in rep]}, want {nonce}")
+            try:
+                rc = agent.wait(30)
+            except subprocess.TimeoutExpired:
+                rc = None
+            err = agent.stderr.read() if rc is not None else ""
+            collections = err.count("answering")
+            if rc != 0 or collections != 2:
+                fails.append(f"agent: exit {rc} (want 0 after --max-answers 3), {collections} collections "
+                             f"for nonces (want 2)")
+        if a.case not in ("host-gone", "nonce-burst"):
             rep = read_reports(master, 30, 1)
             if not rep or rep[0].get("nonce") != nonce:
                 fails.append(f"no report echoing the nonce ({[r.get('nonce') for r in rep]})")
-        if agent.poll() is not None:
+        if a.case != "nonce-burst" and agent.poll() is not None:
             fails.append(f"agent exited ({agent.returncode})")
     finally:
         agent.kill()
-        err = agent.communicate()[1]
+        err += agent.communicate()[1] or ""
     print(f"{'not ok' if fails else 'ok'} - {a.case}{': ' + '; '.join(fails) if fails else ''}")
     if fails:
         print("# agent log:\n" + err)
