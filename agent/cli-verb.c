@@ -100,22 +100,37 @@ static void synopsis(const struct cli_verb *verb, FILE *f)
 		verb->args ? " " : "", verb->args ? verb->args : "");
 }
 
+/* "  --name ARG          help", the help wrapped at word boundaries to end before column 80. */
 static void option_line(FILE *f, int id, const char *help)
 {
+	enum { INDENT = 22, WIDTH = 80 - INDENT };
 	char spec[48];
-	const char *arg = arg_name(id);
+	const char *arg = arg_name(id), *p = help;
 
 	if (id == CLI_OPT_HELP)
 		snprintf(spec, sizeof(spec), "-h, --help");
 	else
 		snprintf(spec, sizeof(spec), "--%s%s%s", cli_option_name(id), arg ? " " : "", arg ? arg : "");
-	fprintf(f, "  %-19s ", spec);
 	if (strlen(spec) > 19)
-		fprintf(f, "\n  %-19s ", "");
-	for (const char *p = help; *p; p++) {
-		fputc(*p, f);
-		if (*p == '\n')
-			fprintf(f, "  %-19s ", "");
+		fprintf(f, "  %s\n%*s", spec, INDENT, "");
+	else
+		fprintf(f, "  %-19s ", spec);
+	while (*p) {
+		size_t n = strlen(p), cut = n;
+
+		if (n > WIDTH) {
+			cut = WIDTH;
+			while (cut > 0 && p[cut] != ' ')
+				cut--;
+			if (cut == 0)
+				cut = WIDTH;
+		}
+		fprintf(f, "%.*s", (int)cut, p);
+		p += cut;
+		while (*p == ' ')
+			p++;
+		if (*p)
+			fprintf(f, "\n%*s", INDENT, "");
 	}
 	fputc('\n', f);
 }

@@ -39,7 +39,7 @@ enum cli_opt_id {
 	CLI_OPT_MAX_ANSWERS,
 };
 
-/* One option a verb takes, with what it means for that verb (lines after the first start with \n). */
+/* One option a verb takes, with what it means for that verb (one line; --help wraps it). */
 struct cli_option {
 	int id; /* enum cli_opt_id; 0 ends a list */
 	const char *help;

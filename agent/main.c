@@ -16,10 +16,10 @@
 
 static const struct cli_option status_options[] = {
 	{ CLI_OPT_JSON, "the report as JSON (sealcheck.report.v1) on stdout" },
-	{ CLI_OPT_VERIFY_OBJECTS, "add checks.objects: every object of the image, as sealcheck\n"
+	{ CLI_OPT_VERIFY_OBJECTS, "add checks.objects: every object of the image, as sealcheck "
 				  "verify; it is then required for a sealed verdict" },
 	{ CLI_OPT_DEEP, "with --verify-objects: read every object too" },
-	{ CLI_OPT_MAX_SECONDS, "with --verify-objects: stop the walk after S seconds (default 0:\n"
+	{ CLI_OPT_MAX_SECONDS, "with --verify-objects: stop the walk after S seconds (default 0: "
 			       "no limit); a walk cut short is an error, never a pass" },
 	{ CLI_OPT_ROOT, "read every system path below DIR (a fixture tree)" },
 	{ CLI_OPT_SYSROOT, "where the composefs repository's physical root is (/sysroot)" },
@@ -29,14 +29,14 @@ static const struct cli_option status_options[] = {
 static const struct cli_option verify_options[] = {
 	{ CLI_OPT_DEEP, "read every object too: on-disk corruption shows now as EIO" },
 	{ CLI_OPT_MAX_FILES, "stop after N files (default 0: no limit)" },
-	{ CLI_OPT_MAX_SECONDS, "stop after S seconds (default 0: no limit); a walk cut short\n"
+	{ CLI_OPT_MAX_SECONDS, "stop after S seconds (default 0: no limit); a walk cut short "
 			       "says so and exits 2" },
 	{ CLI_OPT_THREADS, "I/O workers, 1 to 64 (default 64)" },
 	{ CLI_OPT_IMAGE, "this EROFS image, not the running system's (with --objects)" },
 	{ CLI_OPT_OBJECTS, "its object store (with --image)" },
-	{ CLI_OPT_WALK, "parse the image's bytes, or mount it read-only (needs root);\n"
+	{ CLI_OPT_WALK, "parse the image's bytes, or mount it read-only (needs root); "
 			"auto (the default): parse, mount if the layout is unknown" },
-	{ CLI_OPT_MOUNTED, "walk the image as mounted at DIR instead (diagnostics: the\n"
+	{ CLI_OPT_MOUNTED, "walk the image as mounted at DIR instead (diagnostics: the "
 				   "image file is then not measured against the digest)" },
 	{ CLI_OPT_JSON, "the result as JSON (the report's checks.objects) on stdout" },
 	{ CLI_OPT_ROOT, "find the running system's image below DIR (a fixture tree)" },
@@ -51,7 +51,7 @@ static const struct cli_option agent_options[] = {
 	{ CLI_OPT_MAX_ANSWERS, "exit after sending N reports (default 0: run forever)" },
 	{ CLI_OPT_VERIFY_OBJECTS, "add checks.objects to each report, as status --verify-objects" },
 	{ CLI_OPT_DEEP, "with --verify-objects: read every object too" },
-	{ CLI_OPT_MAX_SECONDS, "with --verify-objects: stop each walk after S seconds (default\n"
+	{ CLI_OPT_MAX_SECONDS, "with --verify-objects: stop each walk after S seconds (default "
 			       "120, 0: no limit); a walk cut short is an error, never a pass" },
 	{ CLI_OPT_ROOT, "read every system path below DIR (a fixture tree)" },
 	{ CLI_OPT_SYSROOT, "where the composefs repository's physical root is (/sysroot)" },
@@ -83,7 +83,7 @@ const struct cli_verb cli_verbs[] = {
 	{
 		.name = "verify",
 		.run = cmd_verify,
-		.summary = "check every object of the composefs image now (--deep: read them all)",
+		.summary = "check every object of the composefs image now (--deep: read all)",
 		.description = "Account for every file of the composefs image now: each object its metacopy\n"
 			       "names exists, has fs-verity and measures to the metacopy's digest. By default\n"
 			       "the image and store are the ones the kernel command line names, and the image\n"
