@@ -70,9 +70,9 @@ fi
 step "libFuzzer (clang): ${FUZZ_SECONDS}s per target"
 rm -rf build-fuzz
 if CC=clang meson setup build-fuzz -Dfuzzers=enabled -Dvm_tests=disabled -Db_lundef=false \
-	>build-fuzz.log 2>&1 && ninja -C build-fuzz tests/fuzz/fuzz-cmdline tests/fuzz/fuzz-mountopts tests/fuzz/fuzz-esl tests/fuzz/fuzz-wire tests/fuzz/fuzz-report tests/fuzz/fuzz-metacopy tests/fuzz/fuzz-erofs \
+	>build-fuzz.log 2>&1 && ninja -C build-fuzz tests/fuzz/fuzz-cmdline tests/fuzz/fuzz-mountopts tests/fuzz/fuzz-esl tests/fuzz/fuzz-wire tests/fuzz/fuzz-report tests/fuzz/fuzz-metacopy tests/fuzz/fuzz-erofs tests/fuzz/fuzz-verify \
 	>>build-fuzz.log 2>&1; then
-	for t in cmdline mountopts esl wire report metacopy erofs; do
+	for t in cmdline mountopts esl wire report metacopy erofs verify; do
 		work=$(mktemp -d)
 		# EROFS images are made of 4 KiB blocks: room for a few.
 		max_len=$([ $t = erofs ] && echo 65536 || echo 8192)

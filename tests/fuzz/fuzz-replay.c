@@ -16,6 +16,8 @@
 #include "sc-macro.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Optional, as with libFuzzer: a target that needs set-up defines it. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int run_file(const char *path, unsigned *count)
 {
@@ -35,6 +37,9 @@ static int run_file(const char *path, unsigned *count)
 int main(int argc, char **argv)
 {
 	unsigned count = 0;
+
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&argc, &argv);
 
 	for (int i = 1; i < argc; i++) {
 		struct stat st;
