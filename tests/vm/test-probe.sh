@@ -97,7 +97,7 @@ fi
 if [ "$case" = sealed ]; then
 	# No way out but the port: the guest (host-probe/builder/guest-init.sh) lists
 	# its network interfaces and PCI network controllers on the console.
-	console=$(jq -r '.vm.console_log // empty' "$work/out.json")
+	console=$(jq -r '.vm.console_log // (.vm.work_dir // empty | . + "/console.log")' "$work/out.json")
 	if [ -z "$console" ] || [ ! -r "$console" ]; then
 		bad "no console log to read (vm.console_log '$console' after --keep)"
 	else
