@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The probe's attestation session driven over socketpairs and by hand-fed
+ * bytes, with a clock the test owns: no VM, no sleeps, no timing.
+ */
+#include "unit.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "probe-policy.h"
+#include "probe-session.h"
+#include "sc-fileio.h"
+#include "sc-json.h"
+#include "sc-macro.h"
+#include "sc-wire.h"
+
+#define TEMPLATE FIXTURES_DIR "/../probe/sealed-report.json"
+#define T0 1000000LL
+
+static json_t *template_doc(void)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	json_t *doc;
+
+	assert_int_equal(sc_read_file_capped(TEMPLATE, 1u << 20, &buf, &len), 0);
+	doc = json_loadb(buf, len, 0, NULL);
+	assert_non_null(doc);
+	return doc;
+}
+
+/* A report frame echoing @nonce (NULL: JSON null), malloc'd. */
+static char *report_frame(const char *nonce, size_t *ret_len)
+{
+	_cleanup_json_ json_t *doc = template_doc();
+	_cleanup_free_ char *text = NULL;
+	char *frame;
+
+	json_object_set_new(doc, "nonce", nonce ? json_string(nonce) : json_null());
+	text = json_dumps(doc, JSON_COMPACT);
+	assert_non_null(text);
+	assert_int_equal(sc_wire_encode(SC_WIRE_REPORT, text, strlen(text), &frame, ret_len), 0);
+	return frame;
+}
+
+static void start(struct probe_session *s, int *peer, const struct probe_session_config *cfg)
+{
+	int sv[2];
+	struct probe_session_config def = { .deadline_ms = T0 + 60000 };
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(probe_session_init(s, cfg ? cfg : &def), 0);
+	assert_int_equal(probe_session_attach(s, sv[0], T0), 0);
+	*peer = sv[1];
+}
+
+/* What the guest side reads: the nonce the session sent. */
+static void read_nonce(int peer, char out[SC_NONCE_HEX_LEN + 1])
+{
+	char buf[SC_WIRE_HEADER_LEN + SC_NONCE_HEX_LEN + 1];
+
+	assert_int_equal(read(peer, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	assert_memory_equal(buf, "\x1eSC1N", 5);
+	memcpy(out, buf + SC_WIRE_HEADER_LEN, SC_NONCE_HEX_LEN);
+	out[SC_NONCE_HEX_LEN] = '\0';
+	assert_true(sc_nonce_valid(out, SC_NONCE_HEX_LEN));
+}
+
+static void test_honest_guest(void **state)
+{
+	struct probe_session s;
+	char nonce[SC_NONCE_HEX_LEN + 1];
+	_cleanup_free_ char *frame = NULL;
+	size_t len;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, NULL);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	assert_int_equal(probe_session_events(&s) & POLLIN, POLLIN);
+	read_nonce(peer, nonce);
+	assert_string_equal(nonce, s.nonce);
+	frame = report_frame(nonce, &len);
+	assert_int_equal(write(peer, frame, len), (ssize_t)len);
+	assert_int_equal(probe_session_io(&s, POLLIN, T0 + 5), 0);
+	assert_int_equal(s.state, PROBE_SESSION_DONE);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.report);
+	assert_int_equal(probe_session_wakeup(&s), -1);
+	assert_int_equal(probe_session_fd(&s), -1);
+	probe_session_done(&s);
+	close(peer);
+}
+
+/* Hostile-inputs 41: the same verdict one byte at a time, and after noise and a stale push. */
+static void test_odd_chunking(void **state)
+{
+	struct probe_session s;
+	_cleanup_free_ char *stale = NULL, *good = NULL;
+	size_t stale_len, good_len;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, NULL);
+	stale = report_frame(NULL, &stale_len);
+	good = report_frame(s.nonce, &good_len);
+	probe_session_feed(&s, "noise\x1eSC1Rxx", 12, T0);
+	probe_session_feed(&s, stale, stale_len, T0);
+	assert_int_equal(s.stale, 1);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	for (size_t i = 0; i < good_len; i++) {
+		assert_int_equal(s.state, PROBE_SESSION_WAITING);
+		probe_session_feed(&s, good + i, 1, T0 + 1);
+	}
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	probe_session_done(&s);
+	close(peer);
+}
+
+/* Hostile-inputs 40: a report with another nonce is a replay, never an answer. */
+static void test_replay(void **state)
+{
+	struct probe_session s;
+	_cleanup_free_ char *old = NULL;
+	size_t len;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, NULL);
+	old = report_frame("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", &len);
+	for (int i = 0; i < 5; i++)
+		probe_session_feed(&s, old, len, T0 + i);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	assert_int_equal(s.stale, 5);
+	assert_non_null(strstr(s.last_reject, "replay"));
+	probe_session_tick(&s, T0 + 60000);
+	assert_int_equal(s.end, PROBE_END_TIMEOUT);
+	assert_null(s.report);
+	probe_session_done(&s);
+	close(peer);
+}
+
+/* Hostile-inputs 38/43: garbage or endless stale frames cut the guest off. */
+static void test_flood(void **state)
+{
+	struct probe_session s;
+	_cleanup_free_ char *old = NULL;
+	char bad[SC_WIRE_HEADER_LEN + 2];
+	size_t len;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, NULL);
+	memcpy(bad, "\x1eSC1Rzzzzzzzz00000000:x\n", sizeof(bad));
+	for (int i = 0; i < 200 && s.state == PROBE_SESSION_WAITING; i++)
+		probe_session_feed(&s, bad, sizeof(bad), T0);
+	assert_int_equal(s.end, PROBE_END_FLOOD);
+	assert_non_null(strstr(s.why, "malformed"));
+	probe_session_done(&s);
+	close(peer);
+
+	start(&s, &peer, NULL);
+	old = report_frame(NULL, &len);
+	for (int i = 0; i < 1000 && s.state == PROBE_SESSION_WAITING; i++)
+		probe_session_feed(&s, old, len, T0);
+	assert_int_equal(s.end, PROBE_END_FLOOD);
+	assert_int_equal(s.frames, 257);
+	probe_session_done(&s);
+	close(peer);
+}
+
+/* The nonce again every resend_ms while unanswered (a restarted agent lost it); the deadline ends it. */
+static void test_resend_and_deadline(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = T0 + 12000, .resend_ms = 5000 };
+	struct probe_session s;
+	char n1[SC_NONCE_HEX_LEN + 1], n2[SC_NONCE_HEX_LEN + 1], buf[16];
+	int peer;
+
+	(void)state;
+	start(&s, &peer, &cfg);
+	read_nonce(peer, n1);
+	assert_int_equal(probe_session_wakeup(&s), T0 + 5000);
+	probe_session_tick(&s, T0 + 4999);
+	assert_int_equal(read(peer, buf, sizeof(buf)), -1); /* nothing yet */
+	probe_session_tick(&s, T0 + 5000);
+	read_nonce(peer, n2);
+	assert_string_equal(n1, n2); /* the same nonce: a resend, not a new round */
+	assert_int_equal(probe_session_wakeup(&s), T0 + 10000);
+	probe_session_tick(&s, T0 + 10000);
+	read_nonce(peer, n2);
+	assert_int_equal(probe_session_wakeup(&s), T0 + 12000);
+	probe_session_tick(&s, T0 + 12000);
+	assert_int_equal(s.end, PROBE_END_TIMEOUT);
+	assert_non_null(strstr(s.why, "deadline"));
+	probe_session_done(&s);
+	close(peer);
+}
+
+static void test_peer_closes(void **state)
+{
+	struct probe_session s;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, NULL);
+	close(peer);
+	probe_session_io(&s, POLLIN | POLLHUP, T0 + 1);
+	assert_int_equal(s.end, PROBE_END_CLOSED);
+	probe_session_done(&s);
+}
+
+/* Hostile-inputs 46: back-pressure and fairness: one call reads at most max_read_per_io. */
+static void test_read_budget(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = T0 + 60000, .max_read_per_io = 4096 };
+	struct probe_session s;
+	char junk[65536];
+	int peer;
+
+	(void)state;
+	start(&s, &peer, &cfg);
+	memset(junk, 'x', sizeof(junk));
+	assert_true(write(peer, junk, sizeof(junk)) > 8192);
+	probe_session_io(&s, POLLIN, T0);
+	assert_int_equal(s.bytes_in, 4096);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	probe_session_done(&s);
+	close(peer);
+}
+
+/* QEMU creates the socket a moment after it starts: connecting is retried, not failed. */
+static void test_connect_retry(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = T0 + 10000, .retry_ms = 100 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/sealcheck-session-XXXXXX", path[64], nonce[SC_NONCE_HEX_LEN + 1];
+	struct probe_session s;
+	int lfd, peer;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/attest.sock", dir);
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_connect(&s, path, T0), 0);
+	assert_int_equal(s.state, PROBE_SESSION_CONNECTING);
+	assert_int_equal(probe_session_fd(&s), -1);
+	assert_int_equal(probe_session_wakeup(&s), T0 + 100);
+
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	probe_session_tick(&s, T0 + 100);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	peer = accept(lfd, NULL, NULL);
+	assert_true(peer >= 0);
+	read_nonce(peer, nonce);
+	assert_string_equal(nonce, s.nonce);
+	probe_session_done(&s);
+	close(peer);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+
+	/* Never there: the deadline says what was tried. */
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_connect(&s, "/nonexistent/attest.sock", T0), 0);
+	probe_session_tick(&s, T0 + 10000);
+	assert_int_equal(s.end, PROBE_END_TIMEOUT);
+	assert_non_null(strstr(s.why, "could not connect"));
+	probe_session_done(&s);
+}
+
+static void test_stop(void **state)
+{
+	struct probe_session s;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, NULL);
+	probe_session_stop(&s, PROBE_END_STOPPED, "interrupted by SIGTERM", T0 + 3);
+	assert_int_equal(s.end, PROBE_END_STOPPED);
+	assert_string_equal(s.why, "interrupted by SIGTERM");
+	/* A stop after the end changes nothing. */
+	probe_session_stop(&s, PROBE_END_ERROR, "later", T0 + 4);
+	assert_int_equal(s.end, PROBE_END_STOPPED);
+	probe_session_done(&s);
+	close(peer);
+}
+
+/* --- the policy --- */
+
+static const char *const D512 =
+	"08e7b4457007bff582941a5b9ea4ad1743493fdc806efdc8e18aea2564b725e544ac0face3114e82ac0f9fd1affb536c6664270d9b4fcb539f612a2ee81b6747";
+
+static int parse(const char *doc, const char *name, const char *uuid, struct probe_policy *p, char *why)
+{
+	return probe_policy_parse(doc, strlen(doc), name, uuid, p, why, 256);
+}
+
+static void test_policy_parse(void **state)
+{
+	struct probe_policy p;
+	char why[256], doc[1024];
+
+	(void)state;
+	snprintf(doc, sizeof(doc),
+		 "{\"schema\":\"sealcheck.policy.v1\",\"vms\":{\"web-01\":{\"digests\":[\"sha512:%s\"]},"
+		 "\"6f1c2d3e-0000-4000-8000-000000000001\":{\"digests\":[\"%s\"],\"secure_boot\":false}}}",
+		 D512, D512);
+	assert_int_equal(parse(doc, "web-01", NULL, &p, why), 0);
+	assert_int_equal(p.n_allowed, 1);
+	assert_int_equal(p.allowed[0].alg, SC_HASH_SHA512);
+	assert_true(p.require_secure_boot);
+	/* The UUID wins over a name. */
+	assert_int_equal(parse(doc, "web-01", "6f1c2d3e-0000-4000-8000-000000000001", &p, why), 0);
+	assert_false(p.require_secure_boot);
+	assert_int_equal(parse(doc, "db-01", NULL, &p, why), -ENOENT);
+	assert_non_null(strstr(why, "db-01"));
+
+	static const struct {
+		const char *doc, *why;
+	} bad[] = {
+		{ "{\"schema\":\"sealcheck.policy.v2\",\"vms\":{}}", "schema" },
+		{ "{\"schema\":\"sealcheck.policy.v1\",\"vms\":{},\"x\":1}", "unknown key" },
+		{ "{\"schema\":\"sealcheck.policy.v1\",\"vms\":{\"a\":{\"digests\":[\"ABCD\"]}}}", "digests[0]" },
+		{ "{\"schema\":\"sealcheck.policy.v1\",\"vms\":{\"a\":{\"digests\":[]}}}", "1 to 16" },
+		{ "{\"schema\":\"sealcheck.policy.v1\",\"vms\":{\"a\":{\"digest\":[]}}}", "unknown key" },
+		{ "{\"schema\":\"sealcheck.policy.v1\",\"vms\":{\"a\":{}}}", "no \"digests\"" },
+		{ "{\"schema\":\"sealcheck.policy.v1\",\"schema\":\"sealcheck.policy.v1\",\"vms\":{}}", "duplicate" },
+		{ "{\"schema\":\"sealcheck.policy.v1\",\"vms\":{\"a\":{\"digests\":[\"md5:00\"]}}}", "digests[0]" },
+		{ "[1]", "not a JSON object" },
+		{ "{\"schema\":\"sealcheck.policy.v1\",\"vms\":{\"\":{\"digests\":[]}}}", "empty VM name" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		why[0] = '\0';
+		assert_int_equal(parse(bad[i].doc, "a", NULL, &p, why), -EINVAL);
+		if (!strstr(why, bad[i].why))
+			fail_msg("case %zu: '%s' lacks '%s'", i, why, bad[i].why);
+	}
+	assert_int_equal(probe_policy_parse("{\"a\xff\":1}", 9, "a", NULL, &p, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "UTF-8"));
+}
+
+static size_t count_link(json_t *links, const char *link)
+{
+	size_t i, n = 0;
+	json_t *l;
+
+	json_array_foreach(links, i, l)
+		n += strcmp(json_string_value(json_object_get(l, "link")), link) == 0;
+	return n;
+}
+
+static void test_policy_check(void **state)
+{
+	_cleanup_json_ json_t *doc = template_doc();
+	json_t *links, *checks = json_object_get(doc, "checks");
+	const char *cmdline_digest;
+	struct probe_policy p;
+
+	(void)state;
+	cmdline_digest = json_string_value(
+		json_object_get(json_array_get(json_object_get(json_object_get(checks, "cmdline"), "digests"), 0), "digest"));
+	assert_non_null(cmdline_digest);
+
+	/* No digests: never sealed. */
+	probe_policy_init(&p);
+	links = probe_policy_check(&p, doc);
+	assert_int_equal(count_link(links, "policy:digest"), 1);
+	json_decref(links);
+
+	assert_int_equal(probe_policy_allow(&p, cmdline_digest), 0);
+	links = probe_policy_check(&p, doc);
+	assert_int_equal(json_array_size(links), 0);
+	json_decref(links);
+
+	/* The guest's verdict is never read; a failing required check is. */
+	json_object_set_new(doc, "verdict", json_string("sealed"));
+	json_object_set_new(json_object_get(checks, "root_mount"), "status", json_string("fail"));
+	links = probe_policy_check(&p, doc);
+	assert_int_equal(count_link(links, "root_mount"), 1);
+	json_decref(links);
+	json_object_set_new(json_object_get(checks, "root_mount"), "status", json_string("pass"));
+
+	/* A dm-verity root is not covered by composefs digests: fail closed. */
+	json_object_set_new(doc, "seal_kind", json_string("dm-verity"));
+	links = probe_policy_check(&p, doc);
+	assert_int_equal(count_link(links, "policy:digest"), 1);
+	json_decref(links);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_honest_guest),	   cmocka_unit_test(test_odd_chunking),
+		cmocka_unit_test(test_replay),		   cmocka_unit_test(test_flood),
+		cmocka_unit_test(test_resend_and_deadline), cmocka_unit_test(test_peer_closes),
+		cmocka_unit_test(test_read_budget),	   cmocka_unit_test(test_connect_retry),
+		cmocka_unit_test(test_stop),		   cmocka_unit_test(test_policy_parse),
+		cmocka_unit_test(test_policy_check),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
