@@ -7,6 +7,7 @@
 
 #include "sc-checks.h"
 #include "sc-json.h"
+#include "sc-verify.h"
 
 #define REAL(name) FIXTURES_DIR "/real-vm/" name
 
@@ -115,12 +116,39 @@ static void test_cryptsetup_loads(void **state)
 #endif
 }
 
+/* The objects check's status is decided once, as an enum: a walk that did not finish is never a pass. */
+static void test_verify_status(void **state)
+{
+	struct sc_verify_options o = { 0 };
+	struct sc_verify_result r = { .objects = 3 };
+	char reason[256];
+
+	(void)state;
+	assert_int_equal(sc_verify_status(&r), SC_VERIFY_PASS);
+	r.stopped_early = true, r.stop_reason = "--max-seconds reached";
+	assert_int_equal(sc_verify_status(&r), SC_VERIFY_INCOMPLETE);
+	assert_string_equal(sc_verify_status_name(sc_verify_status(&r)), "error");
+	sc_verify_reason(&o, &r, reason, sizeof(reason));
+	assert_non_null(strstr(reason, "incomplete"));
+	r.problems[SC_OBJ_MISSING] = 1; /* a broken seal found stays found */
+	assert_int_equal(sc_verify_status(&r), SC_VERIFY_FAIL);
+	r.problems[SC_OBJ_MISSING] = 0, r.stopped_early = false, r.stop_reason = NULL;
+	r.walk_errno = EIO; /* cut short by an error */
+	assert_int_equal(sc_verify_status(&r), SC_VERIFY_ERROR);
+	sc_verify_reason(&o, &r, reason, sizeof(reason));
+	assert_non_null(strstr(reason, "incomplete"));
+	r.walk_errno = 0, r.image_check = SC_IMAGE_UNPROVEN, r.image_errno = ENODATA;
+	assert_int_equal(sc_verify_status(&r), SC_VERIFY_FAIL); /* an image without fs-verity */
+	r.image_errno = EOPNOTSUPP;
+	assert_int_equal(sc_verify_status(&r), SC_VERIFY_ERROR);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sb_mode_table),   cmocka_unit_test(test_sb_real_captures),
 		cmocka_unit_test(test_sb_real_certificates), cmocka_unit_test(test_lockdown),
-		cmocka_unit_test(test_root_mount_real), cmocka_unit_test(test_cryptsetup_loads),
+		cmocka_unit_test(test_root_mount_real), cmocka_unit_test(test_cryptsetup_loads), cmocka_unit_test(test_verify_status),
 	};
 	return cmocka_run_group_tests_name("checks", tests, NULL, NULL);
 }
