@@ -269,7 +269,7 @@ static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, c
 		"-drive", d->esp, "-device", "virtio-blk-pci,drive=esp,bootindex=0",
 		"-drive", d->root, "-device", "virtio-blk-pci,drive=root",
 		"-device", "virtio-serial-pci", "-chardev", d->attest,
-		"-device", "virtserialport,chardev=attest,name=" PROBE_PORT_NAME, NULL,
+		"-device", "virtserialport,chardev=attest,name=" SC_VIRTIO_PORT_DEFAULT, NULL,
 	};
 	const char *bios_argv[] = {
 		QEMU_COMMON, "-machine", "q35",
@@ -278,7 +278,7 @@ static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, c
 		"-drive", d->esp, "-device", "virtio-blk-pci,drive=esp",
 		"-drive", d->root, "-device", "virtio-blk-pci,drive=root",
 		"-device", "virtio-serial-pci", "-chardev", d->attest,
-		"-device", "virtserialport,chardev=attest,name=" PROBE_PORT_NAME, NULL,
+		"-device", "virtserialport,chardev=attest,name=" SC_VIRTIO_PORT_DEFAULT, NULL,
 	};
 #undef QEMU_COMMON
 	_cleanup_close_ int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);

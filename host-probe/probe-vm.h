@@ -15,10 +15,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "config.h" /* SC_VIRTIO_PORT_DEFAULT: the port name, defined once in meson.build */
 #include "probe-console.h"
 #include "probe-manifest.h"
 
-#define PROBE_PORT_NAME "org.sealcheck.attest.0"
 #define PROBE_HELPER_TIMEOUT_MS 60000 /* virt-fw-vars, mcopy, objcopy */
 
 enum probe_firmware {
