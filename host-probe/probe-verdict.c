@@ -34,7 +34,7 @@ int probe_verdict_decide(const struct probe_attest *a, const struct probe_policy
 	if (!ret->links)
 		return -ENOMEM;
 	if (s->end == PROBE_END_FLOOD) {
-		/* A guest that floods is misbehaving, not merely silent (hostile-inputs 38). */
+		/* A guest that floods is misbehaving, not merely silent (docs/threat-model.md T2). */
 		ret->outcome = PROBE_UNSEALED;
 		json_array_append_new(ret->links, json_pack("{s:s, s:s}", "link", "protocol", "reason", s->why));
 		return 0;

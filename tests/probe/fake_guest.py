@@ -206,7 +206,7 @@ CASES = {
     "bad-missing-field": (2, "missing field 'checks'"),
     "bad-not-json": (2, "not valid JSON"),
     "oversized": (2, "no valid report"),
-    # A guest that floods malformed frames is cut off and judged (hostile-inputs 38, 43).
+    # A guest that floods malformed frames is cut off and judged (docs/threat-model.md T2).
     "flood": (1, "malformed frames"),
     "dribble": (2, "no valid report"),
     # Without a digest policy the probe must refuse, not judge.

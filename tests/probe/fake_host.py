@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The agent against a fake host (hostile-inputs 31-36).
+"""The agent against a fake host (docs/protocol.md; docs/threat-model.md T2).
 
 A pty stands in for the virtio-serial port: the agent opens the slave with
 --device; the test is the host on the master. Closing the master gives the

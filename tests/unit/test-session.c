@@ -98,7 +98,7 @@ static void test_honest_guest(void **state)
 	close(peer);
 }
 
-/* Hostile-inputs 41: the same verdict one byte at a time, and after noise and a stale push. */
+/* the same verdict one byte at a time, and after noise and a stale push. */
 static void test_odd_chunking(void **state)
 {
 	struct probe_session s;
@@ -123,7 +123,7 @@ static void test_odd_chunking(void **state)
 	close(peer);
 }
 
-/* Hostile-inputs 40: a report with another nonce is a replay, never an answer. */
+/* a report with another nonce is a replay, never an answer. */
 static void test_replay(void **state)
 {
 	struct probe_session s;
@@ -146,7 +146,7 @@ static void test_replay(void **state)
 	close(peer);
 }
 
-/* Hostile-inputs 38/43: garbage or endless stale frames cut the guest off. */
+/* T2: garbage or endless stale frames cut the guest off. */
 static void test_flood(void **state)
 {
 	struct probe_session s;
@@ -216,7 +216,7 @@ static void test_peer_closes(void **state)
 	probe_session_done(&s);
 }
 
-/* Hostile-inputs 46: back-pressure and fairness: one call reads at most max_read_per_io. */
+/* T2: back-pressure and fairness: one call reads at most max_read_per_io. */
 static void test_read_budget(void **state)
 {
 	struct probe_session_config cfg = { .deadline_ms = T0 + 60000, .max_read_per_io = 4096 };

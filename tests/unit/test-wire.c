@@ -37,7 +37,7 @@ static void test_roundtrip(void **state)
 	sc_wire_decoder_done(&d);
 }
 
-/* The same frames whatever the read sizes: 1 byte, 143 bytes, two frames per read (hostile-inputs 41). */
+/* The same frames whatever the read sizes: 1 byte, 143 bytes, two frames per read (docs/protocol.md). */
 static void test_chunking(void **state)
 {
 	static const size_t chunks[] = { 1, 2, 7, 143, 4096 };
@@ -79,7 +79,7 @@ static void test_chunking(void **state)
 	}
 }
 
-/* A frame cut short, then sent again whole after a resync marker (hostile-inputs 34, 37). */
+/* A frame cut short, then sent again whole after a resync marker (docs/protocol.md, Resync). */
 static void test_truncated_then_resent(void **state)
 {
 	_cleanup_free_ char *f = NULL;
