@@ -164,7 +164,7 @@ static void test_noise_is_linear(void **state)
 	for (int round = 0; round < 8; round++) {
 		assert_int_equal(sc_wire_decoder_init(&d, SC_WIRE_MAX_PAYLOAD), 0);
 		for (size_t i = 0; i < cap; i++)
-			noise[i] = round % 2 ? 0x1e : (uint8_t)"\x1eSC1Rzz"[i % 9];
+			noise[i] = round % 2 ? 0x1e : (uint8_t)"\x1eSC1Rzzz"[i % 8];
 		assert_int_equal(sc_wire_feed(&d, noise, cap), cap);
 		assert_int_equal(sc_wire_next(&d, &fr), 0);
 		assert_true(d.bad_frames > 1000 || d.dropped_bytes > 1000);
