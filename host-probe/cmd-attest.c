@@ -35,20 +35,17 @@ static void usage(FILE *f)
 
 int verb_attest(int argc, char **argv)
 {
-	enum { O_SOCKET = 0x100, O_EXPECT, O_POLICY, O_VM, O_NO_SB, O_TIMEOUT, O_JSON };
+	enum { O_SOCKET = 0x100 };
 	static const struct option options[] = {
-		{ "socket", required_argument, NULL, O_SOCKET },   { "expect-digest", required_argument, NULL, O_EXPECT },
-		{ "policy", required_argument, NULL, O_POLICY },   { "vm", required_argument, NULL, O_VM },
-		{ "no-require-secure-boot", no_argument, NULL, O_NO_SB },
-		{ "timeout", required_argument, NULL, O_TIMEOUT }, { "json", no_argument, NULL, O_JSON },
-		{ "help", no_argument, NULL, 'h' },		   {},
+		{ "socket", required_argument, NULL, O_SOCKET },
+		CLI_POLICY_OPTIONS,
+		{},
 	};
-	struct cli_policy cp = { 0 };
+	struct cli_common o = { .timeout = 60 };
+	struct cli_policy *cp = &o.policy;
 	struct probe_policy policy;
 	struct probe_attest a = { 0 };
 	const char *socket_path = NULL;
-	unsigned long timeout = 60;
-	bool json = false;
 	char name[128];
 	int c, r, rc;
 
@@ -58,30 +55,15 @@ int verb_attest(int argc, char **argv)
 		case O_SOCKET:
 			socket_path = optarg;
 			break;
-		case O_EXPECT:
-			if (cli_add_expect("attest", &cp, optarg) < 0)
-				return EXIT_USAGE;
-			break;
-		case O_POLICY:
-			cp.policy_file = optarg;
-			break;
-		case O_VM:
-			cp.vm_name = optarg;
-			break;
-		case O_NO_SB:
-			cp.allow_setup_mode = true;
-			break;
-		case O_TIMEOUT:
-			if (cli_parse_seconds("attest", "--timeout", optarg, 86400, &timeout) < 0)
-				return EXIT_USAGE;
-			break;
-		case O_JSON:
-			json = true;
-			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
+			r = cli_common_option("attest", c, optarg, &o);
+			if (r > 0)
+				break;
+			if (r < 0)
+				return EXIT_USAGE;
 			fputs("sealcheck-probe attest: see --help for the options of this verb\n", stderr);
 			return EXIT_USAGE;
 		}
@@ -90,7 +72,7 @@ int verb_attest(int argc, char **argv)
 		fprintf(stderr, "sealcheck-probe attest: give --socket PATH and no other argument\n");
 		return EXIT_USAGE;
 	}
-	if (!cp.vm_name) {
+	if (!cp->vm_name) {
 		/* The VM's name is where its socket is, never what the guest says (docs/threat-model.md). */
 		const char *base = strrchr(socket_path, '/') ? strrchr(socket_path, '/') + 1 : socket_path;
 		size_t n = strlen(base);
@@ -98,15 +80,15 @@ int verb_attest(int argc, char **argv)
 		if (n > 5 && strcmp(base + n - 5, ".sock") == 0)
 			n -= 5;
 		snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) - 1 ? n : sizeof(name) - 1), base);
-		cp.vm_name = name;
+		cp->vm_name = name;
 	}
-	if (cli_make_policy("attest", &cp, NULL, NULL, &policy) < 0)
+	if (cli_make_policy("attest", cp, NULL, NULL, &policy) < 0)
 		return EXIT_USAGE;
 
 	r = probe_block_signals();
 	if (r >= 0) {
 		a.socket_path = socket_path;
-		a.deadline_ms = sc_now_ms() + (long long)timeout * 1000;
+		a.deadline_ms = sc_now_ms() + (long long)o.timeout * 1000;
 		r = probe_attest_run(&a);
 	}
 	if (r < 0) {
@@ -114,7 +96,7 @@ int verb_attest(int argc, char **argv)
 		probe_attest_done(&a);
 		return PROBE_NO_REPORT;
 	}
-	rc = cli_finish(&a, &policy, json, NULL);
+	rc = cli_finish(&a, &policy, o.json, NULL);
 	probe_attest_done(&a);
 	return rc;
 }

@@ -57,23 +57,19 @@ static void show_progress(const struct probe_attest *a, long long now, void *use
 
 int verb_run(int argc, char **argv)
 {
-	enum { O_KEYS = 0x100, O_FW, O_ESP, O_EXPECT, O_POLICY, O_VM, O_NO_SB, O_TIMEOUT, O_ACCEL, O_JSON, O_KEEP };
+	enum { O_KEYS = 0x100, O_FW, O_ESP, O_ACCEL, O_KEEP };
 	static const struct option options[] = {
 		{ "secure-boot-keys", required_argument, NULL, O_KEYS }, { "firmware", required_argument, NULL, O_FW },
-		{ "esp", required_argument, NULL, O_ESP },		 { "expect-digest", required_argument, NULL, O_EXPECT },
-		{ "policy", required_argument, NULL, O_POLICY },	 { "vm", required_argument, NULL, O_VM },
-		{ "no-require-secure-boot", no_argument, NULL, O_NO_SB },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },	 { "accel", required_argument, NULL, O_ACCEL },
-		{ "json", no_argument, NULL, O_JSON },			 { "keep", no_argument, NULL, O_KEEP },
-		{ "help", no_argument, NULL, 'h' },			 {},
+		{ "esp", required_argument, NULL, O_ESP },		 { "accel", required_argument, NULL, O_ACCEL },
+		{ "keep", no_argument, NULL, O_KEEP },			 CLI_POLICY_OPTIONS,
+		{},
 	};
-	struct cli_policy cp = { 0 };
+	struct cli_common o = { .timeout = 180 };
+	struct cli_policy *cp = &o.policy;
 	struct probe_policy policy;
 	struct probe_attest a = { 0 };
 	struct probe_vm vm;
 	struct progress prog = { .tty = isatty(STDERR_FILENO) };
-	unsigned long timeout = 180;
-	bool json = false;
 	char why[512] = "", name[128];
 	int c, r, rc;
 
@@ -95,32 +91,12 @@ int verb_run(int argc, char **argv)
 		case O_ESP:
 			vm.esp = optarg;
 			break;
-		case O_EXPECT:
-			if (cli_add_expect("run", &cp, optarg) < 0)
-				return EXIT_USAGE;
-			break;
-		case O_POLICY:
-			cp.policy_file = optarg;
-			break;
-		case O_VM:
-			cp.vm_name = optarg;
-			break;
-		case O_NO_SB:
-			cp.allow_setup_mode = true;
-			break;
-		case O_TIMEOUT:
-			if (cli_parse_seconds("run", "--timeout", optarg, 86400, &timeout) < 0)
-				return EXIT_USAGE;
-			break;
 		case O_ACCEL:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "kvm") && strcmp(optarg, "tcg")) {
 				fputs("sealcheck-probe run: --accel: not auto, kvm or tcg\n", stderr);
 				return EXIT_USAGE;
 			}
 			vm.accel = optarg;
-			break;
-		case O_JSON:
-			json = true;
 			break;
 		case O_KEEP:
 			vm.keep = true;
@@ -129,6 +105,11 @@ int verb_run(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
+			r = cli_common_option("run", c, optarg, &o);
+			if (r > 0)
+				break;
+			if (r < 0)
+				return EXIT_USAGE;
 			fputs("sealcheck-probe run: see --help for the options of this verb\n", stderr);
 			return EXIT_USAGE;
 		}
@@ -138,11 +119,11 @@ int verb_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	vm.image_dir = argv[optind];
-	if (!cp.vm_name) {
+	if (!cp->vm_name) {
 		const char *base = strrchr(vm.image_dir, '/') ? strrchr(vm.image_dir, '/') + 1 : vm.image_dir;
 
 		snprintf(name, sizeof(name), "%s", base[0] ? base : vm.image_dir);
-		cp.vm_name = name;
+		cp->vm_name = name;
 	}
 
 	/* Before anything starts: a signal from now on ends the run with cleanup. */
@@ -159,17 +140,17 @@ int verb_run(int argc, char **argv)
 		probe_vm_done(&vm, false);
 		return r == -EINVAL ? EXIT_USAGE : PROBE_NO_REPORT;
 	}
-	if (cli_make_policy("run", &cp, "the image's manifest", &vm.manifest.digest, &policy) < 0) {
+	if (cli_make_policy("run", cp, "the image's manifest", &vm.manifest.digest, &policy) < 0) {
 		probe_vm_done(&vm, false);
 		return EXIT_USAGE;
 	}
-	if (!json)
+	if (!o.json)
 		printf("VM:      %s, firmware %s, accel %s\n", vm.image_dir, probe_firmware_name(vm.firmware),
 		       vm.accel_used);
 	fflush(stdout);
 
 	a.socket_path = vm.socket_path;
-	a.deadline_ms = sc_now_ms() + (long long)timeout * 1000;
+	a.deadline_ms = sc_now_ms() + (long long)o.timeout * 1000;
 	a.vm = &vm;
 	a.progress = show_progress;
 	a.userdata = &prog;
@@ -180,7 +161,7 @@ int verb_run(int argc, char **argv)
 		fprintf(stderr, "sealcheck-probe run: setting up the event loop: %s\n", strerror(-r));
 		rc = PROBE_NO_REPORT;
 	} else
-		rc = cli_finish(&a, &policy, json, &vm);
+		rc = cli_finish(&a, &policy, o.json, &vm);
 	if (vm.keep)
 		fprintf(stderr, "sealcheck-probe: VM left running (pid %d, socket %s, work directory %s)\n", (int)vm.pid,
 			vm.socket_path, vm.workdir);

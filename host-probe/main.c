@@ -43,8 +43,14 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-		if (strcmp(argv[1], verbs[i].name) == 0)
+		if (strcmp(argv[1], verbs[i].name) == 0) {
+			char name[64];
+
+			/* getopt's own messages then name the verb: "sealcheck-probe run: unrecognized option". */
+			snprintf(name, sizeof(name), "sealcheck-probe %s", verbs[i].name);
+			argv[1] = name;
 			return verbs[i].run(argc - 1, argv + 1);
+		}
 	fputs("sealcheck-probe: unknown verb '", stderr);
 	sc_term_fput(stderr, argv[1], strlen(argv[1]) > 40 ? 40 : strlen(argv[1]), 0);
 	fputs("' (try --help)\n", stderr);

@@ -43,6 +43,30 @@ int cli_add_expect(const char *verb, struct cli_policy *c, const char *arg)
 	return 0;
 }
 
+int cli_common_option(const char *verb, int c, const char *arg, struct cli_common *o)
+{
+	switch (c) {
+	case CLI_O_EXPECT:
+		return cli_add_expect(verb, &o->policy, arg) < 0 ? -EINVAL : 1;
+	case CLI_O_POLICY:
+		o->policy.policy_file = arg;
+		return 1;
+	case CLI_O_VM:
+		o->policy.vm_name = arg;
+		return 1;
+	case CLI_O_NO_SB:
+		o->policy.allow_setup_mode = true;
+		return 1;
+	case CLI_O_TIMEOUT:
+		return cli_parse_seconds(verb, "--timeout", arg, 86400, &o->timeout) < 0 ? -EINVAL : 1;
+	case CLI_O_JSON:
+		o->json = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fallback_source,
 		    const struct sc_digest *fallback, struct probe_policy *ret)
 {

@@ -25,6 +25,36 @@ struct cli_policy {
 	bool allow_setup_mode; /* --no-require-secure-boot */
 };
 
+/* The options run and attest share: their getopt values, table entries and parser. */
+enum {
+	CLI_O_EXPECT = 0x1000,
+	CLI_O_POLICY,
+	CLI_O_VM,
+	CLI_O_NO_SB,
+	CLI_O_TIMEOUT,
+	CLI_O_JSON,
+};
+#define CLI_POLICY_OPTIONS                                                                  \
+	{ "expect-digest", required_argument, NULL, CLI_O_EXPECT },                         \
+		{ "policy", required_argument, NULL, CLI_O_POLICY },                        \
+		{ "vm", required_argument, NULL, CLI_O_VM },                                \
+		{ "no-require-secure-boot", no_argument, NULL, CLI_O_NO_SB },               \
+		{ "timeout", required_argument, NULL, CLI_O_TIMEOUT },                      \
+		{ "json", no_argument, NULL, CLI_O_JSON }, { "help", no_argument, NULL, 'h' }
+
+struct cli_common {
+	struct cli_policy policy;
+	unsigned long timeout;
+	bool json;
+};
+
+/*
+ * cli_common_option() - handle getopt's @c if it is one of the shared
+ * options. Returns 1 handled, 0 not one of them, -EINVAL after printing the
+ * problem (the verb then exits with EXIT_USAGE).
+ */
+int cli_common_option(const char *verb, int c, const char *arg, struct cli_common *ret);
+
 /* Parses "--timeout S". 0, or prints the problem and returns -EINVAL. */
 int cli_parse_seconds(const char *verb, const char *opt, const char *arg, unsigned long max, unsigned long *ret);
 /* Adds an --expect-digest; prints the problem and returns -EINVAL when it is not a digest. */

@@ -19,6 +19,18 @@ for d in /sys/bus/pci/devices/*; do
 	esac
 done
 echo "sealcheck-guest: pci-net:${nics:- none}"
+# With a vTPM: the firmware event log and the sha256 PCRs, base64 between
+# marker lines (tests/fixtures/tpm/boot-eventlog.sh extracts them).
+if [ -r /sys/kernel/security/tpm0/binary_bios_measurements ]; then
+	echo "sealcheck-guest: eventlog-begin"
+	base64 /sys/kernel/security/tpm0/binary_bios_measurements
+	echo "sealcheck-guest: eventlog-end"
+	echo "sealcheck-guest: pcrs-begin"
+	for p in /sys/class/tpm/tpm0/pcr-sha256/*; do
+		[ -r "$p" ] && echo "${p##*/}=$(cat "$p")"
+	done
+	echo "sealcheck-guest: pcrs-end"
+fi
 echo "sealcheck-guest: sealed root is up; verdict follows"
 sealcheck status
 while :; do
