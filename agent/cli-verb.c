@@ -241,3 +241,23 @@ int cli_check_paths(const struct cli_verb *verb, const struct sc_paths *paths)
 	}
 	return 0;
 }
+
+bool cli_path_option(int c, const char *arg, struct sc_paths *paths)
+{
+	if (c == CLI_OPT_ROOT)
+		paths->root = arg;
+	else if (c == CLI_OPT_SYSROOT)
+		paths->sysroot = arg;
+	else
+		return false;
+	return true;
+}
+
+int cli_options_done(const struct cli_verb *verb, int c, int argc, char **argv)
+{
+	if (c != CLI_OPTIONS_END)
+		return cli_options_exit(c);
+	if (optind < argc)
+		return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}

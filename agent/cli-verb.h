@@ -93,6 +93,16 @@ static inline int cli_options_exit(int c)
 	return c == CLI_OPTIONS_EXIT0 ? 0 : EXIT_USAGE;
 }
 
+/* --root and --sysroot, which every verb that reads the system takes: true when @c was one of them. */
+bool cli_path_option(int c, const char *arg, struct sc_paths *paths);
+
+/*
+ * cli_options_done() - after the option loop ended with @c: -1 when the verb
+ * goes on (every option read and no operand left), else the exit status
+ * (--help printed, a usage error said, or an unexpected operand named).
+ */
+int cli_options_done(const struct cli_verb *verb, int c, int argc, char **argv);
+
 /* The catalogue's name of option @id ("deep"), for messages. */
 const char *cli_option_name(int id);
 

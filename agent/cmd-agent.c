@@ -296,7 +296,7 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 	};
 	bool bounded = false;
 	unsigned long long v;
-	int c;
+	int c, r;
 
 	optind = 0;
 	while ((c = cli_next_option(verb, argc, argv)) >= 0) {
@@ -323,18 +323,13 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 		case CLI_OPT_DEEP:
 			o.collect.deep = true;
 			break;
-		case CLI_OPT_ROOT:
-			paths.root = optarg;
-			break;
-		case CLI_OPT_SYSROOT:
-			paths.sysroot = optarg;
+		default:
+			(void)cli_path_option(c, optarg, &paths);
 			break;
 		}
 	}
-	if (c != CLI_OPTIONS_END)
-		return cli_options_exit(c);
-	if (optind < argc)
-		return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+	if ((r = cli_options_done(verb, c, argc, argv)) >= 0)
+		return r;
 	if ((o.collect.deep || bounded) && !o.collect.verify_objects)
 		return cli_usage_error(verb, "--%s needs --verify-objects", o.collect.deep ? "deep" : "max-seconds");
 	if (cli_check_paths(verb, &paths) != 0)

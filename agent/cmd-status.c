@@ -47,7 +47,7 @@ int cmd_status(const struct cli_verb *verb, int argc, char **argv)
 	struct sc_collect_options collect = { 0 };
 	bool json = false, bounded = false;
 	unsigned long long v;
-	int c;
+	int c, r;
 
 	optind = 0;
 	while ((c = cli_next_option(verb, argc, argv)) >= 0) {
@@ -67,18 +67,13 @@ int cmd_status(const struct cli_verb *verb, int argc, char **argv)
 			collect.max_seconds = (unsigned)v;
 			bounded = true;
 			break;
-		case CLI_OPT_ROOT:
-			paths.root = optarg;
-			break;
-		case CLI_OPT_SYSROOT:
-			paths.sysroot = optarg;
+		default:
+			(void)cli_path_option(c, optarg, &paths);
 			break;
 		}
 	}
-	if (c != CLI_OPTIONS_END)
-		return cli_options_exit(c);
-	if (optind < argc)
-		return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+	if ((r = cli_options_done(verb, c, argc, argv)) >= 0)
+		return r;
 	if ((collect.deep || bounded) && !collect.verify_objects)
 		return cli_usage_error(verb, "--%s needs --verify-objects", collect.deep ? "deep" : "max-seconds");
 	if (cli_check_paths(verb, &paths) != 0)

@@ -136,7 +136,7 @@ int cmd_verify(const struct cli_verb *verb, int argc, char **argv)
 	struct sc_verify_options o = { 0 };
 	bool json = false;
 	unsigned long long v;
-	int c;
+	int c, r;
 
 	optind = 0;
 	while ((c = cli_next_option(verb, argc, argv)) >= 0) {
@@ -181,18 +181,13 @@ int cmd_verify(const struct cli_verb *verb, int argc, char **argv)
 		case CLI_OPT_JSON:
 			json = true;
 			break;
-		case CLI_OPT_ROOT:
-			paths.root = optarg;
-			break;
-		case CLI_OPT_SYSROOT:
-			paths.sysroot = optarg;
+		default:
+			(void)cli_path_option(c, optarg, &paths);
 			break;
 		}
 	}
-	if (c != CLI_OPTIONS_END)
-		return cli_options_exit(c);
-	if (optind < argc)
-		return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+	if ((r = cli_options_done(verb, c, argc, argv)) >= 0)
+		return r;
 	if (!o.image != !o.objects)
 		return cli_usage_error(verb, "give both --image and --objects, or neither");
 	if (cli_check_paths(verb, &paths) != 0)
