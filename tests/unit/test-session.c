@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "probe-console.h"
 #include "probe-policy.h"
 #include "probe-session.h"
 #include "sc-fileio.h"
@@ -295,6 +296,55 @@ static void test_stop(void **state)
 	close(peer);
 }
 
+/* --- the console --- */
+
+/* What the guest prints is kept up to a cap, scanned once per byte (a sign split across reads is found), escaped. */
+static void test_console(void **state)
+{
+	char dir[] = "/tmp/sealcheck-console-XXXXXX", sock[80], log[80], chunk[4096];
+	struct probe_console c;
+	struct stat st;
+	_cleanup_free_ char *tail = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/console.sock", dir);
+	snprintf(log, sizeof(log), "%s/console.log", dir);
+	assert_int_equal(probe_console_open(&c, sock, log, 10000), 0);
+	memset(chunk, 'x', sizeof(chunk));
+	for (int i = 0; i < 10; i++)
+		probe_console_feed(&c, chunk, sizeof(chunk), T0);
+	assert_int_equal(c.bytes, 40960);
+	assert_int_equal(c.logged, 10000);
+	assert_int_equal(stat(log, &st), 0);
+	assert_int_equal(st.st_size, 10000);
+	assert_null(probe_console_stopped(&c, T0));
+
+	/* "Kernel panic" in two reads, and the corruption sign with its grace. */
+	probe_console_feed(&c, STR_AND_LEN("\r\n[ 1.0] Kernel pa"), T0 + 1);
+	probe_console_feed(&c, STR_AND_LEN("nic - not syncing\r\n"), T0 + 2);
+	assert_non_null(probe_console_stopped(&c, T0 + 2));
+	assert_non_null(strstr(probe_console_stopped(&c, T0 + 2), "panicked"));
+	probe_console_reset(&c);
+	probe_console_feed(&c, STR_AND_LEN("FILE CORRUPTED\n"), T0);
+	assert_null(probe_console_stopped(&c, T0 + 19999));
+	assert_non_null(probe_console_stopped(&c, T0 + 20000));
+
+	/* The tail: escapes stripped, other controls shown, newlines kept, the last lines only. */
+	probe_console_reset(&c);
+	{
+		static const char text[] = "one\ntwo\n\x1b[1;31mred\x1b[0m \x07" "bell \xc2\x9b" "2J\nthree\n";
+
+		probe_console_feed(&c, text, sizeof(text) - 1, T0);
+	}
+	tail = probe_console_tail_text(&c, 2);
+	assert_string_equal(tail, "red \\x07bell \\xc2\\x9b2J\nthree");
+	probe_console_close(&c);
+	unlink(log);
+	unlink(sock);
+	rmdir(dir);
+}
+
 /* --- the policy --- */
 
 static const char *const D512 =
@@ -405,7 +455,7 @@ int main(void)
 		cmocka_unit_test(test_resend_and_deadline), cmocka_unit_test(test_peer_closes),
 		cmocka_unit_test(test_read_budget),	   cmocka_unit_test(test_connect_retry),
 		cmocka_unit_test(test_stop),		   cmocka_unit_test(test_policy_parse),
-		cmocka_unit_test(test_policy_check),
+		cmocka_unit_test(test_policy_check),	   cmocka_unit_test(test_console),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
