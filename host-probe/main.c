@@ -16,6 +16,7 @@
 static const struct probe_verb verbs[] = {
 	{ "run", verb_run, "boot a sealed image under QEMU, attest it, stop it" },
 	{ "attest", verb_attest, "attest a VM that already runs, through its port's socket" },
+	{ "predict-pcr11", verb_predict_pcr11, "predict PCR 11 of a UKI as systemd-measure calculate does" },
 };
 
 static void usage(FILE *f)

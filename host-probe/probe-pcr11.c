@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "probe-pcr11.h"
+#include "sc-macro.h"
+
+/* The canonical order (systemd src/fundamental/uki.h) and the first stub version measuring each. */
+static const struct {
+	const char *name;
+	unsigned since;
+} measured[] = {
+	{ ".linux", 252 },  { ".osrel", 252 }, { ".cmdline", 252 }, { ".initrd", 252 }, { ".ucode", 256 },
+	{ ".splash", 252 }, { ".dtb", 252 },   { ".uname", 254 },   { ".sbat", 254 },   { ".pcrpkey", 252 },
+	{ ".profile", 257 }, { ".dtbauto", 257 }, { ".hwids", 257 }, { ".efifw", 258 },
+};
+
+static const char *const phase_words[] = { "enter-initrd", "leave-initrd", "sysinit", "ready", "shutdown", "final" };
+
+static const char *const bank_names[_PROBE_BANK_MAX] = {
+	[PROBE_BANK_SHA1] = "sha1",
+	[PROBE_BANK_SHA256] = "sha256",
+	[PROBE_BANK_SHA384] = "sha384",
+	[PROBE_BANK_SHA512] = "sha512",
+};
+
+_printf_(3, 4) static int fail(char *why, size_t why_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_size > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_size, fmt, ap);
+		va_end(ap);
+	}
+	return -EBADMSG;
+}
+
+const char *probe_bank_name(enum probe_bank bank)
+{
+	return (unsigned)bank < _PROBE_BANK_MAX ? bank_names[bank] : "unknown";
+}
+
+int probe_bank_from_name(const char *s, enum probe_bank *ret)
+{
+	for (unsigned i = 0; i < _PROBE_BANK_MAX; i++)
+		if (strcasecmp(s, bank_names[i]) == 0) {
+			*ret = (enum probe_bank)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static const EVP_MD *bank_md(enum probe_bank bank)
+{
+	switch (bank) {
+	case PROBE_BANK_SHA1:
+		return EVP_sha1();
+	case PROBE_BANK_SHA256:
+		return EVP_sha256();
+	case PROBE_BANK_SHA384:
+		return EVP_sha384();
+	case PROBE_BANK_SHA512:
+		return EVP_sha512();
+	default:
+		return NULL;
+	}
+}
+
+size_t probe_bank_size(enum probe_bank bank)
+{
+	static const size_t sizes[_PROBE_BANK_MAX] = { 20, 32, 48, 64 };
+
+	return (unsigned)bank < _PROBE_BANK_MAX ? sizes[bank] : 0;
+}
+
+static void md_ctx_freep(EVP_MD_CTX **c)
+{
+	EVP_MD_CTX_free(*c);
+}
+
+/* H(a || b, padded with @zeros zero bytes) into @ret. */
+static int hash_padded(enum probe_bank bank, const void *a, size_t alen, const void *b, size_t blen, uint64_t zeros,
+		       uint8_t *ret)
+{
+	static const uint8_t zero[4096];
+	_cleanup_(md_ctx_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	const EVP_MD *md = bank_md(bank);
+	unsigned n = 0;
+
+	if (!ctx || !md || EVP_DigestInit_ex(ctx, md, NULL) != 1)
+		return -EIO;
+	if (alen > 0 && EVP_DigestUpdate(ctx, a, alen) != 1)
+		return -EIO;
+	if (blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1)
+		return -EIO;
+	while (zeros > 0) {
+		size_t k = zeros < sizeof(zero) ? (size_t)zeros : sizeof(zero);
+
+		if (EVP_DigestUpdate(ctx, zero, k) != 1)
+			return -EIO;
+		zeros -= k;
+	}
+	if (EVP_DigestFinal_ex(ctx, ret, &n) != 1 || n != probe_bank_size(bank))
+		return -EIO;
+	return 0;
+}
+
+int probe_bank_hash(enum probe_bank bank, const void *data, size_t len, uint8_t *ret)
+{
+	return hash_padded(bank, data, len, NULL, 0, 0, ret);
+}
+
+int probe_pcr_extend(enum probe_bank bank, uint8_t *pcr, const uint8_t *digest)
+{
+	size_t n = probe_bank_size(bank);
+
+	return hash_padded(bank, pcr, n, digest, n, 0, pcr);
+}
+
+static const struct probe_pe_section *find_unique(const struct probe_pe *pe, const char *name, unsigned *ret_count)
+{
+	const struct probe_pe_section *found = NULL;
+	unsigned count = 0;
+
+	for (unsigned i = 0; i < pe->n_sections; i++)
+		if (strcmp(pe->sections[i].name, name) == 0) {
+			if (!found)
+				found = &pe->sections[i];
+			count++;
+		}
+	*ret_count = count;
+	return found;
+}
+
+int probe_pcr11_stub_version(const struct probe_pe *pe, unsigned *ret, char *why, size_t why_size)
+{
+	static const char prefix[] = "#### LoaderInfo: systemd-stub ";
+	const struct probe_pe_section *s;
+	const uint8_t *raw;
+	size_t len, i;
+	unsigned count, v = 0;
+
+	s = find_unique(pe, ".sdmagic", &count);
+	if (!s) {
+		fail(why, why_size, "no .sdmagic section: not a systemd-stub UKI (name the stub version)");
+		return -ENOMSG;
+	}
+	if (count > 1)
+		return fail(why, why_size, "%u .sdmagic sections", count);
+	probe_pe_section_raw(pe, s, &raw, &len);
+	if (len < sizeof(prefix) - 1 || memcmp(raw, prefix, sizeof(prefix) - 1) != 0) {
+		fail(why, why_size, ".sdmagic does not name a systemd-stub (\"%s...\")", prefix);
+		return -ENOMSG;
+	}
+	for (i = sizeof(prefix) - 1; i < len && raw[i] >= '0' && raw[i] <= '9'; i++) {
+		v = v * 10 + (unsigned)(raw[i] - '0');
+		if (v > 100000)
+			break;
+	}
+	if (i == sizeof(prefix) - 1 || v == 0 || v > 100000 || i >= len ||
+	    (raw[i] != '.' && raw[i] != '-' && raw[i] != '~' && raw[i] != ' ' && raw[i] != '+'))
+		return fail(why, why_size, ".sdmagic: no systemd version after \"systemd-stub \"");
+	*ret = v;
+	return 0;
+}
+
+static bool known_phase(const char *w)
+{
+	for (size_t i = 0; i < ELEMENTSOF(phase_words); i++)
+		if (strcmp(w, phase_words[i]) == 0)
+			return true;
+	return false;
+}
+
+int probe_pcr11_parse_phases(char *words, const char **ret, unsigned *ret_n, char *why, size_t why_size)
+{
+	unsigned n = 0;
+	char *p = words;
+
+	*ret_n = 0;
+	if (!*words)
+		return 0;
+	for (;;) {
+		char *end = strchr(p, ':');
+
+		if (end)
+			*end = 0;
+		if (!known_phase(p)) {
+			fail(why, why_size, "phase word \"%.40s\" is not one of enter-initrd, leave-initrd, sysinit, ready, shutdown, final", p);
+			return -EINVAL;
+		}
+		if (n >= PROBE_PCR11_MAX_PHASES) {
+			fail(why, why_size, "more than %u phase words", PROBE_PCR11_MAX_PHASES);
+			return -EINVAL;
+		}
+		ret[n++] = p;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+int probe_pcr11_predict(const struct probe_pe *pe, enum probe_bank bank, unsigned stub_version,
+			const char *const *phases, unsigned n_phases, struct probe_pcr11 *ret, char *why,
+			size_t why_size)
+{
+	struct probe_pcr11 p = { .bank = bank, .digest_len = probe_bank_size(bank) };
+	unsigned count;
+	int r;
+
+	if (why && why_size)
+		why[0] = 0;
+	if (!bank_md(bank) || n_phases > PROBE_PCR11_MAX_PHASES)
+		return -EINVAL;
+	if (stub_version == 0) {
+		r = probe_pcr11_stub_version(pe, &stub_version, why, why_size);
+		if (r < 0)
+			return r;
+	}
+	if (stub_version < PROBE_PCR11_STUB_MIN)
+		return fail(why, why_size, "systemd-stub %u predates %u: its measurements are not supported", stub_version,
+			    PROBE_PCR11_STUB_MIN);
+	p.stub_version = stub_version;
+
+	if (!find_unique(pe, ".linux", &count))
+		return fail(why, why_size, "no .linux section: not a UKI");
+	if (find_unique(pe, ".profile", &count))
+		return fail(why, why_size, "a multi-profile UKI (%u .profile sections): not supported", count);
+	if (stub_version < 254) {
+		/* systemd 252's locate_sections() compares only strlen(name) bytes: ".dtbauto" is a ".dtb". */
+		for (unsigned i = 0; i < pe->n_sections; i++)
+			for (size_t j = 0; j < ELEMENTSOF(measured); j++) {
+				size_t n = strlen(measured[j].name);
+
+				if (measured[j].since <= stub_version && strncmp(pe->sections[i].name, measured[j].name, n) == 0 &&
+				    pe->sections[i].name[n] != 0)
+					return fail(why, why_size,
+						    "section %s: systemd-stub %u would measure it as %s (prefix match)",
+						    pe->sections[i].name, stub_version, measured[j].name);
+			}
+	}
+
+	for (size_t j = 0; j < ELEMENTSOF(measured); j++) {
+		const struct probe_pe_section *s;
+		struct probe_pcr11_event *e;
+		const uint8_t *raw;
+		size_t len;
+
+		if (measured[j].since > stub_version)
+			continue;
+		s = find_unique(pe, measured[j].name, &count);
+		if (!s || s->virtual_size == 0)
+			continue;
+		if (count > 1)
+			return fail(why, why_size, "%u %s sections: which one the stub measures is ambiguous", count,
+				    measured[j].name);
+		if (strcmp(s->name, ".dtbauto") == 0 || strcmp(s->name, ".efifw") == 0)
+			return fail(why, why_size,
+				    "section %s: systemd-stub %u picks it by the machine's hardware IDs, not predictable here",
+				    s->name, stub_version);
+		probe_pe_section_raw(pe, s, &raw, &len);
+		if (s->virtual_size - len > PROBE_PCR11_PAD_MAX)
+			return fail(why, why_size, "section %s: VirtualSize %#x exceeds its raw data (%#zx) by more than %u",
+				    s->name, s->virtual_size, len, PROBE_PCR11_PAD_MAX);
+		if (p.n_events >= PROBE_PCR11_MAX_EVENTS)
+			return -EINVAL; /* cannot happen: one event per table entry */
+		e = &p.events[p.n_events++];
+		memcpy(e->name, s->name, sizeof(e->name));
+		e->size = s->virtual_size;
+		r = probe_bank_hash(bank, s->name, strlen(s->name) + 1, e->name_digest);
+		if (r >= 0)
+			r = hash_padded(bank, raw, len, NULL, 0, s->virtual_size - len, e->data_digest);
+		if (r >= 0)
+			r = probe_pcr_extend(bank, p.value, e->name_digest);
+		if (r >= 0)
+			r = probe_pcr_extend(bank, p.value, e->data_digest);
+		if (r < 0)
+			return fail(why, why_size, "hashing with OpenSSL failed"), r;
+	}
+	memcpy(p.sections_value, p.value, sizeof(p.value));
+	for (unsigned i = 0; i < n_phases; i++) {
+		if (!known_phase(phases[i])) {
+			fail(why, why_size, "phase word \"%.40s\" is not a systemd-pcrphase word", phases[i]);
+			return -EINVAL;
+		}
+		r = probe_bank_hash(bank, phases[i], strlen(phases[i]), p.phase_digests[i]);
+		if (r >= 0)
+			r = probe_pcr_extend(bank, p.value, p.phase_digests[i]);
+		if (r < 0)
+			return fail(why, why_size, "hashing with OpenSSL failed"), r;
+	}
+	p.n_phases = n_phases;
+	*ret = p;
+	return 0;
+}

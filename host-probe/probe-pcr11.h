@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * PCR 11 of a Unified Kernel Image, predicted on the host from its PE sections
+ * as systemd-stub measures them and systemd-measure calculates them
+ * (docs reference tpm-rules 13-16).
+ *
+ * From a PCR of zeros, for each measured section in the canonical order that
+ * is present with a non-zero VirtualSize: extend H(name with its leading dot
+ * and a NUL), then H(content), content being min(VirtualSize, SizeOfRawData)
+ * bytes of the file zero-padded to VirtualSize. Then, optionally, each
+ * systemd-pcrphase word: extend H(word) (no NUL).
+ *
+ * Which sections are measured depends on the stub inside the UKI, named by
+ * its .sdmagic ("#### LoaderInfo: systemd-stub 252.39-1~deb12u2 ####"):
+ *   252-253  .linux .osrel .cmdline .initrd .splash .dtb .pcrpkey
+ *   254-255  adds .uname .sbat                        (systemd PRs #27358, #27990)
+ *   256      adds .ucode                              (after .initrd)
+ *   257      adds .profile .dtbauto .hwids
+ *   258+     adds .efifw  (the newest table is used for any newer stub)
+ * in the order .linux .osrel .cmdline .initrd .ucode .splash .dtb .uname .sbat
+ * .pcrpkey .profile .dtbauto .hwids .efifw; .pcrsig never. Stubs older than
+ * 252 are refused.
+ *
+ * Refused with a message (-EBADMSG unless said): no .linux (not a UKI); a
+ * measured section present twice (stubs disagree on which one counts); a
+ * .profile section (multi-profile UKIs: which profile the stub picks is a boot
+ * menu choice; unsupported); .dtbauto or .efifw for a stub that measures them
+ * (the stub picks one by the machine's hardware IDs, which the host cannot
+ * predict); for a 252-253 stub, a section whose name starts with a measured
+ * name without being it (that stub matches section names by prefix, ".dtbauto"
+ * counts as ".dtb"); a measured section whose VirtualSize exceeds its raw data
+ * by more than PROBE_PCR11_PAD_MAX (real UKIs pad by less than a page). Auto
+ * mode without a readable systemd-stub .sdmagic is -ENOMSG. Never prints.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probe-pe.h"
+
+enum probe_bank {
+	PROBE_BANK_SHA1,
+	PROBE_BANK_SHA256,
+	PROBE_BANK_SHA384,
+	PROBE_BANK_SHA512,
+	_PROBE_BANK_MAX,
+};
+
+#define PROBE_PCR_DIGEST_MAX 64
+#define PROBE_PCR11_MAX_EVENTS 14 /* every measured section once */
+#define PROBE_PCR11_MAX_PHASES 16
+#define PROBE_PCR11_PAD_MAX (16u * 1024u * 1024u)
+#define PROBE_PCR11_STUB_MIN 252u
+
+/* "sha1", "sha256", "sha384", "sha512". */
+const char *probe_bank_name(enum probe_bank bank);
+/* Case-insensitive like systemd-measure's --bank; -EINVAL for any other name. */
+int probe_bank_from_name(const char *s, enum probe_bank *ret);
+size_t probe_bank_size(enum probe_bank bank);
+
+/* H(data) in @bank into @ret (probe_bank_size() bytes). 0 or -EIO. */
+int probe_bank_hash(enum probe_bank bank, const void *data, size_t len, uint8_t *ret);
+/* pcr = H(pcr || digest) in @bank. 0 or -EIO. */
+int probe_pcr_extend(enum probe_bank bank, uint8_t *pcr, const uint8_t *digest);
+
+/*
+ * probe_pcr11_stub_version() - the systemd major version in the UKI's
+ * .sdmagic. 0, -ENOMSG when there is no systemd-stub .sdmagic, -EBADMSG when
+ * it is malformed (with @why).
+ */
+int probe_pcr11_stub_version(const struct probe_pe *pe, unsigned *ret, char *why, size_t why_size);
+
+/*
+ * probe_pcr11_parse_phases() - "enter-initrd:leave-initrd" into @ret (at most
+ * PROBE_PCR11_MAX_PHASES pointers into @words, which is modified). "" is no
+ * word. Only enter-initrd, leave-initrd, sysinit, ready, shutdown, final;
+ * anything else (an empty word too) is -EINVAL with @why.
+ */
+int probe_pcr11_parse_phases(char *words, const char **ret, unsigned *ret_n, char *why, size_t why_size);
+
+/* One measured section as its PCR 11 EV_IPL events carry it (name event, then data event). */
+struct probe_pcr11_event {
+	char name[9];
+	uint64_t size; /* VirtualSize: the bytes measured */
+	uint8_t name_digest[PROBE_PCR_DIGEST_MAX];
+	uint8_t data_digest[PROBE_PCR_DIGEST_MAX];
+};
+
+struct probe_pcr11 {
+	enum probe_bank bank;
+	size_t digest_len;
+	unsigned stub_version; /* the one used: from .sdmagic, or the caller's */
+	unsigned n_events;
+	struct probe_pcr11_event events[PROBE_PCR11_MAX_EVENTS];
+	uint8_t sections_value[PROBE_PCR_DIGEST_MAX]; /* after the sections, before any phase word */
+	unsigned n_phases;
+	uint8_t phase_digests[PROBE_PCR11_MAX_PHASES][PROBE_PCR_DIGEST_MAX];
+	uint8_t value[PROBE_PCR_DIGEST_MAX]; /* the prediction */
+};
+
+/*
+ * probe_pcr11_predict() - predict PCR 11 in @bank for @pe.
+ * @stub_version: 0 to read it from .sdmagic, else the systemd major version
+ * whose section table to use (>= 252).
+ * @phases/@n_phases: words from probe_pcr11_parse_phases(), extended after the
+ * sections (none: what `systemd-measure calculate --phase=` prints).
+ * Returns 0, or a negative errno with @why.
+ */
+int probe_pcr11_predict(const struct probe_pe *pe, enum probe_bank bank, unsigned stub_version,
+			const char *const *phases, unsigned n_phases, struct probe_pcr11 *ret, char *why,
+			size_t why_size);

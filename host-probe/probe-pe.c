@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe-pe.h"
+#include "sc-fileio.h"
+#include "sc-macro.h"
+
+#define DOS_HEADER_SIZE 64u
+#define COFF_HEADER_SIZE 20u
+#define SECTION_HEADER_SIZE 40u
+#define PE32_MAGIC 0x10bu
+#define PE32PLUS_MAGIC 0x20bu
+#define DATA_DIR_SECURITY 4u
+#define MAX_DATA_DIRS 16u
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+_printf_(3, 4) static int fail(char *why, size_t why_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_size > 0) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_size, fmt, ap);
+		va_end(ap);
+	}
+	return -EBADMSG;
+}
+
+/* The 8-byte name: printable ASCII, then only NULs; no "/N" string-table reference. */
+static int section_name(const uint8_t *p, char ret[9])
+{
+	size_t n = 0;
+
+	while (n < 8 && p[n] != 0) {
+		if (p[n] < 0x21 || p[n] > 0x7e)
+			return -EBADMSG;
+		n++;
+	}
+	if (n == 0 || p[0] == '/')
+		return -EBADMSG;
+	for (size_t i = n; i < 8; i++)
+		if (p[i] != 0)
+			return -EBADMSG;
+	memcpy(ret, p, n);
+	ret[n] = 0;
+	return 0;
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return alen > 0 && blen > 0 && a < b + blen && b < a + alen;
+}
+
+int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why, size_t why_size)
+{
+	const uint8_t *d = buf;
+	uint32_t lfanew, opt_off, opt_size, sec_off, n_dirs, dirs_off;
+	uint16_t magic, n_sections;
+	struct probe_pe pe = { 0 };
+
+	if (why && why_size)
+		why[0] = 0;
+	if (len > PROBE_PE_FILE_MAX) {
+		fail(why, why_size, "larger than %u bytes", PROBE_PE_FILE_MAX);
+		return -EFBIG;
+	}
+	if (!d || len < DOS_HEADER_SIZE)
+		return fail(why, why_size, "%zu bytes: shorter than a DOS header (64)", len);
+	if (d[0] != 'M' || d[1] != 'Z')
+		return fail(why, why_size, "no DOS header (\"MZ\")");
+	lfanew = le32(d + 0x3c);
+	/* 64-bit arithmetic from here: lfanew and every size are 32-bit, their sums cannot wrap. */
+	if (lfanew < DOS_HEADER_SIZE || (uint64_t)lfanew + 4 + COFF_HEADER_SIZE > len)
+		return fail(why, why_size, "e_lfanew %#x out of range (file of %zu bytes)", lfanew, len);
+	if (memcmp(d + lfanew, "PE\0\0", 4) != 0)
+		return fail(why, why_size, "no PE signature at e_lfanew %#x", lfanew);
+
+	pe.machine = le16(d + lfanew + 4);
+	n_sections = le16(d + lfanew + 6);
+	opt_size = le16(d + lfanew + 20);
+	if (n_sections == 0 || n_sections > PROBE_PE_MAX_SECTIONS)
+		return fail(why, why_size, "%u sections (1 to %u allowed)", n_sections, PROBE_PE_MAX_SECTIONS);
+	opt_off = lfanew + 4 + COFF_HEADER_SIZE;
+	if ((uint64_t)opt_off + opt_size > len)
+		return fail(why, why_size, "optional header of %u bytes past the end of the file", opt_size);
+	if (opt_size < 2)
+		return fail(why, why_size, "optional header of %u bytes: no magic", opt_size);
+	magic = le16(d + opt_off);
+	if (magic == PE32PLUS_MAGIC) {
+		pe.pe32plus = true;
+		dirs_off = 112;
+	} else if (magic == PE32_MAGIC) {
+		dirs_off = 96;
+	} else
+		return fail(why, why_size, "optional header magic %#x is neither PE32 nor PE32+", magic);
+	if (opt_size < dirs_off)
+		return fail(why, why_size, "optional header of %u bytes: shorter than its fixed fields (%u)", opt_size,
+			    dirs_off);
+	pe.size_of_image = le32(d + opt_off + 56);
+	pe.size_of_headers = le32(d + opt_off + 60);
+	n_dirs = le32(d + opt_off + dirs_off - 4);
+	if (n_dirs > MAX_DATA_DIRS || (uint64_t)dirs_off + 8ull * n_dirs > opt_size)
+		return fail(why, why_size, "%u data directories do not fit the optional header of %u bytes", n_dirs,
+			    opt_size);
+	sec_off = opt_off + opt_size;
+	if ((uint64_t)sec_off + (uint64_t)n_sections * SECTION_HEADER_SIZE > len)
+		return fail(why, why_size, "section table (%u sections) past the end of the file", n_sections);
+	if ((uint64_t)sec_off + (uint64_t)n_sections * SECTION_HEADER_SIZE > pe.size_of_headers)
+		return fail(why, why_size, "section table past SizeOfHeaders (%#x)", pe.size_of_headers);
+	if (pe.size_of_headers > len)
+		return fail(why, why_size, "SizeOfHeaders %#x past the end of the file", pe.size_of_headers);
+
+	if (n_dirs > DATA_DIR_SECURITY) {
+		/* The certificate table is a file offset, not an RVA (PE/COFF 4.7). */
+		uint32_t off = le32(d + opt_off + dirs_off + 8 * DATA_DIR_SECURITY);
+		uint32_t size = le32(d + opt_off + dirs_off + 8 * DATA_DIR_SECURITY + 4);
+
+		if (size > 0 && ((uint64_t)off + size > len || off < pe.size_of_headers))
+			return fail(why, why_size, "certificate table at %#x (%u bytes) outside the file", off, size);
+	}
+
+	for (unsigned i = 0; i < n_sections; i++) {
+		const uint8_t *h = d + sec_off + (size_t)i * SECTION_HEADER_SIZE;
+		struct probe_pe_section *s = &pe.sections[i];
+
+		if (section_name(h, s->name) < 0) {
+			if (h[0] == '/')
+				return fail(why, why_size,
+					    "section %u: a long name (string table reference), which UKIs never use", i);
+			return fail(why, why_size, "section %u: name is not printable ASCII padded with NULs", i);
+		}
+		s->virtual_size = le32(h + 8);
+		s->virtual_address = le32(h + 12);
+		s->size_of_raw_data = le32(h + 16);
+		s->pointer_to_raw_data = le32(h + 20);
+		s->characteristics = le32(h + 36);
+		if (s->size_of_raw_data > 0) {
+			if (s->pointer_to_raw_data < pe.size_of_headers)
+				return fail(why, why_size, "section %s: raw data at %#x inside the headers", s->name,
+					    s->pointer_to_raw_data);
+			if ((uint64_t)s->pointer_to_raw_data + s->size_of_raw_data > len)
+				return fail(why, why_size, "section %s: raw data %#x+%#x past the end of the file (%zu bytes)",
+					    s->name, s->pointer_to_raw_data, s->size_of_raw_data, len);
+		}
+		if ((uint64_t)s->virtual_address + s->virtual_size > pe.size_of_image)
+			return fail(why, why_size, "section %s: VirtualAddress %#x + VirtualSize %#x past SizeOfImage %#x",
+				    s->name, s->virtual_address, s->virtual_size, pe.size_of_image);
+		if (s->virtual_size > 0 && s->virtual_address < pe.size_of_headers)
+			return fail(why, why_size, "section %s: VirtualAddress %#x inside the headers", s->name,
+				    s->virtual_address);
+		for (unsigned j = 0; j < i; j++) {
+			const struct probe_pe_section *o = &pe.sections[j];
+
+			if (ranges_overlap(s->pointer_to_raw_data, s->size_of_raw_data, o->pointer_to_raw_data,
+					   o->size_of_raw_data))
+				return fail(why, why_size, "sections %s and %s: raw data overlaps", o->name, s->name);
+			if (ranges_overlap(s->virtual_address, s->virtual_size, o->virtual_address, o->virtual_size))
+				return fail(why, why_size, "sections %s and %s: virtual ranges overlap", o->name, s->name);
+		}
+	}
+	pe.n_sections = n_sections;
+	pe.data = d;
+	pe.size = len;
+	*ret = pe;
+	return 0;
+}
+
+int probe_pe_load(const char *path, struct probe_pe *ret, char *why, size_t why_size)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	r = sc_read_file_capped(path, PROBE_PE_FILE_MAX, &buf, &len);
+	if (r < 0) {
+		if (why && why_size) {
+			if (r == -EFBIG)
+				snprintf(why, why_size, "larger than %u bytes", PROBE_PE_FILE_MAX);
+			else
+				snprintf(why, why_size, "cannot read it: %s", strerror(-r));
+		}
+		return r;
+	}
+	r = probe_pe_parse(buf, len, ret, why, why_size);
+	if (r < 0)
+		return r;
+	ret->owned = (uint8_t *)TAKE_PTR(buf);
+	ret->data = ret->owned;
+	return 0;
+}
+
+void probe_pe_done(struct probe_pe *pe)
+{
+	if (!pe)
+		return;
+	free(pe->owned);
+	pe->owned = NULL;
+	pe->data = NULL;
+	pe->size = 0;
+	pe->n_sections = 0;
+}
+
+void probe_pe_section_raw(const struct probe_pe *pe, const struct probe_pe_section *s, const uint8_t **ret,
+			  size_t *ret_len)
+{
+	size_t n = s->virtual_size < s->size_of_raw_data ? s->virtual_size : s->size_of_raw_data;
+
+	*ret = n > 0 ? pe->data + s->pointer_to_raw_data : pe->data;
+	*ret_len = n;
+}
