@@ -33,6 +33,9 @@ static void usage(FILE *f)
 	      "  --timeout S             how long to wait for the report (default 180)\n"
 	      "  --accel auto|kvm|tcg    KVM where it really works, else TCG (default auto)\n"
 	      "  --json                  the verdict as JSON (sealcheck.probe.v1), the guest report embedded\n"
+	      "  --tpm                   attach a TPM (swtpm, tpm-tis) made for this run, EK certified by a\n"
+	      "                          local CA of the probe's own\n"
+	      "  --tpm-state DIR         the VM's TPM state, made once and kept (implies --tpm)\n"
 	      "  --keep                  leave the VM running and keep its work directory (console log)\n"
 	      "  -h, --help              this text\n"
 	      "\n"
@@ -57,11 +60,12 @@ static void show_progress(const struct probe_attest *a, long long now, void *use
 
 int verb_run(int argc, char **argv)
 {
-	enum { O_KEYS = 0x100, O_FW, O_ESP, O_ACCEL, O_KEEP };
+	enum { O_KEYS = 0x100, O_FW, O_ESP, O_ACCEL, O_KEEP, O_TPM, O_TPM_STATE };
 	static const struct option options[] = {
 		{ "secure-boot-keys", required_argument, NULL, O_KEYS }, { "firmware", required_argument, NULL, O_FW },
 		{ "esp", required_argument, NULL, O_ESP },		 { "accel", required_argument, NULL, O_ACCEL },
-		{ "keep", no_argument, NULL, O_KEEP },			 CLI_POLICY_OPTIONS,
+		{ "keep", no_argument, NULL, O_KEEP },			 { "tpm", no_argument, NULL, O_TPM },
+		{ "tpm-state", required_argument, NULL, O_TPM_STATE },	 CLI_POLICY_OPTIONS,
 		{},
 	};
 	struct cli_common o = { .timeout = 180 };
@@ -97,6 +101,13 @@ int verb_run(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			vm.accel = optarg;
+			break;
+		case O_TPM:
+			vm.tpm = true;
+			break;
+		case O_TPM_STATE:
+			vm.tpm = true;
+			vm.tpm_state = optarg;
 			break;
 		case O_KEEP:
 			vm.keep = true;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "probe-spawn.h"
+#include "probe-swtpm.h"
 #include "probe-vm.h"
 #include "sc-fileio.h"
 #include "sc-io.h"
@@ -138,6 +139,7 @@ const char *probe_firmware_name(enum probe_firmware fw)
 void probe_vm_init(struct probe_vm *vm)
 {
 	memset(vm, 0, sizeof(*vm));
+	probe_swtpm_init(&vm->swtpm);
 	vm->accel = "auto";
 	vm->pid = -1;
 	vm->pidfd = -1;
@@ -235,7 +237,7 @@ static int extract_uki(const char *esp, const char *workdir, const char *log, st
 }
 
 struct qemu_drives {
-	char *code, *vars, *esp, *root, *attest, *console;
+	char *code, *vars, *esp, *root, *attest, *console, *tpm;
 };
 
 static void qemu_drives_done(struct qemu_drives *d)
@@ -246,6 +248,7 @@ static void qemu_drives_done(struct qemu_drives *d)
 	free(d->root);
 	free(d->attest);
 	free(d->console);
+	free(d->tpm);
 }
 
 static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, const struct qemu_drives *d,
@@ -257,6 +260,8 @@ static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, c
 	 * the boot needs is added. The sandbox denies QEMU spawning, privilege
 	 * changes and obsolete system calls.
 	 */
+	/* The TPM, when asked for: without it the list ends at the NULL in its place. */
+#define QEMU_TPM d->tpm ? "-chardev" : NULL, d->tpm, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"
 #define QEMU_COMMON                                                                                          \
 	"qemu-system-x86_64", "-nodefaults", "-no-user-config", "-sandbox",                                  \
 		"on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", "-nic", "none",  \
@@ -269,7 +274,7 @@ static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, c
 		"-drive", d->esp, "-device", "virtio-blk-pci,drive=esp,bootindex=0",
 		"-drive", d->root, "-device", "virtio-blk-pci,drive=root",
 		"-device", "virtio-serial-pci", "-chardev", d->attest,
-		"-device", "virtserialport,chardev=attest,name=" SC_VIRTIO_PORT_DEFAULT, NULL,
+		"-device", "virtserialport,chardev=attest,name=" SC_VIRTIO_PORT_DEFAULT, QEMU_TPM, NULL,
 	};
 	const char *bios_argv[] = {
 		QEMU_COMMON, "-machine", "q35",
@@ -278,9 +283,10 @@ static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, c
 		"-drive", d->esp, "-device", "virtio-blk-pci,drive=esp",
 		"-drive", d->root, "-device", "virtio-blk-pci,drive=root",
 		"-device", "virtio-serial-pci", "-chardev", d->attest,
-		"-device", "virtserialport,chardev=attest,name=" SC_VIRTIO_PORT_DEFAULT, NULL,
+		"-device", "virtserialport,chardev=attest,name=" SC_VIRTIO_PORT_DEFAULT, QEMU_TPM, NULL,
 	};
 #undef QEMU_COMMON
+#undef QEMU_TPM
 	_cleanup_close_ int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	int r;
 
@@ -345,6 +351,12 @@ static int make_drives(struct probe_vm *vm, const char *code, const char *vars, 
 	    asprintf(&d->attest, "socket,id=attest,path=%s,server=on,wait=off", s) < 0 ||
 	    asprintf(&d->console, "socket,id=con,path=%s,server=off", cs) < 0)
 		return -ENOMEM;
+	if (vm->tpm) {
+		_cleanup_free_ char *t = probe_qemu_escape(vm->swtpm.ctrl_sock);
+
+		if (!t || asprintf(&d->tpm, "socket,id=chrtpm,path=%s", t) < 0)
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -442,6 +454,17 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	r = probe_image_file(vm->image_dir, vm->manifest.root, &root, why, why_size);
 	if (r < 0)
 		return r;
+	if (vm->tpm) {
+		char state[300];
+
+		/* Per VM when the operator names the state, else a TPM of this run's own. */
+		snprintf(state, sizeof(state), "%s/tpm", vm->workdir);
+		r = probe_swtpm_prepare(&vm->swtpm, vm->tpm_state ?: state, log, why, why_size);
+		if (r >= 0)
+			r = probe_swtpm_start(&vm->swtpm, vm->workdir, log, !vm->keep, why, why_size);
+		if (r < 0)
+			return r;
+	}
 	r = make_drives(vm, code, vars, esp, root, &d);
 	if (r < 0)
 		return r;
@@ -509,29 +532,43 @@ void probe_vm_stop(struct probe_vm *vm)
 		close(TAKE_FD(vm->pidfd));
 }
 
-/* The work directory is flat and ours (mkdtemp): remove what is in it, then it. */
-static void remove_workdir(const char *dir)
+/* The work directory is ours (mkdtemp), two levels deep at most (the TPM's state and its CA). */
+static void remove_tree_at(int parent, const char *name, unsigned depth)
 {
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int dfd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	DIR *d;
 	struct dirent *de;
 
-	if (dfd < 0)
+	if (dfd < 0 || depth > 4)
 		return;
 	d = fdopendir(dup(dfd));
 	if (!d)
 		return;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			(void)unlinkat(dfd, de->d_name, 0);
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR)
+			remove_tree_at(dfd, de->d_name, depth + 1);
+		if (unlinkat(dfd, de->d_name, de->d_type == DT_DIR ? AT_REMOVEDIR : 0) < 0 && errno == EISDIR) {
+			remove_tree_at(dfd, de->d_name, depth + 1);
+			(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+		}
+	}
 	closedir(d);
+}
+
+static void remove_workdir(const char *dir)
+{
+	remove_tree_at(AT_FDCWD, dir, 0);
 	(void)rmdir(dir);
 }
 
 void probe_vm_done(struct probe_vm *vm, bool keep)
 {
-	if (!keep)
+	if (!keep) {
 		probe_vm_stop(vm);
+		probe_swtpm_stop(&vm->swtpm);
+	}
 	probe_console_close(&vm->console);
 	if (!keep && vm->workdir[0])
 		remove_workdir(vm->workdir);

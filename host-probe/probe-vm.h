@@ -18,6 +18,7 @@
 #include "config.h" /* SC_VIRTIO_PORT_DEFAULT: the port name, defined once in meson.build */
 #include "probe-console.h"
 #include "probe-manifest.h"
+#include "probe-swtpm.h"
 
 #define PROBE_HELPER_TIMEOUT_MS 60000 /* virt-fw-vars, mcopy, objcopy */
 
@@ -39,6 +40,9 @@ struct probe_vm {
 	enum probe_firmware firmware;
 	const char *accel;      /* "auto", "kvm", "tcg" */
 	bool keep;              /* --keep: QEMU may outlive the probe, the work directory stays */
+	bool tpm;               /* --tpm: a swtpm attached as tpm-tis */
+	const char *tpm_state;  /* --tpm-state: the VM's TPM state directory (kept); NULL: one for this run */
+	struct probe_swtpm swtpm;
 	struct probe_manifest manifest;
 	char workdir[256];      /* vars copy, sockets, console log, UKI parts; removed by probe_vm_done() */
 	char socket_path[300];  /* the attestation port's socket (QEMU listens) */

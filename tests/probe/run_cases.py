@@ -196,7 +196,38 @@ def case_qemu_cmdline(probe, tmp):
         raise Fail("QEMU writes a host file for the guest")
 
 
+def case_tpm(probe, tmp):
+    """--tpm: a swtpm of the probe's own, EK made by swtpm_setup with a private CA, gone with the probe."""
+    image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
+    os.makedirs(runtime)
+    make_image(image)
+    p = start(probe, image, runtime, ["--tpm"])
+    qemu = qemu_of(p)
+    with open(f"/proc/{qemu}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    tpms = [c for c in children(p.pid) if open(f"/proc/{c}/comm").read().strip() == "swtpm"]
+    work = [os.path.join(runtime, d) for d in os.listdir(runtime)]
+    state = os.path.join(work[0], "tpm") if work else ""
+    made = sorted(os.listdir(state)) if os.path.isdir(state) else []
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=20)
+    if b"tpm-tis,tpmdev=tpm0" not in argv:
+        raise Fail(f"QEMU runs without the TPM device: {argv}")
+    if not tpms:
+        raise Fail("no swtpm child of the probe")
+    if "tpm2-00.permall" not in made or "localca" not in made:
+        raise Fail(f"the TPM state lacks the EK or the private CA: {made}")
+    if any(alive(t) for t in tpms):
+        raise Fail("swtpm still runs after the probe ended")
+    if os.listdir(runtime):
+        raise Fail(f"left behind: {os.listdir(runtime)}")
+    if os.path.exists("/var/lib/swtpm-localca/issuercert.pem") and \
+            os.path.getmtime("/var/lib/swtpm-localca/issuercert.pem") > time.time() - 60:
+        raise Fail("the system's swtpm local CA was used")
+
+
 CASES = {
+    "tpm": case_tpm,
     "signal-TERM": lambda p, t: case_signal(p, t, signal.SIGTERM),
     "signal-INT": lambda p, t: case_signal(p, t, signal.SIGINT),
     "signal-HUP": lambda p, t: case_signal(p, t, signal.SIGHUP),

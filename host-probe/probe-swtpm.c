@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "probe-spawn.h"
+#include "probe-swtpm.h"
+#include "sc-io.h"
+#include "sc-macro.h"
+
+void probe_swtpm_init(struct probe_swtpm *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->pid = -1;
+	t->pidfd = -1;
+}
+
+static int write_text(const char *path, const char *text)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	size_t n = strlen(text);
+
+	if (fd < 0)
+		return -errno;
+	return write(fd, text, n) == (ssize_t)n ? 0 : sc_negative_errno();
+}
+
+/* swtpm_setup's configuration and a local CA of our own, inside the state directory. */
+static int write_configs(const char *dir, char *conf, size_t conf_size)
+{
+	char ca[300], lconf[320], lopts[320], text[1400];
+	int r;
+
+	snprintf(ca, sizeof(ca), "%s/localca", dir);
+	if (mkdir(ca, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(lconf, sizeof(lconf), "%s/swtpm-localca.conf", dir);
+	snprintf(lopts, sizeof(lopts), "%s/swtpm-localca.options", dir);
+	snprintf(conf, conf_size, "%s/swtpm_setup.conf", dir);
+	snprintf(text, sizeof(text),
+		 "statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\ncertserial = %s/certserial\n",
+		 ca, ca, ca, ca);
+	if ((r = write_text(lconf, text)) < 0)
+		return r;
+	if ((r = write_text(lopts, "--platform-manufacturer sealcheck\n--platform-version 2.1\n--platform-model QEMU\n")) < 0)
+		return r;
+	snprintf(text, sizeof(text),
+		 "create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s\n"
+		 "create_certs_tool_options = %s\nactive_pcr_banks = sha256\n",
+		 lconf, lopts);
+	return write_text(conf, text);
+}
+
+int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char *log, char *why, size_t why_size)
+{
+	char conf[320], marker[320];
+	struct stat st;
+	int r;
+
+	if (state_dir[0] != '/' || strlen(state_dir) >= sizeof(t->state_dir))
+		return snprintf(why, why_size, "--tpm-state %.100s: not an absolute path of at most 255 bytes", state_dir),
+		       -EINVAL;
+	snprintf(t->state_dir, sizeof(t->state_dir), "%s", state_dir);
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+		return snprintf(why, why_size, "%s: %s", state_dir, strerror(errno)), -errno;
+	snprintf(marker, sizeof(marker), "%s/tpm2-00.permall", state_dir);
+	if (stat(marker, &st) == 0)
+		return 0; /* made before: the EK the host recorded stays */
+	r = write_configs(state_dir, conf, sizeof(conf));
+	if (r < 0)
+		return snprintf(why, why_size, "%s: writing swtpm_setup's configuration: %s", state_dir, strerror(-r)), r;
+	{
+		const char *argv[] = { "swtpm_setup", "--tpm2", "--tpmstate", state_dir, "--createek",
+				       "--create-ek-cert", "--create-platform-cert", "--lock-nvram",
+				       "--config", conf, "--not-overwrite", NULL };
+
+		r = probe_spawn_wait(argv, log, PROBE_SWTPM_SETUP_TIMEOUT_MS);
+	}
+	if (r < 0)
+		return snprintf(why, why_size, "swtpm_setup for %s %s (see %s)", state_dir,
+				r == -ENOENT	 ? "is not installed (swtpm-tools)"
+				: r == -ETIMEDOUT ? "timed out"
+						  : "failed",
+				log),
+		       r;
+	return 0;
+}
+
+int probe_swtpm_start(struct probe_swtpm *t, const char *workdir, const char *log, bool die_with_parent, char *why,
+		      size_t why_size)
+{
+	_cleanup_close_ int out = -1;
+	char state[300], ctrl[340];
+	long long deadline;
+	int r;
+
+	snprintf(t->ctrl_sock, sizeof(t->ctrl_sock), "%s/swtpm.sock", workdir);
+	snprintf(state, sizeof(state), "dir=%s", t->state_dir);
+	snprintf(ctrl, sizeof(ctrl), "type=unixio,path=%s", t->ctrl_sock);
+	out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		return snprintf(why, why_size, "%s: %s", log, strerror(errno)), -errno;
+	{
+		/*
+		 * Not --daemon: it stays our child, so it dies with the probe and we
+		 * reap it; not --terminate: a QEMU restarted after a failed KVM start
+		 * connects again.
+		 */
+		const char *argv[] = { "swtpm", "socket", "--tpm2", "--tpmstate", state, "--ctrl", ctrl, NULL };
+
+		r = probe_spawn(argv, out, die_with_parent, &t->pid, &t->pidfd);
+	}
+	if (r < 0)
+		return snprintf(why, why_size, "starting swtpm: %s%s", strerror(-r), r == -ENOENT ? " (install swtpm)" : ""),
+		       r;
+	deadline = sc_now_ms() + 5000;
+	while (access(t->ctrl_sock, F_OK) < 0) {
+		int status;
+
+		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+			t->pid = -1;
+			return snprintf(why, why_size, "swtpm exited at start (see %s)", log), -ECHILD;
+		}
+		if (sc_now_ms() >= deadline)
+			return snprintf(why, why_size, "swtpm made no control socket within 5 s (see %s)", log), -ETIMEDOUT;
+		(void)poll(NULL, 0, 20);
+	}
+	return 0;
+}
+
+void probe_swtpm_stop(struct probe_swtpm *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGTERM);
+		if (probe_child_wait(t->pid, t->pidfd, 3000, NULL) < 0) {
+			kill(t->pid, SIGKILL);
+			waitpid(t->pid, NULL, 0);
+		}
+	}
+	t->pid = -1;
+	if (t->pidfd >= 0)
+		close(TAKE_FD(t->pidfd));
+}
