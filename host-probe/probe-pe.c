@@ -171,6 +171,18 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 				return fail(why, why_size, "sections %s and %s: virtual ranges overlap", o->name, s->name);
 		}
 	}
+	{
+		/* The COFF symbol table and the string table after it (objcopy keeps them): inside the file. */
+		uint32_t sym_off = le32(d + lfanew + 12), n_syms = le32(d + lfanew + 16);
+
+		if (sym_off != 0 || n_syms != 0) {
+			uint64_t str_off = (uint64_t)sym_off + 18ull * n_syms;
+
+			if (sym_off < DOS_HEADER_SIZE || str_off + 4 > len || str_off + le32(d + str_off) > len)
+				return fail(why, why_size, "COFF symbol table at %#x (%u symbols) outside the file", sym_off,
+					    n_syms);
+		}
+	}
 	pe.n_sections = n_sections;
 	pe.data = d;
 	pe.size = len;

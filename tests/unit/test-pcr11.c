@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * PCR 11 prediction and the PE reader, on real UKIs (tests/fixtures/uki,
+ * made by make-fixtures.sh from Debian 12's systemd-stub 252):
+ * uki-252.expect holds what the real `systemd-measure calculate` printed;
+ * uki-newer.expect (a newer .sdmagic, a .uname section) an independent
+ * Python computation, since systemd-measure 252 cannot measure .uname/.sbat.
+ * Then one malformed field at a time: each a clear error, never a crash.
+ */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "probe-pcr11.h"
+#include "probe-pe.h"
+#include "sc-fileio.h"
+#include "sc-macro.h"
+
+#define UKI_DIR FIXTURES_DIR "/uki"
+
+struct fixture {
+	char *buf;
+	size_t len;
+};
+
+static struct fixture load(const char *name)
+{
+	struct fixture f = { 0 };
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", UKI_DIR, name);
+	assert_int_equal(sc_read_file_capped(path, PROBE_PE_FILE_MAX, &f.buf, &f.len), 0);
+	return f;
+}
+
+static uint32_t rd32(const char *p)
+{
+	const uint8_t *u = (const uint8_t *)p;
+
+	return (uint32_t)u[0] | ((uint32_t)u[1] << 8) | ((uint32_t)u[2] << 16) | ((uint32_t)u[3] << 24);
+}
+
+static void wr32(char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (char)((v >> (8 * i)) & 0xff);
+}
+
+static void wr16(char *p, uint16_t v)
+{
+	p[0] = (char)(v & 0xff);
+	p[1] = (char)(v >> 8);
+}
+
+static uint32_t pe_off(const struct fixture *f)
+{
+	return rd32(f->buf + 0x3c);
+}
+
+/* The header of the section named @name in @f's buffer. */
+static char *section_header(const struct fixture *f, const char *name)
+{
+	uint32_t pe = pe_off(f);
+	unsigned n = (uint8_t)f->buf[pe + 6] | ((uint8_t)f->buf[pe + 7] << 8);
+	unsigned opt = (uint8_t)f->buf[pe + 20] | ((uint8_t)f->buf[pe + 21] << 8);
+
+	for (unsigned i = 0; i < n; i++) {
+		char *h = f->buf + pe + 24 + opt + 40 * i;
+
+		if (strncmp(h, name, 8) == 0)
+			return h;
+	}
+	fail_msg("no section %s", name);
+	return NULL;
+}
+
+static void hex(const uint8_t *d, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Every line of @expect_name ("BANK PHASES 11:BANK=HEX") against the prediction for @uki_name. */
+static void check_expect(const char *uki_name, const char *expect_name, unsigned stub, unsigned stub_expect)
+{
+	struct fixture f = load(uki_name), e = load(expect_name);
+	_cleanup_free_ char *ufree = f.buf, *efree = e.buf;
+	struct probe_pe pe;
+	char why[256], *save = NULL;
+	unsigned lines = 0;
+
+	assert_int_equal(probe_pe_parse(f.buf, f.len, &pe, why, sizeof(why)), 0);
+	for (char *line = strtok_r(e.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char bank_s[16], phases_s[128], want[256], got[256], h[2 * PROBE_PCR_DIGEST_MAX + 1];
+		const char *words[PROBE_PCR11_MAX_PHASES];
+		unsigned n_words = 0;
+		enum probe_bank bank;
+		struct probe_pcr11 p;
+		uint8_t replay[PROBE_PCR_DIGEST_MAX] = { 0 };
+
+		assert_int_equal(sscanf(line, "%15s %127s %255s", bank_s, phases_s, want), 3);
+		assert_int_equal(probe_bank_from_name(bank_s, &bank), 0);
+		if (strcmp(phases_s, "-") != 0)
+			assert_int_equal(probe_pcr11_parse_phases(phases_s, words, &n_words, why, sizeof(why)), 0);
+		assert_int_equal(probe_pcr11_predict(&pe, bank, stub, words, n_words, &p, why, sizeof(why)), 0);
+		assert_int_equal(p.stub_version, stub_expect);
+		assert_int_equal(p.digest_len, probe_bank_size(bank));
+		hex(p.value, p.digest_len, h);
+		snprintf(got, sizeof(got), "11:%s=%s", bank_s, h);
+		assert_string_equal(got, want);
+
+		/* The event list replays to the same value, as the verifier will replay EV_IPL events. */
+		for (unsigned i = 0; i < p.n_events; i++) {
+			uint8_t nd[PROBE_PCR_DIGEST_MAX];
+			char name0[10];
+
+			snprintf(name0, sizeof(name0), "%s", p.events[i].name);
+			assert_int_equal(probe_bank_hash(bank, name0, strlen(name0) + 1, nd), 0);
+			assert_memory_equal(nd, p.events[i].name_digest, p.digest_len);
+			assert_int_equal(probe_pcr_extend(bank, replay, p.events[i].name_digest), 0);
+			assert_int_equal(probe_pcr_extend(bank, replay, p.events[i].data_digest), 0);
+		}
+		assert_memory_equal(replay, p.sections_value, p.digest_len);
+		for (unsigned i = 0; i < p.n_phases; i++)
+			assert_int_equal(probe_pcr_extend(bank, replay, p.phase_digests[i]), 0);
+		assert_memory_equal(replay, p.value, p.digest_len);
+		lines++;
+	}
+	assert_int_equal(lines, 12);
+	probe_pe_done(&pe);
+}
+
+static void test_known_answers_252(void **state)
+{
+	check_expect("uki-252.efi", "uki-252.expect", 0, 252);
+	check_expect("uki-252.efi", "uki-252.expect", 252, 252); /* explicit */
+}
+
+static void test_known_answers_newer(void **state)
+{
+	check_expect("uki-newer.efi", "uki-newer.expect", 0, 257);
+	/* The same UKI measured as a 252 stub would: .uname and .sbat do not count, the rest is uki-252's. */
+	check_expect("uki-newer.efi", "uki-252.expect", 252, 252);
+}
+
+static void test_events(void **state)
+{
+	struct fixture f = load("uki-252.efi"), g = load("uki-newer.efi");
+	_cleanup_free_ char *ffree = f.buf, *gfree = g.buf;
+	static const char *const order_252[] = { ".linux", ".osrel", ".cmdline", ".initrd" };
+	static const char *const order_new[] = { ".linux", ".osrel", ".cmdline", ".initrd", ".uname", ".sbat" };
+	struct probe_pe pe;
+	struct probe_pcr11 p;
+	char why[256];
+	unsigned v;
+
+	assert_int_equal(probe_pe_parse(f.buf, f.len, &pe, why, sizeof(why)), 0);
+	assert_int_equal(pe.machine, 0x8664);
+	assert_true(pe.pe32plus);
+	assert_int_equal(probe_pcr11_stub_version(&pe, &v, why, sizeof(why)), 0);
+	assert_int_equal(v, 252);
+	assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA256, 0, NULL, 0, &p, why, sizeof(why)), 0);
+	assert_int_equal(p.n_events, ELEMENTSOF(order_252));
+	for (unsigned i = 0; i < p.n_events; i++)
+		assert_string_equal(p.events[i].name, order_252[i]);
+	assert_int_equal(p.events[0].size, 3000); /* the fake kernel: VirtualSize < SizeOfRawData */
+	/* The stub's own .sbat is there but a 252 stub does not measure it; a 254 one does. */
+	assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA256, 254, NULL, 0, &p, why, sizeof(why)), 0);
+	assert_int_equal(p.n_events, 5);
+	assert_string_equal(p.events[4].name, ".sbat");
+
+	assert_int_equal(probe_pe_parse(g.buf, g.len, &pe, why, sizeof(why)), 0);
+	assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA1, 0, NULL, 0, &p, why, sizeof(why)), 0);
+	assert_int_equal(p.stub_version, 257);
+	assert_int_equal(p.n_events, ELEMENTSOF(order_new));
+	for (unsigned i = 0; i < p.n_events; i++)
+		assert_string_equal(p.events[i].name, order_new[i]);
+}
+
+/* Parse a copy of @f changed by @edit (NULL: unchanged) cut to @len; expect @err and @why to contain @msg. */
+static void expect_pe(const struct fixture *f, size_t len, int err, const char *msg)
+{
+	struct probe_pe pe;
+	char why[256] = "unset";
+	int r;
+
+	r = probe_pe_parse(f->buf, len, &pe, why, sizeof(why));
+	if (r != err || !strstr(why, msg))
+		fail_msg("parse of %zu bytes: %d \"%s\", wanted %d \"%s\"", len, r, why, err, msg);
+}
+
+static struct fixture copy_of(const struct fixture *f)
+{
+	struct fixture c = { .buf = malloc(f->len), .len = f->len };
+
+	assert_non_null(c.buf);
+	memcpy(c.buf, f->buf, f->len);
+	return c;
+}
+
+static void test_pe_malformed(void **state)
+{
+	struct fixture f = load("uki-252.efi");
+	_cleanup_free_ char *ffree = f.buf;
+	uint32_t pe = pe_off(&f);
+	unsigned opt = (uint8_t)f.buf[pe + 20] | ((uint8_t)f.buf[pe + 21] << 8);
+	struct probe_pe ok;
+	char why[256];
+
+	assert_int_equal(probe_pe_parse(f.buf, f.len, &ok, why, sizeof(why)), 0);
+	assert_int_equal(ok.n_sections, 12);
+
+	/* Truncated at every header. */
+	expect_pe(&f, 0, -EBADMSG, "shorter than a DOS header");
+	expect_pe(&f, 63, -EBADMSG, "shorter than a DOS header");
+	expect_pe(&f, pe + 10, -EBADMSG, "e_lfanew");
+	expect_pe(&f, pe + 24 + 50, -EBADMSG, "optional header of 240 bytes past the end");
+	expect_pe(&f, pe + 24 + opt + 40 * 5, -EBADMSG, "section table (12 sections) past the end");
+	expect_pe(&f, ok.size_of_headers - 1, -EBADMSG, "SizeOfHeaders");
+	expect_pe(&f, f.len - 1, -EBADMSG, "COFF symbol table at 0x12a00 (362 symbols) outside the file");
+	expect_pe(&f, 0x12a00 - 1, -EBADMSG, "section .initrd: raw data 0x12400+0x600 past the end");
+	/* A cut anywhere is an error, never a crash (the sanitizer builds check the reads). */
+	for (size_t len = 0; len < f.len; len += 97) {
+		struct probe_pe p;
+
+		assert_int_equal(probe_pe_parse(f.buf, len, &p, why, sizeof(why)), -EBADMSG);
+		assert_true(why[0] != 0);
+	}
+
+	{
+		struct fixture c = copy_of(&f);
+		_cleanup_free_ char *cfree = c.buf;
+
+		c.buf[0] = 'X';
+		expect_pe(&c, c.len, -EBADMSG, "no DOS header");
+		c.buf[0] = 'M';
+		wr32(c.buf + 0x3c, 0xfffffff0u);
+		expect_pe(&c, c.len, -EBADMSG, "e_lfanew 0xfffffff0 out of range");
+		wr32(c.buf + 0x3c, 0x10);
+		expect_pe(&c, c.len, -EBADMSG, "e_lfanew 0x10 out of range");
+		wr32(c.buf + 0x3c, (uint32_t)c.len - 8);
+		expect_pe(&c, c.len, -EBADMSG, "out of range");
+		wr32(c.buf + 0x3c, pe + 8);
+		expect_pe(&c, c.len, -EBADMSG, "no PE signature");
+		wr32(c.buf + 0x3c, pe);
+
+		wr32(c.buf + pe + 12, 0xfffffff0u);
+		expect_pe(&c, c.len, -EBADMSG, "COFF symbol table at 0xfffffff0");
+		wr32(c.buf + pe + 12, 0x12a00);
+		wr32(c.buf + pe + 16, 0xffffffffu);
+		expect_pe(&c, c.len, -EBADMSG, "4294967295 symbols");
+		wr32(c.buf + pe + 16, 362);
+
+		wr16(c.buf + pe + 6, 97);
+		expect_pe(&c, c.len, -EBADMSG, "97 sections (1 to 96 allowed)");
+		wr16(c.buf + pe + 6, 0xffff);
+		expect_pe(&c, c.len, -EBADMSG, "65535 sections");
+		wr16(c.buf + pe + 6, 0);
+		expect_pe(&c, c.len, -EBADMSG, "0 sections");
+		wr16(c.buf + pe + 6, 12);
+
+		wr16(c.buf + pe + 24, 0x107);
+		expect_pe(&c, c.len, -EBADMSG, "neither PE32 nor PE32+");
+		wr16(c.buf + pe + 24, 0x20b);
+		wr16(c.buf + pe + 20, 100);
+		expect_pe(&c, c.len, -EBADMSG, "shorter than its fixed fields");
+		wr16(c.buf + pe + 20, (uint16_t)opt);
+		wr32(c.buf + pe + 24 + 108, 17);
+		expect_pe(&c, c.len, -EBADMSG, "17 data directories");
+		wr32(c.buf + pe + 24 + 108, 16);
+		/* The certificate table (data directory 4) past the end. */
+		wr32(c.buf + pe + 24 + 112 + 32, (uint32_t)c.len - 4);
+		wr32(c.buf + pe + 24 + 112 + 36, 8);
+		expect_pe(&c, c.len, -EBADMSG, "certificate table");
+		wr32(c.buf + pe + 24 + 112 + 32, 0);
+		wr32(c.buf + pe + 24 + 112 + 36, 0);
+		expect_pe(&c, c.len, 0, "");
+	}
+
+	{
+		struct fixture c = copy_of(&f);
+		_cleanup_free_ char *cfree = c.buf;
+		char *h = section_header(&c, ".initrd"), saved[40];
+
+		memcpy(saved, h, 40);
+		wr32(h + 20, (uint32_t)c.len - 0x10); /* PointerToRawData near the end */
+		expect_pe(&c, c.len, -EBADMSG, "section .initrd: raw data");
+		memcpy(h, saved, 40);
+		wr32(h + 16, 0xffffffffu); /* SizeOfRawData */
+		expect_pe(&c, c.len, -EBADMSG, "past the end of the file");
+		memcpy(h, saved, 40);
+		wr32(h + 8, 0xffffffffu); /* VirtualSize: VirtualAddress + VirtualSize overflows 32 bits */
+		expect_pe(&c, c.len, -EBADMSG, "VirtualSize 0xffffffff past SizeOfImage");
+		memcpy(h, saved, 40);
+		wr32(h + 12, 0xfffff000u); /* VirtualAddress */
+		expect_pe(&c, c.len, -EBADMSG, "past SizeOfImage");
+		memcpy(h, saved, 40);
+		wr32(h + 20, rd32(section_header(&c, ".linux") + 20)); /* raw data on .linux's */
+		expect_pe(&c, c.len, -EBADMSG, "sections .linux and .initrd: raw data overlaps");
+		memcpy(h, saved, 40);
+		wr32(h + 12, rd32(section_header(&c, ".linux") + 12) + 4);
+		expect_pe(&c, c.len, -EBADMSG, "sections .linux and .initrd: virtual ranges overlap");
+		memcpy(h, saved, 40);
+		wr32(h + 20, 0x100);
+		expect_pe(&c, c.len, -EBADMSG, "inside the headers");
+		memcpy(h, saved, 40);
+		memcpy(h, "/4\0\0\0\0\0\0", 8);
+		expect_pe(&c, c.len, -EBADMSG, "long name");
+		memcpy(h, ".in\x01trd\0", 8);
+		expect_pe(&c, c.len, -EBADMSG, "not printable ASCII");
+		memcpy(h, ".in\0trd\0", 8);
+		expect_pe(&c, c.len, -EBADMSG, "not printable ASCII");
+		memcpy(h, "\0\0\0\0\0\0\0\0", 8);
+		expect_pe(&c, c.len, -EBADMSG, "not printable ASCII");
+		memcpy(h, saved, 40);
+		expect_pe(&c, c.len, 0, "");
+	}
+}
+
+static void expect_predict(const struct fixture *c, unsigned stub, int err, const char *msg)
+{
+	struct probe_pe pe;
+	struct probe_pcr11 p;
+	char why[256] = "unset";
+	int r;
+
+	assert_int_equal(probe_pe_parse(c->buf, c->len, &pe, why, sizeof(why)), 0);
+	r = probe_pcr11_predict(&pe, PROBE_BANK_SHA256, stub, NULL, 0, &p, why, sizeof(why));
+	if (r != err || !strstr(why, msg))
+		fail_msg("predict: %d \"%s\", wanted %d \"%s\"", r, why, err, msg);
+}
+
+static void test_predict_refused(void **state)
+{
+	struct fixture f = load("uki-252.efi"), n = load("uki-newer.efi");
+	_cleanup_free_ char *ffree = f.buf, *nfree = n.buf;
+	struct fixture c = copy_of(&f), d = copy_of(&n);
+	_cleanup_free_ char *cfree = c.buf, *dfree = d.buf;
+	char *initrd = section_header(&c, ".initrd"), *sdmagic = section_header(&c, ".sdmagic");
+	char *uname = section_header(&d, ".uname"), saved[40];
+
+	memcpy(initrd, ".linux\0\0", 8);
+	expect_predict(&c, 0, -EBADMSG, "2 .linux sections");
+	memcpy(initrd, ".initrdX", 8);
+	expect_predict(&c, 0, -EBADMSG, "section .initrdX: systemd-stub 252 would measure it as .initrd");
+	memcpy(initrd, ".dtbauto", 8);
+	expect_predict(&c, 0, -EBADMSG, "as .dtb (prefix match)");
+	memcpy(initrd, ".initrd\0", 8);
+	memcpy(section_header(&c, ".linux"), ".linu\0\0\0", 8);
+	expect_predict(&c, 0, -EBADMSG, "no .linux section: not a UKI");
+	memcpy(section_header(&c, ".linu"), ".linux\0\0", 8);
+
+	/* VirtualSize far beyond the raw data (zero padding): refused above PROBE_PCR11_PAD_MAX. */
+	memcpy(saved, initrd, 40);
+	{
+		uint32_t pe = pe_off(&c);
+
+		wr32(initrd + 8, PROBE_PCR11_PAD_MAX + 0x10000);
+		wr32(c.buf + pe + 24 + 56, rd32(initrd + 12) + PROBE_PCR11_PAD_MAX + 0x10000); /* SizeOfImage */
+		expect_predict(&c, 0, -EBADMSG, "section .initrd: VirtualSize");
+		/* Padding within the cap is measured as zeros: the value changes, no error. */
+		wr32(initrd + 8, rd32(saved + 16) + 4096);
+		expect_predict(&c, 0, 0, "");
+		memcpy(initrd, saved, 40);
+	}
+	/* A VirtualSize of 0: not measured (the stub skips empty sections). */
+	wr32(initrd + 8, 0);
+	{
+		struct probe_pe pe;
+		struct probe_pcr11 p;
+		char why[256];
+
+		assert_int_equal(probe_pe_parse(c.buf, c.len, &pe, why, sizeof(why)), 0);
+		assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA256, 0, NULL, 0, &p, why, sizeof(why)), 0);
+		assert_int_equal(p.n_events, 3);
+	}
+	memcpy(initrd, saved, 40);
+
+	/* .sdmagic: none, another program's, an old stub, no version. */
+	memcpy(sdmagic, ".sdmagix", 8);
+	expect_predict(&c, 0, -ENOMSG, "no .sdmagic section");
+	expect_predict(&c, 252, 0, "");
+	memcpy(sdmagic, ".sdmagic", 8);
+	{
+		char *data = c.buf + rd32(sdmagic + 20);
+
+		memcpy(data, "#### LoaderInfo: systemd-boot 252 ####", 39);
+		expect_predict(&c, 0, -ENOMSG, "does not name a systemd-stub");
+		memcpy(data, "#### LoaderInfo: systemd-stub 251.3 ####", 41);
+		expect_predict(&c, 0, -EBADMSG, "systemd-stub 251 predates 252");
+		expect_predict(&c, 257, 0, "");
+		memcpy(data, "#### LoaderInfo: systemd-stub x ####", 37);
+		expect_predict(&c, 0, -EBADMSG, "no systemd version");
+		memcpy(data, "#### LoaderInfo: systemd-stub 99999999999999999999 ####", 52);
+		expect_predict(&c, 0, -EBADMSG, "no systemd version");
+		memcpy(data, "#### LoaderInfo: systemd-stub 252", 33);
+		memset(data + 33, 0, rd32(sdmagic + 8) - 33);
+		expect_predict(&c, 0, -EBADMSG, "no systemd version");
+	}
+
+	/* Newer stubs: a multi-profile UKI, .dtbauto, .efifw. */
+	memcpy(uname, ".profile", 8);
+	expect_predict(&d, 0, -EBADMSG, "multi-profile UKI");
+	memcpy(uname, ".dtbauto", 8);
+	expect_predict(&d, 0, -EBADMSG, "section .dtbauto: systemd-stub 257 picks it");
+	expect_predict(&d, 256, 0, ""); /* a 256 stub does not know .dtbauto */
+	memcpy(uname, ".efifw\0\0", 8);
+	expect_predict(&d, 0, 0, "");   /* a 257 stub does not measure .efifw */
+	expect_predict(&d, 258, -EBADMSG, "section .efifw");
+	memcpy(uname, ".uname\0\0", 8);
+	memcpy(section_header(&d, ".initrd"), ".uname\0\0", 8);
+	expect_predict(&d, 0, -EBADMSG, "2 .uname sections");
+	expect_predict(&d, 252, 0, ""); /* a 252 stub measures neither */
+}
+
+static void test_phases_and_banks(void **state)
+{
+	const char *w[PROBE_PCR11_MAX_PHASES];
+	char why[256];
+	unsigned n;
+	enum probe_bank b;
+
+	{
+		char s[] = "enter-initrd:leave-initrd:sysinit:ready:shutdown:final";
+
+		assert_int_equal(probe_pcr11_parse_phases(s, w, &n, why, sizeof(why)), 0);
+		assert_int_equal(n, 6);
+		assert_string_equal(w[5], "final");
+	}
+	{
+		char s[] = "";
+
+		assert_int_equal(probe_pcr11_parse_phases(s, w, &n, why, sizeof(why)), 0);
+		assert_int_equal(n, 0);
+	}
+	{
+		char s[] = "enter-initrd::ready";
+
+		assert_int_equal(probe_pcr11_parse_phases(s, w, &n, why, sizeof(why)), -EINVAL);
+		assert_non_null(strstr(why, "phase word \"\""));
+	}
+	{
+		char s[] = "enter-initrd:bogus";
+
+		assert_int_equal(probe_pcr11_parse_phases(s, w, &n, why, sizeof(why)), -EINVAL);
+		assert_non_null(strstr(why, "\"bogus\""));
+	}
+	{
+		char s[] = "ready:ready:ready:ready:ready:ready:ready:ready:ready:ready:ready:ready:ready:ready:ready:"
+			   "ready:ready";
+
+		assert_int_equal(probe_pcr11_parse_phases(s, w, &n, why, sizeof(why)), -EINVAL);
+		assert_non_null(strstr(why, "more than 16"));
+	}
+	assert_int_equal(probe_bank_from_name("SHA256", &b), 0);
+	assert_int_equal(b, PROBE_BANK_SHA256);
+	assert_int_equal(probe_bank_from_name("sha3-256", &b), -EINVAL);
+	assert_int_equal(probe_bank_from_name("sha", &b), -EINVAL);
+	assert_string_equal(probe_bank_name(PROBE_BANK_SHA384), "sha384");
+
+	/* A word the verifier did not get from probe_pcr11_parse_phases() is checked too. */
+	{
+		struct fixture f = load("uki-252.efi");
+		_cleanup_free_ char *ffree = f.buf;
+		const char *bad[] = { "enter-initrd", "reboot" };
+		struct probe_pe pe;
+		struct probe_pcr11 p;
+
+		assert_int_equal(probe_pe_parse(f.buf, f.len, &pe, why, sizeof(why)), 0);
+		assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA256, 0, bad, 2, &p, why, sizeof(why)), -EINVAL);
+		assert_non_null(strstr(why, "reboot"));
+	}
+}
+
+static void test_load(void **state)
+{
+	struct probe_pe pe = { 0 };
+	char why[256];
+
+	assert_int_equal(probe_pe_load(UKI_DIR "/uki-252.efi", &pe, why, sizeof(why)), 0);
+	assert_int_equal(pe.n_sections, 12);
+	assert_string_equal(pe.sections[10].name, ".linux");
+	probe_pe_done(&pe);
+	assert_int_equal(probe_pe_load(UKI_DIR "/no-such.efi", &pe, why, sizeof(why)), -ENOENT);
+	assert_non_null(strstr(why, "cannot read it"));
+	assert_int_equal(probe_pe_load(UKI_DIR "/uki-252.expect", &pe, why, sizeof(why)), -EBADMSG);
+	assert_non_null(strstr(why, "no DOS header"));
+	probe_pe_done(&pe);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_known_answers_252), cmocka_unit_test(test_known_answers_newer),
+		cmocka_unit_test(test_events),		  cmocka_unit_test(test_pe_malformed),
+		cmocka_unit_test(test_predict_refused),	  cmocka_unit_test(test_phases_and_banks),
+		cmocka_unit_test(test_load),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
