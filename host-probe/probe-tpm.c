@@ -359,6 +359,8 @@ int probe_tpm_public_to_pkey(const struct probe_tpm_public *p, EVP_PKEY **ret, c
 	_cleanup_(pctx_freep) EVP_PKEY_CTX *ctx = NULL;
 	_cleanup_(bn_freep) BIGNUM *n = NULL;
 	_cleanup_(bn_freep) BIGNUM *e = NULL;
+	/* OSSL_PARAM_BLD keeps a pointer to the point until _to_param(). */
+	uint8_t point[1 + 2 * PROBE_TPM_ECC_MAX_BYTES];
 	EVP_PKEY *key = NULL;
 	const char *type;
 
@@ -373,7 +375,6 @@ int probe_tpm_public_to_pkey(const struct probe_tpm_public *p, EVP_PKEY **ret, c
 		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
 			return fail(-ENOMEM, why, why_size, "out of memory");
 	} else {
-		uint8_t point[1 + 2 * PROBE_TPM_ECC_MAX_BYTES];
 		const char *group = p->curve == PROBE_TPM_ECC_NIST_P256 ? "prime256v1"
 				    : p->curve == PROBE_TPM_ECC_NIST_P384 ? "secp384r1"
 				    : p->curve == PROBE_TPM_ECC_NIST_P521 ? "secp521r1"
