@@ -255,7 +255,7 @@ int probe_tpm_public_parse(const uint8_t *buf, size_t len, struct probe_tpm_publ
 		return fail(-EMSGSIZE, why, why_size, "TPMT_PUBLIC: %zu bytes, over the %d cap", len, PROBE_TPM_PUBLIC_MAX);
 	k = parse_public(&r, &p, why, why_size);
 	if (k == -EMSGSIZE)
-		return fail(k, why, why_size, "TPMT_PUBLIC: truncated at %s", r.what);
+		return fail(k, why, why_size, "TPMT_PUBLIC: %s truncated or over its cap", r.what);
 	if (k < 0)
 		return k;
 	if (r.left != 0)
@@ -474,7 +474,7 @@ int probe_tpm_attest_parse(const uint8_t *buf, size_t len, struct probe_tpm_atte
 		return fail(-EMSGSIZE, why, why_size, "TPMS_ATTEST: %zu bytes, over the %d cap", len, PROBE_TPM_ATTEST_MAX);
 	k = parse_attest(&r, &a, why, why_size);
 	if (k == -EMSGSIZE)
-		return fail(k, why, why_size, "TPMS_ATTEST: truncated at %s", r.what);
+		return fail(k, why, why_size, "TPMS_ATTEST: %s truncated or over its cap", r.what);
 	if (k < 0)
 		return k;
 	if (r.left != 0)
@@ -515,7 +515,7 @@ int probe_tpm_signature_parse(const uint8_t *buf, size_t len, struct probe_tpm_s
 			    PROBE_TPM_SIGNATURE_MAX);
 	k = parse_signature(&r, &s, why, why_size);
 	if (k == -EMSGSIZE)
-		return fail(k, why, why_size, "TPMT_SIGNATURE: truncated at %s", r.what);
+		return fail(k, why, why_size, "TPMT_SIGNATURE: %s truncated or over its cap", r.what);
 	if (k < 0)
 		return k;
 	if (r.left != 0)
@@ -734,7 +734,7 @@ enum probe_quote_step probe_quote_verify(const struct probe_quote_input *in, str
 		return PROBE_QUOTE_AK_NAME;
 	}
 	if (!in->attest || in->attest_len < 6) {
-		fail(0, why, why_size, "TPMS_ATTEST: truncated at %s", in->attest && in->attest_len >= 4 ? "type" : "magic");
+		fail(0, why, why_size, "TPMS_ATTEST: %s truncated or over its cap", in->attest && in->attest_len >= 4 ? "type" : "magic");
 		return PROBE_QUOTE_ATTEST_PARSE;
 	}
 	if (((uint32_t)in->attest[0] << 24 | (uint32_t)in->attest[1] << 16 | (uint32_t)in->attest[2] << 8 |

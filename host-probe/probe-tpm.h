@@ -8,8 +8,8 @@
  * readers: each size field is capped by the structure's maximum and by what
  * is left of the buffer, unknown algorithms and trailing bytes are errors,
  * and a parse either fills its result completely or fails. Functions return
- * 0 or a negative errno and say why in @why (never NULL-terminated short of
- * @why_size; @why may be NULL).
+ * 0 or a negative errno and put a NUL-terminated reason in @why (@why_size
+ * bytes; @why may be NULL).
  */
 #pragma once
 

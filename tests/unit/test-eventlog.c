@@ -144,14 +144,19 @@ static int check_pcrs(const struct blob *b)
 	return probe_eventlog_check_pcrs(log, PROBE_TPM_ALG_SHA256, &sel, values, sizeof(values), NULL, 0);
 }
 
-static int check_sb(const struct blob *b)
+/* The PCR 7 rules on @b; when they fail, @want must be in the reason. */
+static int check_sb_why(const struct blob *b, const char *want)
 {
 	_cleanup_eventlog_ struct probe_eventlog *log = NULL;
 	struct probe_secureboot sb;
+	char why[256] = "";
 	int r = probe_eventlog_parse(b->p, b->len, &log, NULL, 0);
 	if (r < 0)
 		return r;
-	return probe_eventlog_secureboot(log, &sb, NULL, 0);
+	r = probe_eventlog_secureboot(log, &sb, why, sizeof(why));
+	if (r < 0 && want && !strstr(why, want))
+		fail_msg("PCR 7 refused for another reason: \"%s\", expected \"%s\"", why, want);
+	return r;
 }
 
 static void test_real_log(void **state)
@@ -217,7 +222,7 @@ static void test_event_data_altered(void **state)
 	 * matches, so the PCR 7 digest == H(data) rule is what catches it. */
 	b.p[log->events[i].data - log->buf + log->events[i].data_len - 1] ^= 1;
 	assert_int_equal(check_pcrs(&b), 0);
-	assert_int_equal(check_sb(&b), -EPERM);
+	assert_int_equal(check_sb_why(&b, "is not the hash of its data"), -EPERM);
 	free(b.p);
 }
 
@@ -243,7 +248,7 @@ static void test_second_separator(void **state)
 	memcpy(copy, b.p + log->events[i].offset, n);
 	insert(&b, log->events[i].offset + n, copy, n);
 	free(copy);
-	assert_int_equal(check_sb(&b), -EPERM);
+	assert_int_equal(check_sb_why(&b, "second separator"), -EPERM);
 	assert_int_equal(check_pcrs(&b), -EPERM);
 	free(b.p);
 }
@@ -255,7 +260,7 @@ static void test_separator_error_value(void **state)
 	size_t i = find(log, 7, PROBE_EV_SEPARATOR, 0);
 	memset(b.p + (log->events[i].data - log->buf), 0xff, 4);
 	rehash(&b, i); /* digests consistent: only the value is wrong */
-	assert_int_equal(check_sb(&b), -EPERM);
+	assert_int_equal(check_sb_why(&b, "not 00000000 (a firmware error)"), -EPERM);
 	free(b.p);
 }
 
@@ -284,9 +289,51 @@ static void test_pcr7_type_not_allowed(void **state)
 	size_t i = find(log, 7, PROBE_EV_EFI_VARIABLE_AUTHORITY, 0);
 	uint8_t *t = b.p + log->events[i].offset + 4;
 	t[0] = 0x03; /* EV_EFI_BOOT_SERVICES_APPLICATION, digests untouched */
-	assert_int_equal(check_sb(&b), -EPERM);
+	assert_int_equal(check_sb_why(&b, "event type 0x80000003"), -EPERM);
 	t[0] = 0x0d, t[3] = 0x00; /* EV_IPL */
-	assert_int_equal(check_sb(&b), -EPERM);
+	assert_int_equal(check_sb_why(&b, "event type 0x0000000d"), -EPERM);
+	free(b.p);
+}
+
+/* A TCG_PCR_EVENT2 for @log's algorithms with digests H(@data), at @at. */
+static void insert_event(struct blob *b, const struct probe_eventlog *log, size_t at, uint32_t pcr, uint32_t type,
+			 const char *data)
+{
+	uint8_t ev[1024];
+	size_t o = 12, n = strlen(data);
+	memset(ev, 0, sizeof(ev));
+	ev[0] = (uint8_t)pcr;
+	memcpy(ev + 4, &type, 4); /* little-endian host */
+	ev[8] = (uint8_t)log->n_algs;
+	for (size_t k = 0; k < log->n_algs; k++) {
+		ev[o] = (uint8_t)log->algs[k].alg;
+		assert_int_equal(probe_tpm_hash(log->algs[k].alg, data, n, ev + o + 2), 0);
+		o += 2 + log->algs[k].size;
+	}
+	ev[o] = (uint8_t)n;
+	memcpy(ev + o + 4, data, n);
+	insert(b, at, ev, o + 4 + n);
+}
+
+static void test_pcr7_efi_action(void **state)
+{
+	struct blob b = real_log();
+	_cleanup_eventlog_ struct probe_eventlog *log = parse_ok(&b);
+	size_t at = log->events[find(log, 7, PROBE_EV_SEPARATOR, 0)].offset;
+	insert_event(&b, log, at, 7, PROBE_EV_EFI_ACTION, "UEFI Debug Mode");
+	assert_int_equal(check_sb_why(&b, "\"UEFI Debug Mode\""), -EPERM);
+	free(b.p);
+	/* "DMA Protection Disabled" is allowed there and reported. */
+	b = real_log();
+	insert_event(&b, log, at, 7, PROBE_EV_EFI_ACTION, "DMA Protection Disabled");
+	{
+		_cleanup_eventlog_ struct probe_eventlog *l = parse_ok(&b);
+		struct probe_secureboot sb;
+		assert_int_equal(probe_eventlog_secureboot(l, &sb, NULL, 0), 0);
+		assert_true(sb.dma_protection_disabled);
+	}
+	/* ... but it was not in the boot the PCRs come from. */
+	assert_int_equal(check_pcrs(&b), -EPERM);
 	free(b.p);
 }
 
@@ -301,7 +348,7 @@ static void test_secureboot_off(void **state)
 	assert_int_equal(v.data_len, 1);
 	b.p[v.data - log->buf] = 0;
 	rehash(&b, i);
-	assert_int_equal(check_sb(&b), -EPERM);
+	assert_int_equal(check_sb_why(&b, "Secure Boot was off"), -EPERM);
 	free(b.p);
 }
 
@@ -322,7 +369,7 @@ static void test_config_after_separator(void **state)
 	memcpy(copy + o, b.p + sep_end, b.len - sep_end);
 	memcpy(b.p, copy, b.len);
 	free(copy);
-	assert_int_equal(check_sb(&b), -EPERM);
+	assert_int_equal(check_sb_why(&b, "PK measured after the separator"), -EPERM);
 	free(b.p);
 }
 
@@ -463,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_separator_error_value),
 		cmocka_unit_test(test_undeclared_algorithm),
 		cmocka_unit_test(test_pcr7_type_not_allowed),
+		cmocka_unit_test(test_pcr7_efi_action),
 		cmocka_unit_test(test_secureboot_off),
 		cmocka_unit_test(test_config_after_separator),
 		cmocka_unit_test(test_startup_locality),
