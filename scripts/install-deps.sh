@@ -11,7 +11,7 @@ deb_pkgs=(
 	python3 python3-jsonschema python3-cryptography python3-pefile python3-pkg-resources
 	qemu-system-x86 ovmf e2fsprogs erofs-utils dosfstools mtools sbsigntool systemd-boot-efi binutils openssl
 	busybox-static cpio xz-utils gzip jq debian-archive-keyring systemd debootstrap kmod attr
-	swtpm swtpm-tools tpm2-tools
+	swtpm swtpm-tools tpm2-tools libtss2-dev
 )
 rpm_pkgs=(
 	meson ninja-build pkgconf-pkg-config gcc clang compiler-rt
@@ -20,7 +20,7 @@ rpm_pkgs=(
 	python3 python3-jsonschema python3-cryptography python3-pefile python3-virt-firmware
 	qemu-system-x86-core edk2-ovmf e2fsprogs erofs-utils dosfstools mtools sbsigntools systemd-boot-unsigned binutils openssl
 	busybox cpio xz gzip jq systemd debootstrap kmod attr
-	swtpm swtpm-tools tpm2-tools
+	swtpm swtpm-tools tpm2-tools tpm2-tss-devel
 )
 
 say() { if [ -t 1 ]; then printf 'install-deps: %s\n' "$*"; fi; }
