@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdlib.h>
+
+#include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +13,8 @@
 
 #include "probe-session.h"
 #include "sc-macro.h"
+#include "sc-evidence.h"
+#include "sc-json.h"
 #include "sc-report-validate.h"
 
 #define DEFAULT_RESEND_MS 5000 /* a guest agent that restarted has lost the nonce: say it again */
@@ -68,6 +73,8 @@ int probe_session_init(struct probe_session *s, const struct probe_session_confi
 		s->cfg.max_payload = SC_WIRE_MAX_PAYLOAD;
 	if (!s->cfg.max_read_per_io)
 		s->cfg.max_read_per_io = DEFAULT_MAX_READ;
+	if (!s->cfg.evidence_wait_ms)
+		s->cfg.evidence_wait_ms = 30000;
 	r = make_nonce(s->nonce);
 	if (r < 0)
 		return r;
@@ -91,6 +98,9 @@ void probe_session_done(struct probe_session *s)
 	sc_wire_decoder_done(&s->dec);
 	if (s->report)
 		json_decref(TAKE_PTR(s->report));
+	if (s->evidence)
+		json_decref(TAKE_PTR(s->evidence));
+	free(TAKE_PTR(s->report_bytes));
 }
 
 static void finish(struct probe_session *s, enum probe_session_end end, long long now, const char *why)
@@ -213,6 +223,8 @@ long long probe_session_wakeup(const struct probe_session *s)
 	case PROBE_SESSION_CONNECTING:
 		return s->next_connect_ms < t ? s->next_connect_ms : t;
 	case PROBE_SESSION_WAITING:
+		if (s->report)
+			return s->evidence_deadline_ms; /* the nonce was answered: no more resends */
 		if (s->nonce_sent >= s->nonce_frame_len && s->next_send_ms < t)
 			return s->next_send_ms;
 		return t;
@@ -228,14 +240,47 @@ static void reject(struct probe_session *s, const char *detail)
 	snprintf(s->last_reject, sizeof(s->last_reject), "report rejected: %s", detail);
 }
 
+/* An evidence frame: taken only for the report we accepted, our nonce and those very bytes. */
+static void judge_evidence(struct probe_session *s, const struct sc_wire_frame *fr, long long now)
+{
+	json_t *doc;
+	const char *nonce, *sha;
+	uint8_t digest[32];
+	char hex[65];
+
+	if (!s->report_bytes)
+		return; /* evidence for no report of ours: ignored */
+	doc = sc_utf8_valid((const char *)fr->payload, fr->len)
+		      ? json_loadb((const char *)fr->payload, fr->len, JSON_REJECT_DUPLICATES, NULL)
+		      : NULL;
+	nonce = json_string_value(json_object_get(doc, "nonce"));
+	sha = json_string_value(json_object_get(doc, "report_sha256"));
+	SHA256((const uint8_t *)s->report_bytes, s->report_len, digest);
+	for (size_t i = 0; i < sizeof(digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	if (!json_is_object(doc) || !nonce || strcmp(nonce, s->nonce) != 0 || !sha || strcmp(sha, hex) != 0) {
+		s->evidence_rejected++;
+		snprintf(s->last_reject, sizeof(s->last_reject), "evidence rejected: %s",
+			 !json_is_object(doc) ? "not a JSON object" : "not for this nonce and report");
+		json_decref(doc);
+		return;
+	}
+	s->evidence = doc;
+	finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce, with its evidence");
+}
+
 static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr, long long now)
 {
 	json_t *doc = NULL, *nonce;
 	char why[200];
 
 	s->frames++;
-	if (fr->type != SC_WIRE_REPORT)
-		return; /* unknown frame types are for later versions (counted against max_frames) */
+	if (fr->type == SC_WIRE_EVIDENCE) {
+		judge_evidence(s, fr, now);
+		return;
+	}
+	if (fr->type != SC_WIRE_REPORT || s->report)
+		return; /* unknown frame types are for later versions; a second report changes nothing */
 	if (sc_report_validate((const char *)fr->payload, fr->len, &doc, why, sizeof(why)) < 0) {
 		s->rejected++;
 		reject(s, why);
@@ -250,7 +295,21 @@ static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr,
 		return;
 	}
 	s->report = doc;
-	finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce");
+	if (!s->cfg.expect_evidence) {
+		finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce");
+		return;
+	}
+	s->report_bytes = malloc(fr->len ? fr->len : 1);
+	if (!s->report_bytes) {
+		s->error = -ENOMEM;
+		finish(s, PROBE_END_ERROR, now, "out of memory");
+		return;
+	}
+	memcpy(s->report_bytes, fr->payload, fr->len);
+	s->report_len = fr->len;
+	s->evidence_deadline_ms = now + s->cfg.evidence_wait_ms;
+	if (s->evidence_deadline_ms > s->cfg.deadline_ms)
+		s->evidence_deadline_ms = s->cfg.deadline_ms;
 }
 
 int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long long now)
@@ -326,6 +385,11 @@ int probe_session_tick(struct probe_session *s, long long now)
 {
 	if (s->state == PROBE_SESSION_DONE)
 		return 0;
+	if (s->report && now >= s->evidence_deadline_ms) {
+		/* The report stands; the verdict says its evidence never came. */
+		finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce; no TPM evidence followed it");
+		return 0;
+	}
 	if (now >= s->cfg.deadline_ms) {
 		if (s->state == PROBE_SESSION_CONNECTING)
 			snprintf(s->why, sizeof(s->why), "could not connect to %s before the deadline: %s", s->path,
@@ -337,7 +401,8 @@ int probe_session_tick(struct probe_session *s, long long now)
 	}
 	if (s->state == PROBE_SESSION_CONNECTING && now >= s->next_connect_ms)
 		try_connect(s, now);
-	else if (s->state == PROBE_SESSION_WAITING && s->nonce_sent >= s->nonce_frame_len && now >= s->next_send_ms) {
+	else if (s->state == PROBE_SESSION_WAITING && !s->report && s->nonce_sent >= s->nonce_frame_len &&
+		 now >= s->next_send_ms) {
 		s->nonce_sent = 0;
 		flush_nonce(s, now);
 	}

@@ -51,6 +51,8 @@ struct probe_session_config {
 	unsigned max_frames;	  /* frames of any kind in one session (default 256) */
 	size_t max_payload;	  /* largest frame payload (default SC_WIRE_MAX_PAYLOAD) */
 	size_t max_read_per_io;	  /* bytes read per probe_session_io() call: fairness (default 64 KiB) */
+	bool expect_evidence;	  /* after the report, wait for its TPM evidence frame (common/sc-evidence.h) */
+	unsigned evidence_wait_ms; /* ... this long at most (default 30000, never past the deadline) */
 };
 
 struct probe_session {
@@ -69,6 +71,11 @@ struct probe_session {
 	unsigned frames, rejected, stale;
 	uint64_t bytes_in;
 	json_t *report;		/* PROBE_END_REPORT: the validated report (owned) */
+	char *report_bytes;	/* ... exactly as received (the evidence is bound to these bytes) */
+	size_t report_len;
+	long long evidence_deadline_ms; /* set once the report came and evidence is expected */
+	json_t *evidence;	/* the evidence frame for this report and nonce (owned), or NULL */
+	unsigned evidence_rejected;
 	char why[256];		/* the end in words; for PROBE_END_STOPPED the owner's */
 	char last_reject[256];	/* the last frame refused and why */
 };

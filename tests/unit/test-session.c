@@ -19,7 +19,10 @@
 #include "sc-fileio.h"
 #include "sc-json.h"
 #include "sc-macro.h"
+#include "sc-evidence.h"
 #include "sc-wire.h"
+
+#include <openssl/sha.h>
 
 #define TEMPLATE FIXTURES_DIR "/../probe/sealed-report.json"
 #define T0 1000000LL
@@ -296,6 +299,62 @@ static void test_stop(void **state)
 	close(peer);
 }
 
+/* With evidence expected: the E frame must name our nonce and the very report bytes. */
+static char *evidence_frame(const char *nonce, const char *report, size_t report_len, size_t *ret_len)
+{
+	uint8_t d[32];
+	char hex[65], text[400], *frame;
+
+	SHA256((const uint8_t *)report, report_len, d);
+	for (size_t i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	snprintf(text, sizeof(text), "{\"schema\":\"sealcheck.evidence.v1\",\"nonce\":\"%s\",\"report_sha256\":\"%s\"}",
+		 nonce, hex);
+	assert_int_equal(sc_wire_encode(SC_WIRE_EVIDENCE, text, strlen(text), &frame, ret_len), 0);
+	return frame;
+}
+
+static void test_evidence(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = T0 + 60000, .expect_evidence = true, .evidence_wait_ms = 5000 };
+	struct probe_session s;
+	_cleanup_free_ char *r = NULL, *e_other = NULL, *e_good = NULL;
+	size_t r_len, e_len;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, &cfg);
+	r = report_frame(s.nonce, &r_len);
+	probe_session_feed(&s, r, r_len, T0 + 1);
+	/* The report is in; the session waits for its evidence, and resends no nonce meanwhile. */
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	assert_non_null(s.report);
+	assert_int_equal(probe_session_wakeup(&s), T0 + 1 + 5000);
+	/* Evidence for other bytes is refused. */
+	e_other = evidence_frame(s.nonce, "{}", 2, &e_len);
+	probe_session_feed(&s, e_other, e_len, T0 + 2);
+	assert_int_equal(s.evidence_rejected, 1);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	e_good = evidence_frame(s.nonce, r + SC_WIRE_HEADER_LEN, r_len - SC_WIRE_HEADER_LEN - 1, &e_len);
+	probe_session_feed(&s, e_good, e_len, T0 + 3);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.evidence);
+	probe_session_done(&s);
+	close(peer);
+
+	/* No evidence in time: the report stands without it. */
+	start(&s, &peer, &cfg);
+	free(r);
+	r = report_frame(s.nonce, &r_len);
+	probe_session_feed(&s, r, r_len, T0 + 1);
+	probe_session_tick(&s, T0 + 5001);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_null(s.evidence);
+	assert_non_null(strstr(s.why, "no TPM evidence"));
+	probe_session_done(&s);
+	close(peer);
+}
+
 /* --- the console --- */
 
 /* What the guest prints is kept up to a cap, scanned once per byte (a sign split across reads is found), escaped. */
@@ -456,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_read_budget),	   cmocka_unit_test(test_connect_retry),
 		cmocka_unit_test(test_stop),		   cmocka_unit_test(test_policy_parse),
 		cmocka_unit_test(test_policy_check),	   cmocka_unit_test(test_console),
+		cmocka_unit_test(test_evidence),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Verifying a report's TPM evidence (common/sc-evidence.h, docs/evidence.md)
+ * on the host, link by link, each a named link of the verdict:
+ *
+ *   tpm:binding      the evidence names our nonce and the report bytes received
+ *   tpm:quote        signature under the pinned AK, qualifying data = the binding,
+ *                    clock safe, exactly the PCRs asked for, their digest
+ *   tpm:eventlog     the firmware log replays to exactly the quoted PCRs
+ *   tpm:secure_boot  PCR 7: Secure Boot on, PK/KEK/db the host enrolled, the UKI
+ *                    verified by the host's db certificate
+ *   tpm:pcr11        PCR 11 equals the host's prediction for the UKI it booted
+ *   tpm:pcr12        PCR 12 is untouched: no cmdline override or addon
+ *   tpm:cmdline      the booted UKI's own .cmdline names a digest the policy allows
+ *
+ * Only once every link is proven does the host know, without trusting the
+ * guest, that Secure Boot ran with its keys, the signed UKI it built booted
+ * and so its composefs= digest is the one the kernel got. What the guest
+ * says after that (verity mount, image digest, objects) stays its claim,
+ * made by a verified boot chain (docs/threat-model.md).
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probe-policy.h"
+#include "probe-tpm.h"
+
+#define PROBE_EVIDENCE_MAX_CERTS 8
+
+struct probe_evidence_expect {
+	const char *nonce;
+	const uint8_t *report; /* the R frame's payload bytes, as received */
+	size_t report_len;
+	const uint8_t *ak_name; /* the AK the host derived from the TPM it owns; NULL: none pinned (fails) */
+	size_t ak_name_len;
+	const char *uki_path;   /* the UKI the host booted (for PCR 11 and its .cmdline); NULL: not known (fails) */
+	const struct probe_policy *policy;
+	/* The host's enrolled keys, DER: each must be in the PCR 7 measurement of its variable. */
+	const uint8_t *pk, *kek, *db;
+	size_t pk_len, kek_len, db_len;
+};
+
+/*
+ * probe_evidence_verify() - every link above for the evidence document
+ * @ev (the E frame's JSON, already parsed). Returns an array of
+ * {"link", "status" ("proven" or "failed"), "reason"} in the order above,
+ * or NULL on ENOMEM. @ret_attest (may be NULL) gets the quote's clock and
+ * counters when the quote verified.
+ */
+json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x, struct probe_tpm_attest *ret_attest);
+
+/* Strict base64 (RFC 4648, padded, no whitespace) of at most @max decoded bytes; malloc'd. 0 or -EBADMSG/-EMSGSIZE. */
+int probe_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len);
+
+/* A PEM or DER certificate file as DER, malloc'd (at most 64 KiB). 0 or a negative errno. */
+int probe_cert_der(const char *path, uint8_t **ret, size_t *ret_len);
