@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The guest's TPM evidence through ESAPI, loaded with dlopen (sc-tpm.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include "sc-evidence.h"
+#include "sc-json.h"
+#include "sc-tpm.h"
+#include "sc-wire.h"
+
+_printf_(4, 5) static int fail(char *why, size_t why_size, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_size) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_size, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+/* ---- the E payload (no TSS needed) ---- */
+
+static json_t *json_base64(const void *data, size_t len)
+{
+	_cleanup_free_ char *out = NULL;
+	size_t n;
+
+	if (len > (size_t)SC_WIRE_MAX_PAYLOAD) /* keeps 4 * ((len + 2) / 3) far from overflow and int range */
+		return NULL;
+	n = 4 * ((len + 2) / 3);
+	out = malloc(n + 1);
+	if (!out)
+		return NULL;
+	if (EVP_EncodeBlock((unsigned char *)out, data, (int)len) != (int)n)
+		return NULL;
+	return json_stringn(out, n);
+}
+
+static void to_hex(const uint8_t *b, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+int sc_evidence_to_json(const char *nonce, const void *report, size_t report_len, const struct sc_tpm_quote *q,
+			const void *eventlog, size_t eventlog_len, const void *userlog, size_t userlog_len,
+			json_t **ret)
+{
+	_cleanup_json_ json_t *doc = NULL, *pcrs = NULL, *bank = NULL;
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	char hex[2 * SC_TPM_SHA256_LEN + 1];
+
+	if (!nonce || !sc_nonce_valid(nonce, strlen(nonce)))
+		return -EINVAL;
+	if (eventlog_len > SC_EVIDENCE_EVENTLOG_MAX || userlog_len > SC_EVIDENCE_USERLOG_MAX)
+		return -EFBIG;
+	doc = json_object();
+	pcrs = json_object();
+	bank = json_object();
+	if (!doc || !pcrs || !bank)
+		return -ENOMEM;
+	SHA256(report, report_len, h);
+	to_hex(h, sizeof(h), hex);
+	if (sc_json_set(doc, "schema", json_string(SC_EVIDENCE_SCHEMA)) < 0 ||
+	    sc_json_set(doc, "nonce", json_stringn(nonce, SC_NONCE_HEX_LEN)) < 0 ||
+	    sc_json_set(doc, "report_sha256", json_string(hex)) < 0 ||
+	    sc_json_set(doc, "ak_public", json_base64(q->ak_public, q->ak_public_len)) < 0 ||
+	    sc_json_set(doc, "quote", json_base64(q->attest, q->attest_len)) < 0 ||
+	    sc_json_set(doc, "signature", json_base64(q->signature, q->signature_len)) < 0)
+		return -ENOMEM;
+	for (unsigned i = 0; i < SC_TPM_PCRS; i++) {
+		char key[4];
+
+		if (!(q->pcr_mask & (1u << i)))
+			continue;
+		snprintf(key, sizeof(key), "%u", i);
+		to_hex(q->pcrs[i], SC_TPM_SHA256_LEN, hex);
+		if (sc_json_set(bank, key, json_string(hex)) < 0)
+			return -ENOMEM;
+	}
+	if (sc_json_set(pcrs, "sha256", TAKE_PTR(bank)) < 0 || sc_json_set(doc, "pcrs", TAKE_PTR(pcrs)) < 0 ||
+	    sc_json_set(doc, "eventlog", json_base64(eventlog, eventlog_len)) < 0 ||
+	    sc_json_set(doc, "userspace_log", userlog ? json_base64(userlog, userlog_len) : json_null()) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(doc);
+	return 0;
+}
+
+static int read_log(const struct sc_paths *paths, const char *abs, size_t cap, char **ret, size_t *ret_len,
+		    char *why, size_t why_size)
+{
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (sc_path_join(paths, abs, &path) < 0)
+		return -ENOMEM;
+	r = sc_read_file_capped(path, cap, ret, ret_len);
+	if (r == -ENOENT)
+		return 0;
+	if (r == -EFBIG)
+		return fail(why, why_size, r, "%s is over its cap of %zu bytes", abs, cap);
+	if (r < 0)
+		return fail(why, why_size, r, "reading %s: %s", abs, strerror(-r));
+	return 0;
+}
+
+int sc_evidence_read_logs(const struct sc_paths *paths, char **ret_eventlog, size_t *ret_eventlog_len,
+			  char **ret_userlog, size_t *ret_userlog_len, char *why, size_t why_size)
+{
+	_cleanup_free_ char *ev = NULL, *ul = NULL;
+	size_t ev_len, ul_len;
+	int r;
+
+	r = read_log(paths, "/sys/kernel/security/tpm0/binary_bios_measurements", SC_EVIDENCE_EVENTLOG_MAX, &ev,
+		     &ev_len, why, why_size);
+	if (r < 0)
+		return r;
+	r = read_log(paths, "/run/log/systemd/tpm2-measure.log", SC_EVIDENCE_USERLOG_MAX, &ul, &ul_len, why,
+		     why_size);
+	if (r < 0)
+		return r;
+	*ret_eventlog = TAKE_PTR(ev);
+	*ret_eventlog_len = ev_len;
+	*ret_userlog = TAKE_PTR(ul);
+	*ret_userlog_len = ul_len;
+	return 0;
+}
+
+/* ---- ESAPI ---- */
+
+#if SC_HAVE_TSS2
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "sc-dlopen.h"
+
+static void *esys_dl, *mu_dl, *tctildr_dl;
+static __typeof__(Esys_Initialize) *sym_Esys_Initialize;
+static __typeof__(Esys_Finalize) *sym_Esys_Finalize;
+static __typeof__(Esys_CreatePrimary) *sym_Esys_CreatePrimary;
+static __typeof__(Esys_Quote) *sym_Esys_Quote;
+static __typeof__(Esys_PCR_Read) *sym_Esys_PCR_Read;
+static __typeof__(Esys_FlushContext) *sym_Esys_FlushContext;
+static __typeof__(Esys_Free) *sym_Esys_Free;
+static __typeof__(Tss2_MU_TPM2B_PUBLIC_Marshal) *sym_Tss2_MU_TPM2B_PUBLIC_Marshal;
+static __typeof__(Tss2_MU_TPMT_SIGNATURE_Marshal) *sym_Tss2_MU_TPMT_SIGNATURE_Marshal;
+static __typeof__(Tss2_MU_TPMS_ATTEST_Unmarshal) *sym_Tss2_MU_TPMS_ATTEST_Unmarshal;
+static __typeof__(Tss2_TctiLdr_Initialize) *sym_Tss2_TctiLdr_Initialize;
+static __typeof__(Tss2_TctiLdr_Finalize) *sym_Tss2_TctiLdr_Finalize;
+
+struct sc_tpm {
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+};
+
+static int load(char *why, size_t why_size)
+{
+	int r;
+
+	/* tpm2-tss logs to stderr by default; the core never prints. */
+	if (setenv("TSS2_LOG", "all+none", 0) < 0)
+		return -errno;
+	r = sc_dlopen_many(&mu_dl, "libtss2-mu.so.0", why, why_size, SC_DLSYM_ARG(Tss2_MU_TPM2B_PUBLIC_Marshal),
+			   SC_DLSYM_ARG(Tss2_MU_TPMT_SIGNATURE_Marshal), SC_DLSYM_ARG(Tss2_MU_TPMS_ATTEST_Unmarshal),
+			   NULL);
+	if (r < 0)
+		return r;
+	r = sc_dlopen_many(&tctildr_dl, "libtss2-tctildr.so.0", why, why_size,
+			   SC_DLSYM_ARG(Tss2_TctiLdr_Initialize), SC_DLSYM_ARG(Tss2_TctiLdr_Finalize), NULL);
+	if (r < 0)
+		return r;
+	return sc_dlopen_many(&esys_dl, "libtss2-esys.so.0", why, why_size, SC_DLSYM_ARG(Esys_Initialize),
+			      SC_DLSYM_ARG(Esys_Finalize), SC_DLSYM_ARG(Esys_CreatePrimary), SC_DLSYM_ARG(Esys_Quote),
+			      SC_DLSYM_ARG(Esys_PCR_Read), SC_DLSYM_ARG(Esys_FlushContext), SC_DLSYM_ARG(Esys_Free),
+			      NULL);
+}
+
+void sc_tpm_close(struct sc_tpm *t)
+{
+	if (!t)
+		return;
+	if (t->esys)
+		sym_Esys_Finalize(&t->esys);
+	if (t->tcti)
+		sym_Tss2_TctiLdr_Finalize(&t->tcti);
+	free(t);
+}
+
+static int open_one(const char *conf, struct sc_tpm **ret, char *why, size_t why_size)
+{
+	_cleanup_tpm_ struct sc_tpm *t = calloc(1, sizeof(*t));
+	TSS2_RC rc;
+
+	if (!t)
+		return -ENOMEM;
+	rc = sym_Tss2_TctiLdr_Initialize(conf, &t->tcti);
+	if (rc != TSS2_RC_SUCCESS) {
+		t->tcti = NULL;
+		return fail(why, why_size, -EIO, "TCTI '%s' refused (TSS2_RC 0x%x)", conf, rc);
+	}
+	rc = sym_Esys_Initialize(&t->esys, t->tcti, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
+		t->esys = NULL;
+		return fail(why, why_size, -EIO, "Esys_Initialize over '%s' failed (TSS2_RC 0x%x)", conf, rc);
+	}
+	*ret = TAKE_PTR(t);
+	return 0;
+}
+
+int sc_tpm_open(const char *tcti, struct sc_tpm **ret, char *why, size_t why_size)
+{
+	static const char *const defaults[] = { SC_TPM_TCTI_DEFAULT, SC_TPM_TCTI_FALLBACK };
+	int r;
+
+	*ret = NULL;
+	if (!tcti) {
+		/* Look before loading anything: a guest without a TPM never maps the libraries. */
+		for (size_t i = 0; i < ELEMENTSOF(defaults) && !tcti; i++)
+			if (access(defaults[i] + strlen("device:"), F_OK) == 0)
+				tcti = defaults[i];
+		if (!tcti)
+			return fail(why, why_size, -ENODEV, "no TPM device (/dev/tpmrm0, /dev/tpm0)");
+	}
+	r = load(why, why_size);
+	if (r < 0)
+		return r;
+	return open_one(tcti, ret, why, why_size);
+}
+
+int sc_tpm_flush(struct sc_tpm *t, uint32_t handle)
+{
+	return sym_Esys_FlushContext(t->esys, handle) == TSS2_RC_SUCCESS ? 0 : -EIO;
+}
+
+int sc_tpm_create_ak(struct sc_tpm *t, uint32_t *ret_handle, uint8_t public[static SC_TPM_BLOB_MAX],
+		     size_t *public_len, char *why, size_t why_size)
+{
+	/* Exactly the template of sc-evidence.h. */
+	const TPM2B_PUBLIC template = {
+		.publicArea = {
+			.type = TPM2_ALG_RSA,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = SC_AK_ATTRIBUTES,
+			.authPolicy = { .size = 0 },
+			.parameters.rsaDetail = {
+				.symmetric = { .algorithm = TPM2_ALG_NULL },
+				.scheme = { .scheme = TPM2_ALG_RSASSA, .details.rsassa.hashAlg = TPM2_ALG_SHA256 },
+				.keyBits = 2048,
+				.exponent = 0,
+			},
+			.unique.rsa = { .size = 0 },
+		},
+	};
+	const TPM2B_SENSITIVE_CREATE sensitive = { 0 };
+	const TPM2B_DATA outside = { 0 };
+	const TPML_PCR_SELECTION creation_pcrs = { 0 };
+	TPM2B_PUBLIC *out_public = NULL;
+	TPM2B_CREATION_DATA *creation_data = NULL;
+	TPM2B_DIGEST *creation_hash = NULL;
+	TPMT_TK_CREATION *creation_ticket = NULL;
+	ESYS_TR handle = ESYS_TR_NONE;
+	size_t off = 0;
+	TSS2_RC rc;
+	int r = 0;
+
+	rc = sym_Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+				    &sensitive, &template, &outside, &creation_pcrs, &handle, &out_public,
+				    &creation_data, &creation_hash, &creation_ticket);
+	if (rc != TSS2_RC_SUCCESS)
+		return fail(why, why_size, -EIO, "TPM2_CreatePrimary of the AK (endorsement hierarchy) failed (TSS2_RC 0x%x)",
+			    rc);
+	rc = sym_Tss2_MU_TPM2B_PUBLIC_Marshal(out_public, public, SC_TPM_BLOB_MAX, &off);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = fail(why, why_size, -EMSGSIZE, "marshalling the AK's TPM2B_PUBLIC failed (TSS2_RC 0x%x)", rc);
+		(void)sc_tpm_flush(t, handle);
+	} else {
+		*ret_handle = handle;
+		*public_len = off;
+	}
+	sym_Esys_Free(out_public);
+	sym_Esys_Free(creation_data);
+	sym_Esys_Free(creation_hash);
+	sym_Esys_Free(creation_ticket);
+	return r;
+}
+
+static void selection_of(uint32_t mask, TPML_PCR_SELECTION *sel)
+{
+	memset(sel, 0, sizeof(*sel));
+	sel->count = 1;
+	sel->pcrSelections[0].hash = TPM2_ALG_SHA256;
+	sel->pcrSelections[0].sizeofSelect = 3;
+	for (unsigned i = 0; i < 3; i++)
+		sel->pcrSelections[0].pcrSelect[i] = (uint8_t)(mask >> (8 * i));
+}
+
+int sc_tpm_pcr_read(struct sc_tpm *t, uint32_t mask, uint8_t values[SC_TPM_PCRS][SC_TPM_SHA256_LEN], char *why,
+		    size_t why_size)
+{
+	uint32_t left = mask & ((1u << SC_TPM_PCRS) - 1);
+
+	if (left != mask)
+		return fail(why, why_size, -EINVAL, "PCR mask 0x%x beyond PCR 23", mask);
+	while (left) {
+		TPML_PCR_SELECTION in, *out = NULL;
+		TPML_DIGEST *digests = NULL;
+		uint32_t counter, got = 0;
+		size_t k = 0;
+		TSS2_RC rc;
+		int r = 0;
+
+		selection_of(left, &in);
+		rc = sym_Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &in, &counter, &out, &digests);
+		if (rc != TSS2_RC_SUCCESS)
+			return fail(why, why_size, -EIO, "TPM2_PCR_Read failed (TSS2_RC 0x%x)", rc);
+		/* The digests follow the returned selection's bits, lowest PCR first. */
+		for (uint32_t b = 0; b < out->count && r == 0; b++) {
+			const TPMS_PCR_SELECTION *s = &out->pcrSelections[b];
+
+			if (s->hash != TPM2_ALG_SHA256)
+				r = fail(why, why_size, -EBADMSG, "TPM2_PCR_Read returned bank 0x%x", s->hash);
+			for (unsigned i = 0; r == 0 && i < 8u * s->sizeofSelect && i < SC_TPM_PCRS; i++) {
+				if (!(s->pcrSelect[i / 8] & (1u << (i % 8))))
+					continue;
+				if (!(left & (1u << i)) || k >= digests->count ||
+				    digests->digests[k].size != SC_TPM_SHA256_LEN)
+					r = fail(why, why_size, -EBADMSG, "TPM2_PCR_Read returned PCR %u unasked or malformed", i);
+				else {
+					memcpy(values[i], digests->digests[k++].buffer, SC_TPM_SHA256_LEN);
+					got |= 1u << i;
+				}
+			}
+		}
+		if (r == 0 && k != digests->count)
+			r = fail(why, why_size, -EBADMSG, "TPM2_PCR_Read returned more digests than PCRs");
+		if (r == 0 && got == 0)
+			r = fail(why, why_size, -EIO, "TPM2_PCR_Read returned none of PCRs 0x%x", left);
+		sym_Esys_Free(out);
+		sym_Esys_Free(digests);
+		if (r < 0)
+			return r;
+		left &= ~got;
+	}
+	return 0;
+}
+
+static void pcr_digest(uint32_t mask, uint8_t values[SC_TPM_PCRS][SC_TPM_SHA256_LEN], uint8_t out[32])
+{
+	uint8_t all[SC_TPM_PCRS * SC_TPM_SHA256_LEN];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < SC_TPM_PCRS; i++)
+		if (mask & (1u << i)) {
+			memcpy(all + n, values[i], SC_TPM_SHA256_LEN);
+			n += SC_TPM_SHA256_LEN;
+		}
+	SHA256(all, n, out);
+}
+
+/* One try: 1 when the PCRs changed under it, 0 done, or a negative errno. */
+static int quote_once(struct sc_tpm *t, uint32_t ak, const uint8_t qualifying[32], uint32_t mask,
+		      struct sc_tpm_quote *q, char *why, size_t why_size)
+{
+	uint8_t after[SC_TPM_PCRS][SC_TPM_SHA256_LEN], digest[32];
+	TPM2B_DATA qd = { .size = 32 };
+	const TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_RSASSA, .details.rsassa.hashAlg = TPM2_ALG_SHA256 };
+	TPML_PCR_SELECTION sel;
+	TPM2B_ATTEST *quoted = NULL;
+	TPMT_SIGNATURE *signature = NULL;
+	TPMS_ATTEST attest;
+	size_t off = 0;
+	TSS2_RC rc;
+	int r;
+
+	memcpy(qd.buffer, qualifying, 32);
+	selection_of(mask, &sel);
+	r = sc_tpm_pcr_read(t, mask, q->pcrs, why, why_size);
+	if (r < 0)
+		return r;
+	rc = sym_Esys_Quote(t->esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qd, &scheme, &sel, &quoted,
+			    &signature);
+	if (rc != TSS2_RC_SUCCESS)
+		return fail(why, why_size, -EIO, "TPM2_Quote failed (TSS2_RC 0x%x)", rc);
+	if (quoted->size > sizeof(q->attest))
+		r = fail(why, why_size, -EMSGSIZE, "the quote's TPMS_ATTEST is %u bytes", quoted->size);
+	else {
+		memcpy(q->attest, quoted->attestationData, quoted->size);
+		q->attest_len = quoted->size;
+		rc = sym_Tss2_MU_TPMT_SIGNATURE_Marshal(signature, q->signature, sizeof(q->signature), &off);
+		if (rc != TSS2_RC_SUCCESS)
+			r = fail(why, why_size, -EMSGSIZE, "marshalling the TPMT_SIGNATURE failed (TSS2_RC 0x%x)", rc);
+		q->signature_len = off;
+	}
+	sym_Esys_Free(quoted);
+	sym_Esys_Free(signature);
+	if (r < 0)
+		return r;
+	off = 0;
+	rc = sym_Tss2_MU_TPMS_ATTEST_Unmarshal(q->attest, q->attest_len, &off, &attest);
+	if (rc != TSS2_RC_SUCCESS || off != q->attest_len || attest.type != TPM2_ST_ATTEST_QUOTE)
+		return fail(why, why_size, -EBADMSG, "the TPM's quote does not unmarshal as a TPMS_ATTEST quote");
+	r = sc_tpm_pcr_read(t, mask, after, why, why_size);
+	if (r < 0)
+		return r;
+	pcr_digest(mask, q->pcrs, digest);
+	for (unsigned i = 0; i < SC_TPM_PCRS; i++)
+		if ((mask & (1u << i)) && memcmp(after[i], q->pcrs[i], SC_TPM_SHA256_LEN) != 0)
+			return 1;
+	if (attest.attested.quote.pcrDigest.size != sizeof(digest) ||
+	    memcmp(attest.attested.quote.pcrDigest.buffer, digest, sizeof(digest)) != 0)
+		return 1;
+	q->pcr_mask = mask;
+	return 0;
+}
+
+int sc_tpm_quote(struct sc_tpm *t, const uint8_t qualifying[static 32], uint32_t pcr_mask, struct sc_tpm_quote *ret,
+		 char *why, size_t why_size)
+{
+	uint32_t ak;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	r = sc_tpm_create_ak(t, &ak, ret->ak_public, &ret->ak_public_len, why, why_size);
+	if (r < 0)
+		return r;
+	r = quote_once(t, ak, qualifying, pcr_mask, ret, why, why_size);
+	if (r == 1) /* a PCR was extended meanwhile (boot is still measuring): once more */
+		r = quote_once(t, ak, qualifying, pcr_mask, ret, why, why_size);
+	if (r == 1)
+		r = fail(why, why_size, -EAGAIN, "the PCRs changed during the quote twice");
+	if (sc_tpm_flush(t, ak) < 0 && r == 0)
+		r = fail(why, why_size, -EIO, "flushing the AK failed");
+	return r;
+}
+#else
+void sc_tpm_close(struct sc_tpm *t)
+{
+}
+
+int sc_tpm_open(const char *tcti, struct sc_tpm **ret, char *why, size_t why_size)
+{
+	*ret = NULL;
+	return fail(why, why_size, -EOPNOTSUPP, "built without the tpm2-tss headers (libtss2-dev)");
+}
+
+int sc_tpm_flush(struct sc_tpm *t, uint32_t handle)
+{
+	return -EOPNOTSUPP;
+}
+
+int sc_tpm_create_ak(struct sc_tpm *t, uint32_t *ret_handle, uint8_t public[static SC_TPM_BLOB_MAX],
+		     size_t *public_len, char *why, size_t why_size)
+{
+	return fail(why, why_size, -EOPNOTSUPP, "built without the tpm2-tss headers (libtss2-dev)");
+}
+
+int sc_tpm_pcr_read(struct sc_tpm *t, uint32_t mask, uint8_t values[SC_TPM_PCRS][SC_TPM_SHA256_LEN], char *why,
+		    size_t why_size)
+{
+	return fail(why, why_size, -EOPNOTSUPP, "built without the tpm2-tss headers (libtss2-dev)");
+}
+
+int sc_tpm_quote(struct sc_tpm *t, const uint8_t qualifying[static 32], uint32_t pcr_mask, struct sc_tpm_quote *ret,
+		 char *why, size_t why_size)
+{
+	return fail(why, why_size, -EOPNOTSUPP, "built without the tpm2-tss headers (libtss2-dev)");
+}
+#endif
+
+static bool root_is_system(const struct sc_paths *paths)
+{
+	return !paths->root || !paths->root[0] || strcmp(paths->root, "/") == 0;
+}
+
+int sc_evidence_collect(const struct sc_paths *paths, const char *tcti, const char *nonce, const void *report,
+			size_t report_len, char **ret, size_t *ret_len, char *why, size_t why_size)
+{
+	_cleanup_tpm_ struct sc_tpm *t = NULL;
+	_cleanup_free_ struct sc_tpm_quote *q = NULL;
+	_cleanup_free_ char *ev = NULL, *ul = NULL;
+	_cleanup_json_ json_t *doc = NULL;
+	uint8_t qualifying[32];
+	size_t ev_len, ul_len;
+	char *text;
+	int r;
+
+	if (!tcti && !root_is_system(paths))
+		return fail(why, why_size, -ENODEV, "the TPM is live state, not looked for under --root (name a TCTI)");
+	r = sc_evidence_qualifying_data(nonce, report, report_len, qualifying);
+	if (r < 0)
+		return fail(why, why_size, r, "no valid nonce to bind");
+	r = sc_tpm_open(tcti, &t, why, why_size);
+	if (r < 0)
+		return r;
+	r = sc_evidence_read_logs(paths, &ev, &ev_len, &ul, &ul_len, why, why_size);
+	if (r < 0)
+		return r;
+	q = malloc(sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	r = sc_tpm_quote(t, qualifying, SC_EVIDENCE_PCR_MASK, q, why, why_size);
+	if (r < 0)
+		return r;
+	r = sc_evidence_to_json(nonce, report, report_len, q, ev ? ev : "", ev_len, ul, ul_len, &doc);
+	if (r < 0)
+		return fail(why, why_size, r, "building the evidence JSON: %s", strerror(-r));
+	text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (!text)
+		return -ENOMEM;
+	*ret = text;
+	*ret_len = strlen(text);
+	return 0;
+}
