@@ -29,6 +29,8 @@ static const struct option catalogue[] = {
 	{ "device", required_argument, NULL, CLI_OPT_DEVICE },
 	{ "wait-port", required_argument, NULL, CLI_OPT_WAIT_PORT },
 	{ "max-answers", required_argument, NULL, CLI_OPT_MAX_ANSWERS },
+	{ "tpm", required_argument, NULL, CLI_OPT_TPM },
+	{ "tpm-tcti", required_argument, NULL, CLI_OPT_TPM_TCTI },
 	{},
 };
 
@@ -55,6 +57,10 @@ static const char *arg_name(int id)
 		return "auto|parse|mount";
 	case CLI_OPT_PORT:
 		return "NAME";
+	case CLI_OPT_TPM:
+		return "auto|off";
+	case CLI_OPT_TPM_TCTI:
+		return "CONF";
 	default:
 		return NULL;
 	}

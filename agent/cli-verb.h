@@ -37,6 +37,8 @@ enum cli_opt_id {
 	CLI_OPT_DEVICE,
 	CLI_OPT_WAIT_PORT,
 	CLI_OPT_MAX_ANSWERS,
+	CLI_OPT_TPM,
+	CLI_OPT_TPM_TCTI,
 };
 
 /* One option a verb takes, with what it means for that verb (one line; --help wraps it). */

@@ -9,6 +9,12 @@
  * nonces costs one collection (one deep walk), not one each. Never blocks: the port is non-blocking, every frame has a deadline,
  * an absent host (POLLHUP) only delays the push. Nothing the host sends is
  * used except a nonce of fixed size and charset.
+ *
+ * With a TPM (--tpm auto), a report that answers a nonce is followed by an
+ * evidence frame ('E', common/sc-evidence.h): a quote whose qualifying data
+ * binds the nonce and exactly the report bytes just sent. Without a TPM, or
+ * without the tpm2-tss libraries, the agent answers as before and says once
+ * why there is no evidence.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +22,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +31,11 @@
 
 #include "cli-verb.h"
 #include "config.h"
+#include "sc-evidence.h"
 #include "sc-io.h"
 #include "sc-json.h"
 #include "sc-term.h"
+#include "sc-tpm.h"
 #include "sc-wire.h"
 
 #define HOST_POLL_MS 500      /* host absent: look again this often (qemu-ga waits 100 ms) */
@@ -41,6 +50,8 @@ struct cli_agent_options {
 	unsigned wait_port_s;  /* how long to look for the port */
 	unsigned max_answers;  /* stop after this many reports sent (0: run forever) */
 	struct sc_collect_options collect; /* --verify-objects, --deep, --max-seconds */
+	bool tpm;              /* --tpm auto: evidence after each answer to a nonce */
+	const char *tpm_tcti;  /* --tpm-tcti, or NULL for the TPM device */
 };
 
 static bool to_journal;
@@ -132,12 +143,54 @@ static int open_port(const struct sc_paths *paths, const char *name, const char 
 	}
 }
 
-static int make_report_frame(const struct sc_paths *paths, const struct sc_collect_options *collect,
-			     const char *nonce, char **ret, size_t *ret_len, const char **verdict)
+/*
+ * The E frame for @report (the R frame's payload as sent) answering @nonce, appended to the R frame
+ * in *@frame, so both go out as one write. No TPM is not an error: the report goes alone, and why
+ * is logged when it differs from the last time (once, not at every answer).
+ */
+static int append_evidence(const struct sc_paths *paths, const struct cli_agent_options *o, const char *nonce,
+			   const char *report, size_t report_len, char **frame, size_t *frame_len)
 {
+	static char last_why[256];
+	_cleanup_free_ char *text = NULL, *e = NULL;
+	char why[256] = "";
+	size_t len, e_len;
+	char *both;
+	int r;
+
+	r = sc_evidence_collect(paths, o->tpm_tcti, nonce, report, report_len, &text, &len, why, sizeof(why));
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		if (strcmp(why, last_why) != 0) {
+			/* No TPM is normal (debug); a TPM that fails is worth a warning. */
+			logmsg(r == -ENODEV || r == -EOPNOTSUPP ? 7 : 4, "no TPM evidence: %s", why);
+			snprintf(last_why, sizeof(last_why), "%s", why);
+		}
+		return 0;
+	}
+	last_why[0] = '\0';
+	r = sc_wire_encode(SC_WIRE_EVIDENCE, text, len, &e, &e_len);
+	if (r < 0) {
+		logmsg(4, "no TPM evidence: the evidence frame: %s", strerror(-r));
+		return r == -ENOMEM ? r : 0;
+	}
+	if (*frame_len > SIZE_MAX - e_len || !(both = realloc(*frame, *frame_len + e_len)))
+		return -ENOMEM;
+	memcpy(both + *frame_len, e, e_len);
+	*frame = both;
+	*frame_len += e_len;
+	return 0;
+}
+
+static int make_report_frame(const struct sc_paths *paths, const struct cli_agent_options *o, const char *nonce,
+			     char **ret, size_t *ret_len, const char **verdict)
+{
+	const struct sc_collect_options *collect = &o->collect;
 	struct sc_report rep;
 	_cleanup_json_ json_t *doc = NULL;
-	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *text = NULL, *frame = NULL;
+	size_t frame_len;
 	int r;
 
 	r = sc_report_collect(paths, collect, &rep);
@@ -151,7 +204,18 @@ static int make_report_frame(const struct sc_paths *paths, const struct sc_colle
 	text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (!text)
 		return -ENOMEM;
-	return sc_wire_encode(SC_WIRE_REPORT, text, strlen(text), ret, ret_len);
+	r = sc_wire_encode(SC_WIRE_REPORT, text, strlen(text), &frame, &frame_len);
+	if (r < 0)
+		return r;
+	/* Evidence only answers a nonce: the push at start has nothing to bind. */
+	if (nonce && o->tpm) {
+		r = append_evidence(paths, o, nonce, text, strlen(text), &frame, &frame_len);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(frame);
+	*ret_len = frame_len;
+	return 0;
 }
 
 /*
@@ -220,7 +284,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		return 2;
 
 	/* The push at start: a report without a nonce, for hosts that only listen. */
-	r = make_report_frame(paths, &o->collect, NULL, &pending, &pending_len, &verdict);
+	r = make_report_frame(paths, o, NULL, &pending, &pending_len, &verdict);
 	if (r < 0)
 		logmsg(3, "making the report: %s", strerror(-r));
 	else
@@ -271,7 +335,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		if (have) {
 			/* One collection for the newest nonce; a report not yet sent is superseded by it. */
 			free(TAKE_PTR(pending));
-			r = make_report_frame(paths, &o->collect, nonce, &pending, &pending_len, &verdict);
+			r = make_report_frame(paths, o, nonce, &pending, &pending_len, &verdict);
 			if (r < 0)
 				logmsg(3, "making the report: %s", strerror(-r));
 			else
@@ -293,6 +357,7 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 		.port = SC_VIRTIO_PORT_DEFAULT,
 		.wait_port_s = 60,
 		.collect = { .max_seconds = AGENT_MAX_SECONDS },
+		.tpm = true,
 	};
 	bool bounded = false;
 	unsigned long long v;
@@ -322,6 +387,16 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 			break;
 		case CLI_OPT_DEEP:
 			o.collect.deep = true;
+			break;
+		case CLI_OPT_TPM:
+			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "off") != 0)
+				return cli_usage_error(verb, "--tpm takes auto or off, not '%s'", optarg);
+			o.tpm = strcmp(optarg, "auto") == 0;
+			break;
+		case CLI_OPT_TPM_TCTI:
+			if (!optarg[0])
+				return cli_usage_error(verb, "--tpm-tcti needs a TCTI (device:/dev/tpmrm0, ...)");
+			o.tpm_tcti = optarg;
 			break;
 		default:
 			(void)cli_path_option(c, optarg, &paths);

@@ -49,6 +49,10 @@ static const struct cli_option agent_options[] = {
 	{ CLI_OPT_DEVICE, "use this device instead of looking the port up (tests)" },
 	{ CLI_OPT_WAIT_PORT, "look for the port this long (60)" },
 	{ CLI_OPT_MAX_ANSWERS, "exit after sending N reports (default 0: run forever)" },
+	{ CLI_OPT_TPM, "auto (default): after each answer to a nonce, TPM evidence when the "
+			"machine has a TPM; off: never" },
+	{ CLI_OPT_TPM_TCTI, "the tpm2-tss TCTI to use (default device:/dev/tpmrm0, then "
+			     "device:/dev/tpm0; e.g. swtpm:host=127.0.0.1,port=2321)" },
 	{ CLI_OPT_VERIFY_OBJECTS, "add checks.objects to each report, as status --verify-objects" },
 	{ CLI_OPT_DEEP, "with --verify-objects: read every object too" },
 	{ CLI_OPT_MAX_SECONDS, "with --verify-objects: stop each walk after S seconds (default "
@@ -97,7 +101,8 @@ const struct cli_verb cli_verbs[] = {
 		.run = cmd_agent,
 		.summary = "attest to the host over a virtio-serial port (the service)",
 		.description = "The guest service: push a report when the port opens, then answer the newest\n"
-			       "nonce the host sent with a fresh report (docs/protocol.md).",
+			       "nonce the host sent with a fresh report (docs/protocol.md), followed by TPM\n"
+			       "evidence for exactly that report when the machine has a TPM (docs/evidence.md).",
 		.exit_status = "0 done (--max-answers), 1 no port, 2 error or usage error.",
 		.options = agent_options,
 	},

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""The agent's TPM evidence frame against a fake host (common/sc-evidence.h).
+
+As fake_host.py: a pty stands in for the virtio-serial port. A real swtpm
+on loopback is the TPM (--tpm-tcti swtpm:...). The test is the host: it
+sends a nonce and checks that the report frame is followed by an 'E' frame
+whose quote binds that nonce and exactly the report bytes it received.
+
+    agent_tpm.py --sealcheck BIN --fixtures DIR --preload SO CASE
+CASE: evidence (a TPM: R then E), no-device (libraries, no TPM device: R alone),
+off (--tpm off: R alone), fixture-root (no TCTI under --root: R alone).
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import pty
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import tty
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+import fake_host  # noqa: E402
+import status_cases  # noqa: E402
+
+KEYS = {"schema", "nonce", "report_sha256", "ak_public", "quote", "signature", "pcrs", "eventlog", "userspace_log"}
+PCRS = {"0", "1", "2", "3", "4", "5", "7", "9", "11", "12"}
+
+
+def read_frames(fd, seconds, until):
+    """(type, payload bytes) frames for up to `seconds`, or until until(frames) is true."""
+    buf, frames, end = b"", [], time.monotonic() + seconds
+    while time.monotonic() < end and not until(frames):
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r:
+            continue
+        try:
+            buf += os.read(fd, 65536)
+        except OSError:  # EIO until the agent has opened the slave side
+            time.sleep(0.1)
+            continue
+        while True:
+            i = buf.find(b"\x1eSC1")
+            if i < 0 or len(buf) < i + 22:
+                break
+            n = int(buf[i + 5:i + 13], 16)
+            if len(buf) < i + 22 + n + 1:
+                break
+            payload = buf[i + 22:i + 22 + n]
+            assert zlib.crc32(payload) == int(buf[i + 13:i + 21], 16), "CRC mismatch"
+            frames.append((buf[i + 4:i + 5], payload))
+            buf = buf[i + 22 + n + 1:]
+    return frames
+
+
+def free_port_pair():
+    for _ in range(50):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        try:
+            s2 = socket.socket()
+            s2.bind(("127.0.0.1", p + 1))
+            s2.close()
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair")
+
+
+def start_swtpm(state):
+    port = free_port_pair()
+    proc = subprocess.Popen(["swtpm", "socket", "--tpm2", "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
+                             "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1",
+                             "--flags", "not-need-init,startup-clear", "--tpmstate", f"dir={state}"],
+                            stdout=subprocess.DEVNULL)
+    for _ in range(300):  # until it listens: a readiness wait, not a timing assertion
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            socket.create_connection(("127.0.0.1", port + 1), 1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("swtpm exited")
+            time.sleep(0.05)
+    return proc, f"swtpm:host=127.0.0.1,port={port}"
+
+
+def attest_extra_data(attest):
+    """TPMS_ATTEST: magic, type, qualifiedSigner (TPM2B_NAME), extraData (TPM2B_DATA)."""
+    magic, typ, n = struct.unpack(">IHH", attest[:8])
+    off = 8 + n
+    (m,) = struct.unpack(">H", attest[off:off + 2])
+    return magic, typ, attest[off + 2:off + 2 + m]
+
+
+def check_evidence(nonce, report, e, eventlog, fails):
+    doc = json.loads(e)
+    if set(doc) != KEYS:
+        fails.append(f"E keys {sorted(doc)}, want {sorted(KEYS)}")
+        return
+    if doc["schema"] != "sealcheck.evidence.v1" or doc["nonce"] != nonce:
+        fails.append(f"E schema/nonce {doc['schema']} {doc['nonce']}")
+    if doc["report_sha256"] != hashlib.sha256(report).hexdigest():
+        fails.append("report_sha256 is not the hash of the R frame's payload as received")
+    magic, typ, extra = attest_extra_data(base64.b64decode(doc["quote"], validate=True))
+    want = hashlib.sha256(nonce.encode() + hashlib.sha256(report).digest()).digest()
+    if magic != 0xff544347 or typ != 0x8018:
+        fails.append(f"quote magic {magic:#x} type {typ:#x}")
+    if extra != want:
+        fails.append(f"quote extraData {extra.hex()}, want SHA-256(nonce || SHA-256(report)) {want.hex()}")
+    if set(doc["pcrs"]) != {"sha256"} or set(doc["pcrs"]["sha256"]) != PCRS or \
+            any(len(v) != 64 or v != v.lower() for v in doc["pcrs"]["sha256"].values()):
+        fails.append(f"pcrs {doc['pcrs']}")
+    if base64.b64decode(doc["eventlog"], validate=True) != eventlog:
+        fails.append("eventlog is not the file's bytes")
+    if doc["userspace_log"] is not None:
+        fails.append("userspace_log is not null without the file")
+    ak = base64.b64decode(doc["ak_public"], validate=True)
+    sig = base64.b64decode(doc["signature"], validate=True)
+    if struct.unpack(">H", ak[:2])[0] != len(ak) - 2 or struct.unpack(">HH", sig[:4]) != (0x0014, 0x000b):
+        fails.append("ak_public is not a TPM2B_PUBLIC or signature not RSASSA-SHA256")
+    print(f"# E payload: {len(e)} bytes; ak_public {len(ak)} B, quote "
+          f"{len(base64.b64decode(doc['quote']))} B, signature {len(sig)} B, eventlog {len(eventlog)} B")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--sealcheck", required=True)
+    p.add_argument("--fixtures", required=True)
+    p.add_argument("--preload", required=True)
+    p.add_argument("case", choices=["evidence", "no-device", "off", "fixture-root"])
+    a = p.parse_args()
+    if a.case in ("evidence", "off") and not shutil.which("swtpm"):
+        print("1..0 # SKIP swtpm is not installed")
+        return 77
+    with tempfile.TemporaryDirectory(prefix="sealcheck-agent-tpm-") as tmp:
+        tree = status_cases.Tree(a.fixtures, "snakeoil-user", tmp)
+        status_cases.sealed(tree)
+        eventlog = b"\x00\x00\x00\x00\x03\x00\x00\x00" + bytes(range(64))  # any bytes: carried, not parsed
+        os.makedirs(os.path.join(tree.root, "sys/kernel/security/tpm0"), exist_ok=True)
+        with open(os.path.join(tree.root, "sys/kernel/security/tpm0/binary_bios_measurements"), "wb") as f:
+            f.write(eventlog)
+        swtpm, tcti = None, None
+        if a.case in ("evidence", "off"):
+            os.mkdir(os.path.join(tmp, "tpm"))
+            swtpm, tcti = start_swtpm(os.path.join(tmp, "tpm"))
+        try:
+            return run(a, tree.root, tcti, eventlog)
+        finally:
+            if swtpm:
+                swtpm.terminate()
+                swtpm.wait()
+
+
+def run(a, root, tcti, eventlog):
+    env = dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload))
+    extra = {"evidence": ["--tpm-tcti", tcti], "off": ["--tpm", "off", "--tpm-tcti", tcti or ""],
+             "no-device": ["--tpm-tcti", "device:/nonexistent/tpmrm0"], "fixture-root": []}[a.case]
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    name = os.ttyname(slave)
+    os.close(slave)
+    agent = subprocess.Popen([a.sealcheck, "agent", "--root", root, "--device", name, "--wait-port", "5",
+                              "--max-answers", "2"] + extra, env=env, stderr=subprocess.PIPE, text=True)
+    fails, err = [], ""
+    try:
+        push = read_frames(master, 20, lambda f: len(f) >= 1)
+        if [t for t, _ in push] != [b"R"] or json.loads(push[0][1])["nonce"] is not None:
+            fails.append(f"want one push report without evidence, got {[t for t, _ in push]}")
+        nonce = os.urandom(32).hex()
+        os.write(master, fake_host.frame(b"N", nonce.encode()))
+        # The answer, then whatever follows it until the agent exits (--max-answers 2).
+        frames = read_frames(master, 60, lambda f: agent.poll() is not None and len(f) >= 1)
+        frames += read_frames(master, 1, lambda f: False)
+        kinds = [t for t, _ in frames]
+        want = [b"R", b"E"] if a.case == "evidence" else [b"R"]
+        if kinds != want:
+            fails.append(f"frames after the nonce {kinds}, want {want}")
+        elif json.loads(frames[0][1])["nonce"] != nonce:
+            fails.append("the report does not echo the nonce")
+        elif a.case == "evidence":
+            check_evidence(nonce, frames[0][1], frames[1][1], eventlog, fails)
+        try:
+            rc = agent.wait(30)
+        except subprocess.TimeoutExpired:
+            rc = None
+        if rc != 0:
+            fails.append(f"agent exit {rc} (want 0 after --max-answers 2)")
+    finally:
+        agent.kill()
+        err += agent.communicate()[1] or ""
+    if a.case == "no-device" and "no TPM evidence" not in err:
+        fails.append("the agent does not say why there is no evidence")
+    print(f"{'not ok' if fails else 'ok'} - {a.case}{': ' + '; '.join(fails) if fails else ''}")
+    if fails:
+        print("# agent log:\n" + err)
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
