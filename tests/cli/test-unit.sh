@@ -23,4 +23,10 @@ if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then
 else
 	echo "not ok - exposure '${score:-?}' (want <= 2.0)"; fail=1
 fi
+# DevicePolicy=closed: the TPM must be allowed, or the agent sends no evidence under systemd.
+if grep -qx 'DeviceAllow=/dev/tpmrm0 rw' "$unit" && grep -qx 'DevicePolicy=closed' "$unit"; then
+	echo "ok - the TPM resource manager is the one extra device allowed"
+else
+	echo "not ok - DeviceAllow=/dev/tpmrm0 rw missing (the agent's TPM evidence needs it)"; fail=1
+fi
 exit $fail
