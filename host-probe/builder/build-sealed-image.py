@@ -77,6 +77,23 @@ def copy_with_libs(binary, root, dest):
             shutil.copy2(os.path.realpath(lib), t)
 
 
+# What the agent loads with dlopen for its TPM evidence (agent/core/sc-tpm.h): ldd of the agent
+# does not name them. The guest kernel has TPM TIS and CRB built in (no module to load).
+TSS_LIBS = ["libtss2-esys.so.0", "libtss2-mu.so.0", "libtss2-tctildr.so.0", "libtss2-tcti-device.so.0"]
+
+
+def copy_dlopen_libs(root, sonames):
+    """Each soname as the host's loader finds it, with the libraries ldd names for it, at the same paths."""
+    cache = out("ldconfig", "-p")
+    for so in sonames:
+        path = next((line.split("=>")[-1].strip() for line in cache.splitlines()
+                     if line.strip().startswith(so + " ") and "x86-64" in line), None)
+        if not path:
+            say(f"{so} is not installed on this host (libtss2-dev): the guest's agent sends no TPM evidence")
+            continue
+        copy_with_libs(path, root, path)  # copy2 follows the soname's symlink: a plain file
+
+
 def add_busybox(root):
     os.makedirs(os.path.join(root, "bin"), exist_ok=True)
     shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
@@ -92,6 +109,7 @@ def guest_tree(tree, sealcheck):
         os.makedirs(os.path.join(tree, d), exist_ok=True)
     add_busybox(tree)
     copy_with_libs(sealcheck, tree, "/usr/bin/sealcheck")
+    copy_dlopen_libs(tree, TSS_LIBS)
     shutil.copy2(os.path.join(HERE, "guest-init.sh"), os.path.join(tree, "sbin/init"))
     os.chmod(os.path.join(tree, "sbin/init"), 0o755)
     with open(os.path.join(tree, "etc/machine-id"), "w") as f:
@@ -148,6 +166,7 @@ def systemd_tree(tree, sealcheck, kdir, cache):
     run("cp", "-a", os.path.join(kdir, "lib/modules", version), os.path.join(tree, "usr/lib/modules", version))
     run("depmod", "-b", tree, version)
     copy_with_libs(sealcheck, tree, "/usr/bin/sealcheck")
+    copy_dlopen_libs(tree, TSS_LIBS)
     unit = open(os.path.join(SRC, "units/sealcheck-agent.service.in")).read().replace("@bindir@", "/usr/bin")
     with open(os.path.join(tree, "usr/lib/systemd/system/sealcheck-agent.service"), "w") as f:
         f.write(unit)
