@@ -96,7 +96,7 @@ int verb_attest(int argc, char **argv)
 		probe_attest_done(&a);
 		return PROBE_NO_REPORT;
 	}
-	rc = cli_finish(&a, &policy, o.json, NULL);
+	rc = cli_finish(&a, &policy, o.json, NULL, NULL);
 	probe_attest_done(&a);
 	return rc;
 }

@@ -21,6 +21,7 @@ struct probe_attest {
 	const char *socket_path;
 	long long deadline_ms;
 	struct probe_vm *vm; /* NULL: a VM the probe does not own */
+	bool expect_evidence; /* the VM has a TPM: wait for the report's evidence frame */
 	void (*progress)(const struct probe_attest *a, long long now_ms, void *userdata); /* every second */
 	void *userdata;
 	/* out */

@@ -106,12 +106,13 @@ int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fa
 	return 0;
 }
 
-int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool json, const struct probe_vm *vm)
+int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool json, const struct probe_vm *vm,
+	       const struct probe_evidence_expect *tpm)
 {
 	struct probe_verdict v;
 	_cleanup_free_ char *tail = NULL;
 
-	if (probe_verdict_decide(a, p, &v) < 0) {
+	if (probe_verdict_decide(a, p, tpm, &v) < 0) {
 		fprintf(stderr, "sealcheck-probe: out of memory\n");
 		return PROBE_NO_REPORT;
 	}

@@ -64,7 +64,8 @@ int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fa
 		    const struct sc_digest *fallback, struct probe_policy *ret);
 
 /* Print the verdict (human or JSON) and return the exit status. */
-int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool json, const struct probe_vm *vm);
+int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool json, const struct probe_vm *vm,
+	       const struct probe_evidence_expect *tpm);
 
 int verb_run(int argc, char **argv);
 int verb_attest(int argc, char **argv);

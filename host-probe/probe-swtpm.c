@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -11,6 +15,8 @@
 
 #include "probe-spawn.h"
 #include "probe-swtpm.h"
+#include "sc-evidence.h"
+#include "sc-fileio.h"
 #include "sc-io.h"
 #include "sc-macro.h"
 
@@ -146,4 +152,99 @@ void probe_swtpm_stop(struct probe_swtpm *t)
 	t->pid = -1;
 	if (t->pidfd >= 0)
 		close(TAKE_FD(t->pidfd));
+}
+
+/* Two free loopback ports, P and P+1 (tpm2-tss's swtpm TCTI takes the control channel at P+1). */
+static int free_port_pair(unsigned *ret)
+{
+	for (int attempt = 0; attempt < 20; attempt++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t sl = sizeof(sa);
+		_cleanup_close_ int a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), b = -1;
+		unsigned port;
+
+		if (a < 0 || bind(a, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    getsockname(a, (struct sockaddr *)&sa, &sl) < 0)
+			return -errno;
+		port = ntohs(sa.sin_port);
+		if (port >= 65535)
+			continue;
+		b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		sa.sin_port = htons((uint16_t)(port + 1));
+		if (b >= 0 && bind(b, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			*ret = port;
+			return 0;
+		}
+	}
+	return -EADDRINUSE;
+}
+
+int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *log, uint8_t *ret, size_t *ret_len,
+			char *why, size_t why_size)
+{
+	_cleanup_free_ char *name = NULL;
+	_cleanup_close_ int out = -1, pidfd = -1;
+	char path[320], ctx[320], server[80], ctrl[80], tcti[80], state[300];
+	unsigned port = 0;
+	pid_t pid;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/ak.name", t->state_dir);
+	if (sc_read_file_capped(path, PROBE_SWTPM_NAME_MAX, &name, &len) == 0 && len >= 34) {
+		memcpy(ret, name, len);
+		*ret_len = len;
+		return 0;
+	}
+	r = free_port_pair(&port);
+	if (r < 0)
+		return snprintf(why, why_size, "no free loopback port for deriving the AK: %s", strerror(-r)), r;
+	snprintf(server, sizeof(server), "type=tcp,port=%u,bindaddr=127.0.0.1", port);
+	snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%u,bindaddr=127.0.0.1", port + 1);
+	snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%u", port);
+	snprintf(state, sizeof(state), "dir=%s", t->state_dir);
+	snprintf(ctx, sizeof(ctx), "%s/ak.ctx", workdir);
+	out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		return -errno;
+	{
+		const char *argv[] = { "swtpm", "socket", "--tpm2", "--tpmstate", state, "--server", server, "--ctrl", ctrl,
+				       "--flags", "not-need-init,startup-clear", NULL };
+
+		r = probe_spawn(argv, out, true, &pid, &pidfd);
+	}
+	if (r < 0)
+		return snprintf(why, why_size, "starting swtpm to derive the AK: %s", strerror(-r)), r;
+	{
+		const char *create[] = { "tpm2_createprimary", "-T", tcti, "-C", "e", "-G", SC_AK_TOOLS_ALG, "-g", "sha256",
+					 "-a", SC_AK_TOOLS_ATTRS, "-c", ctx, NULL };
+		const char *readpub[] = { "tpm2_readpublic", "-T", tcti, "-c", ctx, "-n", path, NULL };
+
+		/* swtpm listens a moment after it starts. */
+		for (int i = 0; i < 50; i++) {
+			r = probe_spawn_wait(create, log, 30000);
+			if (r != -EIO)
+				break;
+			(void)poll(NULL, 0, 100);
+		}
+		if (r >= 0)
+			r = probe_spawn_wait(readpub, log, 30000);
+	}
+	kill(pid, SIGTERM);
+	if (probe_child_wait(pid, pidfd, 3000, NULL) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	(void)unlink(ctx);
+	if (r < 0)
+		return snprintf(why, why_size, "deriving the AK with tpm2-tools %s (see %s)",
+				r == -ENOENT ? "failed: tpm2-tools is not installed" : "failed", log),
+		       r;
+	free(TAKE_PTR(name));
+	r = sc_read_file_capped(path, PROBE_SWTPM_NAME_MAX, &name, &len);
+	if (r < 0 || len < 34)
+		return snprintf(why, why_size, "%s: no AK Name written", path), r < 0 ? r : -EBADMSG;
+	memcpy(ret, name, len);
+	*ret_len = len;
+	return 0;
 }

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define PROBE_SWTPM_SETUP_TIMEOUT_MS 120000
@@ -37,3 +38,16 @@ int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char
 int probe_swtpm_start(struct probe_swtpm *t, const char *workdir, const char *log, bool die_with_parent, char *why,
 		      size_t why_size);
 void probe_swtpm_stop(struct probe_swtpm *t);
+
+/*
+ * probe_swtpm_ak_name() - the Name of the VM's attestation key, derived by
+ * the host from the TPM it owns before the guest runs: a swtpm of its own on
+ * the state (loopback only), TPM2_CreatePrimary in the endorsement hierarchy
+ * with the AK template of common/sc-evidence.h (tpm2-tools), its Name read
+ * back. Kept as ak.name in the state directory, so a VM's AK is pinned once.
+ * Returns 0 with the Name in @ret (PROBE_SWTPM_NAME_MAX bytes at most), or a
+ * negative errno with @why. Call before probe_swtpm_start().
+ */
+#define PROBE_SWTPM_NAME_MAX 66
+int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *log, uint8_t *ret, size_t *ret_len,
+			char *why, size_t why_size);

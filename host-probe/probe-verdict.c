@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "probe-evidence.h"
 #include "probe-verdict.h"
 #include "sc-json.h"
 #include "sc-macro.h"
@@ -18,14 +19,53 @@ const char *probe_outcome_title(enum probe_outcome o)
 	return o == PROBE_SEALED ? "SEALED" : o == PROBE_UNSEALED ? "NOT SEALED" : "NO REPORT";
 }
 
-int probe_verdict_decide(const struct probe_attest *a, const struct probe_policy *p, struct probe_verdict *ret)
+static int add_tpm_links(const struct probe_attest *a, const struct probe_evidence_expect *tpm,
+			 struct probe_verdict *v)
+{
+	const struct probe_session *s = &a->session;
+	struct probe_evidence_expect x = *tpm;
+	size_t i;
+	json_t *l;
+	bool all = true;
+
+	if (!s->evidence) {
+		v->tpm = json_pack("[{s:s, s:s, s:s}]", "link", "tpm:evidence", "status", "failed", "reason",
+				   "the VM has a TPM but its report came without evidence");
+	} else {
+		x.nonce = s->nonce;
+		x.report = (const uint8_t *)s->report_bytes;
+		x.report_len = s->report_len;
+		v->tpm = probe_evidence_verify(s->evidence, &x, NULL);
+	}
+	if (!v->tpm)
+		return -ENOMEM;
+	json_array_foreach(v->tpm, i, l) {
+		const char *st = json_string_value(json_object_get(l, "status"));
+
+		if (st && strcmp(st, "proven") == 0)
+			continue;
+		all = false;
+		if (json_array_append_new(v->links, json_pack("{s:O, s:O}", "link", json_object_get(l, "link"),
+							      "reason", json_object_get(l, "reason"))) < 0)
+			return -ENOMEM;
+	}
+	if (all)
+		v->evidence = PROBE_EVIDENCE_TPM;
+	return 0;
+}
+
+int probe_verdict_decide(const struct probe_attest *a, const struct probe_policy *p,
+			 const struct probe_evidence_expect *tpm, struct probe_verdict *ret)
 {
 	const struct probe_session *s = &a->session;
 
 	memset(ret, 0, sizeof(*ret));
+	ret->evidence = PROBE_EVIDENCE;
 	if (s->end == PROBE_END_REPORT && s->report) {
 		ret->links = probe_policy_check(p, s->report);
 		if (!ret->links)
+			return -ENOMEM;
+		if (tpm && add_tpm_links(a, tpm, ret) < 0)
 			return -ENOMEM;
 		ret->outcome = json_array_size(ret->links) == 0 ? PROBE_SEALED : PROBE_UNSEALED;
 		return 0;
@@ -49,6 +89,8 @@ void probe_verdict_done(struct probe_verdict *v)
 {
 	if (v->links)
 		json_decref(TAKE_PTR(v->links));
+	if (v->tpm)
+		json_decref(TAKE_PTR(v->tpm));
 }
 
 static double seconds(const struct probe_attest *a)
@@ -78,11 +120,13 @@ json_t *probe_verdict_to_json(const struct probe_attest *a, const struct probe_p
 	_cleanup_json_ json_t *out = NULL;
 
 	out = json_pack("{s:s, s:s, s:s, s:s?, s:O, s:O, s:o, s:s, s:i, s:i, s:i, s:i, s:f}", "schema",
-			"sealcheck.probe.v1", "verdict", probe_outcome_name(v->outcome), "evidence", PROBE_EVIDENCE,
+			"sealcheck.probe.v1", "verdict", probe_outcome_name(v->outcome), "evidence", v->evidence ?: PROBE_EVIDENCE,
 			"reason", v->outcome == PROBE_NO_REPORT ? v->reason : NULL, "failed_links", v->links, "report",
 			s->report ? s->report : json_null(), "policy", policy_json(p), "nonce", s->nonce,
 			"rejected_reports", s->rejected, "stale_reports", s->stale, "bad_frames", s->dec.bad_frames,
 			"oversized_frames", s->dec.oversized, "seconds", seconds(a));
+	if (out && v->tpm)
+		json_object_set(out, "tpm", v->tpm);
 	if (out && a->signal) {
 		char name[32];
 
@@ -152,6 +196,16 @@ void probe_verdict_print(FILE *f, const struct probe_attest *a, const struct pro
 		put(f, str(c, "reason"));
 		fputc('\n', f);
 	}
+	if (v->tpm) {
+		fputs("TPM evidence (checked by the host, not the guest's word):\n", f);
+		json_array_foreach(v->tpm, i, l) {
+			const char *st = str(l, "status");
+
+			fprintf(f, "  %-6s %-16s ", st && strcmp(st, "proven") == 0 ? "PROVEN" : "FAILED", str(l, "link") ?: "?");
+			put(f, str(l, "reason"));
+			fputc('\n', f);
+		}
+	}
 	json_array_foreach(v->links, i, l) {
 		fputs("  broken link: ", f);
 		put(f, str(l, "link"));
@@ -163,7 +217,12 @@ void probe_verdict_print(FILE *f, const struct probe_attest *a, const struct pro
 		fprintf(f, "\nVerdict: %s: ", probe_outcome_title(v->outcome));
 		put(f, v->reason);
 		fputc('\n', f);
-	} else
+	} else if (v->evidence && strcmp(v->evidence, PROBE_EVIDENCE_TPM) == 0)
+		fprintf(f,
+			"\nVerdict: %s (the VM's TPM proves Secure Boot with the host's keys, the UKI the host built and its "
+			"composefs= digest; root mount, image and objects are claimed by that verified boot chain) after %.1f s\n",
+			probe_outcome_title(v->outcome), seconds(a));
+	else
 		fprintf(f, "\nVerdict: %s (%s: the guest's report, checked against the host's policy; no TPM evidence) after %.1f s\n",
 			probe_outcome_title(v->outcome), PROBE_EVIDENCE, seconds(a));
 }

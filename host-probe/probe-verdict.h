@@ -21,9 +21,14 @@ enum probe_outcome {
 };
 
 #define PROBE_EVIDENCE "self-reported"
+#define PROBE_EVIDENCE_TPM "tpm"
+
+struct probe_evidence_expect;
 
 struct probe_verdict {
 	enum probe_outcome outcome;
+	const char *evidence; /* PROBE_EVIDENCE or PROBE_EVIDENCE_TPM (every TPM link proven) */
+	json_t *tpm;      /* the TPM links (probe-evidence.h), when the VM has a TPM (owned) */
 	json_t *links;    /* failed links: [{"link", "reason"}] (owned) */
 	char reason[600]; /* PROBE_NO_REPORT: why */
 };
@@ -31,8 +36,13 @@ struct probe_verdict {
 const char *probe_outcome_name(enum probe_outcome o);  /* "sealed", "unsealed", "no-report" */
 const char *probe_outcome_title(enum probe_outcome o); /* "SEALED", "NOT SEALED", "NO REPORT" */
 
-/* Returns 0, or -ENOMEM. */
-int probe_verdict_decide(const struct probe_attest *a, const struct probe_policy *p, struct probe_verdict *ret);
+/*
+ * Returns 0, or -ENOMEM. @tpm: the VM has a TPM the host owns (what its
+ * evidence must prove), or NULL. With a TPM, evidence is required: a report
+ * without it, or with any link not proven, is NOT SEALED.
+ */
+int probe_verdict_decide(const struct probe_attest *a, const struct probe_policy *p,
+			 const struct probe_evidence_expect *tpm, struct probe_verdict *ret);
 void probe_verdict_done(struct probe_verdict *v);
 
 /* The sealcheck.probe.v1 document (docs/sealcheck-probe.1). NULL on ENOMEM. */

@@ -192,6 +192,20 @@ static int enroll_keys(const char *keys, const char *vars, const char *log, char
 	return r;
 }
 
+/* The UKI the firmware boots, copied out of the ESP: what the host predicts PCR 11 for. */
+static int copy_uki(const char *esp, const char *workdir, const char *log, char *ret, size_t ret_size, char *why,
+		    size_t why_size)
+{
+	const char *argv[] = { "mcopy", "-o", "-i", esp, "::/EFI/BOOT/BOOTX64.EFI", ret, NULL };
+	int r;
+
+	snprintf(ret, ret_size, "%s/booted-uki.efi", workdir);
+	r = probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS);
+	if (r < 0)
+		snprintf(why, why_size, "copying the UKI out of %s (mcopy) failed", esp);
+	return r;
+}
+
 /* BIOS boots: the UKI's own sections, so the same signed payload runs without UEFI. */
 struct direct_boot {
 	char kernel[320], initrd[320], cmdline[4096];
@@ -429,6 +443,8 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	r = prepare_vars(vm, vars, log, &code, why, why_size);
 	if (r < 0)
 		return r;
+	snprintf(vm->keys_used, sizeof(vm->keys_used), "%s",
+		 vm->keys_dir ?: json_string_value(json_object_get(vm->manifest.doc, "keys")) ?: "");
 
 	/* The ESP: a variant of the manifest (plain names only), or a file the operator names by path. */
 	if (vm->esp && strchr(vm->esp, '/')) {
@@ -460,6 +476,10 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 		/* Per VM when the operator names the state, else a TPM of this run's own. */
 		snprintf(state, sizeof(state), "%s/tpm", vm->workdir);
 		r = probe_swtpm_prepare(&vm->swtpm, vm->tpm_state ?: state, log, why, why_size);
+		if (r >= 0)
+			r = probe_swtpm_ak_name(&vm->swtpm, vm->workdir, log, vm->ak_name, &vm->ak_name_len, why, why_size);
+		if (r >= 0)
+			r = copy_uki(esp, vm->workdir, log, vm->uki_path, sizeof(vm->uki_path), why, why_size);
 		if (r >= 0)
 			r = probe_swtpm_start(&vm->swtpm, vm->workdir, log, !vm->keep, why, why_size);
 		if (r < 0)

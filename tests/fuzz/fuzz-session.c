@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	probe_policy_init(&p);
 	(void)probe_policy_allow(&p, "sha512:22ea8a75c80babb6f41301c8392a306b1654884fe6807e655117e8f4ca07eb57"
 				     "08d0a49a84fd285ad13d4fc71706571dc4eed0dbd5b2811b4afa95b6464a2dc9");
-	if (probe_verdict_decide(&a, &p, &v) == 0) {
+	if (probe_verdict_decide(&a, &p, NULL, &v) == 0) {
 		json_t *out = probe_verdict_to_json(&a, &p, &v);
 
 		json_decref(out);

@@ -33,11 +33,25 @@ import time
 DIGEST = "ab" * 64
 
 
-def make_image(d, manifest_extra=None):
+def make_image(d, manifest_extra=None, fat_esp=False):
     os.makedirs(d, exist_ok=True)
-    for name, size in (("root.img", 1 << 20), ("esp.img", 1 << 20)):
+    for name, size in (("root.img", 1 << 20), ("esp.img", 2 << 20)):
         with open(os.path.join(d, name), "wb") as f:
             f.truncate(size)
+    if fat_esp:
+        # --tpm checks PCR 7 against the keys the host enrolled: a key folder as the builder writes it.
+        keys = os.path.join(d, "keys")
+        os.makedirs(keys, exist_ok=True)
+        for k in ("PK", "KEK", "db"):
+            subprocess.run(["openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", f"/CN=run_cases {k}/", "-keyout", os.path.join(keys, k + ".key"),
+                            "-out", os.path.join(keys, k + ".crt")], check=True, stderr=subprocess.DEVNULL)
+        manifest_extra = dict(manifest_extra or {}, keys=keys)
+        # A FAT ESP holding some file as the boot application: the probe copies it out (--tpm).
+        esp = os.path.join(d, "esp.img")
+        subprocess.run(["mkfs.vfat", esp], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["mmd", "-i", esp, "::/EFI", "::/EFI/BOOT"], check=True)
+        subprocess.run(["mcopy", "-i", esp, "/usr/share/OVMF/OVMF_VARS_4M.fd", "::/EFI/BOOT/BOOTX64.EFI"], check=True)
     shutil.copy("/usr/share/OVMF/OVMF_VARS_4M.fd", os.path.join(d, "vars.fd"))
     m = {"digest": DIGEST, "algorithm": "sha512", "root": "root.img", "vars": "vars.fd",
          "esps": {"sealed": {"esp": "esp.img"}}}
@@ -200,7 +214,7 @@ def case_tpm(probe, tmp):
     """--tpm: a swtpm of the probe's own, EK made by swtpm_setup with a private CA, gone with the probe."""
     image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
     os.makedirs(runtime)
-    make_image(image)
+    make_image(image, fat_esp=True)
     p = start(probe, image, runtime, ["--tpm"])
     qemu = qemu_of(p)
     with open(f"/proc/{qemu}/cmdline", "rb") as f:
@@ -215,7 +229,7 @@ def case_tpm(probe, tmp):
         raise Fail(f"QEMU runs without the TPM device: {argv}")
     if not tpms:
         raise Fail("no swtpm child of the probe")
-    if "tpm2-00.permall" not in made or "localca" not in made:
+    if "tpm2-00.permall" not in made or "localca" not in made or "ak.name" not in made:
         raise Fail(f"the TPM state lacks the EK or the private CA: {made}")
     if any(alive(t) for t in tpms):
         raise Fail("swtpm still runs after the probe ended")
