@@ -72,7 +72,7 @@ int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char
 	if (state_dir[0] != '/' || strlen(state_dir) >= sizeof(t->state_dir))
 		return snprintf(why, why_size, "--tpm-state %.100s: not an absolute path of at most 255 bytes", state_dir),
 		       -EINVAL;
-	snprintf(t->state_dir, sizeof(t->state_dir), "%s", state_dir);
+	memcpy(t->state_dir, state_dir, strlen(state_dir) + 1); /* length checked above */
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
 		return snprintf(why, why_size, "%s: %s", state_dir, strerror(errno)), -errno;
 	snprintf(marker, sizeof(marker), "%s/tpm2-00.permall", state_dir);
