@@ -265,7 +265,7 @@ static int cmdline_link(const struct probe_pe *pe, const struct probe_policy *po
 			return snprintf(why, why_size, "the UKI's .cmdline has a malformed composefs digest"), -EPERM;
 		for (unsigned k = 0; k < policy->n_allowed; k++)
 			if (sc_digest_equal(&policy->allowed[k], &one.allowed[0]))
-				return snprintf(why, why_size, "the booted UKI's .cmdline (in PCR 11) names an allowed digest"), 0;
+				return snprintf(why, why_size, "the sealed UKI's .cmdline (proven by PCR 11) names an allowed digest"), 0;
 		return snprintf(why, why_size, "the booted UKI's .cmdline names a digest the policy does not allow"), -EPERM;
 	}
 	return snprintf(why, why_size, "the booted UKI's .cmdline names no composefs digest"), -EPERM;
@@ -403,9 +403,9 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 			if (r < 0)
 				LINK("tpm:pcr11", false, why);
 			else if (memcmp(pcr_value(&d, 11), pred.sections_value, 32) != 0)
-				LINK("tpm:pcr11", false, "PCR 11 is not what the UKI the host booted measures to");
+				LINK("tpm:pcr11", false, "PCR 11 is not what the sealed UKI the host built measures to: another UKI booted");
 			else {
-				snprintf(buf, sizeof(buf), "PCR 11 equals the prediction for the booted UKI (%u sections, systemd-stub %u)",
+				snprintf(buf, sizeof(buf), "PCR 11 equals the prediction for the sealed UKI the host built (%u sections, systemd-stub %u)",
 					 pred.n_events, pred.stub_version);
 				LINK("tpm:pcr11", true, buf);
 			}

@@ -9,9 +9,9 @@
  *   tpm:eventlog     the firmware log replays to exactly the quoted PCRs
  *   tpm:secure_boot  PCR 7: Secure Boot on, PK/KEK/db the host enrolled, the UKI
  *                    verified by the host's db certificate
- *   tpm:pcr11        PCR 11 equals the host's prediction for the UKI it booted
+ *   tpm:pcr11        PCR 11 equals the host's prediction for the sealed UKI it built
  *   tpm:pcr12        PCR 12 is untouched: no cmdline override or addon
- *   tpm:cmdline      the booted UKI's own .cmdline names a digest the policy allows
+ *   tpm:cmdline      that UKI's own .cmdline names a digest the policy allows
  *
  * Only once every link is proven does the host know, without trusting the
  * guest, that Secure Boot ran with its keys, the signed UKI it built booted
@@ -36,7 +36,7 @@ struct probe_evidence_expect {
 	size_t report_len;
 	const uint8_t *ak_name; /* the AK the host derived from the TPM it owns; NULL: none pinned (fails) */
 	size_t ak_name_len;
-	const char *uki_path;   /* the UKI the host booted (for PCR 11 and its .cmdline); NULL: not known (fails) */
+	const char *uki_path;   /* the sealed UKI the host built (for PCR 11 and its .cmdline); NULL: not known (fails) */
 	const struct probe_policy *policy;
 	/* The host's enrolled keys, DER: each must be in the PCR 7 measurement of its variable. */
 	const uint8_t *pk, *kek, *db;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "probe-evidence.h"
 #include "probe-verdict.h"
@@ -127,6 +130,16 @@ json_t *probe_verdict_to_json(const struct probe_attest *a, const struct probe_p
 			"oversized_frames", s->dec.oversized, "seconds", seconds(a));
 	if (out && v->tpm)
 		json_object_set(out, "tpm", v->tpm);
+	if (out && s->evidence && s->report_bytes) {
+		/* What was verified, byte for byte, for audit and for re-verification. */
+		_cleanup_free_ char *b64 = malloc(4 * ((s->report_len + 2) / 3) + 1);
+
+		if (b64) {
+			EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s->report_bytes, (int)s->report_len);
+			json_object_set_new(out, "report_base64", json_string(b64));
+		}
+		json_object_set(out, "tpm_evidence", s->evidence);
+	}
 	if (out && a->signal) {
 		char name[32];
 

@@ -192,14 +192,14 @@ static int enroll_keys(const char *keys, const char *vars, const char *log, char
 	return r;
 }
 
-/* The UKI the firmware boots, copied out of the ESP: what the host predicts PCR 11 for. */
+/* The sealed UKI the host built, copied out of its ESP: what the host predicts PCR 11 for. */
 static int copy_uki(const char *esp, const char *workdir, const char *log, char *ret, size_t ret_size, char *why,
 		    size_t why_size)
 {
 	const char *argv[] = { "mcopy", "-o", "-i", esp, "::/EFI/BOOT/BOOTX64.EFI", ret, NULL };
 	int r;
 
-	snprintf(ret, ret_size, "%s/booted-uki.efi", workdir);
+	snprintf(ret, ret_size, "%s/sealed-uki.efi", workdir);
 	r = probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS);
 	if (r < 0)
 		snprintf(why, why_size, "copying the UKI out of %s (mcopy) failed", esp);
@@ -478,8 +478,14 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 		r = probe_swtpm_prepare(&vm->swtpm, vm->tpm_state ?: state, log, why, why_size);
 		if (r >= 0)
 			r = probe_swtpm_ak_name(&vm->swtpm, vm->workdir, log, vm->ak_name, &vm->ak_name_len, why, why_size);
-		if (r >= 0)
-			r = copy_uki(esp, vm->workdir, log, vm->uki_path, sizeof(vm->uki_path), why, why_size);
+		if (r >= 0) {
+			/* PCR 11 must be the UKI the host built as sealed (the manifest's), whatever ESP boots. */
+			_cleanup_free_ char *sealed = NULL;
+
+			r = probe_image_file(vm->image_dir, vm->manifest.esp, &sealed, why, why_size);
+			if (r >= 0)
+				r = copy_uki(sealed, vm->workdir, log, vm->uki_path, sizeof(vm->uki_path), why, why_size);
+		}
 		if (r >= 0)
 			r = probe_swtpm_start(&vm->swtpm, vm->workdir, log, !vm->keep, why, why_size);
 		if (r < 0)

@@ -45,7 +45,7 @@ struct probe_vm {
 	struct probe_swtpm swtpm;
 	uint8_t ak_name[PROBE_SWTPM_NAME_MAX]; /* --tpm: the AK the host derived and pins */
 	size_t ak_name_len;
-	char uki_path[300];     /* --tpm: the UKI booted, copied from the ESP, for PCR 11 */
+	char uki_path[300];     /* --tpm: the sealed UKI the host built (the manifest's ESP), for PCR 11 */
 	char keys_used[256];    /* the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt) */
 	struct probe_manifest manifest;
 	char workdir[256];      /* vars copy, sockets, console log, UKI parts; removed by probe_vm_done() */

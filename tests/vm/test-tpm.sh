@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# End-to-end with the VM's TPM: sealcheck-probe run --tpm boots the sealed
+# image with a swtpm the host owns, and must prove (not take the guest's word
+# for) Secure Boot, the UKI and its composefs= digest, or name the link that
+# failed. Real swtpm, OVMF, signed UKI, kernel and agent (tpm2-tss ESAPI).
+#   tests/vm/test-tpm.sh SEALCHECK SEALCHECK_PROBE IMAGE_CACHE_DIR CASE [FIXTURE_OUT]
+# Cases:
+#   tpm-sealed          every TPM link proven, verdict SEALED with evidence "tpm"
+#   tpm-no-secure-boot  OVMF without Secure Boot: PCR 7 exposes it (tpm:secure_boot)
+#   tpm-other-uki       a UKI other than the sealed one boots (composefs=? on its
+#                       cmdline): PCR 11 differs from the host's prediction (tpm:pcr11)
+#   tpm-untrusted-ak    the VM's TPM state pins another AK: the quote is refused (tpm:quote)
+# With FIXTURE_OUT, tpm-sealed also writes the probe's JSON there (the evidence
+# and the exact report bytes), for tests/fixtures/evidence/.
+VM_TEST_NAME=test-tpm
+. "$(dirname "$0")/lib.sh"
+sealcheck=$1 probe=$(readlink -f "$2") cache=$3 case=$4 fixture_out=${5:-}
+vm_need qemu-system-x86_64 jq swtpm swtpm_setup tpm2_createprimary
+
+img=$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache" busybox)
+work=$(mktemp -d "${TMPDIR:-/tmp}/sealcheck-tpm-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+want_rc=0 want_link= args=(--tpm)
+case $case in
+tpm-sealed) ;;
+tpm-no-secure-boot) want_rc=1 want_link=tpm:secure_boot args+=(--firmware uefi-insecure) ;;
+tpm-other-uki) want_rc=1 want_link=tpm:pcr11 args+=(--esp insecure) ;;
+tpm-untrusted-ak)
+	# A TPM state made for this VM, whose recorded AK Name is another key's.
+	state=$work/tpm-state
+	XDG_RUNTIME_DIR=$work "$probe" run --tpm-state "$state" --timeout 1 "$img" >/dev/null 2>&1 || true
+	[ -s "$state/ak.name" ] || { echo "not ok - $case: no AK Name recorded in $state"; exit 1; }
+	printf '\x00\x0b%064d' 0 | head -c 34 >"$state/ak.name"
+	want_rc=1 want_link=tpm:quote args=(--tpm-state "$state")
+	;;
+*) echo "unknown case $case"; exit 2 ;;
+esac
+
+rc=0
+XDG_RUNTIME_DIR=$work "$probe" run --json --timeout 150 "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
+fail=0
+ok() { echo "ok - $case: $*"; }
+bad() { echo "not ok - $case: $*"; fail=1; }
+if ! jq -e . "$work/out.json" >/dev/null 2>&1; then
+	bad "probe printed invalid JSON"; cat "$work/out.json" "$work/err"; exit 1
+fi
+[ "$rc" = "$want_rc" ] && ok "exit $rc" || bad "exit $rc, want $want_rc ($(jq -c '.reason // .failed_links' "$work/out.json"))"
+links=$(jq -r '[.tpm[]? | "\(.link)=\(.status)"] | join(" ")' "$work/out.json")
+if [ "$want_rc" = 0 ]; then
+	[ "$(jq -r '[.tpm[] | select(.status == "proven")] | length' "$work/out.json")" = 7 ] &&
+		ok "all 7 TPM links proven: $links" || bad "TPM links: $links"
+	[ "$(jq -r .evidence "$work/out.json")" = tpm ] && ok "evidence: tpm" || bad "evidence: $(jq -r .evidence "$work/out.json")"
+	if [ -n "$fixture_out" ]; then
+		cp "$work/out.json" "$fixture_out"
+		ok "wrote $fixture_out"
+	fi
+fi
+if [ -n "$want_link" ]; then
+	jq -e --arg l "$want_link" '.failed_links | map(.link) | index($l)' "$work/out.json" >/dev/null &&
+		ok "names the broken link $want_link: $(jq -r --arg l "$want_link" '.failed_links[] | select(.link == $l) | .reason' "$work/out.json")" ||
+		bad "failed links $(jq -c '[.failed_links[].link]' "$work/out.json") lack $want_link"
+	[ "$(jq -r .evidence "$work/out.json")" = self-reported ] || bad "evidence is '$(jq -r .evidence "$work/out.json")' on a broken chain"
+fi
+[ -z "$(ls -A "$work" | grep sealcheck-probe)" ] && ok "no work directory left" || bad "left behind: $(ls "$work")"
+echo "# $case: $(jq -r '.seconds' "$work/out.json") s from connect to verdict; TPM links: $links"
+exit $fail
