@@ -68,7 +68,7 @@ else
 fi
 
 step "libFuzzer (clang): ${FUZZ_SECONDS}s per target"
-fuzz_targets=(cmdline mountopts esl wire report metacopy erofs verify session policy pe tpmpublic attest eventlog)
+fuzz_targets=(cmdline mountopts esl wire report metacopy erofs verify session policy pe tpmpublic attest eventlog evidence)
 rm -rf build-fuzz
 if CC=clang meson setup build-fuzz -Dfuzzers=enabled -Dvm_tests=disabled -Db_lundef=false \
 	>build-fuzz.log 2>&1 && ninja -C build-fuzz "${fuzz_targets[@]/#/tests/fuzz/fuzz-}" >>build-fuzz.log 2>&1; then
@@ -76,7 +76,7 @@ if CC=clang meson setup build-fuzz -Dfuzzers=enabled -Dvm_tests=disabled -Db_lun
 		work=$(mktemp -d)
 		# EROFS images are made of 4 KiB blocks: room for a few.
 		# A session's input carries whole reports (a few KiB each, in pieces).
-		case $t in erofs | verify) max_len=65536 ;; session) max_len=32768 ;; *) max_len=8192 ;; esac
+		case $t in erofs | verify) max_len=65536 ;; session | evidence) max_len=32768 ;; *) max_len=8192 ;; esac
 		if build-fuzz/tests/fuzz/fuzz-$t -max_total_time="$FUZZ_SECONDS" -max_len="$max_len" -print_final_stats=1 \
 			"$work" "tests/fuzz/corpus/$t" >"build-fuzz/fuzz-$t.log" 2>&1; then
 			echo "ok - fuzz-$t: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/fuzz-$t.log" | awk '{print $2}') runs, no crash"
