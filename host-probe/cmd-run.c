@@ -76,6 +76,7 @@ int verb_run(int argc, char **argv)
 	struct probe_attest a = { 0 };
 	struct probe_vm vm;
 	struct probe_evidence_expect tpm = { 0 };
+	char counters[320];
 	_cleanup_free_ uint8_t *pk = NULL, *kek = NULL, *db = NULL;
 	struct progress prog = { .tty = isatty(STDERR_FILENO) };
 	char why[512] = "", name[128];
@@ -186,6 +187,8 @@ int verb_run(int argc, char **argv)
 		tpm.ak_name = vm.ak_name;
 		tpm.ak_name_len = vm.ak_name_len;
 		tpm.uki_path = vm.uki_path;
+		snprintf(counters, sizeof(counters), "%s/quote-counters", vm.swtpm.state_dir);
+		tpm.counters_file = counters;
 		tpm.policy = &policy;
 		a.expect_evidence = true;
 	}

@@ -41,6 +41,7 @@ struct probe_evidence_expect {
 	/* The host's enrolled keys, DER: each must be in the PCR 7 measurement of its variable. */
 	const uint8_t *pk, *kek, *db;
 	size_t pk_len, kek_len, db_len;
+	const char *counters_file; /* the VM's last quote's clock and counters (probe_quote_counters_check()), or NULL */
 };
 
 /*
@@ -51,6 +52,16 @@ struct probe_evidence_expect {
  * counters when the quote verified.
  */
 json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x, struct probe_tpm_attest *ret_attest);
+
+/*
+ * probe_quote_counters_check() - Keylime's check_quote_timing across the
+ * quotes of one VM: resetCount and restartCount never decrease, and while
+ * both stay the same the clock only goes forward. The last quote's values
+ * are kept in @state_file ("clock reset restart"), replaced atomically when
+ * this quote passes. Returns 1 (first quote of this TPM state), 0 (newer
+ * than the last), -EPERM with @why (went back), or another negative errno.
+ */
+int probe_quote_counters_check(const char *state_file, const struct probe_tpm_attest *q, char *why, size_t why_size);
 
 /* Strict base64 (RFC 4648, padded, no whitespace) of at most @max decoded bytes; malloc'd. 0 or -EBADMSG/-EMSGSIZE. */
 int probe_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len);

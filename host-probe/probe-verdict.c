@@ -27,6 +27,7 @@ static int add_tpm_links(const struct probe_attest *a, const struct probe_eviden
 {
 	const struct probe_session *s = &a->session;
 	struct probe_evidence_expect x = *tpm;
+	struct probe_tpm_attest q = { 0 };
 	size_t i;
 	json_t *l;
 	bool all = true;
@@ -38,7 +39,19 @@ static int add_tpm_links(const struct probe_attest *a, const struct probe_eviden
 		x.nonce = s->nonce;
 		x.report = (const uint8_t *)s->report_bytes;
 		x.report_len = s->report_len;
-		v->tpm = probe_evidence_verify(s->evidence, &x, NULL);
+		v->tpm = probe_evidence_verify(s->evidence, &x, &q);
+		if (v->tpm && x.counters_file && q.magic) {
+			char why[256];
+			int r = probe_quote_counters_check(x.counters_file, &q, why, sizeof(why));
+
+			if (r == 1)
+				snprintf(why, sizeof(why), "the first quote of this TPM state (reset %u, restart %u)",
+					 q.reset_count, q.restart_count);
+			else if (r == 0)
+				snprintf(why, sizeof(why), "clock and counters moved forward since this VM's last quote");
+			json_array_append_new(v->tpm, json_pack("{s:s, s:s, s:s}", "link", "tpm:counters", "status",
+								r >= 0 ? "proven" : "failed", "reason", why));
+		}
 	}
 	if (!v->tpm)
 		return -ENOMEM;

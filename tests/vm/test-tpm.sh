@@ -10,6 +10,8 @@
 #   tpm-other-uki       a UKI other than the sealed one boots (composefs=? on its
 #                       cmdline): PCR 11 differs from the host's prediction (tpm:pcr11)
 #   tpm-untrusted-ak    the VM's TPM state pins another AK: the quote is refused (tpm:quote)
+#   tpm-counter-back    the VM's last recorded quote had a higher resetCount: the TPM's
+#                       counters went back (a reset or a replayed state: tpm:counters)
 # With FIXTURE_OUT, tpm-sealed also writes the probe's JSON there (the evidence
 # and the exact report bytes), for tests/fixtures/evidence/.
 VM_TEST_NAME=test-tpm
@@ -34,6 +36,13 @@ tpm-untrusted-ak)
 	printf '\x00\x0b%064d' 0 | head -c 34 >"$state/ak.name"
 	want_rc=1 want_link=tpm:quote args=(--tpm-state "$state")
 	;;
+tpm-counter-back)
+	state=$work/tpm-state
+	XDG_RUNTIME_DIR=$work "$probe" run --tpm-state "$state" --timeout 1 "$img" >/dev/null 2>&1 || true
+	[ -s "$state/ak.name" ] || { echo "not ok - $case: no TPM state made in $state"; exit 1; }
+	echo "0 999999 0" >"$state/quote-counters"
+	want_rc=1 want_link=tpm:counters args=(--tpm-state "$state")
+	;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
 
@@ -48,8 +57,9 @@ fi
 [ "$rc" = "$want_rc" ] && ok "exit $rc" || bad "exit $rc, want $want_rc ($(jq -c '.reason // .failed_links' "$work/out.json"))"
 links=$(jq -r '[.tpm[]? | "\(.link)=\(.status)"] | join(" ")' "$work/out.json")
 if [ "$want_rc" = 0 ]; then
-	[ "$(jq -r '[.tpm[] | select(.status == "proven")] | length' "$work/out.json")" = 7 ] &&
-		ok "all 7 TPM links proven: $links" || bad "TPM links: $links"
+	[ "$(jq -r '[.tpm[] | select(.status != "proven")] | length' "$work/out.json")" = 0 ] &&
+		[ "$(jq -r '.tpm | length' "$work/out.json")" = 8 ] &&
+		ok "all 8 TPM links proven: $links" || bad "TPM links: $links"
 	[ "$(jq -r .evidence "$work/out.json")" = tpm ] && ok "evidence: tpm" || bad "evidence: $(jq -r .evidence "$work/out.json")"
 	if [ -n "$fixture_out" ]; then
 		cp "$work/out.json" "$fixture_out"
