@@ -3,6 +3,8 @@
 # signed UKI, Secure Boot keys enrolled), boot it under QEMU and print the
 # attestation verdict the host probe reaches with a fresh nonce.
 #   scripts/demo.sh [sealcheck-probe run options, e.g. --json or --firmware uefi-insecure]
+# The VM gets a TPM the host owns (--tpm), as bcvk gives every VM one, so the
+# verdict rests on the TPM's evidence; --no-tpm boots without it (self-reported).
 # Exit status is the probe's: 0 sealed, 1 not sealed, 2 no valid report.
 # It builds into build/ of this checkout (all of it: the image builder uses more
 # than sealcheck and the probe) and puts the image in $SEALCHECK_DEMO_IMAGE
@@ -41,5 +43,10 @@ export PYTHONPATH
 PYTHONPATH=$(scripts/fetch-guest-kernel.sh --virt-firmware)${PYTHONPATH:+:$PYTHONPATH}
 say "building the sealed demo image (install boot included; about 20 s)"
 image=$(tests/vm/sealed-image.sh build/agent/sealcheck "${SEALCHECK_DEMO_IMAGE:-$SEALCHECK_CACHE/demo-image}")
-say "booting it with Secure Boot and asking for a fresh attestation"
-exec build/host-probe/sealcheck-probe run "$@" "$image"
+say "booting it with Secure Boot and a TPM, and asking for a fresh attestation"
+tpm=(--tpm)
+args=()
+for a in "$@"; do
+	if [ "$a" = --no-tpm ]; then tpm=(); else args+=("$a"); fi
+done
+exec build/host-probe/sealcheck-probe run "${tpm[@]}" "${args[@]}" "$image"
