@@ -148,8 +148,9 @@ static bool contains(const uint8_t *hay, size_t hay_len, const uint8_t *needle, 
 }
 
 struct decoded {
-	uint8_t *ak, *quote, *sig, *eventlog;
-	size_t ak_len, quote_len, sig_len, eventlog_len;
+	uint8_t *ak, *quote, *sig, *eventlog, *userlog;
+	size_t ak_len, quote_len, sig_len, eventlog_len, userlog_len;
+	bool has_userlog;
 	uint8_t values[10 * 32];
 	size_t values_len;
 };
@@ -160,6 +161,7 @@ static void decoded_done(struct decoded *d)
 	free(d->quote);
 	free(d->sig);
 	free(d->eventlog);
+	free(d->userlog);
 }
 
 /* The document's shape, strictly: known keys only, every field of its type and within its cap. */
@@ -197,6 +199,12 @@ static int decode(json_t *ev, struct decoded *d, char *why, size_t why_size)
 	v = json_object_get(ev, "userspace_log");
 	if (v && !json_is_null(v) && !json_is_string(v))
 		return snprintf(why, why_size, "userspace_log is neither base64 nor null"), -EBADMSG;
+	if (json_is_string(v)) {
+		if (probe_base64_decode(json_string_value(v), SC_EVIDENCE_USERLOG_MAX, &d->userlog, &d->userlog_len) < 0)
+			return snprintf(why, why_size, "userspace_log is not base64 of at most %u bytes", SC_EVIDENCE_USERLOG_MAX),
+			       -EBADMSG;
+		d->has_userlog = true;
+	}
 	pcrs = json_object_get(ev, "pcrs");
 	bank = json_object_get(pcrs, "sha256");
 	if (!json_is_object(pcrs) || json_object_size(pcrs) != 1 || !json_is_object(bank))
@@ -225,6 +233,405 @@ static const uint8_t *pcr_value(const struct decoded *d, unsigned pcr)
 	for (unsigned i = 0; i < pcr; i++)
 		idx += (SC_EVIDENCE_PCR_MASK >> i) & 1u;
 	return d->values + idx * 32;
+}
+
+/* ---- systemd's userspace measurement log ---- */
+
+static const char *const phase_words[] = { "enter-initrd", "leave-initrd", "sysinit", "ready", "shutdown", "final" };
+
+static const struct {
+	const char *name;
+	enum probe_bank bank;
+} hash_names[] = {
+	{ "sha1", PROBE_BANK_SHA1 },
+	{ "sha256", PROBE_BANK_SHA256 },
+	{ "sha384", PROBE_BANK_SHA384 },
+	{ "sha512", PROBE_BANK_SHA512 },
+};
+
+/* One record's JSON object (already parsed), record number @n for messages. */
+static int userlog_record(json_t *rec, unsigned n, struct probe_userlog *ul, char *why, size_t why_size)
+{
+	static const char *const keys[] = { "pcr", "digests", "content_type", "content" };
+	static const char *const content_keys[] = { "string", "bootId", "timestamp", "eventType" };
+	json_t *digests = json_object_get(rec, "digests"), *content = json_object_get(rec, "content"), *v, *d;
+	const char *k, *word = NULL;
+	json_int_t pcr;
+	bool has_sha256 = false;
+	size_t i;
+
+	if (!json_is_object(rec))
+		return snprintf(why, why_size, "record %u is not a JSON object", n), -EBADMSG;
+	json_object_foreach(rec, k, v) {
+		bool known = false;
+
+		for (size_t j = 0; j < ELEMENTSOF(keys); j++)
+			known |= strcmp(k, keys[j]) == 0;
+		if (!known)
+			return snprintf(why, why_size, "record %u has an unknown key \"%.32s\"", n, k), -EBADMSG;
+	}
+	v = json_object_get(rec, "pcr");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= PROBE_TPM_PCRS)
+		return snprintf(why, why_size, "record %u: \"pcr\" is not a PCR index 0-23", n), -EBADMSG;
+	pcr = json_integer_value(v);
+	if (!str(rec, "content_type") || strcmp(str(rec, "content_type"), "systemd") != 0)
+		return snprintf(why, why_size, "record %u: content_type is not \"systemd\"", n), -EBADMSG;
+	if (!json_is_object(content))
+		return snprintf(why, why_size, "record %u: \"content\" is not an object", n), -EBADMSG;
+	json_object_foreach(content, k, v) {
+		bool known = false;
+
+		for (size_t j = 0; j < ELEMENTSOF(content_keys); j++)
+			known |= strcmp(k, content_keys[j]) == 0;
+		if (!known)
+			return snprintf(why, why_size, "record %u: content has an unknown key \"%.32s\"", n, k), -EBADMSG;
+	}
+	v = json_object_get(content, "string");
+	if (v && !json_is_string(v))
+		return snprintf(why, why_size, "record %u: content.string is not a string", n), -EBADMSG;
+	v = json_object_get(content, "eventType");
+	if (v && !json_is_string(v))
+		return snprintf(why, why_size, "record %u: content.eventType is not a string", n), -EBADMSG;
+	if (!json_is_array(digests) || json_array_size(digests) == 0 || json_array_size(digests) > ELEMENTSOF(hash_names))
+		return snprintf(why, why_size, "record %u: \"digests\" is not an array of 1-%zu digests", n, ELEMENTSOF(hash_names)),
+		       -EBADMSG;
+
+	if (pcr == 11) {
+		word = str(content, "string");
+		for (size_t j = 0; word && j < ELEMENTSOF(phase_words); j++)
+			if (strcmp(word, phase_words[j]) == 0)
+				word = phase_words[j]; /* the static copy */
+		if (!word || (word != phase_words[0] && word != phase_words[1] && word != phase_words[2] &&
+			      word != phase_words[3] && word != phase_words[4] && word != phase_words[5]))
+			return snprintf(why, why_size, "record %u: a PCR 11 measurement that is not a systemd-pcrphase word (\"%.40s\")", n,
+					word ? word : "(none)"),
+			       -EPERM;
+		if (str(content, "eventType") && strcmp(str(content, "eventType"), "phase") != 0)
+			return snprintf(why, why_size, "record %u: phase word %s with eventType \"%.32s\"", n, word,
+					str(content, "eventType")),
+			       -EPERM;
+		if (ul->n_phases >= PROBE_PCR11_MAX_PHASES)
+			return snprintf(why, why_size, "more than %u PCR 11 records", PROBE_PCR11_MAX_PHASES), -EMSGSIZE;
+	} else if (SC_EVIDENCE_PCR_MASK & (1u << pcr)) {
+		return snprintf(why, why_size, "record %u measures into PCR %u, which the quote covers and systemd never extends from userspace",
+				n, (unsigned)pcr),
+		       -EPERM;
+	}
+
+	json_array_foreach(digests, i, d) {
+		uint8_t got[PROBE_PCR_DIGEST_MAX], want[PROBE_PCR_DIGEST_MAX];
+		const char *alg = str(d, "hashAlg");
+		size_t j;
+
+		if (!json_is_object(d) || json_object_size(d) != 2 || !alg || !str(d, "digest"))
+			return snprintf(why, why_size, "record %u: digest %zu is not {\"hashAlg\", \"digest\"}", n, i), -EBADMSG;
+		for (j = 0; j < ELEMENTSOF(hash_names); j++)
+			if (strcmp(alg, hash_names[j].name) == 0)
+				break;
+		if (j == ELEMENTSOF(hash_names))
+			return snprintf(why, why_size, "record %u: unknown hashAlg \"%.16s\"", n, alg), -EBADMSG;
+		for (size_t m = 0; m < i; m++)
+			if (strcmp(alg, str(json_array_get(digests, m), "hashAlg")) == 0)
+				return snprintf(why, why_size, "record %u: two %s digests", n, alg), -EBADMSG;
+		if (!hex_to_bytes(str(d, "digest"), got, probe_bank_size(hash_names[j].bank)))
+			return snprintf(why, why_size, "record %u: the %s digest is not %zu lowercase hex bytes", n, alg,
+					probe_bank_size(hash_names[j].bank)),
+			       -EBADMSG;
+		if (!word)
+			continue;
+		if (probe_bank_hash(hash_names[j].bank, word, strlen(word), want) < 0)
+			return snprintf(why, why_size, "hashing failed"), -EIO;
+		if (memcmp(got, want, probe_bank_size(hash_names[j].bank)) != 0)
+			return snprintf(why, why_size, "record %u: the %s digest of phase word %s is not H(\"%s\")", n, alg, word, word),
+			       -EPERM;
+		if (hash_names[j].bank == PROBE_BANK_SHA256) {
+			has_sha256 = true;
+			memcpy(ul->phase_sha256[ul->n_phases], got, 32);
+		}
+	}
+	if (word) {
+		if (!has_sha256)
+			return snprintf(why, why_size, "record %u: phase word %s has no sha256 digest", n, word), -EPERM;
+		ul->phases[ul->n_phases++] = word;
+	} else
+		ul->n_ignored++;
+	return 0;
+}
+
+int probe_userlog_parse(const uint8_t *buf, size_t len, struct probe_userlog *ret, char *why, size_t why_size)
+{
+	struct probe_userlog ul = { 0 };
+	size_t off = 0;
+
+	if (len > SC_EVIDENCE_USERLOG_MAX)
+		return snprintf(why, why_size, "the userspace log is over %u bytes", SC_EVIDENCE_USERLOG_MAX), -EMSGSIZE;
+	while (off < len) {
+		_cleanup_json_ json_t *rec = NULL;
+		const uint8_t *end;
+		size_t rlen;
+		int r;
+
+		if (buf[off] != 0x1e)
+			return snprintf(why, why_size, "record %u (byte %zu) does not start with RS (0x1e)", ul.n_records, off), -EBADMSG;
+		if (ul.n_records >= PROBE_USERLOG_RECORDS_MAX)
+			return snprintf(why, why_size, "more than %u records", PROBE_USERLOG_RECORDS_MAX), -EMSGSIZE;
+		off++;
+		end = memchr(buf + off, 0x1e, len - off);
+		rlen = end ? (size_t)(end - (buf + off)) : len - off;
+		if (rlen > PROBE_USERLOG_RECORD_MAX)
+			return snprintf(why, why_size, "record %u is over %u bytes", ul.n_records, PROBE_USERLOG_RECORD_MAX), -EMSGSIZE;
+		if (rlen < 2 || buf[off + rlen - 1] != '\n')
+			return snprintf(why, why_size, "record %u does not end with LF (truncated?)", ul.n_records), -EBADMSG;
+		if (memchr(buf + off, 0, rlen))
+			return snprintf(why, why_size, "record %u holds a NUL byte", ul.n_records), -EBADMSG;
+		rec = json_loadb((const char *)buf + off, rlen - 1, JSON_REJECT_DUPLICATES, NULL);
+		if (!rec)
+			return snprintf(why, why_size, "record %u is not one JSON text", ul.n_records), -EBADMSG;
+		r = userlog_record(rec, ul.n_records, &ul, why, why_size);
+		if (r < 0)
+			return r;
+		ul.n_records++;
+		off += rlen;
+	}
+	*ret = ul;
+	return 0;
+}
+
+/* ---- PCR 11 and PCR 9, event by event ---- */
+
+/* The event's data is @name as systemd-stub describes it: UTF-16LE or ASCII, NUL-terminated. */
+static bool description_is(const struct probe_event *e, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (e->data_len == n + 1)
+		return memcmp(e->data, name, n + 1) == 0;
+	if (e->data_len != 2 * (n + 1))
+		return false;
+	for (size_t i = 0; i <= n; i++)
+		if (e->data[2 * i] != (uint8_t)name[i] || e->data[2 * i + 1] != 0)
+			return false;
+	return true;
+}
+
+/* The description as printable ASCII (UTF-16LE or ASCII), for messages. */
+static void description_of(const struct probe_event *e, char *out, size_t out_size)
+{
+	bool utf16 = e->data_len >= 2 && e->data_len % 2 == 0 && e->data[1] == 0;
+	size_t o = 0;
+
+	for (size_t i = 0; i < e->data_len && o + 1 < out_size && o < 32; i += utf16 ? 2 : 1) {
+		uint8_t c = e->data[i];
+
+		if (c == 0 && (!utf16 || e->data[i + 1] == 0))
+			break;
+		out[o++] = c >= 0x20 && c < 0x7f && (!utf16 || e->data[i + 1] == 0) ? (char)c : '?';
+	}
+	out[o] = 0;
+}
+
+static int find_section(const struct probe_pcr11 *pred, const struct probe_event *e)
+{
+	for (unsigned i = 0; i < pred->n_events; i++)
+		if (description_is(e, pred->events[i].name))
+			return (int)i;
+	return -1;
+}
+
+/* The firmware log's PCR 11 events are exactly @pred's: per section its name, then its content. */
+int probe_evidence_pcr11_events(const struct probe_eventlog *log, const struct probe_pcr11 *pred, char *why, size_t why_size)
+{
+	int sha = probe_eventlog_alg_index(log, PROBE_TPM_ALG_SHA256);
+	unsigned want = 0; /* index into the 2 * n_events expected events */
+
+	if (sha < 0 || pred->bank != PROBE_BANK_SHA256)
+		return snprintf(why, why_size, "PCR 11: the log has no sha256 bank"), -EPERM;
+
+	for (size_t i = 0; i < log->n_events; i++) {
+		const struct probe_event *e = &log->events[i];
+		const struct probe_pcr11_event *s;
+		char desc[40];
+		bool data_event;
+		int at;
+
+		if (e->pcr != 11 || e->type == PROBE_EV_NO_ACTION)
+			continue;
+		description_of(e, desc, sizeof(desc));
+		if (want >= 2 * pred->n_events)
+			return snprintf(why, why_size,
+					"PCR 11: an event after the sealed UKI's last section (type %#x, \"%s\", log offset %zu)", e->type,
+					desc, e->offset),
+			       -EPERM;
+		s = &pred->events[want / 2];
+		data_event = want % 2 == 1;
+		if (e->type != PROBE_EV_IPL)
+			return snprintf(why, why_size, "PCR 11: the %s event of section %s is of type %#x, not EV_IPL", data_event ? "content" : "name",
+					s->name, e->type),
+			       -EPERM;
+		if (!description_is(e, s->name)) {
+			at = find_section(pred, e);
+			if (at < 0)
+				return snprintf(why, why_size, "PCR 11: section \"%s\" is measured, which the sealed UKI does not have (%s expected)",
+						desc, s->name),
+				       -EPERM;
+			if ((unsigned)at > want / 2)
+				return snprintf(why, why_size, "PCR 11: section %s is missing (the log measures %s next)", s->name,
+						pred->events[at].name),
+				       -EPERM;
+			return snprintf(why, why_size, "PCR 11: section %s is measured again or out of order (%s expected)",
+					pred->events[at].name, s->name),
+			       -EPERM;
+		}
+		if (memcmp(e->digests[sha], data_event ? s->data_digest : s->name_digest, 32) != 0)
+			return snprintf(why, why_size, "PCR 11: section %s: the %s digest is not the sealed UKI's", s->name,
+					data_event ? "content" : "name"),
+			       -EPERM;
+		want++;
+	}
+	if (want < 2 * pred->n_events)
+		return snprintf(why, why_size, "PCR 11: section %s is missing from the log (%s event)", pred->events[want / 2].name,
+				want % 2 ? "content" : "name"),
+		       -EPERM;
+	return 0;
+}
+
+#define TAG_LOAD_OPTIONS 0x8F3B22EDu /* Linux drivers/firmware/efi/libstub: EFISTUB_EVT_LOAD_OPTIONS */
+#define TAG_INITRD 0x8F3B22ECu       /* EFISTUB_EVT_INITRD */
+
+struct pcr9_expect {
+	uint32_t tag;
+	const char *desc;
+	uint8_t digest[32];
+};
+
+/*
+ * What the kernel's EFI stub measures into PCR 9 for this UKI, in its order:
+ * the LoadOptions systemd-stub hands it (the .cmdline up to its first NUL,
+ * as UTF-16LE with a NUL, the size strsize16() gives), then the initrd (the
+ * .initrd content as the stub serves it, zero-padded to VirtualSize: PCR 11's
+ * content digest of .initrd).
+ */
+static int pcr9_expected(const uint8_t *cmdline, size_t cmdline_len, const struct probe_pcr11 *pred, struct pcr9_expect *out,
+			 unsigned *ret_n, char *why, size_t why_size)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < pred->n_events; i++) {
+		const struct probe_pcr11_event *ev = &pred->events[i];
+
+		if (cmdline && strcmp(ev->name, ".cmdline") == 0) {
+			_cleanup_free_ uint8_t *u16 = NULL;
+			const uint8_t *raw = cmdline;
+			size_t len = cmdline_len, chars = 0;
+
+			if (len > ev->size)
+				len = (size_t)ev->size;
+			while (chars < len && raw[chars] != 0)
+				chars++;
+			if (chars > 64 * 1024)
+				return snprintf(why, why_size, "PCR 9: the .cmdline is over 64 KiB"), -EPERM;
+			u16 = calloc(chars + 1, 2);
+			if (!u16)
+				return -ENOMEM;
+			for (size_t c = 0; c < chars; c++) {
+				if (raw[c] >= 0x80)
+					return snprintf(why, why_size,
+							"PCR 9: the .cmdline is not ASCII: the UTF-16 the stub makes of it is not predicted here"),
+					       -EPERM;
+				u16[2 * c] = raw[c];
+			}
+			out[n].tag = TAG_LOAD_OPTIONS;
+			out[n].desc = "LOADED_IMAGE::LoadOptions";
+			SHA256(u16, 2 * (chars + 1), out[n].digest);
+			n++;
+		}
+	}
+	for (unsigned i = 0; i < pred->n_events; i++)
+		if (strcmp(pred->events[i].name, ".initrd") == 0) {
+			out[n].tag = TAG_INITRD;
+			out[n].desc = "Linux initrd";
+			memcpy(out[n].digest, pred->events[i].data_digest, 32);
+			n++;
+		}
+	*ret_n = n;
+	return 0;
+}
+
+int probe_evidence_pcr9_events(const struct probe_eventlog *log, const uint8_t *cmdline, size_t cmdline_len,
+			       const struct probe_pcr11 *pred, char *why, size_t why_size)
+{
+	int sha = probe_eventlog_alg_index(log, PROBE_TPM_ALG_SHA256), r;
+	struct pcr9_expect want[2];
+	unsigned k = 0, n_want = 0;
+
+	if (sha < 0)
+		return snprintf(why, why_size, "PCR 9: the log has no sha256 bank"), -EPERM;
+	r = pcr9_expected(cmdline, cmdline_len, pred, want, &n_want, why, why_size);
+	if (r < 0)
+		return r;
+
+	for (size_t i = 0; i < log->n_events; i++) {
+		const struct probe_event *e = &log->events[i];
+		uint32_t tag, size;
+
+		if (e->pcr != 9 || e->type == PROBE_EV_NO_ACTION)
+			continue;
+		if (e->type != PROBE_EV_EVENT_TAG || e->data_len < 8)
+			return snprintf(why, why_size, "PCR 9: an event of type %#x (log offset %zu), not the kernel's tagged event",
+					e->type, e->offset),
+			       -EPERM;
+		tag = (uint32_t)e->data[0] | (uint32_t)e->data[1] << 8 | (uint32_t)e->data[2] << 16 | (uint32_t)e->data[3] << 24;
+		size = (uint32_t)e->data[4] | (uint32_t)e->data[5] << 8 | (uint32_t)e->data[6] << 16 | (uint32_t)e->data[7] << 24;
+		if (size != e->data_len - 8)
+			return snprintf(why, why_size, "PCR 9: a tagged event whose size (%u) is not its data's (log offset %zu)", size,
+					e->offset),
+			       -EPERM;
+		if (tag != TAG_LOAD_OPTIONS && tag != TAG_INITRD)
+			return snprintf(why, why_size, "PCR 9: an unknown tagged event %#x (log offset %zu)", tag, e->offset), -EPERM;
+		if (k >= n_want)
+			return snprintf(why, why_size, "PCR 9: an extra \"%s\" event: the sealed UKI accounts for no more",
+					tag == TAG_INITRD ? "Linux initrd" : "LOADED_IMAGE::LoadOptions"),
+			       -EPERM;
+		if (tag != want[k].tag)
+			return snprintf(why, why_size, "PCR 9: \"%s\" expected, the log has \"%s\" (missing or out of order)", want[k].desc,
+					tag == TAG_INITRD ? "Linux initrd" : "LOADED_IMAGE::LoadOptions"),
+			       -EPERM;
+		if (size != strlen(want[k].desc) + 1 || memcmp(e->data + 8, want[k].desc, size) != 0)
+			return snprintf(why, why_size, "PCR 9: tagged event %#x is not described as \"%s\"", tag, want[k].desc), -EPERM;
+		if (memcmp(e->digests[sha], want[k].digest, 32) != 0)
+			return snprintf(why, why_size, "PCR 9: \"%s\" is not the sealed UKI's %s", want[k].desc,
+					tag == TAG_INITRD ? ".initrd" : ".cmdline as the stub passes it"),
+			       -EPERM;
+		k++;
+	}
+	if (k < n_want)
+		return snprintf(why, why_size, "PCR 9: \"%s\" is missing from the log", want[k].desc), -EPERM;
+	return 0;
+}
+
+/*
+ * Without a userspace log (systemd < 253 writes none) the phase words are
+ * not listed; the ones systemd-pcrphase extends while booting are a prefix
+ * of enter-initrd leave-initrd sysinit ready (a non-systemd initrd skips the
+ * first two). PCR 11 is a hash chain, so at most one of these matches.
+ */
+static const char *const *const boot_phase_seqs[] = {
+	(const char *const[]){ NULL },
+	(const char *const[]){ "enter-initrd", NULL },
+	(const char *const[]){ "enter-initrd", "leave-initrd", NULL },
+	(const char *const[]){ "enter-initrd", "leave-initrd", "sysinit", NULL },
+	(const char *const[]){ "enter-initrd", "leave-initrd", "sysinit", "ready", NULL },
+	(const char *const[]){ "sysinit", NULL },
+	(const char *const[]){ "sysinit", "ready", NULL },
+};
+
+static void words_join(const char *const *w, unsigned n, char *out, size_t out_size)
+{
+	size_t o = 0;
+
+	out[0] = 0;
+	for (unsigned i = 0; i < n && o < out_size; i++)
+		o += (size_t)snprintf(out + o, out_size - o, "%s%s", i ? ":" : "", w[i]);
 }
 
 /* composefs=<hex> (or composefs.digest=) in the UKI's own .cmdline, allowed by the policy, never "?". */
@@ -271,6 +678,135 @@ static int cmdline_link(const struct probe_pe *pe, const struct probe_policy *po
 	return snprintf(why, why_size, "the booted UKI's .cmdline names no composefs digest"), -EPERM;
 }
 
+/*
+ * The log against the quoted PCRs: the firmware log for every PCR but 11;
+ * for PCR 11 the firmware log's events, then the phase words: those of the
+ * userspace log when the guest sent one (parsed strictly into @ul), else the
+ * boot sequence prefix that matches (@ul gets those words; none may match).
+ */
+static int eventlog_link(const struct probe_eventlog *log, const struct decoded *d, struct probe_userlog *ul, char *why,
+			 size_t why_size)
+{
+	struct probe_pcr_selection sel = { .n_banks = 1,
+					   .banks = { { PROBE_TPM_ALG_SHA256, SC_EVIDENCE_PCR_MASK & ~(1u << 11) } } };
+	uint8_t values[10 * 32], pcrs[PROBE_TPM_PCRS][PROBE_TPM_HASH_MAX], pcr11[32];
+	char inner[400];
+	size_t n = 0;
+	int r;
+
+	for (unsigned pcr = 0; pcr < 24; pcr++)
+		if (sel.banks[0].mask & (1u << pcr)) {
+			memcpy(values + n, pcr_value(d, pcr), 32);
+			n += 32;
+		}
+	r = probe_eventlog_check_pcrs(log, PROBE_TPM_ALG_SHA256, &sel, values, n, why, why_size);
+	if (r < 0)
+		return r;
+	r = probe_eventlog_replay(log, PROBE_TPM_ALG_SHA256, pcrs, why, why_size);
+	if (r < 0)
+		return r;
+	if (d->has_userlog) {
+		r = probe_userlog_parse(d->userlog, d->userlog_len, ul, inner, sizeof(inner));
+		if (r < 0)
+			return snprintf(why, why_size, "the userspace log: %s", inner), r;
+		memcpy(pcr11, pcrs[11], 32);
+		for (unsigned i = 0; i < ul->n_phases; i++)
+			if (probe_pcr_extend(PROBE_BANK_SHA256, pcr11, ul->phase_sha256[i]) < 0)
+				return -EIO;
+		if (memcmp(pcr11, pcr_value(d, 11), 32) != 0)
+			return snprintf(why, why_size,
+					"PCR 11: the firmware log and then the userspace log's %u phase word(s) do not replay to the quoted value",
+					ul->n_phases),
+			       -EPERM;
+		return 0;
+	}
+	for (size_t k = 0; k < ELEMENTSOF(boot_phase_seqs); k++) {
+		struct probe_userlog guess = { 0 };
+
+		memcpy(pcr11, pcrs[11], 32);
+		for (const char *const *w = boot_phase_seqs[k]; *w; w++) {
+			guess.phases[guess.n_phases] = *w;
+			if (probe_bank_hash(PROBE_BANK_SHA256, *w, strlen(*w), guess.phase_sha256[guess.n_phases]) < 0 ||
+			    probe_pcr_extend(PROBE_BANK_SHA256, pcr11, guess.phase_sha256[guess.n_phases]) < 0)
+				return -EIO;
+			guess.n_phases++;
+		}
+		if (memcmp(pcr11, pcr_value(d, 11), 32) == 0) {
+			*ul = guess;
+			return 0;
+		}
+	}
+	return snprintf(why, why_size,
+			"PCR 11: the firmware log does not replay to the quoted value, neither alone nor followed by systemd-pcrphase's "
+			"boot words, and there is no userspace log"),
+	       -EPERM;
+}
+
+/* tpm:pcr11, tpm:pcr9, tpm:pcr12 for the UKI the host booted; @log NULL when it did not replay. */
+static int uki_links(json_t *links, const struct probe_pe *pe, const struct probe_eventlog *log, const struct decoded *d,
+		     const struct probe_userlog *ul)
+{
+	static const uint8_t zero[32];
+	struct probe_pcr11 pred;
+	const uint8_t *cmdline = NULL;
+	size_t cmdline_len = 0;
+	bool has_initrd = false;
+	char why[512], buf[700], names[160], words[200];
+	bool pred_ok;
+	int r;
+
+	for (unsigned i = 0; i < pe->n_sections; i++)
+		if (strcmp(pe->sections[i].name, ".cmdline") == 0)
+			probe_pe_section_raw(pe, &pe->sections[i], &cmdline, &cmdline_len);
+
+	pred_ok = probe_pcr11_predict(pe, PROBE_BANK_SHA256, 0, ul->phases, ul->n_phases, &pred, why, sizeof(why)) >= 0;
+	if (!pred_ok)
+		r = link_add(links, "tpm:pcr11", false, why);
+	else if (!log)
+		r = link_add(links, "tpm:pcr11", false, "not verified: the event log did not replay");
+	else if (probe_evidence_pcr11_events(log, &pred, why, sizeof(why)) < 0)
+		r = link_add(links, "tpm:pcr11", false, why);
+	else if (memcmp(pcr_value(d, 11), pred.value, 32) != 0)
+		r = link_add(links, "tpm:pcr11", false, "PCR 11 is not what the sealed UKI the host built measures to: another UKI booted");
+	else {
+		size_t o = 0;
+
+		names[0] = 0;
+		for (unsigned i = 0; i < pred.n_events && o < sizeof(names); i++)
+			o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? " " : "", pred.events[i].name);
+		words_join(ul->phases, ul->n_phases, words, sizeof(words));
+		snprintf(buf, sizeof(buf),
+			 "PCR 11 event by event: the sealed UKI's %u sections (%s), each name then content, in order (systemd-stub %u)%s%s%s",
+			 pred.n_events, names, pred.stub_version,
+			 ul->n_phases == 0 ? ", no phase words" : d->has_userlog ? ", then the userspace log's phase words " : ", then phase words ",
+			 words, ul->n_phases && !d->has_userlog ? " (no userspace log: the boot sequence that replays)" : "");
+		r = link_add(links, "tpm:pcr11", true, buf);
+	}
+	if (r < 0)
+		return r;
+
+	if (!pred_ok)
+		r = link_add(links, "tpm:pcr9", false, "not verified: the sealed UKI's sections could not be hashed");
+	else if (!log)
+		r = link_add(links, "tpm:pcr9", false, "not verified: the event log did not replay");
+	else if (probe_evidence_pcr9_events(log, cmdline, cmdline_len, &pred, why, sizeof(why)) < 0)
+		r = link_add(links, "tpm:pcr9", false, why);
+	else {
+		for (unsigned i = 0; i < pred.n_events; i++)
+			has_initrd |= strcmp(pred.events[i].name, ".initrd") == 0;
+		snprintf(buf, sizeof(buf), "PCR 9: the kernel measured %s%s%s, nothing else",
+			 cmdline ? "the sealed UKI's .cmdline (as the stub passes it)" : "", cmdline && has_initrd ? " and " : "",
+			 has_initrd ? "its .initrd" : "");
+		r = link_add(links, "tpm:pcr9", true, buf);
+	}
+	if (r < 0)
+		return r;
+
+	if (memcmp(pcr_value(d, 12), zero, 32) != 0)
+		return link_add(links, "tpm:pcr12", false, "PCR 12 was extended: a cmdline override, credential or addon");
+	return link_add(links, "tpm:pcr12", true, "PCR 12 untouched: no cmdline override");
+}
+
 json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x, struct probe_tpm_attest *ret_attest)
 {
 	_cleanup_json_ json_t *links = json_array();
@@ -278,6 +814,7 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	_cleanup_eventlog_ struct probe_eventlog *log = NULL;
 	struct probe_pcr_selection sel = { .n_banks = 1, .banks = { { PROBE_TPM_ALG_SHA256, SC_EVIDENCE_PCR_MASK } } };
 	struct probe_tpm_attest attest;
+	struct probe_userlog ul = { 0 };
 	uint8_t extra[32], report_sha[32], want_sha[32];
 	char why[512], buf[600];
 	bool quote_ok = false, log_ok = false;
@@ -341,8 +878,8 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	}
 	if (!quote_ok) {
 		/* Nothing below means anything without a verified quote. */
-		static const char *const rest[] = { "tpm:eventlog", "tpm:secure_boot", "tpm:pcr11", "tpm:pcr12",
-						    "tpm:cmdline" };
+		static const char *const rest[] = { "tpm:eventlog", "tpm:secure_boot", "tpm:pcr11", "tpm:pcr9",
+						    "tpm:pcr12", "tpm:cmdline" };
 
 		for (size_t i = 0; i < ELEMENTSOF(rest); i++)
 			LINK(rest[i], false, "not verified: the quote did not verify");
@@ -352,13 +889,25 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	/* The firmware event log: guest data until it replays to the quoted PCRs. */
 	r = probe_eventlog_parse(d.eventlog, d.eventlog_len, &log, why, sizeof(why));
 	if (r >= 0)
-		r = probe_eventlog_check_pcrs(log, PROBE_TPM_ALG_SHA256, &sel, d.values, d.values_len, why, sizeof(why));
+		r = eventlog_link(log, &d, &ul, why, sizeof(why));
 	if (r < 0) {
 		snprintf(buf, sizeof(buf), "%s", why);
 		LINK("tpm:eventlog", false, buf);
 	} else {
 		log_ok = true;
-		LINK("tpm:eventlog", true, "the firmware event log replays to every quoted PCR");
+		if (d.has_userlog)
+			snprintf(buf, sizeof(buf), "the firmware event log, then for PCR 11 the userspace log's %u phase word(s), replay to every quoted PCR",
+				 ul.n_phases);
+		else if (ul.n_phases == 0)
+			snprintf(buf, sizeof(buf), "the firmware event log replays to every quoted PCR");
+		else {
+			char words[200];
+
+			words_join(ul.phases, ul.n_phases, words, sizeof(words));
+			snprintf(buf, sizeof(buf), "the firmware event log replays to every quoted PCR, PCR 11 then with the phase words %s (no userspace log)",
+				 words);
+		}
+		LINK("tpm:eventlog", true, buf);
 	}
 
 	/* PCR 7. */
@@ -388,41 +937,28 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 			     "PCR 7: Secure Boot on, the host's PK, KEK and db, the UKI verified by the host's db certificate");
 	}
 
-	/* PCR 11 and the cmdline, from the UKI the host booted. */
+	/* PCR 11, PCR 9 and the cmdline, from the UKI the host booted. */
 	if (!x->uki_path) {
 		LINK("tpm:pcr11", false, "the host does not know which UKI it booted");
+		LINK("tpm:pcr9", false, "the host does not know which UKI it booted");
 		LINK("tpm:pcr12", false, "not verified");
 		LINK("tpm:cmdline", false, "the host does not know which UKI it booted");
 	} else {
 		struct probe_pe pe;
-		struct probe_pcr11 pred;
 
 		r = probe_pe_load(x->uki_path, &pe, why, sizeof(why));
 		if (r >= 0) {
-			r = probe_pcr11_predict(&pe, PROBE_BANK_SHA256, 0, NULL, 0, &pred, why, sizeof(why));
-			if (r < 0)
-				LINK("tpm:pcr11", false, why);
-			else if (memcmp(pcr_value(&d, 11), pred.sections_value, 32) != 0)
-				LINK("tpm:pcr11", false, "PCR 11 is not what the sealed UKI the host built measures to: another UKI booted");
-			else {
-				snprintf(buf, sizeof(buf), "PCR 11 equals the prediction for the sealed UKI the host built (%u sections, systemd-stub %u)",
-					 pred.n_events, pred.stub_version);
-				LINK("tpm:pcr11", true, buf);
-			}
-			{
-				static const uint8_t zero[32];
-
-				if (memcmp(pcr_value(&d, 12), zero, 32) != 0)
-					LINK("tpm:pcr12", false, "PCR 12 was extended: a cmdline override, credential or addon");
-				else
-					LINK("tpm:pcr12", true, "PCR 12 untouched: no cmdline override");
-			}
-			r = cmdline_link(&pe, x->policy, why, sizeof(why));
-			LINK("tpm:cmdline", r >= 0, why);
+			r = uki_links(links, &pe, log_ok ? log : NULL, &d, &ul);
+			if (r >= 0)
+				r = cmdline_link(&pe, x->policy, why, sizeof(why)) < 0 ? link_add(links, "tpm:cmdline", false, why)
+										     : link_add(links, "tpm:cmdline", true, why);
 			probe_pe_done(&pe);
+			if (r < 0)
+				return NULL;
 		} else {
 			snprintf(buf, sizeof(buf), "%s: %s", x->uki_path, why);
 			LINK("tpm:pcr11", false, buf);
+			LINK("tpm:pcr9", false, buf);
 			LINK("tpm:pcr12", false, "not verified");
 			LINK("tpm:cmdline", false, buf);
 		}

@@ -9,7 +9,11 @@
  *   tpm:eventlog     the firmware log replays to exactly the quoted PCRs
  *   tpm:secure_boot  PCR 7: Secure Boot on, PK/KEK/db the host enrolled, the UKI
  *                    verified by the host's db certificate
- *   tpm:pcr11        PCR 11 equals the host's prediction for the sealed UKI it built
+ *   tpm:pcr11        PCR 11, event by event: each section systemd-stub measured is the
+ *                    sealed UKI's (name, then content), in order, then only the
+ *                    systemd-pcrphase words of the userspace log
+ *   tpm:pcr9         PCR 9: the kernel's EFI stub measured exactly that UKI's
+ *                    .cmdline (as LoadOptions) and .initrd, nothing else
  *   tpm:pcr12        PCR 12 is untouched: no cmdline override or addon
  *   tpm:cmdline      that UKI's own .cmdline names a digest the policy allows
  *
@@ -25,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probe-pcr11.h"
 #include "probe-policy.h"
 #include "probe-tpm.h"
 
@@ -62,6 +67,58 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
  * than the last), -EPERM with @why (went back), or another negative errno.
  */
 int probe_quote_counters_check(const char *state_file, const struct probe_tpm_attest *q, char *why, size_t why_size);
+
+/*
+ * systemd's userspace measurement log (/run/log/systemd/tpm2-measure.log,
+ * systemd 253+ src/shared/tpm2-util.c tpm2_userspace_log()): RFC 7464
+ * JSON-SEQ, each record RS (0x1e), one JSON object, LF:
+ *   {"pcr":11,"digests":[{"hashAlg":"sha256","digest":"<hex>"},...],
+ *    "content_type":"systemd","content":{"string":"sysinit","bootId":"<32 hex>",
+ *    "timestamp":<usec>,"eventType":"phase"}}
+ * Parsed strictly: at most SC_EVIDENCE_USERLOG_MAX bytes, PROBE_USERLOG_RECORDS_MAX
+ * records of at most PROBE_USERLOG_RECORD_MAX bytes, only those keys, known
+ * hash names with digests of their size, content_type "systemd". A PCR 11
+ * record must be a systemd-pcrphase word (enter-initrd, leave-initrd, sysinit,
+ * ready, shutdown, final; eventType "phase" if given) whose every digest is
+ * H(word); a record for another quoted PCR (0-5, 7, 9, 12) is refused (nothing
+ * of systemd's belongs there); records for PCRs the quote does not cover (13,
+ * 15, ...) are checked for shape and counted, not used.
+ */
+#define PROBE_USERLOG_RECORDS_MAX 128 /* a real record is ~250 bytes: 32 KiB holds ~130 */
+#define PROBE_USERLOG_RECORD_MAX 4096
+
+struct probe_userlog {
+	unsigned n_phases;                               /* PCR 11 records, in order */
+	const char *phases[PROBE_PCR11_MAX_PHASES];       /* static strings: the known words */
+	uint8_t phase_sha256[PROBE_PCR11_MAX_PHASES][32]; /* H(word), checked */
+	unsigned n_records, n_ignored;                    /* all records; those for unquoted PCRs */
+};
+
+/* 0, or -EBADMSG/-EMSGSIZE/-EPERM with @why naming the record. @len 0 is an empty log (no records). */
+int probe_userlog_parse(const uint8_t *buf, size_t len, struct probe_userlog *ret, char *why, size_t why_size);
+
+/*
+ * probe_evidence_pcr11_events() - the firmware log's PCR 11 events (sha256
+ * bank) against @pred, one by one: per section, an EV_IPL event described
+ * by the section's name (UTF-16LE or ASCII, NUL-terminated) carrying
+ * H(name + NUL), then one so described carrying H(content). Any other
+ * event, a section missing, unknown, repeated or out of order, or a digest
+ * not the prediction's is -EPERM with @why naming the section.
+ */
+struct probe_eventlog;
+int probe_evidence_pcr11_events(const struct probe_eventlog *log, const struct probe_pcr11 *pred, char *why, size_t why_size);
+
+/*
+ * probe_evidence_pcr9_events() - the firmware log's PCR 9 events are
+ * exactly the Linux EFI stub's EV_EVENT_TAG events for this UKI, in order:
+ * "LOADED_IMAGE::LoadOptions" (tag 0x8f3b22ed) carrying H(UTF-16LE of
+ * @cmdline up to its first NUL, plus a UTF-16 NUL) when @cmdline (the
+ * .cmdline section's bytes) is not NULL, then "Linux initrd" (0x8f3b22ec)
+ * carrying @pred's .initrd content digest when @pred measures an .initrd.
+ * Any other event is -EPERM with @why.
+ */
+int probe_evidence_pcr9_events(const struct probe_eventlog *log, const uint8_t *cmdline, size_t cmdline_len,
+			       const struct probe_pcr11 *pred, char *why, size_t why_size);
 
 /* Strict base64 (RFC 4648, padded, no whitespace) of at most @max decoded bytes; malloc'd. 0 or -EBADMSG/-EMSGSIZE. */
 int probe_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len);

@@ -12,6 +12,8 @@
 #   tpm-untrusted-ak    the VM's TPM state pins another AK: the quote is refused (tpm:quote)
 #   tpm-counter-back    the VM's last recorded quote had a higher resetCount: the TPM's
 #                       counters went back (a reset or a replayed state: tpm:counters)
+#   tpm-systemd-sealed  the systemd guest (Debian 12, systemd 252 as init): every link
+#                       proven, PCR 11 event by event with whatever phase words it holds
 # With FIXTURE_OUT, tpm-sealed also writes the probe's JSON there (the evidence
 # and the exact report bytes), for tests/fixtures/evidence/.
 VM_TEST_NAME=test-tpm
@@ -19,13 +21,15 @@ VM_TEST_NAME=test-tpm
 sealcheck=$1 probe=$(readlink -f "$2") cache=$3 case=$4 fixture_out=${5:-}
 vm_need qemu-system-x86_64 jq swtpm swtpm_setup tpm2_createprimary
 
-img=$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache" busybox)
+guest=busybox timeout=150
+[ "$case" = tpm-systemd-sealed ] && guest=systemd cache=$cache-systemd timeout=300
+img=$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache" "$guest")
 work=$(mktemp -d "${TMPDIR:-/tmp}/sealcheck-tpm-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 want_rc=0 want_link= args=(--tpm)
 case $case in
-tpm-sealed) ;;
+tpm-sealed | tpm-systemd-sealed) ;;
 tpm-no-secure-boot) want_rc=1 want_link=tpm:secure_boot args+=(--firmware uefi-insecure) ;;
 tpm-other-uki) want_rc=1 want_link=tpm:pcr11 args+=(--esp insecure) ;;
 tpm-untrusted-ak)
@@ -47,7 +51,7 @@ tpm-counter-back)
 esac
 
 rc=0
-XDG_RUNTIME_DIR=$work "$probe" run --json --timeout 150 "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
+XDG_RUNTIME_DIR=$work "$probe" run --json --timeout "$timeout" "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
 fail=0
 ok() { echo "ok - $case: $*"; }
 bad() { echo "not ok - $case: $*"; fail=1; }
@@ -58,8 +62,11 @@ fi
 links=$(jq -r '[.tpm[]? | "\(.link)=\(.status)"] | join(" ")' "$work/out.json")
 if [ "$want_rc" = 0 ]; then
 	[ "$(jq -r '[.tpm[] | select(.status != "proven")] | length' "$work/out.json")" = 0 ] &&
-		[ "$(jq -r '.tpm | length' "$work/out.json")" = 8 ] &&
-		ok "all 8 TPM links proven: $links" || bad "TPM links: $links"
+		[ "$(jq -r '.tpm | length' "$work/out.json")" = 9 ] &&
+		ok "all 9 TPM links proven: $links" || bad "TPM links: $links"
+	for l in tpm:pcr11 tpm:pcr9; do
+		echo "# $l: $(jq -r --arg l "$l" '.tpm[] | select(.link == $l) | .reason' "$work/out.json")"
+	done
 	[ "$(jq -r .evidence "$work/out.json")" = tpm ] && ok "evidence: tpm" || bad "evidence: $(jq -r .evidence "$work/out.json")"
 	if [ -n "$fixture_out" ]; then
 		cp "$work/out.json" "$fixture_out"
