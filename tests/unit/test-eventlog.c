@@ -13,31 +13,9 @@
 #include "probe-eventlog.h"
 #include "sc-macro.h"
 
-struct blob {
-	uint8_t *p;
-	size_t len;
-};
-
 static struct blob load(const char *name)
 {
-	char path[512];
-	struct blob b = {0};
-	FILE *f;
-	long n;
-	snprintf(path, sizeof(path), "%s/tpm/%s", FIXTURES_DIR, name);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0 && n < 1 << 20);
-	rewind(f);
-	b.p = malloc((size_t)n + 1);
-	assert_non_null(b.p);
-	assert_int_equal(fread(b.p, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	b.len = (size_t)n;
-	b.p[n] = 0;
-	return b;
+	return unit_fixture("tpm", name);
 }
 
 static int unhex(char c)
