@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sealcheck-probe attest: a VM that already runs, through its port's socket. */
 #include <getopt.h>
+#include <stdlib.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "probe-cli.h"
+#include "sc-fileio.h"
 #include "sc-io.h"
+#include "sc-macro.h"
 #include "sc-term.h"
 
 static void usage(FILE *f)
@@ -27,6 +30,10 @@ static void usage(FILE *f)
 	      "  --no-require-secure-boot  accept Secure Boot in setup, audit or disabled mode\n"
 	      "  --timeout S             how long to wait for the report (default 60)\n"
 	      "  --json                  the verdict as JSON (sealcheck.probe.v1), the guest report embedded\n"
+	      "  --tpm-state DIR         the VM's TPM state as `run --tpm-state` made it (its pinned AK,\n"
+	      "                          its quote counters): the report's TPM evidence is then required\n"
+	      "  --tpm-uki FILE          with --tpm-state: the sealed UKI the host built (for PCR 11 and 9)\n"
+	      "  --tpm-keys DIR          with --tpm-state: the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt)\n"
 	      "  -h, --help              this text\n"
 	      "\n"
 	      "Exit status: 0 sealed, 1 not sealed, 2 no valid report, no policy or usage error.\n",
@@ -35,9 +42,12 @@ static void usage(FILE *f)
 
 int verb_attest(int argc, char **argv)
 {
-	enum { O_SOCKET = 0x100 };
+	enum { O_SOCKET = 0x100, O_TPM_STATE, O_TPM_UKI, O_TPM_KEYS };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "tpm-state", required_argument, NULL, O_TPM_STATE },
+		{ "tpm-uki", required_argument, NULL, O_TPM_UKI },
+		{ "tpm-keys", required_argument, NULL, O_TPM_KEYS },
 		CLI_POLICY_OPTIONS,
 		{},
 	};
@@ -45,7 +55,8 @@ int verb_attest(int argc, char **argv)
 	struct cli_policy *cp = &o.policy;
 	struct probe_policy policy;
 	struct probe_attest a = { 0 };
-	const char *socket_path = NULL;
+	const char *socket_path = NULL, *tpm_state = NULL, *tpm_uki = NULL, *tpm_keys = NULL;
+	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
 	char name[128];
 	int c, r, rc;
 
@@ -54,6 +65,15 @@ int verb_attest(int argc, char **argv)
 		switch (c) {
 		case O_SOCKET:
 			socket_path = optarg;
+			break;
+		case O_TPM_STATE:
+			tpm_state = optarg;
+			break;
+		case O_TPM_UKI:
+			tpm_uki = optarg;
+			break;
+		case O_TPM_KEYS:
+			tpm_keys = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -84,6 +104,26 @@ int verb_attest(int argc, char **argv)
 	}
 	if (cli_make_policy("attest", cp, NULL, NULL, &policy) < 0)
 		return EXIT_USAGE;
+	if (tpm_state || tpm_uki || tpm_keys) {
+		/* The VM's TPM, as the host recorded it: its evidence is required. */
+		_cleanup_free_ char *ak = NULL, *ak_path = NULL;
+		size_t ak_len = 0;
+
+		if (!tpm_state || !tpm_uki || !tpm_keys) {
+			fputs("sealcheck-probe attest: --tpm-state, --tpm-uki and --tpm-keys go together\n", stderr);
+			return EXIT_USAGE;
+		}
+		if (asprintf(&ak_path, "%s/ak.name", tpm_state) < 0)
+			return PROBE_NO_REPORT;
+		if (sc_read_file_capped(ak_path, PROBE_SWTPM_NAME_MAX, &ak, &ak_len) < 0 || ak_len < 34) {
+			fprintf(stderr, "sealcheck-probe attest: %s: no AK Name the host recorded (made by run --tpm-state)\n",
+				ak_path);
+			return EXIT_USAGE;
+		}
+		if (cli_tpm_prepare("attest", tpm_keys, (const uint8_t *)ak, ak_len, tpm_uki, tpm_state, &policy, &tpm) < 0)
+			return EXIT_USAGE;
+		a.expect_evidence = true;
+	}
 
 	r = probe_block_signals();
 	if (r >= 0) {
@@ -96,7 +136,7 @@ int verb_attest(int argc, char **argv)
 		probe_attest_done(&a);
 		return PROBE_NO_REPORT;
 	}
-	rc = cli_finish(&a, &policy, o.json, NULL, NULL);
+	rc = cli_finish(&a, &policy, o.json, NULL, a.expect_evidence ? &tpm.x : NULL);
 	probe_attest_done(&a);
 	return rc;
 }

@@ -75,9 +75,7 @@ int verb_run(int argc, char **argv)
 	struct probe_policy policy;
 	struct probe_attest a = { 0 };
 	struct probe_vm vm;
-	struct probe_evidence_expect tpm = { 0 };
-	char counters[320];
-	_cleanup_free_ uint8_t *pk = NULL, *kek = NULL, *db = NULL;
+	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
 	struct progress prog = { .tty = isatty(STDERR_FILENO) };
 	char why[512] = "", name[128];
 	int c, r, rc;
@@ -166,30 +164,12 @@ int verb_run(int argc, char **argv)
 	fflush(stdout);
 
 	if (vm.tpm) {
-		/* What the VM's TPM must prove: the keys the host enrolled, the AK it derived, the UKI it booted. */
-		const char *names[] = { "PK.crt", "KEK.crt", "db.crt" };
-		uint8_t **bufs[] = { &pk, &kek, &db };
-		size_t *lens[] = { &tpm.pk_len, &tpm.kek_len, &tpm.db_len };
-
-		for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-			char path[400];
-
-			snprintf(path, sizeof(path), "%s/%s", vm.keys_used, names[i]);
-			if (probe_cert_der(path, bufs[i], lens[i]) < 0) {
-				fprintf(stderr, "sealcheck-probe run: --tpm: %s: not a certificate the host can read\n", path);
-				probe_vm_done(&vm, false);
-				return EXIT_USAGE;
-			}
+		/* What the VM's TPM must prove: the keys the host enrolled, the AK it derived, the UKI it built. */
+		if (cli_tpm_prepare("run", vm.keys_used, vm.ak_name, vm.ak_name_len, vm.uki_path, vm.swtpm.state_dir,
+				    &policy, &tpm) < 0) {
+			probe_vm_done(&vm, false);
+			return EXIT_USAGE;
 		}
-		tpm.pk = pk;
-		tpm.kek = kek;
-		tpm.db = db;
-		tpm.ak_name = vm.ak_name;
-		tpm.ak_name_len = vm.ak_name_len;
-		tpm.uki_path = vm.uki_path;
-		snprintf(counters, sizeof(counters), "%s/quote-counters", vm.swtpm.state_dir);
-		tpm.counters_file = counters;
-		tpm.policy = &policy;
 		a.expect_evidence = true;
 	}
 	a.socket_path = vm.socket_path;
@@ -204,7 +184,7 @@ int verb_run(int argc, char **argv)
 		fprintf(stderr, "sealcheck-probe run: setting up the event loop: %s\n", strerror(-r));
 		rc = PROBE_NO_REPORT;
 	} else
-		rc = cli_finish(&a, &policy, o.json, &vm, vm.tpm ? &tpm : NULL);
+		rc = cli_finish(&a, &policy, o.json, &vm, vm.tpm ? &tpm.x : NULL);
 	if (vm.keep)
 		fprintf(stderr, "sealcheck-probe: VM left running (pid %d, socket %s, work directory %s)\n", (int)vm.pid,
 			vm.socket_path, vm.workdir);

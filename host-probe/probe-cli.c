@@ -6,6 +6,7 @@
 
 #include "probe-cli.h"
 #include "sc-json.h"
+#include "sc-macro.h"
 #include "sc-term.h"
 
 int cli_parse_seconds(const char *verb, const char *opt, const char *arg, unsigned long max, unsigned long *ret)
@@ -103,6 +104,50 @@ int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fa
 	}
 	if (c->allow_setup_mode)
 		ret->require_secure_boot = false;
+	return 0;
+}
+
+void cli_tpm_done(struct cli_tpm *t)
+{
+	free(t->pk);
+	free(t->kek);
+	free(t->db);
+	memset(t, 0, sizeof(*t));
+}
+
+int cli_tpm_prepare(const char *verb, const char *keys_dir, const uint8_t *ak_name, size_t ak_name_len,
+		    const char *uki_path, const char *state_dir, const struct probe_policy *policy, struct cli_tpm *t)
+{
+	const char *names[] = { "PK.crt", "KEK.crt", "db.crt" };
+	uint8_t **bufs[] = { &t->pk, &t->kek, &t->db };
+	size_t *lens[] = { &t->x.pk_len, &t->x.kek_len, &t->x.db_len };
+
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		char path[400];
+
+		snprintf(path, sizeof(path), "%s/%s", keys_dir ? keys_dir : "", names[i]);
+		if (!keys_dir || probe_cert_der(path, bufs[i], lens[i]) < 0) {
+			fprintf(stderr, "sealcheck-probe %s: %s: not a certificate the host can read (the Secure Boot keys it enrolled)\n",
+				verb, path);
+			cli_tpm_done(t);
+			return -EINVAL;
+		}
+	}
+	t->x.pk = t->pk;
+	t->x.kek = t->kek;
+	t->x.db = t->db;
+	if (ak_name_len > sizeof(t->ak_name))
+		ak_name_len = sizeof(t->ak_name);
+	memcpy(t->ak_name, ak_name, ak_name_len);
+	t->x.ak_name = ak_name_len ? t->ak_name : NULL;
+	t->x.ak_name_len = ak_name_len;
+	t->x.uki_path = uki_path;
+	t->x.policy = policy;
+	if (state_dir) {
+		snprintf(t->counters, sizeof(t->counters), "%s/quote-counters", state_dir);
+		t->x.counters_file = t->counters;
+	}
 	return 0;
 }
 

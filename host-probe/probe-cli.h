@@ -5,6 +5,8 @@
 #include <stdbool.h>
 
 #include "probe-attest.h"
+#include "probe-evidence.h"
+#include "probe-swtpm.h"
 #include "probe-policy.h"
 #include "probe-verdict.h"
 
@@ -62,6 +64,24 @@ int cli_add_expect(const char *verb, struct cli_policy *c, const char *arg);
 /* The policy the options give; prints the problem and returns -EINVAL when there is none. */
 int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fallback_source,
 		    const struct sc_digest *fallback, struct probe_policy *ret);
+
+/* What a VM's TPM evidence must prove, as the front ends assemble it. */
+struct cli_tpm {
+	struct probe_evidence_expect x;
+	uint8_t *pk, *kek, *db; /* owned */
+	uint8_t ak_name[PROBE_SWTPM_NAME_MAX];
+	char counters[320];
+};
+void cli_tpm_done(struct cli_tpm *t);
+
+/*
+ * cli_tpm_prepare() - the host's enrolled keys from @keys_dir (PK.crt,
+ * KEK.crt, db.crt), the pinned AK Name, the sealed UKI and the counters file
+ * of the VM's TPM state (@state_dir, or NULL). Prints the problem and returns
+ * -EINVAL when a key cannot be read.
+ */
+int cli_tpm_prepare(const char *verb, const char *keys_dir, const uint8_t *ak_name, size_t ak_name_len,
+		    const char *uki_path, const char *state_dir, const struct probe_policy *policy, struct cli_tpm *ret);
 
 /* Print the verdict (human or JSON) and return the exit status. */
 int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool json, const struct probe_vm *vm,

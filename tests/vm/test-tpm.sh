@@ -10,6 +10,8 @@
 #   tpm-other-uki       a UKI other than the sealed one boots (composefs=? on its
 #                       cmdline): PCR 11 differs from the host's prediction (tpm:pcr11)
 #   tpm-untrusted-ak    the VM's TPM state pins another AK: the quote is refused (tpm:quote)
+#   tpm-attest-running  `attest` of a VM already running (started by `run --keep --tpm-state`):
+#                       the same proof from the recorded TPM state, counters moved forward
 #   tpm-counter-back    the VM's last recorded quote had a higher resetCount: the TPM's
 #                       counters went back (a reset or a replayed state: tpm:counters)
 #   tpm-systemd-sealed  the systemd guest (Debian 12, systemd 252 as init): every link
@@ -47,11 +49,32 @@ tpm-counter-back)
 	echo "0 999999 0" >"$state/quote-counters"
 	want_rc=1 want_link=tpm:counters args=(--tpm-state "$state")
 	;;
+tpm-attest-running) ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
 
 rc=0
-XDG_RUNTIME_DIR=$work "$probe" run --json --timeout "$timeout" "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
+if [ "$case" = tpm-attest-running ]; then
+	state=$work/tpm-state
+	XDG_RUNTIME_DIR=$work "$probe" run --keep --tpm-state "$state" --timeout "$timeout" "$img" >"$work/run.out" 2>"$work/err" ||
+		{ echo "not ok - $case: run --keep did not say sealed"; cat "$work/run.out" "$work/err"; exit 1; }
+	vm_pid=$(sed -n 's/.*VM left running (pid \([0-9]*\),.*/\1/p' "$work/err" | head -n 1)
+	sock=$(sed -n 's/.*VM left running (pid [0-9]*, socket \([^,]*\),.*/\1/p' "$work/err" | head -n 1)
+	stop_vm() {
+		[ -n "$vm_pid" ] && [ "$(cat "/proc/$vm_pid/comm" 2>/dev/null)" = qemu-system-x86 ] && kill "$vm_pid" 2>/dev/null
+		sleep 0.5
+		pkill -f "tpmstate dir=$state" 2>/dev/null || true
+		rm -rf "$work"
+	}
+	trap stop_vm EXIT
+	mcopy -o -i "$img/$(jq -r .esps.sealed.esp "$img/manifest.json")" ::/EFI/BOOT/BOOTX64.EFI "$work/sealed-uki.efi"
+	"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
+		--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" >"$work/out.json" 2>>"$work/err" || rc=$?
+	grep -q "moved forward" "$work/out.json" && echo "ok - $case: the counters moved forward since run's quote" ||
+		{ echo "not ok - $case: the counters link does not say they moved forward"; exit 1; }
+else
+	XDG_RUNTIME_DIR=$work "$probe" run --json --timeout "$timeout" "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
+fi
 fail=0
 ok() { echo "ok - $case: $*"; }
 bad() { echo "not ok - $case: $*"; fail=1; }
@@ -79,6 +102,7 @@ if [ -n "$want_link" ]; then
 		bad "failed links $(jq -c '[.failed_links[].link]' "$work/out.json") lack $want_link"
 	[ "$(jq -r .evidence "$work/out.json")" = self-reported ] || bad "evidence is '$(jq -r .evidence "$work/out.json")' on a broken chain"
 fi
-[ -z "$(ls -A "$work" | grep sealcheck-probe)" ] && ok "no work directory left" || bad "left behind: $(ls "$work")"
+# (run --keep keeps its work directory on purpose: stop_vm removes it.)
+[ "$case" = tpm-attest-running ] || { [ -z "$(ls -A "$work" | grep sealcheck-probe)" ] && ok "no work directory left" || bad "left behind: $(ls "$work")"; }
 echo "# $case: $(jq -r '.seconds' "$work/out.json") s from connect to verdict; TPM links: $links"
 exit $fail
