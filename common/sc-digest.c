@@ -46,6 +46,35 @@ static int unhex_lower(char c)
 	return -1;
 }
 
+char *sc_hex_encode(const void *data, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t *b = data;
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * len] = '\0';
+	return out;
+}
+
+int sc_hex_decode(const char *hex, void *out, size_t len)
+{
+	uint8_t *b = out;
+
+	if (!hex || strlen(hex) != 2 * len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		int h = unhex_lower(hex[2 * i]), l = unhex_lower(hex[2 * i + 1]);
+
+		if (h < 0 || l < 0)
+			return -EINVAL;
+		b[i] = (uint8_t)(h << 4 | l);
+	}
+	return 0;
+}
+
 int sc_digest_from_hex(const char *hex, size_t len, enum sc_hash_alg alg, struct sc_digest *ret)
 {
 	struct sc_digest d = { 0 };
@@ -70,15 +99,7 @@ int sc_digest_from_hex(const char *hex, size_t len, enum sc_hash_alg alg, struct
 
 char *sc_digest_to_hex(const struct sc_digest *d, char *buf)
 {
-	static const char digits[] = "0123456789abcdef";
-	size_t n = d->len <= SC_DIGEST_MAX ? d->len : SC_DIGEST_MAX;
-
-	for (size_t i = 0; i < n; i++) {
-		buf[2 * i] = digits[d->bytes[i] >> 4];
-		buf[2 * i + 1] = digits[d->bytes[i] & 15];
-	}
-	buf[2 * n] = '\0';
-	return buf;
+	return sc_hex_encode(d->bytes, d->len <= SC_DIGEST_MAX ? d->len : SC_DIGEST_MAX, buf);
 }
 
 char *sc_digest_to_string(const struct sc_digest *d, char *buf)

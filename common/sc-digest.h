@@ -42,6 +42,11 @@ enum sc_hash_alg sc_hash_alg_from_name(const char *s, size_t len);
  */
 int sc_digest_from_hex(const char *hex, size_t len, enum sc_hash_alg alg, struct sc_digest *ret);
 
+/* @len bytes as lowercase hex into @out (2 * @len + 1 bytes, NUL-terminated). Returns @out. */
+char *sc_hex_encode(const void *data, size_t len, char *out);
+/* Exactly 2 * @len lowercase hex characters (a NUL-terminated @hex) into @len bytes. 0 or -EINVAL. */
+int sc_hex_decode(const char *hex, void *out, size_t len);
+
 /* Lowercase hex into @buf (at least SC_DIGEST_HEX_MAX + 1 bytes). Returns @buf. */
 char *sc_digest_to_hex(const struct sc_digest *d, char *buf);
 

@@ -4,8 +4,17 @@
 
 #include <openssl/sha.h>
 
+#include "sc-digest.h"
 #include "sc-evidence.h"
 #include "sc-wire.h"
+
+void sc_evidence_report_sha256(const void *report, size_t len, char out[65])
+{
+	uint8_t h[SHA256_DIGEST_LENGTH];
+
+	SHA256(report, len, h);
+	sc_hex_encode(h, sizeof(h), out);
+}
 
 int sc_evidence_qualifying_data(const char *nonce, const void *report, size_t len, uint8_t out[32])
 {

@@ -57,5 +57,8 @@
 #define SC_AK_TOOLS_ALG "rsa2048:rsassa-sha256:null"
 #define SC_AK_TOOLS_ATTRS "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign"
 
+/* The evidence's "report_sha256": lowercase hex of SHA-256(@report), into @out (65 bytes). */
+void sc_evidence_report_sha256(const void *report, size_t len, char out[65]);
+
 /* SHA-256(@nonce (64 ASCII hex) || SHA-256(@report, @len)) into @out. Returns 0 or -EINVAL/-ENOMEM. */
 int sc_evidence_qualifying_data(const char *nonce, const void *report, size_t len, uint8_t out[32]);

@@ -12,6 +12,7 @@
 #include "probe-cli.h"
 #include "probe-pcr11.h"
 #include "probe-pe.h"
+#include "sc-digest.h"
 #include "sc-macro.h"
 #include "sc-term.h"
 
@@ -144,8 +145,7 @@ int verb_predict_pcr11(int argc, char **argv)
 		fputc('\n', stderr);
 		return EXIT_USAGE;
 	}
-	for (size_t i = 0; i < pcr.digest_len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", pcr.value[i]);
+	sc_hex_encode(pcr.value, pcr.digest_len, hex);
 	if (json)
 		printf("{\"%s\":[{\"pcr\":11,\"hash\":\"%s\"}]}\n", probe_bank_name(bank), hex);
 	else

@@ -120,28 +120,6 @@ static const char *str(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-static bool hex_to_bytes(const char *hex, uint8_t *out, size_t n)
-{
-	if (!hex || strlen(hex) != 2 * n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v = 0;
-
-		for (int k = 0; k < 2; k++) {
-			char c = hex[2 * i + (size_t)k];
-
-			if (c >= '0' && c <= '9')
-				v = v << 4 | (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v = v << 4 | (unsigned)(c - 'a' + 10);
-			else
-				return false;
-		}
-		out[i] = (uint8_t)v;
-	}
-	return true;
-}
-
 static bool contains(const uint8_t *hay, size_t hay_len, const uint8_t *needle, size_t needle_len)
 {
 	return needle && needle_len && hay && hay_len >= needle_len && memmem(hay, hay_len, needle, needle_len);
@@ -217,7 +195,7 @@ static int decode(json_t *ev, struct decoded *d, char *why, size_t why_size)
 		if (!(SC_EVIDENCE_PCR_MASK & (1u << pcr)))
 			continue;
 		snprintf(name, sizeof(name), "%u", pcr);
-		if (!hex_to_bytes(str(bank, name), d->values + d->values_len, 32))
+		if (sc_hex_decode(str(bank, name), d->values + d->values_len, 32) < 0)
 			return snprintf(why, why_size, "pcrs.sha256.%u is not 64 hex characters", pcr), -EBADMSG;
 		d->values_len += 32;
 	}
@@ -333,7 +311,7 @@ static int userlog_record(json_t *rec, unsigned n, struct probe_userlog *ul, cha
 		for (size_t m = 0; m < i; m++)
 			if (strcmp(alg, str(json_array_get(digests, m), "hashAlg")) == 0)
 				return snprintf(why, why_size, "record %u: two %s digests", n, alg), -EBADMSG;
-		if (!hex_to_bytes(str(d, "digest"), got, probe_bank_size(hash_names[j].bank)))
+		if (sc_hex_decode(str(d, "digest"), got, probe_bank_size(hash_names[j].bank)) < 0)
 			return snprintf(why, why_size, "record %u: the %s digest is not %zu lowercase hex bytes", n, alg,
 					probe_bank_size(hash_names[j].bank)),
 			       -EBADMSG;
@@ -815,7 +793,8 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	struct probe_pcr_selection sel = { .n_banks = 1, .banks = { { PROBE_TPM_ALG_SHA256, SC_EVIDENCE_PCR_MASK } } };
 	struct probe_tpm_attest attest;
 	struct probe_userlog ul = { 0 };
-	uint8_t extra[32], report_sha[32], want_sha[32];
+	uint8_t extra[32];
+	char report_sha[65];
 	char why[512], buf[600];
 	bool quote_ok = false, log_ok = false;
 	int r;
@@ -834,10 +813,10 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 		LINK("tpm:binding", false, buf);
 		return TAKE_PTR(links);
 	}
-	SHA256(x->report, x->report_len, report_sha);
+	sc_evidence_report_sha256(x->report, x->report_len, report_sha);
 	if (!str(ev, "nonce") || strcmp(str(ev, "nonce"), x->nonce) != 0)
 		LINK("tpm:binding", false, "the evidence names another nonce");
-	else if (!hex_to_bytes(str(ev, "report_sha256"), want_sha, 32) || memcmp(want_sha, report_sha, 32) != 0)
+	else if (!str(ev, "report_sha256") || strcmp(str(ev, "report_sha256"), report_sha) != 0)
 		LINK("tpm:binding", false, "the evidence is for other report bytes than those received");
 	else
 		LINK("tpm:binding", true, "the evidence names our nonce and the report received");

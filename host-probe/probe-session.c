@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdlib.h>
-
-#include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +11,7 @@
 
 #include "probe-session.h"
 #include "sc-macro.h"
+#include "sc-digest.h"
 #include "sc-evidence.h"
 #include "sc-json.h"
 #include "sc-report-validate.h"
@@ -49,8 +48,7 @@ static int make_nonce(char out[SC_NONCE_HEX_LEN + 1])
 		}
 		got += (size_t)n;
 	}
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	sc_hex_encode(raw, sizeof(raw), out);
 	return 0;
 }
 
@@ -245,7 +243,6 @@ static void judge_evidence(struct probe_session *s, const struct sc_wire_frame *
 {
 	json_t *doc;
 	const char *nonce, *sha;
-	uint8_t digest[32];
 	char hex[65];
 
 	if (!s->report_bytes)
@@ -255,9 +252,7 @@ static void judge_evidence(struct probe_session *s, const struct sc_wire_frame *
 		      : NULL;
 	nonce = json_string_value(json_object_get(doc, "nonce"));
 	sha = json_string_value(json_object_get(doc, "report_sha256"));
-	SHA256((const uint8_t *)s->report_bytes, s->report_len, digest);
-	for (size_t i = 0; i < sizeof(digest); i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	sc_evidence_report_sha256(s->report_bytes, s->report_len, hex);
 	if (!json_is_object(doc) || !nonce || strcmp(nonce, s->nonce) != 0 || !sha || strcmp(sha, hex) != 0) {
 		s->evidence_rejected++;
 		snprintf(s->last_reject, sizeof(s->last_reject), "evidence rejected: %s",

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "sc-digest.h"
 #include "sc-evidence.h"
 #include "sc-json.h"
 #include "sc-tpm.h"
@@ -45,23 +46,11 @@ static json_t *json_base64(const void *data, size_t len)
 	return json_stringn(out, n);
 }
 
-static void to_hex(const uint8_t *b, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
 int sc_evidence_to_json(const char *nonce, const void *report, size_t report_len, const struct sc_tpm_quote *q,
 			const void *eventlog, size_t eventlog_len, const void *userlog, size_t userlog_len,
 			json_t **ret)
 {
 	_cleanup_json_ json_t *doc = NULL, *pcrs = NULL, *bank = NULL;
-	uint8_t h[SHA256_DIGEST_LENGTH];
 	char hex[2 * SC_TPM_SHA256_LEN + 1];
 
 	if (!nonce || !sc_nonce_valid(nonce, strlen(nonce)))
@@ -73,8 +62,7 @@ int sc_evidence_to_json(const char *nonce, const void *report, size_t report_len
 	bank = json_object();
 	if (!doc || !pcrs || !bank)
 		return -ENOMEM;
-	SHA256(report, report_len, h);
-	to_hex(h, sizeof(h), hex);
+	sc_evidence_report_sha256(report, report_len, hex);
 	if (sc_json_set(doc, "schema", json_string(SC_EVIDENCE_SCHEMA)) < 0 ||
 	    sc_json_set(doc, "nonce", json_stringn(nonce, SC_NONCE_HEX_LEN)) < 0 ||
 	    sc_json_set(doc, "report_sha256", json_string(hex)) < 0 ||
@@ -88,7 +76,7 @@ int sc_evidence_to_json(const char *nonce, const void *report, size_t report_len
 		if (!(q->pcr_mask & (1u << i)))
 			continue;
 		snprintf(key, sizeof(key), "%u", i);
-		to_hex(q->pcrs[i], SC_TPM_SHA256_LEN, hex);
+		sc_hex_encode(q->pcrs[i], SC_TPM_SHA256_LEN, hex);
 		if (sc_json_set(bank, key, json_string(hex)) < 0)
 			return -ENOMEM;
 	}

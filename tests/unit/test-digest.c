@@ -36,6 +36,22 @@ static void test_hex_errors(void **state)
 			 -EMSGSIZE);
 }
 
+static void test_hex_bytes(void **state)
+{
+	uint8_t b[3];
+	char hex[7];
+
+	(void)state;
+	assert_string_equal(sc_hex_encode("\x00\xab\xff", 3, hex), "00abff");
+	assert_int_equal(sc_hex_decode("00abff", b, 3), 0);
+	assert_memory_equal(b, "\x00\xab\xff", 3);
+	assert_int_equal(sc_hex_decode("00ABff", b, 3), -EINVAL); /* lowercase only */
+	assert_int_equal(sc_hex_decode("00abf", b, 3), -EINVAL);
+	assert_int_equal(sc_hex_decode("00abff00", b, 3), -EINVAL);
+	assert_int_equal(sc_hex_decode("00ab g", b, 3), -EINVAL);
+	assert_int_equal(sc_hex_decode(NULL, b, 3), -EINVAL);
+}
+
 static void test_equal_needs_alg_len_bytes(void **state)
 {
 	struct sc_digest a, b;
@@ -111,7 +127,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hex_roundtrip),        cmocka_unit_test(test_hex_errors),
 		cmocka_unit_test(test_equal_needs_alg_len_bytes), cmocka_unit_test(test_compute_known_answers),
-		cmocka_unit_test(test_measure_errors),
+		cmocka_unit_test(test_measure_errors),        cmocka_unit_test(test_hex_bytes),
 	};
 	return cmocka_run_group_tests_name("digest", tests, NULL, NULL);
 }
