@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import pty
-import select
 import shutil
 import socket
 import struct
@@ -25,7 +24,6 @@ import sys
 import tempfile
 import time
 import tty
-import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
@@ -34,32 +32,6 @@ import status_cases  # noqa: E402
 
 KEYS = {"schema", "nonce", "report_sha256", "ak_public", "quote", "signature", "pcrs", "eventlog", "userspace_log"}
 PCRS = {"0", "1", "2", "3", "4", "5", "7", "9", "11", "12"}
-
-
-def read_frames(fd, seconds, until):
-    """(type, payload bytes) frames for up to `seconds`, or until until(frames) is true."""
-    buf, frames, end = b"", [], time.monotonic() + seconds
-    while time.monotonic() < end and not until(frames):
-        r, _, _ = select.select([fd], [], [], 0.2)
-        if not r:
-            continue
-        try:
-            buf += os.read(fd, 65536)
-        except OSError:  # EIO until the agent has opened the slave side
-            time.sleep(0.1)
-            continue
-        while True:
-            i = buf.find(b"\x1eSC1")
-            if i < 0 or len(buf) < i + 22:
-                break
-            n = int(buf[i + 5:i + 13], 16)
-            if len(buf) < i + 22 + n + 1:
-                break
-            payload = buf[i + 22:i + 22 + n]
-            assert zlib.crc32(payload) == int(buf[i + 13:i + 21], 16), "CRC mismatch"
-            frames.append((buf[i + 4:i + 5], payload))
-            buf = buf[i + 22 + n + 1:]
-    return frames
 
 
 def free_port_pair():
@@ -175,14 +147,14 @@ def run(a, root, tcti, eventlog):
                               "--max-answers", "2"] + extra, env=env, stderr=subprocess.PIPE, text=True)
     fails, err = [], ""
     try:
-        push = read_frames(master, 20, lambda f: len(f) >= 1)
+        push = fake_host.read_frames(master, 20, lambda f: len(f) >= 1)
         if [t for t, _ in push] != [b"R"] or json.loads(push[0][1])["nonce"] is not None:
             fails.append(f"want one push report without evidence, got {[t for t, _ in push]}")
         nonce = os.urandom(32).hex()
         os.write(master, fake_host.frame(b"N", nonce.encode()))
         # The answer, then whatever follows it until the agent exits (--max-answers 2).
-        frames = read_frames(master, 60, lambda f: agent.poll() is not None and len(f) >= 1)
-        frames += read_frames(master, 1, lambda f: False)
+        frames = fake_host.read_frames(master, 60, lambda f: agent.poll() is not None and len(f) >= 1)
+        frames += fake_host.read_frames(master, 1, lambda f: False)
         kinds = [t for t, _ in frames]
         want = [b"R", b"E"] if a.case == "evidence" else [b"R"]
         if kinds != want:

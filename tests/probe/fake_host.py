@@ -28,21 +28,20 @@ def frame(kind, payload):
     return b"\x1eSC1" + kind + b"%08x%08x:" % (len(payload), zlib.crc32(payload)) + payload + b"\n"
 
 
-def read_reports(fd, seconds, want):
-    """Collect decoded report frames for up to `seconds` or until `want` arrived."""
-    buf, reports, end = b"", [], time.monotonic() + seconds
-    while time.monotonic() < end and len(reports) < want:
+def read_frames(fd, seconds, until):
+    """(type, payload bytes) frames for up to `seconds`, or until until(frames) is true."""
+    buf, frames, end = b"", [], time.monotonic() + seconds
+    while time.monotonic() < end and not until(frames):
         r, _, _ = select.select([fd], [], [], 0.2)
         if not r:
             continue
         try:
-            d = os.read(fd, 65536)
+            buf += os.read(fd, 65536)
         except OSError:  # EIO until the agent has opened the slave side
             time.sleep(0.1)
             continue
-        buf += d
         while True:
-            i = buf.find(b"\x1eSC1R")
+            i = buf.find(b"\x1eSC1")
             if i < 0 or len(buf) < i + 22:
                 break
             n = int(buf[i + 5:i + 13], 16)
@@ -50,9 +49,15 @@ def read_reports(fd, seconds, want):
                 break
             payload = buf[i + 22:i + 22 + n]
             assert zlib.crc32(payload) == int(buf[i + 13:i + 21], 16), "CRC mismatch"
-            reports.append(json.loads(payload))
+            frames.append((buf[i + 4:i + 5], payload))
             buf = buf[i + 22 + n + 1:]
-    return reports
+    return frames
+
+
+def read_reports(fd, seconds, want):
+    """Decoded report frames for up to `seconds` or until `want` arrived."""
+    frames = read_frames(fd, seconds, lambda f: sum(k == b"R" for k, _ in f) >= want)
+    return [json.loads(p) for k, p in frames if k == b"R"]
 
 
 def main():
