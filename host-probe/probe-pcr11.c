@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "probe-pcr11.h"
+#include "probe-tpm.h"
 #include "sc-macro.h"
 
 /* The canonical order (systemd src/fundamental/uki.h) and the first stub version measuring each. */
@@ -23,11 +24,12 @@ static const struct {
 
 static const char *const phase_words[] = { "enter-initrd", "leave-initrd", "sysinit", "ready", "shutdown", "final" };
 
-static const char *const bank_names[_PROBE_BANK_MAX] = {
-	[PROBE_BANK_SHA1] = "sha1",
-	[PROBE_BANK_SHA256] = "sha256",
-	[PROBE_BANK_SHA384] = "sha384",
-	[PROBE_BANK_SHA512] = "sha512",
+/* A bank is a TPM hash algorithm: names, sizes and digests are probe-tpm.c's. */
+static const uint16_t bank_alg[_PROBE_BANK_MAX] = {
+	[PROBE_BANK_SHA1] = PROBE_TPM_ALG_SHA1,
+	[PROBE_BANK_SHA256] = PROBE_TPM_ALG_SHA256,
+	[PROBE_BANK_SHA384] = PROBE_TPM_ALG_SHA384,
+	[PROBE_BANK_SHA512] = PROBE_TPM_ALG_SHA512,
 };
 
 _printf_(3, 4) static int fail(char *why, size_t why_size, const char *fmt, ...)
@@ -44,13 +46,13 @@ _printf_(3, 4) static int fail(char *why, size_t why_size, const char *fmt, ...)
 
 const char *probe_bank_name(enum probe_bank bank)
 {
-	return (unsigned)bank < _PROBE_BANK_MAX ? bank_names[bank] : "unknown";
+	return (unsigned)bank < _PROBE_BANK_MAX ? probe_tpm_hash_name(bank_alg[bank]) : "unknown";
 }
 
 int probe_bank_from_name(const char *s, enum probe_bank *ret)
 {
 	for (unsigned i = 0; i < _PROBE_BANK_MAX; i++)
-		if (strcasecmp(s, bank_names[i]) == 0) {
+		if (strcasecmp(s, probe_tpm_hash_name(bank_alg[i])) == 0) {
 			*ret = (enum probe_bank)i;
 			return 0;
 		}
@@ -59,25 +61,12 @@ int probe_bank_from_name(const char *s, enum probe_bank *ret)
 
 static const EVP_MD *bank_md(enum probe_bank bank)
 {
-	switch (bank) {
-	case PROBE_BANK_SHA1:
-		return EVP_sha1();
-	case PROBE_BANK_SHA256:
-		return EVP_sha256();
-	case PROBE_BANK_SHA384:
-		return EVP_sha384();
-	case PROBE_BANK_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
+	return (unsigned)bank < _PROBE_BANK_MAX ? probe_tpm_hash_md(bank_alg[bank]) : NULL;
 }
 
 size_t probe_bank_size(enum probe_bank bank)
 {
-	static const size_t sizes[_PROBE_BANK_MAX] = { 20, 32, 48, 64 };
-
-	return (unsigned)bank < _PROBE_BANK_MAX ? sizes[bank] : 0;
+	return (unsigned)bank < _PROBE_BANK_MAX ? probe_tpm_hash_size(bank_alg[bank]) : 0;
 }
 
 static void md_ctx_freep(EVP_MD_CTX **c)

@@ -98,52 +98,46 @@ static int rd_2b(struct rd *r, uint8_t *out, size_t cap, uint16_t *len)
 			return -EMSGSIZE;                      \
 	} while (0)
 
+/* The TPM hash algorithms we know: one table for names, sizes and digests. */
+static const struct {
+	uint16_t alg;
+	size_t size;
+	const char *name;
+	const EVP_MD *(*md)(void);
+} hashes[] = {
+	{ PROBE_TPM_ALG_SHA1, 20, "sha1", EVP_sha1 },
+	{ PROBE_TPM_ALG_SHA256, 32, "sha256", EVP_sha256 },
+	{ PROBE_TPM_ALG_SHA384, 48, "sha384", EVP_sha384 },
+	{ PROBE_TPM_ALG_SHA512, 64, "sha512", EVP_sha512 },
+};
+
+static int hash_index(uint16_t alg)
+{
+	for (size_t i = 0; i < ELEMENTSOF(hashes); i++)
+		if (hashes[i].alg == alg)
+			return (int)i;
+	return -1;
+}
+
 size_t probe_tpm_hash_size(uint16_t alg)
 {
-	switch (alg) {
-	case PROBE_TPM_ALG_SHA1:
-		return 20;
-	case PROBE_TPM_ALG_SHA256:
-		return 32;
-	case PROBE_TPM_ALG_SHA384:
-		return 48;
-	case PROBE_TPM_ALG_SHA512:
-		return 64;
-	default:
-		return 0;
-	}
+	int i = hash_index(alg);
+
+	return i < 0 ? 0 : hashes[i].size;
 }
 
 const char *probe_tpm_hash_name(uint16_t alg)
 {
-	switch (alg) {
-	case PROBE_TPM_ALG_SHA1:
-		return "sha1";
-	case PROBE_TPM_ALG_SHA256:
-		return "sha256";
-	case PROBE_TPM_ALG_SHA384:
-		return "sha384";
-	case PROBE_TPM_ALG_SHA512:
-		return "sha512";
-	default:
-		return NULL;
-	}
+	int i = hash_index(alg);
+
+	return i < 0 ? NULL : hashes[i].name;
 }
 
 const EVP_MD *probe_tpm_hash_md(uint16_t alg)
 {
-	switch (alg) {
-	case PROBE_TPM_ALG_SHA1:
-		return EVP_sha1();
-	case PROBE_TPM_ALG_SHA256:
-		return EVP_sha256();
-	case PROBE_TPM_ALG_SHA384:
-		return EVP_sha384();
-	case PROBE_TPM_ALG_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
+	int i = hash_index(alg);
+
+	return i < 0 ? NULL : hashes[i].md();
 }
 
 int probe_tpm_hash(uint16_t alg, const void *data, size_t len, uint8_t out[static PROBE_TPM_HASH_MAX])
