@@ -160,12 +160,12 @@ int probe_pcr11_stub_version(const struct probe_pe *pe, unsigned *ret, char *why
 	return 0;
 }
 
-static bool known_phase(const char *w)
+const char *probe_pcr11_phase_word(const char *w)
 {
-	for (size_t i = 0; i < ELEMENTSOF(phase_words); i++)
+	for (size_t i = 0; w && i < ELEMENTSOF(phase_words); i++)
 		if (strcmp(w, phase_words[i]) == 0)
-			return true;
-	return false;
+			return phase_words[i];
+	return NULL;
 }
 
 int probe_pcr11_parse_phases(char *words, const char **ret, unsigned *ret_n, char *why, size_t why_size)
@@ -181,7 +181,7 @@ int probe_pcr11_parse_phases(char *words, const char **ret, unsigned *ret_n, cha
 
 		if (end)
 			*end = 0;
-		if (!known_phase(p)) {
+		if (!probe_pcr11_phase_word(p)) {
 			fail(why, why_size, "phase word \"%.40s\" is not one of enter-initrd, leave-initrd, sysinit, ready, shutdown, final", p);
 			return -EINVAL;
 		}
@@ -277,7 +277,7 @@ int probe_pcr11_predict(const struct probe_pe *pe, enum probe_bank bank, unsigne
 	}
 	memcpy(p.sections_value, p.value, sizeof(p.value));
 	for (unsigned i = 0; i < n_phases; i++) {
-		if (!known_phase(phases[i])) {
+		if (!probe_pcr11_phase_word(phases[i])) {
 			fail(why, why_size, "phase word \"%.40s\" is not a systemd-pcrphase word", phases[i]);
 			return -EINVAL;
 		}

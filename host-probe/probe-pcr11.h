@@ -79,6 +79,9 @@ int probe_pcr11_stub_version(const struct probe_pe *pe, unsigned *ret, char *why
  */
 int probe_pcr11_parse_phases(char *words, const char **ret, unsigned *ret_n, char *why, size_t why_size);
 
+/* The static copy of systemd-pcrphase word @w if it is one we know (the list above), else NULL. */
+const char *probe_pcr11_phase_word(const char *w);
+
 /* One measured section as its PCR 11 EV_IPL events carry it (name event, then data event). */
 struct probe_pcr11_event {
 	char name[9];

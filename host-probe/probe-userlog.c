@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "probe-tpm.h"
+#include "probe-userlog.h"
+#include "sc-digest.h"
+#include "sc-evidence.h"
+#include "sc-json.h"
+#include "sc-macro.h"
+
+static const char *str(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* One record's JSON object (already parsed), record number @n for messages. */
+static int userlog_record(json_t *rec, unsigned n, struct probe_userlog *ul, char *why, size_t why_size)
+{
+	static const char *const keys[] = { "pcr", "digests", "content_type", "content" };
+	static const char *const content_keys[] = { "string", "bootId", "timestamp", "eventType" };
+	json_t *digests = json_object_get(rec, "digests"), *content = json_object_get(rec, "content"), *v, *d;
+	const char *k, *word = NULL;
+	json_int_t pcr;
+	bool has_sha256 = false;
+	size_t i;
+
+	if (!json_is_object(rec))
+		return snprintf(why, why_size, "record %u is not a JSON object", n), -EBADMSG;
+	json_object_foreach(rec, k, v) {
+		bool known = false;
+
+		for (size_t j = 0; j < ELEMENTSOF(keys); j++)
+			known |= strcmp(k, keys[j]) == 0;
+		if (!known)
+			return snprintf(why, why_size, "record %u has an unknown key \"%.32s\"", n, k), -EBADMSG;
+	}
+	v = json_object_get(rec, "pcr");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= PROBE_TPM_PCRS)
+		return snprintf(why, why_size, "record %u: \"pcr\" is not a PCR index 0-23", n), -EBADMSG;
+	pcr = json_integer_value(v);
+	if (!str(rec, "content_type") || strcmp(str(rec, "content_type"), "systemd") != 0)
+		return snprintf(why, why_size, "record %u: content_type is not \"systemd\"", n), -EBADMSG;
+	if (!json_is_object(content))
+		return snprintf(why, why_size, "record %u: \"content\" is not an object", n), -EBADMSG;
+	json_object_foreach(content, k, v) {
+		bool known = false;
+
+		for (size_t j = 0; j < ELEMENTSOF(content_keys); j++)
+			known |= strcmp(k, content_keys[j]) == 0;
+		if (!known)
+			return snprintf(why, why_size, "record %u: content has an unknown key \"%.32s\"", n, k), -EBADMSG;
+	}
+	v = json_object_get(content, "string");
+	if (v && !json_is_string(v))
+		return snprintf(why, why_size, "record %u: content.string is not a string", n), -EBADMSG;
+	v = json_object_get(content, "eventType");
+	if (v && !json_is_string(v))
+		return snprintf(why, why_size, "record %u: content.eventType is not a string", n), -EBADMSG;
+	if (!json_is_array(digests) || json_array_size(digests) == 0 || json_array_size(digests) > _PROBE_BANK_MAX)
+		return snprintf(why, why_size, "record %u: \"digests\" is not an array of 1-%d digests", n, _PROBE_BANK_MAX),
+		       -EBADMSG;
+
+	if (pcr == 11) {
+		word = probe_pcr11_phase_word(str(content, "string"));
+		if (!word)
+			return snprintf(why, why_size, "record %u: a PCR 11 measurement that is not a systemd-pcrphase word (\"%.40s\")", n,
+					str(content, "string") ?: "(none)"),
+			       -EPERM;
+		if (str(content, "eventType") && strcmp(str(content, "eventType"), "phase") != 0)
+			return snprintf(why, why_size, "record %u: phase word %s with eventType \"%.32s\"", n, word,
+					str(content, "eventType")),
+			       -EPERM;
+		if (ul->n_phases >= PROBE_PCR11_MAX_PHASES)
+			return snprintf(why, why_size, "more than %u PCR 11 records", PROBE_PCR11_MAX_PHASES), -EMSGSIZE;
+	} else if (SC_EVIDENCE_PCR_MASK & (1u << pcr)) {
+		return snprintf(why, why_size, "record %u measures into PCR %u, which the quote covers and systemd never extends from userspace",
+				n, (unsigned)pcr),
+		       -EPERM;
+	}
+
+	json_array_foreach(digests, i, d) {
+		uint8_t got[PROBE_PCR_DIGEST_MAX], want[PROBE_PCR_DIGEST_MAX];
+		const char *alg = str(d, "hashAlg");
+		enum probe_bank bank;
+
+		if (!json_is_object(d) || json_object_size(d) != 2 || !alg || !str(d, "digest"))
+			return snprintf(why, why_size, "record %u: digest %zu is not {\"hashAlg\", \"digest\"}", n, i), -EBADMSG;
+		/* systemd writes the lowercase names; nothing else is taken. */
+		if (probe_bank_from_name(alg, &bank) < 0 || strcmp(alg, probe_bank_name(bank)) != 0)
+			return snprintf(why, why_size, "record %u: unknown hashAlg \"%.16s\"", n, alg), -EBADMSG;
+		for (size_t m = 0; m < i; m++)
+			if (strcmp(alg, str(json_array_get(digests, m), "hashAlg")) == 0)
+				return snprintf(why, why_size, "record %u: two %s digests", n, alg), -EBADMSG;
+		if (sc_hex_decode(str(d, "digest"), got, probe_bank_size(bank)) < 0)
+			return snprintf(why, why_size, "record %u: the %s digest is not %zu lowercase hex bytes", n, alg,
+					probe_bank_size(bank)),
+			       -EBADMSG;
+		if (!word)
+			continue;
+		if (probe_bank_hash(bank, word, strlen(word), want) < 0)
+			return snprintf(why, why_size, "hashing failed"), -EIO;
+		if (memcmp(got, want, probe_bank_size(bank)) != 0)
+			return snprintf(why, why_size, "record %u: the %s digest of phase word %s is not H(\"%s\")", n, alg, word, word),
+			       -EPERM;
+		if (bank == PROBE_BANK_SHA256) {
+			has_sha256 = true;
+			memcpy(ul->phase_sha256[ul->n_phases], got, 32);
+		}
+	}
+	if (word) {
+		if (!has_sha256)
+			return snprintf(why, why_size, "record %u: phase word %s has no sha256 digest", n, word), -EPERM;
+		ul->phases[ul->n_phases++] = word;
+	} else
+		ul->n_ignored++;
+	return 0;
+}
+
+int probe_userlog_parse(const uint8_t *buf, size_t len, struct probe_userlog *ret, char *why, size_t why_size)
+{
+	struct probe_userlog ul = { 0 };
+	size_t off = 0;
+
+	if (len > SC_EVIDENCE_USERLOG_MAX)
+		return snprintf(why, why_size, "the userspace log is over %u bytes", SC_EVIDENCE_USERLOG_MAX), -EMSGSIZE;
+	while (off < len) {
+		_cleanup_json_ json_t *rec = NULL;
+		const uint8_t *end;
+		size_t rlen;
+		int r;
+
+		if (buf[off] != 0x1e)
+			return snprintf(why, why_size, "record %u (byte %zu) does not start with RS (0x1e)", ul.n_records, off), -EBADMSG;
+		if (ul.n_records >= PROBE_USERLOG_RECORDS_MAX)
+			return snprintf(why, why_size, "more than %u records", PROBE_USERLOG_RECORDS_MAX), -EMSGSIZE;
+		off++;
+		end = memchr(buf + off, 0x1e, len - off);
+		rlen = end ? (size_t)(end - (buf + off)) : len - off;
+		if (rlen > PROBE_USERLOG_RECORD_MAX)
+			return snprintf(why, why_size, "record %u is over %u bytes", ul.n_records, PROBE_USERLOG_RECORD_MAX), -EMSGSIZE;
+		if (rlen < 2 || buf[off + rlen - 1] != '\n')
+			return snprintf(why, why_size, "record %u does not end with LF (truncated?)", ul.n_records), -EBADMSG;
+		if (memchr(buf + off, 0, rlen))
+			return snprintf(why, why_size, "record %u holds a NUL byte", ul.n_records), -EBADMSG;
+		rec = json_loadb((const char *)buf + off, rlen - 1, JSON_REJECT_DUPLICATES, NULL);
+		if (!rec)
+			return snprintf(why, why_size, "record %u is not one JSON text", ul.n_records), -EBADMSG;
+		r = userlog_record(rec, ul.n_records, &ul, why, why_size);
+		if (r < 0)
+			return r;
+		ul.n_records++;
+		off += rlen;
+	}
+	*ret = ul;
+	return 0;
+}
+
