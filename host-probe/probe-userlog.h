@@ -1,18 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * systemd's userspace TPM measurement log (/run/log/systemd/tpm2-measure.log)
- * as a guest sends it in its evidence: guest data, parsed strictly, used only
- * to replay the systemd-pcrphase words into PCR 11 (probe-evidence.c).
- */
-#pragma once
-
-#include <stddef.h>
-#include <stdint.h>
-
-#include "probe-pcr11.h"
-
-/*
- * systemd's userspace measurement log (/run/log/systemd/tpm2-measure.log,
+ * systemd's userspace measurement log, as a guest sends it in its evidence
+ * (used only to replay the systemd-pcrphase words into PCR 11, probe-evidence.c) (/run/log/systemd/tpm2-measure.log,
  * systemd 253+ src/shared/tpm2-util.c tpm2_userspace_log()): RFC 7464
  * JSON-SEQ, each record RS (0x1e), one JSON object, LF:
  *   {"pcr":11,"digests":[{"hashAlg":"sha256","digest":"<hex>"},...],
@@ -27,6 +16,13 @@
  * of systemd's belongs there); records for PCRs the quote does not cover (13,
  * 15, ...) are checked for shape and counted, not used.
  */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probe-pcr11.h"
+
 #define PROBE_USERLOG_RECORDS_MAX 128 /* a real record is ~250 bytes: 32 KiB holds ~130 */
 #define PROBE_USERLOG_RECORD_MAX 4096
 
