@@ -115,8 +115,7 @@ static int on_vm_exit(sd_event_source *src, int fd, uint32_t revents, void *user
 	while (probe_console_read(&st->a->vm->console, now) > 0)
 		;
 	(void)probe_vm_running(st->a->vm);
-	vm_stopped(st, probe_console_stopped(&st->a->vm->console, now + 24 * 3600 * 1000LL)
-			       ?: "the VM stopped before it answered");
+	vm_stopped(st, probe_console_sign(&st->a->vm->console) ?: "the VM stopped before it answered");
 	return 0;
 }
 

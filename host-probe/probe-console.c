@@ -156,6 +156,14 @@ const char *probe_console_stopped(const struct probe_console *c, long long now)
 	return NULL;
 }
 
+const char *probe_console_sign(const struct probe_console *c)
+{
+	for (size_t i = 0; i < PROBE_CONSOLE_SIGNS; i++)
+		if (c->sign_seen_ms[i])
+			return signs[i].why;
+	return NULL;
+}
+
 char *probe_console_tail_text(const struct probe_console *c, unsigned lines)
 {
 	_cleanup_free_ char *plain = malloc(c->tail_len + 1);

@@ -52,5 +52,8 @@ void probe_console_feed(struct probe_console *c, const void *buf, size_t n, long
  */
 const char *probe_console_stopped(const struct probe_console *c, long long now_ms);
 
+/* The first sign seen, grace or not (the VM has gone: no report can come any more), or NULL. */
+const char *probe_console_sign(const struct probe_console *c);
+
 /* The last @lines lines, terminal escapes stripped and every other control shown as \xNN; malloc'd. */
 char *probe_console_tail_text(const struct probe_console *c, unsigned lines);

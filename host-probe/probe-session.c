@@ -243,7 +243,6 @@ static void judge_evidence(struct probe_session *s, const struct sc_wire_frame *
 {
 	json_t *doc;
 	const char *nonce, *sha;
-	char hex[65];
 
 	if (!s->report_bytes)
 		return; /* evidence for no report of ours: ignored */
@@ -252,8 +251,7 @@ static void judge_evidence(struct probe_session *s, const struct sc_wire_frame *
 		      : NULL;
 	nonce = json_string_value(json_object_get(doc, "nonce"));
 	sha = json_string_value(json_object_get(doc, "report_sha256"));
-	sc_evidence_report_sha256(s->report_bytes, s->report_len, hex);
-	if (!json_is_object(doc) || !nonce || strcmp(nonce, s->nonce) != 0 || !sha || strcmp(sha, hex) != 0) {
+	if (!json_is_object(doc) || !nonce || strcmp(nonce, s->nonce) != 0 || !sha || strcmp(sha, s->report_sha256) != 0) {
 		s->evidence_rejected++;
 		snprintf(s->last_reject, sizeof(s->last_reject), "evidence rejected: %s",
 			 !json_is_object(doc) ? "not a JSON object" : "not for this nonce and report");
@@ -302,6 +300,8 @@ static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr,
 	}
 	memcpy(s->report_bytes, fr->payload, fr->len);
 	s->report_len = fr->len;
+	/* Once: every evidence frame is compared with it, however many a guest sends. */
+	sc_evidence_report_sha256(s->report_bytes, s->report_len, s->report_sha256);
 	s->evidence_deadline_ms = now + s->cfg.evidence_wait_ms;
 	if (s->evidence_deadline_ms > s->cfg.deadline_ms)
 		s->evidence_deadline_ms = s->cfg.deadline_ms;

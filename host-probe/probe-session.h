@@ -73,6 +73,7 @@ struct probe_session {
 	json_t *report;		/* PROBE_END_REPORT: the validated report (owned) */
 	char *report_bytes;	/* ... exactly as received (the evidence is bound to these bytes) */
 	size_t report_len;
+	char report_sha256[65];	/* ... their hash, as the evidence must name it (sc_evidence_report_sha256()) */
 	long long evidence_deadline_ms; /* set once the report came and evidence is expected */
 	json_t *evidence;	/* the evidence frame for this report and nonce (owned), or NULL */
 	unsigned evidence_rejected;
