@@ -12,7 +12,7 @@ deb_pkgs=(
 	qemu-system-x86 ovmf e2fsprogs erofs-utils dosfstools mtools sbsigntool systemd-boot-efi binutils openssl
 	busybox-static cpio xz-utils gzip jq debian-archive-keyring systemd debootstrap kmod attr
 	swtpm swtpm-tools tpm2-tools libtss2-dev
-	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libmicrohttpd-dev
+	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libmicrohttpd-dev libxml2-dev
 	prometheus prometheus-node-exporter
 )
 rpm_pkgs=(
@@ -23,7 +23,7 @@ rpm_pkgs=(
 	qemu-system-x86-core edk2-ovmf e2fsprogs erofs-utils dosfstools mtools sbsigntools systemd-boot-unsigned binutils openssl
 	busybox cpio xz gzip jq systemd debootstrap kmod attr
 	swtpm swtpm-tools tpm2-tools tpm2-tss-devel
-	libvirt-daemon libvirt-daemon-driver-qemu libvirt-client libvirt-devel libmicrohttpd-devel
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-client libvirt-devel libmicrohttpd-devel libxml2-devel
 	golang-github-prometheus golang-github-prometheus-node-exporter
 )
 
