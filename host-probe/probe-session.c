@@ -110,9 +110,15 @@ static void finish(struct probe_session *s, enum probe_session_end end, long lon
 	s->ended_ms = now;
 	if (why && why != s->why)
 		snprintf(s->why, sizeof(s->why), "%s", why);
-	/* The connection is of no more use: a flooding guest is not read any further. */
-	if (s->fd >= 0)
+	/* The connection is of no more use: a flooding guest is not read any further. An owner that keeps
+	 * connections between rounds (watch) keeps an answering guest's. */
+	if (s->fd >= 0 && !(end == PROBE_END_REPORT && s->cfg.keep_connection))
 		close(TAKE_FD(s->fd));
+}
+
+int probe_session_take_fd(struct probe_session *s)
+{
+	return s->state == PROBE_SESSION_DONE && s->end == PROBE_END_REPORT ? TAKE_FD(s->fd) : -1;
 }
 
 void probe_session_stop(struct probe_session *s, enum probe_session_end end, const char *why, long long now)

@@ -53,6 +53,7 @@ struct probe_session_config {
 	size_t max_read_per_io;	  /* bytes read per probe_session_io() call: fairness (default 64 KiB) */
 	bool expect_evidence;	  /* after the report, wait for its TPM evidence frame (common/sc-evidence.h) */
 	unsigned evidence_wait_ms; /* ... this long at most (default 30000, never past the deadline) */
+	bool keep_connection;	  /* PROBE_END_REPORT leaves the fd open for probe_session_take_fd() (watch's next round) */
 };
 
 struct probe_session {
@@ -102,6 +103,12 @@ int probe_session_io(struct probe_session *s, short revents, long long now_ms);
 int probe_session_tick(struct probe_session *s, long long now_ms);
 /* Bytes received (fuzzers, tests, and the io path): decoded and judged. Returns 0. */
 int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long long now_ms);
+/*
+ * With cfg.keep_connection, the connection of a session that ended with
+ * PROBE_END_REPORT: the caller owns it now (and attaches it to the next
+ * round's session). -1 when there is none (any other end closes it).
+ */
+int probe_session_take_fd(struct probe_session *s);
 /* End it for the owner's reason (copied to s->why). */
 void probe_session_stop(struct probe_session *s, enum probe_session_end end, const char *why, long long now_ms);
 

@@ -5,6 +5,7 @@
  */
 #include "unit.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -506,6 +507,54 @@ static void test_policy_check(void **state)
 	json_decref(links);
 }
 
+/* keep_connection: an answered round leaves the connection to its owner, who
+ * runs the next round (a fresh nonce) over it; any other end still closes it. */
+static void test_keep_connection(void **state)
+{
+	struct probe_session s;
+	struct probe_session_config cfg = { .deadline_ms = T0 + 60000, .keep_connection = true };
+	char nonce[SC_NONCE_HEX_LEN + 1], first[SC_NONCE_HEX_LEN + 1];
+	_cleanup_free_ char *frame = NULL;
+	size_t len;
+	int peer, fd;
+
+	(void)state;
+	start(&s, &peer, &cfg);
+	read_nonce(peer, first);
+	frame = report_frame(first, &len);
+	assert_int_equal(write(peer, frame, len), (ssize_t)len);
+	assert_int_equal(probe_session_io(&s, POLLIN, T0 + 5), 0);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_int_equal(probe_session_fd(&s), -1); /* done: nothing to poll */
+	fd = probe_session_take_fd(&s);
+	assert_true(fd >= 0);
+	assert_int_equal(probe_session_take_fd(&s), -1);
+	probe_session_done(&s); /* does not close what was taken */
+	assert_true(fcntl(fd, F_GETFD) >= 0);
+
+	/* The next round over the same connection: a new nonce, and the old report is a replay. */
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_attach(&s, fd, T0 + 10), 0);
+	read_nonce(peer, nonce);
+	assert_string_equal(nonce, s.nonce);
+	assert_string_not_equal(nonce, first);
+	assert_int_equal(write(peer, frame, len), (ssize_t)len);
+	assert_int_equal(probe_session_io(&s, POLLIN, T0 + 15), 0);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	assert_int_equal(s.stale, 1);
+	/* A round that times out closes the connection even so: the guest sees EOF. */
+	probe_session_tick(&s, T0 + 60000);
+	assert_int_equal(s.end, PROBE_END_TIMEOUT);
+	assert_int_equal(probe_session_take_fd(&s), -1);
+	{
+		char c;
+
+		assert_int_equal(read(peer, &c, 1), 0);
+	}
+	probe_session_done(&s);
+	close(peer);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,7 +564,7 @@ int main(void)
 		cmocka_unit_test(test_read_budget),	   cmocka_unit_test(test_connect_retry),
 		cmocka_unit_test(test_stop),		   cmocka_unit_test(test_policy_parse),
 		cmocka_unit_test(test_policy_check),	   cmocka_unit_test(test_console),
-		cmocka_unit_test(test_evidence),
+		cmocka_unit_test(test_evidence),	   cmocka_unit_test(test_keep_connection),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
