@@ -17,6 +17,7 @@ static const struct probe_verb verbs[] = {
 	{ "run", verb_run, "boot a sealed image under QEMU, attest it, stop it" },
 	{ "attest", verb_attest, "attest a VM that already runs, through its port's socket" },
 	{ "predict-pcr11", verb_predict_pcr11, "predict PCR 11 of a UKI as systemd-measure calculate does" },
+	{ "watch", verb_watch, "attest every VM of this host, round after round, and report changes" },
 };
 
 static void usage(FILE *f)

@@ -90,3 +90,4 @@ int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool 
 int verb_run(int argc, char **argv);
 int verb_attest(int argc, char **argv);
 int verb_predict_pcr11(int argc, char **argv);
+int verb_watch(int argc, char **argv);

@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sealcheck-probe watch: every VM of a host, attested round after round on
+ * one event loop (probe-fleet.h, docs/fleet.md). JSON lines of every change
+ * on stdout, or a live table on a terminal. SIGTERM/SIGINT stop (exit 0),
+ * SIGHUP reloads the policy file. Other outputs and sources (metrics,
+ * libvirt) hook in below where marked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "probe-cli.h"
+#include "probe-fleet.h"
+#include "sc-io.h"
+#include "sc-json.h"
+#include "sc-macro.h"
+#include "sc-term.h"
+
+#define OUT_MAX (16u << 20) /* JSON lines waiting for a slow reader; past this they are dropped and counted */
+
+static void usage(FILE *f)
+{
+	fputs("Usage: sealcheck-probe watch --socket-dir DIR (--expect-digest HEX... | --policy FILE) [OPTIONS]\n"
+	      "\n"
+	      "Attest every VM of this host, again and again, on one event loop: each *.sock in DIR is\n"
+	      "the host side of one VM's port org.sealcheck.attest.0, the VM named by the file name\n"
+	      "without .sock. A fresh nonce when the VM appears and every --interval, one deadline per\n"
+	      "round, the same policy and validation as attest. Prints a JSON line for every change of a\n"
+	      "VM's verdict, of its being up or stale (sealcheck.watch.v1, docs/fleet.md), or on a terminal a\n"
+	      "live table. SIGTERM or SIGINT stop it, SIGHUP reloads the --policy file.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --socket-dir DIR        the VMs' sockets (added and removed as they come and go)\n"
+	      "  --expect-digest HEX     a composefs digest every VM may run; repeatable\n"
+	      "  --policy FILE           a sealcheck.policy.v1 file mapping VM names or UUIDs to digests\n"
+	      "  --no-require-secure-boot  accept Secure Boot in setup, audit or disabled mode\n"
+	      "  --interval S            seconds between a VM's rounds (default 30)\n"
+	      "  --timeout S             one round's deadline (default the interval, at most 20)\n"
+	      "  --stale S               a VM without a valid report this long is stale (default 3 intervals)\n"
+	      "  --reconnect             a new connection every round (default: keep an answering VM's)\n"
+	      "  --events verdict|all    JSON lines for changes only (default), or for every round too\n"
+	      "  --json                  JSON lines even on a terminal\n"
+	      "  --state-dir DIR         DIR/<vm>/ak.name (as run --tpm-state keeps it): that VM's TPM\n"
+	      "                          evidence is required and verified; quote counters kept there\n"
+	      "  --tpm-uki FILE          with --state-dir: the sealed UKI the host built\n"
+	      "  --tpm-keys DIR          with --state-dir: the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt)\n"
+	      "  -h, --help              this text\n"
+	      "\n"
+	      "Exit status: 0 stopped by SIGTERM or SIGINT, 2 usage or setup error.\n",
+	      f);
+}
+
+struct watch {
+	sd_event *event;
+	struct probe_fleet *fleet;
+	const char *policy_file;
+	bool json, all_events, tty;
+	/* JSON lines, written without ever blocking the loop */
+	char *out;
+	size_t out_len, out_cap;
+	uint64_t out_dropped;
+	sd_event_source *out_io;
+	int out_flags;
+	bool out_nonblock, out_broken;
+	/* the table */
+	bool dirty;
+	sd_event_source *redraw;
+};
+
+/* ---- JSON lines ---- */
+
+static void out_flush(struct watch *w);
+
+static int on_out_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	(void)src;
+	(void)fd;
+	(void)revents;
+	out_flush(userdata);
+	return 0;
+}
+
+static void out_flush(struct watch *w)
+{
+	size_t off = 0;
+
+	while (off < w->out_len && !w->out_broken) {
+		ssize_t n = write(STDOUT_FILENO, w->out + off, w->out_len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			/* The reader is gone: nothing more can be said there; the loop goes on (metrics may still serve). */
+			fprintf(stderr, "sealcheck-probe watch: writing to stdout: %s; JSON lines stop\n",
+				n < 0 ? strerror(errno) : "nothing written");
+			w->out_broken = true;
+			break;
+		}
+		off += (size_t)n;
+	}
+	memmove(w->out, w->out + off, w->out_len - off);
+	w->out_len -= off;
+	if (w->out_len && !w->out_broken) {
+		if (!w->out_io)
+			(void)sd_event_add_io(w->event, &w->out_io, STDOUT_FILENO, EPOLLOUT, on_out_io, w);
+		else
+			(void)sd_event_source_set_enabled(w->out_io, SD_EVENT_ON);
+	} else if (w->out_io)
+		(void)sd_event_source_set_enabled(w->out_io, SD_EVENT_OFF);
+}
+
+static void out_line(struct watch *w, json_t *doc)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t n;
+
+	if (w->out_broken)
+		return;
+	if (w->out_dropped && doc) {
+		json_object_set_new(doc, "dropped_lines", json_integer((json_int_t)w->out_dropped));
+	}
+	/* ASCII only: valid JSON, and nothing a guest says can act on a terminal that shows it. */
+	text = doc ? json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(15)) : NULL;
+	if (!text)
+		return;
+	n = strlen(text);
+	if (w->out_len + n + 1 > OUT_MAX) {
+		w->out_dropped++;
+		return;
+	}
+	if (w->out_len + n + 1 > w->out_cap) {
+		size_t cap = w->out_cap ? w->out_cap : 65536;
+		char *p;
+
+		while (cap < w->out_len + n + 1)
+			cap *= 2;
+		p = realloc(w->out, cap);
+		if (!p) {
+			w->out_dropped++;
+			return;
+		}
+		w->out = p;
+		w->out_cap = cap;
+	}
+	memcpy(w->out + w->out_len, text, n);
+	w->out[w->out_len + n] = '\n';
+	w->out_len += n + 1;
+	w->out_dropped = 0;
+	out_flush(w);
+}
+
+static json_t *rfc3339(long long realtime_us)
+{
+	char buf[96];
+	struct tm tm;
+	time_t t = (time_t)(realtime_us / 1000000);
+
+	if (!realtime_us || !gmtime_r(&t, &tm))
+		return json_null();
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(realtime_us % 1000000 / 1000));
+	return json_string(buf);
+}
+
+static json_t *vm_line(const struct probe_fleet_vm *vm, const char *event, unsigned what)
+{
+	_cleanup_json_ json_t *doc = NULL;
+	json_t *changed = json_array(), *checks = json_object();
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} bits[] = { { PROBE_FLEET_VERDICT, "verdict" }, { PROBE_FLEET_UP, "up" }, { PROBE_FLEET_STALE, "stale" } };
+	long long now_us = sc_now_us();
+
+	for (size_t i = 0; changed && i < ELEMENTSOF(bits); i++)
+		if (what & bits[i].bit)
+			json_array_append_new(changed, json_string(bits[i].name));
+	for (unsigned id = 0; checks && vm->judged && id < _SC_CHECK_MAX; id++)
+		if (vm->checks[id] != PROBE_FLEET_CHECK_ABSENT)
+			json_object_set_new(checks, sc_check_key(id), json_string(probe_fleet_check_name(vm->checks[id])));
+	doc = json_pack("{s:s, s:s, s:o?, s:f, s:o, s:o, s:s, s:b}", "schema", "sealcheck.watch.v1", "event",
+			event, "changed", changed, "mono_ms", (double)now_us / 1000.0, "vm", sc_json_str(vm->name), "uuid",
+			vm->uuid[0] ? json_string(vm->uuid) : json_null(), "source", probe_fleet_source_name(vm->source),
+			"tpm", vm->tpm);
+	if (!doc) {
+		json_decref(checks);
+		return NULL;
+	}
+	/* The time of the event itself: now, in UTC. */
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		json_object_set_new(doc, "time", rfc3339((long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000));
+	}
+	if (strcmp(event, "added") == 0 || strcmp(event, "removed") == 0) {
+		json_decref(checks);
+		return TAKE_PTR(doc);
+	}
+	json_object_set_new(doc, "verdict", vm->judged ? json_string(probe_outcome_name(vm->outcome)) : json_null());
+	json_object_set_new(doc, "evidence", json_string(vm->evidence ?: PROBE_EVIDENCE));
+	json_object_set_new(doc, "up", json_boolean(vm->up));
+	json_object_set_new(doc, "stale", json_boolean(vm->stale));
+	json_object_set_new(doc, "result", vm->judged ? json_string(probe_fleet_result_name(vm->last_result)) : json_null());
+	json_object_set_new(doc, "reason", vm->judged && vm->reason[0] ? sc_json_str(vm->reason) : json_null());
+	json_object_set_new(doc, "failed_links", vm->links ? json_incref(vm->links) : json_array());
+	if (vm->tpm_links)
+		json_object_set_new(doc, "tpm_links", json_incref(vm->tpm_links));
+	json_object_set_new(doc, "checks", checks ? checks : json_object());
+	json_object_set_new(doc, "digest", vm->digest[0] ? json_string(vm->digest) : json_null());
+	json_object_set_new(doc, "nonce", vm->nonce[0] ? json_string(vm->nonce) : json_null());
+	json_object_set_new(doc, "last_report", rfc3339(vm->last_report_realtime_us));
+	json_object_set_new(doc, "round_ms", json_integer(vm->round_ms));
+	json_object_set_new(doc, "verdict_mono_ms", json_real((double)vm->verdict_mono_us / 1000.0));
+	json_object_set_new(doc, "consecutive_failures", json_integer(vm->consecutive_failures));
+	json_object_set_new(doc, "rounds", json_integer((json_int_t)vm->rounds));
+	return TAKE_PTR(doc);
+}
+
+static void on_change(struct probe_fleet *f, const struct probe_fleet_vm *vm, unsigned what, void *userdata)
+{
+	struct watch *w = userdata;
+	const char *event;
+
+	(void)f;
+	if (!w->json) {
+		w->dirty = true;
+		return;
+	}
+	if (what & PROBE_FLEET_ADDED)
+		event = "added";
+	else if (what & PROBE_FLEET_REMOVED)
+		event = "removed";
+	else if (what & (PROBE_FLEET_VERDICT | PROBE_FLEET_UP | PROBE_FLEET_STALE))
+		event = "change";
+	else if ((what & PROBE_FLEET_ROUND) && w->all_events)
+		event = "round";
+	else
+		return;
+	{
+		_cleanup_json_ json_t *doc = vm_line(vm, event, what);
+
+		out_line(w, doc);
+	}
+}
+
+/* ---- the table ---- */
+
+static void put_cell(FILE *f, const char *s, size_t width)
+{
+	_cleanup_free_ char *e = NULL;
+	size_t n;
+
+	if (!s)
+		s = "";
+	if (sc_term_escape(s, strlen(s), 0, &e) < 0) {
+		fprintf(f, "%-*s", (int)width, "?");
+		return;
+	}
+	/* Escaped text is printable; cut at a UTF-8 boundary. */
+	n = strlen(e);
+	if (n > width) {
+		n = width;
+		while (n > 0 && ((unsigned char)e[n] & 0xc0) == 0x80)
+			n--;
+	}
+	fprintf(f, "%.*s%*s", (int)n, e, (int)(width > n ? width - n : 0), "");
+}
+
+static void draw_row(FILE *f, const struct probe_fleet_vm *vm, long long now, size_t cols)
+{
+	char age[32];
+	const char *detail = vm->reason;
+	json_t *l = json_array_get(vm->links, 0);
+	char buf[700];
+
+	if (vm->last_report_mono_ms)
+		snprintf(age, sizeof(age), "%llds ago", (now - vm->last_report_mono_ms) / 1000);
+	else
+		snprintf(age, sizeof(age), "never");
+	if (l) {
+		snprintf(buf, sizeof(buf), "%s: %s", json_string_value(json_object_get(l, "link")) ?: "?",
+			 json_string_value(json_object_get(l, "reason")) ?: "");
+		detail = buf;
+	}
+	put_cell(f, vm->name, 24);
+	fprintf(f, " %-10s %-3s %-5s %-10s %5u  ", vm->judged ? probe_outcome_title(vm->outcome) : "-",
+		vm->up ? "up" : "-", vm->stale ? "STALE" : "-", age, vm->consecutive_failures);
+	put_cell(f, detail, cols > 66 ? cols - 66 : 10);
+	fputc('\n', f);
+}
+
+static void draw(struct watch *w)
+{
+	struct winsize ws = { 0 };
+	size_t n = probe_fleet_n_vms(w->fleet), rows, cols, shown = 0, sealed = 0, unsealed = 0, none = 0, stale = 0;
+	long long now = sc_now_ms();
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || !ws.ws_row)
+		ws.ws_row = 24, ws.ws_col = 100;
+	rows = ws.ws_row > 4 ? ws.ws_row - 4u : 1;
+	cols = ws.ws_col ? ws.ws_col : 100;
+	for (size_t i = 0; i < n; i++) {
+		const struct probe_fleet_vm *vm = probe_fleet_vm_at(w->fleet, i);
+
+		sealed += vm->judged && vm->outcome == PROBE_SEALED;
+		unsealed += vm->judged && vm->outcome == PROBE_UNSEALED;
+		none += !vm->judged || vm->outcome == PROBE_NO_REPORT;
+		stale += vm->stale;
+	}
+	fputs("\x1b[H\x1b[2J", stdout);
+	printf("sealcheck-probe watch: %zu VMs: %zu sealed, %zu NOT SEALED, %zu no report, %zu stale\n", n, sealed,
+	       unsealed, none, stale);
+	printf("%-24s %-10s %-3s %-5s %-10s %5s  %s\n", "VM", "VERDICT", "UP", "STALE", "REPORT", "FAILS", "DETAIL");
+	/* The ones that need a look first, then the sealed ones, as many as fit. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n && shown < rows; i++) {
+			const struct probe_fleet_vm *vm = probe_fleet_vm_at(w->fleet, i);
+			bool fine = vm->judged && vm->outcome == PROBE_SEALED && !vm->stale;
+
+			if (fine != (pass == 1))
+				continue;
+			draw_row(stdout, vm, now, cols);
+			shown++;
+		}
+	if (shown < n)
+		printf("... and %zu more\n", n - shown);
+	fflush(stdout);
+}
+
+static int on_redraw(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct watch *w = userdata;
+
+	/* At most once a second, and only when something changed (or ages moved on). */
+	draw(w);
+	w->dirty = false;
+	(void)sd_event_source_set_time(src, usec + 1000000);
+	return 0;
+}
+
+/* ---- signals ---- */
+
+static int on_stop(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata)
+{
+	(void)si;
+	(void)userdata;
+	return sd_event_exit(sd_event_source_get_event(src), 0);
+}
+
+static int on_reload(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct watch *w = userdata;
+	char why[600];
+
+	(void)src;
+	(void)si;
+	probe_fleet_refresh_tpm(w->fleet);
+	if (!w->policy_file)
+		return 0;
+	if (probe_fleet_load_policy(w->fleet, w->policy_file, why, sizeof(why)) < 0) {
+		fputs("sealcheck-probe watch: SIGHUP: the new policy is refused, the old one stays: ", stderr);
+		sc_term_fput(stderr, why, strlen(why), 0);
+		fputc('\n', stderr);
+	} else
+		fprintf(stderr, "sealcheck-probe watch: SIGHUP: policy %s reloaded\n", w->policy_file);
+	return 0;
+}
+
+/* ---- the verb ---- */
+
+static unsigned ms(unsigned long s)
+{
+	return (unsigned)(s * 1000u);
+}
+
+int verb_watch(int argc, char **argv)
+{
+	enum {
+		O_SOCKET_DIR = 0x100,
+		O_INTERVAL,
+		O_STALE,
+		O_EVENTS,
+		O_RECONNECT,
+		O_STATE_DIR,
+		O_TPM_UKI,
+		O_TPM_KEYS,
+	};
+	static const struct option options[] = {
+		{ "socket-dir", required_argument, NULL, O_SOCKET_DIR },
+		{ "interval", required_argument, NULL, O_INTERVAL },
+		{ "stale", required_argument, NULL, O_STALE },
+		{ "events", required_argument, NULL, O_EVENTS },
+		{ "reconnect", no_argument, NULL, O_RECONNECT },
+		{ "state-dir", required_argument, NULL, O_STATE_DIR },
+		{ "tpm-uki", required_argument, NULL, O_TPM_UKI },
+		{ "tpm-keys", required_argument, NULL, O_TPM_KEYS },
+		CLI_POLICY_OPTIONS,
+		{},
+	};
+	struct cli_common o = { .timeout = 0 };
+	struct cli_policy *cp = &o.policy;
+	struct probe_fleet_config cfg = { .keep_connection = true };
+	struct watch w = { .out_flags = -1 };
+	const char *socket_dir = NULL, *state_dir = NULL, *tpm_uki = NULL, *tpm_keys = NULL;
+	unsigned long interval = 30, stale = 0;
+	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
+	_cleanup_event_ sd_event *e = NULL;
+	struct probe_policy fixed;
+	char why[600];
+	int c, r, rc = EXIT_USAGE;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case O_SOCKET_DIR:
+			socket_dir = optarg;
+			break;
+		case O_INTERVAL:
+			if (cli_parse_seconds("watch", "--interval", optarg, 86400, &interval) < 0)
+				return EXIT_USAGE;
+			break;
+		case O_STALE:
+			if (cli_parse_seconds("watch", "--stale", optarg, 30 * 86400, &stale) < 0)
+				return EXIT_USAGE;
+			break;
+		case O_EVENTS:
+			if (strcmp(optarg, "all") == 0)
+				w.all_events = true;
+			else if (strcmp(optarg, "verdict") != 0) {
+				fputs("sealcheck-probe watch: --events ", stderr);
+				sc_term_fput(stderr, optarg, strlen(optarg) > 40 ? 40 : strlen(optarg), 0);
+				fputs(": not \"verdict\" or \"all\"\n", stderr);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_RECONNECT:
+			cfg.keep_connection = false;
+			break;
+		case O_STATE_DIR:
+			state_dir = optarg;
+			break;
+		case O_TPM_UKI:
+			tpm_uki = optarg;
+			break;
+		case O_TPM_KEYS:
+			tpm_keys = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case CLI_O_VM:
+			fputs("sealcheck-probe watch: --vm: watch names each VM by its socket's file name\n", stderr);
+			return EXIT_USAGE;
+		default:
+			r = cli_common_option("watch", c, optarg, &o);
+			if (r > 0)
+				break;
+			if (r < 0)
+				return EXIT_USAGE;
+			fputs("sealcheck-probe watch: see --help for the options of this verb\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs("sealcheck-probe watch: no arguments, only options (see --help)\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (!socket_dir) {
+		fputs("sealcheck-probe watch: give a source of VMs: --socket-dir DIR\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (cp->policy_file && cp->n_expect) {
+		fputs("sealcheck-probe watch: give --expect-digest or --policy, not both\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (!cp->policy_file && !cp->n_expect) {
+		fputs("sealcheck-probe watch: no digest policy: give --expect-digest HEX (the composefs digest the VMs "
+		      "may run) or --policy FILE; without one the probe judges nothing\n",
+		      stderr);
+		return EXIT_USAGE;
+	}
+	if (state_dir || tpm_uki || tpm_keys) {
+		if (!state_dir || !tpm_uki || !tpm_keys) {
+			fputs("sealcheck-probe watch: --state-dir, --tpm-uki and --tpm-keys go together\n", stderr);
+			return EXIT_USAGE;
+		}
+		if (access(state_dir, R_OK | X_OK) < 0) {
+			fprintf(stderr, "sealcheck-probe watch: --state-dir %s: %s\n", state_dir, strerror(errno));
+			return EXIT_USAGE;
+		}
+		if (access(tpm_uki, R_OK) < 0) {
+			fprintf(stderr, "sealcheck-probe watch: --tpm-uki %s: %s\n", tpm_uki, strerror(errno));
+			return EXIT_USAGE;
+		}
+		/* The keys and the UKI, once for all; each VM adds its own AK Name and counters. */
+		if (cli_tpm_prepare("watch", tpm_keys, NULL, 0, tpm_uki, NULL, NULL, &tpm) < 0)
+			return EXIT_USAGE;
+		cfg.state_dir = state_dir;
+		cfg.tpm = &tpm.x;
+	}
+	cfg.interval_ms = ms(interval);
+	cfg.timeout_ms = o.timeout ? ms(o.timeout) : (interval < 20 ? ms(interval) : 20000u);
+	cfg.stale_ms = stale ? ms(stale) : 3u * ms(interval);
+	cfg.allow_setup_mode = cp->allow_setup_mode;
+	w.tty = isatty(STDOUT_FILENO);
+	w.json = o.json || !w.tty;
+	w.policy_file = cp->policy_file;
+
+	/* A session's 256 KiB frame buffer is mmap'd: its untouched pages never count, and go when it ends. */
+	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	signal(SIGPIPE, SIG_IGN);
+	r = probe_block_signals();
+	if (r >= 0)
+		r = sd_event_new(&e);
+	if (r >= 0)
+		r = sd_event_add_signal(e, NULL, SIGTERM, on_stop, &w);
+	if (r >= 0)
+		r = sd_event_add_signal(e, NULL, SIGINT, on_stop, &w);
+	if (r >= 0)
+		r = sd_event_add_signal(e, NULL, SIGHUP, on_reload, &w);
+	if (r >= 0)
+		r = probe_fleet_new(e, &cfg, &w.fleet);
+	if (r < 0) {
+		fprintf(stderr, "sealcheck-probe watch: setting up the event loop: %s\n", strerror(-r));
+		goto out;
+	}
+	w.event = e;
+	if (cp->policy_file) {
+		r = probe_fleet_load_policy(w.fleet, cp->policy_file, why, sizeof(why));
+		if (r < 0) {
+			fputs("sealcheck-probe watch: --policy ", stderr);
+			sc_term_fput(stderr, why, strlen(why), 0);
+			fputc('\n', stderr);
+			goto out;
+		}
+	} else {
+		if (cli_make_policy("watch", cp, NULL, NULL, &fixed) < 0)
+			goto out;
+		probe_fleet_set_policy(w.fleet, &fixed);
+	}
+	if (w.json) {
+		/* Never block the loop on a slow reader: lines wait in memory (capped) until stdout takes them. */
+		w.out_flags = fcntl(STDOUT_FILENO, F_GETFL);
+		if (w.out_flags >= 0 && fcntl(STDOUT_FILENO, F_SETFL, w.out_flags | O_NONBLOCK) >= 0)
+			w.out_nonblock = true;
+	} else {
+		r = sd_event_add_time_relative(e, &w.redraw, CLOCK_MONOTONIC, 0, 100000, on_redraw, &w);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(w.redraw, SD_EVENT_ON);
+		if (r < 0) {
+			fprintf(stderr, "sealcheck-probe watch: setting up the table: %s\n", strerror(-r));
+			goto out;
+		}
+	}
+	r = probe_fleet_add_listener(w.fleet, on_change, &w);
+	/* Hook: further outputs (--metrics-listen, --textfile) add their listeners and sources here. */
+	if (r >= 0) {
+		r = probe_fleet_watch_dir(w.fleet, socket_dir);
+		if (r < 0)
+			fprintf(stderr, "sealcheck-probe watch: --socket-dir %s: %s\n", socket_dir, strerror(-r));
+	}
+	/* Hook: further sources (--libvirt) start here. */
+	if (r < 0)
+		goto out;
+
+	r = sd_event_loop(e);
+	if (r < 0) {
+		fprintf(stderr, "sealcheck-probe watch: the event loop failed: %s\n", strerror(-r));
+		rc = EXIT_USAGE;
+	} else
+		rc = 0;
+out:
+	w.fleet = probe_fleet_free(w.fleet);
+	sd_event_source_disable_unref(w.redraw);
+	sd_event_source_disable_unref(w.out_io);
+	if (w.out_len && !w.out_broken) {
+		/* What is still queued goes out now, for at most 5 s. */
+		(void)sc_write_all(STDOUT_FILENO, w.out, w.out_len, sc_now_ms() + 5000);
+	}
+	if (w.out_nonblock)
+		(void)fcntl(STDOUT_FILENO, F_SETFL, w.out_flags);
+	free(w.out);
+	if (w.tty && !w.json && rc == 0)
+		fputc('\n', stdout);
+	return rc;
+}

@@ -1,0 +1,854 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The fleet: every VM of a host, round after round, on one event loop (probe-fleet.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "probe-fleet.h"
+#include "probe-swtpm.h"
+#include "sc-digest.h"
+#include "sc-fileio.h"
+#include "sc-io.h"
+#include "sc-json.h"
+#include "sc-macro.h"
+#include "sc-term.h"
+
+struct fleet_dir {
+	char *path;
+	sd_event_source *inotify;
+	struct probe_fleet *fleet;
+};
+
+struct probe_fleet {
+	sd_event *event;
+	struct probe_fleet_config cfg;
+	struct probe_fleet_vm **vms; /* sorted by name */
+	size_t n, cap;
+	long long epoch_ms;
+	struct probe_policy fixed;   /* --expect-digest, or no policy yet (n_allowed 0) */
+	json_t *policy_vms;	     /* a loaded policy document's "vms" (owned), or NULL: fixed */
+	char policy_path[256];
+	struct {
+		probe_fleet_listener_t cb;
+		void *userdata;
+	} listeners[PROBE_FLEET_MAX_LISTENERS];
+	unsigned n_listeners;
+	struct fleet_dir dirs[4];
+	unsigned n_dirs;
+};
+
+const char *probe_fleet_source_name(enum probe_fleet_source s)
+{
+	return s == PROBE_FLEET_LIBVIRT ? "libvirt" : "socket-dir";
+}
+
+const char *probe_fleet_result_name(enum probe_fleet_result r)
+{
+	static const char *const names[] = {
+		[PROBE_FLEET_R_SEALED] = "sealed", [PROBE_FLEET_R_UNSEALED] = "unsealed",
+		[PROBE_FLEET_R_TIMEOUT] = "timeout", [PROBE_FLEET_R_CLOSED] = "closed",
+		[PROBE_FLEET_R_ERROR] = "error",
+	};
+
+	return (unsigned)r < ELEMENTSOF(names) ? names[r] : "?";
+}
+
+const char *probe_fleet_check_name(enum probe_fleet_check c)
+{
+	static const char *const names[] = {
+		[PROBE_FLEET_CHECK_ABSENT] = "absent", [PROBE_FLEET_CHECK_PASS] = "pass",
+		[PROBE_FLEET_CHECK_FAIL] = "fail",     [PROBE_FLEET_CHECK_ERROR] = "error",
+		[PROBE_FLEET_CHECK_SKIP] = "skip",
+	};
+
+	return (unsigned)c < ELEMENTSOF(names) ? names[c] : "?";
+}
+
+uint32_t probe_fleet_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+bool probe_fleet_name_valid(const char *name, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)name;
+
+	if (len == 0 || len > PROBE_FLEET_NAME_MAX || !sc_utf8_valid(name, len))
+		return false;
+	if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f || p[i] == '/')
+			return false;
+		/* C1 controls, U+0080..U+009F: C2 80..C2 9F in UTF-8 (valid UTF-8, so i + 1 < len). */
+		if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+			return false;
+	}
+	return true;
+}
+
+static void notify(struct probe_fleet *f, const struct probe_fleet_vm *vm, unsigned what)
+{
+	for (unsigned i = 0; i < f->n_listeners; i++)
+		f->listeners[i].cb(f, vm, what, f->listeners[i].userdata);
+}
+
+int probe_fleet_add_listener(struct probe_fleet *f, probe_fleet_listener_t cb, void *userdata)
+{
+	if (f->n_listeners >= PROBE_FLEET_MAX_LISTENERS)
+		return -E2BIG;
+	f->listeners[f->n_listeners].cb = cb;
+	f->listeners[f->n_listeners].userdata = userdata;
+	f->n_listeners++;
+	return 0;
+}
+
+/* Binary search: the index of @name, or where it would go (*found false). */
+static size_t lookup(const struct probe_fleet *f, const char *name, bool *found)
+{
+	size_t lo = 0, hi = f->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(f->vms[mid]->name, name);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+size_t probe_fleet_n_vms(const struct probe_fleet *f)
+{
+	return f->n;
+}
+
+const struct probe_fleet_vm *probe_fleet_vm_at(const struct probe_fleet *f, size_t i)
+{
+	return i < f->n ? f->vms[i] : NULL;
+}
+
+const struct probe_fleet_vm *probe_fleet_find(const struct probe_fleet *f, const char *name)
+{
+	bool found;
+	size_t i = lookup(f, name, &found);
+
+	return found ? f->vms[i] : NULL;
+}
+
+sd_event *probe_fleet_event(struct probe_fleet *f)
+{
+	return f->event;
+}
+
+const struct probe_fleet_config *probe_fleet_get_config(const struct probe_fleet *f)
+{
+	return &f->cfg;
+}
+
+static long long realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- policy ---- */
+
+/* The VM's policy from the loaded document: its entry by UUID, else by name, checked as a one-entry document. */
+static int resolve_policy(struct probe_fleet *f, struct probe_fleet_vm *vm)
+{
+	_cleanup_json_ json_t *mini = NULL;
+	_cleanup_free_ char *text = NULL;
+	struct probe_policy *p;
+	json_t *entry = NULL;
+	const char *key = NULL;
+	char why[300];
+
+	if (!f->policy_vms) {
+		if (vm->policy != &f->fixed)
+			free(vm->policy);
+		vm->policy = &f->fixed;
+		return 0;
+	}
+	p = vm->policy != &f->fixed && vm->policy ? vm->policy : malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	vm->policy = p;
+	probe_policy_init(p);
+	if (vm->uuid[0] && (entry = json_object_get(f->policy_vms, vm->uuid)))
+		key = vm->uuid;
+	else if ((entry = json_object_get(f->policy_vms, vm->name)))
+		key = vm->name;
+	if (!entry) {
+		/* No digest the host allows: NOT SEALED by policy:digest, never a pass. */
+		snprintf(p->source, sizeof(p->source), "no entry in %.140s", f->policy_path);
+	} else {
+		mini = json_pack("{s:s, s:{s:O}}", "schema", PROBE_POLICY_SCHEMA, "vms", key, entry);
+		text = mini ? json_dumps(mini, JSON_COMPACT) : NULL;
+		if (!text)
+			return -ENOMEM;
+		/* The whole document passed probe_policy_parse() when loaded: this cannot fail but by ENOMEM. */
+		if (probe_policy_parse(text, strlen(text), vm->name, vm->uuid[0] ? vm->uuid : NULL, p, why,
+				       sizeof(why)) < 0) {
+			probe_policy_init(p);
+			snprintf(p->source, sizeof(p->source), "unusable entry in %.130s", f->policy_path);
+		}
+	}
+	if (f->cfg.allow_setup_mode)
+		p->require_secure_boot = false;
+	return 0;
+}
+
+void probe_fleet_set_policy(struct probe_fleet *f, const struct probe_policy *p)
+{
+	f->fixed = *p;
+	if (f->cfg.allow_setup_mode)
+		f->fixed.require_secure_boot = false;
+	if (f->policy_vms)
+		json_decref(TAKE_PTR(f->policy_vms));
+	for (size_t i = 0; i < f->n; i++)
+		(void)resolve_policy(f, f->vms[i]);
+}
+
+int probe_fleet_load_policy(struct probe_fleet *f, const char *path, char *why, size_t why_size)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_json_ json_t *doc = NULL;
+	struct probe_policy scratch;
+	char inner[300];
+	size_t len;
+	int r;
+
+	r = sc_read_file_capped(path, PROBE_POLICY_FILE_MAX, &buf, &len);
+	if (r < 0)
+		return snprintf(why, why_size, "%s: %s", path, r == -EFBIG ? "larger than 4 MiB" : strerror(-r)), r;
+	/* Checked whole, strictly, as attest checks it: NULL names match no entry, so a good file says -ENOENT. */
+	r = probe_policy_parse(buf, len, NULL, NULL, &scratch, inner, sizeof(inner));
+	if (r != -ENOENT)
+		return snprintf(why, why_size, "%s: %s", path, r < 0 ? inner : "unexpected"), r < 0 ? r : -EINVAL;
+	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!doc || !json_is_object(json_object_get(doc, "vms")))
+		return snprintf(why, why_size, "%s: could not be parsed again", path), -EINVAL;
+	if (f->policy_vms)
+		json_decref(f->policy_vms);
+	f->policy_vms = json_incref(json_object_get(doc, "vms"));
+	snprintf(f->policy_path, sizeof(f->policy_path), "%s", path);
+	for (size_t i = 0; i < f->n; i++) {
+		r = resolve_policy(f, f->vms[i]);
+		if (r < 0)
+			return snprintf(why, why_size, "out of memory"), r;
+	}
+	return 0;
+}
+
+/* ---- TPM ---- */
+
+static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
+{
+	_cleanup_free_ char *path = NULL, *ak = NULL;
+	size_t len = 0;
+
+	free(TAKE_PTR(vm->ak_name));
+	free(TAKE_PTR(vm->counters_file));
+	vm->ak_name_len = 0;
+	vm->tpm = false;
+	if (!f->cfg.state_dir)
+		return;
+	if (asprintf(&path, "%s/%s/ak.name", f->cfg.state_dir, vm->name) < 0)
+		return;
+	if (access(path, F_OK) < 0)
+		return; /* no TPM state: self-reported */
+	/* It has a TPM the host owns: evidence is required; an unreadable AK Name fails its tpm:quote link. */
+	vm->tpm = true;
+	if (sc_read_file_capped(path, PROBE_SWTPM_NAME_MAX, &ak, &len) >= 0 && len >= 34) {
+		vm->ak_name = (uint8_t *)TAKE_PTR(ak);
+		vm->ak_name_len = len;
+	}
+	if (asprintf(&vm->counters_file, "%s/%s/quote-counters", f->cfg.state_dir, vm->name) < 0)
+		vm->counters_file = NULL;
+}
+
+void probe_fleet_refresh_tpm(struct probe_fleet *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		tpm_refresh(f, f->vms[i]);
+}
+
+/* ---- rounds ---- */
+
+static void schedule(struct probe_fleet_vm *vm, long long at_ms)
+{
+	(void)sd_event_source_set_time(vm->round_timer, (uint64_t)at_ms * 1000u);
+	(void)sd_event_source_set_enabled(vm->round_timer, SD_EVENT_ONESHOT);
+}
+
+static void arm_stale(struct probe_fleet_vm *vm, long long from_ms)
+{
+	(void)sd_event_source_set_time(vm->stale_timer, (uint64_t)(from_ms + vm->fleet->cfg.stale_ms) * 1000u);
+	(void)sd_event_source_set_enabled(vm->stale_timer, SD_EVENT_ONESHOT);
+}
+
+/* The first grid point epoch + phase + k * interval at or after @t. */
+static long long next_grid(const struct probe_fleet_vm *vm, long long t)
+{
+	const struct probe_fleet *f = vm->fleet;
+	long long iv = f->cfg.interval_ms, base = f->epoch_ms + (long long)(vm->hash % (uint32_t)iv);
+
+	if (t <= base)
+		return base;
+	return base + ((t - base + iv - 1) / iv) * iv;
+}
+
+static void end_round_state(struct probe_fleet_vm *vm)
+{
+	probe_watch_free(TAKE_PTR(vm->watch));
+	if (vm->in_round) {
+		probe_session_done(&vm->a.session);
+		vm->in_round = false;
+	}
+}
+
+static enum probe_fleet_check check_of(const char *status)
+{
+	if (!status)
+		return PROBE_FLEET_CHECK_ABSENT;
+	if (strcmp(status, "pass") == 0)
+		return PROBE_FLEET_CHECK_PASS;
+	if (strcmp(status, "fail") == 0)
+		return PROBE_FLEET_CHECK_FAIL;
+	if (strcmp(status, "error") == 0)
+		return PROBE_FLEET_CHECK_ERROR;
+	if (strcmp(status, "skip") == 0)
+		return PROBE_FLEET_CHECK_SKIP;
+	return PROBE_FLEET_CHECK_ABSENT;
+}
+
+/* The digest the image measured to, when it is one ("sha256:"/"sha512:" and its hex). */
+static void take_digest(struct probe_fleet_vm *vm, json_t *report)
+{
+	json_t *checks = json_object_get(report, "checks");
+	const char *m = json_string_value(json_object_get(json_object_get(checks, "composefs_image"), "measured"));
+	const char *colon = m ? strchr(m, ':') : NULL;
+	struct sc_digest d;
+	enum sc_hash_alg alg = colon ? sc_hash_alg_from_name(m, (size_t)(colon - m)) : SC_HASH_NONE;
+
+	vm->digest[0] = '\0';
+	if (alg != SC_HASH_NONE && sc_digest_from_hex(colon + 1, strlen(colon + 1), alg, &d) >= 0)
+		sc_digest_to_string(&d, vm->digest);
+}
+
+static void on_round_done(struct probe_session *s, void *userdata)
+{
+	struct probe_fleet_vm *vm = userdata;
+	struct probe_fleet *f = vm->fleet;
+	struct probe_evidence_expect x;
+	struct probe_verdict v;
+	long long now = sc_now_ms();
+	enum probe_outcome before = vm->outcome;
+	bool was_judged = vm->judged, was_up = vm->up, was_stale = vm->stale;
+	unsigned what = PROBE_FLEET_ROUND;
+	int fd;
+
+	if (vm->tpm && f->cfg.tpm) {
+		x = *f->cfg.tpm;
+		x.ak_name = vm->ak_name;
+		x.ak_name_len = vm->ak_name_len;
+		x.counters_file = vm->counters_file;
+		x.policy = vm->policy;
+	}
+	if (probe_verdict_decide(&vm->a, vm->policy, vm->tpm && f->cfg.tpm ? &x : NULL, &v) < 0) {
+		memset(&v, 0, sizeof(v));
+		v.outcome = PROBE_NO_REPORT;
+		snprintf(v.reason, sizeof(v.reason), "out of memory");
+	}
+	vm->verdict_mono_us = sc_now_us();
+	vm->judged = true;
+	vm->outcome = v.outcome;
+	vm->evidence = v.evidence ?: PROBE_EVIDENCE;
+	if (vm->links)
+		json_decref(vm->links);
+	vm->links = v.links ? TAKE_PTR(v.links) : json_array();
+	if (vm->tpm_links)
+		json_decref(vm->tpm_links);
+	vm->tpm_links = TAKE_PTR(v.tpm);
+	snprintf(vm->reason, sizeof(vm->reason), "%s", v.outcome == PROBE_NO_REPORT ? v.reason : "");
+	probe_verdict_done(&v);
+
+	snprintf(vm->nonce, sizeof(vm->nonce), "%s", s->nonce);
+	vm->rounds++;
+	vm->last_round_mono_ms = now;
+	vm->last_round_realtime_us = realtime_us();
+	vm->round_ms = now - vm->round_started_ms;
+	vm->stale_reports += s->stale;
+	vm->rejected_reports += s->rejected;
+	vm->bad_frames += s->dec.bad_frames;
+	vm->up = s->end == PROBE_END_REPORT && s->report;
+	if (vm->up) {
+		json_t *checks = json_object_get(s->report, "checks");
+
+		for (unsigned id = 0; id < _SC_CHECK_MAX; id++)
+			vm->checks[id] = (uint8_t)check_of(
+				json_string_value(json_object_get(json_object_get(checks, sc_check_key(id)), "status")));
+		take_digest(vm, s->report);
+		vm->last_report_mono_ms = now;
+		vm->last_report_realtime_us = vm->last_round_realtime_us;
+		vm->stale = false;
+		arm_stale(vm, now);
+	}
+	if (vm->outcome == PROBE_SEALED)
+		vm->last_result = PROBE_FLEET_R_SEALED;
+	else if (vm->outcome == PROBE_UNSEALED)
+		vm->last_result = PROBE_FLEET_R_UNSEALED;
+	else
+		vm->last_result = s->end == PROBE_END_CLOSED ? PROBE_FLEET_R_CLOSED
+				  : s->end == PROBE_END_ERROR ? PROBE_FLEET_R_ERROR
+							       : PROBE_FLEET_R_TIMEOUT;
+	vm->results[vm->last_result]++;
+	vm->consecutive_failures = vm->outcome == PROBE_SEALED ? 0 : vm->consecutive_failures + 1;
+
+	/* Keep an answering guest's connection for the next round. */
+	fd = probe_session_take_fd(s);
+	if (fd >= 0) {
+		if (vm->kept_fd >= 0)
+			close(vm->kept_fd);
+		vm->kept_fd = fd;
+	}
+	/* The session's buffers go now; the watch (already idle) goes at the next round. */
+	probe_session_done(s);
+	vm->in_round = false;
+
+	schedule(vm, next_grid(vm, now > vm->round_started_ms + f->cfg.interval_ms / 2
+					   ? now
+					   : vm->round_started_ms + f->cfg.interval_ms / 2));
+	if (!was_judged || before != vm->outcome)
+		what |= PROBE_FLEET_VERDICT;
+	if (was_up != vm->up)
+		what |= PROBE_FLEET_UP;
+	if (was_stale != vm->stale)
+		what |= PROBE_FLEET_STALE;
+	notify(f, vm, what);
+}
+
+/* Is the kept connection still open? A guest that went away leaves EOF or HUP on it. */
+static bool kept_alive(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+	if (poll(&p, 1, 0) < 0)
+		return false;
+	return !(p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL));
+}
+
+static void start_round(struct probe_fleet_vm *vm)
+{
+	struct probe_fleet *f = vm->fleet;
+	struct probe_session_config cfg = f->cfg.session;
+	long long now = sc_now_ms();
+	int r;
+
+	end_round_state(vm);
+	cfg.deadline_ms = now + f->cfg.timeout_ms;
+	cfg.expect_evidence = vm->tpm;
+	cfg.keep_connection = f->cfg.keep_connection;
+	vm->round_started_ms = now;
+	r = probe_session_init(&vm->a.session, &cfg);
+	if (r < 0) {
+		/* No round this time (getrandom or ENOMEM): try again at the next grid point. */
+		schedule(vm, next_grid(vm, now + f->cfg.interval_ms / 2));
+		return;
+	}
+	vm->in_round = true;
+	vm->a.socket_path = vm->socket_path;
+	vm->a.deadline_ms = cfg.deadline_ms;
+	vm->a.expect_evidence = vm->tpm;
+	if (vm->kept_fd >= 0 && kept_alive(vm->kept_fd))
+		r = probe_session_attach(&vm->a.session, TAKE_FD(vm->kept_fd), now);
+	else {
+		if (vm->kept_fd >= 0)
+			close(TAKE_FD(vm->kept_fd));
+		r = probe_session_connect(&vm->a.session, vm->socket_path, now);
+	}
+	if (r < 0)
+		probe_session_stop(&vm->a.session, PROBE_END_ERROR, strerror(-r), now);
+	/* May end at once (and call on_round_done from inside): the watch is kept either way. */
+	r = probe_watch_new(f->event, &vm->a.session, on_round_done, vm, &vm->watch);
+	if (r < 0) {
+		probe_session_done(&vm->a.session);
+		vm->in_round = false;
+		schedule(vm, next_grid(vm, now + f->cfg.interval_ms / 2));
+	}
+}
+
+static int on_round_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	(void)src;
+	(void)usec;
+	start_round(userdata);
+	return 0;
+}
+
+static int on_stale_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct probe_fleet_vm *vm = userdata;
+
+	(void)src;
+	(void)usec;
+	if (!vm->stale) {
+		vm->stale = true;
+		notify(vm->fleet, vm, PROBE_FLEET_STALE);
+	}
+	return 0;
+}
+
+/* ---- VMs ---- */
+
+static void vm_free(struct probe_fleet_vm *vm)
+{
+	if (!vm)
+		return;
+	end_round_state(vm);
+	if (vm->kept_fd >= 0)
+		close(vm->kept_fd);
+	sd_event_source_disable_unref(vm->round_timer);
+	sd_event_source_disable_unref(vm->stale_timer);
+	if (vm->policy && vm->policy != &vm->fleet->fixed)
+		free(vm->policy);
+	if (vm->links)
+		json_decref(vm->links);
+	if (vm->tpm_links)
+		json_decref(vm->tpm_links);
+	free(vm->ak_name);
+	free(vm->counters_file);
+	free(vm->name);
+	free(vm->socket_path);
+	free(vm);
+}
+
+static bool path_fits(const char *path)
+{
+	return strlen(path) < sizeof(((struct sockaddr_un *)0)->sun_path) &&
+	       strlen(path) < sizeof(((struct probe_session *)0)->path);
+}
+
+int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid, const char *socket_path,
+		       enum probe_fleet_source source)
+{
+	struct probe_fleet_vm *vm;
+	long long now = sc_now_ms(), spread;
+	bool found;
+	size_t at;
+	int r;
+
+	if (!name || !probe_fleet_name_valid(name, strlen(name)))
+		return -EINVAL;
+	if (uuid && strlen(uuid) > PROBE_FLEET_UUID_MAX)
+		return -EINVAL;
+	if (!socket_path || !path_fits(socket_path))
+		return -ENAMETOOLONG;
+	at = lookup(f, name, &found);
+	if (found) {
+		vm = f->vms[at];
+		if (vm->source != source)
+			return -EEXIST;
+		snprintf(vm->uuid, sizeof(vm->uuid), "%s", uuid ?: "");
+		if (strcmp(vm->socket_path, socket_path) != 0) {
+			char *p = strdup(socket_path);
+
+			if (!p)
+				return -ENOMEM;
+			free(vm->socket_path);
+			vm->socket_path = p;
+			/* Another socket (a restarted domain): this round and its connection are of the old one. */
+			end_round_state(vm);
+			if (vm->kept_fd >= 0)
+				close(TAKE_FD(vm->kept_fd));
+			schedule(vm, now);
+		}
+		return resolve_policy(f, vm) < 0 ? -ENOMEM : 0;
+	}
+	if (f->n >= PROBE_FLEET_MAX_VMS)
+		return -E2BIG;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		struct probe_fleet_vm **n = reallocarray(f->vms, cap, sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		f->vms = n;
+		f->cap = cap;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->fleet = f;
+	vm->kept_fd = -1;
+	vm->outcome = PROBE_NO_REPORT;
+	vm->evidence = PROBE_EVIDENCE;
+	vm->policy = &f->fixed;
+	vm->a.session.fd = -1;
+	vm->name = strdup(name);
+	vm->socket_path = strdup(socket_path);
+	snprintf(vm->uuid, sizeof(vm->uuid), "%s", uuid ?: "");
+	vm->source = source;
+	vm->hash = probe_fleet_hash(name);
+	vm->added_mono_ms = now;
+	if (!vm->name || !vm->socket_path) {
+		vm_free(vm);
+		return -ENOMEM;
+	}
+	/* Both armed below, once the VM is in the array. */
+	r = sd_event_add_time(f->event, &vm->round_timer, CLOCK_MONOTONIC, 0, 1000, on_round_timer, vm);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(vm->round_timer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_time(f->event, &vm->stale_timer, CLOCK_MONOTONIC, 0, 1000, on_stale_timer, vm);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(vm->stale_timer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = resolve_policy(f, vm);
+	if (r < 0) {
+		vm_free(vm);
+		return r;
+	}
+	tpm_refresh(f, vm);
+	memmove(f->vms + at + 1, f->vms + at, (f->n - at) * sizeof(*f->vms));
+	f->vms[at] = vm;
+	f->n++;
+	/* Soon, spread by the name's hash over 1 s plus 1 ms per VM (a host's thousands at start), at most an interval. */
+	spread = 1000 + (long long)f->n;
+	if (spread > f->cfg.interval_ms)
+		spread = f->cfg.interval_ms;
+	schedule(vm, now + (long long)(vm->hash % (uint32_t)spread));
+	arm_stale(vm, now);
+	notify(f, vm, PROBE_FLEET_ADDED);
+	return 1;
+}
+
+int probe_fleet_remove_vm(struct probe_fleet *f, const char *name)
+{
+	bool found;
+	size_t at = lookup(f, name, &found);
+	struct probe_fleet_vm *vm;
+
+	if (!found)
+		return -ENOENT;
+	vm = f->vms[at];
+	memmove(f->vms + at, f->vms + at + 1, (f->n - at - 1) * sizeof(*f->vms));
+	f->n--;
+	notify(f, vm, PROBE_FLEET_REMOVED);
+	vm_free(vm);
+	return 0;
+}
+
+/* ---- the fleet ---- */
+
+int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct probe_fleet **ret)
+{
+	struct probe_fleet *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	f->event = sd_event_ref(e);
+	f->cfg = *cfg;
+	if (!f->cfg.interval_ms)
+		f->cfg.interval_ms = 30000;
+	if (!f->cfg.timeout_ms)
+		f->cfg.timeout_ms = f->cfg.interval_ms < 20000 ? f->cfg.interval_ms : 20000;
+	if (!f->cfg.stale_ms)
+		f->cfg.stale_ms = 3 * f->cfg.interval_ms;
+	f->epoch_ms = sc_now_ms();
+	probe_policy_init(&f->fixed);
+	snprintf(f->fixed.source, sizeof(f->fixed.source), "no policy");
+	*ret = f;
+	return 0;
+}
+
+struct probe_fleet *probe_fleet_free(struct probe_fleet *f)
+{
+	if (!f)
+		return NULL;
+	for (unsigned i = 0; i < f->n_dirs; i++) {
+		sd_event_source_disable_unref(f->dirs[i].inotify);
+		free(f->dirs[i].path);
+	}
+	for (size_t i = 0; i < f->n; i++)
+		vm_free(f->vms[i]);
+	free(f->vms);
+	if (f->policy_vms)
+		json_decref(f->policy_vms);
+	sd_event_unref(f->event);
+	free(f);
+	return NULL;
+}
+
+/* ---- --socket-dir ---- */
+
+/* "NAME.sock" -> NAME, into @out; false when it is not one. */
+static bool sock_name(const char *file, char *out, size_t out_size, size_t *ret_len)
+{
+	size_t n = strlen(file);
+
+	if (n <= 5 || strcmp(file + n - 5, ".sock") != 0 || n - 5 >= out_size)
+		return false;
+	memcpy(out, file, n - 5);
+	out[n - 5] = '\0';
+	*ret_len = n - 5;
+	return true;
+}
+
+static void refuse(const char *dir, const char *file, const char *why)
+{
+	fprintf(stderr, "sealcheck-probe watch: %s/", dir);
+	sc_term_fput(stderr, file, strlen(file) > 300 ? 300 : strlen(file), 0);
+	fprintf(stderr, ": %s; skipped\n", why);
+}
+
+static void dir_entry(struct fleet_dir *d, const char *file, bool present, bool quiet)
+{
+	char name[PROBE_FLEET_NAME_MAX + 64], path[PATH_MAX];
+	struct stat st;
+	size_t len;
+	int r;
+
+	if (strlen(file) > PROBE_FLEET_NAME_MAX + 5) {
+		if (present && !quiet && strlen(file) > 5 && strcmp(file + strlen(file) - 5, ".sock") == 0)
+			refuse(d->path, file, "a VM name over 200 bytes");
+		return;
+	}
+	if (!sock_name(file, name, sizeof(name), &len))
+		return;
+	if (!probe_fleet_name_valid(name, len)) {
+		if (present && !quiet)
+			refuse(d->path, file, "not a plain VM name (control characters, '/', invalid UTF-8, . or ..)");
+		return;
+	}
+	if (!present) {
+		const struct probe_fleet_vm *vm = probe_fleet_find(d->fleet, name);
+
+		if (vm && vm->source == PROBE_FLEET_SOCKET_DIR && strncmp(vm->socket_path, d->path, strlen(d->path)) == 0)
+			(void)probe_fleet_remove_vm(d->fleet, name);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s", d->path, file);
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return;
+	r = probe_fleet_add_vm(d->fleet, name, NULL, path, PROBE_FLEET_SOCKET_DIR);
+	if (r >= 0) {
+		struct probe_fleet_vm *vm = (struct probe_fleet_vm *)probe_fleet_find(d->fleet, name);
+
+		if (vm)
+			vm->seen = true;
+	} else if (!quiet)
+		refuse(d->path, file,
+		       r == -ENAMETOOLONG ? "the socket's path is too long for a UNIX socket address"
+		       : r == -EEXIST	  ? "a VM of that name comes from another source"
+		       : r == -E2BIG	  ? "too many VMs"
+					  : strerror(-r));
+}
+
+static int rescan(struct fleet_dir *d, bool quiet)
+{
+	DIR *dir = opendir(d->path);
+	struct dirent *de;
+	struct probe_fleet *f = d->fleet;
+
+	if (!dir)
+		return -errno;
+	for (size_t i = 0; i < f->n; i++)
+		f->vms[i]->seen = false;
+	while ((de = readdir(dir)))
+		dir_entry(d, de->d_name, true, quiet);
+	closedir(dir);
+	/* What is no longer there goes. */
+	for (size_t i = f->n; i-- > 0;) {
+		struct probe_fleet_vm *vm = f->vms[i];
+
+		if (vm->source == PROBE_FLEET_SOCKET_DIR && !vm->seen &&
+		    strncmp(vm->socket_path, d->path, strlen(d->path)) == 0 && vm->socket_path[strlen(d->path)] == '/')
+			(void)probe_fleet_remove_vm(f, vm->name);
+	}
+	return 0;
+}
+
+static int on_inotify(sd_event_source *src, const struct inotify_event *ev, void *userdata)
+{
+	struct fleet_dir *d = userdata;
+
+	(void)src;
+	if (ev->mask & IN_Q_OVERFLOW) {
+		(void)rescan(d, true);
+		return 0;
+	}
+	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+		fprintf(stderr, "sealcheck-probe watch: %s went away; its VMs stay until their sockets are seen gone\n",
+			d->path);
+		return 0;
+	}
+	if (!ev->len || !ev->name[0])
+		return 0;
+	if (ev->mask & (IN_CREATE | IN_MOVED_TO))
+		dir_entry(d, ev->name, true, false);
+	else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+		dir_entry(d, ev->name, false, false);
+	return 0;
+}
+
+int probe_fleet_watch_dir(struct probe_fleet *f, const char *path)
+{
+	struct fleet_dir *d;
+	struct stat st;
+	int r;
+
+	if (f->n_dirs >= ELEMENTSOF(f->dirs))
+		return -E2BIG;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	d = &f->dirs[f->n_dirs];
+	memset(d, 0, sizeof(*d));
+	d->fleet = f;
+	d->path = strdup(path);
+	if (!d->path)
+		return -ENOMEM;
+	/* Watch first, then scan: a socket made in between is seen twice, never missed. */
+	r = sd_event_add_inotify(f->event, &d->inotify, path,
+				 IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF |
+					 IN_ONLYDIR,
+				 on_inotify, d);
+	if (r >= 0)
+		r = rescan(d, false);
+	if (r < 0) {
+		sd_event_source_disable_unref(d->inotify);
+		free(d->path);
+		memset(d, 0, sizeof(*d));
+		return r;
+	}
+	f->n_dirs++;
+	return 0;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The fleet: every VM of a host attested round after round on ONE sd-event
+ * loop (`sealcheck-probe watch`, docs/fleet.md).
+ *
+ * VMs. Each VM is a name (the socket's file name without .sock, or the
+ * libvirt domain's name: never what the guest says), a UUID (may be empty), a
+ * socket path and a source. They are kept in an array sorted by name:
+ * lookup is a binary search, O(log N); adding or removing moves pointers
+ * (a memmove, no scan, no event handler touches other VMs). Index i of
+ * probe_fleet_vm_at() is valid until the next add or remove.
+ *
+ * Rounds. A round is one probe_session (probe-session.h) with a fresh nonce
+ * and its own deadline (cfg.timeout_ms), bound to the loop by a probe_watch
+ * (probe-loop.h): the session's frame, size, read-per-io and flood caps and its
+ * strict validation apply unchanged. A VM's first round starts soon after it
+ * appears (within min(interval, 1 s + 1 ms per VM then known), by a hash of
+ * its name); after that its rounds sit on its own grid epoch + phase + k *
+ * interval, phase = FNV-1a(name) % interval, so N VMs are spread evenly
+ * across the interval and never fire at once, deterministically. The next
+ * round is scheduled when a round ends, at the first grid point at least
+ * half an interval after the last round began: rounds never overlap. With
+ * cfg.keep_connection an answered round's connection (probe_session_take_fd)
+ * carries the next round; a closed one is reconnected. Per round a VM costs
+ * O(1) work plus O(log N) in sd-event's timer queue; each VM's session reads
+ * at most max_read_per_io per wake-up, so a flooding, silent or slow guest
+ * costs its own round and nothing of the others'. Nothing here blocks.
+ *
+ * Verdict. Each round ends in probe_verdict_decide() with the VM's policy
+ * (the same as attest: a fixed --expect-digest policy for all, or a policy
+ * document parsed once per load and resolved per VM by UUID, then name; a VM
+ * with no entry gets an empty policy and so is NOT SEALED by policy:digest)
+ * and, when the VM has a TPM (DIR/<name>/ak.name under cfg.state_dir, as
+ * `run --tpm-state` leaves it), its TPM evidence (probe_evidence_verify, the
+ * quote counters kept in DIR/<name>/quote-counters across probe restarts).
+ *
+ * State per VM (struct probe_fleet_vm, read-only for others): outcome,
+ * per-check status from the report, failed links and TPM links, digest, the
+ * last valid report's time (CLOCK_REALTIME for output, CLOCK_MONOTONIC ms
+ * inside), the last round's time and result, consecutive rounds not SEALED,
+ * up (the last round brought a valid report echoing its nonce), stale (no
+ * valid report for cfg.stale_ms since the last one or since the VM appeared;
+ * a timer per VM, so it is marked on time), and counts of rounds by result.
+ *
+ * Listeners (outputs, metrics) are called after each change with what
+ * changed (PROBE_FLEET_*). A listener must not add or remove VMs.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "probe-attest.h"
+#include "probe-evidence.h"
+#include "probe-loop.h"
+#include "probe-policy.h"
+#include "probe-verdict.h"
+#include "sc-report.h"
+
+#define PROBE_FLEET_NAME_MAX 200
+#define PROBE_FLEET_UUID_MAX 36
+#define PROBE_FLEET_MAX_VMS 100000
+#define PROBE_FLEET_MAX_LISTENERS 8
+
+enum probe_fleet_source {
+	PROBE_FLEET_SOCKET_DIR = 0,
+	PROBE_FLEET_LIBVIRT,
+	_PROBE_FLEET_SOURCE_MAX,
+};
+
+/* A round's result: the verdict for a report, or why there was none. */
+enum probe_fleet_result {
+	PROBE_FLEET_R_SEALED = 0,
+	PROBE_FLEET_R_UNSEALED, /* a valid report that fails the policy or its TPM links; or a flood */
+	PROBE_FLEET_R_TIMEOUT,  /* no valid report echoing the nonce before the deadline (incl. no connect) */
+	PROBE_FLEET_R_CLOSED,   /* the guest's socket closed */
+	PROBE_FLEET_R_ERROR,    /* a system error on our side */
+	_PROBE_FLEET_R_MAX,
+};
+
+/* A check's status in the last valid report (per sc_check_key() id). */
+enum probe_fleet_check {
+	PROBE_FLEET_CHECK_ABSENT = 0,
+	PROBE_FLEET_CHECK_PASS,
+	PROBE_FLEET_CHECK_FAIL,
+	PROBE_FLEET_CHECK_ERROR,
+	PROBE_FLEET_CHECK_SKIP,
+	_PROBE_FLEET_CHECK_MAX,
+};
+
+/* What changed, for listeners (a bit set). */
+enum {
+	PROBE_FLEET_ADDED = 1u << 0,
+	PROBE_FLEET_REMOVED = 1u << 1, /* called before the VM is freed */
+	PROBE_FLEET_ROUND = 1u << 2,   /* a round ended (every round) */
+	PROBE_FLEET_VERDICT = 1u << 3, /* the outcome changed, or the first round ended */
+	PROBE_FLEET_UP = 1u << 4,      /* up changed */
+	PROBE_FLEET_STALE = 1u << 5,   /* stale changed */
+};
+
+struct probe_fleet;
+
+struct probe_fleet_vm {
+	/* identity */
+	char *name;
+	char uuid[PROBE_FLEET_UUID_MAX + 1]; /* "" when not known */
+	char *socket_path;
+	enum probe_fleet_source source;
+	bool tpm; /* the host holds this VM's TPM state: its evidence is required */
+
+	/* state after the last round */
+	bool judged;		   /* at least one round ended */
+	enum probe_outcome outcome; /* PROBE_NO_REPORT until judged */
+	enum probe_fleet_result last_result;
+	const char *evidence;	   /* PROBE_EVIDENCE or PROBE_EVIDENCE_TPM */
+	bool up, stale;
+	uint8_t checks[_SC_CHECK_MAX]; /* enum probe_fleet_check, from the last valid report */
+	json_t *links;		   /* the last round's failed links [{link, reason}] (owned; never NULL once judged) */
+	json_t *tpm_links;	   /* the last round's TPM links [{link, status, reason}], or NULL */
+	char reason[600];	   /* no valid report: why */
+	char digest[SC_DIGEST_HEX_MAX + 8]; /* "sha512:<hex>" the last valid report's image measured to, or "" */
+	char nonce[SC_NONCE_HEX_LEN + 1];   /* the last round's nonce */
+	long long last_report_mono_ms, last_round_mono_ms; /* sc_now_ms(); 0: never */
+	long long last_report_realtime_us, last_round_realtime_us; /* CLOCK_REALTIME; 0: never */
+	long long verdict_mono_us;   /* when the last round's verdict was decided (sc_now_us()) */
+	long long round_ms;	     /* how long the last round took */
+	unsigned consecutive_failures; /* rounds in a row not SEALED */
+	uint64_t rounds, results[_PROBE_FLEET_R_MAX];
+	uint64_t stale_reports, rejected_reports, bad_frames; /* summed over rounds */
+
+	/* private to probe-fleet.c */
+	struct probe_fleet *fleet;
+	struct probe_attest a; /* its .session is the current round's */
+	struct probe_watch *watch;
+	bool in_round;
+	int kept_fd;
+	uint32_t hash;
+	long long added_mono_ms, round_started_ms;
+	sd_event_source *round_timer, *stale_timer;
+	struct probe_policy *policy; /* owned when from a policy document, else the fleet's */
+	uint8_t *ak_name;	     /* TPM: the pinned AK Name (owned) */
+	size_t ak_name_len;
+	char *counters_file;	     /* TPM: DIR/<name>/quote-counters (owned) */
+	bool seen;		     /* socket-dir rescans */
+};
+
+typedef void (*probe_fleet_listener_t)(struct probe_fleet *f, const struct probe_fleet_vm *vm, unsigned what,
+				       void *userdata);
+
+struct probe_fleet_config {
+	unsigned interval_ms;  /* default 30000 */
+	unsigned timeout_ms;   /* one deadline per round; default min(interval, 20000) */
+	unsigned stale_ms;     /* default 3 * interval */
+	bool keep_connection;  /* an answered round's connection carries the next round */
+	struct probe_session_config session; /* the caps (deadline_ms, expect_evidence are set per round) */
+	const char *state_dir; /* DIR/<vm>/ak.name: that VM has a TPM; NULL: every VM self-reported */
+	const struct probe_evidence_expect *tpm; /* the host's keys and sealed UKI for TPM VMs (copied per VM) */
+	bool allow_setup_mode; /* --no-require-secure-boot, applied over every policy */
+};
+
+/* Returns 0 with *ret, or a negative errno. @e is referenced. */
+int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct probe_fleet **ret);
+struct probe_fleet *probe_fleet_free(struct probe_fleet *f);
+sd_event *probe_fleet_event(struct probe_fleet *f);
+const struct probe_fleet_config *probe_fleet_get_config(const struct probe_fleet *f);
+
+/* Up to PROBE_FLEET_MAX_LISTENERS. 0 or -E2BIG. */
+int probe_fleet_add_listener(struct probe_fleet *f, probe_fleet_listener_t cb, void *userdata);
+
+/* The same policy for every VM (--expect-digest). Copied. */
+void probe_fleet_set_policy(struct probe_fleet *f, const struct probe_policy *p);
+/*
+ * probe_fleet_load_policy() - a sealcheck.policy.v1 file, checked whole
+ * (probe_policy_parse()), then resolved for every VM, and for each VM
+ * added later, from the parsed document. On error the policy in use stays
+ * and @why says why. Returns 0 or a negative errno.
+ */
+int probe_fleet_load_policy(struct probe_fleet *f, const char *path, char *why, size_t why_size);
+
+/*
+ * probe_fleet_name_valid() - a VM name from outside (a socket's file name):
+ * 1 to PROBE_FLEET_NAME_MAX bytes of valid UTF-8, no '/', no C0 or C1
+ * control, no DEL, not "." or "..".
+ */
+bool probe_fleet_name_valid(const char *name, size_t len);
+
+/*
+ * probe_fleet_add_vm() - watch a VM. @uuid may be NULL or "". Returns 1
+ * added, 0 when a VM of that name and source already exists (its UUID and
+ * socket path are updated; a changed path ends its round and starts a new
+ * one), -EEXIST when it exists from another source, -EINVAL for a name
+ * probe_fleet_name_valid() refuses or a UUID over 36 bytes, -ENAMETOOLONG
+ * for a path a UNIX socket address cannot hold, -E2BIG past
+ * PROBE_FLEET_MAX_VMS, -ENOMEM.
+ */
+int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid, const char *socket_path,
+		       enum probe_fleet_source source);
+/* Stop watching it (its round, if any, is dropped). 0, or -ENOENT. */
+int probe_fleet_remove_vm(struct probe_fleet *f, const char *name);
+
+/* The VMs, sorted by name. Valid until the next add or remove. */
+size_t probe_fleet_n_vms(const struct probe_fleet *f);
+const struct probe_fleet_vm *probe_fleet_vm_at(const struct probe_fleet *f, size_t i);
+const struct probe_fleet_vm *probe_fleet_find(const struct probe_fleet *f, const char *name);
+
+/*
+ * probe_fleet_watch_dir() - every *.sock in @dir is a VM (source
+ * PROBE_FLEET_SOCKET_DIR); scanned now and kept in step by inotify
+ * (created, deleted, moved in or out: added or removed at once; a queue
+ * overflow rescans). A name probe_fleet_name_valid() refuses is logged
+ * once to stderr, escaped, and skipped. 0, or a negative errno (@dir is
+ * not a readable directory).
+ */
+int probe_fleet_watch_dir(struct probe_fleet *f, const char *dir);
+
+/* Re-read DIR/<vm>/ak.name for every VM (after SIGHUP). */
+void probe_fleet_refresh_tpm(struct probe_fleet *f);
+
+const char *probe_fleet_source_name(enum probe_fleet_source s);   /* "socket-dir", "libvirt" */
+const char *probe_fleet_result_name(enum probe_fleet_result r);   /* "sealed", "unsealed", "timeout", "closed", "error" */
+const char *probe_fleet_check_name(enum probe_fleet_check c);     /* "absent", "pass", "fail", "error", "skip" */
+/* FNV-1a of @name: the VM's phase in the interval. */
+uint32_t probe_fleet_hash(const char *name);
