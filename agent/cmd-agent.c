@@ -15,6 +15,12 @@
  * binds the nonce and exactly the report bytes just sent. Without a TPM, or
  * without the tpm2-tss libraries, the agent answers as before and says once
  * why there is no evidence.
+ *
+ * A host that has not pinned this VM's AK then asks for the EK ('K', naming
+ * the nonce just answered) and sends a credential challenge ('C', the same
+ * nonce): the agent answers with its EK public and certificate ('K') and with
+ * what TPM2_ActivateCredential recovered ('A'), so the host can bind the AK to
+ * the EK (common/sc-evidence.h). Requests for any other nonce are ignored.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -55,6 +61,13 @@ struct cli_agent_options {
 };
 
 static bool to_journal;
+
+/* What the host asked beyond a nonce, in one drain: for the nonce last answered only. */
+struct host_requests {
+	bool ek;                /* 'K': the EK public and certificate */
+	bool challenge;         /* 'C': a credential challenge, in chal */
+	struct sc_credential_challenge chal;
+};
 
 _printf_(2, 3) static void logmsg(int level, const char *fmt, ...)
 {
@@ -225,7 +238,7 @@ static int make_report_frame(const struct sc_paths *paths, const struct cli_agen
  * 1 at end of file, or a negative errno from read().
  */
 static int drain(int fd, struct sc_wire_decoder *dec, char nonce[static SC_NONCE_HEX_LEN + 1], bool *have,
-		 unsigned *n_nonces)
+		 unsigned *n_nonces, const char *answered, struct host_requests *req)
 {
 	size_t total = 0;
 
@@ -245,6 +258,20 @@ static int drain(int fd, struct sc_wire_decoder *dec, char nonce[static SC_NONCE
 		total += (size_t)n;
 		sc_wire_feed(dec, buf, (size_t)n);
 		while (sc_wire_next(dec, &fr) == 1) {
+			if (fr.type == SC_WIRE_EK && answered[0] && fr.len == SC_NONCE_HEX_LEN &&
+			    memcmp(fr.payload, answered, SC_NONCE_HEX_LEN) == 0) {
+				req->ek = true;
+				continue;
+			}
+			if (fr.type == SC_WIRE_CHALLENGE && answered[0]) {
+				if (sc_credential_challenge_parse(fr.payload, fr.len, &req->chal) == 0 &&
+				    strcmp(req->chal.nonce, answered) == 0)
+					req->challenge = true;
+				else
+					logmsg(4, "ignoring a credential challenge (%zu bytes): malformed or not for the nonce answered",
+					       fr.len);
+				continue;
+			}
 			if (fr.type != SC_WIRE_NONCE || !sc_nonce_valid((const char *)fr.payload, fr.len)) {
 				char t = fr.type;
 				_cleanup_free_ char *shown = NULL;
@@ -264,12 +291,75 @@ static int drain(int fd, struct sc_wire_decoder *dec, char nonce[static SC_NONCE
 	return 0;
 }
 
+/* Appends frame @type with @text to *@frame (NULL: a new one). */
+static int append_frame(char type, const char *text, size_t len, char **frame, size_t *frame_len)
+{
+	_cleanup_free_ char *f = NULL;
+	size_t f_len;
+	char *both;
+	int r = sc_wire_encode(type, text, len, &f, &f_len);
+
+	if (r < 0)
+		return r;
+	if (*frame_len > SIZE_MAX - f_len || !(both = realloc(*frame, *frame_len + f_len)))
+		return -ENOMEM;
+	memcpy(both + *frame_len, f, f_len);
+	*frame = both;
+	*frame_len += f_len;
+	return 0;
+}
+
+/*
+ * The host's requests after an answer: the EK ('K') and a credential challenge ('C'), both for the
+ * nonce answered. A TPM that cannot answer sends nothing: the host's deadline says so.
+ */
+static int answer_requests(const struct sc_paths *paths, const struct cli_agent_options *o, const char *answered,
+			   const struct host_requests *req, char **frame, size_t *frame_len)
+{
+	char why[256] = "";
+	int r;
+
+	if (req->ek) {
+		_cleanup_free_ char *text = NULL;
+		size_t len;
+
+		r = sc_ek_collect(paths, o->tpm_tcti, answered, &text, &len, why, sizeof(why));
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			logmsg(4, "no EK for the host: %s", why);
+		else if ((r = append_frame(SC_WIRE_EK, text, len, frame, frame_len)) < 0)
+			return r;
+		else
+			logmsg(6, "sent the EK (its public area%s)", strstr(text, "\"ek_cert\":null") ? "; no EK certificate" : " and certificate");
+	}
+	if (req->challenge) {
+		_cleanup_free_ char *text = NULL;
+		const char *hook = getenv("SEALCHECK_TEST_CREDENTIAL");
+		size_t len;
+
+		r = sc_credential_respond(paths, o->tpm_tcti, &req->chal, hook && strcmp(hook, "wrong") == 0, &text, &len,
+					  why, sizeof(why));
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			logmsg(4, "no answer to the credential challenge: %s", why);
+		else if ((r = append_frame(SC_WIRE_ANSWER, text, len, frame, frame_len)) < 0)
+			return r;
+		else
+			logmsg(6, "answered the credential challenge (TPM2_ActivateCredential)");
+	}
+	return 0;
+}
+
 static int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
 {
 	struct sc_wire_decoder dec;
 	_cleanup_free_ char *path = NULL, *pending = NULL;
 	size_t pending_len = 0;
 	const char *verdict = "error";
+	char last_nonce[SC_NONCE_HEX_LEN + 1] = ""; /* the nonce of the last report made */
+	bool pending_report = true; /* pending holds a report (counted by --max-answers), not TPM answers */
 	int fd, r;
 
 	to_journal = getenv("JOURNAL_STREAM") != NULL;
@@ -293,6 +383,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 	for (unsigned answered = 0; o->max_answers == 0 || answered < o->max_answers;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		char nonce[SC_NONCE_HEX_LEN + 1];
+		struct host_requests req = { 0 };
 		unsigned n_nonces = 0;
 		bool have = false;
 		int d;
@@ -302,7 +393,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 			r = sc_write_all(fd, pending, pending_len, sc_now_ms() + FRAME_DEADLINE_MS);
 			if (r == 0) {
 				free(TAKE_PTR(pending));
-				answered += o->max_answers ? 1 : 0;
+				answered += o->max_answers && pending_report ? 1 : 0;
 				continue;
 			}
 			if (r != -ENOTCONN && r != -ETIMEDOUT)
@@ -319,7 +410,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		}
 		if (!(p.revents & POLLIN))
 			continue;
-		d = drain(fd, &dec, nonce, &have, &n_nonces);
+		d = drain(fd, &dec, nonce, &have, &n_nonces, last_nonce, &req);
 		if (d == -ENODEV) { /* port unplugged: find it again */
 			close(fd);
 			free(TAKE_PTR(path));
@@ -338,8 +429,17 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 			r = make_report_frame(paths, o, nonce, &pending, &pending_len, &verdict);
 			if (r < 0)
 				logmsg(3, "making the report: %s", strerror(-r));
-			else
+			else {
 				logmsg(6, "answering the newest of %u nonce(s): verdict %s", n_nonces, verdict);
+				memcpy(last_nonce, nonce, sizeof(last_nonce));
+				pending_report = true;
+			}
+		} else if (o->tpm && (req.ek || req.challenge)) {
+			if (!pending)
+				pending_report = false;
+			r = answer_requests(paths, o, last_nonce, &req, &pending, &pending_len);
+			if (r < 0)
+				logmsg(3, "answering the host's TPM request: %s", strerror(-r));
 		}
 		if (d == 1)
 			usleep(HOST_POLL_MS * 1000);

@@ -152,6 +152,13 @@ static __typeof__(Tss2_MU_TPMT_SIGNATURE_Marshal) *sym_Tss2_MU_TPMT_SIGNATURE_Ma
 static __typeof__(Tss2_MU_TPMS_ATTEST_Unmarshal) *sym_Tss2_MU_TPMS_ATTEST_Unmarshal;
 static __typeof__(Tss2_TctiLdr_Initialize) *sym_Tss2_TctiLdr_Initialize;
 static __typeof__(Tss2_TctiLdr_Finalize) *sym_Tss2_TctiLdr_Finalize;
+static __typeof__(Esys_TR_FromTPMPublic) *sym_Esys_TR_FromTPMPublic;
+static __typeof__(Esys_TR_Close) *sym_Esys_TR_Close;
+static __typeof__(Esys_NV_ReadPublic) *sym_Esys_NV_ReadPublic;
+static __typeof__(Esys_NV_Read) *sym_Esys_NV_Read;
+static __typeof__(Esys_StartAuthSession) *sym_Esys_StartAuthSession;
+static __typeof__(Esys_PolicySecret) *sym_Esys_PolicySecret;
+static __typeof__(Esys_ActivateCredential) *sym_Esys_ActivateCredential;
 
 struct sc_tpm {
 	TSS2_TCTI_CONTEXT *tcti;
@@ -177,7 +184,10 @@ static int load(char *why, size_t why_size)
 	return sc_dlopen_many(&esys_dl, "libtss2-esys.so.0", why, why_size, SC_DLSYM_ARG(Esys_Initialize),
 			      SC_DLSYM_ARG(Esys_Finalize), SC_DLSYM_ARG(Esys_CreatePrimary), SC_DLSYM_ARG(Esys_Quote),
 			      SC_DLSYM_ARG(Esys_PCR_Read), SC_DLSYM_ARG(Esys_FlushContext), SC_DLSYM_ARG(Esys_Free),
-			      NULL);
+			      SC_DLSYM_ARG(Esys_TR_FromTPMPublic), SC_DLSYM_ARG(Esys_TR_Close),
+			      SC_DLSYM_ARG(Esys_NV_ReadPublic), SC_DLSYM_ARG(Esys_NV_Read),
+			      SC_DLSYM_ARG(Esys_StartAuthSession), SC_DLSYM_ARG(Esys_PolicySecret),
+			      SC_DLSYM_ARG(Esys_ActivateCredential), NULL);
 }
 
 void sc_tpm_close(struct sc_tpm *t)
@@ -237,6 +247,43 @@ int sc_tpm_flush(struct sc_tpm *t, uint32_t handle)
 	return sym_Esys_FlushContext(t->esys, handle) == TSS2_RC_SUCCESS ? 0 : -EIO;
 }
 
+/* TPM2_CreatePrimary(TPM_RH_ENDORSEMENT) of @template; @what names it in @why. */
+static int create_primary(struct sc_tpm *t, const TPM2B_PUBLIC *template, const char *what, uint32_t *ret_handle,
+			  uint8_t public[static SC_TPM_BLOB_MAX], size_t *public_len, char *why, size_t why_size)
+{
+	const TPM2B_SENSITIVE_CREATE sensitive = { 0 };
+	const TPM2B_DATA outside = { 0 };
+	const TPML_PCR_SELECTION creation_pcrs = { 0 };
+	TPM2B_PUBLIC *out_public = NULL;
+	TPM2B_CREATION_DATA *creation_data = NULL;
+	TPM2B_DIGEST *creation_hash = NULL;
+	TPMT_TK_CREATION *creation_ticket = NULL;
+	ESYS_TR handle = ESYS_TR_NONE;
+	size_t off = 0;
+	TSS2_RC rc;
+	int r = 0;
+
+	rc = sym_Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+				    &sensitive, template, &outside, &creation_pcrs, &handle, &out_public,
+				    &creation_data, &creation_hash, &creation_ticket);
+	if (rc != TSS2_RC_SUCCESS)
+		return fail(why, why_size, -EIO, "TPM2_CreatePrimary of the %s (endorsement hierarchy) failed (TSS2_RC 0x%x)",
+			    what, rc);
+	rc = sym_Tss2_MU_TPM2B_PUBLIC_Marshal(out_public, public, SC_TPM_BLOB_MAX, &off);
+	if (rc != TSS2_RC_SUCCESS) {
+		r = fail(why, why_size, -EMSGSIZE, "marshalling the %s's TPM2B_PUBLIC failed (TSS2_RC 0x%x)", what, rc);
+		(void)sc_tpm_flush(t, handle);
+	} else {
+		*ret_handle = handle;
+		*public_len = off;
+	}
+	sym_Esys_Free(out_public);
+	sym_Esys_Free(creation_data);
+	sym_Esys_Free(creation_hash);
+	sym_Esys_Free(creation_ticket);
+	return r;
+}
+
 int sc_tpm_create_ak(struct sc_tpm *t, uint32_t *ret_handle, uint8_t public[static SC_TPM_BLOB_MAX],
 		     size_t *public_len, char *why, size_t why_size)
 {
@@ -256,36 +303,146 @@ int sc_tpm_create_ak(struct sc_tpm *t, uint32_t *ret_handle, uint8_t public[stat
 			.unique.rsa = { .size = 0 },
 		},
 	};
-	const TPM2B_SENSITIVE_CREATE sensitive = { 0 };
-	const TPM2B_DATA outside = { 0 };
-	const TPML_PCR_SELECTION creation_pcrs = { 0 };
-	TPM2B_PUBLIC *out_public = NULL;
-	TPM2B_CREATION_DATA *creation_data = NULL;
-	TPM2B_DIGEST *creation_hash = NULL;
-	TPMT_TK_CREATION *creation_ticket = NULL;
-	ESYS_TR handle = ESYS_TR_NONE;
-	size_t off = 0;
+
+	return create_primary(t, &template, "AK", ret_handle, public, public_len, why, why_size);
+}
+
+int sc_tpm_create_ek(struct sc_tpm *t, uint32_t *ret_handle, uint8_t public[static SC_TPM_BLOB_MAX],
+		     size_t *public_len, char *why, size_t why_size)
+{
+	/* TCG EK Credential Profile, template L-1 (sc-evidence.h). */
+	TPM2B_PUBLIC template = {
+		.publicArea = {
+			.type = TPM2_ALG_RSA,
+			.nameAlg = TPM2_ALG_SHA256,
+			.objectAttributes = SC_EK_ATTRIBUTES,
+			.authPolicy = { .size = 32 },
+			.parameters.rsaDetail = {
+				.symmetric = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB },
+				.scheme = { .scheme = TPM2_ALG_NULL },
+				.keyBits = 2048,
+				.exponent = 0,
+			},
+			.unique.rsa = { .size = 256 }, /* 256 zero bytes */
+		},
+	};
+
+	memcpy(template.publicArea.authPolicy.buffer, SC_EK_POLICY_A, 32);
+	return create_primary(t, &template, "EK", ret_handle, public, public_len, why, why_size);
+}
+
+static int nv_read_all(struct sc_tpm *t, ESYS_TR nv, ESYS_TR auth, uint8_t *buf, uint16_t size)
+{
+	for (uint16_t off = 0; off < size;) {
+		uint16_t n = size - off > 512 ? 512 : (uint16_t)(size - off);
+		TPM2B_MAX_NV_BUFFER *data = NULL;
+		TSS2_RC rc = sym_Esys_NV_Read(t->esys, auth, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, n, off, &data);
+
+		if (rc != TSS2_RC_SUCCESS)
+			return -EACCES;
+		if (data->size != n) {
+			sym_Esys_Free(data);
+			return -EBADMSG;
+		}
+		memcpy(buf + off, data->buffer, n);
+		sym_Esys_Free(data);
+		off += n;
+	}
+	return 0;
+}
+
+int sc_tpm_read_ek_cert(struct sc_tpm *t, uint8_t **ret, size_t *ret_len, char *why, size_t why_size)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	TPM2B_NV_PUBLIC *pub = NULL;
+	TPM2B_NAME *name = NULL;
+	ESYS_TR nv = ESYS_TR_NONE;
+	uint16_t size;
+	TSS2_RC rc;
+	int r;
+
+	*ret = NULL;
+	*ret_len = 0;
+	rc = sym_Esys_TR_FromTPMPublic(t->esys, SC_EK_NV_INDEX_RSA, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
+	if (rc != TSS2_RC_SUCCESS)
+		return fail(why, why_size, -ENOENT, "no EK certificate (NV index 0x%08x)", SC_EK_NV_INDEX_RSA);
+	rc = sym_Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, &name);
+	if (rc != TSS2_RC_SUCCESS) {
+		(void)sym_Esys_TR_Close(t->esys, &nv);
+		return fail(why, why_size, -EIO, "TPM2_NV_ReadPublic of 0x%08x failed (TSS2_RC 0x%x)", SC_EK_NV_INDEX_RSA, rc);
+	}
+	size = pub->nvPublic.dataSize;
+	sym_Esys_Free(pub);
+	sym_Esys_Free(name);
+	if (size == 0 || size > SC_EVIDENCE_EK_CERT_MAX) {
+		(void)sym_Esys_TR_Close(t->esys, &nv);
+		return fail(why, why_size, -EFBIG, "the EK certificate index holds %u bytes (cap %u)", size,
+			    SC_EVIDENCE_EK_CERT_MAX);
+	}
+	buf = malloc(size);
+	if (!buf) {
+		(void)sym_Esys_TR_Close(t->esys, &nv);
+		return -ENOMEM;
+	}
+	r = nv_read_all(t, nv, nv, buf, size);
+	if (r == -EACCES) /* an index without AUTHREAD: the owner may read it (OWNERREAD) */
+		r = nv_read_all(t, nv, ESYS_TR_RH_OWNER, buf, size);
+	(void)sym_Esys_TR_Close(t->esys, &nv);
+	if (r < 0)
+		return fail(why, why_size, r, "reading the EK certificate (NV index 0x%08x) failed", SC_EK_NV_INDEX_RSA);
+	*ret = TAKE_PTR(buf);
+	*ret_len = size;
+	return 0;
+}
+
+int sc_tpm_activate(struct sc_tpm *t, uint32_t ak, uint32_t ek, const uint8_t *blob, size_t blob_len,
+		    const uint8_t *secret, size_t secret_len, uint8_t out[static 64], size_t *out_len, char *why,
+		    size_t why_size)
+{
+	const TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
+	TPM2B_ID_OBJECT cred = { 0 };
+	TPM2B_ENCRYPTED_SECRET enc = { 0 };
+	TPM2B_DIGEST *got = NULL;
+	TPM2B_TIMEOUT *timeout = NULL;
+	TPMT_TK_AUTH *ticket = NULL;
+	ESYS_TR session = ESYS_TR_NONE;
 	TSS2_RC rc;
 	int r = 0;
 
-	rc = sym_Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-				    &sensitive, &template, &outside, &creation_pcrs, &handle, &out_public,
-				    &creation_data, &creation_hash, &creation_ticket);
+	/* Both are marshalled TPM2Bs whose size field is the rest (sc_credential_challenge_parse()). */
+	if (blob_len < 2 || blob_len - 2 > sizeof(cred.credential) || secret_len < 2 ||
+	    secret_len - 2 > sizeof(enc.secret))
+		return fail(why, why_size, -EINVAL, "the credential is over the TPM's sizes");
+	cred.size = (uint16_t)(blob_len - 2);
+	memcpy(cred.credential, blob + 2, cred.size);
+	enc.size = (uint16_t)(secret_len - 2);
+	memcpy(enc.secret, secret + 2, enc.size);
+
+	rc = sym_Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+				       NULL, TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256, &session);
 	if (rc != TSS2_RC_SUCCESS)
-		return fail(why, why_size, -EIO, "TPM2_CreatePrimary of the AK (endorsement hierarchy) failed (TSS2_RC 0x%x)",
-			    rc);
-	rc = sym_Tss2_MU_TPM2B_PUBLIC_Marshal(out_public, public, SC_TPM_BLOB_MAX, &off);
+		return fail(why, why_size, -EIO, "TPM2_StartAuthSession (policy) failed (TSS2_RC 0x%x)", rc);
+	/* Policy A: the endorsement hierarchy's (empty) auth. */
+	rc = sym_Esys_PolicySecret(t->esys, ESYS_TR_RH_ENDORSEMENT, session, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				   ESYS_TR_NONE, NULL, NULL, NULL, 0, &timeout, &ticket);
+	sym_Esys_Free(timeout);
+	sym_Esys_Free(ticket);
 	if (rc != TSS2_RC_SUCCESS) {
-		r = fail(why, why_size, -EMSGSIZE, "marshalling the AK's TPM2B_PUBLIC failed (TSS2_RC 0x%x)", rc);
-		(void)sc_tpm_flush(t, handle);
-	} else {
-		*ret_handle = handle;
-		*public_len = off;
+		(void)sc_tpm_flush(t, session);
+		return fail(why, why_size, -EIO, "TPM2_PolicySecret(TPM_RH_ENDORSEMENT) failed (TSS2_RC 0x%x)", rc);
 	}
-	sym_Esys_Free(out_public);
-	sym_Esys_Free(creation_data);
-	sym_Esys_Free(creation_hash);
-	sym_Esys_Free(creation_ticket);
+	rc = sym_Esys_ActivateCredential(t->esys, ak, ek, ESYS_TR_PASSWORD, session, ESYS_TR_NONE, &cred, &enc, &got);
+	if (rc != TSS2_RC_SUCCESS)
+		r = fail(why, why_size, -EPERM, "TPM2_ActivateCredential refused the credential (TSS2_RC 0x%x)", rc);
+	else if (got->size == 0 || got->size > 64)
+		r = fail(why, why_size, -EBADMSG, "TPM2_ActivateCredential returned %u bytes", got->size);
+	else {
+		memcpy(out, got->buffer, got->size);
+		*out_len = got->size;
+	}
+	sym_Esys_Free(got);
+	/* A policy session used once: flushed here unless the TPM already did (continueSession clear). */
+	(void)sc_tpm_flush(t, session);
 	return r;
 }
 
@@ -465,6 +622,24 @@ int sc_tpm_pcr_read(struct sc_tpm *t, uint32_t mask, uint8_t values[SC_TPM_PCRS]
 	return fail(why, why_size, -EOPNOTSUPP, "built without the tpm2-tss headers (libtss2-dev)");
 }
 
+int sc_tpm_create_ek(struct sc_tpm *t, uint32_t *ret_handle, uint8_t public[static SC_TPM_BLOB_MAX],
+		     size_t *public_len, char *why, size_t why_size)
+{
+	return fail(why, why_size, -EOPNOTSUPP, "built without the tpm2-tss headers (libtss2-dev)");
+}
+
+int sc_tpm_read_ek_cert(struct sc_tpm *t, uint8_t **ret, size_t *ret_len, char *why, size_t why_size)
+{
+	return fail(why, why_size, -EOPNOTSUPP, "built without the tpm2-tss headers (libtss2-dev)");
+}
+
+int sc_tpm_activate(struct sc_tpm *t, uint32_t ak, uint32_t ek, const uint8_t *blob, size_t blob_len,
+		    const uint8_t *secret, size_t secret_len, uint8_t out[static 64], size_t *out_len, char *why,
+		    size_t why_size)
+{
+	return fail(why, why_size, -EOPNOTSUPP, "built without the tpm2-tss headers (libtss2-dev)");
+}
+
 int sc_tpm_quote(struct sc_tpm *t, const uint8_t qualifying[static 32], uint32_t pcr_mask, struct sc_tpm_quote *ret,
 		 char *why, size_t why_size)
 {
@@ -515,4 +690,98 @@ int sc_evidence_collect(const struct sc_paths *paths, const char *tcti, const ch
 	*ret = text;
 	*ret_len = strlen(text);
 	return 0;
+}
+
+static int open_live(const struct sc_paths *paths, const char *tcti, struct sc_tpm **t, char *why, size_t why_size)
+{
+	if (!tcti && !root_is_system(paths))
+		return fail(why, why_size, -ENODEV, "the TPM is live state, not looked for under --root (name a TCTI)");
+	return sc_tpm_open(tcti, t, why, why_size);
+}
+
+static int dump_compact(json_t *doc, char **ret, size_t *ret_len)
+{
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+	if (!text)
+		return -ENOMEM;
+	*ret = text;
+	*ret_len = strlen(text);
+	return 0;
+}
+
+int sc_ek_collect(const struct sc_paths *paths, const char *tcti, const char *nonce, char **ret, size_t *ret_len,
+		  char *why, size_t why_size)
+{
+	_cleanup_tpm_ struct sc_tpm *t = NULL;
+	_cleanup_free_ uint8_t *cert = NULL;
+	_cleanup_json_ json_t *doc = NULL;
+	uint8_t pub[SC_TPM_BLOB_MAX];
+	size_t pub_len = 0, cert_len = 0;
+	uint32_t ek;
+	int r;
+
+	if (!nonce || !sc_nonce_valid(nonce, strlen(nonce)))
+		return fail(why, why_size, -EINVAL, "no valid nonce to bind");
+	r = open_live(paths, tcti, &t, why, why_size);
+	if (r < 0)
+		return r;
+	r = sc_tpm_create_ek(t, &ek, pub, &pub_len, why, why_size);
+	if (r < 0)
+		return r;
+	if (sc_tpm_flush(t, ek) < 0)
+		return fail(why, why_size, -EIO, "flushing the EK failed");
+	r = sc_tpm_read_ek_cert(t, &cert, &cert_len, why, why_size);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	doc = json_object();
+	if (!doc || sc_json_set(doc, "schema", json_string(SC_EK_SCHEMA)) < 0 ||
+	    sc_json_set(doc, "nonce", json_stringn(nonce, SC_NONCE_HEX_LEN)) < 0 ||
+	    sc_json_set(doc, "ek_public", json_base64(pub, pub_len)) < 0 ||
+	    sc_json_set(doc, "ek_cert", cert ? json_base64(cert, cert_len) : json_null()) < 0)
+		return -ENOMEM;
+	return dump_compact(doc, ret, ret_len);
+}
+
+int sc_credential_respond(const struct sc_paths *paths, const char *tcti, const struct sc_credential_challenge *c,
+			  bool corrupt, char **ret, size_t *ret_len, char *why, size_t why_size)
+{
+	_cleanup_tpm_ struct sc_tpm *t = NULL;
+	_cleanup_json_ json_t *doc = NULL;
+	uint8_t pub[SC_TPM_BLOB_MAX], secret[64], answer[SC_CREDENTIAL_ANSWER_LEN];
+	char hex[2 * SC_CREDENTIAL_ANSWER_LEN + 1];
+	size_t pub_len = 0, secret_len = 0;
+	uint32_t ak, ek;
+	int r;
+
+	r = open_live(paths, tcti, &t, why, why_size);
+	if (r < 0)
+		return r;
+	r = sc_tpm_create_ak(t, &ak, pub, &pub_len, why, why_size);
+	if (r < 0)
+		return r;
+	r = sc_tpm_create_ek(t, &ek, pub, &pub_len, why, why_size);
+	if (r < 0) {
+		(void)sc_tpm_flush(t, ak);
+		return r;
+	}
+	r = sc_tpm_activate(t, ak, ek, c->blob, c->blob_len, c->secret, c->secret_len, secret, &secret_len, why,
+			    why_size);
+	(void)sc_tpm_flush(t, ek);
+	(void)sc_tpm_flush(t, ak);
+	if (r < 0)
+		return r;
+	r = sc_credential_answer(secret, secret_len, c->nonce, answer);
+	explicit_bzero(secret, sizeof(secret));
+	if (r < 0)
+		return fail(why, why_size, r, "computing the answer failed");
+	if (corrupt)
+		answer[0] ^= 1;
+	sc_hex_encode(answer, sizeof(answer), hex);
+	doc = json_object();
+	if (!doc || sc_json_set(doc, "schema", json_string(SC_ANSWER_SCHEMA)) < 0 ||
+	    sc_json_set(doc, "nonce", json_stringn(c->nonce, SC_NONCE_HEX_LEN)) < 0 ||
+	    sc_json_set(doc, "answer", json_string(hex)) < 0)
+		return -ENOMEM;
+	return dump_compact(doc, ret, ret_len);
 }

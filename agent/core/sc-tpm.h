@@ -91,6 +91,50 @@ int sc_tpm_quote(struct sc_tpm *t, const uint8_t qualifying[static 32], uint32_t
 		 char *why, size_t why_size);
 
 /*
+ * sc_tpm_create_ek() - TPM2_CreatePrimary(TPM_RH_ENDORSEMENT) with the default EK template (TCG EK
+ * Credential Profile, RSA 2048 template L-1, sc-evidence.h): the key the TPM's EK certificate
+ * certifies. As sc_tpm_create_ak(): *@ret_handle to flush, its TPM2B_PUBLIC in @public.
+ */
+int sc_tpm_create_ek(struct sc_tpm *t, uint32_t *ret_handle, uint8_t public[static SC_TPM_BLOB_MAX],
+		     size_t *public_len, char *why, size_t why_size);
+
+/*
+ * sc_tpm_read_ek_cert() - the EK certificate (DER) in NV index SC_EK_NV_INDEX_RSA, malloc'd, at most
+ * SC_EVIDENCE_EK_CERT_MAX bytes; read with the index's own (empty) auth, else the owner's. -ENOENT
+ * when the TPM has no such index.
+ */
+int sc_tpm_read_ek_cert(struct sc_tpm *t, uint8_t **ret, size_t *ret_len, char *why, size_t why_size);
+
+/*
+ * sc_tpm_activate() - TPM2_ActivateCredential: @ak (ADMIN role, its empty auth) is the object the
+ * credential names, @ek (USER role, a policy session satisfying policy A: PolicySecret(TPM_RH_ENDORSEMENT))
+ * decrypts the seed. @blob and @secret are the marshalled TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET.
+ * The recovered secret goes to @out (*@out_len bytes, at most 64). -EPERM when the TPM refuses it
+ * (the credential is for another key or another TPM).
+ */
+int sc_tpm_activate(struct sc_tpm *t, uint32_t ak, uint32_t ek, const uint8_t *blob, size_t blob_len,
+		    const uint8_t *secret, size_t secret_len, uint8_t out[static 64], size_t *out_len, char *why,
+		    size_t why_size);
+
+/*
+ * sc_ek_collect() - the agent's 'K' frame answering the host's request for @nonce: the EK made with
+ * sc_tpm_create_ek() (flushed after) and its certificate when the TPM has one, as the JSON text of
+ * sc-evidence.h (compact, malloc'd). @tcti as for sc_evidence_collect().
+ */
+int sc_ek_collect(const struct sc_paths *paths, const char *tcti, const char *nonce, char **ret, size_t *ret_len,
+		  char *why, size_t why_size);
+
+/*
+ * sc_credential_respond() - the 'A' frame for challenge @c: AK and EK made again (the same keys:
+ * primaries of fixed templates), TPM2_ActivateCredential, the answer sc_credential_answer() over
+ * the recovered secret and @c's nonce. With @corrupt (a test hook, SEALCHECK_TEST_CREDENTIAL=wrong)
+ * one bit of the answer is flipped, as an agent that could not activate would have to guess.
+ */
+struct sc_credential_challenge;
+int sc_credential_respond(const struct sc_paths *paths, const char *tcti, const struct sc_credential_challenge *c,
+			  bool corrupt, char **ret, size_t *ret_len, char *why, size_t why_size);
+
+/*
  * sc_evidence_to_json() - the "sealcheck.evidence.v1" document of
  * sc-evidence.h for @report (the R frame's payload bytes as sent) answering
  * @nonce: @eventlog (may be empty when the firmware left none) and @userlog
