@@ -223,6 +223,9 @@ static json_t *vm_line(const struct probe_fleet_vm *vm, const char *event, unsig
 	json_object_set_new(doc, "nonce", vm->nonce[0] ? json_string(vm->nonce) : json_null());
 	json_object_set_new(doc, "last_report", rfc3339(vm->last_report_realtime_us));
 	json_object_set_new(doc, "round_ms", json_integer(vm->round_ms));
+	json_object_set_new(doc, "frames", json_pack("{s:i, s:i, s:i, s:i}", "bad", vm->last_frames.bad, "oversized",
+						     vm->last_frames.oversized, "stale", vm->last_frames.stale,
+						     "rejected", vm->last_frames.rejected));
 	json_object_set_new(doc, "verdict_mono_ms", json_real((double)vm->verdict_mono_us / 1000.0));
 	json_object_set_new(doc, "consecutive_failures", json_integer(vm->consecutive_failures));
 	json_object_set_new(doc, "rounds", json_integer((json_int_t)vm->rounds));

@@ -407,6 +407,10 @@ static void on_round_done(struct probe_session *s, void *userdata)
 	vm->stale_reports += s->stale;
 	vm->rejected_reports += s->rejected;
 	vm->bad_frames += s->dec.bad_frames;
+	vm->last_frames.bad = s->dec.bad_frames;
+	vm->last_frames.oversized = s->dec.oversized;
+	vm->last_frames.stale = s->stale;
+	vm->last_frames.rejected = s->rejected;
 	vm->up = s->end == PROBE_END_REPORT && s->report;
 	if (vm->up) {
 		json_t *checks = json_object_get(s->report, "checks");

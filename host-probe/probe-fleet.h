@@ -129,6 +129,9 @@ struct probe_fleet_vm {
 	unsigned consecutive_failures; /* rounds in a row not SEALED */
 	uint64_t rounds, results[_PROBE_FLEET_R_MAX];
 	uint64_t stale_reports, rejected_reports, bad_frames; /* summed over rounds */
+	struct {
+		unsigned bad, oversized, stale, rejected; /* frames of the last round: malformed, over the cap, old nonce, invalid */
+	} last_frames;
 
 	/* private to probe-fleet.c */
 	struct probe_fleet *fleet;

@@ -16,15 +16,18 @@ Guest NAME is BEHAVIOUR-NNNN (honest-0000, ...). Behaviours, per nonce the probe
   replay       the report for the previous nonce (an old nonce), never the current one
   liar         verdict "sealed" while root_mount fails
   otherdigest  a consistent report of another composefs digest (only the policy can tell)
+  hostile      root_mount fails with terminal escapes, CR, bidi overrides in its strings
   dead         a socket nobody accepts on (bound, not listening: connect is refused)
 
 Control, one command a line on stdin (answered "ok ..." on stdout):
   add NAME BEHAVIOUR | remove NAME | restart NAME (socket gone and back, connections cut)
-  | close NAME (cut its connections, keep listening) | count | quit
+  | close NAME (cut its connections, keep listening) | become NAME BEHAVIOUR | count | quit
 --churn-ms MS: every MS one deterministic event (random.Random(--seed)): a guest
 vanishes, comes back, or restarts. --log FILE: one line per report sent,
-"NAME NONCE MONO_MS" with CLOCK_MONOTONIC milliseconds taken once its last byte
-was handed to the kernel. Prints "ready N" when every socket listens.
+"NAME NONCE MONO_MS", CLOCK_MONOTONIC milliseconds taken right before the write
+that hands its last byte to the kernel (after the drain when the socket was
+full), so report-to-verdict latencies from it are never under-estimated.
+Prints "ready N" when every socket listens.
 """
 import argparse
 import asyncio
@@ -38,10 +41,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "probe"))
-from fake_guest import failing, frame, other_digest, report  # noqa: E402  (the frame code the probe tests use)
+from fake_guest import failing, frame, hostile_strings, other_digest, report  # noqa: E402  (the frame code the probe tests use)
 
 BEHAVIOURS = ("honest", "slow", "silent", "flood", "oversized", "malformed", "replay", "liar", "otherdigest",
-              "dead")
+              "hostile", "dead")
 NONCE_FRAME = 22 + 64 + 1
 
 
@@ -58,6 +61,7 @@ class Guest:
         self.writers = set()
         self.last_nonce = None
         self.answered = 0
+        self.pending_log = []
 
     async def start(self):
         try:
@@ -89,10 +93,16 @@ class Guest:
             pass
 
     def send_report(self, writer, nonce, payload):
-        writer.write(frame(b"R", payload))
-        if writer.transport.get_write_buffer_size() == 0 and self.sim.log:
-            # The whole frame is in the kernel: its last byte left us now.
-            self.sim.log.write("%s %s %.3f\n" % (self.name, nonce, mono_ms()))
+        data = frame(b"R", payload)
+        # Stamped right before the write that hands the last byte to the kernel, so a
+        # latency measured from it is never under-estimated (the probe may read it at once).
+        t = mono_ms()
+        writer.write(data)
+        if self.sim.log:
+            if writer.transport.get_write_buffer_size() == 0:
+                self.sim.log.write("%s %s %.3f\n" % (self.name, nonce, t))
+            else:
+                self.pending_log.append(nonce)  # the rest goes when the socket drains: stamped then
         self.answered += 1
 
     async def answer(self, writer, nonce):
@@ -116,8 +126,12 @@ class Guest:
                                                                      verdict="sealed")))
         elif b == "otherdigest":
             self.send_report(writer, nonce, report(sim.other, nonce))
+        elif b == "hostile":
+            self.send_report(writer, nonce, report(t, nonce, hostile_strings))
         self.last_nonce = nonce
         await writer.drain()
+        while self.pending_log:
+            self.sim.log.write("%s %s %.3f\n" % (self.name, self.pending_log.pop(0), mono_ms()))
 
     async def flood(self, writer):
         junk = b"\x1eSC1R00000004deadbeef:junk\n" * 2048
@@ -206,6 +220,9 @@ class Sim:
         if cmd == "close" and len(words) == 2 and words[1] in self.guests:
             self.guests[words[1]].cut()
             return "closed"
+        if cmd == "become" and len(words) == 3 and words[1] in self.guests and words[2] in BEHAVIOURS:
+            self.guests[words[1]].behaviour = words[2]
+            return "became"
         if cmd == "count":
             return "%d" % len(self.guests)
         if cmd == "quit":

@@ -1,0 +1,574 @@
+#!/usr/bin/env python3
+"""sealcheck-probe watch against many simulated guests (sim_guests.py), one case a run.
+
+    test_watch.py --probe BIN CASE      (--list: the cases)
+
+No sleeps as assertions: each case waits for a condition on the probe's JSON
+lines (or its exit) with a deadline, and the deadline failing is the failure.
+"""
+import argparse
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATE = os.path.join(HERE, "..", "probe", "sealed-report.json")
+FIXTURES = os.path.join(HERE, "..", "fixtures")
+with open(TEMPLATE) as _f:
+    DIGEST = json.load(_f)["checks"]["root_mount"]["digest"]
+OTHER = "5eed" * (len(DIGEST) // 4)
+HOSTILE_CLASSES = ["silent", "slow", "flood", "oversized", "malformed", "replay", "liar", "otherdigest", "dead",
+                   "hostile"]
+
+
+class Fail(Exception):
+    pass
+
+
+class Sim:
+    def __init__(self, tmp, guests, slow_ms=4000, log=None):
+        self.dir = os.path.join(tmp, "sockets")
+        os.makedirs(self.dir, exist_ok=True)
+        args = [sys.executable, os.path.join(HERE, "sim_guests.py"), "--dir", self.dir, "--guests", guests,
+                "--slow-ms", str(slow_ms)]
+        if log:
+            args += ["--log", log]
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        line = self.p.stdout.readline()
+        if not line.startswith("ready"):
+            raise Fail("simulator did not start: %r" % line)
+
+    def cmd(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        answer = self.p.stdout.readline().strip()
+        if not answer.startswith("ok"):
+            raise Fail("simulator: %s -> %r" % (line, answer))
+        return answer
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.write("quit\n")
+                self.p.stdin.flush()
+            except BrokenPipeError:
+                pass
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+class Watch:
+    """The probe, its JSON lines collected by a thread."""
+
+    def __init__(self, probe, args):
+        self.p = subprocess.Popen([probe, "watch"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lines, self.err = [], b""
+        self.lock = threading.Lock()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+        self.te = threading.Thread(target=self._read_err, daemon=True)
+        self.te.start()
+
+    def _read(self):
+        for raw in self.p.stdout:
+            doc = json.loads(raw)  # every line must be valid JSON
+            with self.lock:
+                self.lines.append(doc)
+
+    def _read_err(self):
+        for raw in self.p.stderr:
+            with self.lock:
+                self.err += raw
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.lines)
+
+    def stderr(self):
+        with self.lock:
+            return self.err.decode("utf-8", "replace")
+
+    def latest(self):
+        """vm -> its last verdict-bearing line; removed VMs dropped."""
+        out = {}
+        for d in self.snapshot():
+            if d["event"] == "removed":
+                out.pop(d["vm"], None)
+            elif d["event"] in ("change", "round"):
+                out[d["vm"]] = d
+        return out
+
+    def wait(self, what, cond, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.p.poll() is not None and not self.t.is_alive():
+                if cond():
+                    return
+                raise Fail("the probe exited (%s) while waiting for %s; stderr:\n%s" % (self.p.returncode, what,
+                                                                                        self.stderr()))
+            if cond():
+                return
+            time.sleep(0.05)
+        raise Fail("timed out waiting for %s; stderr:\n%s\nlast lines:\n%s" % (
+            what, self.stderr(), "\n".join(json.dumps(x)[:300] for x in self.snapshot()[-15:])))
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            rc = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise Fail("the probe did not stop on %s" % signal.Signals(sig).name)
+        self.t.join(5)
+        self.te.join(5)
+        return rc
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def links(d):
+    return [x["link"] for x in d.get("failed_links", [])]
+
+
+# What each hostile class must come to: (verdict, a failed link or None, text in the reason or None, extra check)
+EXPECT = {
+    "silent": ("no-report", None, "no valid report within the deadline", None),
+    "slow": ("no-report", None, "no valid report within the deadline", None),
+    "flood": ("unsealed", "protocol", None, None),
+    "oversized": ("no-report", None, "no valid report", lambda d: d["frames"]["oversized"] >= 1),
+    "malformed": ("no-report", None, "report rejected: not valid JSON", None),
+    "replay": ("no-report", None, "stale or foreign nonce", lambda d: d["frames"]["stale"] >= 1),
+    "liar": ("unsealed", "root_mount", None, None),
+    "otherdigest": ("unsealed", "policy:digest", None, None),
+    "dead": ("no-report", None, "could not connect", None),
+    "hostile": ("unsealed", "root_mount", None, None),
+}
+
+
+def case_hostile(probe, tmp):
+    """Every hostile class flagged for what it is, round after round, while the
+    honest guests beside them stay SEALED in every round."""
+    spec = "honest:8," + ",".join("%s:2" % c for c in HOSTILE_CLASSES)
+    sim = Sim(tmp, spec, slow_ms=4000)
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "2", "--timeout", "2",
+                      "--events", "all"])
+    try:
+        names = ["honest-%04d" % i for i in range(8)] + ["%s-%04d" % (c, i) for c in HOSTILE_CLASSES for i in range(2)]
+
+        def rounds(name):
+            return [d for d in w.snapshot() if d["vm"] == name and d["event"] in ("change", "round")]
+
+        # Two rounds each, so the honest ones are seen to keep their verdict while the others misbehave.
+        w.wait("two rounds of every guest", lambda: all(len(rounds(n)) >= 2 for n in names), timeout=40)
+        for n in names:
+            for d in rounds(n)[:2]:
+                cls = n.rsplit("-", 1)[0]
+                if cls == "honest":
+                    check(d["verdict"] == "sealed" and d["up"] and not d["failed_links"] and d["digest"] ==
+                          "sha512:" + DIGEST, "%s: not SEALED: %s" % (n, json.dumps(d)[:400]))
+                    check(d["checks"]["root_mount"] == "pass", "%s: checks %s" % (n, d["checks"]))
+                    continue
+                verdict, link, reason, extra = EXPECT[cls]
+                check(d["verdict"] == verdict, "%s: verdict %s, expected %s: %s" % (n, d["verdict"], verdict,
+                                                                                    json.dumps(d)[:400]))
+                check(not d["up"] or verdict != "no-report", "%s: up without a report" % n)
+                if link:
+                    check(link in links(d), "%s: no failed link %s: %s" % (n, link, links(d)))
+                if reason:
+                    check(reason in (d["reason"] or ""), "%s: reason %r lacks %r" % (n, d["reason"], reason))
+                if extra:
+                    check(extra(d), "%s: %s" % (n, json.dumps(d)[:400]))
+        # The guest's escapes stay escaped in the JSON (ASCII only, valid).
+        hostile = rounds("hostile-0000")[0]
+        check(any("\x1b[2K\rVerdict: SEALED" in x["reason"] for x in hostile["failed_links"]),
+              "the hostile reason lost its text: %s" % hostile["failed_links"])
+        check(w.p.poll() is None, "the probe died")
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s after SIGTERM" % rc)
+
+
+def case_churn(probe, tmp):
+    """A new socket is discovered and judged; a vanished one is removed; a
+    restarted guest is found again; a cut connection is reconnected."""
+    sim = Sim(tmp, "honest:3")
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--events", "all"])
+    try:
+        w.wait("3 sealed", lambda: len([d for d in w.latest().values() if d["verdict"] == "sealed"]) == 3)
+        sim.cmd("add newcomer honest")
+        w.wait("newcomer added and sealed", lambda: w.latest().get("newcomer", {}).get("verdict") == "sealed")
+        check(any(d["event"] == "added" and d["vm"] == "newcomer" for d in w.snapshot()), "no added line")
+        sim.cmd("remove honest-0001")
+        w.wait("honest-0001 removed", lambda: any(d["event"] == "removed" and d["vm"] == "honest-0001"
+                                                  for d in w.snapshot()))
+        check("honest-0001" not in w.latest(), "removed VM still listed")
+        n_before = len(w.snapshot())
+        sim.cmd("restart honest-0002")
+        w.wait("honest-0002 back and sealed", lambda: any(
+            d["vm"] == "honest-0002" and d["event"] in ("change", "round") and d["verdict"] == "sealed"
+            for d in w.snapshot()[n_before:]))
+        # A cut connection: the next round connects again and the verdict holds.
+        n_before = len(w.snapshot())
+        sim.cmd("close honest-0000")
+        w.wait("honest-0000 sealed after its connection was cut", lambda: len([
+            d for d in w.snapshot()[n_before:] if d["vm"] == "honest-0000" and d["event"] == "round"
+            and d["verdict"] == "sealed"]) >= 2)
+        # A socket that is not *.sock, or not a socket, is no VM.
+        open(os.path.join(sim.dir, "notes.txt"), "w").close()
+        open(os.path.join(sim.dir, "file.sock"), "w").close()
+        sim.cmd("add last honest")
+        w.wait("last sealed", lambda: w.latest().get("last", {}).get("verdict") == "sealed")
+        check(not any(d["vm"] in ("notes.txt", "file", "notes") for d in w.snapshot()), "a non-socket became a VM")
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s" % rc)
+
+
+def case_stale(probe, tmp):
+    """A VM that stops answering is stale after --stale; one that never
+    answered too; answering again clears it."""
+    sim = Sim(tmp, "honest:2,silent:1")
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--timeout", "1",
+                      "--stale", "3"])
+    try:
+        w.wait("honest sealed", lambda: all(w.latest().get("honest-%04d" % i, {}).get("verdict") == "sealed"
+                                            for i in range(2)))
+        w.wait("silent stale", lambda: w.latest().get("silent-0000", {}).get("stale") is True, timeout=15)
+        check(not w.latest()["honest-0000"]["stale"], "honest stale")
+        t0 = time.monotonic()
+        sim.cmd("become honest-0001 silent")
+        w.wait("honest-0001 down", lambda: w.latest()["honest-0001"]["up"] is False, timeout=15)
+        w.wait("honest-0001 stale", lambda: w.latest()["honest-0001"]["stale"] is True, timeout=15)
+        # Not before --stale (3 s) has passed since its last report, which came at most then.
+        check(time.monotonic() - t0 > 1.0, "stale too early")
+        d = w.latest()["honest-0001"]
+        check("stale" in d["changed"], "the line does not say stale changed: %s" % d["changed"])
+        check(d["last_report"] is not None, "no last report time")
+        sim.cmd("become honest-0001 honest")
+        w.wait("honest-0001 fresh again", lambda: w.latest()["honest-0001"]["stale"] is False and
+               w.latest()["honest-0001"]["up"] is True, timeout=15)
+        check(not w.latest()["honest-0000"]["stale"], "the other honest one went stale")
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s" % rc)
+
+
+def write_policy(path, names, digest):
+    with open(path + ".tmp", "w") as f:
+        json.dump({"schema": "sealcheck.policy.v1", "vms": {n: {"digests": ["sha512:" + digest]} for n in names}}, f)
+    os.rename(path + ".tmp", path)
+
+
+def case_sighup(probe, tmp):
+    """SIGHUP reloads the policy: a digest denied turns a VM NOT SEALED, a
+    broken file is refused and the old policy stays, allowing it again seals it."""
+    sim = Sim(tmp, "honest:2")
+    policy = os.path.join(tmp, "policy.json")
+    write_policy(policy, ["honest-0000", "honest-0001"], DIGEST)
+    w = Watch(probe, ["--socket-dir", sim.dir, "--policy", policy, "--interval", "1"])
+    try:
+        w.wait("both sealed", lambda: all(w.latest().get("honest-%04d" % i, {}).get("verdict") == "sealed"
+                                          for i in range(2)))
+        write_policy(policy, ["honest-0000", "honest-0001"], OTHER)
+        w.p.send_signal(signal.SIGHUP)
+        w.wait("NOT SEALED by the new policy", lambda: all(
+            w.latest()["honest-%04d" % i]["verdict"] == "unsealed" and
+            "policy:digest" in links(w.latest()["honest-%04d" % i]) for i in range(2)))
+        with open(policy, "w") as f:
+            f.write('{"schema": "sealcheck.policy.v1", "vms": {"x": {"digests": []}}}')
+        n_before = len(w.snapshot())
+        w.p.send_signal(signal.SIGHUP)
+        w.wait("the refusal on stderr", lambda: "the new policy is refused, the old one stays" in w.stderr())
+        check(policy in w.stderr(), "the refusal does not name the file")
+        check(not any(d.get("verdict") == "sealed" for d in w.snapshot()[n_before:]), "a broken policy sealed a VM")
+        # Only honest-0000 allowed now: honest-0001 has no entry and is NOT SEALED, never passed.
+        with open(policy + ".tmp", "w") as f:
+            json.dump({"schema": "sealcheck.policy.v1", "vms": {"honest-0000": {"digests": [DIGEST]}}}, f)
+        os.rename(policy + ".tmp", policy)
+        w.p.send_signal(signal.SIGHUP)
+        w.wait("honest-0000 sealed again", lambda: w.latest()["honest-0000"]["verdict"] == "sealed")
+        check(w.latest()["honest-0001"]["verdict"] == "unsealed", "a VM without an entry is not NOT SEALED")
+        check(w.p.poll() is None, "SIGHUP stopped the probe")
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s" % rc)
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def case_signals(probe, tmp):
+    """SIGTERM and SIGINT stop the probe cleanly (exit 0) mid-round, with no
+    child left behind and every queued line written whole."""
+    sim = Sim(tmp, "honest:3,silent:3,flood:1")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--timeout", "5"])
+        w.wait("sealed ones", lambda: len([d for d in w.latest().values() if d["verdict"] == "sealed"]) == 3)
+        check(children(w.p.pid) == [], "the probe has children: %s" % children(w.p.pid))
+        pid = w.p.pid
+        rc = w.stop(sig)
+        check(rc == 0, "exit %s on %s" % (rc, signal.Signals(sig).name))
+        check(not os.path.exists("/proc/%d" % pid) or children(pid) == [], "left a child")
+    sim.stop()
+
+
+def run_usage(probe, args, expect, tmp):
+    p = subprocess.run([probe, "watch"] + args, capture_output=True, text=True, timeout=20)
+    check(p.returncode == 2, "%s: exit %s, expected 2; stderr %s" % (args, p.returncode, p.stderr))
+    check(expect in p.stderr, "%s: stderr %r lacks %r" % (args, p.stderr, expect))
+
+
+def case_usage(probe, tmp):
+    """Bad options, a missing or unreadable source or policy: exit 2, naming the input and why."""
+    sock = os.path.join(tmp, "s")
+    os.makedirs(sock)
+    bad_json = os.path.join(tmp, "bad.json")
+    with open(bad_json, "w") as f:
+        f.write("{nope")
+    unreadable = os.path.join(tmp, "secret.json")
+    write_policy(unreadable, ["a"], DIGEST)
+    os.chmod(unreadable, 0)
+    ok = ["--socket-dir", sock, "--expect-digest", DIGEST]
+    cases = [
+        (["--expect-digest", DIGEST], "--socket-dir"),
+        (["--socket-dir", sock], "no digest policy"),
+        (ok + ["--policy", bad_json], "not both"),
+        (["--socket-dir", sock, "--policy", bad_json], bad_json),
+        (["--socket-dir", sock, "--policy", os.path.join(tmp, "missing.json")], "missing.json"),
+        (["--socket-dir", os.path.join(tmp, "nodir"), "--expect-digest", DIGEST], "nodir"),
+        (["--socket-dir", bad_json, "--expect-digest", DIGEST], "Not a directory"),
+        (ok + ["--interval", "0"], "--interval"),
+        (ok + ["--interval", "ten"], "--interval"),
+        (ok + ["--timeout", "-1"], "--timeout"),
+        (ok + ["--stale", "0"], "--stale"),
+        (ok + ["--events", "some"], "--events"),
+        (ok + ["--vm", "x"], "--vm"),
+        (ok + ["--state-dir", tmp], "go together"),
+        (ok + ["--bogus"], "unrecognized option"),
+        (ok + ["extra"], "no arguments"),
+        (["--socket-dir", sock, "--expect-digest", "abc"], "--expect-digest"),
+        (ok + ["--state-dir", tmp, "--tpm-uki", os.path.join(tmp, "no.efi"), "--tpm-keys", tmp], "no.efi"),
+        (ok + ["--state-dir", tmp, "--tpm-uki", bad_json, "--tpm-keys", tmp], "PK.crt"),
+    ]
+    if os.geteuid() != 0:
+        cases.append((["--socket-dir", sock, "--policy", unreadable], "secret.json"))
+    for args, expect in cases:
+        run_usage(probe, args, expect, tmp)
+    p = subprocess.run([probe, "watch", "--help"], capture_output=True, text=True, timeout=20)
+    check(p.returncode == 0 and "--socket-dir" in p.stdout, "--help")
+
+
+def case_names(probe, tmp):
+    """Socket names are outside data: control characters, '/', invalid UTF-8
+    and over-long names are refused, logged escaped; plain names are VMs."""
+    sim = Sim(tmp, "honest:1")
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1"])
+    try:
+        w.wait("honest sealed", lambda: w.latest().get("honest-0000", {}).get("verdict") == "sealed")
+        sim.cmd("add bad\x1b[2Jname honest")
+        open(os.path.join(sim.dir, "x" * 201 + ".sock"), "w").close()  # too long for a socket address anyway
+        sim.cmd("add caf\u00e9-\u202eok honest")  # valid UTF-8, printable (bidi shown escaped on terminals)
+        w.wait("the plain one judged", lambda: w.latest().get("caf\u00e9-\u202eok", {}).get("verdict") == "sealed")
+        w.wait("the refusal of the escape", lambda: "bad\\x1b[2Jname.sock" in w.stderr())
+        w.wait("the refusal of the long one", lambda: "over 200 bytes" in w.stderr())
+        check("\x1b" not in w.stderr(), "a raw escape reached stderr")
+        check(not any("bad" in d["vm"] or d["vm"].startswith("xxx") for d in w.snapshot()), "a refused name is a VM")
+        # Non-UTF-8 bytes in a file name.
+        import socket as sk
+        s = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+        s.bind(os.path.join(sim.dir.encode(), b"nonutf\xff.sock"))
+        s.listen(1)
+        w.wait("the refusal of invalid UTF-8", lambda: "nonutf\\xff.sock" in w.stderr())
+        s.close()
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s" % rc)
+
+
+def case_tpm(probe, tmp):
+    """A VM whose TPM state the host holds (DIR/<vm>/ak.name) must send TPM
+    evidence: without it, NOT SEALED by tpm:evidence; its neighbour without
+    TPM state stays self-reported SEALED."""
+    sim = Sim(tmp, "honest:2")
+    state = os.path.join(tmp, "state")
+    os.makedirs(os.path.join(state, "honest-0001"))
+    with open(os.path.join(state, "honest-0001", "ak.name"), "wb") as f:
+        f.write(b"\x00\x0b" + bytes(range(32)))
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--timeout", "2",
+                      "--state-dir", state, "--tpm-uki", os.path.join(FIXTURES, "uki", "uki-252.efi"),
+                      "--tpm-keys", os.path.join(FIXTURES, "evidence")])
+    try:
+        w.wait("both judged", lambda: all("honest-%04d" % i in w.latest() for i in range(2)), timeout=20)
+        plain, tpm = w.latest()["honest-0000"], w.latest()["honest-0001"]
+        check(plain["verdict"] == "sealed" and not plain["tpm"] and plain["evidence"] == "self-reported",
+              "plain: %s" % json.dumps(plain)[:300])
+        check(tpm["tpm"] and tpm["verdict"] == "unsealed" and "tpm:evidence" in links(tpm),
+              "tpm: %s" % json.dumps(tpm)[:400])
+        check(tpm["up"], "the TPM VM's report came")
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s" % rc)
+
+
+def case_table(probe, tmp):
+    """On a terminal: a live table, guest strings escaped (no raw escape of the
+    guest's reaches the terminal); JSON only with --json."""
+    sim = Sim(tmp, "honest:2,hostile:1,silent:1")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(probe, [probe, "watch", "--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1",
+                         "--timeout", "1"])
+    out = b""
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+            frames = out.split(b"\x1b[H\x1b[2J")
+            last = frames[-1] if len(frames) > 1 else b""
+            if b"NOT SEALED" in last and b"NO REPORT" in last and b"4 VMs" in last and b"\n" in last[-2:]:
+                break
+        else:
+            raise Fail("no table with the verdicts: %r" % out[-2000:])
+        check(b"honest-0000" in last and b"SEALED" in last, "table: %r" % last)
+        # The hostile guest's reason carries ESC [2K and a CR: only the escaped form may appear.
+        guest_raw = [b"\x1b[2K", b"\x1b]0;", b"\r" + b"Verdict", b"\xe2\x80\xae"]
+        for g in guest_raw:
+            check(g not in out, "a raw guest sequence %r reached the terminal" % g)
+        check(b"\\x1b[2K" in out, "the hostile reason is not shown escaped")
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        sim.stop()
+    check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "exit status %s" % status)
+
+
+def case_reconnect(probe, tmp):
+    """--reconnect: a connection per round; the verdicts are the same."""
+    sim = Sim(tmp, "honest:2,liar:1")
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--reconnect",
+                      "--events", "all"])
+    try:
+        w.wait("three rounds each", lambda: all(
+            len([d for d in w.snapshot() if d["vm"] == n and d["event"] in ("change", "round")]) >= 3
+            for n in ("honest-0000", "honest-0001", "liar-0000")), timeout=20)
+        for d in w.snapshot():
+            if d["event"] in ("change", "round"):
+                want = "unsealed" if d["vm"] == "liar-0000" else "sealed"
+                check(d["verdict"] == want, "%s: %s" % (d["vm"], d["verdict"]))
+        # Every round has its own nonce.
+        nonces = [d["nonce"] for d in w.snapshot() if d["vm"] == "honest-0000" and d["event"] != "added"]
+        check(len(set(nonces)) == len(nonces), "a nonce was reused: %s" % nonces)
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s" % rc)
+
+
+def case_log(probe, tmp):
+    """--log: one line per report sent, matching the probe's round nonces, and
+    mono_ms on the probe's lines after the guest's stamp (same clock)."""
+    log = os.path.join(tmp, "sent.log")
+    sim = Sim(tmp, "honest:3", log=log)
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--events", "all"])
+    try:
+        w.wait("two rounds each", lambda: all(
+            len([d for d in w.snapshot() if d["vm"] == "honest-%04d" % i and d["event"] in ("change", "round")]) >= 2
+            for i in range(3)), timeout=20)
+    finally:
+        rc = w.stop()
+        sim.stop()
+    sent = {}
+    with open(log) as f:
+        for line in f:
+            name, nonce, ms = line.split()
+            sent[(name, nonce)] = float(ms)
+    matched = 0
+    for d in w.snapshot():
+        if d["event"] in ("change", "round") and (d["vm"], d["nonce"]) in sent:
+            lat = d["verdict_mono_ms"] - sent[(d["vm"], d["nonce"])]
+            check(0 <= lat < 60000, "latency %s ms" % lat)
+            check(d["mono_ms"] >= d["verdict_mono_ms"], "mono_ms before the verdict")
+            matched += 1
+    check(matched >= 6, "only %d rounds matched the simulator's log" % matched)
+    check(rc == 0, "exit %s" % rc)
+
+
+CASES = {
+    "hostile": case_hostile,
+    "churn": case_churn,
+    "stale": case_stale,
+    "sighup": case_sighup,
+    "signals": case_signals,
+    "usage": case_usage,
+    "names": case_names,
+    "tpm": case_tpm,
+    "table": case_table,
+    "reconnect": case_reconnect,
+    "log": case_log,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--probe")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("case", nargs="?")
+    a = ap.parse_args()
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    if not a.probe or a.case not in CASES:
+        ap.error("give --probe BIN and a case: " + ", ".join(CASES))
+    tmp = tempfile.mkdtemp(prefix="watch-")
+    try:
+        CASES[a.case](os.path.abspath(a.probe), tmp)
+    except Fail as e:
+        print("FAIL %s: %s" % (a.case, e))
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("PASS %s" % a.case)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The fleet's bookkeeping without guests: VM names from outside (socket file
+ * names), the sorted table, the policy resolved per VM from one parsed
+ * document, listeners. Rounds against guests: tests/fleet/test_watch.py.
+ */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "probe-fleet.h"
+#include "sc-macro.h"
+
+#define D1 "22ea8a75c80babb6f41301c8392a306b1654884fe6807e655117e8f4ca07eb5708d0a49a84fd285ad13d4fc71706571dc4eed0dbd5b2811b4afa95b6464a2dc9"
+#define D2 "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed"
+
+static bool ok(const char *s)
+{
+	return probe_fleet_name_valid(s, strlen(s));
+}
+
+static void test_names(void **state)
+{
+	char big[PROBE_FLEET_NAME_MAX + 2];
+
+	(void)state;
+	assert_true(ok("web-01"));
+	assert_true(ok("a"));
+	assert_true(ok("caf\xc3\xa9"));	      /* UTF-8 */
+	assert_true(ok("x\xe2\x80\xae" "y")); /* a bidi override is printable text: escaped on terminals, refused nowhere */
+	assert_true(ok("..."));
+	assert_false(ok(""));
+	assert_false(ok("."));
+	assert_false(ok(".."));
+	assert_false(ok("a/b"));
+	assert_false(ok("bad\x1b[2J"));
+	assert_false(ok("tab\there"));
+	assert_false(ok("new\nline"));
+	assert_false(ok("del\x7f"));
+	assert_false(ok("c1\xc2\x9b" "2J")); /* the 8-bit CSI */
+	assert_false(ok("c1\xc2\x85"));	    /* NEL */
+	assert_false(ok("bad\xff"));	    /* not UTF-8 */
+	assert_false(ok("\xc3"));	    /* truncated */
+	assert_false(ok("\xc0\xaf"));	    /* overlong '/' */
+	assert_false(probe_fleet_name_valid("nul\0x", 5));
+	memset(big, 'x', sizeof(big));
+	assert_true(probe_fleet_name_valid(big, PROBE_FLEET_NAME_MAX));
+	assert_false(probe_fleet_name_valid(big, PROBE_FLEET_NAME_MAX + 1));
+	/* The phase is a fixed function of the name: the same across runs and machines. */
+	assert_int_equal(probe_fleet_hash(""), 2166136261u);
+	assert_int_equal(probe_fleet_hash("a"), 0xe40c292cu);
+}
+
+struct seen {
+	unsigned added, removed;
+	char last[64];
+};
+
+static void listener(struct probe_fleet *f, const struct probe_fleet_vm *vm, unsigned what, void *userdata)
+{
+	struct seen *s = userdata;
+
+	(void)f;
+	if (what & PROBE_FLEET_ADDED)
+		s->added++;
+	if (what & PROBE_FLEET_REMOVED)
+		s->removed++;
+	snprintf(s->last, sizeof(s->last), "%s", vm->name);
+}
+
+static struct probe_fleet *fleet(sd_event **e)
+{
+	struct probe_fleet_config cfg = { .interval_ms = 10000 };
+	struct probe_fleet *f = NULL;
+
+	assert_int_equal(sd_event_new(e), 0);
+	assert_int_equal(probe_fleet_new(*e, &cfg, &f), 0);
+	assert_int_equal(probe_fleet_get_config(f)->timeout_ms, 10000);
+	assert_int_equal(probe_fleet_get_config(f)->stale_ms, 30000);
+	return f;
+}
+
+static void test_table(void **state)
+{
+	sd_event *e = NULL;
+	struct probe_fleet *f = fleet(&e);
+	struct seen seen = { 0 };
+	char name[32], path[64], toolong[200];
+
+	(void)state;
+	assert_int_equal(probe_fleet_add_listener(f, listener, &seen), 0);
+	/* Out of order, and many: the table stays sorted, found by binary search. */
+	for (unsigned i = 0; i < 1000; i++) {
+		unsigned k = (i * 7919u) % 1000u;
+
+		snprintf(name, sizeof(name), "vm-%04u", k);
+		snprintf(path, sizeof(path), "/run/vms/%s.sock", name);
+		assert_int_equal(probe_fleet_add_vm(f, name, NULL, path, PROBE_FLEET_SOCKET_DIR), 1);
+	}
+	assert_int_equal(seen.added, 1000);
+	assert_int_equal(probe_fleet_n_vms(f), 1000);
+	for (size_t i = 1; i < probe_fleet_n_vms(f); i++)
+		assert_true(strcmp(probe_fleet_vm_at(f, i - 1)->name, probe_fleet_vm_at(f, i)->name) < 0);
+	assert_null(probe_fleet_vm_at(f, 1000));
+	assert_non_null(probe_fleet_find(f, "vm-0500"));
+	assert_null(probe_fleet_find(f, "vm-1000"));
+	/* A fresh VM: no verdict yet, not up, not stale. */
+	{
+		const struct probe_fleet_vm *vm = probe_fleet_find(f, "vm-0007");
+
+		assert_false(vm->judged);
+		assert_int_equal(vm->outcome, PROBE_NO_REPORT);
+		assert_false(vm->up);
+		assert_false(vm->stale);
+		assert_string_equal(vm->socket_path, "/run/vms/vm-0007.sock");
+		assert_string_equal(vm->uuid, "");
+	}
+	/* The same name again from its source updates it; from another source it is refused. */
+	assert_int_equal(probe_fleet_add_vm(f, "vm-0007", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "/run/other.sock",
+					    PROBE_FLEET_SOCKET_DIR),
+			 0);
+	assert_string_equal(probe_fleet_find(f, "vm-0007")->socket_path, "/run/other.sock");
+	assert_string_equal(probe_fleet_find(f, "vm-0007")->uuid, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+	assert_int_equal(probe_fleet_add_vm(f, "vm-0007", NULL, "/x.sock", PROBE_FLEET_LIBVIRT), -EEXIST);
+	/* Refused: names, UUIDs, paths a socket address cannot hold. */
+	assert_int_equal(probe_fleet_add_vm(f, "a/b", NULL, "/x.sock", PROBE_FLEET_LIBVIRT), -EINVAL);
+	assert_int_equal(probe_fleet_add_vm(f, "esc\x1b", NULL, "/x.sock", PROBE_FLEET_LIBVIRT), -EINVAL);
+	assert_int_equal(probe_fleet_add_vm(f, "u", "0123456789012345678901234567890123456", "/x.sock",
+					    PROBE_FLEET_LIBVIRT),
+			 -EINVAL);
+	memset(toolong, 'p', sizeof(toolong) - 1);
+	toolong[0] = '/';
+	toolong[sizeof(toolong) - 1] = '\0';
+	assert_int_equal(probe_fleet_add_vm(f, "long", NULL, toolong, PROBE_FLEET_LIBVIRT), -ENAMETOOLONG);
+	assert_int_equal(probe_fleet_n_vms(f), 1000);
+	/* Removal keeps the order. */
+	assert_int_equal(probe_fleet_remove_vm(f, "vm-0000"), 0);
+	assert_int_equal(probe_fleet_remove_vm(f, "vm-0999"), 0);
+	assert_int_equal(probe_fleet_remove_vm(f, "vm-0500"), 0);
+	assert_int_equal(probe_fleet_remove_vm(f, "vm-0500"), -ENOENT);
+	assert_int_equal(seen.removed, 3);
+	assert_string_equal(seen.last, "vm-0500");
+	assert_int_equal(probe_fleet_n_vms(f), 997);
+	assert_string_equal(probe_fleet_vm_at(f, 0)->name, "vm-0001");
+	assert_string_equal(probe_fleet_vm_at(f, 996)->name, "vm-0998");
+	for (size_t i = 1; i < probe_fleet_n_vms(f); i++)
+		assert_true(strcmp(probe_fleet_vm_at(f, i - 1)->name, probe_fleet_vm_at(f, i)->name) < 0);
+	probe_fleet_free(f);
+	sd_event_unref(e);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/* The policy document is parsed once and resolved per VM: by UUID first, then by name; no entry allows nothing. */
+static void test_policy(void **state)
+{
+	sd_event *e = NULL;
+	struct probe_fleet *f = fleet(&e);
+	char dir[] = "/tmp/test-fleet-XXXXXX", path[64], why[300];
+	const struct probe_fleet_vm *a, *b, *c;
+	struct probe_policy fixed;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/policy.json", dir);
+	write_file(path, "{\"schema\": \"sealcheck.policy.v1\", \"vms\": {"
+			 "\"web\": {\"digests\": [\"sha512:" D1 "\"]},"
+			 "\"1b4e28ba-2fa1-11d2-883f-0016d3cca427\": {\"digests\": [\"" D2 "\"], \"secure_boot\": false}}}");
+	assert_int_equal(probe_fleet_add_vm(f, "web", NULL, "/r/web.sock", PROBE_FLEET_LIBVIRT), 1);
+	assert_int_equal(probe_fleet_add_vm(f, "db", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "/r/db.sock",
+					    PROBE_FLEET_LIBVIRT),
+			 1);
+	assert_int_equal(probe_fleet_load_policy(f, path, why, sizeof(why)), 0);
+	assert_int_equal(probe_fleet_add_vm(f, "stranger", NULL, "/r/s.sock", PROBE_FLEET_LIBVIRT), 1);
+	a = probe_fleet_find(f, "web");
+	b = probe_fleet_find(f, "db");
+	c = probe_fleet_find(f, "stranger");
+	assert_int_equal(a->policy->n_allowed, 1);
+	assert_true(a->policy->require_secure_boot);
+	assert_int_equal(b->policy->n_allowed, 1); /* by its UUID */
+	assert_false(b->policy->require_secure_boot);
+	assert_int_equal(b->policy->allowed[0].bytes[0], 0x5e);
+	assert_int_equal(c->policy->n_allowed, 0); /* no entry: nothing allowed, NOT SEALED by policy:digest */
+	assert_non_null(strstr(c->policy->source, "no entry"));
+
+	/* A broken file is refused whole and the policy in use stays. */
+	write_file(path, "{\"schema\": \"sealcheck.policy.v1\", \"vms\": {\"web\": {\"digests\": []}}}");
+	assert_true(probe_fleet_load_policy(f, path, why, sizeof(why)) < 0);
+	assert_non_null(strstr(why, path));
+	assert_int_equal(probe_fleet_find(f, "web")->policy->n_allowed, 1);
+	snprintf(why, sizeof(why), "-");
+	assert_true(probe_fleet_load_policy(f, "/nonexistent/policy.json", why, sizeof(why)) < 0);
+	assert_non_null(strstr(why, "/nonexistent/policy.json"));
+
+	/* A fixed policy (--expect-digest) replaces it for every VM. */
+	probe_policy_init(&fixed);
+	assert_int_equal(probe_policy_allow(&fixed, D2), 0);
+	probe_fleet_set_policy(f, &fixed);
+	assert_int_equal(probe_fleet_find(f, "stranger")->policy->n_allowed, 1);
+	assert_int_equal(probe_fleet_find(f, "web")->policy->allowed[0].bytes[0], 0x5e);
+
+	unlink(path);
+	rmdir(dir);
+	probe_fleet_free(f);
+	sd_event_unref(e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_policy),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
