@@ -532,6 +532,19 @@ def case_log(probe, tmp):
     check(rc == 0, "exit %s" % rc)
 
 
+def case_manpage(probe, tmp):
+    """Every option `watch --help` lists is in the man page's WATCH section and in docs/fleet.md's reach."""
+    import re
+    p = subprocess.run([probe, "watch", "--help"], capture_output=True, text=True, timeout=20)
+    opts = sorted(set(re.findall(r"^  (--[a-z-]+)", p.stdout, re.M)) - {"--help"})
+    check(len(opts) >= 10, "too few options found: %s" % opts)
+    with open(os.path.join(HERE, "..", "..", "docs", "sealcheck-probe.1")) as f:
+        man = f.read()
+    section = man.split(".SH WATCH", 1)[1].split("\n.SH ", 1)[0].replace("\\-", "-")
+    missing = [o for o in opts if o not in section]
+    check(not missing, "not in the man page's WATCH section: %s" % missing)
+
+
 CASES = {
     "hostile": case_hostile,
     "churn": case_churn,
@@ -544,6 +557,7 @@ CASES = {
     "table": case_table,
     "reconnect": case_reconnect,
     "log": case_log,
+    "manpage": case_manpage,
 }
 
 
