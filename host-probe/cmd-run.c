@@ -8,6 +8,7 @@
 
 #include "probe-cli.h"
 #include "probe-evidence.h"
+#include "probe-libvirt.h"
 #include "sc-macro.h"
 #include "sc-io.h"
 #include "sc-term.h"
@@ -38,6 +39,10 @@ static void usage(FILE *f)
 	      "  --tpm                   attach a TPM (swtpm, tpm-tis) made for this run, EK certified by a\n"
 	      "                          local CA of the probe's own\n"
 	      "  --tpm-state DIR         the VM's TPM state, made once and kept (implies --tpm)\n"
+	      "  --libvirt [URI]         define and start the VM as a libvirt domain on URI (default\n"
+	      "                          qemu:///system; also --libvirt=URI or --libvirt-uri URI), as bcvk\n"
+	      "                          libvirt run does, attest it over its channel, then destroy and\n"
+	      "                          undefine it (docs/libvirt.md)\n"
 	      "  --keep                  leave the VM running and keep its work directory (console log)\n"
 	      "  -h, --help              this text\n"
 	      "\n"
@@ -63,7 +68,9 @@ static void show_progress(const struct probe_attest *a, long long now, void *use
 int verb_run(int argc, char **argv)
 {
 	enum { O_KEYS = 0x100, O_FW, O_ESP, O_ACCEL, O_KEEP, O_TPM, O_TPM_STATE };
+	enum { O_LIBVIRT = 0x200, O_LIBVIRT_URI };
 	static const struct option options[] = {
+		{ "libvirt", optional_argument, NULL, O_LIBVIRT },	 { "libvirt-uri", required_argument, NULL, O_LIBVIRT_URI },
 		{ "secure-boot-keys", required_argument, NULL, O_KEYS }, { "firmware", required_argument, NULL, O_FW },
 		{ "esp", required_argument, NULL, O_ESP },		 { "accel", required_argument, NULL, O_ACCEL },
 		{ "keep", no_argument, NULL, O_KEEP },			 { "tpm", no_argument, NULL, O_TPM },
@@ -79,6 +86,7 @@ int verb_run(int argc, char **argv)
 	struct progress prog = { .tty = isatty(STDERR_FILENO) };
 	char why[512] = "", name[128];
 	int c, r, rc;
+	const char *libvirt_uri = NULL;
 
 	probe_vm_init(&vm);
 	optind = 1;
@@ -115,6 +123,15 @@ int verb_run(int argc, char **argv)
 		case O_KEEP:
 			vm.keep = true;
 			break;
+		case O_LIBVIRT:
+			/* --libvirt URI as two words: the next word when it is a URI (an image folder is not). */
+			if (!optarg && optind < argc && probe_libvirt_is_uri(argv[optind]))
+				optarg = argv[optind++];
+			libvirt_uri = optarg ?: PROBE_LIBVIRT_DEFAULT_URI;
+			break;
+		case O_LIBVIRT_URI:
+			libvirt_uri = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -139,6 +156,9 @@ int verb_run(int argc, char **argv)
 		snprintf(name, sizeof(name), "%s", base[0] ? base : vm.image_dir);
 		cp->vm_name = name;
 	}
+
+	if (libvirt_uri)
+		return probe_libvirt_run(&vm, &o, libvirt_uri);
 
 	/* Before anything starts: a signal from now on ends the run with cleanup. */
 	r = probe_block_signals();
