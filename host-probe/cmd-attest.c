@@ -34,6 +34,11 @@ static void usage(FILE *f)
 	      "                          its quote counters): the report's TPM evidence is then required\n"
 	      "  --tpm-uki FILE          with --tpm-state: the sealed UKI the host built (for PCR 11 and 9)\n"
 	      "  --tpm-keys DIR          with --tpm-state: the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt)\n"
+	      "  --tpm-ek-ca FILE        with --tpm-state: when it pins no AK (no ak.name, e.g. libvirt's swtpm), bind\n"
+	      "                          the guest's AK to the EK by credential activation, the EK certificate\n"
+	      "                          chaining to these CA certificates (PEM), and pin it in DIR/ak.name\n"
+	      "  --tpm-ek-pub FILE       the same, the EK being this TPM2B_PUBLIC the host recorded\n"
+	      "  --tpm-ak pinned|activate  the pinned AK when there is one (default), or activation now regardless\n"
 	      "  -h, --help              this text\n"
 	      "\n"
 	      "Exit status: 0 sealed, 1 not sealed, 2 no valid report, no policy or usage error.\n",
@@ -42,12 +47,15 @@ static void usage(FILE *f)
 
 int verb_attest(int argc, char **argv)
 {
-	enum { O_SOCKET = 0x100, O_TPM_STATE, O_TPM_UKI, O_TPM_KEYS };
+	enum { O_SOCKET = 0x100, O_TPM_STATE, O_TPM_UKI, O_TPM_KEYS, O_TPM_EK_CA, O_TPM_EK_PUB, O_TPM_AK };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "tpm-state", required_argument, NULL, O_TPM_STATE },
 		{ "tpm-uki", required_argument, NULL, O_TPM_UKI },
 		{ "tpm-keys", required_argument, NULL, O_TPM_KEYS },
+		{ "tpm-ek-ca", required_argument, NULL, O_TPM_EK_CA },
+		{ "tpm-ek-pub", required_argument, NULL, O_TPM_EK_PUB },
+		{ "tpm-ak", required_argument, NULL, O_TPM_AK },
 		CLI_POLICY_OPTIONS,
 		{},
 	};
@@ -55,7 +63,8 @@ int verb_attest(int argc, char **argv)
 	struct cli_policy *cp = &o.policy;
 	struct probe_policy policy;
 	struct probe_attest a = { 0 };
-	const char *socket_path = NULL, *tpm_state = NULL, *tpm_uki = NULL, *tpm_keys = NULL;
+	const char *socket_path = NULL, *tpm_state = NULL, *tpm_uki = NULL, *tpm_keys = NULL, *ek_ca = NULL, *ek_pub = NULL;
+	bool activate = false;
 	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
 	char name[128];
 	int c, r, rc;
@@ -74,6 +83,19 @@ int verb_attest(int argc, char **argv)
 			break;
 		case O_TPM_KEYS:
 			tpm_keys = optarg;
+			break;
+		case O_TPM_EK_CA:
+			ek_ca = optarg;
+			break;
+		case O_TPM_EK_PUB:
+			ek_pub = optarg;
+			break;
+		case O_TPM_AK:
+			if (strcmp(optarg, "pinned") != 0 && strcmp(optarg, "activate") != 0) {
+				fputs("sealcheck-probe attest: --tpm-ak: not pinned or activate\n", stderr);
+				return EXIT_USAGE;
+			}
+			activate = strcmp(optarg, "activate") == 0;
 			break;
 		case 'h':
 			usage(stdout);
@@ -104,7 +126,7 @@ int verb_attest(int argc, char **argv)
 	}
 	if (cli_make_policy("attest", cp, NULL, NULL, &policy) < 0)
 		return EXIT_USAGE;
-	if (tpm_state || tpm_uki || tpm_keys) {
+	if (tpm_state || tpm_uki || tpm_keys || ek_ca || ek_pub || activate) {
 		/* The VM's TPM, as the host recorded it: its evidence is required. */
 		_cleanup_free_ char *ak = NULL, *ak_path = NULL;
 		size_t ak_len = 0;
@@ -115,12 +137,20 @@ int verb_attest(int argc, char **argv)
 		}
 		if (asprintf(&ak_path, "%s/ak.name", tpm_state) < 0)
 			return PROBE_NO_REPORT;
-		if (sc_read_file_capped(ak_path, PROBE_SWTPM_NAME_MAX, &ak, &ak_len) < 0 || ak_len < 34) {
-			fprintf(stderr, "sealcheck-probe attest: %s: no AK Name the host recorded (made by run --tpm-state)\n",
-				ak_path);
-			return EXIT_USAGE;
+		if (activate || sc_read_file_capped(ak_path, PROBE_SWTPM_NAME_MAX, &ak, &ak_len) < 0 || ak_len < 34) {
+			/* No AK pinned (a TPM the probe did not make, e.g. libvirt's): bind it to the EK now. */
+			free(TAKE_PTR(ak));
+			ak_len = 0;
+			if (!ek_ca && !ek_pub) {
+				fprintf(stderr, "sealcheck-probe attest: %s: no AK Name the host recorded (made by run --tpm-state); "
+						"give --tpm-ek-ca or --tpm-ek-pub to bind the VM's AK to its EK\n",
+					ak_path);
+				return EXIT_USAGE;
+			}
 		}
-		if (cli_tpm_prepare("attest", tpm_keys, (const uint8_t *)ak, ak_len, tpm_uki, tpm_state, &policy, &tpm) < 0)
+		if (cli_tpm_prepare("attest", tpm_keys, (const uint8_t *)(ak ? ak : ""), ak_len, tpm_uki, tpm_state, &policy, &tpm) < 0)
+			return EXIT_USAGE;
+		if (!ak_len && cli_tpm_credential("attest", ek_ca, ek_pub, tpm_state, &tpm) < 0)
 			return EXIT_USAGE;
 		a.expect_evidence = true;
 	}
@@ -130,6 +160,7 @@ int verb_attest(int argc, char **argv)
 		a.socket_path = socket_path;
 		a.deadline_ms = sc_now_ms() + (long long)o.timeout * 1000;
 		r = probe_attest_run(&a);
+		tpm.x.credential = &a.session.credential; /* how the credential phase went, if it ran */
 	}
 	if (r < 0) {
 		fprintf(stderr, "sealcheck-probe attest: setting up the event loop: %s\n", strerror(-r));

@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "probe-cli.h"
 #include "probe-evidence.h"
 #include "probe-libvirt.h"
+#include "sc-fileio.h"
 #include "sc-macro.h"
 #include "sc-io.h"
 #include "sc-term.h"
@@ -39,6 +41,11 @@ static void usage(FILE *f)
 	      "  --tpm                   attach a TPM (swtpm, tpm-tis) made for this run, EK certified by a\n"
 	      "                          local CA of the probe's own\n"
 	      "  --tpm-state DIR         the VM's TPM state, made once and kept (implies --tpm)\n"
+	      "  --tpm-ak derive|activate  how the host trusts the VM's AK: derive it from the TPM state before\n"
+	      "                          boot and pin it (default), or bind the guest's AK to the EK by credential\n"
+	      "                          activation now and pin it (implies --tpm)\n"
+	      "  --tpm-ek-ca FILE        with --tpm-ak activate: the CA certificates (PEM) the EK certificate must\n"
+	      "                          chain to (default: the local CA of the VM's TPM state)\n"
 	      "  --libvirt [URI]         define and start the VM as a libvirt domain on URI (default\n"
 	      "                          qemu:///system; also --libvirt=URI or --libvirt-uri URI), as bcvk\n"
 	      "                          libvirt run does, attest it over its channel, then destroy and\n"
@@ -65,16 +72,39 @@ static void show_progress(const struct probe_attest *a, long long now, void *use
 			(now - a->started_ms) / 1000);
 }
 
+/* The local CA of a TPM state the probe made (probe-swtpm.c): its root and issuer certificates in one PEM file. */
+static int local_ca_bundle(const char *state_dir, const char *out)
+{
+	static const char *const names[] = { "swtpm-localca-rootca-cert.pem", "issuercert.pem" };
+	_cleanup_fclose_ FILE *f = fopen(out, "we");
+
+	if (!f)
+		return -errno;
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		_cleanup_free_ char *path = NULL, *pem = NULL;
+		size_t len;
+
+		if (asprintf(&path, "%s/localca/%s", state_dir, names[i]) < 0)
+			return -ENOMEM;
+		if (sc_read_file_capped(path, 64 * 1024, &pem, &len) < 0 || fwrite(pem, 1, len, f) != len) {
+			fprintf(stderr, "sealcheck-probe run: %s: the TPM state's local CA cannot be read\n", path);
+			return -EIO;
+		}
+	}
+	return fflush(f) == 0 ? 0 : -errno;
+}
+
 int verb_run(int argc, char **argv)
 {
-	enum { O_KEYS = 0x100, O_FW, O_ESP, O_ACCEL, O_KEEP, O_TPM, O_TPM_STATE };
+	enum { O_KEYS = 0x100, O_FW, O_ESP, O_ACCEL, O_KEEP, O_TPM, O_TPM_STATE, O_TPM_AK, O_TPM_EK_CA };
 	enum { O_LIBVIRT = 0x200, O_LIBVIRT_URI };
 	static const struct option options[] = {
 		{ "libvirt", optional_argument, NULL, O_LIBVIRT },	 { "libvirt-uri", required_argument, NULL, O_LIBVIRT_URI },
 		{ "secure-boot-keys", required_argument, NULL, O_KEYS }, { "firmware", required_argument, NULL, O_FW },
 		{ "esp", required_argument, NULL, O_ESP },		 { "accel", required_argument, NULL, O_ACCEL },
 		{ "keep", no_argument, NULL, O_KEEP },			 { "tpm", no_argument, NULL, O_TPM },
-		{ "tpm-state", required_argument, NULL, O_TPM_STATE },	 CLI_POLICY_OPTIONS,
+		{ "tpm-state", required_argument, NULL, O_TPM_STATE },	 { "tpm-ak", required_argument, NULL, O_TPM_AK },
+		{ "tpm-ek-ca", required_argument, NULL, O_TPM_EK_CA },	 CLI_POLICY_OPTIONS,
 		{},
 	};
 	struct cli_common o = { .timeout = 180 };
@@ -84,7 +114,9 @@ int verb_run(int argc, char **argv)
 	struct probe_vm vm;
 	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
 	struct progress prog = { .tty = isatty(STDERR_FILENO) };
-	char why[512] = "", name[128];
+	char why[512] = "", name[128], ek_ca_default[320];
+	const char *ek_ca = NULL;
+	bool activate = false;
 	int c, r, rc;
 	const char *libvirt_uri = NULL;
 
@@ -120,6 +152,17 @@ int verb_run(int argc, char **argv)
 			vm.tpm = true;
 			vm.tpm_state = optarg;
 			break;
+		case O_TPM_AK:
+			if (strcmp(optarg, "derive") != 0 && strcmp(optarg, "activate") != 0) {
+				fputs("sealcheck-probe run: --tpm-ak: not derive or activate\n", stderr);
+				return EXIT_USAGE;
+			}
+			activate = strcmp(optarg, "activate") == 0;
+			vm.tpm = true;
+			break;
+		case O_TPM_EK_CA:
+			ek_ca = optarg;
+			break;
 		case O_KEEP:
 			vm.keep = true;
 			break;
@@ -147,6 +190,10 @@ int verb_run(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "sealcheck-probe run: give one IMAGE_DIR\n");
+		return EXIT_USAGE;
+	}
+	if (ek_ca && !activate) {
+		fputs("sealcheck-probe run: --tpm-ek-ca goes with --tpm-ak activate\n", stderr);
 		return EXIT_USAGE;
 	}
 	vm.image_dir = argv[optind];
@@ -185,10 +232,25 @@ int verb_run(int argc, char **argv)
 
 	if (vm.tpm) {
 		/* What the VM's TPM must prove: the keys the host enrolled, the AK it derived, the UKI it built. */
-		if (cli_tpm_prepare("run", vm.keys_used, vm.ak_name, vm.ak_name_len, vm.uki_path, vm.swtpm.state_dir,
-				    &policy, &tpm) < 0) {
+		if (cli_tpm_prepare("run", vm.keys_used, vm.ak_name, activate ? 0 : vm.ak_name_len, vm.uki_path,
+				    vm.swtpm.state_dir, &policy, &tpm) < 0) {
 			probe_vm_done(&vm, false);
 			return EXIT_USAGE;
+		}
+		if (activate) {
+			/* The AK is the guest's, proven by credential activation: the Name derived before boot is not used. */
+			snprintf(name, sizeof(name), "%.100s/ak.name", vm.swtpm.state_dir);
+			(void)unlink(name);
+			if (!ek_ca) {
+				/* The probe's own local CA (probe-swtpm.h): its root and the issuer of the EK certificate. */
+				snprintf(ek_ca_default, sizeof(ek_ca_default), "%.200s/ek-ca.pem", vm.workdir);
+				ek_ca = ek_ca_default;
+			}
+			if ((ek_ca == ek_ca_default && local_ca_bundle(vm.swtpm.state_dir, ek_ca_default) < 0) ||
+			    cli_tpm_credential("run", ek_ca, NULL, vm.swtpm.state_dir, &tpm) < 0) {
+				probe_vm_done(&vm, false);
+				return EXIT_USAGE;
+			}
 		}
 		a.expect_evidence = true;
 	}
@@ -198,6 +260,7 @@ int verb_run(int argc, char **argv)
 	a.progress = show_progress;
 	a.userdata = &prog;
 	r = probe_attest_run(&a);
+	tpm.x.credential = &a.session.credential; /* how the credential phase went, if it ran */
 	if (prog.tty)
 		fputs("\r\033[K", stderr);
 	if (r < 0) {

@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "probe-cli.h"
+#include "sc-fileio.h"
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-term.h"
@@ -109,10 +111,43 @@ int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fa
 
 void cli_tpm_done(struct cli_tpm *t)
 {
+	if (t->x.credential || t->cred.ek_ca_file || t->cred.ek_public)
+		probe_session_set_credential(NULL);
 	free(t->pk);
 	free(t->kek);
 	free(t->db);
+	free(t->ek_pub);
 	memset(t, 0, sizeof(*t));
+}
+
+int cli_tpm_credential(const char *verb, const char *ek_ca, const char *ek_pub, const char *state_dir, struct cli_tpm *t)
+{
+	size_t len = 0;
+
+	if (!ek_ca && !ek_pub) {
+		fprintf(stderr, "sealcheck-probe %s: no AK is pinned for this VM: give --tpm-ek-ca FILE (the CA its EK "
+				"certificate chains to) or --tpm-ek-pub FILE (its EK as recorded) to bind one by credential activation\n",
+			verb);
+		return -EINVAL;
+	}
+	if (ek_pub && (sc_read_file_capped(ek_pub, PROBE_TPM_PUBLIC_MAX, (char **)&t->ek_pub, &len) < 0 || len < 2)) {
+		fprintf(stderr, "sealcheck-probe %s: --tpm-ek-pub %s: not a TPM2B_PUBLIC file the host can read\n", verb, ek_pub);
+		return -EINVAL;
+	}
+	if (ek_ca && access(ek_ca, R_OK) < 0) {
+		fprintf(stderr, "sealcheck-probe %s: --tpm-ek-ca %s: %s\n", verb, ek_ca, strerror(errno));
+		return -EINVAL;
+	}
+	t->cred.ek_ca_file = ek_ca;
+	t->cred.ek_public = t->ek_pub;
+	t->cred.ek_public_len = len;
+	if (state_dir) {
+		snprintf(t->pin, sizeof(t->pin), "%s/ak.name", state_dir);
+		t->cred.pin_file = t->pin;
+		t->x.ak_pin_file = t->pin;
+	}
+	probe_session_set_credential(&t->cred);
+	return 0;
 }
 
 int cli_tpm_prepare(const char *verb, const char *keys_dir, const uint8_t *ak_name, size_t ak_name_len,

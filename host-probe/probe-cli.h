@@ -71,8 +71,21 @@ struct cli_tpm {
 	uint8_t *pk, *kek, *db; /* owned */
 	uint8_t ak_name[PROBE_SWTPM_NAME_MAX];
 	char counters[320];
+	struct probe_credential_config cred; /* no AK pinned: how the EK is trusted (cli_tpm_credential()) */
+	uint8_t *ek_pub;                     /* owned: --tpm-ek-pub's bytes */
+	char pin[320];                       /* where a proven AK is pinned (ak.name) */
 };
 void cli_tpm_done(struct cli_tpm *t);
+
+/*
+ * cli_tpm_credential() - after cli_tpm_prepare(), for a VM whose AK is not pinned: bind the evidence's
+ * AK to the EK by credential activation in the session, the EK chaining to @ek_ca (a PEM bundle) or
+ * being @ek_pub's (a TPM2B_PUBLIC file the host recorded), and pin the AK proven in @state_dir/ak.name
+ * (@state_dir may be NULL: nothing is pinned). Registers the configuration for the session
+ * (probe_session_set_credential()). Prints the problem and returns -EINVAL when neither @ek_ca nor
+ * @ek_pub is given or @ek_pub cannot be read.
+ */
+int cli_tpm_credential(const char *verb, const char *ek_ca, const char *ek_pub, const char *state_dir, struct cli_tpm *t);
 
 /*
  * cli_tpm_prepare() - the host's enrolled keys from @keys_dir (PK.crt,

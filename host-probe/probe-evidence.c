@@ -663,9 +663,14 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	if (sc_evidence_qualifying_data(x->nonce, x->report, x->report_len, extra) < 0)
 		return NULL;
 	{
+		/* The AK: the one pinned for this VM, else the one credential activation bound to the EK just now. */
+		const struct probe_credential_state *cred = x->credential;
+		bool activated = !x->ak_name && cred && cred->status == PROBE_CRED_PROVEN;
+		const uint8_t *want = activated ? cred->ak_name : x->ak_name;
+		size_t want_len = activated ? cred->ak_name_len : x->ak_name_len;
 		struct probe_quote_input in = {
 			.ak_public = d.ak, .ak_public_len = d.ak_len,
-			.expected_ak_name = x->ak_name, .expected_ak_name_len = x->ak_name_len,
+			.expected_ak_name = want, .expected_ak_name_len = want_len,
 			.attest = d.quote, .attest_len = d.quote_len,
 			.signature = d.sig, .signature_len = d.sig_len,
 			.expected_extra_data = extra, .expected_extra_data_len = sizeof(extra),
@@ -674,18 +679,33 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 		};
 		enum probe_quote_step step;
 
-		if (!x->ak_name) {
-			LINK("tpm:quote", false, "no attestation key is pinned for this VM: the host did not derive it");
+		if (!want) {
+			LINK("tpm:quote", false,
+			     cred && cred->status == PROBE_CRED_FAILED ? cred->why
+			     : cred && cred->status == PROBE_CRED_PENDING
+				     ? "AK not bound to the EK: the credential challenge was not answered"
+				     : "no attestation key is pinned for this VM: the host did not derive it");
 		} else {
 			step = probe_quote_verify(&in, &attest, why, sizeof(why));
-			if (step == PROBE_QUOTE_OK) {
+			if (step == PROBE_QUOTE_OK && activated && x->ak_pin_file &&
+			    probe_ak_pin(x->ak_pin_file, want, want_len, why, sizeof(why)) < 0) {
+				snprintf(buf, sizeof(buf), "the AK was bound to the EK but could not be pinned: %s", why);
+				LINK("tpm:quote", false, buf);
+			} else if (step == PROBE_QUOTE_OK) {
 				quote_ok = true;
 				if (ret_attest)
 					*ret_attest = attest;
-				snprintf(buf, sizeof(buf),
-					 "signed by the pinned AK over our nonce and this report; PCRs 0-5,7,9,11,12 "
-					 "(reset %u, restart %u)",
-					 attest.reset_count, attest.restart_count);
+				if (activated)
+					snprintf(buf, sizeof(buf),
+						 "signed by the AK bound to %.160s by credential activation now%s; over our nonce and "
+						 "this report; PCRs 0-5,7,9,11,12 (reset %u, restart %u)",
+						 cred->ek_trust, x->ak_pin_file ? " (pinned in ak.name)" : "", attest.reset_count,
+						 attest.restart_count);
+				else
+					snprintf(buf, sizeof(buf),
+						 "signed by the pinned AK over our nonce and this report; PCRs 0-5,7,9,11,12 "
+						 "(reset %u, restart %u)",
+						 attest.reset_count, attest.restart_count);
 				LINK("tpm:quote", true, buf);
 			} else {
 				snprintf(buf, sizeof(buf), "%s: %s", probe_quote_step_name(step), why);

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probe-credential.h"
 #include "probe-pcr11.h"
 #include "probe-policy.h"
 #include "probe-tpm.h"
@@ -48,6 +49,10 @@ struct probe_evidence_expect {
 	const uint8_t *pk, *kek, *db;
 	size_t pk_len, kek_len, db_len;
 	const char *counters_file; /* the VM's last quote's clock and counters (probe_quote_counters_check()), or NULL */
+	/* No AK pinned: the session's credential phase (probe-credential.h). An AK it proved bound to the
+	 * EK is the one the quote must be signed by, and is pinned in ak_pin_file once the quote verifies. */
+	const struct probe_credential_state *credential;
+	const char *ak_pin_file;
 };
 
 /*

@@ -52,6 +52,13 @@ static int make_nonce(char out[SC_NONCE_HEX_LEN + 1])
 	return 0;
 }
 
+static const struct probe_credential_config *default_credential;
+
+void probe_session_set_credential(const struct probe_credential_config *c)
+{
+	default_credential = c;
+}
+
 int probe_session_init(struct probe_session *s, const struct probe_session_config *cfg)
 {
 	int r;
@@ -73,6 +80,10 @@ int probe_session_init(struct probe_session *s, const struct probe_session_confi
 		s->cfg.max_read_per_io = DEFAULT_MAX_READ;
 	if (!s->cfg.evidence_wait_ms)
 		s->cfg.evidence_wait_ms = 30000;
+	if (!s->cfg.credential)
+		s->cfg.credential = default_credential;
+	if (!s->cfg.credential_wait_ms)
+		s->cfg.credential_wait_ms = 30000;
 	r = make_nonce(s->nonce);
 	if (r < 0)
 		return r;
@@ -99,6 +110,7 @@ void probe_session_done(struct probe_session *s)
 	if (s->evidence)
 		json_decref(TAKE_PTR(s->evidence));
 	free(TAKE_PTR(s->report_bytes));
+	free(TAKE_PTR(s->out_frame));
 }
 
 static void finish(struct probe_session *s, enum probe_session_end end, long long now, const char *why)
@@ -150,6 +162,66 @@ static void flush_nonce(struct probe_session *s, long long now)
 		s->nonce_sent += (size_t)n;
 	}
 	s->next_send_ms = now + s->cfg.resend_ms;
+}
+
+/* Write what is left of our credential frame (the EK request, the challenge); never blocks. */
+static void flush_out(struct probe_session *s, long long now)
+{
+	while (s->out_frame && s->out_sent < s->out_frame_len) {
+		ssize_t n = send(s->fd, s->out_frame + s->out_sent, s->out_frame_len - s->out_sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0) {
+			snprintf(s->credential.why, sizeof(s->credential.why),
+				 "AK not bound to the EK: the socket failed while the host asked (%s)", strerror(errno));
+			s->credential.status = PROBE_CRED_FAILED;
+			finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce, with its evidence; the credential phase broke off");
+			return;
+		}
+		s->out_sent += (size_t)n;
+	}
+}
+
+static void send_out(struct probe_session *s, char type, const void *payload, size_t len, long long now)
+{
+	free(TAKE_PTR(s->out_frame));
+	s->out_sent = 0;
+	if (sc_wire_encode(type, payload, len, &s->out_frame, &s->out_frame_len) < 0) {
+		s->error = -ENOMEM;
+		finish(s, PROBE_END_ERROR, now, "out of memory");
+		return;
+	}
+	s->credential_deadline_ms = now + s->cfg.credential_wait_ms;
+	if (s->credential_deadline_ms > s->cfg.deadline_ms)
+		s->credential_deadline_ms = s->cfg.deadline_ms;
+	flush_out(s, now);
+}
+
+/* The agent's EK document (step 1) or its answer (step 2); anything else is ignored. */
+static void judge_credential(struct probe_session *s, const struct sc_wire_frame *fr, long long now)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+
+	if (s->credential_step == 1 && fr->type == SC_WIRE_EK) {
+		if (probe_credential_challenge(s->cfg.credential, s->nonce, s->evidence, fr->payload, fr->len,
+					       &s->credential, &text, &len) < 0) {
+			finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce, with its evidence; its AK is not bound to the EK");
+			return;
+		}
+		s->credential_step = 2;
+		send_out(s, SC_WIRE_CHALLENGE, text, len, now);
+	} else if (s->credential_step == 2 && fr->type == SC_WIRE_ANSWER) {
+		(void)probe_credential_check_answer(&s->credential, s->nonce, fr->payload, fr->len);
+		finish(s, PROBE_END_REPORT, now,
+		       s->credential.status == PROBE_CRED_PROVEN
+			       ? "a valid report echoed the nonce, with its evidence; its AK is bound to the EK"
+			       : "a valid report echoed the nonce, with its evidence; its AK is not bound to the EK");
+	}
 }
 
 int probe_session_attach(struct probe_session *s, int fd, long long now)
@@ -216,7 +288,9 @@ short probe_session_events(const struct probe_session *s)
 	if (s->state != PROBE_SESSION_WAITING)
 		return 0;
 	/* Back-pressure: while the decoder has no room, do not read. It always has room after sc_wire_next(). */
-	return (short)(POLLIN | (s->nonce_sent < s->nonce_frame_len ? POLLOUT : 0));
+	return (short)(POLLIN | (s->nonce_sent < s->nonce_frame_len || (s->out_frame && s->out_sent < s->out_frame_len)
+					 ? POLLOUT
+					 : 0));
 }
 
 long long probe_session_wakeup(const struct probe_session *s)
@@ -227,6 +301,8 @@ long long probe_session_wakeup(const struct probe_session *s)
 	case PROBE_SESSION_CONNECTING:
 		return s->next_connect_ms < t ? s->next_connect_ms : t;
 	case PROBE_SESSION_WAITING:
+		if (s->credential_step)
+			return s->credential_deadline_ms;
 		if (s->report)
 			return s->evidence_deadline_ms; /* the nonce was answered: no more resends */
 		if (s->nonce_sent >= s->nonce_frame_len && s->next_send_ms < t)
@@ -250,8 +326,8 @@ static void judge_evidence(struct probe_session *s, const struct sc_wire_frame *
 	json_t *doc;
 	const char *nonce, *sha;
 
-	if (!s->report_bytes)
-		return; /* evidence for no report of ours: ignored */
+	if (!s->report_bytes || s->evidence)
+		return; /* evidence for no report of ours, or after the one taken: ignored */
 	doc = sc_utf8_valid((const char *)fr->payload, fr->len)
 		      ? json_loadb((const char *)fr->payload, fr->len, JSON_REJECT_DUPLICATES, NULL)
 		      : NULL;
@@ -265,6 +341,12 @@ static void judge_evidence(struct probe_session *s, const struct sc_wire_frame *
 		return;
 	}
 	s->evidence = doc;
+	if (s->cfg.credential && !s->cfg.credential->pinned_name) {
+		/* No AK pinned: ask for the EK, then challenge it (judge_credential()). */
+		s->credential_step = 1;
+		send_out(s, SC_WIRE_EK, s->nonce, SC_NONCE_HEX_LEN, now);
+		return;
+	}
 	finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce, with its evidence");
 }
 
@@ -276,6 +358,10 @@ static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr,
 	s->frames++;
 	if (fr->type == SC_WIRE_EVIDENCE) {
 		judge_evidence(s, fr, now);
+		return;
+	}
+	if (fr->type == SC_WIRE_EK || fr->type == SC_WIRE_ANSWER) {
+		judge_credential(s, fr, now);
 		return;
 	}
 	if (fr->type != SC_WIRE_REPORT || s->report)
@@ -350,6 +436,8 @@ int probe_session_io(struct probe_session *s, short revents, long long now)
 		return 0;
 	if ((revents & POLLOUT) && s->nonce_sent < s->nonce_frame_len)
 		flush_nonce(s, now);
+	if ((revents & POLLOUT) && s->out_frame && s->out_sent < s->out_frame_len)
+		flush_out(s, now);
 	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
 		return 0;
 	while (s->state == PROBE_SESSION_WAITING && budget > 0) {
@@ -386,7 +474,15 @@ int probe_session_tick(struct probe_session *s, long long now)
 {
 	if (s->state == PROBE_SESSION_DONE)
 		return 0;
-	if (s->report && now >= s->evidence_deadline_ms) {
+	if (s->credential_step && now >= s->credential_deadline_ms) {
+		s->credential.status = PROBE_CRED_FAILED;
+		snprintf(s->credential.why, sizeof(s->credential.why),
+			 "AK not bound to the EK: the agent sent no %s before the deadline",
+			 s->credential_step == 1 ? "EK" : "answer to the credential challenge");
+		finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce, with its evidence; the credential phase timed out");
+		return 0;
+	}
+	if (s->report && !s->evidence && now >= s->evidence_deadline_ms) {
 		/* The report stands; the verdict says its evidence never came. */
 		finish(s, PROBE_END_REPORT, now, "a valid report echoed the nonce; no TPM evidence followed it");
 		return 0;

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "probe-credential.h"
 #include "sc-wire.h"
 
 enum probe_session_state {
@@ -54,6 +55,13 @@ struct probe_session_config {
 	bool expect_evidence;	  /* after the report, wait for its TPM evidence frame (common/sc-evidence.h) */
 	unsigned evidence_wait_ms; /* ... this long at most (default 30000, never past the deadline) */
 	bool keep_connection;	  /* PROBE_END_REPORT leaves the fd open for probe_session_take_fd() (watch's next round) */
+	/*
+	 * With expect_evidence: how the host trusts the AK (probe-credential.h). No AK pinned: after the
+	 * evidence, the credential phase (the EK request 'K', the challenge 'C', the answer 'A') binds the
+	 * evidence's AK to the EK, and s->credential says how it went. NULL: probe_session_set_credential()'s.
+	 */
+	const struct probe_credential_config *credential;
+	unsigned credential_wait_ms; /* each of its two round trips this long at most (default 30000, never past the deadline) */
 };
 
 struct probe_session {
@@ -78,9 +86,21 @@ struct probe_session {
 	long long evidence_deadline_ms; /* set once the report came and evidence is expected */
 	json_t *evidence;	/* the evidence frame for this report and nonce (owned), or NULL */
 	unsigned evidence_rejected;
+	/* The credential phase (cfg.credential, no AK pinned): our frame going out, the step, its deadline, the result. */
+	char *out_frame;
+	size_t out_frame_len, out_sent;
+	int credential_step;	/* 0 none, 1 the EK asked for, 2 the challenge sent */
+	long long credential_deadline_ms;
+	struct probe_credential_state credential;
 	char why[256];		/* the end in words; for PROBE_END_STOPPED the owner's */
 	char last_reject[256];	/* the last frame refused and why */
 };
+
+/*
+ * The credential configuration of sessions whose config names none (the front ends run and attest,
+ * one VM per process, set it before the session starts). @c must outlive them; NULL unsets it.
+ */
+void probe_session_set_credential(const struct probe_credential_config *c);
 
 /* Fills a fresh random nonce. Returns 0, or a negative errno (getrandom, ENOMEM). */
 int probe_session_init(struct probe_session *s, const struct probe_session_config *cfg);

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +33,9 @@
 
 #include "probe-credential.h"
 #include "probe-evidence.h"
+#include "probe-session.h"
+#include "sc-fileio.h"
+#include "sc-wire.h"
 #include "probe-tpm.h"
 #include "sc-digest.h"
 #include "sc-evidence.h"
@@ -621,6 +625,249 @@ static void test_pin(void **state)
 	rmdir(dir);
 }
 
+/* ---- the session's credential phase, with the agent's real TPM code on the other end ---- */
+
+#define T0 1000000LL
+#define REPORT_TEMPLATE FIXTURES_DIR "/../probe/sealed-report.json"
+
+/* The report (echoing @nonce) as sent, and the start of its E frame naming @ak_public (as the agent's). */
+static void send_report_and_evidence(struct probe_session *s, const uint8_t *ak_raw, size_t ak_len)
+{
+	_cleanup_free_ char *buf = NULL, *text = NULL, *r = NULL, *e = NULL, *ak64 = NULL, *ev_text = NULL;
+	_cleanup_json_ json_t *doc = NULL, *ev = NULL;
+	size_t len, r_len, e_len;
+	char sha[65];
+
+	assert_int_equal(sc_read_file_capped(REPORT_TEMPLATE, 1u << 20, &buf, &len), 0);
+	doc = json_loadb(buf, len, 0, NULL);
+	assert_non_null(doc);
+	json_object_set_new(doc, "nonce", json_string(s->nonce));
+	text = json_dumps(doc, JSON_COMPACT);
+	assert_non_null(text);
+	assert_int_equal(sc_wire_encode(SC_WIRE_REPORT, text, strlen(text), &r, &r_len), 0);
+	sc_evidence_report_sha256(text, strlen(text), sha);
+	ak64 = b64(ak_raw, ak_len);
+	ev = json_pack("{s:s, s:s, s:s, s:s}", "schema", SC_EVIDENCE_SCHEMA, "nonce", s->nonce, "report_sha256", sha,
+		       "ak_public", ak64);
+	ev_text = json_dumps(ev, JSON_COMPACT);
+	assert_int_equal(sc_wire_encode(SC_WIRE_EVIDENCE, ev_text, strlen(ev_text), &e, &e_len), 0);
+	probe_session_feed(s, r, r_len, T0 + 1);
+	probe_session_feed(s, e, e_len, T0 + 2);
+}
+
+/* The next frame the session sent to the peer (skipping the nonce), of @type; its payload malloc'd. */
+static char *read_frame(int peer, char type, size_t *ret_len)
+{
+	struct sc_wire_decoder dec;
+	struct sc_wire_frame fr;
+	char *out = NULL;
+
+	assert_int_equal(sc_wire_decoder_init(&dec, SC_WIRE_MAX_PAYLOAD), 0);
+	while (!out) {
+		uint8_t buf[4096];
+		struct pollfd p = { .fd = peer, .events = POLLIN };
+		ssize_t n;
+
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		n = read(peer, buf, sizeof(buf));
+		assert_true(n > 0);
+		sc_wire_feed(&dec, buf, (size_t)n);
+		while (!out && sc_wire_next(&dec, &fr) == 1) {
+			if (fr.type == SC_WIRE_NONCE)
+				continue;
+			assert_int_equal(fr.type, type);
+			out = malloc(fr.len + 1);
+			assert_non_null(out);
+			memcpy(out, fr.payload, fr.len);
+			out[fr.len] = 0;
+			*ret_len = fr.len;
+		}
+	}
+	sc_wire_decoder_done(&dec);
+	return out;
+}
+
+static void feed_frame(struct probe_session *s, char type, const char *text, size_t len, long long now)
+{
+	_cleanup_free_ char *f = NULL;
+	size_t f_len;
+
+	assert_int_equal(sc_wire_encode(type, text, len, &f, &f_len), 0);
+	probe_session_feed(s, f, f_len, now);
+}
+
+/*
+ * One session whose guest's AK is @ak_of's and whose TPM is @agent_tpm, the host trusting @ca.
+ * @corrupt: the agent's test hook. @answer: whether the agent answers the challenge at all.
+ */
+static void session_case(const struct tpm *ak_of, const struct tpm *agent_tpm, const char *ca, bool corrupt,
+			 struct probe_credential_state *ret)
+{
+	const struct sc_paths paths = SC_PATHS_SYSTEM;
+	struct probe_credential_config cred = { .ek_ca_file = ca };
+	struct probe_session_config cfg = { .deadline_ms = T0 + 600000, .expect_evidence = true,
+					    .credential = &cred, .credential_wait_ms = 20000 };
+	struct probe_session s;
+	struct agent_view v;
+	_cleanup_free_ char *req = NULL, *ek_doc = NULL, *chal_text = NULL, *answer = NULL;
+	struct sc_credential_challenge chal;
+	size_t len, ek_len, answer_len;
+	char why[300];
+	int sv[2];
+
+	agent_view(ak_of, &v);
+	free(v.cert);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_attach(&s, sv[0], T0), 0);
+	send_report_and_evidence(&s, v.ak_raw, v.ak_raw_len);
+	/* The session asks for the EK, naming its nonce, and waits (bounded). */
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	assert_int_equal(s.credential_step, 1);
+	assert_int_equal(probe_session_wakeup(&s), T0 + 2 + 20000);
+	req = read_frame(sv[1], SC_WIRE_EK, &len);
+	assert_int_equal(len, SC_NONCE_HEX_LEN);
+	assert_string_equal(req, s.nonce);
+	/* The agent's EK document, from its real TPM. */
+	assert_int_equal(sc_ek_collect(&paths, agent_tpm->tcti, s.nonce, &ek_doc, &ek_len, why, sizeof(why)), 0);
+	feed_frame(&s, SC_WIRE_EK, ek_doc, ek_len, T0 + 3);
+	if (s.state == PROBE_SESSION_DONE) { /* the EK was refused: no challenge */
+		*ret = s.credential;
+		probe_session_done(&s);
+		close(sv[1]);
+		return;
+	}
+	assert_int_equal(s.credential_step, 2);
+	chal_text = read_frame(sv[1], SC_WIRE_CHALLENGE, &len);
+	assert_int_equal(sc_credential_challenge_parse(chal_text, len, &chal), 0);
+	assert_string_equal(chal.nonce, s.nonce);
+	if (sc_credential_respond(&paths, agent_tpm->tcti, &chal, corrupt, &answer, &answer_len, why, sizeof(why)) == 0)
+		feed_frame(&s, SC_WIRE_ANSWER, answer, answer_len, T0 + 4);
+	else /* the TPM could not activate: the agent sends nothing, the deadline says so */
+		probe_session_tick(&s, T0 + 3 + 20000);
+	assert_int_equal(s.state, PROBE_SESSION_DONE);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.evidence);
+	*ret = s.credential;
+	probe_session_done(&s);
+	close(sv[1]);
+}
+
+static void test_session_phase(void **state)
+{
+	struct probe_credential_state st;
+
+	/* The agent's own AK and TPM, its EK certified by the CA the host trusts: proven. */
+	session_case(&tpm_a, &tpm_a, tpm_a.ca, false, &st);
+	assert_int_equal(st.status, PROBE_CRED_PROVEN);
+	assert_non_null(strstr(st.why, "credential activation"));
+	/* A wrong answer (the agent's test hook): failed. */
+	session_case(&tpm_a, &tpm_a, tpm_a.ca, true, &st);
+	assert_int_equal(st.status, PROBE_CRED_FAILED);
+	assert_non_null(strstr(st.why, "wrong"));
+	/* The evidence's AK is another TPM's: this TPM cannot activate, no answer before the deadline: failed. */
+	session_case(&tpm_b, &tpm_a, tpm_a.ca, false, &st);
+	assert_int_equal(st.status, PROBE_CRED_FAILED);
+	assert_non_null(strstr(st.why, "before the deadline"));
+	/* The EK certificate is from another CA: failed, no challenge sent. */
+	session_case(&tpm_a, &tpm_a, tpm_b.ca, false, &st);
+	assert_int_equal(st.status, PROBE_CRED_FAILED);
+	assert_non_null(strstr(st.why, "does not chain"));
+}
+
+/* No credential phase when the AK is pinned, nor without a configuration: as before. */
+static void test_session_pinned(void **state)
+{
+	const uint8_t name[34] = { 0x00, 0x0b };
+	struct probe_credential_config cred = { .ek_ca_file = "/nonexistent", .pinned_name = name, .pinned_name_len = 34 };
+	struct probe_session_config cfg = { .deadline_ms = T0 + 60000, .expect_evidence = true, .credential = &cred };
+	struct probe_session s;
+	uint8_t ak[4] = { 0, 2, 0, 0 };
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_attach(&s, sv[0], T0), 0);
+	send_report_and_evidence(&s, ak, sizeof(ak));
+	assert_int_equal(s.state, PROBE_SESSION_DONE);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_int_equal(s.credential.status, PROBE_CRED_NONE);
+	assert_null(s.out_frame);
+	probe_session_done(&s);
+	close(sv[1]);
+}
+
+/* The verdict's tpm:quote with the session's result, on a real boot's evidence (tests/fixtures/evidence). */
+#define EVDIR FIXTURES_DIR "/evidence/"
+static void test_quote_link(void **state)
+{
+	_cleanup_free_ char *buf = NULL, *report = NULL, *nonce = NULL;
+	_cleanup_free_ uint8_t *ak = NULL;
+	_cleanup_json_ json_t *ev = NULL;
+	struct probe_tpm_public pub;
+	struct probe_credential_state st = { 0 };
+	struct probe_policy policy;
+	char dir[] = "/tmp/sealcheck-test-quote-link-XXXXXX", pin[80], n[65];
+	size_t len, report_len, ak_len;
+	struct probe_evidence_expect x;
+	json_t *links, *l;
+	uint8_t back[80];
+	FILE *f;
+
+	assert_int_equal(sc_read_file_capped(EVDIR "evidence.json", 1 << 20, &buf, &len), 0);
+	ev = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	assert_non_null(ev);
+	assert_int_equal(sc_read_file_capped(EVDIR "report.json", 1 << 20, &report, &report_len), 0);
+	assert_int_equal(sc_read_file_capped(EVDIR "nonce", 128, &nonce, &len), 0);
+	memcpy(n, nonce, 64);
+	n[64] = 0;
+	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(ev, "ak_public")), 1024, &ak, &ak_len), 0);
+	assert_int_equal(probe_tpm2b_public_parse(ak, ak_len, &pub, NULL, 0), 0);
+	probe_policy_init(&policy);
+	assert_non_null(mkdtemp(dir));
+	snprintf(pin, sizeof(pin), "%s/ak.name", dir);
+	x = (struct probe_evidence_expect){ .nonce = n, .report = (const uint8_t *)report, .report_len = report_len,
+					    .policy = &policy, .credential = &st, .ak_pin_file = pin };
+
+	/* Proven by activation: the quote must be signed by that AK, which is then pinned. */
+	st.status = PROBE_CRED_PROVEN;
+	memcpy(st.ak_name, pub.name, pub.name_len);
+	st.ak_name_len = pub.name_len;
+	snprintf(st.ek_trust, sizeof(st.ek_trust), "the EK certified by /CN=test");
+	links = probe_evidence_verify(ev, &x, NULL);
+	l = json_array_get(links, 1);
+	assert_string_equal(json_string_value(json_object_get(l, "link")), "tpm:quote");
+	assert_string_equal(json_string_value(json_object_get(l, "status")), "proven");
+	assert_non_null(strstr(json_string_value(json_object_get(l, "reason")), "by credential activation now (pinned in ak.name)"));
+	json_decref(links);
+	f = fopen(pin, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(back, 1, sizeof(back), f), pub.name_len);
+	fclose(f);
+	assert_memory_equal(back, pub.name, pub.name_len);
+	unlink(pin);
+
+	/* Proven for another AK than the quote's: the quote fails (Name), nothing is pinned. */
+	st.ak_name[5] ^= 1;
+	links = probe_evidence_verify(ev, &x, NULL);
+	l = json_array_get(links, 1);
+	assert_string_equal(json_string_value(json_object_get(l, "status")), "failed");
+	json_decref(links);
+	assert_int_equal(access(pin, F_OK), -1);
+
+	/* Failed activation: tpm:quote fails with its reason, everything after it is not verified. */
+	st.status = PROBE_CRED_FAILED;
+	snprintf(st.why, sizeof(st.why), "AK not bound to the EK: test");
+	links = probe_evidence_verify(ev, &x, NULL);
+	l = json_array_get(links, 1);
+	assert_string_equal(json_string_value(json_object_get(l, "status")), "failed");
+	assert_string_equal(json_string_value(json_object_get(l, "reason")), "AK not bound to the EK: test");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(links, 2), "status")), "failed");
+	json_decref(links);
+	assert_int_equal(access(pin, F_OK), -1);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -629,6 +876,8 @@ int main(void)
 		cmocka_unit_test(test_seal_seed_oaep),
 		cmocka_unit_test(test_challenge_parse),
 		cmocka_unit_test(test_pin),
+		cmocka_unit_test(test_session_pinned),
+		cmocka_unit_test(test_quote_link),
 	};
 	const struct CMUnitTest all[] = {
 		cmocka_unit_test(test_kdfa_known_answer),
@@ -640,6 +889,9 @@ int main(void)
 		cmocka_unit_test(test_activate_swtpm),
 		cmocka_unit_test(test_tpm2_tools_interop),
 		cmocka_unit_test(test_challenge_answer),
+		cmocka_unit_test(test_session_phase),
+		cmocka_unit_test(test_session_pinned),
+		cmocka_unit_test(test_quote_link),
 	};
 
 	/* One TAP plan either way: without swtpm only the known answers run, and the skip is said. */
