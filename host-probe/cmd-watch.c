@@ -21,6 +21,7 @@
 
 #include "probe-cli.h"
 #include "probe-fleet.h"
+#include "probe-libvirt.h"
 #include "sc-io.h"
 #include "sc-json.h"
 #include "sc-macro.h"
@@ -30,7 +31,7 @@
 
 static void usage(FILE *f)
 {
-	fputs("Usage: sealcheck-probe watch --socket-dir DIR (--expect-digest HEX... | --policy FILE) [OPTIONS]\n"
+	fputs("Usage: sealcheck-probe watch (--socket-dir DIR | --libvirt [URI])... (--expect-digest HEX... | --policy FILE) [OPTIONS]\n"
 	      "\n"
 	      "Attest every VM of this host, again and again, on one event loop: each *.sock in DIR is\n"
 	      "the host side of one VM's port org.sealcheck.attest.0, the VM named by the file name\n"
@@ -41,6 +42,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "Options:\n"
 	      "  --socket-dir DIR        the VMs' sockets (added and removed as they come and go)\n"
+	      "  --libvirt [URI]         the running libvirt domains on URI (default qemu:///system; also\n"
+	      "                          --libvirt=URI) with the channel org.sealcheck.attest.0, each named by\n"
+	      "                          its domain name, found again on every start (docs/libvirt.md)\n"
 	      "  --expect-digest HEX     a composefs digest every VM may run; repeatable\n"
 	      "  --policy FILE           a sealcheck.policy.v1 file mapping VM names or UUIDs to digests\n"
 	      "  --no-require-secure-boot  accept Secure Boot in setup, audit or disabled mode\n"
@@ -401,8 +405,10 @@ int verb_watch(int argc, char **argv)
 		O_TPM_UKI,
 		O_TPM_KEYS,
 	};
+	enum { O_LIBVIRT = 0x200 };
 	static const struct option options[] = {
 		{ "socket-dir", required_argument, NULL, O_SOCKET_DIR },
+		{ "libvirt", optional_argument, NULL, O_LIBVIRT },
 		{ "interval", required_argument, NULL, O_INTERVAL },
 		{ "stale", required_argument, NULL, O_STALE },
 		{ "events", required_argument, NULL, O_EVENTS },
@@ -424,12 +430,20 @@ int verb_watch(int argc, char **argv)
 	struct probe_policy fixed;
 	char why[600];
 	int c, r, rc = EXIT_USAGE;
+	const char *libvirt_uri = NULL;
+	struct probe_libvirt *lv = NULL;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
 		case O_SOCKET_DIR:
 			socket_dir = optarg;
+			break;
+		case O_LIBVIRT:
+			/* --libvirt URI as two words: the next word when it is a URI. */
+			if (!optarg && optind < argc && probe_libvirt_is_uri(argv[optind]))
+				optarg = argv[optind++];
+			libvirt_uri = optarg ?: PROBE_LIBVIRT_DEFAULT_URI;
 			break;
 		case O_INTERVAL:
 			if (cli_parse_seconds("watch", "--interval", optarg, 86400, &interval) < 0)
@@ -481,8 +495,8 @@ int verb_watch(int argc, char **argv)
 		fputs("sealcheck-probe watch: no arguments, only options (see --help)\n", stderr);
 		return EXIT_USAGE;
 	}
-	if (!socket_dir) {
-		fputs("sealcheck-probe watch: give a source of VMs: --socket-dir DIR\n", stderr);
+	if (!socket_dir && !libvirt_uri) {
+		fputs("sealcheck-probe watch: give a source of VMs: --socket-dir DIR or --libvirt [URI]\n", stderr);
 		return EXIT_USAGE;
 	}
 	if (cp->policy_file && cp->n_expect) {
@@ -570,12 +584,17 @@ int verb_watch(int argc, char **argv)
 	}
 	r = probe_fleet_add_listener(w.fleet, on_change, &w);
 	/* Hook: further outputs (--metrics-listen, --textfile) add their listeners and sources here. */
-	if (r >= 0) {
+	if (r >= 0 && socket_dir) {
 		r = probe_fleet_watch_dir(w.fleet, socket_dir);
 		if (r < 0)
 			fprintf(stderr, "sealcheck-probe watch: --socket-dir %s: %s\n", socket_dir, strerror(-r));
 	}
 	/* Hook: further sources (--libvirt) start here. */
+	if (r >= 0 && libvirt_uri) {
+		r = probe_libvirt_fleet_new(w.fleet, libvirt_uri, &lv);
+		if (r < 0)
+			fprintf(stderr, "sealcheck-probe watch: --libvirt: %s\n", strerror(-r));
+	}
 	if (r < 0)
 		goto out;
 
@@ -586,6 +605,8 @@ int verb_watch(int argc, char **argv)
 	} else
 		rc = 0;
 out:
+	lv = probe_libvirt_free(lv); /* before the fleet it feeds */
+	probe_libvirt_event_flush();
 	w.fleet = probe_fleet_free(w.fleet);
 	sd_event_source_disable_unref(w.redraw);
 	sd_event_source_disable_unref(w.out_io);

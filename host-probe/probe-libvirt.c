@@ -15,6 +15,7 @@
 
 #include "probe-attest.h"
 #include "probe-cli.h"
+#include "probe-fleet.h"
 #include "probe-libvirt.h"
 #include "probe-loop.h"
 #include "probe-manifest.h"
@@ -566,6 +567,49 @@ virConnectPtr probe_libvirt_conn(struct probe_libvirt *l)
 const char *probe_libvirt_last_error(const struct probe_libvirt *l)
 {
 	return l->error;
+}
+
+/* ---- watch --libvirt: the fleet's libvirt source ------------------------------------------------ */
+
+static void fleet_log(struct probe_libvirt *l, const char *msg, void *userdata)
+{
+	(void)l;
+	(void)userdata;
+	fputs("sealcheck-probe watch: libvirt: ", stderr);
+	sc_term_fput(stderr, msg, strlen(msg), 0);
+	fputc('\n', stderr);
+}
+
+static void fleet_added(struct probe_libvirt *l, const char *name, const char *uuid, const char *socket_path,
+			void *userdata)
+{
+	int r = probe_fleet_add_vm(userdata, name, uuid, socket_path, PROBE_FLEET_LIBVIRT);
+
+	if (r < 0) {
+		char msg[PROBE_DOMAIN_NAME_MAX + 100];
+
+		snprintf(msg, sizeof(msg), "domain %s not watched: %s", name,
+			 r == -EEXIST ? "a VM of that name comes from another source" : strerror(-r));
+		fleet_log(l, msg, NULL);
+	}
+}
+
+static void fleet_removed(struct probe_libvirt *l, const char *name, const char *uuid, void *userdata)
+{
+	(void)l;
+	(void)uuid;
+	(void)probe_fleet_remove_vm(userdata, name);
+}
+
+int probe_libvirt_fleet_new(struct probe_fleet *f, const char *uri, struct probe_libvirt **ret)
+{
+	static const struct probe_libvirt_ops ops = { .added = fleet_added, .removed = fleet_removed, .log = fleet_log };
+	sd_event *e = probe_fleet_event(f);
+	int r = probe_libvirt_event_init(e);
+
+	if (r < 0)
+		return r;
+	return probe_libvirt_new(e, uri, SC_VIRTIO_PORT_DEFAULT, &ops, f, ret);
 }
 
 /* ---- run --libvirt ------------------------------------------------------------------------------ */

@@ -89,3 +89,14 @@ struct cli_common;
  * it) unless @vm->keep. Returns the exit status.
  */
 int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri);
+
+struct probe_fleet;
+/*
+ * probe_libvirt_fleet_new() - `watch --libvirt [URI]`: every domain with the
+ * channel on @uri (NULL: qemu:///system) a VM of @f (source libvirt, named by
+ * its domain name, with its UUID), added on start with its new socket path
+ * and removed when it stops; what goes wrong is said on stderr, escaped.
+ * probe_libvirt_event_init(e) is called for @f's loop. 0 with *ret, or a
+ * negative errno.
+ */
+int probe_libvirt_fleet_new(struct probe_fleet *f, const char *uri, struct probe_libvirt **ret);

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# End-to-end through a real libvirt daemon (TCG domains): run --libvirt and
+# watch --libvirt (docs/libvirt.md).
+#   tests/vm/test-libvirt.sh SEALCHECK SEALCHECK_PROBE IMAGE_CACHE_DIR CASE
+# Cases:
+#   libvirt-run    run --libvirt on the sealed image: SEALED (exit 0) and the domain
+#                  gone afterwards (no domain, no nvram copy left); the insecure ESP:
+#                  NOT SEALED naming the cmdline link; SIGTERM while the domain boots:
+#                  exit 2 and the domain gone
+#   libvirt-watch  watch --libvirt runs while two sealed domains and one with a broken
+#                  seal (the insecure ESP: composefs=? on its cmdline) are defined by hand
+#                  with the documented <channel> and started: each discovered, judged
+#                  (two sealed, one unsealed) and dropped when stopped; a stopped one
+#                  started again is found again under its new socket path
+# The test starts virtlogd and libvirtd when they do not run (needs root, as the VM
+# suite has) and stops what it started; every domain it made is destroyed and
+# undefined at the end, also on failure. Every wait has a deadline.
+VM_TEST_NAME=test-libvirt
+. "$(dirname "$0")/lib.sh"
+sealcheck=$1 probe=$(readlink -f "$2") cache=$3 case=$4
+vm_need qemu-system-x86_64 jq virsh libvirtd virtlogd
+[ "$(id -u)" = 0 ] || { echo "not ok - $case: needs root (libvirtd, qemu:///system)"; exit 1; }
+URI=qemu:///system
+V="virsh -q -c $URI"
+
+img=$(readlink -f "$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache" busybox)")
+work=$(mktemp -d "${TMPDIR:-/tmp}/sealcheck-libvirt-test.XXXXXX")
+prefix=sealtest-$$
+domains=() started_daemons=() watch_pid=
+fail=0
+ok() { echo "ok - $case: $*"; }
+bad() { echo "not ok - $case: $*"; fail=1; }
+
+# Only what this test made: its domains, the watch, the daemons it started.
+cleanup() {
+	local d pidfile pid
+	set +e
+	if [ -n "$watch_pid" ]; then
+		kill "$watch_pid" 2>/dev/null
+		wait "$watch_pid" 2>/dev/null
+	fi
+	for d in "${domains[@]}"; do
+		$V destroy "$d" >/dev/null 2>&1
+		$V undefine --nvram "$d" >/dev/null 2>&1
+	done
+	for pidfile in "${started_daemons[@]}"; do
+		pid=$(cat "$pidfile" 2>/dev/null) || continue
+		kill "$pid" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wait_for SECONDS CMD...: run CMD every 0.5 s until it succeeds; 1 when the deadline passes.
+wait_for() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.5
+	done
+}
+
+# gone PID: the process has exited (a zombie child counts).
+gone() {
+	local s
+	s=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 0
+	[ "$s" = Z ]
+}
+
+libvirt_up() { timeout 10 virsh -c $URI version >/dev/null 2>&1; }
+
+# What libvirt-daemon-system sets up, where it is missing, then the daemons (vm-notes: virtlogd first).
+start_daemons() {
+	libvirt_up && return 0
+	getent group kvm >/dev/null || groupadd -r kvm
+	getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+	id libvirt-qemu >/dev/null 2>&1 ||
+		useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+	mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt /run/libvirt
+	if ! pgrep -x virtlogd >/dev/null; then
+		virtlogd -d -p "$work/virtlogd.pid"
+		started_daemons+=("$work/virtlogd.pid")
+		wait_for 10 test -S /run/libvirt/virtlogd-sock || { echo "not ok - $case: virtlogd did not start"; exit 1; }
+	fi
+	libvirtd -d -p "$work/libvirtd.pid"
+	started_daemons+=("$work/libvirtd.pid")
+	wait_for 30 libvirt_up || { echo "not ok - $case: libvirtd did not start"; exit 1; }
+	echo "# started virtlogd/libvirtd (stopped at the end)"
+}
+start_daemons
+$V version | sed 's/^/# /'
+
+digest=$(jq -r .digest "$img/manifest.json")
+
+case $case in
+libvirt-run)
+	# 1. The sealed image through libvirt: SEALED, then nothing of the domain is left.
+	rc=0
+	XDG_RUNTIME_DIR=$work "$probe" run --libvirt "$URI" --timeout 150 "$img" >"$work/run.out" 2>"$work/run.err" || rc=$?
+	name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/run.out")
+	[ -n "$name" ] && domains+=("$name")
+	sed 's/^/# /' "$work/run.out" "$work/run.err" | grep -E '^# (VM|Domain|Verdict|sealcheck)' || true
+	[ "$rc" = 0 ] && ok "exit 0" || { bad "exit $rc, want 0"; cat "$work/run.out" "$work/run.err"; }
+	grep -q '^Verdict: SEALED' "$work/run.out" && ok "verdict SEALED" || bad "no SEALED verdict"
+	if [ -n "$name" ]; then
+		ok "defined as libvirt domain $name"
+		$V list --all --name | grep -qx "$name" && bad "virsh list --all still shows $name" ||
+			ok "virsh list --all no longer shows $name"
+		[ -e "/var/lib/libvirt/qemu/nvram/${name}_VARS.fd" ] && bad "its nvram copy is left" || ok "its nvram copy is gone"
+	else
+		bad "the probe named no domain"
+	fi
+	[ -z "$(ls "$work" | grep '^sealcheck-probe\.')" ] && ok "the work directory is removed" || bad "a work directory is left"
+
+	# 2. A broken seal through libvirt: NOT SEALED, naming the link.
+	rc=0
+	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --json --esp insecure --timeout 150 "$img" >"$work/bad.json" 2>"$work/bad.err" || rc=$?
+	[ "$rc" = 1 ] && ok "insecure ESP: exit 1" || { bad "insecure ESP: exit $rc, want 1"; cat "$work/bad.err"; }
+	jq -e '.failed_links | map(.link) | index("cmdline")' "$work/bad.json" >/dev/null &&
+		ok "insecure ESP: names the cmdline link" || bad "insecure ESP: failed links $(jq -c '[.failed_links[]?.link]' "$work/bad.json")"
+	[ -z "$($V list --all --name | grep "^sealcheck-$(basename "$img")-")" ] && ok "no domain of the image left" ||
+		bad "domains left: $($V list --all --name | grep "^sealcheck-")"
+
+	# 3. SIGTERM while the domain boots: the probe ends (exit 2) and takes the domain with it.
+	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$img" >"$work/term.out" 2>"$work/term.err" &
+	run_pid=$!
+	if wait_for 60 grep -q '^Domain:' "$work/term.out"; then
+		name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/term.out")
+		domains+=("$name")
+		$V list --name | grep -qx "$name" && ok "SIGTERM case: $name runs" || bad "SIGTERM case: $name does not run"
+		kill -TERM "$run_pid"
+		rc=0
+		wait_for 30 gone "$run_pid" || bad "the probe did not end within 30 s of SIGTERM"
+		wait "$run_pid" || rc=$?
+		[ "$rc" = 2 ] && ok "SIGTERM: exit 2" || bad "SIGTERM: exit $rc, want 2"
+		grep -q 'interrupted by SIGTERM' "$work/term.out" && ok "SIGTERM: says interrupted" || bad "SIGTERM: no 'interrupted' in the verdict"
+		$V list --all --name | grep -qx "$name" && bad "SIGTERM: $name is left" || ok "SIGTERM: $name destroyed and undefined"
+	else
+		bad "SIGTERM case: no domain started within 60 s"; cat "$work/term.err"
+		kill "$run_pid" 2>/dev/null
+	fi
+	;;
+
+libvirt-watch)
+	# A domain as a user defines one by hand (or bcvk does) with the documented <channel> added.
+	domain_xml() {
+		cat <<EOF
+<domain type='qemu'>
+  <name>$1</name>
+  <memory unit='MiB'>1024</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>
+    <nvram template='$img/vars.fd'/>
+  </os>
+  <features><acpi/><apic/><smm state='on'/></features>
+  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model><feature policy='disable' name='cx16'/></cpu>
+  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$img/$2'/><target dev='vda' bus='virtio'/><readonly/><boot order='1'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$img/root.img'/><target dev='vdb' bus='virtio'/><readonly/></disk>
+    <channel type='unix'>
+      <source mode='bind'/>
+      <target type='virtio' name='org.sealcheck.attest.0'/>
+    </channel>
+    <serial type='file'><source path='$work/$1.console'/><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+  <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>
+</domain>
+EOF
+	}
+	sealed1=$prefix-sealed-1 sealed2=$prefix-sealed-2 broken=$prefix-broken
+	"$probe" watch --libvirt "$URI" --expect-digest "$digest" --interval 5 --timeout 5 --json \
+		>"$work/watch.jsonl" 2>"$work/watch.err" &
+	watch_pid=$!
+	sleep 1
+	kill -0 "$watch_pid" 2>/dev/null && ok "watch --libvirt runs" || { bad "watch exited at once"; cat "$work/watch.err"; exit 1; }
+	for d in "$sealed1:esp.img" "$sealed2:esp.img" "$broken:esp-insecure.img"; do
+		domain_xml "${d%%:*}" "${d#*:}" >"$work/${d%%:*}.xml"
+		domains+=("${d%%:*}")
+		$V define "$work/${d%%:*}.xml" >/dev/null && $V start "${d%%:*}" >/dev/null ||
+			{ bad "virsh could not start ${d%%:*}"; exit 1; }
+	done
+	ok "started $sealed1, $sealed2 (sealed) and $broken (composefs=? on its cmdline)"
+
+	# last VM EVENT: the newest line of that kind for VM; verdict VM: its newest judged verdict.
+	last_event() { jq -r --arg vm "$1" --arg ev "$2" 'select(.vm == $vm and .event == $ev) | .event' "$work/watch.jsonl" 2>/dev/null | tail -n 1; }
+	verdict() { jq -r --arg vm "$1" 'select(.vm == $vm and .event == "change" and .verdict != null and .result != "timeout") | .verdict' "$work/watch.jsonl" 2>/dev/null | tail -n 1; }
+	uuid_of() { jq -r --arg vm "$1" 'select(.vm == $vm and .event == "added") | .uuid' "$work/watch.jsonl" | tail -n 1; }
+	has_verdict() { [ "$(verdict "$1")" = "$2" ]; }
+	added_times() { jq -r --arg vm "$1" 'select(.vm == $vm and .event == "added") | .event' "$work/watch.jsonl" | wc -l; }
+
+	for d in "$sealed1" "$sealed2" "$broken"; do
+		wait_for 30 test "$(last_event "$d" added)" = added && ok "$d discovered (source libvirt, uuid $(uuid_of "$d"))" ||
+			bad "$d not discovered in 30 s"
+		[ "$(uuid_of "$d")" = "$($V domuuid "$d")" ] && ok "$d identified by its UUID" || bad "$d: uuid '$(uuid_of "$d")'"
+	done
+	for d in "$sealed1:sealed" "$sealed2:sealed" "$broken:unsealed"; do
+		wait_for 150 has_verdict "${d%%:*}" "${d#*:}" && ok "${d%%:*} judged ${d#*:}" ||
+			bad "${d%%:*}: verdict '$(verdict "${d%%:*}")', want ${d#*:}"
+	done
+	links=$(jq -r --arg vm "$broken" 'select(.vm == $vm and .verdict == "unsealed") | .failed_links[].link' "$work/watch.jsonl" | sort -u | tr '\n' ' ')
+	case " $links " in
+	*" cmdline "*) ok "$broken: the cmdline link is named (failed links: $links)" ;;
+	*) bad "$broken: cmdline not among its failed links ($links)"; grep -F "\"$broken\"" "$work/watch.jsonl" | tail -n 2 ;;
+	esac
+
+	# Stopped: dropped. Started again: found again at its new socket path, and judged again.
+	old_path=$(virsh -c $URI dumpxml "$sealed2" | sed -n "s/.*source mode='bind' path='\([^']*org.sealcheck.attest.0\)'.*/\1/p")
+	$V destroy "$sealed2" >/dev/null
+	wait_for 20 test "$(last_event "$sealed2" removed)" = removed && ok "$sealed2 dropped when stopped" ||
+		bad "$sealed2 not dropped in 20 s"
+	[ "$(verdict "$sealed1")" = sealed ] && [ "$(verdict "$broken")" = unsealed ] && ok "the others keep their verdicts" ||
+		bad "the others' verdicts changed"
+	n_added=$(added_times "$sealed2")
+	$V start "$sealed2" >/dev/null
+	new_path=$(virsh -c $URI dumpxml "$sealed2" | sed -n "s/.*source mode='bind' path='\([^']*org.sealcheck.attest.0\)'.*/\1/p")
+	[ -n "$new_path" ] && [ "$new_path" != "$old_path" ] && ok "restarted: a new socket path ($old_path -> $new_path)" ||
+		bad "the socket path did not change ('$old_path', '$new_path')"
+	wait_for 30 test "$(added_times "$sealed2")" -gt "$n_added" && ok "$sealed2 found again after its start" ||
+		bad "$sealed2 not found again"
+	since=$(wc -l <"$work/watch.jsonl")
+	judged_again() { tail -n +"$since" "$work/watch.jsonl" | jq -e --arg vm "$sealed2" 'select(.vm == $vm and .verdict == "sealed")' >/dev/null 2>&1; }
+	wait_for 150 judged_again && ok "$sealed2 judged sealed again over its new channel" || bad "$sealed2 not judged again"
+
+	# SIGTERM ends watch cleanly.
+	kill -TERM "$watch_pid"
+	rc=0
+	wait "$watch_pid" || rc=$?
+	watch_pid=
+	[ "$rc" = 0 ] && ok "watch: SIGTERM, exit 0" || bad "watch: exit $rc after SIGTERM"
+	grep -v '^$' "$work/watch.err" | sed 's/^/# watch: /' | head -n 20
+	echo "# $(wc -l <"$work/watch.jsonl") JSON lines; events: $(jq -r .event "$work/watch.jsonl" | sort | uniq -c | tr '\n' ' ')"
+	;;
+*) echo "unknown case $case"; exit 2 ;;
+esac
+exit $fail
