@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -538,6 +539,15 @@ int verb_watch(int argc, char **argv)
 
 	/* A session's 256 KiB frame buffer is mmap'd: its untouched pages never count, and go when it ends. */
 	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	{
+		/* One connection a VM, kept between rounds, for thousands of VMs: the hard limit (epoll has no FD_SETSIZE). */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	r = probe_block_signals();
 	if (r >= 0)

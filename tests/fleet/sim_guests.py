@@ -21,7 +21,8 @@ Guest NAME is BEHAVIOUR-NNNN (honest-0000, ...). Behaviours, per nonce the probe
 
 Control, one command a line on stdin (answered "ok ..." on stdout):
   add NAME BEHAVIOUR | remove NAME | restart NAME (socket gone and back, connections cut)
-  | close NAME (cut its connections, keep listening) | become NAME BEHAVIOUR | count | quit
+  | close NAME (cut its connections, keep listening) | become NAME BEHAVIOUR
+  | churn MS (0: stop) | list | count | quit
 --churn-ms MS: every MS one deterministic event (random.Random(--seed)): a guest
 vanishes, comes back, or restarts. --log FILE: one line per report sent,
 "NAME NONCE MONO_MS", CLOCK_MONOTONIC milliseconds taken right before the write
@@ -187,6 +188,8 @@ class Sim:
         self.guests = {}
         self.rng = random.Random(args.seed)
         self.gone = {}  # churned away: name -> behaviour
+        self.churner = None
+        self.churn_events = 0
 
     async def add(self, name, behaviour):
         if name in self.guests:
@@ -223,6 +226,15 @@ class Sim:
         if cmd == "become" and len(words) == 3 and words[1] in self.guests and words[2] in BEHAVIOURS:
             self.guests[words[1]].behaviour = words[2]
             return "became"
+        if cmd == "churn" and len(words) == 2 and words[1].isdigit():
+            if self.churner:
+                self.churner.cancel()
+                self.churner = None
+            if int(words[1]):
+                self.churner = asyncio.ensure_future(self.churn(int(words[1])))
+            return "churn %s" % words[1]
+        if cmd == "list":
+            return " ".join(sorted(self.guests))
         if cmd == "count":
             return "%d" % len(self.guests)
         if cmd == "quit":
@@ -232,6 +244,7 @@ class Sim:
     async def churn(self, every_ms):
         while True:
             await asyncio.sleep(every_ms / 1000.0)
+            self.churn_events += 1
             roll = self.rng.random()
             if self.gone and roll < 0.34:
                 name = self.rng.choice(sorted(self.gone))
@@ -262,7 +275,7 @@ async def main_async(args):
             await sim.add("%s-%04d" % (b, i), b)
     print("ready %d" % len(sim.guests), flush=True)
     if args.churn_ms:
-        asyncio.ensure_future(sim.churn(args.churn_ms))
+        sim.churner = asyncio.ensure_future(sim.churn(args.churn_ms))
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

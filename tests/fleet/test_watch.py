@@ -242,6 +242,41 @@ def case_churn(probe, tmp):
     check(rc == 0, "exit %s" % rc)
 
 
+def case_sim_churn(probe, tmp):
+    """Guests vanishing, coming back and restarting, fast: once the churn stops
+    the probe's VMs are exactly the sockets there are, each judged SEALED again."""
+    sim = Sim(tmp, "honest:20")
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--events", "all"])
+    try:
+        w.wait("20 sealed", lambda: len([d for d in w.latest().values() if d["verdict"] == "sealed"]) == 20)
+        sim.cmd("churn 50")
+        w.wait("churn seen", lambda: len([d for d in w.snapshot() if d["event"] in ("added", "removed")]) >= 60,
+               timeout=30)
+        sim.cmd("churn 0")
+        mark = len(w.snapshot())
+        want = set(sim.cmd("list").split()[1:])
+        check(want, "the churn left no guest")
+
+        def settled():
+            lines = w.snapshot()
+            present = {}
+            for d in lines:
+                if d["event"] == "added":
+                    present[d["vm"]] = None
+                elif d["event"] == "removed":
+                    present.pop(d["vm"], None)
+            if set(present) != want:
+                return False
+            # Each present VM has a sealed round after the churn stopped.
+            return all(any(d["vm"] == n and d["event"] in ("change", "round") and d["verdict"] == "sealed"
+                           for d in lines[mark:]) for n in want)
+        w.wait("the VMs the sockets are, sealed", settled, timeout=30)
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s" % rc)
+
+
 def case_stale(probe, tmp):
     """A VM that stops answering is stale after --stale; one that never
     answered too; answering again clears it."""
@@ -548,6 +583,7 @@ def case_manpage(probe, tmp):
 CASES = {
     "hostile": case_hostile,
     "churn": case_churn,
+    "sim-churn": case_sim_churn,
     "stale": case_stale,
     "sighup": case_sighup,
     "signals": case_signals,
