@@ -498,7 +498,9 @@ def case_table(probe, tmp):
                     break
             frames = out.split(b"\x1b[H\x1b[2J")
             last = frames[-1] if len(frames) > 1 else b""
-            if b"NOT SEALED" in last and b"NO REPORT" in last and b"4 VMs" in last and b"\n" in last[-2:]:
+            # A whole frame: the summary and all four rows (a read may end mid-frame).
+            if (b"NOT SEALED" in last and b"NO REPORT" in last and b"4 VMs" in last and
+                    all(n in last for n in (b"honest-0000", b"honest-0001", b"hostile-0000", b"silent-0000"))):
                 break
         else:
             raise Fail("no table with the verdicts: %r" % out[-2000:])
