@@ -16,6 +16,12 @@
 #                       counters went back (a reset or a replayed state: tpm:counters)
 #   tpm-systemd-sealed  the systemd guest (Debian 12, systemd 252 as init): every link
 #                       proven, PCR 11 event by event with whatever phase words it holds
+#   tpm-ak-activate     no AK derived before boot (run --tpm-ak activate): the guest's AK is
+#                       bound to the EK (certified by the state's local CA) by credential
+#                       activation, every link proven and the AK pinned; a second boot of
+#                       the same state compares the pinned Name, with no activation
+#   tpm-ek-other-ca     the same, but the host trusts another CA (--tpm-ek-ca): the EK
+#                       certificate does not chain, the AK is not trusted (tpm:quote)
 # With FIXTURE_OUT, tpm-sealed also writes the probe's JSON there (the evidence
 # and the exact report bytes), for tests/fixtures/evidence/.
 VM_TEST_NAME=test-tpm
@@ -50,6 +56,13 @@ tpm-counter-back)
 	want_rc=1 want_link=tpm:counters args=(--tpm-state "$state")
 	;;
 tpm-attest-running) ;;
+tpm-ak-activate) args=(--tpm-state "$work/tpm-state" --tpm-ak activate) ;;
+tpm-ek-other-ca)
+	# A CA of its own that certified nothing: the VM's EK certificate cannot chain to it.
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/other-ca.key" -out "$work/other-ca.pem" -days 2 \
+		-subj "/CN=not the VM's CA" >/dev/null 2>&1
+	want_rc=1 want_link=tpm:quote args=(--tpm --tpm-ak activate --tpm-ek-ca "$work/other-ca.pem")
+	;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
 
@@ -101,6 +114,31 @@ if [ -n "$want_link" ]; then
 		ok "names the broken link $want_link: $(jq -r --arg l "$want_link" '.failed_links[] | select(.link == $l) | .reason' "$work/out.json")" ||
 		bad "failed links $(jq -c '[.failed_links[].link]' "$work/out.json") lack $want_link"
 	[ "$(jq -r .evidence "$work/out.json")" = self-reported ] || bad "evidence is '$(jq -r .evidence "$work/out.json")' on a broken chain"
+fi
+if [ "$case" = tpm-ak-activate ]; then
+	reason=$(jq -r '.tpm[] | select(.link == "tpm:quote") | .reason' "$work/out.json")
+	case $reason in
+	*"by credential activation now (pinned in ak.name)"*) ok "the AK was bound to the EK by activation: $reason" ;;
+	*) bad "tpm:quote does not say the AK was activated: $reason" ;;
+	esac
+	[ "$(stat -c %s "$work/tpm-state/ak.name" 2>/dev/null)" = 34 ] && ok "the AK Name is pinned in ak.name" ||
+		bad "no 34-byte ak.name pinned"
+	# The second boot of this TPM state: the pinned Name, no activation.
+	rc2=0
+	XDG_RUNTIME_DIR=$work "$probe" run --json --timeout "$timeout" --tpm-state "$work/tpm-state" "$img" >"$work/out2.json" 2>>"$work/err" || rc2=$?
+	reason2=$(jq -r '.tpm[]? | select(.link == "tpm:quote") | .reason' "$work/out2.json")
+	[ "$rc2" = 0 ] && [ "$(jq -r '[.tpm[] | select(.status != "proven")] | length' "$work/out2.json")" = 0 ] &&
+		ok "second boot: every link proven" || bad "second boot: exit $rc2, $(jq -c '.failed_links' "$work/out2.json")"
+	case $reason2 in
+	"signed by the pinned AK"*) ok "second boot compares the pinned Name: $reason2" ;;
+	*) bad "second boot's tpm:quote: $reason2" ;;
+	esac
+fi
+if [ "$case" = tpm-ek-other-ca ]; then
+	case $(jq -r '.failed_links[]? | select(.link == "tpm:quote") | .reason' "$work/out.json") in
+	*"does not chain"*) ok "the reason is the EK certificate's chain" ;;
+	*) bad "tpm:quote fails for another reason than the chain" ;;
+	esac
 fi
 # (run --keep keeps its work directory on purpose: stop_vm removes it.)
 [ "$case" = tpm-attest-running ] || { [ -z "$(ls -A "$work" | grep sealcheck-probe)" ] && ok "no work directory left" || bad "left behind: $(ls "$work")"; }
