@@ -728,6 +728,8 @@ static void remove_workdir(const char *dir, const struct probe_vm *vm)
 
 		snprintf(log, sizeof(log), "%s/tools.log", dir);
 		(void)unlink(log);
+		snprintf(log, sizeof(log), "%s/ek-ca.pem", dir);
+		(void)unlink(log);
 	}
 	(void)rmdir(dir);
 }
@@ -824,24 +826,41 @@ static void say_libvirt(const char *what, const char *name)
 }
 
 /*
- * HOOK (TPM credential activation; the cred helper's probe-credential.h):
- * libvirt owns this VM's swtpm, so the host has no AK Name to pin before the
- * guest runs. What binds the guest's AK to the TPM instead:
- *   - the EK CA: libvirt's swtpm_setup certifies every VM's EK with
- *     swtpm-localca, whose certificates are SWTPM_LOCALCA_DIR/issuercert.pem
- *     (the EK certificate's issuer) and swtpm-localca-rootca-cert.pem (its
- *     root); the EK certificate itself is in the TPM's NV (index 0x01c00002),
- *     which the agent reads and sends;
- *   - where to pin the proven AK: nowhere across runs (each run defines a new
- *     domain with a new TPM), so the work directory.
- * Until that plugs in, no AK is pinned and tpm:quote reports the AK as not
- * trusted: the verdict never rests on an unbound key.
+ * The TPM: libvirt owns this VM's swtpm, so the host has no AK Name to pin
+ * before the guest runs. The guest's AK is bound to the TPM by credential
+ * activation (probe-credential.h, cli_tpm_credential()): the EK certificate
+ * the agent reads from the TPM's NV must chain to the local CA libvirt's
+ * swtpm_setup certified it with (swtpm-localca(8): its root and the issuer
+ * of EK certificates in SWTPM_LOCALCA_DIR, which exists once libvirt set up
+ * its first TPM: so this runs after the domain started). Nothing is pinned
+ * across runs: each run defines a new domain with a new TPM.
  */
-static int libvirt_tpm_trust(struct probe_vm *vm, struct cli_tpm *tpm)
+static int libvirt_tpm_trust(struct probe_vm *vm, struct cli_tpm *tpm, char *bundle, size_t bundle_size)
 {
-	(void)vm;
-	(void)tpm;
-	return 0;
+	static const char *const names[] = { "swtpm-localca-rootca-cert.pem", "issuercert.pem" };
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(bundle, bundle_size, "%s/ek-ca.pem", vm->workdir);
+	f = fopen(bundle, "wxe");
+	if (!f) {
+		fprintf(stderr, "sealcheck-probe run: %s: %s\n", bundle, strerror(errno));
+		return -errno;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		_cleanup_free_ char *pem = NULL;
+		char path[200];
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/%s", SWTPM_LOCALCA_DIR, names[i]);
+		if (sc_read_file_capped(path, 64 * 1024, &pem, &len) < 0 || fwrite(pem, 1, len, f) != len) {
+			fprintf(stderr, "sealcheck-probe run: %s: libvirt's swtpm local CA cannot be read (the EK's issuer)\n",
+				path);
+			return -EIO;
+		}
+	}
+	if (fflush(f) != 0)
+		return -errno;
+	return cli_tpm_credential("run", bundle, NULL, NULL, tpm);
 }
 
 static void undefine(virDomainPtr dom, const struct probe_vm *vm, const char *name)
@@ -942,7 +961,7 @@ int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri
 	struct probe_libvirt_ops ops = { .removed = run_removed, .log = run_log };
 	struct probe_domain_spec spec = { .port = SC_VIRTIO_PORT_DEFAULT };
 	virDomainPtr dom = NULL;
-	char why[512] = "", name[80], kvm_why[200] = "";
+	char why[512] = "", name[80], kvm_why[200] = "", ek_ca[320] = "";
 	bool started = false;
 	int r, rc = PROBE_NO_REPORT;
 
@@ -1007,8 +1026,7 @@ int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri
 			fprintf(stderr, "sealcheck-probe run: copying the UKI out of the sealed ESP (mcopy) failed\n");
 			goto out;
 		}
-		if (cli_tpm_prepare("run", vm->keys_used, NULL, 0, vm->uki_path, NULL, &policy, &tpm) < 0 ||
-		    libvirt_tpm_trust(vm, &tpm) < 0) {
+		if (cli_tpm_prepare("run", vm->keys_used, NULL, 0, vm->uki_path, NULL, &policy, &tpm) < 0) {
 			rc = EXIT_USAGE;
 			goto out;
 		}
@@ -1081,6 +1099,10 @@ int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri
 		goto out;
 	}
 	started = true;
+	if (vm->tpm && libvirt_tpm_trust(vm, &tpm, ek_ca, sizeof(ek_ca)) < 0) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
 	snprintf(vm->accel_used, sizeof(vm->accel_used), "%s%s%s%s (libvirt %s)", spec.kvm ? "kvm" : "tcg",
 		 kvm_why[0] ? " (kvm unusable: " : "", kvm_why, kvm_why[0] ? ")" : "", uri);
 	r = probe_libvirt_channel(dom, SC_VIRTIO_PORT_DEFAULT, &ch, why, sizeof(why));
@@ -1114,7 +1136,8 @@ int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri
 		}
 		sc_term_fput(stdout, ch.path, strlen(ch.path), 0);
 		fputc('\n', stdout);
-	}
+	} else
+		fprintf(stderr, "sealcheck-probe run: libvirt domain %s\n", name); /* stdout is the JSON document alone */
 	fflush(stdout);
 
 	a.socket_path = vm->socket_path;
@@ -1124,6 +1147,7 @@ int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri
 	a.progress = run_progress;
 	a.userdata = &ctx;
 	r = probe_attest_run(&a);
+	tpm.x.credential = &a.session.credential; /* how the credential phase went */
 	if (ctx.tty)
 		fputs("\r\033[K", stderr);
 	if (r < 0)

@@ -7,6 +7,8 @@
 #                  gone afterwards (no domain, no nvram copy left); the insecure ESP:
 #                  NOT SEALED naming the cmdline link; SIGTERM while the domain boots:
 #                  exit 2 and the domain gone
+#   libvirt-tpm    run --libvirt --tpm: libvirt's swtpm, the AK bound to its EK (certified by
+#                  libvirt's swtpm-localca) by credential activation, every TPM link proven
 #   libvirt-watch  watch --libvirt runs while two sealed domains and one with a broken
 #                  seal (the insecure ESP: composefs=? on its cmdline) are defined by hand
 #                  with the documented <channel> and started: each discovered, judged
@@ -144,6 +146,25 @@ libvirt-run)
 	fi
 	;;
 
+libvirt-tpm)
+	# libvirt's own swtpm (its EK certified by libvirt's swtpm-localca): the guest's AK bound to it by
+	# credential activation, every TPM link proven; the domain's TPM state goes with the domain.
+	rc=0
+	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --tpm --timeout 200 "$img" >"$work/tpm.out" 2>"$work/tpm.err" || rc=$?
+	name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) (uuid \([0-9a-f-]*\)).*/\1/p' "$work/tpm.out")
+	uuid=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) (uuid \([0-9a-f-]*\)).*/\2/p' "$work/tpm.out")
+	[ -n "$name" ] && domains+=("$name")
+	grep -E '^(Domain|  PROVEN|  FAILED|Verdict)' "$work/tpm.out" | sed 's/^/# /' || true
+	[ "$rc" = 0 ] && ok "exit 0" || { bad "exit $rc, want 0"; cat "$work/tpm.out" "$work/tpm.err"; }
+	grep -q '^Verdict: SEALED (the VM.s TPM proves' "$work/tpm.out" && ok "SEALED on TPM evidence" || bad "no SEALED verdict resting on the TPM"
+	grep -q '^  PROVEN tpm:quote .*by credential activation' "$work/tpm.out" &&
+		ok "tpm:quote: the AK bound to libvirt's EK by credential activation" || bad "tpm:quote not proven by credential activation"
+	[ "$(grep -c '^  PROVEN tpm:' "$work/tpm.out")" -ge 8 ] && ok "every TPM link proven" || bad "a TPM link is not proven"
+	[ -n "$uuid" ] && [ ! -e "/var/lib/libvirt/swtpm/$uuid" ] && ok "the domain's TPM state is removed with it" ||
+		bad "TPM state left: /var/lib/libvirt/swtpm/$uuid"
+	$V list --all --name | grep -qx "$name" && bad "$name is left" || ok "$name destroyed and undefined"
+	;;
+
 libvirt-watch)
 	# A domain as a user defines one by hand (or bcvk does) with the documented <channel> added.
 	domain_xml() {
@@ -234,7 +255,7 @@ EOF
 	wait "$watch_pid" || rc=$?
 	watch_pid=
 	[ "$rc" = 0 ] && ok "watch: SIGTERM, exit 0" || bad "watch: exit $rc after SIGTERM"
-	grep -v '^$' "$work/watch.err" | sed 's/^/# watch: /' | head -n 20
+	{ grep -v '^$' "$work/watch.err" || true; } | sed 's/^/# watch: /' | head -n 20
 	echo "# $(wc -l <"$work/watch.jsonl") JSON lines; events: $(jq -r .event "$work/watch.jsonl" | sort | uniq -c | tr '\n' ' ')"
 	;;
 *) echo "unknown case $case"; exit 2 ;;
