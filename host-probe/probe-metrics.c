@@ -1,0 +1,822 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "probe-metrics.h"
+#include "sc-macro.h"
+
+/*
+ * One growing buffer with a sticky error: every append after a failure is a
+ * no-op, and the caller checks once at the end. Capacity doubles, so
+ * rendering is linear in the output.
+ */
+struct mbuf {
+	char *p;
+	size_t len, cap;
+	int err;
+};
+
+static bool mb_reserve(struct mbuf *b, size_t add)
+{
+	size_t need, cap;
+	char *p;
+
+	if (b->err < 0)
+		return false;
+	if (__builtin_add_overflow(b->len, add, &need) || __builtin_add_overflow(need, 1, &need)) {
+		b->err = -EOVERFLOW;
+		return false;
+	}
+	if (need <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < need) {
+		if (cap > SIZE_MAX / 2) {
+			cap = need;
+			break;
+		}
+		cap *= 2;
+	}
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->err = -ENOMEM;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+static void mb_put(struct mbuf *b, const char *s, size_t n)
+{
+	if (!mb_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void mb_puts(struct mbuf *b, const char *s)
+{
+	mb_put(b, s, strlen(s));
+}
+
+static void mb_u64(struct mbuf *b, uint64_t v)
+{
+	char tmp[24];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	mb_put(b, tmp + i, sizeof(tmp) - i);
+}
+
+/* A Unix time or a duration: "0" for 0, else milliseconds; the format's spellings for the rest. */
+static void mb_seconds(struct mbuf *b, double v)
+{
+	char tmp[64];
+	int n;
+
+	if (isnan(v)) {
+		mb_puts(b, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		mb_puts(b, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (v == 0) {
+		mb_puts(b, "0");
+		return;
+	}
+	n = snprintf(tmp, sizeof(tmp), "%.3f", v);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->err = b->err < 0 ? b->err : -EOVERFLOW;
+		return;
+	}
+	mb_put(b, tmp, (size_t)n);
+}
+
+/* The length of the valid UTF-8 sequence at @s (at most @left bytes), 0 when there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* above U+10FFFF */
+	} else
+		return 0;
+	if (left < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* A label value between double quotes: \\ \" \n escaped, each invalid UTF-8 byte as \xNN. */
+static void mb_label_value(struct mbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)(s ? s : "");
+	size_t left = strlen((const char *)u), run = 0;
+
+	mb_put(b, "\"", 1);
+	while (left > 0) {
+		size_t k = utf8_seq(u + run, left);
+		unsigned char c = u[run];
+
+		if (k > 0 && c != '\\' && c != '"' && c != '\n') {
+			run += k;
+			left -= k;
+			continue;
+		}
+		/* Flush the clean run, then the one character that needs care. */
+		mb_put(b, (const char *)u, run);
+		u += run;
+		run = 0;
+		if (k == 0) {
+			char esc[5] = { '\\', '\\', 'x', hex[c >> 4], hex[c & 15] };
+			mb_put(b, esc, sizeof(esc));
+		} else if (c == '\n')
+			mb_put(b, "\\n", 2);
+		else {
+			char esc[2] = { '\\', (char)c };
+			mb_put(b, esc, 2);
+		}
+		u++;
+		left--;
+	}
+	mb_put(b, (const char *)u, run);
+	mb_put(b, "\"", 1);
+}
+
+static void family(struct mbuf *b, const char *name, const char *type, const char *help)
+{
+	mb_puts(b, "# HELP ");
+	mb_puts(b, name);
+	mb_puts(b, " ");
+	mb_puts(b, help);
+	mb_puts(b, "\n# TYPE ");
+	mb_puts(b, name);
+	mb_puts(b, " ");
+	mb_puts(b, type);
+	mb_puts(b, "\n");
+}
+
+/* name{vm="..." (the caller adds more labels, then series_end()). */
+static void series_vm(struct mbuf *b, const char *name, const struct probe_metrics_vm *vm)
+{
+	mb_puts(b, name);
+	mb_puts(b, "{vm=");
+	mb_label_value(b, vm->name);
+}
+
+static void series_end_u64(struct mbuf *b, uint64_t v)
+{
+	mb_put(b, "} ", 2);
+	mb_u64(b, v);
+	mb_put(b, "\n", 1);
+}
+
+static void series_end_seconds(struct mbuf *b, double v)
+{
+	mb_put(b, "} ", 2);
+	mb_seconds(b, v);
+	mb_put(b, "\n", 1);
+}
+
+static bool is_lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* A canonical lowercase UUID (8-4-4-4-12), else "". */
+static const char *valid_uuid(const char *u)
+{
+	if (!u || strlen(u) != 36)
+		return "";
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? u[i] != '-' : !is_lower_hex(u + i, 1))
+			return "";
+	}
+	return u;
+}
+
+/* "<hex>" (64 or 128 digits) or "sha256:<64>"/"sha512:<128>", lowercase, else "". */
+static const char *valid_digest(const char *d)
+{
+	size_t n;
+	const char *hex = d;
+
+	if (!d)
+		return "";
+	if (strncmp(d, "sha256:", 7) == 0 || strncmp(d, "sha512:", 7) == 0)
+		hex = d + 7;
+	n = strlen(hex);
+	if (hex != d && n != (d[3] == '2' ? 64u : 128u))
+		return "";
+	if ((n != 64 && n != 128) || !is_lower_hex(hex, n))
+		return "";
+	return d;
+}
+
+static bool valid_check_name(const char *s)
+{
+	size_t n;
+
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > PROBE_METRICS_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		      c == '.' || c == ':' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Every check status has one series, 0 or 1 (kube-state-metrics style): none appears or vanishes. */
+static const char *const check_statuses[] = { "pass", "fail", "error", "skip" };
+
+static size_t check_status_index(const char *s)
+{
+	if (s && (strcmp(s, "pass") == 0 || strcmp(s, "proven") == 0))
+		return 0;
+	if (s && (strcmp(s, "fail") == 0 || strcmp(s, "failed") == 0))
+		return 1;
+	if (s && strcmp(s, "skip") == 0)
+		return 3;
+	return 2;
+}
+
+/* Whether check @i of @vm is rendered: a valid name, within the cap, the first of its name. */
+static bool check_rendered(const struct probe_metrics_vm *vm, size_t i)
+{
+	if (i >= PROBE_METRICS_CHECKS_MAX || !valid_check_name(vm->checks[i].name))
+		return false;
+	for (size_t j = 0; j < i; j++)
+		if (valid_check_name(vm->checks[j].name) && strcmp(vm->checks[j].name, vm->checks[i].name) == 0)
+			return false;
+	return true;
+}
+
+static const char *const result_labels[_PROBE_METRICS_R_MAX] = {
+	[PROBE_METRICS_R_SEALED] = "sealed",   [PROBE_METRICS_R_UNSEALED] = "unsealed",
+	[PROBE_METRICS_R_TIMEOUT] = "timeout", [PROBE_METRICS_R_CLOSED] = "closed",
+	[PROBE_METRICS_R_ERROR] = "error",
+};
+
+/* The one state of sealcheck_vms a VM counts in. */
+enum vm_state { VM_SEALED, VM_UNSEALED, VM_NO_REPORT, VM_PENDING, VM_STALE, _VM_STATE_MAX };
+static const char *const state_labels[_VM_STATE_MAX] = {
+	[VM_SEALED] = "sealed", [VM_UNSEALED] = "unsealed", [VM_NO_REPORT] = "no_report",
+	[VM_PENDING] = "pending", [VM_STALE] = "stale",
+};
+
+static enum vm_state vm_state(const struct probe_metrics_vm *vm)
+{
+	if (vm->stale)
+		return VM_STALE;
+	switch (vm->verdict) {
+	case PROBE_METRICS_SEALED:
+		return VM_SEALED;
+	case PROBE_METRICS_UNSEALED:
+		return VM_UNSEALED;
+	case PROBE_METRICS_NO_REPORT:
+		return VM_NO_REPORT;
+	default:
+		return VM_PENDING;
+	}
+}
+
+int probe_metrics_render(const struct probe_metrics_vm *vms, size_t n, const struct probe_metrics_extra *x,
+			 char **ret, size_t *ret_len)
+{
+	struct mbuf b = { 0 };
+	uint64_t states[_VM_STATE_MAX] = { 0 };
+	const char *version = x && x->version ? x->version : PACKAGE_VERSION;
+	bool any_tpm = false;
+	size_t i, estimate;
+
+	if (n > PROBE_METRICS_MAX_VMS || (n > 0 && !vms))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (!vms[i].name || (vms[i].n_checks > 0 && !vms[i].checks))
+			return -EINVAL;
+		states[vm_state(&vms[i])]++;
+		any_tpm |= vms[i].has_tpm_counters != 0;
+	}
+	/* A start that avoids most reallocations; n is capped above, the doubling does the rest. */
+	estimate = 4096 + (n < 65536 ? n : 65536) * 1024;
+	if (!mb_reserve(&b, estimate))
+		return b.err;
+
+	family(&b, "sealcheck_build_info", "gauge", "The sealcheck-probe build, always 1.");
+	mb_puts(&b, "sealcheck_build_info{version=");
+	mb_label_value(&b, version);
+	mb_puts(&b, "} 1\n");
+
+	if (x && x->start_time_seconds != 0) {
+		family(&b, "sealcheck_start_time_seconds", "gauge", "Unix time the probe started, in seconds.");
+		mb_puts(&b, "sealcheck_start_time_seconds ");
+		mb_seconds(&b, x->start_time_seconds);
+		mb_puts(&b, "\n");
+	}
+	if (x && x->policy_reload_ts != 0) {
+		family(&b, "sealcheck_policy_last_reload_success", "gauge",
+		       "Whether the last load of the policy (start or SIGHUP) succeeded (1) or kept the old one (0).");
+		mb_puts(&b, "sealcheck_policy_last_reload_success ");
+		mb_u64(&b, x->policy_reload_ok ? 1 : 0);
+		mb_puts(&b, "\n");
+		family(&b, "sealcheck_policy_last_reload_timestamp_seconds", "gauge",
+		       "Unix time of the last load of the policy, in seconds.");
+		mb_puts(&b, "sealcheck_policy_last_reload_timestamp_seconds ");
+		mb_seconds(&b, x->policy_reload_ts);
+		mb_puts(&b, "\n");
+	}
+
+	family(&b, "sealcheck_vms", "gauge",
+	       "VMs watched, by state: stale, else the verdict of the last round (pending: none yet).");
+	for (i = 0; i < _VM_STATE_MAX; i++) {
+		mb_puts(&b, "sealcheck_vms{state=\"");
+		mb_puts(&b, state_labels[i]);
+		mb_puts(&b, "\"} ");
+		mb_u64(&b, states[i]);
+		mb_puts(&b, "\n");
+	}
+
+	family(&b, "sealcheck_vm_info", "gauge",
+	       "Identity of a watched VM, always 1: libvirt UUID and the allowed digest its last sealed report named.");
+	for (i = 0; i < n; i++) {
+		series_vm(&b, "sealcheck_vm_info", &vms[i]);
+		mb_puts(&b, ",uuid=");
+		mb_label_value(&b, valid_uuid(vms[i].uuid));
+		mb_puts(&b, ",digest=");
+		mb_label_value(&b, valid_digest(vms[i].digest));
+		series_end_u64(&b, 1);
+	}
+
+	family(&b, "sealcheck_vm_sealed", "gauge",
+	       "1 when the last round's verdict is SEALED and the VM is not stale, else 0.");
+	for (i = 0; i < n; i++) {
+		series_vm(&b, "sealcheck_vm_sealed", &vms[i]);
+		series_end_u64(&b, vm_state(&vms[i]) == VM_SEALED);
+	}
+
+	family(&b, "sealcheck_vm_up", "gauge", "1 when the VM answered the last round with a valid report, else 0.");
+	for (i = 0; i < n; i++) {
+		series_vm(&b, "sealcheck_vm_up", &vms[i]);
+		series_end_u64(&b, vms[i].up ? 1 : 0);
+	}
+
+	family(&b, "sealcheck_vm_stale", "gauge", "1 when the VM sent no valid report for the --stale time, else 0.");
+	for (i = 0; i < n; i++) {
+		series_vm(&b, "sealcheck_vm_stale", &vms[i]);
+		series_end_u64(&b, vms[i].stale ? 1 : 0);
+	}
+
+	family(&b, "sealcheck_vm_tpm_proven", "gauge",
+	       "1 when the last SEALED verdict rests on the VM's TPM evidence, 0 when self-reported or not sealed.");
+	for (i = 0; i < n; i++) {
+		series_vm(&b, "sealcheck_vm_tpm_proven", &vms[i]);
+		series_end_u64(&b, vms[i].tpm_proven && vms[i].verdict == PROBE_METRICS_SEALED);
+	}
+
+	family(&b, "sealcheck_vm_last_report_timestamp_seconds", "gauge",
+	       "Unix time of the VM's last valid report, in seconds; 0 when it never sent one.");
+	for (i = 0; i < n; i++) {
+		series_vm(&b, "sealcheck_vm_last_report_timestamp_seconds", &vms[i]);
+		series_end_seconds(&b, vms[i].last_report_ts);
+	}
+
+	family(&b, "sealcheck_consecutive_failures", "gauge",
+	       "Rounds in a row, up to now, whose verdict was not SEALED.");
+	for (i = 0; i < n; i++) {
+		series_vm(&b, "sealcheck_consecutive_failures", &vms[i]);
+		series_end_u64(&b, vms[i].consecutive_failures);
+	}
+
+	family(&b, "sealcheck_reports_total", "counter",
+	       "Attestation rounds ended since the probe started, by result.");
+	for (i = 0; i < n; i++)
+		for (size_t r = 0; r < _PROBE_METRICS_R_MAX; r++) {
+			series_vm(&b, "sealcheck_reports_total", &vms[i]);
+			mb_puts(&b, ",result=\"");
+			mb_puts(&b, result_labels[r]);
+			mb_puts(&b, "\"");
+			series_end_u64(&b, vms[i].reports_total[r]);
+		}
+
+	family(&b, "sealcheck_check_status", "gauge",
+	       "Status of each check and TPM link of the VM's last valid report: 1 for its status, 0 for the others.");
+	for (i = 0; i < n; i++)
+		for (size_t c = 0; c < vms[i].n_checks; c++) {
+			size_t st;
+
+			if (!check_rendered(&vms[i], c))
+				continue;
+			st = check_status_index(vms[i].checks[c].status);
+			for (size_t k = 0; k < ELEMENTSOF(check_statuses); k++) {
+				series_vm(&b, "sealcheck_check_status", &vms[i]);
+				mb_puts(&b, ",check=\"");
+				mb_puts(&b, vms[i].checks[c].name); /* validated: nothing to escape */
+				mb_puts(&b, "\",status=\"");
+				mb_puts(&b, check_statuses[k]);
+				mb_puts(&b, "\"");
+				series_end_u64(&b, k == st);
+			}
+		}
+
+	if (any_tpm) {
+		family(&b, "sealcheck_vm_tpm_resets", "gauge",
+		       "The TPM's resetCount from the VM's last verified quote (it only grows while the TPM state lives).");
+		for (i = 0; i < n; i++) {
+			if (!vms[i].has_tpm_counters)
+				continue;
+			series_vm(&b, "sealcheck_vm_tpm_resets", &vms[i]);
+			series_end_u64(&b, vms[i].tpm_reset_count);
+		}
+	}
+
+	if (b.err < 0) {
+		free(b.p);
+		return b.err;
+	}
+	*ret_len = b.len;
+	*ret = b.p;
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t k = write(fd, p, len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return sc_negative_errno();
+		}
+		p += k;
+		len -= (size_t)k;
+	}
+	return 0;
+}
+
+int probe_metrics_write_textfile(const char *path, const struct probe_metrics_snapshot *s)
+{
+	_cleanup_free_ char *text = NULL, *tmp = NULL, *dir = NULL;
+	_cleanup_close_ int fd = -1, dfd = -1;
+	const char *slash;
+	size_t len;
+	int r;
+
+	if (!path || !*path || !s)
+		return -EINVAL;
+	r = probe_metrics_render(s->vms, s->n_vms, &s->extra, &text, &len);
+	if (r < 0)
+		return r;
+	if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0) {
+		tmp = NULL;
+		return -ENOMEM;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return sc_negative_errno();
+	/* node_exporter may run as another user: the file is world-readable, as it would be under umask 022. */
+	if (fchmod(fd, 0644) < 0 || (r = write_all(fd, text, len)) < 0 || fsync(fd) < 0) {
+		r = r < 0 ? r : sc_negative_errno();
+		goto fail;
+	}
+	if (close(TAKE_FD(fd)) < 0 || rename(tmp, path) < 0) {
+		r = sc_negative_errno();
+		goto fail;
+	}
+	/* The rename itself survives a crash once the directory is on disk. */
+	slash = strrchr(path, '/');
+	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return -ENOMEM;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		(void)fsync(dfd);
+	return 0;
+fail:
+	(void)unlink(tmp);
+	return r;
+}
+
+int probe_metrics_parse_listen(const char *text, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon, *port_text, *h;
+	size_t hlen;
+	unsigned long port;
+	char *end;
+	bool v6;
+
+	if (!text)
+		return -EINVAL;
+	v6 = text[0] == '[';
+	if (v6) {
+		const char *close_br = strchr(text, ']');
+		if (!close_br || close_br[1] != ':')
+			return -EINVAL;
+		h = text + 1;
+		hlen = (size_t)(close_br - h);
+		port_text = close_br + 2;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			return -EINVAL;
+		h = text;
+		hlen = (size_t)(colon - text);
+		port_text = colon + 1;
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (port_text[0] < '0' || port_text[0] > '9' || strlen(port_text) > 5)
+		return -EINVAL;
+	errno = 0;
+	port = strtoul(port_text, &end, 10);
+	if (errno || *end || port > 65535)
+		return -EINVAL;
+
+	memset(ret, 0, sizeof(*ret));
+	if (v6) {
+		struct sockaddr_in6 *sa = (struct sockaddr_in6 *)ret;
+		sa->sin6_family = AF_INET6;
+		sa->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &sa->sin6_addr) != 1)
+			return -EINVAL;
+		*ret_len = sizeof(*sa);
+	} else {
+		struct sockaddr_in *sa = (struct sockaddr_in *)ret;
+		sa->sin_family = AF_INET;
+		sa->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+			return -EINVAL;
+		*ret_len = sizeof(*sa);
+	}
+	return 0;
+}
+
+struct probe_metrics_server {
+	struct MHD_Daemon *daemon;
+	sd_event *event;
+	sd_event_source *io, *timer;
+	probe_metrics_snapshot_t snapshot;
+	void *userdata;
+	unsigned port;
+	uint64_t scrapes;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *text)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result r;
+
+	resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8") != MHD_YES ||
+	    (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	r = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **req_cls)
+{
+	static int seen;
+	struct probe_metrics_server *s = cls;
+	struct probe_metrics_snapshot snap = { 0 };
+	struct MHD_Response *resp;
+	_cleanup_free_ char *text = NULL;
+	enum MHD_Result mr;
+	size_t len;
+
+	/* Any other method is refused at once, its body (if any) never read. */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+	/* The first call has the headers only; answer on the second, as MHD recommends. */
+	if (!*req_cls) {
+		*req_cls = &seen;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) /* a GET with a body: ignore it */
+		*upload_data_size = 0;
+	if (strcmp(url, "/metrics") != 0)
+		return reply(c, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n");
+
+	if (s->snapshot(s->userdata, &snap) < 0 ||
+	    probe_metrics_render(snap.vms, snap.n_vms, &snap.extra, &text, &len) < 0)
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "could not render the metrics\n");
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp)
+		return MHD_NO;
+	text = NULL; /* the response owns it now */
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, PROBE_METRICS_CONTENT_TYPE) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	mr = MHD_queue_response(c, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	if (mr == MHD_YES)
+		s->scrapes++;
+	return mr;
+}
+
+/* After each MHD_run: wake again when MHD wants to (connection timeouts, data it already holds). */
+static void rearm(struct probe_metrics_server *s)
+{
+	MHD_UNSIGNED_LONG_LONG ms = 0;
+	uint64_t now = 0, usec;
+
+	if (MHD_get_timeout(s->daemon, &ms) != MHD_YES) {
+		(void)sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+		return;
+	}
+	if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
+		now = 0;
+	usec = ms > UINT64_MAX / 1000 ? UINT64_MAX : ms * 1000;
+	usec = usec > UINT64_MAX - now ? UINT64_MAX - 1 : now + usec;
+	(void)sd_event_source_set_time(s->timer, usec);
+	(void)sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+static unsigned n_connections(struct probe_metrics_server *s)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return i ? i->num_connections : 0;
+}
+
+/*
+ * One MHD_run, and one more when it closed a connection at the limit: MHD
+ * puts its listening socket back into its epoll set only at the start of the
+ * next run, so without it a client waiting in the backlog would wait for the
+ * next connection timeout.
+ */
+static void run(struct probe_metrics_server *s)
+{
+	unsigned before = n_connections(s);
+
+	(void)MHD_run(s->daemon);
+	if (before >= PROBE_METRICS_CONNECTIONS_MAX && n_connections(s) < before)
+		(void)MHD_run(s->daemon);
+	rearm(s);
+}
+
+static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	run(userdata);
+	return 0;
+}
+
+static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	run(userdata);
+	return 0;
+}
+
+int probe_metrics_server_new(sd_event *e, const char *listen_addr, probe_metrics_snapshot_t snapshot, void *userdata,
+			     struct probe_metrics_server **ret)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	_cleanup_close_ int fd = -1;
+	struct probe_metrics_server *s;
+	const union MHD_DaemonInfo *info;
+	int r, one = 1, lfd;
+
+	if (!e || !snapshot || !ret)
+		return -EINVAL;
+	r = probe_metrics_parse_listen(listen_addr, &ss, &sl);
+	if (r < 0)
+		return r;
+	/* Bound here, not by MHD, so a failure says why (EADDRINUSE, EACCES) and port 0 can be read back. */
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return sc_negative_errno();
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 16) < 0)
+		return sc_negative_errno();
+	sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return sc_negative_errno();
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->snapshot = snapshot;
+	s->userdata = userdata;
+	s->event = sd_event_ref(e);
+	s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						 : ((struct sockaddr_in *)&ss)->sin_port);
+
+	/* No thread of MHD's own: its epoll descriptor is a source on our loop (MHD_USE_EPOLL without
+	 * MHD_USE_INTERNAL_POLLING_THREAD), so the snapshot callback runs on the fleet's loop. */
+	lfd = TAKE_FD(fd);
+	s->daemon = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
+				     on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)PROBE_METRICS_CONNECTIONS_MAX,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)PROBE_METRICS_CONNECTION_TIMEOUT_S,
+				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
+	if (!s->daemon) {
+		/* MHD closes a given listen socket only once it started; make sure it is closed either way. */
+		if (fcntl(lfd, F_GETFD) >= 0)
+			close(lfd);
+		probe_metrics_server_free(s);
+		return -ENOMEM;
+	}
+	info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info || info->epoll_fd < 0) {
+		probe_metrics_server_free(s);
+		return -EOPNOTSUPP;
+	}
+	r = sd_event_add_io(e, &s->io, info->epoll_fd, EPOLLIN, on_io, s);
+	if (r >= 0)
+		r = sd_event_add_time(e, &s->timer, CLOCK_MONOTONIC, 0, 0, on_timer, s);
+	if (r < 0) {
+		probe_metrics_server_free(s);
+		return r;
+	}
+	(void)sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+	rearm(s);
+	*ret = s;
+	return 0;
+}
+
+unsigned probe_metrics_server_port(const struct probe_metrics_server *s)
+{
+	return s->port;
+}
+
+uint64_t probe_metrics_server_scrapes(const struct probe_metrics_server *s)
+{
+	return s->scrapes;
+}
+
+struct probe_metrics_server *probe_metrics_server_free(struct probe_metrics_server *s)
+{
+	if (!s)
+		return NULL;
+	if (s->io)
+		sd_event_source_disable_unref(s->io);
+	if (s->timer)
+		sd_event_source_disable_unref(s->timer);
+	if (s->daemon)
+		MHD_stop_daemon(s->daemon);
+	if (s->event)
+		sd_event_unref(s->event);
+	free(s);
+	return NULL;
+}
