@@ -335,11 +335,9 @@ static int answer_requests(const struct sc_paths *paths, const struct cli_agent_
 	}
 	if (req->challenge) {
 		_cleanup_free_ char *text = NULL;
-		const char *hook = getenv("SEALCHECK_TEST_CREDENTIAL");
 		size_t len;
 
-		r = sc_credential_respond(paths, o->tpm_tcti, &req->chal, hook && strcmp(hook, "wrong") == 0, &text, &len,
-					  why, sizeof(why));
+		r = sc_credential_respond(paths, o->tpm_tcti, &req->chal, false, &text, &len, why, sizeof(why));
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)

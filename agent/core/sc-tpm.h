@@ -127,8 +127,8 @@ int sc_ek_collect(const struct sc_paths *paths, const char *tcti, const char *no
 /*
  * sc_credential_respond() - the 'A' frame for challenge @c: AK and EK made again (the same keys:
  * primaries of fixed templates), TPM2_ActivateCredential, the answer sc_credential_answer() over
- * the recovered secret and @c's nonce. With @corrupt (a test hook, SEALCHECK_TEST_CREDENTIAL=wrong)
- * one bit of the answer is flipped, as an agent that could not activate would have to guess.
+ * the recovered secret and @c's nonce. With @corrupt (tests only: the agent passes false) one bit
+ * of the answer is flipped, as an agent that could not activate would have to guess.
  */
 struct sc_credential_challenge;
 int sc_credential_respond(const struct sc_paths *paths, const char *tcti, const struct sc_credential_challenge *c,
