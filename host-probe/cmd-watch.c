@@ -523,8 +523,11 @@ int verb_watch(int argc, char **argv)
 			fprintf(stderr, "sealcheck-probe watch: --tpm-uki %s: %s\n", tpm_uki, strerror(errno));
 			return EXIT_USAGE;
 		}
-		/* The keys and the UKI, once for all; each VM adds its own AK Name and counters. */
-		if (cli_tpm_prepare("watch", tpm_keys, NULL, 0, tpm_uki, NULL, NULL, &tpm) < 0)
+		/* The keys and the UKI, once for all; each VM adds its own AK Name and counters (no AK here:
+		 * an empty one, not NULL, which memcpy() may not be given even for 0 bytes). */
+		static const uint8_t no_ak[1];
+
+		if (cli_tpm_prepare("watch", tpm_keys, no_ak, 0, tpm_uki, NULL, NULL, &tpm) < 0)
 			return EXIT_USAGE;
 		cfg.state_dir = state_dir;
 		cfg.tpm = &tpm.x;
