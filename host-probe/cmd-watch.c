@@ -23,6 +23,7 @@
 #include "probe-cli.h"
 #include "probe-fleet.h"
 #include "probe-libvirt.h"
+#include "probe-metrics.h"
 #include "sc-io.h"
 #include "sc-json.h"
 #include "sc-macro.h"
@@ -59,6 +60,10 @@ static void usage(FILE *f)
 	      "                          evidence is required and verified; quote counters kept there\n"
 	      "  --tpm-uki FILE          with --state-dir: the sealed UKI the host built\n"
 	      "  --tpm-keys DIR          with --state-dir: the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt)\n"
+	      "  --metrics-listen ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics (IPv4, or\n"
+	      "                          [IPv6]:PORT; port 0: any free one, said on stderr; docs/metrics.md)\n"
+	      "  --textfile PATH         the same metrics in PATH (*.prom) for node_exporter's textfile collector,\n"
+	      "                          replaced atomically after changes, at most once a second\n"
 	      "  -h, --help              this text\n"
 	      "\n"
 	      "Exit status: 0 stopped by SIGTERM or SIGINT, 2 usage or setup error.\n",
@@ -68,6 +73,7 @@ static void usage(FILE *f)
 struct watch {
 	sd_event *event;
 	struct probe_fleet *fleet;
+	struct probe_metrics_fleet *metrics;
 	const char *policy_file;
 	bool json, all_events, tty;
 	/* JSON lines, written without ever blocking the loop */
@@ -372,13 +378,16 @@ static int on_reload(sd_event_source *src, const struct signalfd_siginfo *si, vo
 {
 	struct watch *w = userdata;
 	char why[600];
+	int r;
 
 	(void)src;
 	(void)si;
 	probe_fleet_refresh_tpm(w->fleet);
 	if (!w->policy_file)
 		return 0;
-	if (probe_fleet_load_policy(w->fleet, w->policy_file, why, sizeof(why)) < 0) {
+	r = probe_fleet_load_policy(w->fleet, w->policy_file, why, sizeof(why));
+	probe_metrics_fleet_policy_loaded(w->metrics, r >= 0);
+	if (r < 0) {
 		fputs("sealcheck-probe watch: SIGHUP: the new policy is refused, the old one stays: ", stderr);
 		sc_term_fput(stderr, why, strlen(why), 0);
 		fputc('\n', stderr);
@@ -405,6 +414,8 @@ int verb_watch(int argc, char **argv)
 		O_STATE_DIR,
 		O_TPM_UKI,
 		O_TPM_KEYS,
+		O_METRICS_LISTEN,
+		O_TEXTFILE,
 	};
 	enum { O_LIBVIRT = 0x200 };
 	static const struct option options[] = {
@@ -417,6 +428,8 @@ int verb_watch(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, O_STATE_DIR },
 		{ "tpm-uki", required_argument, NULL, O_TPM_UKI },
 		{ "tpm-keys", required_argument, NULL, O_TPM_KEYS },
+		{ "metrics-listen", required_argument, NULL, O_METRICS_LISTEN },
+		{ "textfile", required_argument, NULL, O_TEXTFILE },
 		CLI_POLICY_OPTIONS,
 		{},
 	};
@@ -425,6 +438,7 @@ int verb_watch(int argc, char **argv)
 	struct probe_fleet_config cfg = { .keep_connection = true };
 	struct watch w = { .out_flags = -1 };
 	const char *socket_dir = NULL, *state_dir = NULL, *tpm_uki = NULL, *tpm_keys = NULL;
+	const char *metrics_listen = NULL, *textfile = NULL;
 	unsigned long interval = 30, stale = 0;
 	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
 	_cleanup_event_ sd_event *e = NULL;
@@ -475,6 +489,22 @@ int verb_watch(int argc, char **argv)
 			break;
 		case O_TPM_KEYS:
 			tpm_keys = optarg;
+			break;
+		case O_METRICS_LISTEN: {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+
+			if (probe_metrics_parse_listen(optarg, &ss, &sl) < 0) {
+				fputs("sealcheck-probe watch: --metrics-listen ", stderr);
+				sc_term_fput(stderr, optarg, strlen(optarg) > 80 ? 80 : strlen(optarg), 0);
+				fputs(": not ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6)\n", stderr);
+				return EXIT_USAGE;
+			}
+			metrics_listen = optarg;
+			break;
+		}
+		case O_TEXTFILE:
+			textfile = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -596,7 +626,15 @@ int verb_watch(int argc, char **argv)
 		}
 	}
 	r = probe_fleet_add_listener(w.fleet, on_change, &w);
-	/* Hook: further outputs (--metrics-listen, --textfile) add their listeners and sources here. */
+	if (r >= 0 && (metrics_listen || textfile)) {
+		r = probe_metrics_fleet_new(w.fleet, metrics_listen, textfile, &w.metrics);
+		if (r < 0)
+			fprintf(stderr, "sealcheck-probe watch: --metrics-listen %s: %s\n", metrics_listen ?: "-", strerror(-r));
+		else if (metrics_listen)
+			fprintf(stderr, "sealcheck-probe watch: metrics on port %u\n", probe_metrics_fleet_port(w.metrics));
+		if (r >= 0 && cp->policy_file)
+			probe_metrics_fleet_policy_loaded(w.metrics, 1);
+	}
 	if (r >= 0 && socket_dir) {
 		r = probe_fleet_watch_dir(w.fleet, socket_dir);
 		if (r < 0)
@@ -621,6 +659,7 @@ out:
 	lv = probe_libvirt_free(lv); /* before the fleet it feeds */
 	probe_libvirt_event_flush();
 	w.fleet = probe_fleet_free(w.fleet);
+	w.metrics = probe_metrics_fleet_free(w.metrics); /* after the fleet, which calls its listener to the end */
 	sd_event_source_disable_unref(w.redraw);
 	sd_event_source_disable_unref(w.out_io);
 	if (w.out_len && !w.out_broken) {
