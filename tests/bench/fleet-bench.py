@@ -305,8 +305,10 @@ def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmu
 
     honest_names = ["honest-%04d" % i for i in range(n_honest)]
     never = [n for n in honest_names if n not in per_vm]
-    not_sealed = [n for n in honest_names if any(d.get("verdict") != "sealed" and t0 <= d["verdict_mono_ms"] < t1
-                                                 for d in per_vm.get(n, ()))]
+    in_window = [d for n in honest_names for d in per_vm.get(n, ()) if t0 <= d["verdict_mono_ms"] < t1]
+    # A round that timed out is a slow machine, not a wrong verdict: counted, never a problem.
+    honest_timeouts = sum(1 for d in in_window if d.get("result") == "timeout")
+    not_sealed = sorted({d["vm"] for d in in_window if d.get("verdict") != "sealed" and d.get("result") != "timeout"})
     if never:
         problems.append("%d honest guests never judged, e.g. %s" % (len(never), never[:3]))
     if not_sealed:
@@ -335,6 +337,7 @@ def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmu
         "honest_first_verdict_after_window_start": len(judged_late),
         "validated_reports": validated, "reports_per_s": validated / wsec,
         "honest_sent": sent_in, "honest_judged": len(lat), "honest_lost": len(lost), "honest_late": late,
+        "honest_round_timeouts": honest_timeouts,
         "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": lat[-1] if lat else None,
         "watch": {"cpu_s": cpu_w, "peak_rss_kib": hwm_w, "rss_end_kib": rss_w, "fds_end": fds_w,
                   "cpu_us_per_report": cpu_w * 1e6 / validated if validated else None},
