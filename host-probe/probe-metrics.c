@@ -926,6 +926,8 @@ static int fleet_snapshot(void *userdata, struct probe_metrics_snapshot *ret)
 	return 0;
 }
 
+static void textfile_schedule(struct probe_metrics_fleet *m, uint64_t after_usec);
+
 static void textfile_write(struct probe_metrics_fleet *m)
 {
 	struct probe_metrics_snapshot snap;
@@ -940,6 +942,8 @@ static void textfile_write(struct probe_metrics_fleet *m)
 		fprintf(stderr, "sealcheck-probe watch: --textfile %s: %s (tried again after the next change)\n",
 			m->textfile, strerror(-r));
 	m->last_error = r < 0 ? r : 0;
+	/* A heartbeat even when nothing changes: node_textfile_mtime_seconds tells a live probe from a dead one. */
+	textfile_schedule(m, PROBE_METRICS_TEXTFILE_ROUNDS_S * 1000000ull);
 }
 
 static int on_textfile_timer(sd_event_source *src, uint64_t usec, void *userdata)

@@ -157,7 +157,7 @@ static inline void probe_metrics_server_freep(struct probe_metrics_server **s)
  * at start and after changes: within a second of a VM's verdict, up or stale
  * changing or of a VM coming or going, and within PROBE_METRICS_TEXTFILE_ROUNDS_S
  * when only round counters moved (so 10,000 VMs do not rewrite the file every
- * second). Each VM's digest label is the one its report measured to while its
+ * second) or nothing did (a heartbeat: the file's mtime says the probe lives). Each VM's digest label is the one its report measured to while its
  * verdict is SEALED (so allowed by the policy), "" otherwise. A textfile that
  * cannot be written is said on stderr once per distinct error; the loop goes on.
  * Free it after the fleet (its listener stays registered until the fleet goes).
