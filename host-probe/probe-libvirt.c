@@ -281,7 +281,7 @@ struct probe_libvirt {
 	struct probe_libvirt_ops ops;
 	void *userdata;
 	virConnectPtr conn;
-	int lifecycle_id;
+	int lifecycle_id, device_ids[2]; /* DEVICE_ADDED, DEVICE_REMOVED */
 	bool close_registered;
 	sd_event_source *retry;
 	unsigned backoff_ms;
@@ -407,6 +407,15 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
 	return 0;
 }
 
+/* A device plugged into or out of a running domain: the channel may have come or gone. */
+static void on_device(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque)
+{
+	(void)conn;
+	(void)alias;
+	if (virDomainIsActive(dom) == 1)
+		examine(opaque, dom);
+}
+
 /* After (re)connecting: every active domain examined; those known but gone are removed. */
 static void rediscover(struct probe_libvirt *l)
 {
@@ -438,6 +447,11 @@ static void disconnect(struct probe_libvirt *l)
 		return;
 	if (l->lifecycle_id >= 0)
 		(void)virConnectDomainEventDeregisterAny(l->conn, l->lifecycle_id);
+	for (size_t i = 0; i < ELEMENTSOF(l->device_ids); i++) {
+		if (l->device_ids[i] >= 0)
+			(void)virConnectDomainEventDeregisterAny(l->conn, l->device_ids[i]);
+		l->device_ids[i] = -1;
+	}
 	l->lifecycle_id = -1;
 	if (l->close_registered)
 		(void)virConnectUnregisterCloseCallback(l->conn, NULL);
@@ -492,6 +506,11 @@ static int try_connect(struct probe_libvirt *l)
 		disconnect(l);
 		return -EIO;
 	}
+	/* A channel hot-plugged into a running domain (or out of it): no lifecycle event says so. */
+	l->device_ids[0] = virConnectDomainEventRegisterAny(l->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+							    VIR_DOMAIN_EVENT_CALLBACK(on_device), l, NULL);
+	l->device_ids[1] = virConnectDomainEventRegisterAny(l->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+							    VIR_DOMAIN_EVENT_CALLBACK(on_device), l, NULL);
 	l->error[0] = '\0';
 	rediscover(l);
 	return 0;
@@ -527,7 +546,7 @@ int probe_libvirt_new(sd_event *e, const char *uri, const char *port, const stru
 	l->event = sd_event_ref(e);
 	l->uri = strdup(uri ? uri : PROBE_LIBVIRT_DEFAULT_URI);
 	l->port = strdup(port);
-	l->lifecycle_id = -1;
+	l->lifecycle_id = l->device_ids[0] = l->device_ids[1] = -1;
 	l->backoff_ms = 1000;
 	if (ops)
 		l->ops = *ops;

@@ -16,7 +16,8 @@
  * (virDomainGetXMLDesc) has the attestation channel (probe-domain-xml.h) is
  * announced by added(name, uuid, socket_path), at connect for every active
  * domain and on each start (the socket path changes on every start); on
- * stop, crash or undefine, removed(). When libvirtd goes away (the close
+ * stop, crash or undefine, removed(); a device plugged in or out of a
+ * running domain (DEVICE_ADDED/REMOVED events) has its XML read again. When libvirtd goes away (the close
  * callback, or keepalive), the connection is reopened with backoff (1 s
  * doubling to 30 s) and the domains found again: those gone are removed,
  * those new or with a new path added. A VM is named by its domain name and

@@ -13,7 +13,9 @@
 #                  seal (the insecure ESP: composefs=? on its cmdline) are defined by hand
 #                  with the documented <channel> and started: each discovered, judged
 #                  (two sealed, one unsealed) and dropped when stopped; a stopped one
-#                  started again is found again under its new socket path
+#                  started again is found again under its new socket path; a domain
+#                  without the channel is not watched until one is hot-plugged; when the
+#                  test started libvirtd, it is restarted and watch reconnects
 # The test starts virtlogd and libvirtd when they do not run (needs root, as the VM
 # suite has) and stops what it started; every domain it made is destroyed and
 # undefined at the end, also on failure. Every wait has a deadline.
@@ -72,6 +74,15 @@ gone() {
 	[ "$s" = Z ]
 }
 
+# running NAME: a live (not zombie) process of that name.
+running() {
+	local p
+	for p in $(pgrep -x "$1"); do
+		gone "$p" || return 0
+	done
+	return 1
+}
+
 libvirt_up() { timeout 10 virsh -c $URI version >/dev/null 2>&1; }
 
 # What libvirt-daemon-system sets up, where it is missing, then the daemons (vm-notes: virtlogd first).
@@ -82,7 +93,7 @@ start_daemons() {
 	id libvirt-qemu >/dev/null 2>&1 ||
 		useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 	mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt /run/libvirt
-	if ! pgrep -x virtlogd >/dev/null; then
+	if ! running virtlogd; then
 		virtlogd -d -p "$work/virtlogd.pid"
 		started_daemons+=("$work/virtlogd.pid")
 		wait_for 10 test -S /run/libvirt/virtlogd-sock || { echo "not ok - $case: virtlogd did not start"; exit 1; }
@@ -167,6 +178,14 @@ libvirt-tpm)
 
 libvirt-watch)
 	# A domain as a user defines one by hand (or bcvk does) with the documented <channel> added.
+	channel_xml() {
+		cat <<EOF
+    <channel type='unix'>
+      <source mode='bind'/>
+      <target type='virtio' name='org.sealcheck.attest.0'/>
+    </channel>
+EOF
+	}
 	domain_xml() {
 		cat <<EOF
 <domain type='qemu'>
@@ -184,10 +203,8 @@ libvirt-watch)
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$img/$2'/><target dev='vda' bus='virtio'/><readonly/><boot order='1'/></disk>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$img/root.img'/><target dev='vdb' bus='virtio'/><readonly/></disk>
-    <channel type='unix'>
-      <source mode='bind'/>
-      <target type='virtio' name='org.sealcheck.attest.0'/>
-    </channel>
+    <controller type='virtio-serial'/>
+$( [ "${3:-}" = nochannel ] || channel_xml)
     <serial type='file'><source path='$work/$1.console'/><target port='0'/></serial>
     <memballoon model='none'/>
   </devices>
@@ -195,19 +212,20 @@ libvirt-watch)
 </domain>
 EOF
 	}
-	sealed1=$prefix-sealed-1 sealed2=$prefix-sealed-2 broken=$prefix-broken
+	sealed1=$prefix-sealed-1 sealed2=$prefix-sealed-2 broken=$prefix-broken late=$prefix-late
 	"$probe" watch --libvirt "$URI" --expect-digest "$digest" --interval 5 --timeout 5 --json \
 		>"$work/watch.jsonl" 2>"$work/watch.err" &
 	watch_pid=$!
 	sleep 1
 	kill -0 "$watch_pid" 2>/dev/null && ok "watch --libvirt runs" || { bad "watch exited at once"; cat "$work/watch.err"; exit 1; }
-	for d in "$sealed1:esp.img" "$sealed2:esp.img" "$broken:esp-insecure.img"; do
-		domain_xml "${d%%:*}" "${d#*:}" >"$work/${d%%:*}.xml"
-		domains+=("${d%%:*}")
-		$V define "$work/${d%%:*}.xml" >/dev/null && $V start "${d%%:*}" >/dev/null ||
-			{ bad "virsh could not start ${d%%:*}"; exit 1; }
+	for d in "$sealed1:esp.img" "$sealed2:esp.img" "$broken:esp-insecure.img" "$late:esp.img:nochannel"; do
+		IFS=: read -r dname desp dflag <<<"$d"
+		domain_xml "$dname" "$desp" "$dflag" >"$work/$dname.xml"
+		d=$dname
+		domains+=("$d")
+		$V define "$work/$d.xml" >/dev/null && $V start "$d" >/dev/null || { bad "virsh could not start $d"; exit 1; }
 	done
-	ok "started $sealed1, $sealed2 (sealed) and $broken (composefs=? on its cmdline)"
+	ok "started $sealed1, $sealed2 (sealed), $broken (composefs=? on its cmdline) and $late (no channel)"
 
 	# last VM EVENT: the newest line of that kind for VM; verdict VM: its newest judged verdict.
 	last_event() { jq -r --arg vm "$1" --arg ev "$2" 'select(.vm == $vm and .event == $ev) | .event' "$work/watch.jsonl" 2>/dev/null | tail -n 1; }
@@ -230,6 +248,31 @@ EOF
 	*" cmdline "*) ok "$broken: the cmdline link is named (failed links: $links)" ;;
 	*) bad "$broken: cmdline not among its failed links ($links)"; grep -F "\"$broken\"" "$work/watch.jsonl" | tail -n 2 ;;
 	esac
+
+	# No channel: not a VM; the channel plugged into the running domain: found (DEVICE_ADDED).
+	[ -z "$(last_event "$late" added)" ] && ok "$late (no channel) is not watched" || bad "$late was added without a channel"
+	channel_xml >"$work/channel.xml"
+	$V attach-device "$late" "$work/channel.xml" --live >/dev/null || bad "virsh attach-device failed"
+	wait_for 20 test "$(last_event "$late" added)" = added && ok "$late found once its channel was hot-plugged" ||
+		bad "$late not found after the hot-plug"
+
+	# libvirtd goes away and comes back: watch reconnects, finds the same domains, drops none.
+	if printf '%s\n' "${started_daemons[@]}" | grep -q libvirtd.pid; then
+		n_removed=$(jq -r 'select(.event == "removed") | .vm' "$work/watch.jsonl" | wc -l)
+		pid=$(cat "$work/libvirtd.pid")
+		kill "$pid"
+		wait_for 20 gone "$pid" || bad "libvirtd did not stop"
+		wait_for 30 grep -q 'closed' "$work/watch.err" && ok "watch saw libvirtd go: $(grep -m1 closed "$work/watch.err")" ||
+			bad "watch did not notice libvirtd going"
+		libvirtd -d -p "$work/libvirtd.pid"
+		wait_for 30 libvirt_up || bad "libvirtd did not come back"
+		wait_for 60 grep -q 'connected to' "$work/watch.err" && ok "watch reconnected: $(grep -m1 'connected to' "$work/watch.err")" ||
+			bad "watch did not reconnect"
+		[ "$(jq -r 'select(.event == "removed") | .vm' "$work/watch.jsonl" | wc -l)" = "$n_removed" ] &&
+			ok "no running domain dropped across the reconnect" || bad "a domain was dropped across the reconnect"
+	else
+		echo "# libvirtd restart not exercised: libvirtd ran before this test, so it is not the test's to stop"
+	fi
 
 	# Stopped: dropped. Started again: found again at its new socket path, and judged again.
 	old_path=$(virsh -c $URI dumpxml "$sealed2" | sed -n "s/.*source mode='bind' path='\([^']*org.sealcheck.attest.0\)'.*/\1/p")
