@@ -22,6 +22,9 @@
 #                       the same state compares the pinned Name, with no activation
 #   tpm-ek-other-ca     the same, but the host trusts another CA (--tpm-ek-ca): the EK
 #                       certificate does not chain, the AK is not trusted (tpm:quote)
+#   tpm-attest-activate `attest` of a running VM whose TPM state pins no AK (as a TPM libvirt
+#                       made): --tpm-ek-ca with the state's local CA binds the AK by
+#                       activation and pins it; a second attest compares the pinned Name
 # With FIXTURE_OUT, tpm-sealed also writes the probe's JSON there (the evidence
 # and the exact report bytes), for tests/fixtures/evidence/.
 VM_TEST_NAME=test-tpm
@@ -55,7 +58,7 @@ tpm-counter-back)
 	echo "0 999999 0" >"$state/quote-counters"
 	want_rc=1 want_link=tpm:counters args=(--tpm-state "$state")
 	;;
-tpm-attest-running) ;;
+tpm-attest-running | tpm-attest-activate) ;;
 tpm-ak-activate) args=(--tpm-state "$work/tpm-state" --tpm-ak activate) ;;
 tpm-ek-other-ca)
 	# A CA of its own that certified nothing: the VM's EK certificate cannot chain to it.
@@ -67,7 +70,7 @@ tpm-ek-other-ca)
 esac
 
 rc=0
-if [ "$case" = tpm-attest-running ]; then
+if [ "$case" = tpm-attest-running ] || [ "$case" = tpm-attest-activate ]; then
 	state=$work/tpm-state
 	XDG_RUNTIME_DIR=$work "$probe" run --keep --tpm-state "$state" --timeout "$timeout" "$img" >"$work/run.out" 2>"$work/err" ||
 		{ echo "not ok - $case: run --keep did not say sealed"; cat "$work/run.out" "$work/err"; exit 1; }
@@ -81,10 +84,27 @@ if [ "$case" = tpm-attest-running ]; then
 	}
 	trap stop_vm EXIT
 	mcopy -o -i "$img/$(jq -r .esps.sealed.esp "$img/manifest.json")" ::/EFI/BOOT/BOOTX64.EFI "$work/sealed-uki.efi"
+	attest_args=()
+	if [ "$case" = tpm-attest-activate ]; then
+		# No AK pinned, as for a TPM libvirt made: only the EK's CA (here the state's local CA) is trusted.
+		rm -f "$state/ak.name"
+		cat "$state/localca/swtpm-localca-rootca-cert.pem" "$state/localca/issuercert.pem" >"$work/ek-ca.pem"
+		attest_args=(--tpm-ek-ca "$work/ek-ca.pem")
+	fi
 	"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
-		--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" >"$work/out.json" 2>>"$work/err" || rc=$?
+		--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" "${attest_args[@]}" >"$work/out.json" 2>>"$work/err" || rc=$?
 	grep -q "moved forward" "$work/out.json" && echo "ok - $case: the counters moved forward since run's quote" ||
 		{ echo "not ok - $case: the counters link does not say they moved forward"; exit 1; }
+	if [ "$case" = tpm-attest-activate ]; then
+		grep -q "by credential activation now (pinned in ak.name)" "$work/out.json" && [ -s "$state/ak.name" ] &&
+			echo "ok - $case: the AK was bound to the EK by activation and pinned" ||
+			{ echo "not ok - $case: no activation: $(jq -c '.tpm' "$work/out.json")"; exit 1; }
+		"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
+			--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" >"$work/out2.json" 2>>"$work/err" &&
+			jq -e '.tpm[] | select(.link == "tpm:quote") | .reason | startswith("signed by the pinned AK")' "$work/out2.json" >/dev/null &&
+			echo "ok - $case: the second attest compares the pinned Name" ||
+			{ echo "not ok - $case: second attest: $(jq -c '.failed_links' "$work/out2.json")"; exit 1; }
+	fi
 else
 	XDG_RUNTIME_DIR=$work "$probe" run --json --timeout "$timeout" "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
 fi
@@ -141,6 +161,6 @@ if [ "$case" = tpm-ek-other-ca ]; then
 	esac
 fi
 # (run --keep keeps its work directory on purpose: stop_vm removes it.)
-[ "$case" = tpm-attest-running ] || { [ -z "$(ls -A "$work" | grep sealcheck-probe)" ] && ok "no work directory left" || bad "left behind: $(ls "$work")"; }
+[ "$case" = tpm-attest-running ] || [ "$case" = tpm-attest-activate ] || { [ -z "$(ls -A "$work" | grep sealcheck-probe)" ] && ok "no work directory left" || bad "left behind: $(ls "$work")"; }
 echo "# $case: $(jq -r '.seconds' "$work/out.json") s from connect to verdict; TPM links: $links"
 exit $fail
