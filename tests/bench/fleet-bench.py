@@ -84,6 +84,15 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def run_wait_s(pid):
+    """Seconds PID's threads spent runnable but waiting for a CPU (/proc/PID/schedstat, the 2nd field)."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def status_kb(pid, key):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -234,10 +243,10 @@ def run_watch(args, label, n_honest, hostile, interval, warmup, window, tmp_root
     try:
         time.sleep(warmup)
         t0 = mono_ms()
-        cw0, cs0 = cpu_s(watch.pid), cpu_s(sim.pid)
+        cw0, cs0, q0 = cpu_s(watch.pid), cpu_s(sim.pid), run_wait_s(watch.pid)
         time.sleep(window)
         t1 = mono_ms()
-        cw1, cs1 = cpu_s(watch.pid), cpu_s(sim.pid)
+        cw1, cs1, q1 = cpu_s(watch.pid), cpu_s(sim.pid), run_wait_s(watch.pid)
         time.sleep(timeout + 2)
         fds_w = n_fds(watch.pid)
         hwm_w, hwm_s = status_kb(watch.pid, "VmHWM"), status_kb(sim.pid, "VmHWM")
@@ -246,11 +255,12 @@ def run_watch(args, label, n_honest, hostile, interval, warmup, window, tmp_root
         rc = watch.stop()
         sim.stop()
     return analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmup, window, t_start, t_ready,
-                         t0, t1, cw1 - cw0, cs1 - cs0, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args)
+                         t0, t1, cw1 - cw0, cs1 - cs0, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args,
+                         q1 - q0 if q0 is not None and q1 is not None else None)
 
 
 def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmup, window, t_start, t_ready, t0, t1,
-                  cpu_w, cpu_s_, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args):
+                  cpu_w, cpu_s_, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args, run_wait=None):
     problems = []
     ends = {}  # (vm, nonce) -> first round-end line
     per_vm = {}  # vm -> list of round-end lines (all times)
@@ -339,14 +349,17 @@ def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmu
         "honest_sent": sent_in, "honest_judged": len(lat), "honest_lost": len(lost), "honest_late": late,
         "honest_round_timeouts": honest_timeouts,
         "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": lat[-1] if lat else None,
-        "watch": {"cpu_s": cpu_w, "peak_rss_kib": hwm_w, "rss_end_kib": rss_w, "fds_end": fds_w,
+        "watch": {"cpu_s": cpu_w, "run_queue_wait_s": run_wait, "peak_rss_kib": hwm_w, "rss_end_kib": rss_w, "fds_end": fds_w,
                   "cpu_us_per_report": cpu_w * 1e6 / validated if validated else None},
         "sim": {"cpu_s": cpu_s_, "peak_rss_kib": hwm_s},
         "dropped_lines": dropped, "hostile_result": hostile_out, "problems": problems,
     }
+    res["latency_over_ms"] = {str(x): sum(1 for v in lat if v > x) for x in (1, 5, 10, 20, 50, 100)}
     if not problems and not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     else:
+        with open(os.path.join(tmp, "watch.jsonl"), "wb") as f:
+            f.write(b"".join(watch.chunks))
         res["tmp"] = tmp
     return res
 
@@ -369,7 +382,7 @@ def run_peer(args, label, n, interval, warmup, window, tmp_root):
     poller = select.poll()
     t0 = start + warmup * 1000.0
     t1 = t0 + window * 1000.0
-    drv0 = None
+    drv0 = sim0 = None
     done = []  # (guest, slot output, rc, reap_ms, cpu_s, maxrss_kib)
     timeout_s = str(max(1, min(interval, 20)))
     env = dict(os.environ)
@@ -377,7 +390,7 @@ def run_peer(args, label, n, interval, warmup, window, tmp_root):
         while True:
             now = mono_ms()
             if drv0 is None and now >= t0:
-                drv0 = os.times()
+                drv0, sim0 = os.times(), cpu_s(sim.pid)
             if now >= t1 and not running:
                 break
             while slots and heap and heap[0][0] <= now and now < t1:
@@ -408,7 +421,7 @@ def run_peer(args, label, n, interval, warmup, window, tmp_root):
                 slots.append(slot)
                 done.append((i, out, os.waitstatus_to_exitcode(status), spawned, reaped, ru.ru_utime + ru.ru_stime,
                              ru.ru_maxrss))
-        drv1 = os.times()
+        drv1, sim1 = os.times(), cpu_s(sim.pid)
         hwm_s = status_kb(sim.pid, "VmHWM")
     finally:
         for pfd, (pid, *_rest) in running.items():
@@ -435,6 +448,7 @@ def run_peer(args, label, n, interval, warmup, window, tmp_root):
         else:
             failed.append((names[i], rc, d.get("verdict")))
     lat.sort()
+    latency_over = {str(x): sum(1 for v in lat if v > x) for x in (1, 5, 10, 20, 50, 100)}
     drv_cpu = (drv1.user + drv1.system) - (drv0.user + drv0.system) if drv0 else 0.0
     wsec = window
     problems = []
@@ -447,8 +461,8 @@ def run_peer(args, label, n, interval, warmup, window, tmp_root):
         "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": lat[-1] if lat else None,
         "peer": {"cpu_s": cpu, "peak_rss_kib_per_process": rss,
                  "cpu_us_per_report": cpu * 1e6 / validated if validated else None},
-        "driver_cpu_s": drv_cpu,
-        "sim": {"peak_rss_kib": hwm_s}, "problems": problems,
+        "driver_cpu_s": drv_cpu, "latency_over_ms": latency_over,
+        "sim": {"peak_rss_kib": hwm_s, "cpu_s": sim1 - sim0 if drv0 else None}, "problems": problems,
     }
     if not problems and not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -478,11 +492,12 @@ def table(results):
         else:
             who = r["peer"]
             rows.append("| %s peer: attest ×%d at a time | %d | %d s | %.0f (of %.0f asked) | %s | %s | %s | - | "
-                        "%.1f per process | %.2f (+ driver %.2f) | %s | - | %.1f |" % (
+                        "%.1f per process | %.2f (+ driver %.2f) | %s | %s | %.1f |" % (
                             r["scenario"], r["concurrency"], r["n"], r["interval_s"], r["reports_per_s"],
                             r["asked_per_s"], fmt(r["p50_ms"]), fmt(r["p99_ms"]), fmt(r["max_ms"]),
                             who["peak_rss_kib_per_process"] / 1024.0, who["cpu_s"], r["driver_cpu_s"],
-                            fmt(who["cpu_us_per_report"], "%.0f"), r["sim"]["peak_rss_kib"] / 1024.0))
+                            fmt(who["cpu_us_per_report"], "%.0f"), fmt(r["sim"]["cpu_s"]),
+                            r["sim"]["peak_rss_kib"] / 1024.0))
     return "\n".join(rows)
 
 
