@@ -497,8 +497,8 @@ static int try_connect(struct probe_libvirt *l)
 	if (virConnectRegisterCloseCallback(l->conn, on_close, l, NULL) == 0)
 		l->close_registered = true;
 	/* A ping every 5 s; 3 unanswered close the connection (then the retry reconnects). */
-	if (virConnectSetKeepAlive(l->conn, 5, 3) < 0)
-		note(l, "keepalive on %s: %s", l->uri, last_error());
+	if (virConnectSetKeepAlive(l->conn, 5, 3) < 0 && virGetLastErrorCode() != VIR_ERR_NO_SUPPORT)
+		note(l, "keepalive on %s: %s", l->uri, last_error()); /* local drivers (test:///) have none: not a problem */
 	l->lifecycle_id = virConnectDomainEventRegisterAny(l->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
 							   VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), l, NULL);
 	if (l->lifecycle_id < 0) {
