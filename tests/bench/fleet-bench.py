@@ -560,8 +560,9 @@ def main():
             "loadavg_start": os.getloadavg()}
     for key in args.scenarios.split(","):
         n, interval, warmup = plan[key]
-        print("fleet-bench: %s (N=%d, every %d s, warm-up %d s, window %g s)" % (key, n, interval, warmup, window),
-              file=sys.stderr, flush=True)
+        print("fleet-bench: %s (N=%d, every %d s, warm-up %d s, window %g s)" % (
+            key, n + (max(len(HOSTILE_MIX), n // 9) if key == "d" else 0), interval, warmup, window),
+            file=sys.stderr, flush=True)
         if key in ("a", "b"):
             r = run_watch(args, key, n, {}, interval, warmup, window, tmp_root)
         elif key == "d":
