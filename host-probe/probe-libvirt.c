@@ -882,13 +882,36 @@ static int libvirt_tpm_trust(struct probe_vm *vm, struct cli_tpm *tpm, char *bun
 	return cli_tpm_credential("run", bundle, NULL, NULL, tpm);
 }
 
-static void undefine(virDomainPtr dom, const struct probe_vm *vm, const char *name)
+/* Destroy and undefine our own domain (this handle is the one we defined). 0, or -EIO (said unless @quiet). */
+static int undefine(virDomainPtr dom, const struct probe_vm *vm, const char *name, bool quiet)
 {
-	/* Our own domain only: this handle is the one we defined. */
-	if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0)
-		say_libvirt("destroying the domain", name);
-	if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM | (vm->tpm ? VIR_DOMAIN_UNDEFINE_TPM : 0)) < 0)
-		say_libvirt("undefining the domain", name);
+	int active = virDomainIsActive(dom);
+
+	if (active < 0 || (active == 1 && virDomainDestroy(dom) < 0)) {
+		if (!quiet)
+			say_libvirt("destroying the domain", name);
+		return -EIO;
+	}
+	if (virDomainUndefineFlags(dom, VIR_DOMAIN_UNDEFINE_NVRAM | (vm->tpm ? VIR_DOMAIN_UNDEFINE_TPM : 0)) < 0) {
+		if (!quiet)
+			say_libvirt("undefining the domain", name);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A new connection for the cleanup, while libvirtd comes back (30 s at most). */
+static virConnectPtr reopen(const char *uri)
+{
+	long long deadline = sc_now_ms() + 30000;
+	virConnectPtr c;
+
+	while (!(c = virConnectOpen(uri)) && sc_now_ms() < deadline) {
+		fputs("sealcheck-probe run: libvirt's connection is gone; waiting for libvirtd to undefine the domain\n",
+		      stderr);
+		(void)poll(NULL, 0, 1000);
+	}
+	return c;
 }
 
 /* Under KVM the firmware writes to the console within a second; give it five (run's rule). */
@@ -946,7 +969,7 @@ static int start_domain(virConnectPtr conn, const struct probe_domain_spec *spec
 		}
 		else
 			say_libvirt("starting the domain", spec->name);
-		undefine(dom, vm, spec->name);
+		(void)undefine(dom, vm, spec->name, false);
 		virDomainFree(dom);
 		return -EIO;
 	}
@@ -959,7 +982,7 @@ static int start_domain(virConnectPtr conn, const struct probe_domain_spec *spec
 	}
 	if (spec->kvm && !console_speaks(vm)) {
 		snprintf(kvm_why, kvm_why_size, "no firmware output within 5 s");
-		undefine(dom, vm, spec->name);
+		(void)undefine(dom, vm, spec->name, false);
 		virDomainFree(dom);
 		return -ETIMEDOUT;
 	}
@@ -1182,8 +1205,26 @@ out:
 				"sealcheck-probe: VM left running as libvirt domain %s (virsh -c %s destroy %s; virsh -c %s "
 				"undefine --nvram%s %s)\n",
 				name, uri, name, uri, vm->tpm ? " --tpm" : "", name);
-		else
-			undefine(dom, vm, name);
+		else if (undefine(dom, vm, name, true) < 0) {
+			/*
+			 * The connection may have died under us (libvirtd restarted, which
+			 * also stops an autodestroy domain): a fresh one finds the domain by
+			 * its UUID to undefine it. Otherwise say what failed.
+			 */
+			char uuid[VIR_UUID_STRING_BUFLEN];
+			virConnectPtr c = NULL;
+			virDomainPtr again = NULL;
+
+			if (virConnectIsAlive(virDomainGetConnect(dom)) == 1 || virDomainGetUUIDString(dom, uuid) < 0)
+				(void)undefine(dom, vm, name, false);
+			else if ((c = reopen(uri)) && (again = virDomainLookupByUUIDString(c, uuid))) {
+				(void)undefine(again, vm, name, false);
+				virDomainFree(again);
+			} else
+				say_libvirt("reconnecting to undefine the domain", name);
+			if (c)
+				virConnectClose(c);
+		}
 		virDomainFree(dom);
 	}
 	lv = probe_libvirt_free(lv);

@@ -6,7 +6,8 @@
 #   libvirt-run    run --libvirt on the sealed image: SEALED (exit 0) and the domain
 #                  gone afterwards (no domain, no nvram copy left); the insecure ESP:
 #                  NOT SEALED naming the cmdline link; SIGTERM while the domain boots:
-#                  exit 2 and the domain gone
+#                  exit 2 and the domain gone; when the test started libvirtd, libvirtd
+#                  restarted during the attestation: no wrong verdict, the domain still removed
 #   libvirt-tpm    run --libvirt --tpm: libvirt's swtpm, the AK bound to its EK (certified by
 #                  libvirt's swtpm-localca) by credential activation, every TPM link proven
 #   libvirt-watch  watch --libvirt runs while two sealed domains and one with a broken
@@ -137,7 +138,42 @@ libvirt-run)
 	[ -z "$($V list --all --name | grep "^sealcheck-$(basename "$img")-")" ] && ok "no domain of the image left" ||
 		bad "domains left: $($V list --all --name | grep "^sealcheck-")"
 
-	# 3. SIGTERM while the domain boots: the probe ends (exit 2) and takes the domain with it.
+	# 3. libvirtd restarted while run --libvirt waits for the report: libvirtd closing the probe's
+	#    connection stops the autodestroy domain, so no report comes (exit 2; SEALED only if the guest
+	#    answered first), never a wrong verdict; and the domain is still undefined, through a new
+	#    connection.
+	if printf '%s\n' "${started_daemons[@]}" | grep -q libvirtd.pid; then
+		XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$img" >"$work/restart.out" 2>"$work/restart.err" &
+		run_pid=$!
+		if wait_for 60 grep -q '^Domain:' "$work/restart.out"; then
+			name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/restart.out")
+			domains+=("$name")
+			pid=$(cat "$work/libvirtd.pid")
+			kill "$pid"
+			wait_for 20 gone "$pid" || bad "libvirtd did not stop"
+			libvirtd -d -p "$work/libvirtd.pid"
+			wait_for 30 libvirt_up || bad "libvirtd did not come back"
+			rc=0
+			wait_for 180 gone "$run_pid" || bad "run did not end"
+			wait "$run_pid" || rc=$?
+			if [ "$rc" = 2 ] && grep -q '^Verdict: NO REPORT' "$work/restart.out"; then
+				ok "libvirtd restarted under run: NO REPORT ($(sed -n 's/^Verdict: NO REPORT: //p' "$work/restart.out"))"
+			elif [ "$rc" = 0 ] && grep -q '^Verdict: SEALED' "$work/restart.out"; then
+				ok "libvirtd restarted under run: SEALED (the guest answered before libvirtd went)"
+			else
+				bad "libvirtd restarted under run: exit $rc"; cat "$work/restart.out" "$work/restart.err"
+			fi
+			$V list --all --name | grep -qx "$name" && { bad "libvirtd restarted under run: $name is left"; cat "$work/restart.err"; } ||
+				ok "libvirtd restarted under run: $name destroyed and undefined through a new connection"
+		else
+			bad "restart case: no domain started within 60 s"; cat "$work/restart.err"
+			kill "$run_pid" 2>/dev/null
+		fi
+	else
+		echo "# libvirtd restart under run not exercised: libvirtd ran before this test, so it is not the test's to stop"
+	fi
+
+	# 4. SIGTERM while the domain boots: the probe ends (exit 2) and takes the domain with it.
 	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$img" >"$work/term.out" 2>"$work/term.err" &
 	run_pid=$!
 	if wait_for 60 grep -q '^Domain:' "$work/term.out"; then
