@@ -690,14 +690,30 @@ static void test_server_errors(void **state)
 	assert_null(b);
 }
 
-/* `test-metrics --dump N`: N synthetic VMs rendered to stdout, for promtool. */
+/*
+ * `test-metrics --dump N`: N synthetic VMs rendered to stdout, for promtool's
+ * parser and lint. One VM in 50 has a name with 6 raw bytes (every byte value
+ * 1-255 over the run, so invalid UTF-8 too), one in 50 quotes, backslashes and
+ * a newline: a single one escaped wrongly and Prometheus's parser refuses the page.
+ */
 static int dump(const char *arg)
 {
 	size_t n = strtoul(arg, NULL, 10);
 	struct synth s = synth_new(n);
 	char *text = NULL;
 	size_t len = 0;
-	int r = probe_metrics_render(s.vms, n, NULL, &text, &len);
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		if (i % 50 == 7) {
+			int k = snprintf(s.names[i], sizeof(s.names[i]), "vm-%05zu-", i);
+			for (size_t b = 0; b < 6; b++)
+				s.names[i][k + b] = (char)((i / 50 * 6 + b) % 255 + 1);
+			s.names[i][k + 6] = '\0';
+		} else if (i % 50 == 8)
+			snprintf(s.names[i], sizeof(s.names[i]), "vm-%05zu-\"\\\n\\\"", i);
+	}
+	r = probe_metrics_render(s.vms, n, NULL, &text, &len);
 
 	if (r < 0 || fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)
 		return 1;
