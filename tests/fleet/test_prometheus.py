@@ -13,6 +13,8 @@ textfile  Debian's prometheus-node-exporter serves the watch's --textfile: the s
           through node_exporter, node_textfile_scrape_error 0, the file's mtime, the file
           itself passing promtool, mode 0644, no temporary files left, and a verdict change
           in the file within the deadline.
+options   --metrics-listen values refused (exit 2, escaped), a busy port (exit 2), an
+          unwritable --textfile said once while /metrics over [::1]:0 keeps serving.
 
 Ports are picked by binding port 0 (the probe's own is read from its stderr). Every
 wait polls with a deadline; every process is killed at the end.
@@ -326,7 +328,45 @@ def case_textfile(probe, rules, tmp):
         procs.stop_all()
 
 
-CASES = {"scrape": case_scrape, "textfile": case_textfile}
+def case_options(probe, rules, tmp):
+    """--metrics-listen refuses what is not ADDR:PORT (exit 2, the value escaped), an address in use
+    (exit 2, why); a --textfile that cannot be written is said once and the watch goes on serving;
+    [::1]:0 serves too."""
+    procs = Procs()
+    try:
+        os.makedirs(os.path.join(tmp, "empty"))
+        base = ["watch", "--socket-dir", os.path.join(tmp, "empty"), "--expect-digest", DIGEST]
+        for bad in ["localhost:9479", "127.0.0.1", "[::1]9479", "127.0.0.1:65536", "::1:80", "\x1b[2Jx:1"]:
+            r = subprocess.run([probe] + base + ["--metrics-listen", bad],
+                               capture_output=True, timeout=20)
+            err = r.stderr.decode("utf-8", "replace")
+            check(r.returncode == 2 and "--metrics-listen" in err and "not ADDR:PORT" in err and "\x1b" not in err,
+                  "--metrics-listen %r: exit %s, %r" % (bad, r.returncode, err))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            r = subprocess.run([probe] + base + ["--metrics-listen", "127.0.0.1:%d" % busy.getsockname()[1]],
+                               capture_output=True, timeout=20)
+            err = r.stderr.decode()
+            check(r.returncode == 2 and "Address already in use" in err, "a busy port: exit %s, %r" %
+                  (r.returncode, err))
+        w = Watch(procs, probe, base[1:] + ["--metrics-listen", "[::1]:0", "--textfile",
+                                            os.path.join(tmp, "missing", "sealcheck.prom")])
+        port = w.port()
+        status, headers, body = wait_for("/metrics over [::1]", lambda: http_get("http://[::1]:%d/metrics" % port))
+        check(status == 200 and b'sealcheck_vms{state="sealed"} 0\n' in body, "GET over IPv6: %s %r" %
+              (status, body[:200]))
+        wait_for("the textfile's failure on stderr", lambda: "--textfile" in w.stderr(), timeout=10)
+        check(w.stderr().count("--textfile") == 1 and "No such file or directory" in w.stderr(),
+              "stderr: %r" % w.stderr())
+        check(w.p.poll() is None, "the watch stopped over its textfile")
+        w.p.send_signal(signal.SIGTERM)
+        check(w.p.wait(timeout=10) == 0, "exit status on SIGTERM: %s" % w.p.returncode)
+    finally:
+        procs.stop_all()
+
+
+CASES = {"scrape": case_scrape, "textfile": case_textfile, "options": case_options}
 
 
 def main():
@@ -339,7 +379,7 @@ def main():
     if a.list:
         print("\n".join(CASES))
         return 0
-    need = ["promtool", "prometheus"] if a.case == "scrape" else ["promtool", "prometheus-node-exporter"]
+    need = {"scrape": ["promtool", "prometheus"], "textfile": ["promtool", "prometheus-node-exporter"]}.get(a.case, [])
     missing = [b for b in need if not shutil.which(b)]
     if missing:
         print("SKIP: %s not installed (scripts/install-deps.sh)" % ", ".join(missing))
