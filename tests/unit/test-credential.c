@@ -307,17 +307,20 @@ static void tpm_stop(struct tpm *t)
 		fprintf(stderr, "# could not remove %s\n", t->dir);
 }
 
-static int setup_tpms(void **state)
-{
-	if (tpm_start(&tpm_a) < 0 || tpm_start(&tpm_b) < 0)
-		return -1;
-	return 0;
-}
-
 static int teardown_tpms(void **state)
 {
 	tpm_stop(&tpm_a);
 	tpm_stop(&tpm_b);
+	return 0;
+}
+
+static int setup_tpms(void **state)
+{
+	if (tpm_start(&tpm_a) < 0 || tpm_start(&tpm_b) < 0) {
+		/* cmocka runs no teardown after a failed setup: stop what started. */
+		(void)teardown_tpms(state);
+		return -1;
+	}
 	return 0;
 }
 
