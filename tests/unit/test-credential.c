@@ -202,6 +202,7 @@ struct tpm {
 	pid_t pid;
 	char tcti[96];
 	char ca[160]; /* the local CA's root and issuer certificates, one PEM bundle */
+	bool made;    /* dir exists (mkdtemp's letters may include an X: no guessing from the name) */
 };
 static struct tpm tpm_a = { "/tmp/sealcheck-test-cred-a-XXXXXX" }, tpm_b = { "/tmp/sealcheck-test-cred-b-XXXXXX" };
 
@@ -250,6 +251,7 @@ static int tpm_start(struct tpm *t)
 
 	if (port < 0 || !mkdtemp(t->dir))
 		return -1;
+	t->made = true;
 	snprintf(cmd, sizeof(cmd),
 		 "set -e; d='%s'; mkdir -p $d/localca;"
 		 "printf 'statedir = %%s\\nsigningkey = %%s\\nissuercert = %%s\\ncertserial = %%s\\n' $d/localca "
@@ -300,8 +302,9 @@ static void tpm_stop(struct tpm *t)
 		kill(t->pid, SIGTERM);
 		waitpid(t->pid, NULL, 0);
 	}
-	if (strchr(t->dir, 'X'))
+	if (!t->made)
 		return;
+	t->made = false;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "# could not remove %s\n", t->dir);
