@@ -1202,9 +1202,9 @@ out:
 	if (dom) {
 		if (started && vm->keep)
 			fprintf(stderr,
-				"sealcheck-probe: VM left running as libvirt domain %s (virsh -c %s destroy %s; virsh -c %s "
-				"undefine --nvram%s %s)\n",
-				name, uri, name, uri, vm->tpm ? " --tpm" : "", name);
+				"sealcheck-probe: VM left running as libvirt domain %s, work directory %s (virsh -c %s destroy %s; "
+				"virsh -c %s undefine --nvram%s %s)\n",
+				name, vm->workdir, uri, name, uri, vm->tpm ? " --tpm" : "", name);
 		else if (undefine(dom, vm, name, true) < 0) {
 			/*
 			 * The connection may have died under us (libvirtd restarted, which

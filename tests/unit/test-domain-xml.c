@@ -277,6 +277,34 @@ static void size_cap(void **state)
 	free(xml);
 }
 
+/* The live XML of the domain run --libvirt --tpm defined (libvirt filled in the rest). */
+static void run_libvirt_domain(void **state)
+{
+	char *xml = fixture("live-run-libvirt-tpm.xml");
+	struct probe_domain_channel ch;
+
+	(void)state;
+	assert_int_equal(channel(xml, &ch), 1);
+	assert_string_equal(ch.path, "/var/lib/libvirt/qemu/channel/target/domain-2-sealcheck-vm-image-e/" PORT);
+	assert_string_equal(ch.name, "sealcheck-vm-image-ece36a7c");
+	assert_int_equal(ch.state, PROBE_CHANNEL_STATE_CONNECTED);
+	free(xml);
+}
+
+/* The corpus's hostile seeds are refused, each for its reason. */
+static void corpus_hostile(void **state)
+{
+	char *xml = fixture("hostile-path-controls.xml");
+	struct probe_domain_channel ch;
+
+	(void)state;
+	assert_int_equal(channel(xml, &ch), -EINVAL);
+	free(xml);
+	xml = fixture("hostile-doctype-entities.xml");
+	assert_int_equal(channel(xml, &ch), -EBADMSG);
+	free(xml);
+}
+
 static struct probe_domain_spec spec(void)
 {
 	return (struct probe_domain_spec){
@@ -442,7 +470,8 @@ int main(void)
 		cmocka_unit_test(hostile_paths),     cmocka_unit_test(hostile_shapes),
 		cmocka_unit_test(billion_laughs),    cmocka_unit_test(size_cap),
 		cmocka_unit_test(build_bcvk_shape),  cmocka_unit_test(build_escapes),
-		cmocka_unit_test(build_refuses),
+		cmocka_unit_test(build_refuses),     cmocka_unit_test(run_libvirt_domain),
+		cmocka_unit_test(corpus_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
