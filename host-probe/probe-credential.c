@@ -479,6 +479,16 @@ int probe_credential_challenge(const struct probe_credential_config *cfg, const 
 		return cred_fail(st, -EBADMSG, "AK not bound to the EK: the evidence's ak_public does not parse");
 	if (probe_tpm_ak_check(&ak, why, sizeof(why)) < 0)
 		return cred_fail(st, -EPERM, "AK not bound to the EK: %s", why);
+	/*
+	 * Exactly the agent's template's attributes and no policy: with adminWithPolicy clear,
+	 * TPM2_ActivateCredential needs the AK's authValue (ADMIN role), which a TPM has only for an
+	 * object whose sensitive area it holds, not for a public-only copy of a software key
+	 * (TPM2_LoadExternal); a policy would let such a copy be activated.
+	 */
+	if (ak.attributes != SC_AK_ATTRIBUTES || ak.auth_policy_len != 0)
+		return cred_fail(st, -EPERM,
+				 "AK not bound to the EK: attributes 0x%08x%s, not the AK template's 0x%08x without a policy",
+				 ak.attributes, ak.auth_policy_len ? " with an authPolicy" : "", SC_AK_ATTRIBUTES);
 	memcpy(st->ak_name, ak.name, ak.name_len);
 	st->ak_name_len = ak.name_len;
 

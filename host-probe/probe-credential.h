@@ -115,7 +115,8 @@ struct probe_credential_state {
 /*
  * probe_credential_challenge() - for the agent's EK document (@ek_doc, the K
  * frame's payload, @ek_len bytes) answering @nonce, and the AK of @evidence
- * (its "ak_public"): the AK passes probe_tpm_ak_check(), the EK passes
+ * (its "ak_public"): the AK passes probe_tpm_ak_check() and has exactly the
+ * AK template's attributes (sc-evidence.h: no adminWithPolicy) and no authPolicy, the EK passes
  * probe_ek_public_check() and is trusted by @cfg (chain to the CA, or equal
  * to the recorded EK), then the C frame's JSON (malloc'd, *@ret_len bytes)
  * with a credential for the AK's Name and a fresh random secret. @st is

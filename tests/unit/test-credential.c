@@ -517,6 +517,58 @@ static void test_tpm2_tools_interop(void **state)
 	free(a.cert);
 }
 
+/*
+ * A public-only copy of a software key with the AK's attributes, loaded with TPM2_LoadExternal (a
+ * root's way to get a credential for a key it holds outside the TPM): the TPM loads it, but refuses
+ * to activate a credential for it (TPM_RC_AUTH_UNAVAILABLE: no authValue without the sensitive
+ * area), so its Name can never be pinned.
+ */
+static void test_public_only_copy_refused(void **state)
+{
+	struct agent_view a;
+	struct probe_credential c;
+	uint8_t secret[32] = { 1 }, name[PROBE_TPM_NAME_MAX], file[8 + 2 * SC_CREDENTIAL_SECRET_MAX];
+	size_t n, name_len;
+	char why[300], cmd[2048], path[160];
+	FILE *f;
+
+	if (system("command -v tpm2_loadexternal >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1") != 0)
+		skip();
+	agent_view(&tpm_a, &a);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && export TPM2TOOLS_TCTI='%s' && openssl genrsa -out soft.pem 2048 2>/dev/null && "
+		 "openssl rsa -in soft.pem -pubout -out soft.pub.pem 2>/dev/null && "
+		 "tpm2_loadexternal -C o -G " SC_AK_TOOLS_ALG " -u soft.pub.pem -a '" SC_AK_TOOLS_ATTRS "' -c soft.ctx -n soft.name "
+		 ">/dev/null && tpm2_flushcontext -t && tpm2_createek -c ek.ctx -G rsa >/dev/null && tpm2_flushcontext -t",
+		 tpm_a.dir, tpm_a.tcti);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/soft.name", tpm_a.dir);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	name_len = fread(name, 1, sizeof(name), f);
+	fclose(f);
+	assert_int_equal(name_len, 34);
+	/* The host would make this credential for such a Name (it has the AK's attributes). */
+	assert_int_equal(probe_credential_make(&a.ek, name, name_len, secret, 32, &c, why, sizeof(why)), 0);
+	memcpy(file, "\xba\xdc\xc0\xde\x00\x00\x00\x01", 8);
+	n = 8;
+	memcpy(file + n, c.blob, c.blob_len);
+	n += c.blob_len;
+	memcpy(file + n, c.secret, c.secret_len);
+	n += c.secret_len;
+	snprintf(path, sizeof(path), "%s/soft.cred", tpm_a.dir);
+	assert_int_equal(write_file(path, file, n), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && export TPM2TOOLS_TCTI='%s' && tpm2_startauthsession --policy-session -S s.ctx && "
+		 "tpm2_policysecret -S s.ctx -c e >/dev/null && "
+		 "tpm2_activatecredential -c soft.ctx -C ek.ctx -i soft.cred -o soft.out -P session:s.ctx >soft.log 2>&1; "
+		 "r=$?; tpm2_flushcontext -t; tpm2_flushcontext -s; grep -qi 0x12f soft.log || r=99; exit $r",
+		 tpm_a.dir, tpm_a.tcti);
+	/* Refused, and for the reason said (0x12f, TPM_RC_AUTH_UNAVAILABLE): not some other failure. */
+	assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+	free(a.cert);
+}
+
 static char *b64(const void *data, size_t len)
 {
 	char *out = malloc(4 * ((len + 2) / 3) + 1);
@@ -575,6 +627,21 @@ static void test_challenge_answer(void **state)
 	assert_int_equal(sc_credential_respond(&paths, tpm_a.tcti, &chal, false, &answer, &answer_len, why, sizeof(why)),
 			 -EPERM);
 	free(TAKE_PTR(chal_text));
+
+	/* An AK with adminWithPolicy (a policy could open a public-only copy): refused before any challenge. */
+	{
+		_cleanup_free_ char *x64 = NULL;
+		_cleanup_json_ json_t *ev_x = NULL;
+		uint8_t raw[SC_TPM_BLOB_MAX];
+
+		memcpy(raw, a.ak_raw, a.ak_raw_len);
+		raw[9] |= 0x80; /* TPM2B size, type, nameAlg, then objectAttributes: bit 7 adminWithPolicy */
+		x64 = b64(raw, a.ak_raw_len);
+		ev_x = json_pack("{s:s}", "ak_public", x64);
+		assert_int_equal(probe_credential_challenge(&cfg, nonce_a, ev_x, ek_doc, ek_len, &st, &chal_text, &chal_len),
+				 -EPERM);
+		assert_non_null(strstr(st.why, "not the AK template"));
+	}
 
 	/* An answer for another nonce: failed. */
 	assert_int_equal(probe_credential_challenge(&cfg, nonce_a, ev, ek_doc, ek_len, &st, &chal_text, &chal_len), 0);
@@ -894,6 +961,7 @@ int main(void)
 		cmocka_unit_test(test_ek_cert_chain),
 		cmocka_unit_test(test_activate_swtpm),
 		cmocka_unit_test(test_tpm2_tools_interop),
+		cmocka_unit_test(test_public_only_copy_refused),
 		cmocka_unit_test(test_challenge_answer),
 		cmocka_unit_test(test_session_phase),
 		cmocka_unit_test(test_session_pinned),
