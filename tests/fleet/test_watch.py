@@ -472,6 +472,14 @@ def case_tpm(probe, tmp):
         check(tpm["tpm"] and tpm["verdict"] == "unsealed" and "tpm:evidence" in links(tpm),
               "tpm: %s" % json.dumps(tpm)[:400])
         check(tpm["up"], "the TPM VM's report came")
+        # TPM state that appears later counts after SIGHUP (which re-reads every VM's ak.name).
+        os.makedirs(os.path.join(state, "honest-0000"))
+        with open(os.path.join(state, "honest-0000", "ak.name"), "wb") as f:
+            f.write(b"\x00\x0b" + bytes(range(32, 64)))
+        w.p.send_signal(signal.SIGHUP)
+        w.wait("honest-0000 needs its evidence now", lambda: w.latest()["honest-0000"]["tpm"] and
+               w.latest()["honest-0000"]["verdict"] == "unsealed" and
+               "tpm:evidence" in links(w.latest()["honest-0000"]), timeout=20)
     finally:
         rc = w.stop()
         sim.stop()
@@ -582,6 +590,54 @@ def case_manpage(probe, tmp):
     check(not missing, "not in the man page's WATCH section: %s" % missing)
 
 
+def case_stdout_blocked(probe, tmp):
+    """A reader that stops reading stdout never stops the rounds: with the pipe
+    full, the guests keep being asked (their log grows) and SIGTERM still stops
+    the probe, exit 0."""
+    import fcntl
+    import termios
+    log = os.path.join(tmp, "sent.log")
+    sim = Sim(tmp, "honest:20", log=log)
+    r, wfd = os.pipe()
+    p = subprocess.Popen([probe, "watch", "--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1",
+                          "--events", "all"], stdout=wfd, stderr=subprocess.PIPE)
+    os.close(wfd)
+
+    def queued():
+        buf = bytearray(4)
+        fcntl.ioctl(r, termios.FIONREAD, buf)
+        return int.from_bytes(buf, sys.byteorder)
+
+    def sent():
+        with open(log) as f:
+            return sum(1 for _ in f)
+    try:
+        deadline = time.monotonic() + 40
+        while queued() < 60000:
+            check(time.monotonic() < deadline, "the pipe never filled (%d bytes)" % queued())
+            if p.poll() is not None:
+                raise Fail("the probe exited: %s" % p.stderr.read().decode())
+            time.sleep(0.1)
+        at_full = sent()
+        # 20 guests a second: 60 more reports is a few seconds of rounds the probe made while it could not write.
+        while sent() < at_full + 60:
+            check(time.monotonic() < deadline, "rounds stopped while stdout was full (%d -> %d)" % (at_full, sent()))
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise Fail("SIGTERM did not stop the probe with stdout full")
+        check(rc == 0, "exit %s" % rc)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(r)
+        sim.stop()
+
+
 CASES = {
     "hostile": case_hostile,
     "churn": case_churn,
@@ -596,6 +652,7 @@ CASES = {
     "reconnect": case_reconnect,
     "log": case_log,
     "manpage": case_manpage,
+    "stdout-blocked": case_stdout_blocked,
 }
 
 
