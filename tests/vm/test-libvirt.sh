@@ -4,7 +4,8 @@
 #   tests/vm/test-libvirt.sh SEALCHECK SEALCHECK_PROBE IMAGE_CACHE_DIR CASE
 # Cases:
 #   libvirt-run    run --libvirt on the sealed image: SEALED (exit 0) and the domain
-#                  gone afterwards (no domain, no nvram copy left); the insecure ESP:
+#                  gone afterwards (no domain, no nvram copy left); an image folder whose
+#                  path has ' " < & >: SEALED (escaped in the domain XML); the insecure ESP:
 #                  NOT SEALED naming the cmdline link; SIGTERM while the domain boots:
 #                  exit 2 and the domain gone; when the test started libvirtd, libvirtd
 #                  restarted during the attestation: no wrong verdict, the domain still removed
@@ -31,7 +32,7 @@ V="virsh -q -c $URI"
 img=$(readlink -f "$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache" busybox)")
 work=$(mktemp -d "${TMPDIR:-/tmp}/sealcheck-libvirt-test.XXXXXX")
 prefix=sealtest-$$
-domains=() started_daemons=() watch_pid=
+domains=() started_daemons=() extra_dirs=() watch_pid=
 fail=0
 ok() { echo "ok - $case: $*"; }
 bad() { echo "not ok - $case: $*"; fail=1; }
@@ -53,6 +54,9 @@ cleanup() {
 		kill "$pid" 2>/dev/null
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null
+	done
+	for d in "${extra_dirs[@]}"; do
+		rm -rf "$d"
 	done
 	rm -rf "$work"
 }
@@ -137,6 +141,18 @@ libvirt-run)
 		ok "insecure ESP: names the cmdline link" || bad "insecure ESP: failed links $(jq -c '[.failed_links[]?.link]' "$work/bad.json")"
 	[ -z "$($V list --all --name | grep "^sealcheck-$(basename "$img")-")" ] && ok "no domain of the image left" ||
 		bad "domains left: $($V list --all --name | grep "^sealcheck-")"
+
+	# 2b. An image folder whose path has XML's special characters: escaped in the domain XML, booted as usual.
+	odd="$(dirname "$img")/img 'q\"<&>"
+	rm -rf "$odd"
+	cp -al "$img" "$odd"
+	extra_dirs+=("$odd")
+	rc=0
+	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$odd" >"$work/odd.out" 2>"$work/odd.err" || rc=$?
+	name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/odd.out")
+	[ -n "$name" ] && domains+=("$name")
+	[ "$rc" = 0 ] && grep -q '^Verdict: SEALED' "$work/odd.out" && ok "image path with ' \" < & >: SEALED as $name" ||
+		{ bad "image path with ' \" < & >: exit $rc"; cat "$work/odd.out" "$work/odd.err"; }
 
 	# 3. libvirtd restarted while run --libvirt waits for the report: libvirtd closing the probe's
 	#    connection stops the autodestroy domain, so no report comes (exit 2; SEALED only if the guest
