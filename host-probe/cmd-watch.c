@@ -566,6 +566,8 @@ int verb_watch(int argc, char **argv)
 	cfg.timeout_ms = o.timeout ? ms(o.timeout) : (interval < 20 ? ms(interval) : 20000u);
 	cfg.stale_ms = stale ? ms(stale) : 3u * ms(interval);
 	cfg.allow_setup_mode = cp->allow_setup_mode;
+	/* The socket is there (it was found), so a refused connect is a VM not listening: ask twice a second, not ten times. */
+	cfg.session.retry_ms = 500;
 	w.tty = isatty(STDOUT_FILENO);
 	w.json = o.json || !w.tty;
 	w.policy_file = cp->policy_file;

@@ -23,10 +23,14 @@
 #include "sc-macro.h"
 #include "sc-term.h"
 
+#define REFUSED_MAX 1024 /* names already logged as refused, by hash: each is said once, not on every event */
+
 struct fleet_dir {
 	char *path;
 	sd_event_source *inotify;
 	struct probe_fleet *fleet;
+	uint32_t refused[REFUSED_MAX]; /* open addressing; 0 is empty; full: no more logging (bounded) */
+	unsigned n_refused;
 };
 
 struct probe_fleet {
@@ -725,8 +729,30 @@ static bool sock_name(const char *file, char *out, size_t out_size, size_t *ret_
 	return true;
 }
 
-static void refuse(const char *dir, const char *file, const char *why)
+/* True the first time @file is refused in @d (and while there is room to remember it). */
+static bool first_refusal(struct fleet_dir *d, const char *file)
 {
+	uint32_t h = probe_fleet_hash(file) | 1u;
+
+	if (d->n_refused >= REFUSED_MAX / 2)
+		return false; /* half full: a directory spraying bad names is not logged forever */
+	for (uint32_t i = h % REFUSED_MAX;; i = (i + 1) % REFUSED_MAX) {
+		if (d->refused[i] == h)
+			return false;
+		if (d->refused[i] == 0) {
+			d->refused[i] = h;
+			d->n_refused++;
+			return true;
+		}
+	}
+}
+
+static void refuse(struct fleet_dir *d, const char *file, const char *why)
+{
+	const char *dir = d->path;
+
+	if (!first_refusal(d, file))
+		return;
 	fprintf(stderr, "sealcheck-probe watch: %s/", dir);
 	sc_term_fput(stderr, file, strlen(file) > 300 ? 300 : strlen(file), 0);
 	fprintf(stderr, ": %s; skipped\n", why);
@@ -741,14 +767,14 @@ static void dir_entry(struct fleet_dir *d, const char *file, bool present, bool 
 
 	if (strlen(file) > PROBE_FLEET_NAME_MAX + 5) {
 		if (present && !quiet && strlen(file) > 5 && strcmp(file + strlen(file) - 5, ".sock") == 0)
-			refuse(d->path, file, "a VM name over 200 bytes");
+			refuse(d, file, "a VM name over 200 bytes");
 		return;
 	}
 	if (!sock_name(file, name, sizeof(name), &len))
 		return;
 	if (!probe_fleet_name_valid(name, len)) {
 		if (present && !quiet)
-			refuse(d->path, file, "not a plain VM name (control characters, '/', invalid UTF-8, . or ..)");
+			refuse(d, file, "not a plain VM name (control characters, '/', invalid UTF-8, . or ..)");
 		return;
 	}
 	if (!present) {
@@ -768,7 +794,7 @@ static void dir_entry(struct fleet_dir *d, const char *file, bool present, bool 
 		if (vm)
 			vm->seen = true;
 	} else if (!quiet)
-		refuse(d->path, file,
+		refuse(d, file,
 		       r == -ENAMETOOLONG ? "the socket's path is too long for a UNIX socket address"
 		       : r == -EEXIST	  ? "a VM of that name comes from another source"
 		       : r == -E2BIG	  ? "too many VMs"

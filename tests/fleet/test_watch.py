@@ -438,6 +438,14 @@ def case_names(probe, tmp):
         w.wait("the refusal of the escape", lambda: "bad\\x1b[2Jname.sock" in w.stderr())
         w.wait("the refusal of the long one", lambda: "over 200 bytes" in w.stderr())
         check("\x1b" not in w.stderr(), "a raw escape reached stderr")
+        # Said once: the same bad name made again is not logged again (inotify events come in order, so
+        # once a VM made after it is judged, its second creation has been seen).
+        sim.cmd("remove bad\x1b[2Jname")
+        sim.cmd("add bad\x1b[2Jname honest")
+        sim.cmd("add later-one honest")
+        w.wait("later-one judged", lambda: w.latest().get("later-one", {}).get("verdict") == "sealed")
+        check(w.stderr().count("bad\\x1b[2Jname.sock") == 1, "the refusal was logged %d times" %
+              w.stderr().count("bad\\x1b[2Jname.sock"))
         check(not any("bad" in d["vm"] or d["vm"].startswith("xxx") for d in w.snapshot()), "a refused name is a VM")
         # Non-UTF-8 bytes in a file name.
         import socket as sk
