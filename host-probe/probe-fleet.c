@@ -673,6 +673,15 @@ int probe_fleet_remove_vm(struct probe_fleet *f, const char *name)
 	return 0;
 }
 
+int probe_fleet_remove_vm_source(struct probe_fleet *f, const char *name, enum probe_fleet_source source)
+{
+	const struct probe_fleet_vm *vm = probe_fleet_find(f, name);
+
+	if (!vm || vm->source != source)
+		return -ENOENT;
+	return probe_fleet_remove_vm(f, name);
+}
+
 /* ---- the fleet ---- */
 
 int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct probe_fleet **ret)

@@ -202,6 +202,8 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 		       enum probe_fleet_source source);
 /* Stop watching it (its round, if any, is dropped). 0, or -ENOENT. */
 int probe_fleet_remove_vm(struct probe_fleet *f, const char *name);
+/* The same, only when the VM of that name came from @source (a source removes only its own): 0 or -ENOENT. */
+int probe_fleet_remove_vm_source(struct probe_fleet *f, const char *name, enum probe_fleet_source source);
 
 /* The VMs, sorted by name. Valid until the next add or remove. */
 size_t probe_fleet_n_vms(const struct probe_fleet *f);

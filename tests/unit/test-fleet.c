@@ -136,12 +136,18 @@ static void test_table(void **state)
 	toolong[sizeof(toolong) - 1] = '\0';
 	assert_int_equal(probe_fleet_add_vm(f, "long", NULL, toolong, PROBE_FLEET_LIBVIRT), -ENAMETOOLONG);
 	assert_int_equal(probe_fleet_n_vms(f), 1000);
+	/* A source removes only its own VMs: a libvirt domain going away never drops a socket's VM of that name. */
+	assert_int_equal(probe_fleet_remove_vm_source(f, "vm-0007", PROBE_FLEET_LIBVIRT), -ENOENT);
+	assert_non_null(probe_fleet_find(f, "vm-0007"));
+	assert_int_equal(probe_fleet_remove_vm_source(f, "vm-0008", PROBE_FLEET_SOCKET_DIR), 0);
+	assert_null(probe_fleet_find(f, "vm-0008"));
+	assert_int_equal(probe_fleet_add_vm(f, "vm-0008", NULL, "/run/vms/vm-0008.sock", PROBE_FLEET_SOCKET_DIR), 1);
 	/* Removal keeps the order. */
 	assert_int_equal(probe_fleet_remove_vm(f, "vm-0000"), 0);
 	assert_int_equal(probe_fleet_remove_vm(f, "vm-0999"), 0);
 	assert_int_equal(probe_fleet_remove_vm(f, "vm-0500"), 0);
 	assert_int_equal(probe_fleet_remove_vm(f, "vm-0500"), -ENOENT);
-	assert_int_equal(seen.removed, 3);
+	assert_int_equal(seen.removed, 4);
 	assert_string_equal(seen.last, "vm-0500");
 	assert_int_equal(probe_fleet_n_vms(f), 997);
 	assert_string_equal(probe_fleet_vm_at(f, 0)->name, "vm-0001");
