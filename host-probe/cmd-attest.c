@@ -159,6 +159,7 @@ int verb_attest(int argc, char **argv)
 	if (r >= 0) {
 		a.socket_path = socket_path;
 		a.deadline_ms = sc_now_ms() + (long long)o.timeout * 1000;
+		a.credential = cli_tpm_credential_config(&tpm);
 		r = probe_attest_run(&a);
 		tpm.x.credential = &a.session.credential; /* how the credential phase went, if it ran */
 	}

@@ -259,6 +259,7 @@ int verb_run(int argc, char **argv)
 	a.vm = &vm;
 	a.progress = show_progress;
 	a.userdata = &prog;
+	a.credential = cli_tpm_credential_config(&tpm);
 	r = probe_attest_run(&a);
 	tpm.x.credential = &a.session.credential; /* how the credential phase went, if it ran */
 	if (prog.tty)

@@ -156,7 +156,9 @@ int probe_attest_run(struct probe_attest *a)
 	_cleanup_event_source_ sd_event_source *tick = NULL, *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
 	sd_event_source **sigs[] = { &sig_term, &sig_int, &sig_hup };
 	struct run_state st = { .a = a };
-	struct probe_session_config cfg = { .deadline_ms = a->deadline_ms, .expect_evidence = a->expect_evidence };
+	struct probe_session_config cfg = { .deadline_ms = a->deadline_ms,
+					    .expect_evidence = a->expect_evidence,
+					    .credential = a->credential };
 	int r;
 
 	a->started_ms = sc_now_ms();

@@ -22,6 +22,7 @@ struct probe_attest {
 	long long deadline_ms;
 	struct probe_vm *vm; /* NULL: a VM the probe does not own */
 	bool expect_evidence; /* the VM has a TPM: wait for the report's evidence frame */
+	const struct probe_credential_config *credential; /* no AK pinned: bind it to the EK (probe-credential.h), or NULL */
 	void (*progress)(const struct probe_attest *a, long long now_ms, void *userdata); /* every second */
 	void *userdata;
 	/* out */

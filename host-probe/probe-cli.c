@@ -111,8 +111,6 @@ int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fa
 
 void cli_tpm_done(struct cli_tpm *t)
 {
-	if (t->x.credential || t->cred.ek_ca_file || t->cred.ek_public)
-		probe_session_set_credential(NULL);
 	free(t->pk);
 	free(t->kek);
 	free(t->db);
@@ -146,7 +144,6 @@ int cli_tpm_credential(const char *verb, const char *ek_ca, const char *ek_pub, 
 		t->cred.pin_file = t->pin;
 		t->x.ak_pin_file = t->pin;
 	}
-	probe_session_set_credential(&t->cred);
 	return 0;
 }
 

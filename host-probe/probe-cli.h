@@ -81,11 +81,16 @@ void cli_tpm_done(struct cli_tpm *t);
  * cli_tpm_credential() - after cli_tpm_prepare(), for a VM whose AK is not pinned: bind the evidence's
  * AK to the EK by credential activation in the session, the EK chaining to @ek_ca (a PEM bundle) or
  * being @ek_pub's (a TPM2B_PUBLIC file the host recorded), and pin the AK proven in @state_dir/ak.name
- * (@state_dir may be NULL: nothing is pinned). Registers the configuration for the session
- * (probe_session_set_credential()). Prints the problem and returns -EINVAL when neither @ek_ca nor
+ * (@state_dir may be NULL: nothing is pinned). The configuration is t->cred: give it to the
+ * attestation (probe_attest.credential, cli_tpm_credential_config()). Prints the problem and returns -EINVAL when neither @ek_ca nor
  * @ek_pub is given or @ek_pub cannot be read.
  */
 int cli_tpm_credential(const char *verb, const char *ek_ca, const char *ek_pub, const char *state_dir, struct cli_tpm *t);
+/* t->cred when cli_tpm_credential() configured it, else NULL: no credential phase. */
+static inline const struct probe_credential_config *cli_tpm_credential_config(const struct cli_tpm *t)
+{
+	return t->cred.ek_ca_file || t->cred.ek_public ? &t->cred : NULL;
+}
 
 /*
  * cli_tpm_prepare() - the host's enrolled keys from @keys_dir (PK.crt,

@@ -499,6 +499,9 @@ static int try_connect(struct probe_libvirt *l)
 	/* A ping every 5 s; 3 unanswered close the connection (then the retry reconnects). */
 	if (virConnectSetKeepAlive(l->conn, 5, 3) < 0 && virGetLastErrorCode() != VIR_ERR_NO_SUPPORT)
 		note(l, "keepalive on %s: %s", l->uri, last_error()); /* local drivers (test:///) have none: not a problem */
+	l->error[0] = '\0';
+	if (!l->ops.added && !l->ops.removed)
+		return 0;
 	l->lifecycle_id = virConnectDomainEventRegisterAny(l->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
 							   VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), l, NULL);
 	if (l->lifecycle_id < 0) {
@@ -642,8 +645,6 @@ int probe_libvirt_fleet_new(struct probe_fleet *f, const char *uri, struct probe
 struct run_ctx {
 	sd_event *event;
 	bool tty;
-	const char *name;
-	bool stopped; /* libvirt said our domain stopped */
 };
 
 static void run_log(struct probe_libvirt *l, const char *msg, void *userdata)
@@ -653,16 +654,6 @@ static void run_log(struct probe_libvirt *l, const char *msg, void *userdata)
 	fputs("sealcheck-probe run: libvirt: ", stderr);
 	sc_term_fput(stderr, msg, strlen(msg), 0);
 	fputc('\n', stderr);
-}
-
-static void run_removed(struct probe_libvirt *l, const char *name, const char *uuid, void *userdata)
-{
-	struct run_ctx *c = userdata;
-
-	(void)l;
-	(void)uuid;
-	if (strcmp(name, c->name) == 0)
-		c->stopped = true;
 }
 
 static void run_progress(const struct probe_attest *a, long long now, void *userdata)
@@ -1000,7 +991,8 @@ int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri
 	struct probe_attest a = { 0 };
 	struct probe_domain_channel ch;
 	struct run_ctx ctx = { .tty = isatty(STDERR_FILENO) };
-	struct probe_libvirt_ops ops = { .removed = run_removed, .log = run_log };
+	/* No discovery (no added or removed): run needs the connection, its keepalive and its close only. */
+	struct probe_libvirt_ops ops = { .log = run_log };
 	struct probe_domain_spec spec = { .port = SC_VIRTIO_PORT_DEFAULT };
 	virDomainPtr dom = NULL;
 	char why[512] = "", name[80], kvm_why[200] = "", ek_ca[320] = "";
@@ -1090,7 +1082,6 @@ int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri
 		fprintf(stderr, "sealcheck-probe run: getrandom: %s\n", strerror(errno));
 		goto out;
 	}
-	ctx.name = name;
 	spec.name = name;
 	spec.loader = f.loader;
 	spec.secure = f.secure;
@@ -1188,6 +1179,7 @@ int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri
 	a.vm = vm->pidfd >= 0 ? vm : NULL;
 	a.progress = run_progress;
 	a.userdata = &ctx;
+	a.credential = cli_tpm_credential_config(&tpm);
 	r = probe_attest_run(&a);
 	tpm.x.credential = &a.session.credential; /* how the credential phase went */
 	if (ctx.tty)

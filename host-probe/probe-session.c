@@ -52,13 +52,6 @@ static int make_nonce(char out[SC_NONCE_HEX_LEN + 1])
 	return 0;
 }
 
-static const struct probe_credential_config *default_credential;
-
-void probe_session_set_credential(const struct probe_credential_config *c)
-{
-	default_credential = c;
-}
-
 int probe_session_init(struct probe_session *s, const struct probe_session_config *cfg)
 {
 	int r;
@@ -80,8 +73,6 @@ int probe_session_init(struct probe_session *s, const struct probe_session_confi
 		s->cfg.max_read_per_io = DEFAULT_MAX_READ;
 	if (!s->cfg.evidence_wait_ms)
 		s->cfg.evidence_wait_ms = 30000;
-	if (!s->cfg.credential)
-		s->cfg.credential = default_credential;
 	if (!s->cfg.credential_wait_ms)
 		s->cfg.credential_wait_ms = 30000;
 	r = make_nonce(s->nonce);

@@ -58,7 +58,7 @@ struct probe_session_config {
 	/*
 	 * With expect_evidence: how the host trusts the AK (probe-credential.h). No AK pinned: after the
 	 * evidence, the credential phase (the EK request 'K', the challenge 'C', the answer 'A') binds the
-	 * evidence's AK to the EK, and s->credential says how it went. NULL: probe_session_set_credential()'s.
+	 * evidence's AK to the EK, and s->credential says how it went. NULL: no credential phase.
 	 */
 	const struct probe_credential_config *credential;
 	unsigned credential_wait_ms; /* each of its two round trips this long at most (default 30000, never past the deadline) */
@@ -96,11 +96,6 @@ struct probe_session {
 	char last_reject[256];	/* the last frame refused and why */
 };
 
-/*
- * The credential configuration of sessions whose config names none (the front ends run and attest,
- * one VM per process, set it before the session starts). @c must outlive them; NULL unsets it.
- */
-void probe_session_set_credential(const struct probe_credential_config *c);
 
 /* Fills a fresh random nonce. Returns 0, or a negative errno (getrandom, ENOMEM). */
 int probe_session_init(struct probe_session *s, const struct probe_session_config *cfg);
