@@ -243,6 +243,22 @@ static void discovery(void **state)
 		assert_string_equal(s2.path, "/run/sealcheck-test/three/" PORT);
 		probe_libvirt_free(l2);
 	}
+	{
+		/* No added or removed: the connection only, nothing listed or announced (run --libvirt). */
+		static const struct probe_libvirt_ops quiet = { .log = on_log };
+		struct seen s3 = { 0 };
+		struct probe_libvirt *l3 = NULL;
+		virDomainPtr d4;
+
+		assert_int_equal(probe_libvirt_new(loop, "test:///default", PORT, &quiet, &s3, &l3), 0);
+		assert_non_null(probe_libvirt_conn(l3));
+		d4 = virDomainCreateXML(conn, domain_xml("vm-four", "/run/sealcheck-test/four/" PORT), 0);
+		assert_non_null(d4);
+		run_until(&s.added, 3); /* the first watcher sees it */
+		assert_int_equal(s3.added + s3.removed + s3.logs, 0);
+		virDomainFree(d4);
+		probe_libvirt_free(l3);
+	}
 	/* Everything on the one thread: libvirt's events ran on the sd-event loop. */
 	assert_int_equal(threads(), 1);
 
