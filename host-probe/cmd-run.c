@@ -158,6 +158,7 @@ int verb_run(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			activate = strcmp(optarg, "activate") == 0;
+			vm.tpm_ak_activate = activate;
 			vm.tpm = true;
 			break;
 		case O_TPM_EK_CA:

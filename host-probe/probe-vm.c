@@ -476,7 +476,7 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 		/* Per VM when the operator names the state, else a TPM of this run's own. */
 		snprintf(state, sizeof(state), "%s/tpm", vm->workdir);
 		r = probe_swtpm_prepare(&vm->swtpm, vm->tpm_state ?: state, log, why, why_size);
-		if (r >= 0)
+		if (r >= 0 && !vm->tpm_ak_activate)
 			r = probe_swtpm_ak_name(&vm->swtpm, vm->workdir, log, vm->ak_name, &vm->ak_name_len, why, why_size);
 		if (r >= 0) {
 			/* PCR 11 must be the UKI the host built as sealed (the manifest's), whatever ESP boots. */

@@ -42,6 +42,7 @@ struct probe_vm {
 	bool keep;              /* --keep: QEMU may outlive the probe, the work directory stays */
 	bool tpm;               /* --tpm: a swtpm attached as tpm-tis */
 	const char *tpm_state;  /* --tpm-state: the VM's TPM state directory (kept); NULL: one for this run */
+	bool tpm_ak_activate;   /* --tpm-ak activate: the guest's AK is bound by credential activation; none derived */
 	struct probe_swtpm swtpm;
 	uint8_t ak_name[PROBE_SWTPM_NAME_MAX]; /* --tpm: the AK the host derived and pins */
 	size_t ak_name_len;
