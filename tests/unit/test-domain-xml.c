@@ -425,7 +425,7 @@ static void build_escapes(void **state)
 static void build_refuses(void **state)
 {
 	static const char *const bad_names[] = {
-		"a\nb", "a\rb", "a\tb", "a\x1b[2Jb", "a\x7f", "a\xc2\x9b" "2J", "a\xff", "a\xc0\xaf", "a\xed\xa0\x80", "",
+		"a\nb", "a\rb", "a\tb", "a\x1b[2Jb", "a\x7f", "a\xc2\x9b\x32J", "a\xff", "a\xc0\xaf", "a\xed\xa0\x80", "",
 	};
 	struct probe_domain_spec s;
 	char why[256];
