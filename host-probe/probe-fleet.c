@@ -686,8 +686,12 @@ int probe_fleet_remove_vm_source(struct probe_fleet *f, const char *name, enum p
 
 int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct probe_fleet **ret)
 {
-	struct probe_fleet *f = calloc(1, sizeof(*f));
+	struct probe_fleet *f;
 
+	/* TPM state without the host's keys and UKI could not be verified: refused, never judged self-reported. */
+	if (cfg->state_dir && !cfg->tpm)
+		return -EINVAL;
+	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	f->event = sd_event_ref(e);

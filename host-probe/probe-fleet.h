@@ -163,7 +163,7 @@ struct probe_fleet_config {
 	bool allow_setup_mode; /* --no-require-secure-boot, applied over every policy */
 };
 
-/* Returns 0 with *ret, or a negative errno. @e is referenced. */
+/* Returns 0 with *ret, -EINVAL for a state_dir without tpm, or another negative errno. @e is referenced. */
 int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct probe_fleet **ret);
 struct probe_fleet *probe_fleet_free(struct probe_fleet *f);
 sd_event *probe_fleet_event(struct probe_fleet *f);

@@ -77,6 +77,12 @@ static struct probe_fleet *fleet(sd_event **e)
 	struct probe_fleet *f = NULL;
 
 	assert_int_equal(sd_event_new(e), 0);
+	{
+		/* TPM state the fleet could not verify is refused outright. */
+		struct probe_fleet_config bad = { .state_dir = "/var/lib/sealcheck" };
+
+		assert_int_equal(probe_fleet_new(*e, &bad, &f), -EINVAL);
+	}
 	assert_int_equal(probe_fleet_new(*e, &cfg, &f), 0);
 	assert_int_equal(probe_fleet_get_config(f)->timeout_ms, 10000);
 	assert_int_equal(probe_fleet_get_config(f)->stale_ms, 30000);
