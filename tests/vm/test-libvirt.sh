@@ -14,7 +14,7 @@
 #   libvirt-watch  watch --libvirt runs while two sealed domains and one with a broken
 #                  seal (the insecure ESP: composefs=? on its cmdline) are defined by hand
 #                  with the documented <channel> and started: each discovered, judged
-#                  (two sealed, one unsealed) and dropped when stopped; a stopped one
+#                  (two sealed, one unsealed; one found in the --policy file by its UUID) and dropped when stopped; a stopped one
 #                  started again is found again under its new socket path; a domain
 #                  without the channel is not watched until one is hot-plugged; when the
 #                  test started libvirtd, it is restarted and watch reconnects
@@ -242,6 +242,7 @@ EOF
 		cat <<EOF
 <domain type='qemu'>
   <name>$1</name>
+$( [ -z "${4:-}" ] || echo "  <uuid>$4</uuid>")
   <memory unit='MiB'>1024</memory>
   <vcpu>1</vcpu>
   <os>
@@ -264,15 +265,27 @@ $( [ "${3:-}" = nochannel ] || channel_xml)
 </domain>
 EOF
 	}
+
 	sealed1=$prefix-sealed-1 sealed2=$prefix-sealed-2 broken=$prefix-broken late=$prefix-late
-	"$probe" watch --libvirt "$URI" --expect-digest "$digest" --interval 5 --timeout 5 --json \
+	# The policy finds sealed-1 by its UUID, whose entry wins over the wrong digest under its name.
+	uuid1=$(cat /proc/sys/kernel/random/uuid)
+	zero=$(printf '0%.0s' $(seq 128))
+	cat >"$work/policy.json" <<EOF
+{"schema": "sealcheck.policy.v1", "vms": {
+  "$uuid1": {"digests": ["sha512:$digest"]},
+  "$sealed1": {"digests": ["sha512:$zero"]},
+  "$sealed2": {"digests": ["sha512:$digest"]},
+  "$broken": {"digests": ["sha512:$digest"]},
+  "$late": {"digests": ["sha512:$digest"]}}}
+EOF
+	"$probe" watch --libvirt "$URI" --policy "$work/policy.json" --interval 5 --timeout 5 --json \
 		>"$work/watch.jsonl" 2>"$work/watch.err" &
 	watch_pid=$!
 	sleep 1
 	kill -0 "$watch_pid" 2>/dev/null && ok "watch --libvirt runs" || { bad "watch exited at once"; cat "$work/watch.err"; exit 1; }
-	for d in "$sealed1:esp.img" "$sealed2:esp.img" "$broken:esp-insecure.img" "$late:esp.img:nochannel"; do
-		IFS=: read -r dname desp dflag <<<"$d"
-		domain_xml "$dname" "$desp" "$dflag" >"$work/$dname.xml"
+	for d in "$sealed1:esp.img::$uuid1" "$sealed2:esp.img" "$broken:esp-insecure.img" "$late:esp.img:nochannel"; do
+		IFS=: read -r dname desp dflag duuid <<<"$d"
+		domain_xml "$dname" "$desp" "$dflag" "$duuid" >"$work/$dname.xml"
 		d=$dname
 		domains+=("$d")
 		$V define "$work/$d.xml" >/dev/null && $V start "$d" >/dev/null || { bad "virsh could not start $d"; exit 1; }
@@ -291,8 +304,9 @@ EOF
 			bad "$d not discovered in 30 s"
 		[ "$(uuid_of "$d")" = "$($V domuuid "$d")" ] && ok "$d identified by its UUID" || bad "$d: uuid '$(uuid_of "$d")'"
 	done
+	[ "$(uuid_of "$sealed1")" = "$uuid1" ] && ok "$sealed1 has the UUID its XML gave" || bad "$sealed1: uuid $(uuid_of "$sealed1")"
 	for d in "$sealed1:sealed" "$sealed2:sealed" "$broken:unsealed"; do
-		wait_for 150 has_verdict "${d%%:*}" "${d#*:}" && ok "${d%%:*} judged ${d#*:}" ||
+		wait_for 150 has_verdict "${d%%:*}" "${d#*:}" && ok "${d%%:*} judged ${d#*:}$([ "${d%%:*}" = "$sealed1" ] && echo " (by the policy entry of its UUID)")" ||
 			bad "${d%%:*}: verdict '$(verdict "${d%%:*}")', want ${d#*:}"
 	done
 	links=$(jq -r --arg vm "$broken" 'select(.vm == $vm and .verdict == "unsealed") | .failed_links[].link' "$work/watch.jsonl" | sort -u | tr '\n' ' ')
