@@ -14,8 +14,9 @@
 #   libvirt-watch  watch --libvirt runs while two sealed domains and one with a broken
 #                  seal (the insecure ESP: composefs=? on its cmdline) are defined by hand
 #                  with the documented <channel> and started: each discovered, judged
-#                  (two sealed, one unsealed; one found in the --policy file by its UUID) and dropped when stopped; a stopped one
-#                  started again is found again under its new socket path; a domain
+#                  (two sealed, one unsealed; one found in the --policy file by its
+#                  UUID) and dropped when stopped; a stopped one started again is
+#                  found again under its new socket path; a domain
 #                  without the channel is not watched until one is hot-plugged; when the
 #                  test started libvirtd, it is restarted and watch reconnects
 # The test starts virtlogd and libvirtd when they do not run (needs root, as the VM
