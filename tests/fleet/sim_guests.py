@@ -17,6 +17,7 @@ Guest NAME is BEHAVIOUR-NNNN (honest-0000, ...). Behaviours, per nonce the probe
   liar         verdict "sealed" while root_mount fails
   otherdigest  a consistent report of another composefs digest (only the policy can tell)
   hostile      root_mount fails with terminal escapes, CR, bidi overrides in its strings
+  longreason   root_mount fails with a 2 KiB reason of 2-byte UTF-8 characters (cut anywhere, it splits one)
   dead         a socket nobody accepts on (bound, not listening: connect is refused)
 
 Control, one command a line on stdin (answered "ok ..." on stdout):
@@ -45,7 +46,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "probe"))
 from fake_guest import failing, frame, hostile_strings, other_digest, report  # noqa: E402  (the frame code the probe tests use)
 
 BEHAVIOURS = ("honest", "slow", "silent", "flood", "oversized", "malformed", "replay", "liar", "otherdigest",
-              "hostile", "dead")
+              "hostile", "longreason", "dead")
 NONCE_FRAME = 22 + 64 + 1
 
 
@@ -129,6 +130,8 @@ class Guest:
             self.send_report(writer, nonce, report(sim.other, nonce))
         elif b == "hostile":
             self.send_report(writer, nonce, report(t, nonce, hostile_strings))
+        elif b == "longreason":
+            self.send_report(writer, nonce, report(t, nonce, failing("root_mount", "\u00e9" * 1000)))
         self.last_nonce = nonce
         await writer.drain()
         while self.pending_log:
