@@ -845,10 +845,14 @@ static void say_libvirt(const char *what, const char *name)
  * its first TPM: so this runs after the domain started). Nothing is pinned
  * across runs: each run defines a new domain with a new TPM.
  */
-static int libvirt_tpm_trust(struct probe_vm *vm, struct cli_tpm *tpm, char *bundle, size_t bundle_size)
+static int libvirt_tpm_trust(struct probe_vm *vm, const char *ek_ca, struct cli_tpm *tpm, char *bundle,
+			     size_t bundle_size)
 {
 	static const char *const names[] = { "swtpm-localca-rootca-cert.pem", "issuercert.pem" };
 	_cleanup_fclose_ FILE *f = NULL;
+
+	if (ek_ca) /* the operator's CA (--tpm-ek-ca) */
+		return cli_tpm_credential("run", ek_ca, NULL, NULL, tpm);
 
 	snprintf(bundle, bundle_size, "%s/ek-ca.pem", vm->workdir);
 	f = fopen(bundle, "wxe");
@@ -981,7 +985,7 @@ static int start_domain(virConnectPtr conn, const struct probe_domain_spec *spec
 	return 0;
 }
 
-int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri)
+int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri, const char *ek_ca_file)
 {
 	_cleanup_(run_files_done) struct run_files f = { 0 };
 	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
@@ -1132,7 +1136,7 @@ int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri
 		goto out;
 	}
 	started = true;
-	if (vm->tpm && libvirt_tpm_trust(vm, &tpm, ek_ca, sizeof(ek_ca)) < 0) {
+	if (vm->tpm && libvirt_tpm_trust(vm, ek_ca_file, &tpm, ek_ca, sizeof(ek_ca)) < 0) {
 		rc = EXIT_USAGE;
 		goto out;
 	}

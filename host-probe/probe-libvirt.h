@@ -88,9 +88,11 @@ struct cli_common;
  * (its options as `run` parsed them) defined as a libvirt domain on @uri and
  * started, attested over its channel, the verdict printed as `run` prints
  * it, then the domain destroyed and undefined (its nvram and TPM state with
- * it) unless @vm->keep. Returns the exit status.
+ * it) unless @vm->keep. With a TPM the guest's AK is bound to its EK by
+ * credential activation, the EK certificate chaining to @ek_ca (a PEM
+ * bundle; NULL: libvirt's swtpm-localca). Returns the exit status.
  */
-int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri);
+int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri, const char *ek_ca);
 
 struct probe_fleet;
 /*

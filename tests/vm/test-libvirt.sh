@@ -10,7 +10,8 @@
 #                  exit 2 and the domain gone; when the test started libvirtd, libvirtd
 #                  restarted during the attestation: no wrong verdict, the domain still removed
 #   libvirt-tpm    run --libvirt --tpm: libvirt's swtpm, the AK bound to its EK (certified by
-#                  libvirt's swtpm-localca) by credential activation, every TPM link proven
+#                  libvirt's swtpm-localca) by credential activation, every TPM link proven;
+#                  --tpm-ek-ca naming another CA: NOT SEALED, tpm:quote failed
 #   libvirt-watch  watch --libvirt runs while two sealed domains and one with a broken
 #                  seal (the insecure ESP: composefs=? on its cmdline) are defined by hand
 #                  with the documented <channel> and started: each discovered, judged
@@ -227,6 +228,19 @@ libvirt-tpm)
 	[ -n "$uuid" ] && [ ! -e "/var/lib/libvirt/swtpm/$uuid" ] && ok "the domain's TPM state is removed with it" ||
 		bad "TPM state left: /var/lib/libvirt/swtpm/$uuid"
 	$V list --all --name | grep -qx "$name" && bad "$name is left" || ok "$name destroyed and undefined"
+
+	# A CA that did not certify libvirt's EK (--tpm-ek-ca): the AK is not bound, the quote not trusted.
+	openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=not-libvirts-ca/" -keyout "$work/other-ca.key" \
+		-out "$work/other-ca.pem" -days 2 2>/dev/null
+	rc=0
+	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --tpm-ak activate --tpm-ek-ca "$work/other-ca.pem" --json --timeout 200 \
+		"$img" >"$work/other.json" 2>"$work/other.err" || rc=$?
+	name=$(sed -n 's/^sealcheck-probe run: libvirt domain \(sealcheck-[A-Za-z0-9._-]*\)$/\1/p' "$work/other.err")
+	[ -n "$name" ] && domains+=("$name")
+	[ "$rc" = 1 ] && ok "another EK CA: exit 1" || { bad "another EK CA: exit $rc, want 1"; cat "$work/other.err"; }
+	jq -e '.failed_links | map(.link) | index("tpm:quote")' "$work/other.json" >/dev/null &&
+		ok "another EK CA: tpm:quote fails: $(jq -r '.failed_links[] | select(.link == "tpm:quote") | .reason' "$work/other.json" | cut -c1-160)" ||
+		bad "another EK CA: failed links $(jq -c '[.failed_links[]?.link]' "$work/other.json")"
 	;;
 
 libvirt-watch)
