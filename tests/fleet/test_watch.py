@@ -33,6 +33,14 @@ class Fail(Exception):
     pass
 
 
+try:
+    import jsonschema  # Debian's python3-jsonschema, a test dependency (README)
+    with open(os.path.join(HERE, "..", "..", "docs", "watch.schema.json")) as _f:
+        LINE_SCHEMA = jsonschema.Draft7Validator(json.load(_f))
+except ImportError:
+    LINE_SCHEMA = None
+
+
 class Sim:
     def __init__(self, tmp, guests, slow_ms=4000, log=None):
         self.dir = os.path.join(tmp, "sockets")
@@ -73,7 +81,7 @@ class Watch:
 
     def __init__(self, probe, args):
         self.p = subprocess.Popen([probe, "watch"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.lines, self.err = [], b""
+        self.lines, self.err, self.bad_lines = [], b"", []
         self.lock = threading.Lock()
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
@@ -83,7 +91,10 @@ class Watch:
     def _read(self):
         for raw in self.p.stdout:
             doc = json.loads(raw)  # every line must be valid JSON
+            errors = sorted(LINE_SCHEMA.iter_errors(doc), key=str) if LINE_SCHEMA else []
             with self.lock:
+                if errors:
+                    self.bad_lines.append("%s: %s" % (raw[:200], errors[0].message))
                 self.lines.append(doc)
 
     def _read_err(self):
@@ -134,6 +145,9 @@ class Watch:
             raise Fail("the probe did not stop on %s" % signal.Signals(sig).name)
         self.t.join(5)
         self.te.join(5)
+        if self.bad_lines:
+            raise Fail("%d line(s) not as docs/watch.schema.json says, the first: %s" % (len(self.bad_lines),
+                                                                                     self.bad_lines[0]))
         return rc
 
 
@@ -675,6 +689,9 @@ def main():
         return 0
     if not a.probe or a.case not in CASES:
         ap.error("give --probe BIN and a case: " + ", ".join(CASES))
+    if LINE_SCHEMA is None:
+        print("FAIL %s: python3-jsonschema is missing (run with Debian's /usr/bin/python3)" % a.case)
+        return 1
     tmp = tempfile.mkdtemp(prefix="watch-")
     try:
         CASES[a.case](os.path.abspath(a.probe), tmp)
