@@ -43,7 +43,7 @@ static void usage(FILE *f)
 	      "live table. SIGTERM or SIGINT stop it, SIGHUP reloads the --policy file.\n"
 	      "\n"
 	      "Options:\n"
-	      "  --socket-dir DIR        the VMs' sockets (added and removed as they come and go)\n"
+	      "  --socket-dir DIR        the VMs' sockets (added and removed as they come and go); up to 4\n"
 	      "  --libvirt [URI]         the running libvirt domains on URI (default qemu:///system; also\n"
 	      "                          --libvirt=URI) with the channel org.sealcheck.attest.0, each named by\n"
 	      "                          its domain name, found again on every start (docs/libvirt.md)\n"
@@ -437,7 +437,8 @@ int verb_watch(int argc, char **argv)
 	struct cli_policy *cp = &o.policy;
 	struct probe_fleet_config cfg = { .keep_connection = true };
 	struct watch w = { .out_flags = -1 };
-	const char *socket_dir = NULL, *state_dir = NULL, *tpm_uki = NULL, *tpm_keys = NULL;
+	const char *socket_dirs[4] = { NULL }, *state_dir = NULL, *tpm_uki = NULL, *tpm_keys = NULL;
+	unsigned n_socket_dirs = 0;
 	const char *metrics_listen = NULL, *textfile = NULL;
 	unsigned long interval = 30, stale = 0;
 	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
@@ -452,7 +453,11 @@ int verb_watch(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
 		case O_SOCKET_DIR:
-			socket_dir = optarg;
+			if (n_socket_dirs >= ELEMENTSOF(socket_dirs)) {
+				fprintf(stderr, "sealcheck-probe watch: --socket-dir: at most %zu\n", ELEMENTSOF(socket_dirs));
+				return EXIT_USAGE;
+			}
+			socket_dirs[n_socket_dirs++] = optarg;
 			break;
 		case O_LIBVIRT:
 			/* --libvirt URI as two words: the next word when it is a URI. */
@@ -526,7 +531,7 @@ int verb_watch(int argc, char **argv)
 		fputs("sealcheck-probe watch: no arguments, only options (see --help)\n", stderr);
 		return EXIT_USAGE;
 	}
-	if (!socket_dir && !libvirt_uri) {
+	if (!n_socket_dirs && !libvirt_uri) {
 		fputs("sealcheck-probe watch: give a source of VMs: --socket-dir DIR or --libvirt [URI]\n", stderr);
 		return EXIT_USAGE;
 	}
@@ -637,10 +642,10 @@ int verb_watch(int argc, char **argv)
 		if (r >= 0 && cp->policy_file)
 			probe_metrics_fleet_policy_loaded(w.metrics, 1);
 	}
-	if (r >= 0 && socket_dir) {
-		r = probe_fleet_watch_dir(w.fleet, socket_dir);
+	for (unsigned i = 0; r >= 0 && i < n_socket_dirs; i++) {
+		r = probe_fleet_watch_dir(w.fleet, socket_dirs[i]);
 		if (r < 0)
-			fprintf(stderr, "sealcheck-probe watch: --socket-dir %s: %s\n", socket_dir, strerror(-r));
+			fprintf(stderr, "sealcheck-probe watch: --socket-dir %s: %s\n", socket_dirs[i], strerror(-r));
 	}
 	/* Hook: further sources (--libvirt) start here. */
 	if (r >= 0 && libvirt_uri) {

@@ -800,6 +800,18 @@ static void dir_entry(struct fleet_dir *d, const char *file, bool present, bool 
 	snprintf(path, sizeof(path), "%s/%s", d->path, file);
 	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return;
+	{
+		const struct probe_fleet_vm *held = probe_fleet_find(d->fleet, name);
+
+		/* One VM a name: the first socket that had it keeps it (another directory's is not a new path for it). */
+		if (held && strcmp(held->socket_path, path) != 0) {
+			if (!quiet)
+				refuse(d, file, held->source == PROBE_FLEET_SOCKET_DIR
+						  ? "a VM of that name is watched in another directory"
+						  : "a VM of that name comes from another source");
+			return;
+		}
+	}
 	r = probe_fleet_add_vm(d->fleet, name, NULL, path, PROBE_FLEET_SOCKET_DIR);
 	if (r >= 0) {
 		struct probe_fleet_vm *vm = (struct probe_fleet_vm *)probe_fleet_find(d->fleet, name);

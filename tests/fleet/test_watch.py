@@ -291,6 +291,32 @@ def case_sim_churn(probe, tmp):
     check(rc == 0, "exit %s" % rc)
 
 
+def case_two_dirs(probe, tmp):
+    """--socket-dir twice: the VMs of both, one name in both is watched once (the first dir's)."""
+    a = Sim(os.path.join(tmp, "a"), "honest:2,liar:1")
+    b = Sim(os.path.join(tmp, "b"), "honest:3")
+    w = Watch(probe, ["--socket-dir", a.dir, "--socket-dir", b.dir, "--expect-digest", DIGEST, "--interval", "1"])
+    try:
+        w.wait("four VMs judged", lambda: len(w.latest()) == 4)
+        got = {n: d["verdict"] for n, d in w.latest().items()}
+        check(got == {"honest-0000": "sealed", "honest-0001": "sealed", "honest-0002": "sealed",
+                      "liar-0000": "unsealed"}, "verdicts %s" % got)
+        b.cmd("add only-in-b honest")
+        w.wait("only-in-b judged", lambda: w.latest().get("only-in-b", {}).get("verdict") == "sealed")
+        b.cmd("remove honest-0002")
+        w.wait("honest-0002 removed", lambda: "honest-0002" not in w.latest())
+        # b's honest-0000 going away leaves a's, which the probe watches.
+        b.cmd("remove honest-0000")
+        b.cmd("add later-one honest")
+        w.wait("later-one judged", lambda: w.latest().get("later-one", {}).get("verdict") == "sealed")
+        check("honest-0000" in w.latest(), "a's honest-0000 went with b's socket")
+    finally:
+        rc = w.stop()
+        a.stop()
+        b.stop()
+    check(rc == 0, "exit %s" % rc)
+
+
 def case_stale(probe, tmp):
     """A VM that stops answering is stale after --stale; one that never
     answered too; answering again clears it."""
@@ -664,6 +690,7 @@ CASES = {
     "hostile": case_hostile,
     "churn": case_churn,
     "sim-churn": case_sim_churn,
+    "two-dirs": case_two_dirs,
     "stale": case_stale,
     "sighup": case_sighup,
     "signals": case_signals,
