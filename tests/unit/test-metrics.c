@@ -521,7 +521,7 @@ static char *exchange(sd_event *e, int fd, const char *req, int max_iterations, 
 		}
 		assert_true(k < 0 && (errno == EAGAIN || errno == EINTR));
 	}
-	fail_msg("the server did not finish its answer");
+	fail_msg("the server did not finish its answer (%zu bytes so far: \"%.40s\")", len, len ? buf : "");
 	return NULL;
 }
 
@@ -606,6 +606,21 @@ static void serve_on(int family, const char *listen)
 	request(e, family, port, "DELETE /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		"HTTP/1.1 405 Method Not Allowed\r\n", &resp);
 	free(resp);
+
+	/* Headers past MHD's 32 KiB connection memory: a 431, the connection closed. */
+	{
+		_cleanup_close_ int fd = connect_to(family, port);
+		_cleanup_free_ char *big = malloc(64 * 1024);
+		size_t len;
+
+		assert_non_null(big);
+		memcpy(big, "GET /metrics HTTP/1.1\r\nX-Big: ", 30);
+		memset(big + 30, 'a', 40000);
+		strcpy(big + 30 + 40000, "\r\nConnection: close\r\n\r\n");
+		resp = exchange(e, fd, big, 300, &len);
+		assert_true(strncmp(resp, "HTTP/1.1 431 Request Header Fields Too Large\r\n", 46) == 0);
+		free(resp);
+	}
 
 	/* Not HTTP at all: a 400, the loop goes on. */
 	request(e, family, port, "\x16\x03\x01 hello\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n", &resp);
