@@ -620,7 +620,7 @@ static void fleet_removed(struct probe_libvirt *l, const char *name, const char 
 {
 	(void)l;
 	(void)uuid;
-	(void)probe_fleet_remove_vm(userdata, name);
+	(void)probe_fleet_remove_vm_source(userdata, name, PROBE_FLEET_LIBVIRT);
 }
 
 int probe_libvirt_fleet_new(struct probe_fleet *f, const char *uri, struct probe_libvirt **ret)

@@ -153,7 +153,7 @@ static const char *str(json_t *o, const char *k)
 
 static int fail(json_t *links, const char *link, const char *reason)
 {
-	return json_array_append_new(links, json_pack("{s:s, s:s}", "link", link, "reason", reason ? reason : "?"));
+	return json_array_append_new(links, json_pack("{s:s, s:o}", "link", link, "reason", sc_json_str(reason ? reason : "?")));
 }
 
 static bool allowed(const struct probe_policy *p, const char *alg, const char *hex)
