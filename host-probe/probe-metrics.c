@@ -309,6 +309,12 @@ static const char *const result_labels[_PROBE_METRICS_R_MAX] = {
 	[PROBE_METRICS_R_ERROR] = "error",
 };
 
+static const char *const frame_labels[_PROBE_METRICS_F_MAX] = {
+	[PROBE_METRICS_F_MALFORMED] = "malformed",
+	[PROBE_METRICS_F_STALE_NONCE] = "stale_nonce",
+	[PROBE_METRICS_F_INVALID] = "invalid_report",
+};
+
 /* The one state of sealcheck_vms a VM counts in. */
 enum vm_state { VM_SEALED, VM_UNSEALED, VM_NO_REPORT, VM_PENDING, VM_STALE, _VM_STATE_MAX };
 static const char *const state_labels[_VM_STATE_MAX] = {
@@ -439,6 +445,13 @@ int probe_metrics_render(const struct probe_metrics_vm *vms, size_t n, const str
 		series_end_u64(&b, vms[i].consecutive_failures);
 	}
 
+	family(&b, "sealcheck_vm_last_round_duration_seconds", "gauge",
+	       "How long the VM's last round took, from the nonce to the verdict, in seconds; 0 before the first.");
+	for (i = 0; i < n; i++) {
+		series_vm(&b, "sealcheck_vm_last_round_duration_seconds", &vms[i]);
+		series_end_seconds(&b, vms[i].last_round_seconds);
+	}
+
 	family(&b, "sealcheck_reports_total", "counter",
 	       "Attestation rounds ended since the probe started, by result.");
 	for (i = 0; i < n; i++)
@@ -448,6 +461,17 @@ int probe_metrics_render(const struct probe_metrics_vm *vms, size_t n, const str
 			mb_puts(&b, result_labels[r]);
 			mb_puts(&b, "\"");
 			series_end_u64(&b, vms[i].reports_total[r]);
+		}
+
+	family(&b, "sealcheck_rejected_frames_total", "counter",
+	       "Frames the VM sent that the probe refused since it started, by reason.");
+	for (i = 0; i < n; i++)
+		for (size_t r = 0; r < _PROBE_METRICS_F_MAX; r++) {
+			series_vm(&b, "sealcheck_rejected_frames_total", &vms[i]);
+			mb_puts(&b, ",reason=\"");
+			mb_puts(&b, frame_labels[r]);
+			mb_puts(&b, "\"");
+			series_end_u64(&b, vms[i].rejected_frames[r]);
 		}
 
 	family(&b, "sealcheck_check_status", "gauge",
@@ -901,6 +925,8 @@ static int fleet_snapshot(void *userdata, struct probe_metrics_snapshot *ret)
 			.tpm_proven = vm->evidence && strcmp(vm->evidence, PROBE_EVIDENCE_TPM) == 0,
 			.last_report_ts = (double)(vm->last_report_realtime_us / 1000) / 1000.0,
 			.consecutive_failures = vm->consecutive_failures,
+			.last_round_seconds = vm->rounds ? (double)vm->round_ms / 1000.0 : 0,
+			.rejected_frames = { vm->bad_frames, vm->stale_reports, vm->rejected_reports },
 		};
 		/* Only a sealed VM's digest is one the policy allows; a guest's other claims stay out of labels. */
 		out->digest = out->verdict == PROBE_METRICS_SEALED && vm->digest[0] ? vm->digest : NULL;

@@ -48,6 +48,14 @@ enum probe_metrics_result {
 	_PROBE_METRICS_R_MAX,
 };
 
+/* Frames a VM sent that the probe refused, for sealcheck_rejected_frames_total{reason}. */
+enum probe_metrics_frames {
+	PROBE_METRICS_F_MALFORMED = 0, /* not a frame: bad header, CRC, size over the cap */
+	PROBE_METRICS_F_STALE_NONCE,   /* a report for another nonce (a replay, or too late) */
+	PROBE_METRICS_F_INVALID,       /* a report that failed validation */
+	_PROBE_METRICS_F_MAX,
+};
+
 /* One check of the last report, or one TPM link. */
 struct probe_metrics_check {
 	const char *name;   /* "cmdline", "root_mount", ..., "tpm:quote", ...: see the header comment */
@@ -69,6 +77,8 @@ struct probe_metrics_vm {
 	size_t n_checks;
 	uint64_t reports_total[_PROBE_METRICS_R_MAX]; /* rounds ended since the probe started, by result */
 	uint64_t consecutive_failures; /* rounds since the last SEALED one that were not SEALED */
+	double last_round_seconds;     /* how long the last round took, nonce to verdict; 0: none yet */
+	uint64_t rejected_frames[_PROBE_METRICS_F_MAX]; /* since the probe started */
 	int has_tpm_counters;      /* 1: the VM has a TPM and its clock counters are known */
 	uint64_t tpm_reset_count;  /* the TPM's resetCount from the last verified quote */
 };

@@ -41,7 +41,7 @@ with open(TEMPLATE) as _f:
     DIGEST = json.load(_f)["checks"]["root_mount"]["digest"]
 # A name the probe accepts (valid UTF-8, no '/', no control character) that the exposition must escape.
 ODD_NAME = 'we"b\\01-\u00e9'
-GUESTS = "honest:3,liar:1,otherdigest:1,silent:1"
+GUESTS = "honest:3,liar:1,otherdigest:1,silent:1,replay:1"
 
 
 class Fail(Exception):
@@ -155,7 +155,8 @@ def promtool_check(text, what):
 
 
 def names():
-    return ["honest-0000", "honest-0001", "honest-0002", "liar-0000", "otherdigest-0000", "silent-0000", ODD_NAME]
+    return ["honest-0000", "honest-0001", "honest-0002", "liar-0000", "otherdigest-0000", "silent-0000", "replay-0000",
+            ODD_NAME]
 
 
 class Prometheus:
@@ -212,17 +213,18 @@ def case_scrape(probe, rules, tmp):
         want_sealed = {n: (1.0 if n.startswith("honest") or n == ODD_NAME else 0.0) for n in names()}
         wait_for("every VM's sealcheck_vm_sealed in Prometheus as expected",
                  lambda: prom.by_vm('sealcheck_vm_sealed{job="sealcheck"}') == want_sealed, timeout=60)
-        wait_for("silent-0000 stale, the others not",
+        silent = ("silent-0000", "replay-0000")  # no valid report ever: a replay echoes an old nonce
+        wait_for("silent-0000 and replay-0000 stale, the others not",
                  lambda: prom.by_vm('sealcheck_vm_stale{job="sealcheck"}') ==
-                 {n: (1.0 if n == "silent-0000" else 0.0) for n in names()}, timeout=30)
+                 {n: (1.0 if n in silent else 0.0) for n in names()}, timeout=30)
         up = prom.by_vm('sealcheck_vm_up{job="sealcheck"}')
-        check(up == {n: (0.0 if n == "silent-0000" else 1.0) for n in names()}, "sealcheck_vm_up: %s" % up)
+        check(up == {n: (0.0 if n in silent else 1.0) for n in names()}, "sealcheck_vm_up: %s" % up)
 
         version = subprocess.run([probe, "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
         bi = prom.query('sealcheck_build_info{job="sealcheck"}')
         check(list(bi.values()) == [1.0] and dict(next(iter(bi)))["version"] == version, "build_info: %s" % bi)
         states = {dict(k)["state"]: v for k, v in prom.query('sealcheck_vms{job="sealcheck"}').items()}
-        check(states == {"sealed": 4.0, "unsealed": 2.0, "no_report": 0.0, "pending": 0.0, "stale": 1.0},
+        check(states == {"sealed": 4.0, "unsealed": 2.0, "no_report": 0.0, "pending": 0.0, "stale": 2.0},
               "sealcheck_vms: %s" % states)
 
         # The check that failed, by name and status; every status of it a series (0 or 1).
@@ -242,9 +244,15 @@ def case_scrape(probe, rules, tmp):
                  lambda: prom.by_vm('sealcheck_reports_total{job="sealcheck",result="sealed"}')["honest-0000"] >
                  first + 1, timeout=30)
         timeouts = prom.by_vm('sealcheck_reports_total{job="sealcheck",result="timeout"}')
-        check(timeouts["silent-0000"] >= 1 and timeouts["honest-0000"] == 0, "timeouts: %s" % timeouts)
+        check(timeouts["silent-0000"] >= 1 and timeouts["replay-0000"] >= 1 and timeouts["honest-0000"] == 0,
+              "timeouts: %s" % timeouts)
+        replays = prom.by_vm('sealcheck_rejected_frames_total{job="sealcheck",reason="stale_nonce"}')
+        check(replays["replay-0000"] >= 1 and replays["honest-0000"] == 0, "stale-nonce frames: %s" % replays)
+        rounds = prom.by_vm('sealcheck_vm_last_round_duration_seconds{job="sealcheck"}')
+        # Milliseconds: an honest local guest answers within one (0), a silent one takes the 1 s deadline.
+        check(0 <= rounds["honest-0000"] < 1 and rounds["silent-0000"] >= 1, "round durations: %s" % rounds)
         last = prom.by_vm('time() - sealcheck_vm_last_report_timestamp_seconds{job="sealcheck"}')
-        check(all(0 <= last[n] < 30 for n in names() if n != "silent-0000"), "last report ages: %s" % last)
+        check(all(0 <= last[n] < 30 for n in names() if n not in silent), "last report ages: %s" % last)
         fails = prom.by_vm('sealcheck_consecutive_failures{job="sealcheck"}')
         check(fails["liar-0000"] >= 1 and fails["honest-0000"] == 0, "consecutive failures: %s" % fails)
 
@@ -254,11 +262,13 @@ def case_scrape(probe, rules, tmp):
             for a in prom.api("/api/v1/alerts")["alerts"]:
                 got.setdefault(a["labels"]["alertname"], set()).add(a["labels"].get("vm"))
             return got
-        wait_for("SealcheckVMNotSealed pending for liar and otherdigest, SealcheckVMStale for silent",
+        wait_for("SealcheckVMNotSealed pending for liar and otherdigest, SealcheckVMStale for silent and replay, "
+                 "SealcheckVMRejectedFrames for replay (one old report a round)",
                  lambda: alerts() == {"SealcheckVMNotSealed": {"liar-0000", "otherdigest-0000"},
-                                      "SealcheckVMStale": {"silent-0000"}}, timeout=30)
+                                      "SealcheckVMStale": set(silent),
+                                      "SealcheckVMRejectedFrames": {"replay-0000"}}, timeout=40)
         rule_health = [r["health"] for g in prom.api("/api/v1/rules")["groups"] for r in g["rules"]]
-        check(len(rule_health) == 7 and set(rule_health) == {"ok"}, "rule health: %s" % rule_health)
+        check(len(rule_health) == 8 and set(rule_health) == {"ok"}, "rule health: %s" % rule_health)
 
         # Prometheus's own view of the scrape, and the page through promtool.
         targets = prom.api("/api/v1/targets")["activeTargets"]

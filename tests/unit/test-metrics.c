@@ -52,6 +52,12 @@
 	       "Unix time of the VM's last valid report, in seconds; 0 when it never sent one.")
 #define F_CONSEC                                                                                                \
 	FAMILY("sealcheck_consecutive_failures", "gauge", "Rounds in a row, up to now, whose verdict was not SEALED.")
+#define F_ROUND                                                                                                 \
+	FAMILY("sealcheck_vm_last_round_duration_seconds", "gauge",                                             \
+	       "How long the VM's last round took, from the nonce to the verdict, in seconds; 0 before the first.")
+#define F_FRAMES                                                                                                \
+	FAMILY("sealcheck_rejected_frames_total", "counter",                                                    \
+	       "Frames the VM sent that the probe refused since it started, by reason.")
 #define F_REPORTS                                                                                               \
 	FAMILY("sealcheck_reports_total", "counter", "Attestation rounds ended since the probe started, by result.")
 #define F_CHECKS                                                                                                \
@@ -84,7 +90,7 @@ static void test_empty_fleet(void **state)
 			    "sealcheck_vms{state=\"no_report\"} 0\n"
 			    "sealcheck_vms{state=\"pending\"} 0\n"
 			    "sealcheck_vms{state=\"stale\"} 0\n" F_INFO F_SEALED F_UP F_STALE F_TPM F_LAST F_CONSEC
-				    F_REPORTS F_CHECKS);
+				    F_ROUND F_REPORTS F_FRAMES F_CHECKS);
 }
 
 static const char digest512[] = "sha512:"
@@ -103,10 +109,12 @@ static void test_known_fleet(void **state)
 		{ .name = "web-01", .uuid = "4dea22b3-1d52-d8f3-2516-782e98ab3fa0", .digest = digest512,
 		  .verdict = PROBE_METRICS_SEALED, .up = 1, .tpm_proven = 1, .last_report_ts = 1764590000.25,
 		  .checks = web_checks, .n_checks = ELEMENTSOF(web_checks),
-		  .reports_total = { 12, 0, 1, 0, 0 }, .has_tpm_counters = 1, .tpm_reset_count = 3 },
+		  .reports_total = { 12, 0, 1, 0, 0 }, .has_tpm_counters = 1, .tpm_reset_count = 3,
+		  .last_round_seconds = 0.123, .rejected_frames = { 0, 2, 0 } },
 		{ .name = "db-01", .verdict = PROBE_METRICS_UNSEALED, .up = 1, .tpm_proven = 1,
 		  .last_report_ts = 1764590001, .checks = db_checks, .n_checks = ELEMENTSOF(db_checks),
-		  .reports_total = { 0, 7, 0, 2, 1 }, .consecutive_failures = 10 },
+		  .reports_total = { 0, 7, 0, 2, 1 }, .consecutive_failures = 10, .last_round_seconds = 1.5,
+		  .rejected_frames = { 5, 0, 1 } },
 		{ .name = "new", .verdict = PROBE_METRICS_NONE },
 		{ .name = "gone", .verdict = PROBE_METRICS_SEALED, .stale = 1, .last_report_ts = 1700000000,
 		  .reports_total = { 5, 0, 0, 0, 0 } },
@@ -169,6 +177,11 @@ static void test_known_fleet(void **state)
 		"sealcheck_consecutive_failures{vm=\"db-01\"} 10\n"
 		"sealcheck_consecutive_failures{vm=\"new\"} 0\n"
 		"sealcheck_consecutive_failures{vm=\"gone\"} 0\n"
+		F_ROUND
+		"sealcheck_vm_last_round_duration_seconds{vm=\"web-01\"} 0.123\n"
+		"sealcheck_vm_last_round_duration_seconds{vm=\"db-01\"} 1.500\n"
+		"sealcheck_vm_last_round_duration_seconds{vm=\"new\"} 0\n"
+		"sealcheck_vm_last_round_duration_seconds{vm=\"gone\"} 0\n"
 		F_REPORTS
 		"sealcheck_reports_total{vm=\"web-01\",result=\"sealed\"} 12\n"
 		"sealcheck_reports_total{vm=\"web-01\",result=\"unsealed\"} 0\n"
@@ -190,6 +203,19 @@ static void test_known_fleet(void **state)
 		"sealcheck_reports_total{vm=\"gone\",result=\"timeout\"} 0\n"
 		"sealcheck_reports_total{vm=\"gone\",result=\"closed\"} 0\n"
 		"sealcheck_reports_total{vm=\"gone\",result=\"error\"} 0\n"
+		F_FRAMES
+		"sealcheck_rejected_frames_total{vm=\"web-01\",reason=\"malformed\"} 0\n"
+		"sealcheck_rejected_frames_total{vm=\"web-01\",reason=\"stale_nonce\"} 2\n"
+		"sealcheck_rejected_frames_total{vm=\"web-01\",reason=\"invalid_report\"} 0\n"
+		"sealcheck_rejected_frames_total{vm=\"db-01\",reason=\"malformed\"} 5\n"
+		"sealcheck_rejected_frames_total{vm=\"db-01\",reason=\"stale_nonce\"} 0\n"
+		"sealcheck_rejected_frames_total{vm=\"db-01\",reason=\"invalid_report\"} 1\n"
+		"sealcheck_rejected_frames_total{vm=\"new\",reason=\"malformed\"} 0\n"
+		"sealcheck_rejected_frames_total{vm=\"new\",reason=\"stale_nonce\"} 0\n"
+		"sealcheck_rejected_frames_total{vm=\"new\",reason=\"invalid_report\"} 0\n"
+		"sealcheck_rejected_frames_total{vm=\"gone\",reason=\"malformed\"} 0\n"
+		"sealcheck_rejected_frames_total{vm=\"gone\",reason=\"stale_nonce\"} 0\n"
+		"sealcheck_rejected_frames_total{vm=\"gone\",reason=\"invalid_report\"} 0\n"
 		F_CHECKS
 		"sealcheck_check_status{vm=\"web-01\",check=\"cmdline\",status=\"pass\"} 1\n"
 		"sealcheck_check_status{vm=\"web-01\",check=\"cmdline\",status=\"fail\"} 0\n"
@@ -360,10 +386,11 @@ static void test_ten_thousand(void **state)
 		}
 	for (const char *p = text; (p = strstr(p, "\nsealcheck_")); p++)
 		samples++;
-	/* Per VM: info, sealed, up, stale, tpm_proven, last report, failures (7), 5 results, 6 checks x 4
-	 * statuses; half of them a reset count; plus build_info and 5 states; 12 families x 2 comment lines. */
-	assert_int_equal(samples, 10000 * (7 + 5 + 24) + 5000 + 1 + 5);
-	assert_int_equal(lines, samples + 12 * 2);
+	/* Per VM: info, sealed, up, stale, tpm_proven, last report, failures, round duration (8), 5 results,
+	 * 3 frame reasons, 6 checks x 4 statuses; half of them a reset count; plus build_info and 5 states;
+	 * 14 families x 2 comment lines. */
+	assert_int_equal(samples, 10000 * (8 + 5 + 3 + 24) + 5000 + 1 + 5);
+	assert_int_equal(lines, samples + 14 * 2);
 	assert_non_null(strstr(text, "sealcheck_vms{state=\"stale\"} 589\n"));
 	assert_non_null(strstr(text, "sealcheck_vm_tpm_resets{vm=\"vm-09999\"} 0\n"));
 	synth_free(&s);
