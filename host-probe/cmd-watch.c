@@ -51,15 +51,19 @@ static void usage(FILE *f)
 	      "  --policy FILE           a sealcheck.policy.v1 file mapping VM names or UUIDs to digests\n"
 	      "  --no-require-secure-boot  accept Secure Boot in setup, audit or disabled mode\n"
 	      "  --interval S            seconds between a VM's rounds (default 30)\n"
-	      "  --timeout S             one round's deadline (default the interval, at most 20)\n"
+	      "  --timeout S             one round's deadline (default the interval, at most 20; a TPM VM's 20)\n"
 	      "  --stale S               a VM without a valid report this long is stale (default 3 intervals)\n"
 	      "  --reconnect             a new connection every round (default: keep an answering VM's)\n"
 	      "  --events verdict|all    JSON lines for changes only (default), or for every round too\n"
 	      "  --json                  JSON lines even on a terminal\n"
-	      "  --state-dir DIR         DIR/<vm>/ak.name (as run --tpm-state keeps it): that VM's TPM\n"
-	      "                          evidence is required and verified; quote counters kept there\n"
+	      "  --state-dir DIR         DIR/<vm>/ (as run --tpm-state keeps it): that VM has a TPM, its evidence\n"
+	      "                          is required and verified under the AK pinned in DIR/<vm>/ak.name;\n"
+	      "                          quote counters kept there (docs/fleet.md)\n"
 	      "  --tpm-uki FILE          with --state-dir: the sealed UKI the host built\n"
 	      "  --tpm-keys DIR          with --state-dir: the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt)\n"
+	      "  --tpm-ek-ca FILE        with --state-dir: a TPM VM with no ak.name (e.g. libvirt's swtpm) gets its AK\n"
+	      "                          bound to its EK by credential activation, the EK certificate chaining\n"
+	      "                          to these CA certificates (PEM), and pinned in DIR/<vm>/ak.name\n"
 	      "  --metrics-listen ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics (IPv4, or\n"
 	      "                          [IPv6]:PORT; port 0: any free one, said on stderr; docs/metrics.md)\n"
 	      "  --textfile PATH         the same metrics in PATH (*.prom) for node_exporter's textfile collector,\n"
@@ -416,6 +420,7 @@ int verb_watch(int argc, char **argv)
 		O_TPM_KEYS,
 		O_METRICS_LISTEN,
 		O_TEXTFILE,
+		O_TPM_EK_CA,
 	};
 	enum { O_LIBVIRT = 0x200 };
 	static const struct option options[] = {
@@ -430,6 +435,7 @@ int verb_watch(int argc, char **argv)
 		{ "tpm-keys", required_argument, NULL, O_TPM_KEYS },
 		{ "metrics-listen", required_argument, NULL, O_METRICS_LISTEN },
 		{ "textfile", required_argument, NULL, O_TEXTFILE },
+		{ "tpm-ek-ca", required_argument, NULL, O_TPM_EK_CA },
 		CLI_POLICY_OPTIONS,
 		{},
 	};
@@ -437,7 +443,7 @@ int verb_watch(int argc, char **argv)
 	struct cli_policy *cp = &o.policy;
 	struct probe_fleet_config cfg = { .keep_connection = true };
 	struct watch w = { .out_flags = -1 };
-	const char *socket_dirs[4] = { NULL }, *state_dir = NULL, *tpm_uki = NULL, *tpm_keys = NULL;
+	const char *socket_dirs[4] = { NULL }, *state_dir = NULL, *tpm_uki = NULL, *tpm_keys = NULL, *ek_ca = NULL;
 	unsigned n_socket_dirs = 0;
 	const char *metrics_listen = NULL, *textfile = NULL;
 	unsigned long interval = 30, stale = 0;
@@ -495,6 +501,9 @@ int verb_watch(int argc, char **argv)
 		case O_TPM_KEYS:
 			tpm_keys = optarg;
 			break;
+		case O_TPM_EK_CA:
+			ek_ca = optarg;
+			break;
 		case O_METRICS_LISTEN: {
 			struct sockaddr_storage ss;
 			socklen_t sl;
@@ -545,9 +554,15 @@ int verb_watch(int argc, char **argv)
 		      stderr);
 		return EXIT_USAGE;
 	}
-	if (state_dir || tpm_uki || tpm_keys) {
+	if (state_dir || tpm_uki || tpm_keys || ek_ca) {
 		if (!state_dir || !tpm_uki || !tpm_keys) {
-			fputs("sealcheck-probe watch: --state-dir, --tpm-uki and --tpm-keys go together\n", stderr);
+			fputs("sealcheck-probe watch: --state-dir, --tpm-uki and --tpm-keys go together (and --tpm-ek-ca "
+			      "with them)\n",
+			      stderr);
+			return EXIT_USAGE;
+		}
+		if (ek_ca && access(ek_ca, R_OK) < 0) {
+			fprintf(stderr, "sealcheck-probe watch: --tpm-ek-ca %s: %s\n", ek_ca, strerror(errno));
 			return EXIT_USAGE;
 		}
 		if (access(state_dir, R_OK | X_OK) < 0) {
@@ -566,9 +581,13 @@ int verb_watch(int argc, char **argv)
 			return EXIT_USAGE;
 		cfg.state_dir = state_dir;
 		cfg.tpm = &tpm.x;
+		cfg.ek_ca_file = ek_ca;
 	}
 	cfg.interval_ms = ms(interval);
 	cfg.timeout_ms = o.timeout ? ms(o.timeout) : (interval < 20 ? ms(interval) : 20000u);
+	/* A TPM VM's round also waits for its quote and maybe activation (seconds of TPM work under TCG):
+	 * 20 s unless --timeout says otherwise; rounds never overlap, so it may exceed the interval. */
+	cfg.tpm_timeout_ms = o.timeout ? ms(o.timeout) : 20000u;
 	cfg.stale_ms = stale ? ms(stale) : 3u * ms(interval);
 	cfg.allow_setup_mode = cp->allow_setup_mode;
 	/* The socket is there (it was found), so a refused connect is a VM not listening: ask twice a second, not ten times. */

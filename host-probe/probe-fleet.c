@@ -272,29 +272,66 @@ int probe_fleet_load_policy(struct probe_fleet *f, const char *path, char *why, 
 
 /* ---- TPM ---- */
 
+const char *probe_fleet_ak_name(enum probe_fleet_ak a)
+{
+	static const char *const names[] = {
+		[PROBE_FLEET_AK_NONE] = "none",		  [PROBE_FLEET_AK_PINNED] = "pinned",
+		[PROBE_FLEET_AK_ACTIVATE] = "activate",	  [PROBE_FLEET_AK_UNTRUSTED] = "untrusted",
+		[PROBE_FLEET_AK_NO_STATE] = "no-state",
+	};
+
+	return (unsigned)a < ELEMENTSOF(names) ? names[a] : "?";
+}
+
+/* Does the VM have a TPM, and how is its AK trusted? From DIR/<name>/, its ak.name and the source's word. */
 static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 {
-	_cleanup_free_ char *path = NULL, *ak = NULL;
+	_cleanup_free_ char *dir = NULL, *ak = NULL;
+	struct stat st;
 	size_t len = 0;
 
 	free(TAKE_PTR(vm->ak_name));
-	free(TAKE_PTR(vm->counters_file));
 	vm->ak_name_len = 0;
 	vm->tpm = false;
-	if (!f->cfg.state_dir)
+	vm->ak = PROBE_FLEET_AK_NONE;
+	if (!f->cfg.state_dir || !vm->pin_file) {
+		/* A TPM no state directory is kept for: its evidence cannot be verified, so it fails (never self-reported). */
+		if (vm->tpm_source) {
+			vm->tpm = true;
+			vm->ak = PROBE_FLEET_AK_NO_STATE;
+		}
 		return;
-	if (asprintf(&path, "%s/%s/ak.name", f->cfg.state_dir, vm->name) < 0)
-		return;
-	if (access(path, F_OK) < 0)
-		return; /* no TPM state: self-reported */
-	/* It has a TPM the host owns: evidence is required; an unreadable AK Name fails its tpm:quote link. */
-	vm->tpm = true;
-	if (sc_read_file_capped(path, PROBE_SWTPM_NAME_MAX, &ak, &len) >= 0 && len >= 34) {
-		vm->ak_name = (uint8_t *)TAKE_PTR(ak);
-		vm->ak_name_len = len;
 	}
-	if (asprintf(&vm->counters_file, "%s/%s/quote-counters", f->cfg.state_dir, vm->name) < 0)
-		vm->counters_file = NULL;
+	if (access(vm->pin_file, F_OK) >= 0) {
+		/* An AK the host pinned: the quote must be signed by it; an unreadable or short Name fails tpm:quote. */
+		vm->tpm = true;
+		vm->ak = PROBE_FLEET_AK_PINNED;
+		if (sc_read_file_capped(vm->pin_file, PROBE_SWTPM_NAME_MAX, &ak, &len) >= 0 && len >= 34) {
+			vm->ak_name = (uint8_t *)TAKE_PTR(ak);
+			vm->ak_name_len = len;
+		}
+		return;
+	}
+	if (asprintf(&dir, "%s/%s", f->cfg.state_dir, vm->name) < 0)
+		dir = NULL;
+	if (vm->tpm_source && dir && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		fprintf(stderr, "sealcheck-probe watch: %s: %s (the AK cannot be pinned there)\n", dir, strerror(errno));
+	if (!vm->tpm_source && (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+		return; /* no TPM state and no word of a TPM: self-reported */
+	/* A TPM whose AK the host has not pinned: bind it to the EK by credential activation, or fail. */
+	vm->tpm = true;
+	vm->ak = f->cfg.ek_ca_file ? PROBE_FLEET_AK_ACTIVATE : PROBE_FLEET_AK_UNTRUSTED;
+}
+
+int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, bool tpm)
+{
+	struct probe_fleet_vm *vm = (struct probe_fleet_vm *)probe_fleet_find(f, name);
+
+	if (!vm)
+		return -ENOENT;
+	vm->tpm_source = tpm;
+	tpm_refresh(f, vm);
+	return 0;
 }
 
 void probe_fleet_refresh_tpm(struct probe_fleet *f)
@@ -376,20 +413,62 @@ static void on_round_done(struct probe_session *s, void *userdata)
 	enum probe_outcome before = vm->outcome;
 	bool was_judged = vm->judged, was_up = vm->up, was_stale = vm->stale;
 	unsigned what = PROBE_FLEET_ROUND;
+	enum probe_fleet_ak ak = vm->round_ak;
+	bool verify = ak != PROBE_FLEET_AK_NONE && ak != PROBE_FLEET_AK_NO_STATE && f->cfg.tpm;
+	struct probe_credential_state untrusted;
 	int fd;
 
-	if (vm->tpm && f->cfg.tpm) {
+	if (verify) {
 		x = *f->cfg.tpm;
-		x.ak_name = vm->ak_name;
-		x.ak_name_len = vm->ak_name_len;
+		x.ak_name = ak == PROBE_FLEET_AK_PINNED ? vm->ak_name : NULL;
+		x.ak_name_len = ak == PROBE_FLEET_AK_PINNED ? vm->ak_name_len : 0;
 		x.counters_file = vm->counters_file;
 		x.policy = vm->policy;
+		x.credential = NULL;
+		x.ak_pin_file = NULL;
+		if (ak == PROBE_FLEET_AK_ACTIVATE) {
+			/* What the session's credential phase proved; a proven AK whose quote verifies is pinned. */
+			x.credential = &s->credential;
+			x.ak_pin_file = vm->pin_file;
+		} else if (ak == PROBE_FLEET_AK_UNTRUSTED) {
+			/* No pinned AK and no CA to bind one: tpm:quote fails, and says what the host lacks. */
+			memset(&untrusted, 0, sizeof(untrusted));
+			untrusted.status = PROBE_CRED_FAILED;
+			snprintf(untrusted.why, sizeof(untrusted.why),
+				 "no AK is pinned for this VM (no %.150s) and watch has no --tpm-ek-ca to bind one to its "
+				 "EK by credential activation",
+				 vm->pin_file);
+			x.credential = &untrusted;
+		}
 	}
-	if (probe_verdict_decide(&vm->a, vm->policy, vm->tpm && f->cfg.tpm ? &x : NULL, &v) < 0) {
+	if (probe_verdict_decide(&vm->a, vm->policy, verify ? &x : NULL, &v) < 0) {
 		memset(&v, 0, sizeof(v));
 		v.outcome = PROBE_NO_REPORT;
 		snprintf(v.reason, sizeof(v.reason), "out of memory");
 	}
+	if (ak == PROBE_FLEET_AK_NO_STATE && s->end == PROBE_END_REPORT && s->report && v.links) {
+		/* A TPM (its source says so) and nothing to verify its evidence with: fail closed. */
+		static const char why[] = "the VM has a TPM but watch keeps no TPM state to verify its evidence: give "
+					  "--state-dir (with --tpm-uki and --tpm-keys, and --tpm-ek-ca for an AK not pinned)";
+
+		if (v.tpm)
+			json_decref(v.tpm);
+		v.tpm = json_pack("[{s:s, s:s, s:s}]", "link", "tpm:evidence", "status", "failed", "reason", why);
+		if (!v.tpm || json_array_append_new(v.links, json_pack("{s:s, s:s}", "link", "tpm:evidence", "reason",
+									why)) < 0) {
+			/* Out of memory: no verdict rather than one without this link. */
+			probe_verdict_done(&v);
+			memset(&v, 0, sizeof(v));
+			v.outcome = PROBE_NO_REPORT;
+			snprintf(v.reason, sizeof(v.reason), "out of memory");
+		} else {
+			v.outcome = PROBE_UNSEALED;
+			v.evidence = PROBE_EVIDENCE;
+		}
+	}
+	/* Activation may have pinned the AK just now: the next round compares that Name. */
+	if (ak == PROBE_FLEET_AK_ACTIVATE)
+		tpm_refresh(f, vm);
 	vm->verdict_mono_us = sc_now_us();
 	vm->judged = true;
 	vm->outcome = v.outcome;
@@ -480,9 +559,17 @@ static void start_round(struct probe_fleet_vm *vm)
 	int r;
 
 	end_round_state(vm);
-	cfg.deadline_ms = now + f->cfg.timeout_ms;
+	/* The TPM mode, fixed for this round (a refresh during it counts from the next). */
+	vm->round_ak = vm->ak;
+	cfg.deadline_ms = now + (vm->tpm ? f->cfg.tpm_timeout_ms : f->cfg.timeout_ms);
 	cfg.expect_evidence = vm->tpm;
 	cfg.keep_connection = f->cfg.keep_connection;
+	cfg.credential = NULL;
+	if (vm->round_ak == PROBE_FLEET_AK_ACTIVATE) {
+		/* This VM's own: the EK's CA, and where the AK proven is pinned. */
+		vm->cred = (struct probe_credential_config){ .ek_ca_file = f->cfg.ek_ca_file, .pin_file = vm->pin_file };
+		cfg.credential = &vm->cred;
+	}
 	vm->round_started_ms = now;
 	r = probe_session_init(&vm->a.session, &cfg);
 	if (r < 0) {
@@ -494,6 +581,7 @@ static void start_round(struct probe_fleet_vm *vm)
 	vm->a.socket_path = vm->socket_path;
 	vm->a.deadline_ms = cfg.deadline_ms;
 	vm->a.expect_evidence = vm->tpm;
+	vm->a.credential = cfg.credential;
 	if (vm->kept_fd >= 0 && kept_alive(vm->kept_fd))
 		r = probe_session_attach(&vm->a.session, TAKE_FD(vm->kept_fd), now);
 	else {
@@ -552,6 +640,7 @@ static void vm_free(struct probe_fleet_vm *vm)
 		json_decref(vm->tpm_links);
 	free(vm->ak_name);
 	free(vm->counters_file);
+	free(vm->pin_file);
 	free(vm->name);
 	free(vm->socket_path);
 	free(vm);
@@ -625,6 +714,17 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 	vm->source = source;
 	vm->hash = probe_fleet_hash(name);
 	vm->added_mono_ms = now;
+	if (f->cfg.state_dir) {
+		/* asprintf() leaves its pointer undefined on failure. */
+		if (asprintf(&vm->pin_file, "%s/%s/ak.name", f->cfg.state_dir, name) < 0)
+			vm->pin_file = NULL;
+		if (asprintf(&vm->counters_file, "%s/%s/quote-counters", f->cfg.state_dir, name) < 0)
+			vm->counters_file = NULL;
+		if (!vm->pin_file || !vm->counters_file) {
+			vm_free(vm);
+			return -ENOMEM;
+		}
+	}
 	if (!vm->name || !vm->socket_path) {
 		vm_free(vm);
 		return -ENOMEM;
@@ -689,7 +789,7 @@ int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct pr
 	struct probe_fleet *f;
 
 	/* TPM state without the host's keys and UKI could not be verified: refused, never judged self-reported. */
-	if (cfg->state_dir && !cfg->tpm)
+	if ((cfg->state_dir && !cfg->tpm) || (cfg->ek_ca_file && !cfg->state_dir))
 		return -EINVAL;
 	f = calloc(1, sizeof(*f));
 	if (!f)
@@ -702,6 +802,9 @@ int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct pr
 		f->cfg.timeout_ms = f->cfg.interval_ms < 20000 ? f->cfg.interval_ms : 20000;
 	if (!f->cfg.stale_ms)
 		f->cfg.stale_ms = 3 * f->cfg.interval_ms;
+	/* A TPM round: the guest's quote (0.5-2 s under TCG) and maybe activation, on top of the report. */
+	if (!f->cfg.tpm_timeout_ms)
+		f->cfg.tpm_timeout_ms = f->cfg.timeout_ms > 20000 ? f->cfg.timeout_ms : 20000;
 	f->epoch_ms = sc_now_ms();
 	probe_policy_init(&f->fixed);
 	snprintf(f->fixed.source, sizeof(f->fixed.source), "no policy");

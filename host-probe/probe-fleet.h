@@ -30,9 +30,29 @@
  * (the same as attest: a fixed --expect-digest policy for all, or a policy
  * document parsed once per load and resolved per VM by UUID, then name; a VM
  * with no entry gets an empty policy and so is NOT SEALED by policy:digest)
- * and, when the VM has a TPM (DIR/<name>/ak.name under cfg.state_dir, as
- * `run --tpm-state` leaves it), its TPM evidence (probe_evidence_verify, the
+ * and, when the VM has a TPM, its TPM evidence (probe_evidence_verify, the
  * quote counters kept in DIR/<name>/quote-counters across probe restarts).
+ *
+ * TPM. A VM has a TPM when cfg.state_dir holds DIR/<name>/ (the state `run
+ * --tpm-state DIR/<name>` keeps) or its source says so
+ * (probe_fleet_set_vm_tpm()). How its AK is trusted (enum probe_fleet_ak),
+ * decided from the files when it is added, on probe_fleet_refresh_tpm() and
+ * after each activation round, and fixed for each round when it starts:
+ *   DIR/<name>/ak.name exists      PINNED: the quote must be signed by that Name
+ *                                  (unreadable or short: tpm:quote fails; never
+ *                                  replaced by activation: remove it to re-bind)
+ *   no ak.name, cfg.ek_ca_file     ACTIVATE: the round's session runs the credential
+ *                                  phase with the VM's own probe_credential_config
+ *                                  (pin_file DIR/<name>/ak.name); an AK proven bound
+ *                                  to an EK certified by the CA, whose quote then
+ *                                  verifies, is pinned, and the next rounds are PINNED
+ *   no ak.name, no CA              UNTRUSTED: tpm:quote fails, saying to give --tpm-ek-ca
+ *   no cfg.state_dir (source)      NO_STATE: tpm:evidence fails, saying to give --state-dir
+ * A TPM VM is never judged self-reported SEALED. A source's TPM VM without
+ * DIR/<name>/ gets it made (mode 0700) so its AK can be pinned there.
+ * Timing: a TPM VM's round has its own deadline, cfg.tpm_timeout_ms (a quote
+ * costs the guest 0.5-2 s under TCG, activation two more round trips with TPM
+ * work); the session's evidence and credential waits end at that deadline.
  *
  * State per VM (struct probe_fleet_vm, read-only for others): outcome,
  * per-check status from the report, failed links and TPM links, digest, the
@@ -100,6 +120,16 @@ enum {
 	PROBE_FLEET_STALE = 1u << 5,   /* stale changed */
 };
 
+/* How a VM's attestation key is trusted (see the TPM paragraph above). */
+enum probe_fleet_ak {
+	PROBE_FLEET_AK_NONE = 0,  /* no TPM: self-reported */
+	PROBE_FLEET_AK_PINNED,	  /* DIR/<name>/ak.name */
+	PROBE_FLEET_AK_ACTIVATE,  /* no ak.name: credential activation (cfg.ek_ca_file), then pinned */
+	PROBE_FLEET_AK_UNTRUSTED, /* no ak.name and no EK CA: tpm:quote fails */
+	PROBE_FLEET_AK_NO_STATE,  /* a TPM by its source, no cfg.state_dir: tpm:evidence fails */
+	_PROBE_FLEET_AK_MAX,
+};
+
 struct probe_fleet;
 
 struct probe_fleet_vm {
@@ -108,7 +138,9 @@ struct probe_fleet_vm {
 	char uuid[PROBE_FLEET_UUID_MAX + 1]; /* "" when not known */
 	char *socket_path;
 	enum probe_fleet_source source;
-	bool tpm; /* the host holds this VM's TPM state: its evidence is required */
+	bool tpm; /* the VM has a TPM: its evidence is required (never self-reported SEALED) */
+	bool tpm_source; /* its source said it has a TPM (probe_fleet_set_vm_tpm()) */
+	enum probe_fleet_ak ak; /* how its AK is trusted in its next round */
 
 	/* state after the last round */
 	bool judged;		   /* at least one round ended */
@@ -145,7 +177,10 @@ struct probe_fleet_vm {
 	struct probe_policy *policy; /* owned when from a policy document, else the fleet's */
 	uint8_t *ak_name;	     /* TPM: the pinned AK Name (owned) */
 	size_t ak_name_len;
-	char *counters_file;	     /* TPM: DIR/<name>/quote-counters (owned) */
+	char *counters_file;	     /* with cfg.state_dir: DIR/<name>/quote-counters (owned, fixed) */
+	char *pin_file;		     /* with cfg.state_dir: DIR/<name>/ak.name (owned, fixed) */
+	enum probe_fleet_ak round_ak; /* vm->ak when the current round started */
+	struct probe_credential_config cred; /* ACTIVATE: the current round's (its session points here) */
 	bool seen;		     /* socket-dir rescans */
 };
 
@@ -158,12 +193,15 @@ struct probe_fleet_config {
 	unsigned stale_ms;     /* default 3 * interval */
 	bool keep_connection;  /* an answered round's connection carries the next round */
 	struct probe_session_config session; /* the caps (deadline_ms, expect_evidence are set per round) */
-	const char *state_dir; /* DIR/<vm>/ak.name: that VM has a TPM; NULL: every VM self-reported */
+	const char *state_dir; /* DIR/<vm>/: that VM has a TPM (see above); NULL: only the sources' TPM VMs, which fail */
 	const struct probe_evidence_expect *tpm; /* the host's keys and sealed UKI for TPM VMs (copied per VM) */
+	const char *ek_ca_file; /* --tpm-ek-ca: a TPM VM with no ak.name gets credential activation; needs state_dir */
+	unsigned tpm_timeout_ms; /* a TPM VM's round deadline; default max(timeout_ms, 20000) */
 	bool allow_setup_mode; /* --no-require-secure-boot, applied over every policy */
 };
 
-/* Returns 0 with *ret, -EINVAL for a state_dir without tpm, or another negative errno. @e is referenced. */
+/* Returns 0 with *ret, -EINVAL for a state_dir without tpm or an ek_ca_file without state_dir, or another
+ * negative errno. @e is referenced. */
 int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct probe_fleet **ret);
 struct probe_fleet *probe_fleet_free(struct probe_fleet *f);
 sd_event *probe_fleet_event(struct probe_fleet *f);
@@ -220,8 +258,22 @@ const struct probe_fleet_vm *probe_fleet_find(const struct probe_fleet *f, const
  */
 int probe_fleet_watch_dir(struct probe_fleet *f, const char *dir);
 
-/* Re-read DIR/<vm>/ak.name for every VM (after SIGHUP). */
+/* Re-read DIR/<vm>/ and its ak.name for every VM (after SIGHUP): each VM's next round uses them. */
 void probe_fleet_refresh_tpm(struct probe_fleet *f);
+
+/*
+ * probe_fleet_set_vm_tpm() - the VM's source says it has a TPM (@tpm true:
+ * libvirt, a <tpm> device in the live domain XML) or not (false: then only
+ * DIR/<name>/ makes it a TPM VM). Call it right after probe_fleet_add_vm()
+ * (returning 0 or 1), in the same callback: the VM's first round starts
+ * from the loop, so it already expects the evidence. Called later, it
+ * counts from the VM's next round. With cfg.state_dir a TPM VM without
+ * DIR/<name>/ gets it made (0700) to pin its AK in; without cfg.state_dir
+ * its rounds fail closed (tpm:evidence). Returns 0, or -ENOENT when no VM
+ * has that name.
+ */
+int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, bool tpm);
+const char *probe_fleet_ak_name(enum probe_fleet_ak a); /* "none", "pinned", "activate", "untrusted", "no-state" */
 
 const char *probe_fleet_source_name(enum probe_fleet_source s);   /* "socket-dir", "libvirt" */
 const char *probe_fleet_result_name(enum probe_fleet_result r);   /* "sealed", "unsealed", "timeout", "closed", "error" */

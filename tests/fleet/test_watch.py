@@ -457,6 +457,9 @@ def case_usage(probe, tmp):
         (["--socket-dir", sock, "--expect-digest", "abc"], "--expect-digest"),
         (ok + ["--state-dir", tmp, "--tpm-uki", os.path.join(tmp, "no.efi"), "--tpm-keys", tmp], "no.efi"),
         (ok + ["--state-dir", tmp, "--tpm-uki", bad_json, "--tpm-keys", tmp], "PK.crt"),
+        (ok + ["--tpm-ek-ca", bad_json], "go together"),
+        (ok + ["--state-dir", tmp, "--tpm-uki", bad_json, "--tpm-keys", tmp, "--tpm-ek-ca",
+               os.path.join(tmp, "no-ca.pem")], "no-ca.pem"),
     ]
     if os.geteuid() != 0:
         cases.append((["--socket-dir", sock, "--policy", unreadable], "secret.json"))
@@ -534,6 +537,33 @@ def case_tpm(probe, tmp):
         rc = w.stop()
         sim.stop()
     check(rc == 0, "exit %s" % rc)
+
+
+def case_tpm_unpinned(probe, tmp):
+    """A VM whose state folder DIR/<vm>/ exists without ak.name has a TPM (its AK
+    not pinned yet, to be bound by activation): its evidence is required, so a
+    report without it is NOT SEALED by tpm:evidence, never self-reported SEALED;
+    a VM without a folder stays self-reported."""
+    sim = Sim(tmp, "honest:2")
+    state = os.path.join(tmp, "state")
+    os.makedirs(os.path.join(state, "honest-0001"))
+    ca = os.path.join(FIXTURES, "evidence", "PK.crt")  # any readable PEM: no guest here gets that far
+    for extra in ([], ["--tpm-ek-ca", ca]):
+        w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--timeout", "2",
+                          "--state-dir", state, "--tpm-uki", os.path.join(FIXTURES, "uki", "uki-252.efi"),
+                          "--tpm-keys", os.path.join(FIXTURES, "evidence")] + extra)
+        try:
+            w.wait("both judged", lambda: all("honest-%04d" % i in w.latest() for i in range(2)), timeout=20)
+            plain, tpm = w.latest()["honest-0000"], w.latest()["honest-0001"]
+            check(plain["verdict"] == "sealed" and not plain["tpm"], "plain: %s" % json.dumps(plain)[:300])
+            check(tpm["tpm"] and tpm["verdict"] == "unsealed" and "tpm:evidence" in links(tpm) and
+                  tpm["evidence"] == "self-reported", "unpinned %s: %s" % (extra, json.dumps(tpm)[:400]))
+        finally:
+            rc = w.stop()
+        check(rc == 0, "exit %s" % rc)
+        check(not os.path.exists(os.path.join(state, "honest-0001", "ak.name")), "nothing pinned without evidence")
+        check(not os.path.exists(os.path.join(state, "honest-0000")), "no folder made for a VM without a TPM")
+    sim.stop()
 
 
 def case_table(probe, tmp):
@@ -699,6 +729,7 @@ CASES = {
     "usage": case_usage,
     "names": case_names,
     "tpm": case_tpm,
+    "tpm-unpinned": case_tpm_unpinned,
     "table": case_table,
     "reconnect": case_reconnect,
     "log": case_log,
