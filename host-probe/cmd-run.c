@@ -206,7 +206,7 @@ int verb_run(int argc, char **argv)
 	}
 
 	if (libvirt_uri)
-		return probe_libvirt_run(&vm, &o, libvirt_uri, ek_ca);
+		return run_libvirt(&vm, &o, libvirt_uri, ek_ca);
 
 	/* Before anything starts: a signal from now on ends the run with cleanup. */
 	r = probe_block_signals();

@@ -28,6 +28,7 @@ struct run_state {
 	struct probe_attest *a;
 	sd_event *event;
 	sd_event_source *console_listen, *console_io, *vm_exit;
+	bool stop; /* the attestation is over: the loop (maybe the caller's, which goes on) is left */
 };
 
 static void session_done(struct probe_session *s, void *userdata)
@@ -35,7 +36,7 @@ static void session_done(struct probe_session *s, void *userdata)
 	struct run_state *st = userdata;
 
 	(void)s;
-	(void)sd_event_exit(st->event, 0);
+	st->stop = true;
 }
 
 /* The VM is gone, or a console sign says it will not answer: read what is left, then stop. */
@@ -47,7 +48,7 @@ static void vm_stopped(struct run_state *st, const char *why)
 	if (probe_session_fd(s) >= 0)
 		probe_session_io(s, POLLIN, now);
 	probe_session_stop(s, PROBE_END_STOPPED, why, now);
-	(void)sd_event_exit(st->event, 0);
+	st->stop = true;
 }
 
 static void check_console(struct run_state *st, long long now)
@@ -128,7 +129,7 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
 	st->a->signal = (int)si->ssi_signo;
 	snprintf(why, sizeof(why), "interrupted by SIG%s", sigabbrev_np((int)si->ssi_signo) ?: "?");
 	probe_session_stop(&st->a->session, PROBE_END_STOPPED, why, sc_now_ms());
-	(void)sd_event_exit(st->event, 0);
+	st->stop = true;
 	return 0;
 }
 
@@ -165,7 +166,7 @@ int probe_attest_run(struct probe_attest *a)
 	r = probe_session_init(&a->session, &cfg);
 	if (r < 0)
 		return r;
-	r = sd_event_new(&e);
+	r = a->event ? (e = sd_event_ref(a->event), 0) : sd_event_new(&e);
 	if (r < 0)
 		return r;
 	st.event = e;
@@ -196,8 +197,10 @@ int probe_attest_run(struct probe_attest *a)
 	r = probe_watch_new(e, &a->session, session_done, &st, &w);
 	if (r < 0)
 		goto out;
-	if (!probe_session_finished(&a->session))
-		r = sd_event_loop(e);
+	/* Not sd_event_loop(): a caller's loop must not be left in its exit state. */
+	r = 0;
+	while (!st.stop && !probe_session_finished(&a->session) && r >= 0)
+		r = sd_event_run(e, UINT64_MAX);
 	if (r >= 0)
 		r = 0;
 out:

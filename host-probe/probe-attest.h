@@ -12,6 +12,7 @@
 #pragma once
 
 #include <signal.h>
+#include <systemd/sd-event.h>
 
 #include "probe-session.h"
 #include "probe-vm.h"
@@ -19,6 +20,7 @@
 struct probe_attest {
 	/* in */
 	const char *socket_path;
+	sd_event *event; /* the loop to run on (it goes on after), or NULL: one of its own */
 	long long deadline_ms;
 	struct probe_vm *vm; /* NULL: a VM the probe does not own */
 	bool expect_evidence; /* the VM has a TPM: wait for the report's evidence frame */

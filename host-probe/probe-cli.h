@@ -106,6 +106,18 @@ int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool 
 	       const struct probe_evidence_expect *tpm);
 
 int verb_run(int argc, char **argv);
+
+/*
+ * run_libvirt() - `sealcheck-probe run --libvirt` (cmd-run-libvirt.c): the image of @vm
+ * (its options as `run` parsed them) defined as a libvirt domain on @uri and
+ * started, attested over its channel, the verdict printed as `run` prints
+ * it, then the domain destroyed and undefined (its nvram and TPM state with
+ * it) unless @vm->keep. With a TPM the guest's AK is bound to its EK by
+ * credential activation, the EK certificate chaining to @ek_ca (a PEM
+ * bundle; NULL: libvirt's swtpm-localca). Returns the exit status.
+ */
+int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, const char *ek_ca);
+
 int verb_attest(int argc, char **argv);
 int verb_predict_pcr11(int argc, char **argv);
 int verb_watch(int argc, char **argv);

@@ -81,19 +81,6 @@ const char *probe_libvirt_last_error(const struct probe_libvirt *l);
 int probe_libvirt_channel(virDomainPtr dom, const char *port, struct probe_domain_channel *ret, char *why,
 			  size_t why_size);
 
-struct probe_vm;
-struct cli_common;
-/*
- * probe_libvirt_run() - `sealcheck-probe run --libvirt`: the image of @vm
- * (its options as `run` parsed them) defined as a libvirt domain on @uri and
- * started, attested over its channel, the verdict printed as `run` prints
- * it, then the domain destroyed and undefined (its nvram and TPM state with
- * it) unless @vm->keep. With a TPM the guest's AK is bound to its EK by
- * credential activation, the EK certificate chaining to @ek_ca (a PEM
- * bundle; NULL: libvirt's swtpm-localca). Returns the exit status.
- */
-int probe_libvirt_run(struct probe_vm *vm, struct cli_common *o, const char *uri, const char *ek_ca);
-
 struct probe_fleet;
 /*
  * probe_libvirt_fleet_new() - `watch --libvirt [URI]`: every domain with the
