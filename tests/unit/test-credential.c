@@ -16,6 +16,7 @@
 #include "unit.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -243,29 +244,14 @@ static bool port_open(int port)
 	return ok;
 }
 
-/* swtpm_setup with a local CA of its own (as libvirt's, with /etc/swtpm-localca.conf), then swtpm on loopback. */
-static int tpm_start(struct tpm *t)
+/* swtpm on a free loopback port pair: 0, -EAGAIN when it exited (a port taken meanwhile), or -1. */
+static int swtpm_launch(struct tpm *t)
 {
-	char cmd[2048], server[64], ctrl[64], dir[96];
+	char server[64], ctrl[64], dir[96];
 	int port = free_port_pair();
 
-	if (port < 0 || !mkdtemp(t->dir))
+	if (port < 0)
 		return -1;
-	t->made = true;
-	snprintf(cmd, sizeof(cmd),
-		 "set -e; d='%s'; mkdir -p $d/localca;"
-		 "printf 'statedir = %%s\\nsigningkey = %%s\\nissuercert = %%s\\ncertserial = %%s\\n' $d/localca "
-		 "$d/localca/signkey.pem $d/localca/issuercert.pem $d/localca/certserial >$d/lca.conf;"
-		 "printf -- '--platform-manufacturer sealcheck\\n--platform-version 2.1\\n--platform-model QEMU\\n' >$d/lca.opts;"
-		 "printf 'create_certs_tool = /usr/bin/swtpm_localca\\ncreate_certs_tool_config = %%s\\n"
-		 "create_certs_tool_options = %%s\\nactive_pcr_banks = sha256\\n' $d/lca.conf $d/lca.opts >$d/setup.conf;"
-		 "swtpm_setup --tpm2 --tpmstate $d --createek --create-ek-cert --lock-nvram --config $d/setup.conf "
-		 "--not-overwrite >$d/setup.log 2>&1;"
-		 "cat $d/localca/swtpm-localca-rootca-cert.pem $d/localca/issuercert.pem >$d/ca.pem",
-		 t->dir);
-	if (system(cmd) != 0)
-		return -1;
-	snprintf(t->ca, sizeof(t->ca), "%s/ca.pem", t->dir);
 	snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", port);
 	snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
 	snprintf(dir, sizeof(dir), "dir=%s", t->dir);
@@ -287,9 +273,45 @@ static int tpm_start(struct tpm *t)
 			return 0;
 		if (waitpid(t->pid, NULL, WNOHANG) == t->pid) {
 			t->pid = 0;
-			return -1;
+			return -EAGAIN;
 		}
 		usleep(50 * 1000);
+	}
+	return -1;
+}
+
+/* swtpm_setup with a local CA of its own (as libvirt's, with /etc/swtpm-localca.conf), then swtpm on loopback. */
+static int tpm_start(struct tpm *t)
+{
+	char cmd[2048];
+
+	if (!mkdtemp(t->dir))
+		return -1;
+	t->made = true;
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; d='%s'; mkdir -p $d/localca;"
+		 "printf 'statedir = %%s\\nsigningkey = %%s\\nissuercert = %%s\\ncertserial = %%s\\n' $d/localca "
+		 "$d/localca/signkey.pem $d/localca/issuercert.pem $d/localca/certserial >$d/lca.conf;"
+		 "printf -- '--platform-manufacturer sealcheck\\n--platform-version 2.1\\n--platform-model QEMU\\n' >$d/lca.opts;"
+		 "printf 'create_certs_tool = /usr/bin/swtpm_localca\\ncreate_certs_tool_config = %%s\\n"
+		 "create_certs_tool_options = %%s\\nactive_pcr_banks = sha256\\n' $d/lca.conf $d/lca.opts >$d/setup.conf;"
+		 "swtpm_setup --tpm2 --tpmstate $d --createek --create-ek-cert --lock-nvram --config $d/setup.conf "
+		 "--not-overwrite >$d/setup.log 2>&1;"
+		 "cat $d/localca/swtpm-localca-rootca-cert.pem $d/localca/issuercert.pem >$d/ca.pem",
+		 t->dir);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(t->ca, sizeof(t->ca), "%s/ca.pem", t->dir);
+	/*
+	 * The free port pair may be taken by another test between our probe and
+	 * swtpm's bind (the suite runs in parallel): then swtpm exits and another
+	 * pair is tried.
+	 */
+	for (int attempt = 0; attempt < 8; attempt++) {
+		int r = swtpm_launch(t);
+
+		if (r != -EAGAIN)
+			return r;
 	}
 	return -1;
 }
