@@ -146,11 +146,15 @@ def debian_mirror():
 def systemd_tree(tree, sealcheck, kdir, cache):
     """A Debian bookworm root with systemd as init (debootstrap minbase, cached), the
     guest kernel's modules, sealcheck, and the project's unit and udev rule."""
-    base = os.path.join(cache, "debootstrap-bookworm-systemd")
+    # The TSS libraries systemd 252 dlopens (libtss2-esys.so.0, libtss2-rc.so.0, libtss2-mu.so.0, and the
+    # device TCTI esys loads): without them systemd-pcrphase{,-sysinit}.service exit quietly (--graceful)
+    # and PCR 11 holds the stub's measurements only. The cache's name follows the package list.
+    packages = "systemd,systemd-sysv,udev,kmod,libtss2-esys-3.0.2-0,libtss2-rc0,libtss2-mu0,libtss2-tcti-device0"
+    base = os.path.join(cache, "debootstrap-bookworm-" + hashlib.sha256(packages.encode()).hexdigest()[:12])
     if not os.path.exists(os.path.join(base, ".complete")):
         say("debootstrap: a Debian root with systemd (once; cached in " + cache + ")")
         shutil.rmtree(base, ignore_errors=True)
-        run("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,udev,kmod", "bookworm", base,
+        run("debootstrap", "--variant=minbase", "--include=" + packages, "bookworm", base,
             debian_mirror(), stderr=subprocess.DEVNULL)
         open(os.path.join(base, ".complete"), "w").close()
     run("cp", "-a", base + "/.", tree)
@@ -171,6 +175,11 @@ def systemd_tree(tree, sealcheck, kdir, cache):
     with open(os.path.join(tree, "usr/lib/systemd/system/sealcheck-agent.service"), "w") as f:
         f.write(unit)
     shutil.copy2(os.path.join(SRC, "units/90-sealcheck.rules"), os.path.join(tree, "usr/lib/udev/rules.d/"))
+    # tpm-udev (a dependency of every libtss2 package) makes /dev/tpmrm0 tss:tss 0660; the agent is root
+    # without capabilities (CapabilityBoundingSet=), so only the tss group opens it.
+    os.makedirs(os.path.join(tree, "etc/systemd/system/sealcheck-agent.service.d"), exist_ok=True)
+    with open(os.path.join(tree, "etc/systemd/system/sealcheck-agent.service.d/tss.conf"), "w") as f:
+        f.write("[Service]\nSupplementaryGroups=tss\n")
     # A read-only root: an empty machine-id makes systemd mount a transient one.
     with open(os.path.join(tree, "etc/machine-id"), "w"):
         pass
