@@ -425,22 +425,6 @@ int probe_evidence_pcr9_events(const struct probe_eventlog *log, const uint8_t *
 	return 0;
 }
 
-/*
- * Without a userspace log (systemd < 253 writes none) the phase words are
- * not listed; the ones systemd-pcrphase extends while booting are a prefix
- * of enter-initrd leave-initrd sysinit ready (a non-systemd initrd skips the
- * first two). PCR 11 is a hash chain, so at most one of these matches.
- */
-static const char *const *const boot_phase_seqs[] = {
-	(const char *const[]){ NULL },
-	(const char *const[]){ "enter-initrd", NULL },
-	(const char *const[]){ "enter-initrd", "leave-initrd", NULL },
-	(const char *const[]){ "enter-initrd", "leave-initrd", "sysinit", NULL },
-	(const char *const[]){ "enter-initrd", "leave-initrd", "sysinit", "ready", NULL },
-	(const char *const[]){ "sysinit", NULL },
-	(const char *const[]){ "sysinit", "ready", NULL },
-};
-
 static void words_join(const char *const *w, unsigned n, char *out, size_t out_size)
 {
 	size_t o = 0;
@@ -536,26 +520,15 @@ static int eventlog_link(const struct probe_eventlog *log, const struct decoded 
 			       -EPERM;
 		return 0;
 	}
-	for (size_t k = 0; k < ELEMENTSOF(boot_phase_seqs); k++) {
-		struct probe_userlog guess = { 0 };
-
-		memcpy(pcr11, pcrs[11], 32);
-		for (const char *const *w = boot_phase_seqs[k]; *w; w++) {
-			guess.phases[guess.n_phases] = *w;
-			if (probe_bank_hash(PROBE_BANK_SHA256, *w, strlen(*w), guess.phase_sha256[guess.n_phases]) < 0 ||
-			    probe_pcr_extend(PROBE_BANK_SHA256, pcr11, guess.phase_sha256[guess.n_phases]) < 0)
-				return -EIO;
-			guess.n_phases++;
-		}
-		if (memcmp(pcr11, pcr_value(d, 11), 32) == 0) {
-			*ul = guess;
-			return 0;
-		}
-	}
-	return snprintf(why, why_size,
-			"PCR 11: the firmware log does not replay to the quoted value, neither alone nor followed by systemd-pcrphase's "
-			"boot words, and there is no userspace log"),
-	       -EPERM;
+	/* No userspace log (systemd < 253 writes none): one of systemd's fixed boot phase paths (probe-pcr11.h). */
+	r = probe_pcr11_match_boot_path(PROBE_BANK_SHA256, pcrs[11], pcr_value(d, 11), inner, sizeof(inner));
+	if (r == -ENOENT)
+		return snprintf(why, why_size, "the firmware log's PCR 11, no userspace log: %s", inner), -EPERM;
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < probe_pcr11_boot_path((unsigned)r)->n_words; i++)
+		ul->phases[ul->n_phases++] = probe_pcr11_boot_path((unsigned)r)->words[i];
+	return 0;
 }
 
 /* tpm:pcr11, tpm:pcr9, tpm:pcr12 for the UKI the host booted; @log NULL when it did not replay. */
@@ -569,14 +542,18 @@ static int uki_links(json_t *links, const struct probe_pe *pe, const struct prob
 	bool has_initrd = false;
 	char why[512], buf[700], names[160], words[200];
 	bool pred_ok;
-	int r;
+	int r, path;
 
 	for (unsigned i = 0; i < pe->n_sections; i++)
 		if (strcmp(pe->sections[i].name, ".cmdline") == 0)
 			probe_pe_section_raw(pe, &pe->sections[i], &cmdline, &cmdline_len);
 
 	pred_ok = probe_pcr11_predict(pe, PROBE_BANK_SHA256, 0, ul->phases, ul->n_phases, &pred, why, sizeof(why)) >= 0;
-	if (!pred_ok)
+	/* No userspace log: the quoted PCR 11 must be the host's sections then one of systemd's boot phase paths. */
+	path = pred_ok && !d->has_userlog ? probe_pcr11_match_boot_path(PROBE_BANK_SHA256, pred.sections_value,
+									 pcr_value(d, 11), why, sizeof(why))
+					  : -1;
+	if (!pred_ok || path == -ENOENT)
 		r = link_add(links, "tpm:pcr11", false, why);
 	else if (!log)
 		r = link_add(links, "tpm:pcr11", false, "not verified: the event log did not replay");
@@ -594,8 +571,10 @@ static int uki_links(json_t *links, const struct probe_pe *pe, const struct prob
 		snprintf(buf, sizeof(buf),
 			 "PCR 11 event by event: the sealed UKI's %u sections (%s), each name then content, in order (systemd-stub %u)%s%s%s",
 			 pred.n_events, names, pred.stub_version,
-			 ul->n_phases == 0 ? ", no phase words" : d->has_userlog ? ", then the userspace log's phase words " : ", then phase words ",
-			 words, ul->n_phases && !d->has_userlog ? " (no userspace log: the boot sequence that replays)" : "");
+			 d->has_userlog ? (ul->n_phases ? ", then the userspace log's phase words " : ", no phase words")
+			 : ul->n_phases ? ", then the phase path \"" : ", no phase words",
+			 words, d->has_userlog ? "" : ul->n_phases ? "\" (no userspace log: one of systemd's boot phase paths)"
+						 : " (no userspace log: the empty boot phase path)");
 		r = link_add(links, "tpm:pcr11", true, buf);
 	}
 	if (r < 0)

@@ -24,6 +24,19 @@ static const struct {
 
 static const char *const phase_words[] = { "enter-initrd", "leave-initrd", "sysinit", "ready", "shutdown", "final" };
 
+/* The boot paths (probe-pcr11.h): prefixes of the initrd sequence, then of the host-side one. */
+static const char *const initrd_seq[] = { "enter-initrd", "leave-initrd", "sysinit", "ready" };
+static const char *const host_seq[] = { "sysinit", "ready" };
+static const struct probe_pcr11_path boot_paths[PROBE_PCR11_BOOT_PATHS] = {
+	{ "", 0, initrd_seq },
+	{ "enter-initrd", 1, initrd_seq },
+	{ "enter-initrd:leave-initrd", 2, initrd_seq },
+	{ "enter-initrd:leave-initrd:sysinit", 3, initrd_seq },
+	{ "enter-initrd:leave-initrd:sysinit:ready", 4, initrd_seq },
+	{ "sysinit", 1, host_seq },
+	{ "sysinit:ready", 2, host_seq },
+};
+
 /* A bank is a TPM hash algorithm: names, sizes and digests are probe-tpm.c's. */
 static const uint16_t bank_alg[_PROBE_BANK_MAX] = {
 	[PROBE_BANK_SHA1] = PROBE_TPM_ALG_SHA1,
@@ -166,6 +179,44 @@ const char *probe_pcr11_phase_word(const char *w)
 		if (strcmp(w, phase_words[i]) == 0)
 			return phase_words[i];
 	return NULL;
+}
+
+const struct probe_pcr11_path *probe_pcr11_boot_path(unsigned i)
+{
+	return i < ELEMENTSOF(boot_paths) ? &boot_paths[i] : NULL;
+}
+
+int probe_pcr11_match_boot_path(enum probe_bank bank, const uint8_t *start, const uint8_t *quoted, char *why,
+				size_t why_size)
+{
+	uint8_t values[PROBE_PCR11_BOOT_PATHS][PROBE_PCR_DIGEST_MAX];
+	size_t n = probe_bank_size(bank), o;
+
+	if (why && why_size)
+		why[0] = 0;
+	if (!bank_md(bank))
+		return -EINVAL;
+	for (unsigned i = 0; i < ELEMENTSOF(boot_paths); i++) {
+		memcpy(values[i], start, n);
+		for (unsigned k = 0; k < boot_paths[i].n_words; k++) {
+			const char *w = boot_paths[i].words[k];
+			uint8_t d[PROBE_PCR_DIGEST_MAX];
+
+			if (probe_bank_hash(bank, w, strlen(w), d) < 0 || probe_pcr_extend(bank, values[i], d) < 0)
+				return -EIO;
+		}
+		if (memcmp(values[i], quoted, n) == 0)
+			return (int)i;
+	}
+	if (!why || why_size == 0)
+		return -ENOENT;
+	o = (size_t)snprintf(why, why_size, "PCR 11 %02x%02x%02x%02x... is not the sealed UKI's sections followed by one of "
+				       "systemd's %u boot phase paths:",
+			     quoted[0], quoted[1], quoted[2], quoted[3], PROBE_PCR11_BOOT_PATHS);
+	for (unsigned i = 0; i < ELEMENTSOF(boot_paths) && o < why_size; i++)
+		o += (size_t)snprintf(why + o, why_size - o, "%s \"%s\" %02x%02x%02x%02x", i ? "," : "", boot_paths[i].name,
+				      values[i][0], values[i][1], values[i][2], values[i][3]);
+	return -ENOENT;
 }
 
 int probe_pcr11_parse_phases(char *words, const char **ret, unsigned *ret_n, char *why, size_t why_size)

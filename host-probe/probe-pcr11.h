@@ -82,6 +82,48 @@ int probe_pcr11_parse_phases(char *words, const char **ret, unsigned *ret_n, cha
 /* The static copy of systemd-pcrphase word @w if it is one we know (the list above), else NULL. */
 const char *probe_pcr11_phase_word(const char *w);
 
+/*
+ * The phase paths a booting guest's PCR 11 may be at when no userspace log
+ * lists its systemd-pcrphase words (systemd < 253 writes none): each a fixed
+ * sequence of known words, so a value outside the list is refused, never
+ * explained by a word the guest names.
+ *
+ * systemd 252's units (units/systemd-pcrphase*.service, each
+ * ConditionSecurity=tpm2 and ConditionPathExists= the StubPcrKernelImage EFI
+ * variable systemd-stub sets; ExecStart=systemd-pcrphase --graceful WORD):
+ *   systemd-pcrphase-initrd.service   enter-initrd (start), leave-initrd (stop), only in
+ *                                     a systemd initrd (ConditionPathExists=/etc/initrd-release)
+ *   systemd-pcrphase-sysinit.service  sysinit after sysinit.target (on the host, !/etc/initrd-release)
+ *   systemd-pcrphase.service          ready before systemd-user-sessions.service (host)
+ * and shutdown/final when those stop. systemd-measure 252 (src/boot/measure.c
+ * parse_argv(), man systemd-measure(1) --phase=) signs by default
+ * "enter-initrd", "enter-initrd:leave-initrd",
+ * "enter-initrd:leave-initrd:sysinit", "enter-initrd:leave-initrd:sysinit:ready".
+ * Accepted: those four; "" (no word: no TPM support in userspace, a
+ * non-systemd init, or a quote before sysinit); and for a guest whose initrd
+ * is not systemd's (no enter-initrd/leave-initrd) "sysinit", "sysinit:ready".
+ * Never shutdown or final: the agent is not asked to quote while stopping.
+ */
+#define PROBE_PCR11_BOOT_PATHS 7
+
+struct probe_pcr11_path {
+	const char *name; /* "enter-initrd:leave-initrd"; "" for no word */
+	unsigned n_words;
+	const char *const *words; /* static strings: probe_pcr11_phase_word()'s */
+};
+
+/* Boot path @i (0 .. PROBE_PCR11_BOOT_PATHS - 1), NULL past the end. */
+const struct probe_pcr11_path *probe_pcr11_boot_path(unsigned i);
+
+/*
+ * probe_pcr11_match_boot_path() - the boot path that takes PCR 11 in @bank
+ * from @start (the value after the UKI's sections) to @quoted: its index, or
+ * -ENOENT with @why naming every path and the value it expects (first 8 hex
+ * digits), or -EIO.
+ */
+int probe_pcr11_match_boot_path(enum probe_bank bank, const uint8_t *start, const uint8_t *quoted, char *why,
+				size_t why_size);
+
 /* One measured section as its PCR 11 EV_IPL events carry it (name event, then data event). */
 struct probe_pcr11_event {
 	char name[9];

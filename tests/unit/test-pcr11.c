@@ -14,6 +14,7 @@
 
 #include "probe-pcr11.h"
 #include "probe-pe.h"
+#include "sc-digest.h"
 #include "sc-fileio.h"
 #include "sc-macro.h"
 
@@ -473,6 +474,108 @@ static void test_phases_and_banks(void **state)
 	}
 }
 
+/*
+ * Without a userspace log: each of systemd's boot phase paths against what
+ * the real `systemd-measure calculate --bank=sha256 --phase=PATH` (252) prints
+ * for uki-252.efi's sections (make-fixtures.sh's payloads; "", enter-initrd
+ * and the full path are uki-252.expect's lines too). A value extended with an
+ * unknown word, with known words out of order, or past "ready" matches none.
+ */
+static void test_boot_paths(void **state)
+{
+	static const struct {
+		const char *path, *want;
+	} ka[PROBE_PCR11_BOOT_PATHS] = {
+		{ "", "4cf2d01a60a0dcc52c7ac0f316a21050cc18d0a1d7516214d44dcc6900a9e10a" },
+		{ "enter-initrd", "6ffeee36feb5e639d9cfe94f51fd6ab4e8d30f509ef5ff87e13839a6b04bca02" },
+		{ "enter-initrd:leave-initrd", "145f22f289160960fddf4f0038a2d9b82cb5de1b3a04128baf123322cbc9369a" },
+		{ "enter-initrd:leave-initrd:sysinit", "082906efcb4c80282991b0d76063a0d605077938af88b8e2fae58292ecbea37a" },
+		{ "enter-initrd:leave-initrd:sysinit:ready", "3f228b1062dff6a74df6d237f3ca9c7660b9989f669af7c00fd5f7164689c2d4" },
+		{ "sysinit", "859b0f3e96310b7a96bf7c3d254dba4d980144b34e02ae4b15ac88d7321e4147" },
+		{ "sysinit:ready", "ae154fc43cb5ae901d7c01eb85cb5c21aebe4424e3db923fa5e0db612b20463e" },
+	};
+	/* Also from systemd-measure 252: known words the list does not hold, each matching no path. */
+	static const char *const refused[] = {
+		"be573e4821ea66089c6d910fdefc3b573c0a00e3b275e0c7b51ec4b2226f70f5", /* sysinit:ready:shutdown */
+		"b4f2007f522d31d8f2ffc9192931b1b8433a4f1acc43b2abbda58475821c46be", /* ready:sysinit */
+		"0c32d6ca51305e81cfcce2dc21009690d871ae43d028d3df487ba2d22d72ed14", /* enter-initrd:sysinit */
+	};
+	struct fixture f = load("uki-252.efi");
+	_cleanup_free_ char *ffree = f.buf;
+	struct probe_pe pe;
+	struct probe_pcr11 p;
+	char why[1024], h[2 * PROBE_PCR_DIGEST_MAX + 1];
+	uint8_t v[PROBE_PCR_DIGEST_MAX];
+
+	(void)state;
+	assert_int_equal(probe_pe_parse(f.buf, f.len, &pe, why, sizeof(why)), 0);
+	assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA256, 0, NULL, 0, &p, why, sizeof(why)), 0);
+	assert_null(probe_pcr11_boot_path(PROBE_PCR11_BOOT_PATHS));
+	for (unsigned i = 0; i < PROBE_PCR11_BOOT_PATHS; i++) {
+		const struct probe_pcr11_path *bp = probe_pcr11_boot_path(i);
+		struct probe_pcr11 q;
+		char words[128];
+		const char *w[PROBE_PCR11_MAX_PHASES];
+		unsigned n;
+
+		assert_non_null(bp);
+		assert_string_equal(bp->name, ka[i].path);
+		/* The path's words are its name, each a known word, and predict() agrees with systemd-measure. */
+		snprintf(words, sizeof(words), "%s", bp->name);
+		assert_int_equal(probe_pcr11_parse_phases(words, w, &n, why, sizeof(why)), 0);
+		assert_int_equal(n, bp->n_words);
+		for (unsigned k = 0; k < n; k++) {
+			assert_string_equal(w[k], bp->words[k]);
+			assert_ptr_equal(probe_pcr11_phase_word(bp->words[k]), bp->words[k]);
+		}
+		assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA256, 0, bp->words, bp->n_words, &q, why, sizeof(why)), 0);
+		hex(q.value, 32, h);
+		assert_string_equal(h, ka[i].want);
+		assert_int_equal(sc_hex_decode(ka[i].want, v, 32), 0);
+		assert_int_equal(probe_pcr11_match_boot_path(PROBE_BANK_SHA256, p.sections_value, v, why, sizeof(why)), (int)i);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+		assert_int_equal(sc_hex_decode(refused[i], v, 32), 0);
+		assert_int_equal(probe_pcr11_match_boot_path(PROBE_BANK_SHA256, p.sections_value, v, why, sizeof(why)), -ENOENT);
+	}
+	/* The refusal names every path and the value it expects. */
+	assert_non_null(strstr(why, "PCR 11 0c32d6ca... is not the sealed UKI's sections followed by one of systemd's 7 boot phase paths"));
+	assert_non_null(strstr(why, "\"\" 4cf2d01a"));
+	assert_non_null(strstr(why, "\"enter-initrd:leave-initrd:sysinit:ready\" 3f228b10"));
+	assert_non_null(strstr(why, "\"sysinit:ready\" ae154fc4"));
+	/* An unknown word after a valid path, and a word repeated. */
+	{
+		const char *const extra[] = { "sysinit", "ready", "sealcheck" };
+		const char *const again[] = { "sysinit", "sysinit" };
+		uint8_t d[32];
+
+		memcpy(v, p.sections_value, 32);
+		for (size_t k = 0; k < ELEMENTSOF(extra); k++) {
+			assert_int_equal(probe_bank_hash(PROBE_BANK_SHA256, extra[k], strlen(extra[k]), d), 0);
+			assert_int_equal(probe_pcr_extend(PROBE_BANK_SHA256, v, d), 0);
+		}
+		assert_int_equal(probe_pcr11_match_boot_path(PROBE_BANK_SHA256, p.sections_value, v, why, sizeof(why)), -ENOENT);
+		memcpy(v, p.sections_value, 32);
+		for (size_t k = 0; k < ELEMENTSOF(again); k++) {
+			assert_int_equal(probe_bank_hash(PROBE_BANK_SHA256, again[k], strlen(again[k]), d), 0);
+			assert_int_equal(probe_pcr_extend(PROBE_BANK_SHA256, v, d), 0);
+		}
+		assert_int_equal(probe_pcr11_match_boot_path(PROBE_BANK_SHA256, p.sections_value, v, why, sizeof(why)), -ENOENT);
+	}
+	/* Another bank's start and value: the same paths, sha384's width. */
+	{
+		struct probe_pcr11 q, r;
+
+		assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA384, 0, NULL, 0, &q, why, sizeof(why)), 0);
+		assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA384, 0, probe_pcr11_boot_path(6)->words, 2, &r, why,
+						     sizeof(why)),
+				 0);
+		assert_int_equal(probe_pcr11_match_boot_path(PROBE_BANK_SHA384, q.sections_value, r.value, why, sizeof(why)), 6);
+		assert_int_equal(probe_pcr11_match_boot_path(_PROBE_BANK_MAX, q.sections_value, r.value, why, sizeof(why)), -EINVAL);
+	}
+	probe_pe_done(&pe);
+}
+
 static void test_load(void **state)
 {
 	struct probe_pe pe = { 0 };
@@ -495,7 +598,7 @@ int main(void)
 		cmocka_unit_test(test_known_answers_252), cmocka_unit_test(test_known_answers_newer),
 		cmocka_unit_test(test_events),		  cmocka_unit_test(test_pe_malformed),
 		cmocka_unit_test(test_predict_refused),	  cmocka_unit_test(test_phases_and_banks),
-		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_load),		  cmocka_unit_test(test_boot_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
