@@ -15,7 +15,8 @@
 #   tpm-counter-back    the VM's last recorded quote had a higher resetCount: the TPM's
 #                       counters went back (a reset or a replayed state: tpm:counters)
 #   tpm-systemd-sealed  the systemd guest (Debian 12, systemd 252 as init): every link
-#                       proven, PCR 11 event by event with whatever phase words it holds
+#                       proven, PCR 11 event by event then the boot phase path systemd-pcrphase
+#                       reached (no userspace log in 252: one of systemd's fixed paths, named)
 #   tpm-ak-activate     no AK derived before boot (run --tpm-ak activate): the guest's AK is
 #                       bound to the EK (certified by the state's local CA) by credential
 #                       activation, every link proven and the AK pinned; a second boot of
@@ -123,6 +124,24 @@ if [ "$want_rc" = 0 ]; then
 	for l in tpm:pcr11 tpm:pcr9; do
 		echo "# $l: $(jq -r --arg l "$l" '.tpm[] | select(.link == $l) | .reason' "$work/out.json")"
 	done
+	pcr11=$(jq -r '.tpm[] | select(.link == "tpm:pcr11") | .reason' "$work/out.json")
+	case $case in
+	tpm-systemd-sealed)
+		# The guest has the TSS libraries systemd 252 dlopens: systemd-pcrphase extended PCR 11 past the
+		# stub's sections, with one of systemd's boot phase paths (whichever the agent quoted at).
+		echo "# quoted PCR 11: $(jq -r '[.. | objects | select(has("pcrs")) | .pcrs.sha256["11"]?] | first // "?"' "$work/out.json")"
+		path=$(sed -n 's/.*then the phase path "\([a-z:-]*\)".*/\1/p' <<<"$pcr11")
+		case $path in
+		enter-initrd | enter-initrd:leave-initrd | enter-initrd:leave-initrd:sysinit | \
+			enter-initrd:leave-initrd:sysinit:ready | sysinit | sysinit:ready)
+			ok "PCR 11 holds systemd-pcrphase's words: the phase path $path" ;;
+		*) bad "PCR 11 names no systemd boot phase path: $pcr11" ;;
+		esac
+		;;
+	tpm-sealed)
+		[[ $pcr11 == *"no phase words"* ]] && ok "PCR 11: no phase words (busybox init)" || bad "PCR 11: $pcr11"
+		;;
+	esac
 	[ "$(jq -r .evidence "$work/out.json")" = tpm ] && ok "evidence: tpm" || bad "evidence: $(jq -r .evidence "$work/out.json")"
 	if [ -n "$fixture_out" ]; then
 		cp "$work/out.json" "$fixture_out"
