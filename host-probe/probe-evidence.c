@@ -540,7 +540,7 @@ static int uki_links(json_t *links, const struct probe_pe *pe, const struct prob
 	const uint8_t *cmdline = NULL;
 	size_t cmdline_len = 0;
 	bool has_initrd = false;
-	char why[512], buf[700], names[160], words[200];
+	char why[512], pwhy[512], buf[700], names[160], words[200];
 	bool pred_ok;
 	int r, path;
 
@@ -551,14 +551,16 @@ static int uki_links(json_t *links, const struct probe_pe *pe, const struct prob
 	pred_ok = probe_pcr11_predict(pe, PROBE_BANK_SHA256, 0, ul->phases, ul->n_phases, &pred, why, sizeof(why)) >= 0;
 	/* No userspace log: the quoted PCR 11 must be the host's sections then one of systemd's boot phase paths. */
 	path = pred_ok && !d->has_userlog ? probe_pcr11_match_boot_path(PROBE_BANK_SHA256, pred.sections_value,
-									 pcr_value(d, 11), why, sizeof(why))
+									 pcr_value(d, 11), pwhy, sizeof(pwhy))
 					  : -1;
-	if (!pred_ok || path == -ENOENT)
+	if (!pred_ok)
 		r = link_add(links, "tpm:pcr11", false, why);
-	else if (!log)
+	else if (!log && path != -ENOENT)
 		r = link_add(links, "tpm:pcr11", false, "not verified: the event log did not replay");
-	else if (probe_evidence_pcr11_events(log, &pred, why, sizeof(why)) < 0)
+	else if (log && probe_evidence_pcr11_events(log, &pred, why, sizeof(why)) < 0)
 		r = link_add(links, "tpm:pcr11", false, why);
+	else if (path == -ENOENT)
+		r = link_add(links, "tpm:pcr11", false, pwhy);
 	else if (memcmp(pcr_value(d, 11), pred.value, 32) != 0)
 		r = link_add(links, "tpm:pcr11", false, "PCR 11 is not what the sealed UKI the host built measures to: another UKI booted");
 	else {
