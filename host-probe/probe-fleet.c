@@ -314,8 +314,13 @@ static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 	}
 	if (asprintf(&dir, "%s/%s", f->cfg.state_dir, vm->name) < 0)
 		dir = NULL;
-	if (vm->tpm_source && dir && mkdir(dir, 0700) < 0 && errno != EEXIST)
-		fprintf(stderr, "sealcheck-probe watch: %s: %s (the AK cannot be pinned there)\n", dir, strerror(errno));
+	if (vm->tpm_source && dir && mkdir(dir, 0700) < 0 && errno != EEXIST && !vm->mkdir_logged) {
+		/* Said once a VM, not every round: its activation fails to pin (tpm:quote says so) until it can. */
+		vm->mkdir_logged = true;
+		fputs("sealcheck-probe watch: ", stderr);
+		sc_term_fput(stderr, dir, strlen(dir), 0);
+		fprintf(stderr, ": %s (the AK cannot be pinned there)\n", strerror(errno));
+	}
 	if (!vm->tpm_source && (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return; /* no TPM state and no word of a TPM: self-reported */
 	/* A TPM whose AK the host has not pinned: bind it to the EK by credential activation, or fail. */

@@ -181,6 +181,7 @@ struct probe_fleet_vm {
 	char *pin_file;		     /* with cfg.state_dir: DIR/<name>/ak.name (owned, fixed) */
 	enum probe_fleet_ak round_ak; /* vm->ak when the current round started */
 	struct probe_credential_config cred; /* ACTIVATE: the current round's (its session points here) */
+	bool mkdir_logged;	     /* DIR/<name>/ could not be made: said once */
 	bool seen;		     /* socket-dir rescans */
 };
 
