@@ -489,7 +489,8 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 static int try_connect(struct probe_libvirt *l)
 {
 	disconnect(l);
-	l->conn = virConnectOpen(l->uri);
+	/* Discovery only reads (events, lists, live XML): a read-only connection grants no more. */
+	l->conn = l->ops.added || l->ops.removed ? virConnectOpenReadOnly(l->uri) : virConnectOpen(l->uri);
 	if (!l->conn) {
 		snprintf(l->error, sizeof(l->error), "%s", last_error());
 		return -ECONNREFUSED;

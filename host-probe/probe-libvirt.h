@@ -62,7 +62,8 @@ struct probe_libvirt_ops {
  * probe_libvirt_event_init(e)) and announce the domains that have the port
  * @port. When libvirtd cannot be reached now, the connection is retried with
  * backoff and the failure logged. With neither added nor removed in @ops
- * there is no discovery at all (no events, no listing): the connection only. Returns 0 with *ret, or a negative errno
+ * there is no discovery at all (no events, no listing): the connection only (read-write; with
+ * discovery the connection is read-only). Returns 0 with *ret, or a negative errno
  * when nothing could be set up.
  */
 int probe_libvirt_new(sd_event *e, const char *uri, const char *port, const struct probe_libvirt_ops *ops,

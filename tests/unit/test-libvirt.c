@@ -193,7 +193,11 @@ static void discovery(void **state)
 
 	(void)state;
 	assert_int_equal(probe_libvirt_new(loop, "test:///default", PORT, &ops, &s, &l), 0);
-	conn = probe_libvirt_conn(l);
+	assert_non_null(probe_libvirt_conn(l));
+	/* Discovery's connection is read-only: the test defines domains over a read-write one of its own
+	 * (test:///default is one shared driver state in the process). */
+	assert_null(virDomainCreateXML(probe_libvirt_conn(l), domain_xml("vm-ro", "/run/sealcheck-test/ro/" PORT), 0));
+	conn = virConnectOpen("test:///default");
 	assert_non_null(conn);
 	/* The test driver's own running domain "test" has no channel: not announced. */
 	for (int i = 0; i < 5; i++)
@@ -265,6 +269,7 @@ static void discovery(void **state)
 	virDomainFree(d1);
 	virDomainFree(d2);
 	virDomainFree(d3);
+	virConnectClose(conn);
 	probe_libvirt_free(l);
 	probe_libvirt_event_flush();
 }

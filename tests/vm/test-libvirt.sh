@@ -298,7 +298,7 @@ EOF
   "$broken": {"digests": ["sha512:$digest"]},
   "$late": {"digests": ["sha512:$digest"]}}}
 EOF
-	"$probe" watch --libvirt "$URI" --policy "$work/policy.json" --interval 5 --timeout 5 --json \
+	"$probe" watch --libvirt "$URI" --policy "$work/policy.json" --interval 20 --timeout 20 --json \
 		>"$work/watch.jsonl" 2>"$work/watch.err" &
 	watch_pid=$!
 	sleep 1
