@@ -176,10 +176,11 @@ def systemd_tree(tree, sealcheck, kdir, cache):
         f.write(unit)
     shutil.copy2(os.path.join(SRC, "units/90-sealcheck.rules"), os.path.join(tree, "usr/lib/udev/rules.d/"))
     # tpm-udev (a dependency of every libtss2 package) makes /dev/tpmrm0 tss:tss 0660; the agent is root
-    # without capabilities (CapabilityBoundingSet=), so only the tss group opens it.
-    os.makedirs(os.path.join(tree, "etc/systemd/system/sealcheck-agent.service.d"), exist_ok=True)
-    with open(os.path.join(tree, "etc/systemd/system/sealcheck-agent.service.d/tss.conf"), "w") as f:
-        f.write("[Service]\nSupplementaryGroups=tss\n")
+    # without capabilities (CapabilityBoundingSet=), so only the tss group opens it: the project's drop-in,
+    # where meson installs it (units/meson.build, -Dtss_group=tss).
+    os.makedirs(os.path.join(tree, "usr/lib/systemd/system/sealcheck-agent.service.d"), exist_ok=True)
+    with open(os.path.join(tree, "usr/lib/systemd/system/sealcheck-agent.service.d/tss.conf"), "w") as f:
+        f.write(open(os.path.join(SRC, "units/sealcheck-agent.service.d/tss.conf.in")).read().replace("@tss_group@", "tss"))
     # A read-only root: an empty machine-id makes systemd mount a transient one.
     with open(os.path.join(tree, "etc/machine-id"), "w"):
         pass
