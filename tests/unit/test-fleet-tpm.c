@@ -174,6 +174,7 @@ struct guest {
 	char buf[512];
 	size_t n;
 	bool evidence; /* send an evidence frame for the report */
+	unsigned ek_requests; /* the host's 'K' frames (the credential phase), never answered */
 };
 
 struct result {
@@ -216,6 +217,11 @@ static int on_conn(sd_event_source *src, int fd, uint32_t revents, void *userdat
 		char nonce[SC_NONCE_HEX_LEN + 1], sha[65];
 		size_t len, frame_len, ev_len;
 
+		if (g->buf[SC_WIRE_MAGIC_LEN] == SC_WIRE_EK) {
+			g->ek_requests++;
+			g->n = 0;
+			return 0;
+		}
 		assert_memory_equal(g->buf, "\x1eSC1N", 5);
 		memcpy(nonce, g->buf + SC_WIRE_HEADER_LEN, SC_NONCE_HEX_LEN);
 		nonce[SC_NONCE_HEX_LEN] = '\0';
@@ -274,12 +280,16 @@ static void on_round(struct probe_fleet *f, const struct probe_fleet_vm *vm, uns
 			 json_string_value(json_object_get(l, "link")), json_string_value(json_object_get(l, "reason")));
 }
 
-/* One round of VM "lv" (source libvirt, with or without a TPM by its word), no state directory. */
-static void one_round(bool tpm, bool evidence, struct result *res)
+/*
+ * One round of VM "lv" (source libvirt, with or without a TPM by its word): with no state directory,
+ * or (@activate) with one holding lv/ without ak.name and an EK CA. Returns the EK requests the guest saw.
+ */
+static unsigned one_round(bool tpm, bool evidence, bool activate, struct result *res)
 {
-	char dir[] = "/tmp/test-fleet-tpm-XXXXXX";
+	char dir[] = "/tmp/test-fleet-tpm-XXXXXX", state_dir[64], path[96];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct guest g = { .lfd = -1, .cfd = -1, .evidence = evidence };
+	struct probe_evidence_expect x = { .uki_path = "/nonexistent.efi" };
 	struct probe_fleet_config cfg = { .interval_ms = 60000, .timeout_ms = 2000, .tpm_timeout_ms = 2000 };
 	struct probe_fleet *f = NULL;
 	struct probe_policy p;
@@ -287,6 +297,15 @@ static void one_round(bool tpm, bool evidence, struct result *res)
 	long long until;
 
 	assert_non_null(mkdtemp(dir));
+	if (activate) {
+		snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
+		assert_int_equal(mkdir(state_dir, 0700), 0);
+		snprintf(path, sizeof(path), "%s/lv", state_dir);
+		assert_int_equal(mkdir(path, 0700), 0);
+		cfg.state_dir = state_dir;
+		cfg.tpm = &x;
+		cfg.ek_ca_file = TEMPLATE; /* never read: the guest sends no EK */
+	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/lv.sock", dir);
 	g.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	assert_true(g.lfd >= 0);
@@ -307,6 +326,12 @@ static void one_round(bool tpm, bool evidence, struct result *res)
 	while (!res->rounds && sc_now_ms() < until)
 		assert_true(sd_event_run(e, 100000) >= 0);
 	assert_int_equal(res->rounds, 1);
+	if (activate) {
+		/* Nothing proven, nothing pinned. */
+		assert_int_equal(vm_of(f, "lv")->ak, PROBE_FLEET_AK_ACTIVATE);
+		snprintf(path, sizeof(path), "%s/lv/ak.name", state_dir);
+		assert_int_equal(access(path, F_OK), -1);
+	}
 	probe_fleet_free(f);
 	sd_event_source_disable_unref(g.cs);
 	sd_event_source_disable_unref(g.ls);
@@ -315,6 +340,7 @@ static void one_round(bool tpm, bool evidence, struct result *res)
 	close(g.lfd);
 	sd_event_unref(e);
 	rm_rf(dir);
+	return g.ek_requests;
 }
 
 static void test_no_state_fails_closed(void **state)
@@ -323,21 +349,39 @@ static void test_no_state_fails_closed(void **state)
 
 	(void)state;
 	/* The control: the same guest, no TPM by its source's word: self-reported SEALED. */
-	one_round(false, false, &r);
+	one_round(false, false, false, &r);
 	assert_int_equal(r.outcome, PROBE_SEALED);
 	assert_false(r.tpm);
 	assert_string_equal(r.evidence, PROBE_EVIDENCE);
 	/* A TPM by its source's word, evidence sent, no state directory: NOT SEALED by tpm:evidence. */
-	one_round(true, true, &r);
+	one_round(true, true, false, &r);
 	assert_true(r.tpm);
 	assert_int_equal(r.outcome, PROBE_UNSEALED);
 	assert_string_equal(r.evidence, PROBE_EVIDENCE);
 	assert_non_null(strstr(r.links, "tpm:evidence: "));
 	assert_non_null(strstr(r.links, "give --state-dir"));
 	/* And no evidence at all (the round waits for it until its deadline): the same. */
-	one_round(true, false, &r);
+	one_round(true, false, false, &r);
 	assert_int_equal(r.outcome, PROBE_UNSEALED);
 	assert_non_null(strstr(r.links, "tpm:evidence: "));
+}
+
+/*
+ * An unpinned TPM VM with an EK CA: after the evidence the round asks for the EK (the credential
+ * phase, the VM's own configuration); a guest that never answers costs that round only up to its
+ * deadline (2 s here, not the 30 s credential wait), NOT SEALED, nothing pinned.
+ */
+static void test_activation_bounded(void **state)
+{
+	struct result r;
+
+	(void)state;
+	assert_int_equal(one_round(false, true, true, &r), 1);
+	assert_true(r.tpm);
+	assert_int_equal(r.outcome, PROBE_UNSEALED);
+	assert_string_equal(r.evidence, PROBE_EVIDENCE);
+	/* This guest's evidence is only enough for the session to take it; the verifier refuses it first. */
+	assert_non_null(strstr(r.links, "tpm:binding: "));
 }
 
 int main(void)
@@ -345,6 +389,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_no_state_fails_closed),
+		cmocka_unit_test(test_activation_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
