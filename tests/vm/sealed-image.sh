@@ -14,7 +14,7 @@ variants=insecure,noverity,wrongdigest,badkey
 mkdir -p "$out"
 exec 9>"$out.lock"
 flock 9
-stamp=$( (echo "$guest"; sha256sum "$sealcheck" "$src/host-probe/builder/"* "$src/units/"*) | sha256sum | cut -c1-16)
+stamp=$( (echo "$guest"; sha256sum "$sealcheck" "$src/host-probe/builder/"* $(find "$src/units" -type f | sort)) | sha256sum | cut -c1-16)
 if [ ! -e "$out/manifest.json" ] || [ "$(cat "$out/.stamp" 2>/dev/null)" != "$stamp" ]; then
 	rm -rf "$out"
 	/usr/bin/python3 "$src/host-probe/builder/build-sealed-image.py" --sealcheck "$sealcheck" --out "$out" \
