@@ -496,7 +496,7 @@ def run_peer(args, label, n, interval, warmup, window, tmp_root):
             os.waitpid(pid, 0)
         sim.stop()
     sent = {(nm, nonce): t for nm, nonce, t in sim.sent()}
-    lat, cpu, validated, failed = [], 0.0, 0, []
+    lat, cpu, validated, failed, no_report = [], 0.0, 0, [], 0
     for i, out, rc, spawned, reaped, c, _maxrss in done:
         if not (t0 <= spawned < t1):
             continue
@@ -511,6 +511,8 @@ def run_peer(args, label, n, interval, warmup, window, tmp_root):
             t = sent.get((names[i], d.get("nonce")))
             if t is not None:
                 lat.append(reaped - t)
+        elif rc == 2:
+            no_report += 1  # no report before --timeout: a loaded machine, not a wrong verdict
         else:
             failed.append((names[i], rc, d.get("verdict")))
     lat.sort()
@@ -523,7 +525,7 @@ def run_peer(args, label, n, interval, warmup, window, tmp_root):
     res = {
         "scenario": label, "kind": "peer", "n": n, "interval_s": interval, "warmup_s": warmup, "window_s": wsec,
         "concurrency": conc, "asked_per_s": n / interval,
-        "validated_reports": validated, "reports_per_s": validated / wsec,
+        "validated_reports": validated, "reports_per_s": validated / wsec, "no_report": no_report,
         "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": lat[-1] if lat else None,
         "peer": {"cpu_s": cpu, "peak_rss_kib_per_process": peer_rss,
                  "cpu_us_per_report": cpu * 1e6 / validated if validated else None},
@@ -561,10 +563,11 @@ def table(results):
         else:
             who = r["peer"]
             rows.append("| %s peer: attest ×%d at a time | %d | %d s | %.0f (of %.0f asked) | %s | %s | %s | - | "
-                        "%.1f per process | %.2f (+ driver %.2f) | %s | %s%s | %.1f |" % (
+                        "%s per process | %.2f (+ driver %.2f) | %s | %s%s | %.1f |" % (
                             r["scenario"], r["concurrency"], r["n"], r["interval_s"], r["reports_per_s"],
                             r["asked_per_s"], fmt(r["p50_ms"]), fmt(r["p99_ms"]), fmt(r["max_ms"]),
-                            (who["peak_rss_kib_per_process"] or 0) / 1024.0, who["cpu_s"], r["driver_cpu_s"],
+                            fmt(who["peak_rss_kib_per_process"] and who["peak_rss_kib_per_process"] / 1024.0, "%.1f"),
+                            who["cpu_s"], r["driver_cpu_s"],
                             fmt(who["cpu_us_per_report"], "%.0f"), fmt(r["sim"]["cpu_s"]),
                             " (%d processes)" % r["sim"]["processes"] if r["sim"]["processes"] > 1 else "",
                             r["sim"]["peak_rss_kib"] / 1024.0))
