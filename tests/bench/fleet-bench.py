@@ -9,13 +9,15 @@ Scenarios, one after the other in this one run, the same build, the same machine
   a   watch, N=1,000 honest guests, --interval 1          (1,000 reports/s asked)
   b   watch, N=10,000 honest guests, --interval 10        (1,000 reports/s asked)
   c1  peer, the guests of a, each attested every 1 s by its own `attest --socket S
-      --expect-digest D --json` process, at most C at a time (default 8)
+      --expect-digest D --timeout I --json` process, at most C at a time (default 8);
+      its peak RSS from GNU time (/usr/bin/time) over 5 more runs
   c2  peer, the guests of b, every 10 s, the same way
   d   watch, N=1,000 with 10 % hostile (flood, oversized, malformed, replay, silent,
       slow; 100 of them, 17/17/17/17/16/16) beside 900 honest, --interval 1
 
-The guests are tests/fleet/sim_guests.py: one Python process, one UNIX socket per
-guest, the real protocol; its --log has one line per report sent, "NAME NONCE
+The guests are tests/fleet/sim_guests.py: a Python process playing many guests,
+one UNIX socket each, the real protocol (split over processes: see RLIMIT_NOFILE
+below); its --log has one line per report sent, "NAME NONCE
 MONO_MS", CLOCK_MONOTONIC taken right before the write of its last byte. watch
 runs with --events all: a JSON line per round, whose "nonce" is that round's
 nonce and whose "verdict_mono_ms" is CLOCK_MONOTONIC when the verdict was
@@ -44,7 +46,9 @@ as many simulator processes as that limit needs (10,000 guests: two under a
 Targets are printed PASS/MISS and never fail the run. --check (the smoke test,
 with --smoke's small N) fails only on correctness: an honest report lost, a
 hostile guest judged SEALED or never judged, a silent guest never marked stale,
-an honest guest not SEALED, output that does not parse.
+an honest guest judged other than SEALED (a round that timed out is counted, not
+failed), an attest that is not SEALED (one without a report is counted), output
+that does not parse.
 """
 import argparse
 import heapq
