@@ -534,6 +534,17 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	if (vm->tpm) {
+		/* libvirt ran swtpm_setup --vmid <name>:<uuid>: the EK certificate must be this domain's. */
+		char u[VIR_UUID_STRING_BUFLEN];
+
+		if (virDomainGetUUIDString(dom, u) < 0) {
+			fprintf(stderr, "sealcheck-probe run: the domain's UUID: %s\n", libvirt_error());
+			goto out;
+		}
+		snprintf(tpm.ek_cn, sizeof(tpm.ek_cn), "%s:%s", name, u);
+		tpm.cred.ek_cert_cn = tpm.ek_cn;
+	}
 	snprintf(vm->accel_used, sizeof(vm->accel_used), "%s%s%s%s (libvirt %s)", spec.kvm ? "kvm" : "tcg",
 		 kvm_why[0] ? " (kvm unusable: " : "", kvm_why, kvm_why[0] ? ")" : "", uri);
 	r = probe_libvirt_channel(dom, SC_VIRTIO_PORT_DEFAULT, &ch, why, sizeof(why));

@@ -74,6 +74,7 @@ struct cli_tpm {
 	struct probe_credential_config cred; /* no AK pinned: how the EK is trusted (cli_tpm_credential()) */
 	uint8_t *ek_pub;                     /* owned: --tpm-ek-pub's bytes */
 	char pin[320];                       /* where a proven AK is pinned (ak.name) */
+	char ek_cn[300];                     /* the EK certificate's expected CN (cred.ek_cert_cn), libvirt's */
 };
 void cli_tpm_done(struct cli_tpm *t);
 

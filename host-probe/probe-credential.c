@@ -350,7 +350,7 @@ static int load_bundle(X509_STORE *store, const char *path, char *why, size_t wh
 }
 
 int probe_ek_cert_check(const uint8_t *der, size_t der_len, const char *ca_bundle, const struct probe_tpm_public *ek,
-			char *issuer, size_t issuer_size, char *why, size_t why_size)
+			const char *expect_cn, char *issuer, size_t issuer_size, char *why, size_t why_size)
 {
 	_cleanup_(x509_freep) X509 *cert = NULL;
 	_cleanup_(store_freep) X509_STORE *store = NULL;
@@ -395,6 +395,19 @@ int probe_ek_cert_check(const uint8_t *der, size_t der_len, const char *ca_bundl
 
 		return fail(-EPERM, why, why_size, "the EK certificate does not chain to --tpm-ek-ca (%s: %s)", ca_bundle,
 			    X509_verify_cert_error_string(err));
+	}
+	if (expect_cn) {
+		/* One CN, exactly this VM's; the guest's own CN is never echoed (it reaches terminals). */
+		X509_NAME *subject = X509_get_subject_name(cert);
+		int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+		ASN1_STRING *v = i >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)) : NULL;
+		size_t n = strlen(expect_cn);
+
+		if (!v || X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0 || (size_t)ASN1_STRING_length(v) != n ||
+		    memcmp(ASN1_STRING_get0_data(v), expect_cn, n) != 0)
+			return fail(-EPERM, why, why_size,
+				    "the EK certificate is not this VM's: its subject CN is not \"%.240s\" (another TPM under the same CA)",
+				    expect_cn);
 	}
 	return 0;
 }
@@ -515,7 +528,8 @@ int probe_credential_challenge(const struct probe_credential_config *cfg, const 
 		if (!cert)
 			return cred_fail(st, -EPERM, "AK not bound to the EK: the TPM has no EK certificate (NV 0x%08x)",
 					 SC_EK_NV_INDEX_RSA);
-		r = probe_ek_cert_check(cert, cert_len, cfg->ek_ca_file, &ek, issuer, sizeof(issuer), why, sizeof(why));
+		r = probe_ek_cert_check(cert, cert_len, cfg->ek_ca_file, &ek, cfg->ek_cert_cn, issuer, sizeof(issuer), why,
+					sizeof(why));
 		if (r < 0)
 			return cred_fail(st, r, "AK not bound to the EK: %s", why);
 		snprintf(st->ek_trust, sizeof(st->ek_trust), "the EK certified by %.150s", issuer);

@@ -80,17 +80,23 @@ int probe_ek_public_check(const struct probe_tpm_public *ek, char *why, size_t w
  * path validation by OpenSSL, with the TCG's critical subjectAltName and
  * other unknown critical TCG extensions of the EK certificate itself
  * accepted, as go-attestation does) and certifies exactly @ek's public key.
- * @issuer (may be NULL) gets the issuer's name, for the verdict. -EPERM with
- * @why when it does not; -EBADMSG when it is no certificate.
+ * @expect_cn (may be NULL): the certificate's subject CN must be exactly
+ * this: libvirt's swtpm_setup has swtpm-localca certify each domain's EK
+ * for "--vmid <name>:<uuid>" as CN=<name>:<uuid>, so the EK of another
+ * domain under the same local CA is refused (a guest relaying its
+ * neighbour's TPM). @issuer (may be NULL) gets the issuer's name, for the
+ * verdict. -EPERM with @why when it does not; -EBADMSG when it is no
+ * certificate.
  */
 int probe_ek_cert_check(const uint8_t *der, size_t der_len, const char *ca_bundle, const struct probe_tpm_public *ek,
-			char *issuer, size_t issuer_size, char *why, size_t why_size);
+			const char *expect_cn, char *issuer, size_t issuer_size, char *why, size_t why_size);
 
 /* How the host trusts a VM's EK and AK (the front ends' options). */
 struct probe_credential_config {
 	const uint8_t *pinned_name; /* the AK Name pinned for this VM (ak.name): no challenge when it is set */
 	size_t pinned_name_len;
 	const char *ek_ca_file;     /* --tpm-ek-ca: the EK certificate must chain to one of these */
+	const char *ek_cert_cn;     /* ... and name this VM: subject CN "<name>:<uuid>" (libvirt's); NULL: not checked */
 	const uint8_t *ek_public;   /* or: the EK's TPM2B_PUBLIC the host recorded (ek.pub) */
 	size_t ek_public_len;
 	const char *pin_file;       /* where the AK Name is pinned once proven (ak.name), or NULL */

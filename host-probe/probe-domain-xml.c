@@ -184,6 +184,9 @@ int probe_domain_xml_channel(const char *xml, size_t len, const char *port, stru
 		for (xmlNode *ch = dev->children; ch; ch = ch->next) {
 			bool many_targets = false;
 
+			if (is_elem(ch, "tpm"))
+				ret->tpm = true;
+
 			if (is_port_channel(ch, port, &many_targets)) {
 				n_found++;
 				if (!found)

@@ -38,6 +38,7 @@ struct probe_domain_channel {
 	char uuid[PROBE_DOMAIN_UUID_LEN + 1];  /* <uuid>, "" when absent or not a UUID */
 	char path[PROBE_DOMAIN_PATH_MAX];      /* the channel's socket */
 	enum probe_channel_state state;
+	bool tpm; /* the domain has a <tpm> device (libvirt's swtpm): its evidence is required */
 };
 
 /*

@@ -136,6 +136,7 @@ struct probe_fleet_vm {
 	/* identity */
 	char *name;
 	char uuid[PROBE_FLEET_UUID_MAX + 1]; /* "" when not known */
+	char ek_cn[PROBE_FLEET_NAME_MAX + PROBE_FLEET_UUID_MAX + 2]; /* libvirt: the EK certificate's CN, "<name>:<uuid>" */
 	char *socket_path;
 	enum probe_fleet_source source;
 	bool tpm; /* the VM has a TPM: its evidence is required (never self-reported SEALED) */

@@ -272,6 +272,7 @@ struct known_domain {
 	char name[PROBE_DOMAIN_NAME_MAX];
 	char uuid[VIR_UUID_STRING_BUFLEN];
 	char path[PROBE_DOMAIN_PATH_MAX];
+	bool tpm;
 	bool seen;
 };
 
@@ -359,7 +360,7 @@ static void examine(struct probe_libvirt *l, virDomainPtr dom)
 			known_drop(l, k);
 		return;
 	}
-	if (k && strcmp(k->path, ch.path) == 0 && strcmp(k->name, name) == 0) {
+	if (k && strcmp(k->path, ch.path) == 0 && strcmp(k->name, name) == 0 && k->tpm == ch.tpm) {
 		k->seen = true;
 		return;
 	}
@@ -376,10 +377,11 @@ static void examine(struct probe_libvirt *l, virDomainPtr dom)
 		snprintf(k->name, sizeof(k->name), "%s", name);
 		snprintf(k->uuid, sizeof(k->uuid), "%s", uuid);
 		snprintf(k->path, sizeof(k->path), "%s", ch.path);
+		k->tpm = ch.tpm;
 		k->seen = true;
 	}
 	if (l->ops.added)
-		l->ops.added(l, name, uuid, ch.path, l->userdata);
+		l->ops.added(l, name, uuid, ch.path, ch.tpm, l->userdata);
 }
 
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
@@ -604,9 +606,14 @@ static void fleet_log(struct probe_libvirt *l, const char *msg, void *userdata)
 }
 
 static void fleet_added(struct probe_libvirt *l, const char *name, const char *uuid, const char *socket_path,
-			void *userdata)
+			bool tpm, void *userdata)
 {
 	int r = probe_fleet_add_vm(userdata, name, uuid, socket_path, PROBE_FLEET_LIBVIRT);
+
+	/* A domain with a <tpm>: its rounds require TPM evidence from the first one (probe-fleet.h). Never
+	 * watched without it: a TPM VM judged self-reported would be a weaker verdict than its TPM allows. */
+	if (r >= 0 && (r = probe_fleet_set_vm_tpm(userdata, name, tpm)) < 0)
+		(void)probe_fleet_remove_vm_source(userdata, name, PROBE_FLEET_LIBVIRT);
 
 	if (r < 0) {
 		char msg[PROBE_DOMAIN_NAME_MAX + 100];

@@ -49,7 +49,7 @@ struct probe_libvirt;
 
 struct probe_libvirt_ops {
 	/* A running domain with the channel, or one whose socket path changed. */
-	void (*added)(struct probe_libvirt *l, const char *name, const char *uuid, const char *socket_path,
+	void (*added)(struct probe_libvirt *l, const char *name, const char *uuid, const char *socket_path, bool tpm,
 		      void *userdata);
 	/* A domain announced before has stopped, crashed, been undefined or lost its channel. */
 	void (*removed)(struct probe_libvirt *l, const char *name, const char *uuid, void *userdata);

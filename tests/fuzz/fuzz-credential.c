@@ -151,7 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    probe_tpm2b_public_parse(raw, raw_len, &ek, why, sizeof(why)) < 0)
 			abort();
 		free(raw);
-		(void)probe_ek_cert_check(data + 1, size - 1, ca_file(), &ek, why, sizeof(why), why, sizeof(why));
+		(void)probe_ek_cert_check(data + 1, size - 1, ca_file(), &ek, (data[0] & 1) ? "vm:0b6b7b6e-1111-2222-3333-444455556666" : NULL,
+					  why, sizeof(why), why, sizeof(why));
 		break;
 	}
 	default:

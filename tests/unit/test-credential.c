@@ -205,6 +205,9 @@ struct tpm {
 	char ca[160]; /* the local CA's root and issuer certificates, one PEM bundle */
 	bool made;    /* dir exists (mkdtemp's letters may include an X: no guessing from the name) */
 };
+/* As libvirt runs swtpm_setup: --vmid "<name>:<uuid>", which swtpm-localca makes the EK certificate's CN. */
+#define VMID_A "vm-a:0b6b7b6e-1111-2222-3333-44445555aaaa"
+#define VMID_B "vm-b:0b6b7b6e-1111-2222-3333-44445555bbbb"
 static struct tpm tpm_a = { "/tmp/sealcheck-test-cred-a-XXXXXX" }, tpm_b = { "/tmp/sealcheck-test-cred-b-XXXXXX" };
 
 static int free_port_pair(void)
@@ -296,9 +299,9 @@ static int tpm_start(struct tpm *t)
 		 "printf 'create_certs_tool = /usr/bin/swtpm_localca\\ncreate_certs_tool_config = %%s\\n"
 		 "create_certs_tool_options = %%s\\nactive_pcr_banks = sha256\\n' $d/lca.conf $d/lca.opts >$d/setup.conf;"
 		 "swtpm_setup --tpm2 --tpmstate $d --createek --create-ek-cert --lock-nvram --config $d/setup.conf "
-		 "--not-overwrite >$d/setup.log 2>&1;"
+		 "--vmid '%s' --not-overwrite >$d/setup.log 2>&1;"
 		 "cat $d/localca/swtpm-localca-rootca-cert.pem $d/localca/issuercert.pem >$d/ca.pem",
-		 t->dir);
+		 t->dir, t == &tpm_a ? VMID_A : VMID_B);
 	if (system(cmd) != 0)
 		return -1;
 	snprintf(t->ca, sizeof(t->ca), "%s/ca.pem", t->dir);
@@ -406,16 +409,21 @@ static void test_ek_cert_chain(void **state)
 	assert_int_equal(probe_ek_public_check(&a.ek, why, sizeof(why)), 0);
 	assert_int_equal(probe_tpm_ak_check(&a.ak, why, sizeof(why)), 0);
 	/* The agent's EK is the one its certificate certifies, under its own CA. */
-	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, issuer, sizeof(issuer), why, sizeof(why)), 0);
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, NULL, issuer, sizeof(issuer), why, sizeof(why)), 0);
 	assert_non_null(strstr(issuer, "swtpm-localca"));
 	/* Another CA: refused, naming the chain. */
-	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_b.ca, &a.ek, NULL, 0, why, sizeof(why)), -EPERM);
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_b.ca, &a.ek, NULL, NULL, 0, why, sizeof(why)), -EPERM);
 	assert_non_null(strstr(why, "does not chain"));
 	/* Another TPM's EK under this certificate: refused (the certificate is for another key). */
-	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &b.ek, NULL, 0, why, sizeof(why)), -EPERM);
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &b.ek, NULL, NULL, 0, why, sizeof(why)), -EPERM);
 	assert_non_null(strstr(why, "another key"));
+	/* Bound to the VM (libvirt's CN=<name>:<uuid>): this VM's passes, another VM's EK under the same CA does not. */
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, VMID_A, NULL, 0, why, sizeof(why)), 0);
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, VMID_B, NULL, 0, why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, "not this VM's"));
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, "vm-a", NULL, 0, why, sizeof(why)), -EPERM);
 	/* Not a certificate. */
-	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len - 1, tpm_a.ca, &a.ek, NULL, 0, why, sizeof(why)), -EBADMSG);
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len - 1, tpm_a.ca, &a.ek, NULL, NULL, 0, why, sizeof(why)), -EBADMSG);
 	/* The AK is no EK. */
 	assert_int_equal(probe_ek_public_check(&a.ak, why, sizeof(why)), -EPERM);
 	free(a.cert);

@@ -71,6 +71,7 @@ static void live_connected(void **state)
 	assert_int_equal(channel(xml, &ch), 1);
 	assert_string_equal(ch.path, LIVE_PATH);
 	assert_int_equal(ch.state, PROBE_CHANNEL_STATE_CONNECTED);
+	assert_false(ch.tpm); /* no <tpm>: the VM's reports may be self-reported */
 	free(xml);
 }
 
@@ -288,6 +289,7 @@ static void run_libvirt_domain(void **state)
 	assert_string_equal(ch.path, "/var/lib/libvirt/qemu/channel/target/domain-2-sealcheck-vm-image-e/" PORT);
 	assert_string_equal(ch.name, "sealcheck-vm-image-ece36a7c");
 	assert_int_equal(ch.state, PROBE_CHANNEL_STATE_CONNECTED);
+	assert_true(ch.tpm); /* its <tpm model='tpm-tis'> emulator: watch requires its evidence */
 	free(xml);
 }
 

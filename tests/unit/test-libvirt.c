@@ -23,15 +23,18 @@ static sd_event *loop;
 
 struct seen {
 	unsigned added, removed, logs;
+	bool tpm;
 	char name[256], uuid[64], path[PROBE_DOMAIN_PATH_MAX], removed_name[256], log[800];
 };
 
-static void on_added(struct probe_libvirt *l, const char *name, const char *uuid, const char *path, void *userdata)
+static void on_added(struct probe_libvirt *l, const char *name, const char *uuid, const char *path, bool tpm,
+		     void *userdata)
 {
 	struct seen *s = userdata;
 
 	(void)l;
 	s->added++;
+	s->tpm = tpm;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	snprintf(s->uuid, sizeof(s->uuid), "%s", uuid);
 	snprintf(s->path, sizeof(s->path), "%s", path);

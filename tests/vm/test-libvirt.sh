@@ -12,6 +12,9 @@
 #   libvirt-tpm    run --libvirt --tpm: libvirt's swtpm, the AK bound to its EK (certified by
 #                  libvirt's swtpm-localca) by credential activation, every TPM link proven;
 #                  --tpm-ek-ca naming another CA: NOT SEALED, tpm:quote failed
+#   libvirt-watch-tpm  watch --libvirt over a domain with libvirt's swtpm: NOT SEALED by
+#                  tpm:evidence without --state-dir; with it, the AK bound to libvirt's EK by
+#                  credential activation and pinned, every round SEALED on TPM evidence
 #   libvirt-watch  watch --libvirt runs while two sealed domains and one with a broken
 #                  seal (the insecure ESP: composefs=? on its cmdline) are defined by hand
 #                  with the documented <channel> and started: each discovered, judged
@@ -114,6 +117,44 @@ start_daemons
 $V version | sed 's/^/# /'
 
 digest=$(jq -r .digest "$img/manifest.json")
+
+# A domain as a user defines one by hand (or bcvk does) with the documented <channel> added.
+channel_xml() {
+	cat <<EOF
+    <channel type='unix'>
+      <source mode='bind'/>
+      <target type='virtio' name='org.sealcheck.attest.0'/>
+    </channel>
+EOF
+}
+domain_xml() {
+	cat <<EOF
+<domain type='qemu'>
+  <name>$1</name>
+$( [ -z "${4:-}" ] || echo "  <uuid>$4</uuid>")
+  <memory unit='MiB'>1024</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>
+    <nvram template='$img/vars.fd'/>
+  </os>
+  <features><acpi/><apic/><smm state='on'/></features>
+  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model><feature policy='disable' name='cx16'/></cpu>
+  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$img/$2'/><target dev='vda' bus='virtio'/><readonly/><boot order='1'/></disk>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$img/root.img'/><target dev='vdb' bus='virtio'/><readonly/></disk>
+    <controller type='virtio-serial'/>
+$( [ "${3:-}" = nochannel ] || channel_xml)
+$( [ "${3:-}" != tpm ] || echo "    <tpm model='tpm-tis'><backend type='emulator' version='2.0'/></tpm>")
+    <serial type='file'><source path='$work/$1.console'/><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+  <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>
+</domain>
+EOF
+}
 
 case $case in
 libvirt-run)
@@ -249,43 +290,6 @@ libvirt-tpm)
 	;;
 
 libvirt-watch)
-	# A domain as a user defines one by hand (or bcvk does) with the documented <channel> added.
-	channel_xml() {
-		cat <<EOF
-    <channel type='unix'>
-      <source mode='bind'/>
-      <target type='virtio' name='org.sealcheck.attest.0'/>
-    </channel>
-EOF
-	}
-	domain_xml() {
-		cat <<EOF
-<domain type='qemu'>
-  <name>$1</name>
-$( [ -z "${4:-}" ] || echo "  <uuid>$4</uuid>")
-  <memory unit='MiB'>1024</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>
-    <nvram template='$img/vars.fd'/>
-  </os>
-  <features><acpi/><apic/><smm state='on'/></features>
-  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model><feature policy='disable' name='cx16'/></cpu>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$img/$2'/><target dev='vda' bus='virtio'/><readonly/><boot order='1'/></disk>
-    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$img/root.img'/><target dev='vdb' bus='virtio'/><readonly/></disk>
-    <controller type='virtio-serial'/>
-$( [ "${3:-}" = nochannel ] || channel_xml)
-    <serial type='file'><source path='$work/$1.console'/><target port='0'/></serial>
-    <memballoon model='none'/>
-  </devices>
-  <seclabel type='static' model='dac' relabel='no'><label>+0:+0</label></seclabel>
-</domain>
-EOF
-	}
-
 	sealed1=$prefix-sealed-1 sealed2=$prefix-sealed-2 broken=$prefix-broken late=$prefix-late
 	# The policy finds sealed-1 by its UUID, whose entry wins over the wrong digest under its name.
 	uuid1=$(cat /proc/sys/kernel/random/uuid)
@@ -318,9 +322,12 @@ EOF
 	uuid_of() { jq -r --arg vm "$1" 'select(.vm == $vm and .event == "added") | .uuid' "$work/watch.jsonl" | tail -n 1; }
 	has_verdict() { [ "$(verdict "$1")" = "$2" ]; }
 	added_times() { jq -r --arg vm "$1" 'select(.vm == $vm and .event == "added") | .event' "$work/watch.jsonl" | wc -l; }
+	# For wait_for, which runs its command again each time (a "$(...)" argument would be expanded once).
+	is_event() { [ "$(last_event "$1" "$2")" = "$2" ]; }
+	added_more() { [ "$(added_times "$1")" -gt "$2" ]; }
 
 	for d in "$sealed1" "$sealed2" "$broken"; do
-		wait_for 30 test "$(last_event "$d" added)" = added && ok "$d discovered (source libvirt, uuid $(uuid_of "$d"))" ||
+		wait_for 30 is_event "$d" added && ok "$d discovered (source libvirt, uuid $(uuid_of "$d"))" ||
 			bad "$d not discovered in 30 s"
 		[ "$(uuid_of "$d")" = "$($V domuuid "$d")" ] && ok "$d identified by its UUID" || bad "$d: uuid '$(uuid_of "$d")'"
 	done
@@ -339,7 +346,7 @@ EOF
 	[ -z "$(last_event "$late" added)" ] && ok "$late (no channel) is not watched" || bad "$late was added without a channel"
 	channel_xml >"$work/channel.xml"
 	$V attach-device "$late" "$work/channel.xml" --live >/dev/null || bad "virsh attach-device failed"
-	wait_for 20 test "$(last_event "$late" added)" = added && ok "$late found once its channel was hot-plugged" ||
+	wait_for 20 is_event "$late" added && ok "$late found once its channel was hot-plugged" ||
 		bad "$late not found after the hot-plug"
 
 	# libvirtd goes away and comes back: watch reconnects, finds the same domains, drops none.
@@ -363,7 +370,7 @@ EOF
 	# Stopped: dropped. Started again: found again at its new socket path, and judged again.
 	old_path=$(virsh -c $URI dumpxml "$sealed2" | sed -n "s/.*source mode='bind' path='\([^']*org.sealcheck.attest.0\)'.*/\1/p")
 	$V destroy "$sealed2" >/dev/null
-	wait_for 20 test "$(last_event "$sealed2" removed)" = removed && ok "$sealed2 dropped when stopped" ||
+	wait_for 20 is_event "$sealed2" removed && ok "$sealed2 dropped when stopped" ||
 		bad "$sealed2 not dropped in 20 s"
 	[ "$(verdict "$sealed1")" = sealed ] && [ "$(verdict "$broken")" = unsealed ] && ok "the others keep their verdicts" ||
 		bad "the others' verdicts changed"
@@ -372,7 +379,7 @@ EOF
 	new_path=$(virsh -c $URI dumpxml "$sealed2" | sed -n "s/.*source mode='bind' path='\([^']*org.sealcheck.attest.0\)'.*/\1/p")
 	[ -n "$new_path" ] && [ "$new_path" != "$old_path" ] && ok "restarted: a new socket path ($old_path -> $new_path)" ||
 		bad "the socket path did not change ('$old_path', '$new_path')"
-	wait_for 30 test "$(added_times "$sealed2")" -gt "$n_added" && ok "$sealed2 found again after its start" ||
+	wait_for 30 added_more "$sealed2" "$n_added" && ok "$sealed2 found again after its start" ||
 		bad "$sealed2 not found again"
 	since=$(wc -l <"$work/watch.jsonl")
 	judged_again() { tail -n +"$since" "$work/watch.jsonl" | jq -e --arg vm "$sealed2" 'select(.vm == $vm and .verdict == "sealed")' >/dev/null 2>&1; }
@@ -386,6 +393,67 @@ EOF
 	[ "$rc" = 0 ] && ok "watch: SIGTERM, exit 0" || bad "watch: exit $rc after SIGTERM"
 	{ grep -v '^$' "$work/watch.err" || true; } | sed 's/^/# watch: /' | head -n 20
 	echo "# $(wc -l <"$work/watch.jsonl") JSON lines; events: $(jq -r .event "$work/watch.jsonl" | sort | uniq -c | tr '\n' ' ')"
+	;;
+libvirt-watch-tpm)
+	# A domain with libvirt's own swtpm (<tpm> emulator), whose AK nobody pinned: watch requires its TPM
+	# evidence from the first round (the <tpm> in its live XML), so without a state directory it is
+	# NOT SEALED by tpm:evidence, never self-reported SEALED; with --state-dir and libvirt's
+	# swtpm-localca as --tpm-ek-ca it binds the AK to libvirt's EK by credential activation, pins it
+	# and proves every link; the next round is signed by the pinned AK.
+	vm=$prefix-tpm
+	domain_xml "$vm" esp.img tpm >"$work/$vm.xml"
+	domains+=("$vm")
+	$V define "$work/$vm.xml" >/dev/null && $V start "$vm" >/dev/null || { bad "virsh could not start $vm"; exit 1; }
+	uuid=$($V domuuid "$vm")
+	# judged FILE: the VM's newest verdict in FILE (a round that timed out does not count).
+	judged() { jq -r --arg vm "$vm" 'select(.vm == $vm and .verdict != null and .result != "timeout") | .verdict' "$1" 2>/dev/null | tail -n 1; }
+	has_judged() { [ -n "$(judged "$1")" ]; }
+	stop_watch() {
+		kill -TERM "$watch_pid"
+		rc=0
+		wait "$watch_pid" || rc=$?
+		watch_pid=
+		[ "$rc" = 0 ] && ok "watch: SIGTERM, exit 0" || bad "watch: exit $rc after SIGTERM"
+	}
+
+	"$probe" watch --libvirt "$URI" --expect-digest "$digest" --interval 30 --timeout 60 --events all --json \
+		>"$work/nostate.jsonl" 2>"$work/nostate.err" &
+	watch_pid=$!
+	wait_for 240 has_judged "$work/nostate.jsonl" || bad "no round judged without a state directory"
+	line=$(jq -c --arg vm "$vm" 'select(.vm == $vm and .verdict != null and .result != "timeout")' "$work/nostate.jsonl" | tail -n 1)
+	[ "$(jq -r .verdict <<<"$line")" = unsealed ] && [ "$(jq -r .tpm <<<"$line")" = true ] &&
+		jq -e '.failed_links | map(.link) | index("tpm:evidence")' <<<"$line" >/dev/null &&
+		ok "no --state-dir: NOT SEALED by tpm:evidence ($(jq -r '.failed_links[] | select(.link == "tpm:evidence") | .reason' <<<"$line" | cut -c1-120))" ||
+		bad "no --state-dir: $(cut -c1-400 <<<"$line")"
+	stop_watch
+
+	# libvirt's swtpm_setup made the EK and its certificate when the domain started.
+	cat /var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem /var/lib/swtpm-localca/issuercert.pem >"$work/ek-ca.pem" ||
+		{ bad "no libvirt swtpm-localca"; exit 1; }
+	mcopy -o -i "$img/$(jq -r .esps.sealed.esp "$img/manifest.json")" ::/EFI/BOOT/BOOTX64.EFI "$work/sealed-uki.efi"
+	mkdir -m 0700 "$work/states"
+	"$probe" watch --libvirt "$URI" --expect-digest "$digest" --interval 30 --timeout 60 --events all --json \
+		--state-dir "$work/states" --tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" \
+		--tpm-ek-ca "$work/ek-ca.pem" >"$work/watch.jsonl" 2>"$work/watch.err" &
+	watch_pid=$!
+	rounds() { jq -c --arg vm "$vm" 'select(.vm == $vm and .verdict != null and .result != "timeout")' "$work/watch.jsonl" 2>/dev/null; }
+	two_rounds() { [ "$(rounds | wc -l)" -ge 2 ]; }
+	wait_for 300 two_rounds || bad "not two judged rounds in 300 s"
+	first=$(rounds | head -n 1) second=$(rounds | sed -n 2p)
+	for l in "$first" "$second"; do
+		[ "$(jq -r .verdict <<<"$l")" = sealed ] && [ "$(jq -r .evidence <<<"$l")" = tpm ] ||
+			bad "round: $(jq -c '{verdict, evidence, result, reason, failed_links, frames}' <<<"$l" | cut -c1-1200)"
+	done
+	[ "$(jq -r .verdict <<<"$first")" = sealed ] && [ "$(jq -r .evidence <<<"$first")" = tpm ] &&
+		ok "$vm (uuid $uuid): SEALED on TPM evidence, libvirt's TPM"
+	grep -F "\"$vm\"" "$work/watch.jsonl" | grep -q "by credential activation now" &&
+		ok "the first round bound the AK to libvirt's EK by credential activation" || bad "no credential activation seen"
+	[ "$(stat -c %s "$work/states/$vm/ak.name" 2>/dev/null)" = 34 ] && ok "the AK's Name pinned in the state directory" ||
+		bad "no ak.name pinned in $work/states/$vm"
+	grep -F "\"$vm\"" "$work/watch.jsonl" | grep -q "signed by the pinned AK" &&
+		ok "a later round is signed by the pinned AK" || bad "no round under the pinned AK"
+	stop_watch
+	{ grep -v '^$' "$work/watch.err" || true; } | sed 's/^/# watch: /' | head -n 10
 	;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
