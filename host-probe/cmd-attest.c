@@ -137,7 +137,15 @@ int verb_attest(int argc, char **argv)
 		}
 		if (asprintf(&ak_path, "%s/ak.name", tpm_state) < 0)
 			return PROBE_NO_REPORT;
-		if (activate || sc_read_file_capped(ak_path, PROBE_SWTPM_NAME_MAX, &ak, &ak_len) < 0 || ak_len < 34) {
+		r = activate ? -ENOENT : sc_read_file_capped(ak_path, PROBE_SWTPM_NAME_MAX, &ak, &ak_len);
+		if (r != -ENOENT && (r < 0 || ak_len < 34)) {
+			/* A pin that is there but unreadable or cut short is never replaced by a new activation. */
+			fprintf(stderr, "sealcheck-probe attest: %s: the pinned AK Name cannot be read or is shorter than 34 bytes; "
+					"remove it to bind the VM's AK again\n",
+				ak_path);
+			return EXIT_USAGE;
+		}
+		if (r == -ENOENT) {
 			/* No AK pinned (a TPM the probe did not make, e.g. libvirt's): bind it to the EK now. */
 			free(TAKE_PTR(ak));
 			ak_len = 0;

@@ -171,7 +171,8 @@ int cli_tpm_prepare(const char *verb, const char *keys_dir, const uint8_t *ak_na
 	t->x.db = t->db;
 	if (ak_name_len > sizeof(t->ak_name))
 		ak_name_len = sizeof(t->ak_name);
-	memcpy(t->ak_name, ak_name, ak_name_len);
+	if (ak_name_len) /* ak_name may be NULL then */
+		memcpy(t->ak_name, ak_name, ak_name_len);
 	t->x.ak_name = ak_name_len ? t->ak_name : NULL;
 	t->x.ak_name_len = ak_name_len;
 	t->x.uki_path = uki_path;

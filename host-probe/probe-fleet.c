@@ -906,7 +906,9 @@ static void dir_entry(struct fleet_dir *d, const char *file, bool present, bool 
 	if (!present) {
 		const struct probe_fleet_vm *vm = probe_fleet_find(d->fleet, name);
 
-		if (vm && vm->source == PROBE_FLEET_SOCKET_DIR && strncmp(vm->socket_path, d->path, strlen(d->path)) == 0)
+		/* Only the VM of this very socket: another folder's VM of the same name stays. */
+		snprintf(path, sizeof(path), "%s/%s", d->path, file);
+		if (vm && vm->source == PROBE_FLEET_SOCKET_DIR && strcmp(vm->socket_path, path) == 0)
 			(void)probe_fleet_remove_vm(d->fleet, name);
 		return;
 	}

@@ -626,9 +626,12 @@ static void fleet_added(struct probe_libvirt *l, const char *name, const char *u
 
 static void fleet_removed(struct probe_libvirt *l, const char *name, const char *uuid, void *userdata)
 {
+	const struct probe_fleet_vm *vm = probe_fleet_find(userdata, name);
+
 	(void)l;
-	(void)uuid;
-	(void)probe_fleet_remove_vm_source(userdata, name, PROBE_FLEET_LIBVIRT);
+	/* Only that domain: a new domain of the same name (another UUID) announced meanwhile stays. */
+	if (vm && (!uuid || !vm->uuid[0] || strcmp(vm->uuid, uuid) == 0))
+		(void)probe_fleet_remove_vm_source(userdata, name, PROBE_FLEET_LIBVIRT);
 }
 
 int probe_libvirt_fleet_new(struct probe_fleet *f, const char *uri, struct probe_libvirt **ret)

@@ -21,6 +21,12 @@
 #define DEFAULT_MAX_BAD_FRAMES 64
 #define DEFAULT_MAX_FRAMES 256
 #define DEFAULT_MAX_READ (64u * 1024u)
+/*
+ * Bytes one round may bring: a report, its evidence and the credential answers are well under
+ * this; past it a guest is cut off, so whole frames with valid CRCs (each parsed and validated)
+ * cannot make the host's one loop parse megabytes per round for it.
+ */
+#define MAX_BYTES_PER_ROUND (8u * SC_WIRE_MAX_PAYLOAD)
 
 const char *probe_session_end_name(enum probe_session_end e)
 {
@@ -395,6 +401,11 @@ int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long 
 	const uint8_t *p = buf;
 
 	s->bytes_in += n;
+	if (s->bytes_in > MAX_BYTES_PER_ROUND && s->state != PROBE_SESSION_DONE) {
+		snprintf(s->why, sizeof(s->why), "more than %u bytes in one round: the guest is cut off", MAX_BYTES_PER_ROUND);
+		finish(s, PROBE_END_FLOOD, now, s->why);
+		return 0;
+	}
 	while (n > 0 && s->state != PROBE_SESSION_DONE) {
 		struct sc_wire_frame fr;
 		size_t took = sc_wire_feed(&s->dec, p, n);

@@ -178,6 +178,28 @@ static void test_flood(void **state)
 	assert_int_equal(s.frames, 257);
 	probe_session_done(&s);
 	close(peer);
+
+	/* Whole frames with valid CRCs, each parsed: at most 2 MiB of them in one round. */
+	{
+		_cleanup_free_ char *big = NULL, *frame = NULL;
+		size_t big_len = SC_WIRE_MAX_PAYLOAD - 16, frame_len = 0;
+		unsigned sent = 0;
+
+		big = malloc(big_len);
+		assert_non_null(big);
+		memset(big, 'x', big_len);
+		assert_int_equal(sc_wire_encode(SC_WIRE_REPORT, big, big_len, &frame, &frame_len), 0);
+		start(&s, &peer, NULL);
+		while (s.state == PROBE_SESSION_WAITING && sent < 20) {
+			probe_session_feed(&s, frame, frame_len, T0);
+			sent++;
+		}
+		assert_int_equal(s.end, PROBE_END_FLOOD);
+		assert_non_null(strstr(s.why, "bytes in one round"));
+		assert_true(sent <= 9); /* 8 x 256 KiB and the frame that passed it */
+		probe_session_done(&s);
+		close(peer);
+	}
 }
 
 /* The nonce again every resend_ms while unanswered (a restarted agent lost it); the deadline ends it. */
