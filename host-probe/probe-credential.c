@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "sc-openssl.h"
 #include "probe-credential.h"
 #include "probe-evidence.h"
 #include "sc-digest.h"
@@ -100,16 +101,11 @@ static const EVP_CIPHER *ek_cipher(const struct probe_tpm_public *ek)
 	}
 }
 
-static void cipher_ctx_freep(EVP_CIPHER_CTX **c)
-{
-	EVP_CIPHER_CTX_free(*c);
-}
-
 int probe_credential_wrap(const struct probe_tpm_public *ek, const uint8_t *seed, size_t seed_len,
 			  const uint8_t *name, size_t name_len, const uint8_t *secret, size_t secret_len,
 			  uint8_t blob[static SC_CREDENTIAL_BLOB_MAX], size_t *blob_len, char *why, size_t why_size)
 {
-	_cleanup_(cipher_ctx_freep) EVP_CIPHER_CTX *c = NULL;
+	_cleanup_(EVP_CIPHER_CTX_freep) EVP_CIPHER_CTX *c = NULL;
 	const EVP_CIPHER *cipher = ek_cipher(ek);
 	size_t hlen = probe_tpm_hash_size(ek->name_alg);
 	uint8_t sym_key[32], hmac_key[PROBE_TPM_HASH_MAX], plain[2 + PROBE_TPM_HASH_MAX], iv[16] = { 0 };
@@ -167,22 +163,12 @@ int probe_credential_wrap(const struct probe_tpm_public *ek, const uint8_t *seed
 	return 0;
 }
 
-static void pkey_freep(EVP_PKEY **k)
-{
-	EVP_PKEY_free(*k);
-}
-
-static void pctx_freep(EVP_PKEY_CTX **c)
-{
-	EVP_PKEY_CTX_free(*c);
-}
-
 int probe_credential_seal_seed(const struct probe_tpm_public *ek, const uint8_t *seed, size_t seed_len,
 			       uint8_t out[static SC_CREDENTIAL_SECRET_MAX], size_t *out_len, char *why, size_t why_size)
 {
 	static const char label[] = "IDENTITY"; /* with its NUL */
-	_cleanup_(pkey_freep) EVP_PKEY *key = NULL;
-	_cleanup_(pctx_freep) EVP_PKEY_CTX *ctx = NULL;
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
 	const EVP_MD *md = probe_tpm_hash_md(ek->name_alg);
 	unsigned char *l;
 	size_t n = SC_CREDENTIAL_SECRET_MAX - 2;
@@ -271,21 +257,6 @@ int probe_ek_public_check(const struct probe_tpm_public *ek, char *why, size_t w
 
 /* ---- the EK certificate ---- */
 
-static void x509_freep(X509 **x)
-{
-	X509_free(*x);
-}
-
-static void store_freep(X509_STORE **s)
-{
-	X509_STORE_free(*s);
-}
-
-static void store_ctx_freep(X509_STORE_CTX **c)
-{
-	X509_STORE_CTX_free(*c);
-}
-
 /* The TCG's OIDs: 2.23.133.* */
 static bool tcg_oid(const ASN1_OBJECT *o)
 {
@@ -352,10 +323,10 @@ static int load_bundle(X509_STORE *store, const char *path, char *why, size_t wh
 int probe_ek_cert_check(const uint8_t *der, size_t der_len, const char *ca_bundle, const struct probe_tpm_public *ek,
 			const char *expect_cn, char *issuer, size_t issuer_size, char *why, size_t why_size)
 {
-	_cleanup_(x509_freep) X509 *cert = NULL;
-	_cleanup_(store_freep) X509_STORE *store = NULL;
-	_cleanup_(store_ctx_freep) X509_STORE_CTX *ctx = NULL;
-	_cleanup_(pkey_freep) EVP_PKEY *ek_key = NULL;
+	_cleanup_(X509_freep) X509 *cert = NULL;
+	_cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
+	_cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *ek_key = NULL;
 	const unsigned char *p = der;
 	EVP_PKEY *cert_key;
 	int r;

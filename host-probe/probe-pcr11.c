@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "sc-openssl.h"
 #include "probe-pcr11.h"
 #include "probe-tpm.h"
 #include "sc-macro.h"
@@ -82,17 +83,12 @@ size_t probe_bank_size(enum probe_bank bank)
 	return (unsigned)bank < _PROBE_BANK_MAX ? probe_tpm_hash_size(bank_alg[bank]) : 0;
 }
 
-static void md_ctx_freep(EVP_MD_CTX **c)
-{
-	EVP_MD_CTX_free(*c);
-}
-
 /* H(a || b, padded with @zeros zero bytes) into @ret. */
 static int hash_padded(enum probe_bank bank, const void *a, size_t alen, const void *b, size_t blen, uint64_t zeros,
 		       uint8_t *ret)
 {
 	static const uint8_t zero[4096];
-	_cleanup_(md_ctx_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	const EVP_MD *md = bank_md(bank);
 	unsigned n = 0;
 

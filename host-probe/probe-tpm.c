@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "sc-openssl.h"
 #include "probe-tpm.h"
 
 #include <errno.h>
@@ -317,42 +318,13 @@ int probe_tpm_ak_check(const struct probe_tpm_public *p, char *why, size_t why_s
 	return 0;
 }
 
-static void bn_freep(BIGNUM **b)
-{
-	BN_free(*b);
-}
-static void bld_freep(OSSL_PARAM_BLD **b)
-{
-	OSSL_PARAM_BLD_free(*b);
-}
-static void params_freep(OSSL_PARAM **p)
-{
-	OSSL_PARAM_free(*p);
-}
-static void pctx_freep(EVP_PKEY_CTX **c)
-{
-	EVP_PKEY_CTX_free(*c);
-}
-static void pkey_freep(EVP_PKEY **k)
-{
-	EVP_PKEY_free(*k);
-}
-static void mdctx_freep(EVP_MD_CTX **c)
-{
-	EVP_MD_CTX_free(*c);
-}
-static void ecdsa_sig_freep(ECDSA_SIG **s)
-{
-	ECDSA_SIG_free(*s);
-}
-
 int probe_tpm_public_to_pkey(const struct probe_tpm_public *p, EVP_PKEY **ret, char *why, size_t why_size)
 {
-	_cleanup_(bld_freep) OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	_cleanup_(params_freep) OSSL_PARAM *params = NULL;
-	_cleanup_(pctx_freep) EVP_PKEY_CTX *ctx = NULL;
-	_cleanup_(bn_freep) BIGNUM *n = NULL;
-	_cleanup_(bn_freep) BIGNUM *e = NULL;
+	_cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	_cleanup_(OSSL_PARAM_freep) OSSL_PARAM *params = NULL;
+	_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
+	_cleanup_(BIGNUM_freep) BIGNUM *n = NULL;
+	_cleanup_(BIGNUM_freep) BIGNUM *e = NULL;
 	/* OSSL_PARAM_BLD keeps a pointer to the point until _to_param(). */
 	uint8_t point[1 + 2 * PROBE_TPM_ECC_MAX_BYTES];
 	EVP_PKEY *key = NULL;
@@ -392,7 +364,7 @@ int probe_tpm_public_to_pkey(const struct probe_tpm_public *p, EVP_PKEY **ret, c
 		return fail(-EBADMSG, why, why_size, "AK: OpenSSL refuses the %s key", type);
 	if (p->type == PROBE_TPM_ALG_ECC) {
 		/* The point must be on the curve. */
-		_cleanup_(pctx_freep) EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+		_cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
 		if (!c || EVP_PKEY_public_check(c) != 1) {
 			EVP_PKEY_free(key);
 			return fail(-EBADMSG, why, why_size, "AK: the ECC point is not on the curve");
@@ -521,8 +493,8 @@ int probe_tpm_signature_parse(const uint8_t *buf, size_t len, struct probe_tpm_s
 int probe_tpm_signature_verify(const struct probe_tpm_public *pub, const struct probe_tpm_signature *sig,
 			       const uint8_t *msg, size_t msg_len, char *why, size_t why_size)
 {
-	_cleanup_(pkey_freep) EVP_PKEY *key = NULL;
-	_cleanup_(mdctx_freep) EVP_MD_CTX *md = NULL;
+	_cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = NULL;
 	_cleanup_free_ uint8_t *der = NULL;
 	const uint8_t *s;
 	size_t s_len;
@@ -543,7 +515,7 @@ int probe_tpm_signature_verify(const struct probe_tpm_public *pub, const struct 
 		return k;
 
 	if (sig->alg == PROBE_TPM_ALG_ECDSA) {
-		_cleanup_(ecdsa_sig_freep) ECDSA_SIG *es = ECDSA_SIG_new();
+		_cleanup_(ECDSA_SIG_freep) ECDSA_SIG *es = ECDSA_SIG_new();
 		BIGNUM *r = BN_bin2bn(sig->r, sig->r_len, NULL);
 		BIGNUM *sv = BN_bin2bn(sig->s, sig->s_len, NULL);
 		unsigned char *p = NULL;
