@@ -156,7 +156,6 @@ static void run_files_done(struct run_files *f)
 
 static int resolve_files(struct probe_vm *vm, struct run_files *f, char *why, size_t why_size)
 {
-	char esp_buf[160];
 	int r;
 
 	f->dir = realpath(vm->image_dir, NULL);
@@ -165,24 +164,9 @@ static int resolve_files(struct probe_vm *vm, struct run_files *f, char *why, si
 	r = probe_manifest_load(f->dir, &vm->manifest, why, why_size);
 	if (r < 0)
 		return r;
-	if (vm->esp && strchr(vm->esp, '/')) {
-		f->esp = realpath(vm->esp, NULL);
-		if (!f->esp)
-			return snprintf(why, why_size, "--esp %s: %s", vm->esp, strerror(errno)), -errno;
-	} else {
-		const char *name = vm->esp ? (probe_plain_name(vm->esp) && strstr(vm->esp, ".img")
-						      ? vm->esp
-						      : probe_manifest_esp(&vm->manifest, vm->esp, esp_buf, sizeof(esp_buf)))
-					   : vm->manifest.esp;
-
-		if (!name)
-			return snprintf(why, why_size, "--esp %.60s: not a variant of the image or a plain file name",
-					vm->esp),
-			       -EINVAL;
-		r = probe_image_file(f->dir, name, &f->esp, why, why_size);
-		if (r < 0)
-			return r;
-	}
+	r = probe_vm_esp_path(vm, f->dir, &f->esp, why, why_size);
+	if (r < 0)
+		return r;
 	r = probe_image_file(f->dir, vm->manifest.root, &f->root, why, why_size);
 	if (r < 0)
 		return r;

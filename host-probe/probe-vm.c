@@ -409,12 +409,34 @@ static int prepare_vars(struct probe_vm *vm, const char *vars, const char *log, 
 	return r;
 }
 
+int probe_vm_esp_path(const struct probe_vm *vm, const char *image_dir, char **ret, char *why, size_t why_size)
+{
+	char esp_buf[160];
+	const char *name;
+
+	if (vm->esp && strchr(vm->esp, '/')) {
+		/* A file the operator names by path: absolute, as libvirt wants it. */
+		*ret = realpath(vm->esp, NULL);
+		if (!*ret)
+			return snprintf(why, why_size, "--esp %s: %s", vm->esp, strerror(errno)), -errno;
+		return 0;
+	}
+	name = vm->esp ? (probe_plain_name(vm->esp) && strstr(vm->esp, ".img")
+				  ? vm->esp
+				  : probe_manifest_esp(&vm->manifest, vm->esp, esp_buf, sizeof(esp_buf)))
+		       : vm->manifest.esp;
+	if (!name)
+		return snprintf(why, why_size, "--esp %.60s: not a variant of the image or a plain file name", vm->esp),
+		       -EINVAL;
+	return probe_image_file(image_dir, name, ret, why, why_size);
+}
+
 int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 {
 	_cleanup_(qemu_drives_done) struct qemu_drives d = { 0 };
 	_cleanup_free_ char *vars = NULL, *esp = NULL, *root = NULL, *log = NULL;
 	const char *code = OVMF_CODE, *base;
-	char kvm_why[200] = "", esp_buf[160];
+	char kvm_why[200] = "";
 	struct direct_boot direct;
 	int r;
 
@@ -447,24 +469,9 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 		 vm->keys_dir ?: json_string_value(json_object_get(vm->manifest.doc, "keys")) ?: "");
 
 	/* The ESP: a variant of the manifest (plain names only), or a file the operator names by path. */
-	if (vm->esp && strchr(vm->esp, '/')) {
-		esp = strdup(vm->esp);
-		if (!esp)
-			return -ENOMEM;
-	} else {
-		const char *name = vm->esp ? (probe_plain_name(vm->esp) && strstr(vm->esp, ".img")
-						      ? vm->esp
-						      : probe_manifest_esp(&vm->manifest, vm->esp, esp_buf, sizeof(esp_buf)))
-					   : vm->manifest.esp;
-
-		if (!name)
-			return snprintf(why, why_size, "--esp %.60s: not a variant of the image or a plain file name",
-					vm->esp),
-			       -EINVAL;
-		r = probe_image_file(vm->image_dir, name, &esp, why, why_size);
-		if (r < 0)
-			return r;
-	}
+	r = probe_vm_esp_path(vm, vm->image_dir, &esp, why, why_size);
+	if (r < 0)
+		return r;
 	if (access(esp, R_OK) < 0)
 		return snprintf(why, why_size, "%s: %s", esp, strerror(errno)), -errno;
 	r = probe_image_file(vm->image_dir, vm->manifest.root, &root, why, why_size);

@@ -70,3 +70,11 @@ bool probe_vm_running(struct probe_vm *vm);
 void probe_vm_done(struct probe_vm *vm, bool keep);
 /* Can this machine run KVM guests? Runs a real vCPU for a few instructions. 0 yes, else -errno + @why. */
 int probe_kvm_usable(char *why, size_t why_size);
+
+/*
+ * probe_vm_esp_path() - the ESP @vm boots: --esp as a path (made absolute),
+ * a variant of the image's manifest or a plain file name in @image_dir, or
+ * the manifest's sealed ESP. Returns 0 with *ret (owned), or a negative
+ * errno with @why.
+ */
+int probe_vm_esp_path(const struct probe_vm *vm, const char *image_dir, char **ret, char *why, size_t why_size);
