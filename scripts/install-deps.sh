@@ -13,7 +13,7 @@ deb_pkgs=(
 	busybox-static cpio xz-utils gzip jq debian-archive-keyring systemd debootstrap kmod attr
 	swtpm swtpm-tools tpm2-tools libtss2-dev
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libmicrohttpd-dev libxml2-dev
-	prometheus prometheus-node-exporter
+	prometheus prometheus-node-exporter time
 )
 rpm_pkgs=(
 	meson ninja-build pkgconf-pkg-config gcc clang compiler-rt
@@ -24,7 +24,7 @@ rpm_pkgs=(
 	busybox cpio xz gzip jq systemd debootstrap kmod attr
 	swtpm swtpm-tools tpm2-tools tpm2-tss-devel
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-client libvirt-devel libmicrohttpd-devel libxml2-devel
-	golang-github-prometheus golang-github-prometheus-node-exporter
+	golang-github-prometheus golang-github-prometheus-node-exporter time
 )
 
 say() { if [ -t 1 ]; then printf 'install-deps: %s\n' "$*"; fi; }
