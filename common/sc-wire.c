@@ -72,6 +72,7 @@ static void drop(struct sc_wire_decoder *d, size_t n)
 {
 	d->start += n;
 	d->len -= n;
+	d->checked = 0; /* another frame start: nothing of it looked at yet */
 	if (d->len == 0)
 		d->start = 0;
 }
@@ -160,8 +161,26 @@ int sc_wire_next(struct sc_wire_decoder *d, struct sc_wire_frame *ret)
 			drop(d, 1);
 			continue;
 		}
-		if (d->len < SC_WIRE_HEADER_LEN + (size_t)len + 1)
-			return 0;
+		if (d->len < SC_WIRE_HEADER_LEN + (size_t)len + 1) {
+			/*
+			 * No payload holds the marker byte (every payload is JSON or hex,
+			 * where 0x1e cannot appear raw): one in the bytes so far means this
+			 * frame was cut short (a sender that gave up mid-frame and sent
+			 * anew) and a new frame starts there. Waiting for the rest would
+			 * swallow the frames after it. Each byte is looked at once.
+			 */
+			size_t from = d->checked > SC_WIRE_HEADER_LEN ? d->checked : SC_WIRE_HEADER_LEN;
+			uint8_t *cut = d->len > from ? memchr(p + from, 0x1e, d->len - from) : NULL;
+
+			if (!cut) {
+				d->checked = d->len;
+				return 0;
+			}
+			d->bad_frames++;
+			d->cut_short++;
+			drop(d, (size_t)(cut - p));
+			continue;
+		}
 		if (p[SC_WIRE_HEADER_LEN + len] != '\n' || sc_crc32(p + SC_WIRE_HEADER_LEN, len) != crc) {
 			d->bad_frames++;
 			drop(d, 1);

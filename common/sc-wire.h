@@ -45,6 +45,8 @@ struct sc_wire_decoder {
 	unsigned bad_frames;    /* headers or frames that did not check out */
 	unsigned oversized;     /* frames announcing more than max_payload */
 	size_t pending;         /* the frame last handed out, dropped on the next call */
+	size_t checked;         /* bytes of the incomplete frame at @start already looked at for a marker */
+	unsigned cut_short;     /* frames another marker showed cut short (counted in bad_frames too) */
 };
 
 struct sc_wire_frame {

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sc-macro.h"
 #include "sc-wire.h"
@@ -103,6 +104,44 @@ static void test_truncated_then_resent(void **state)
 	sc_wire_decoder_done(&d);
 }
 
+/*
+ * A big frame cut short and then a small one (an agent that gave up mid-frame
+ * and answered anew): the small one is not swallowed as the big one's missing
+ * payload, since no payload holds the marker byte. Its bytes are looked at once.
+ */
+static void test_cut_short_then_small(void **state)
+{
+	_cleanup_free_ char *big = NULL, *big_frame = NULL, *small = NULL;
+	struct sc_wire_decoder d;
+	struct sc_wire_frame fr;
+	size_t big_len = 100000, big_n, small_n;
+	int frames = 0;
+
+	(void)state;
+	big = malloc(big_len);
+	assert_non_null(big);
+	memset(big, 'x', big_len);
+	assert_int_equal(sc_wire_encode('E', big, big_len, &big_frame, &big_n), 0);
+	assert_int_equal(sc_wire_encode('K', "{\"k\":1}", 7, &small, &small_n), 0);
+	assert_int_equal(sc_wire_decoder_init(&d, 256 * 1024), 0);
+	/* The first 30,000 bytes of the big frame, in pieces, then the small frame whole. */
+	for (size_t off = 0; off < 30000; off += 1000) {
+		sc_wire_feed(&d, big_frame + off, 1000);
+		assert_int_equal(sc_wire_next(&d, &fr), 0);
+	}
+	assert_int_equal(d.checked, 30000);
+	sc_wire_feed(&d, small, small_n);
+	while (sc_wire_next(&d, &fr) == 1) {
+		frames++;
+		assert_int_equal(fr.type, 'K');
+		assert_memory_equal(fr.payload, "{\"k\":1}", 7);
+	}
+	assert_int_equal(frames, 1);
+	assert_int_equal(d.cut_short, 1);
+	assert_int_equal(d.bad_frames, 1);
+	sc_wire_decoder_done(&d);
+}
+
 static void test_bad_crc_and_oversize(void **state)
 {
 	_cleanup_free_ char *f = NULL;
@@ -191,7 +230,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32_known_answer), cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_chunking),           cmocka_unit_test(test_truncated_then_resent),
+		cmocka_unit_test(test_chunking),           cmocka_unit_test(test_truncated_then_resent), cmocka_unit_test(test_cut_short_then_small),
 		cmocka_unit_test(test_bad_crc_and_oversize), cmocka_unit_test(test_back_pressure),
 		cmocka_unit_test(test_nonce_valid),        cmocka_unit_test(test_noise_is_linear),
 	};
