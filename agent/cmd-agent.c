@@ -421,6 +421,16 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 			logmsg(3, "read: %s", strerror(-d));
 			break;
 		}
+		if (have && strcmp(nonce, last_nonce) == 0) {
+			/*
+			 * The host said again the nonce already answered (it resends until it
+			 * has the answer): the report made for it is sent, or still pending
+			 * and sent whole. Collecting again would put a second report and
+			 * evidence on the wire, or cut the first one short.
+			 */
+			logmsg(7, "the nonce again: already answered");
+			have = false;
+		}
 		if (have) {
 			/* One collection for the newest nonce; a report not yet sent is superseded by it. */
 			free(TAKE_PTR(pending));

@@ -66,7 +66,7 @@ def main():
     p.add_argument("--fixtures", required=True)
     p.add_argument("--preload", required=True)
     p.add_argument("case", choices=["answers", "garbage-then-nonce", "huge-input", "host-gone",
-                                    "no-port", "nonce-burst"])
+                                    "no-port", "nonce-burst", "nonce-again"])
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="sealcheck-fake-host-") as tmp:
         tree = status_cases.Tree(a.fixtures, "snakeoil-user", tmp)
@@ -92,7 +92,7 @@ def run(a):
     name = os.ttyname(slave)
     os.close(slave)
     # nonce-burst: the push and two answers, then the agent exits by itself (no waiting for silence).
-    extra = ["--max-answers", "3"] if a.case == "nonce-burst" else []
+    extra = ["--max-answers", "3"] if a.case in ("nonce-burst", "nonce-again") else []
     agent = subprocess.Popen([a.sealcheck, "agent", "--root", a.root, "--device", name, "--wait-port", "5"] + extra,
                              env=env, stderr=subprocess.PIPE, text=True)
     fails, err = [], ""
@@ -141,11 +141,34 @@ def run(a):
             if rc != 0 or collections != 2:
                 fails.append(f"agent: exit {rc} (want 0 after --max-answers 3), {collections} collections "
                              f"for nonces (want 2)")
-        if a.case not in ("host-gone", "nonce-burst"):
+        elif a.case == "nonce-again":
+            # The host says a nonce again (it resends until it has the answer, e.g. while a slow TCG
+            # guest quotes): that nonce is answered once, never collected and sent a second time.
+            os.write(master, frame(b"N", nonce.encode()))
+            rep = read_reports(master, 30, 1)
+            if [r.get("nonce") for r in rep] != [nonce]:
+                fails.append(f"first answer: {[r.get('nonce') for r in rep]}, want {nonce}")
+            os.write(master, frame(b"N", nonce.encode()) + frame(b"N", nonce.encode()))
+            again = [k for k, _ in read_frames(master, 3, lambda fr: False)]
+            if again:
+                fails.append(f"the nonce said again was answered again: {again}")
+            fresh = os.urandom(32).hex()
+            os.write(master, frame(b"N", fresh.encode()))
+            rep = read_reports(master, 30, 1)
+            if [r.get("nonce") for r in rep] != [fresh]:
+                fails.append(f"after a new nonce: {[r.get('nonce') for r in rep]}, want {fresh}")
+            try:
+                rc = agent.wait(30)
+            except subprocess.TimeoutExpired:
+                rc = None
+            err = agent.stderr.read() if rc is not None else ""
+            if rc != 0 or err.count("answering") != 2:
+                fails.append(f"agent: exit {rc}, {err.count('answering')} collections for nonces (want 2)")
+        if a.case not in ("host-gone", "nonce-burst", "nonce-again"):
             rep = read_reports(master, 30, 1)
             if not rep or rep[0].get("nonce") != nonce:
                 fails.append(f"no report echoing the nonce ({[r.get('nonce') for r in rep]})")
-        if a.case != "nonce-burst" and agent.poll() is not None:
+        if a.case not in ("nonce-burst", "nonce-again") and agent.poll() is not None:
             fails.append(f"agent exited ({agent.returncode})")
     finally:
         agent.kill()
