@@ -391,7 +391,7 @@ EOF
 	wait "$watch_pid" || rc=$?
 	watch_pid=
 	[ "$rc" = 0 ] && ok "watch: SIGTERM, exit 0" || bad "watch: exit $rc after SIGTERM"
-	{ grep -v '^$' "$work/watch.err" || true; } | sed 's/^/# watch: /' | head -n 20
+	{ grep -v '^$' "$work/watch.err" || true; } | sed -n 's/^/# watch: /; 1,20p'
 	echo "# $(wc -l <"$work/watch.jsonl") JSON lines; events: $(jq -r .event "$work/watch.jsonl" | sort | uniq -c | tr '\n' ' ')"
 	;;
 libvirt-watch-tpm)
@@ -447,16 +447,16 @@ libvirt-watch-tpm)
 		sed 's/^/# a round not sealed: /'
 	[ -z "$(rounds | jq -c 'select(.verdict == "sealed" and .evidence != "tpm")')" ] && ok "no round SEALED without TPM evidence" ||
 		bad "a round SEALED without TPM evidence"
-	first=$(sealed_rounds | head -n 1)
+	first=$(sealed_rounds | sed -n 1p) # sed reads it all: no SIGPIPE under pipefail
 	[ -n "$first" ] && ok "$vm (uuid $uuid): SEALED on TPM evidence, libvirt's TPM"
-	grep -F "\"$vm\"" "$work/watch.jsonl" | grep -q "by credential activation now" &&
+	grep -F "\"$vm\"" "$work/watch.jsonl" | grep "by credential activation now" >/dev/null &&
 		ok "the first round bound the AK to libvirt's EK by credential activation" || bad "no credential activation seen"
 	[ "$(stat -c %s "$work/states/$vm/ak.name" 2>/dev/null)" = 34 ] && ok "the AK's Name pinned in the state directory" ||
 		bad "no ak.name pinned in $work/states/$vm"
-	grep -F "\"$vm\"" "$work/watch.jsonl" | grep -q "signed by the pinned AK" &&
+	grep -F "\"$vm\"" "$work/watch.jsonl" | grep "signed by the pinned AK" >/dev/null &&
 		ok "a later round is signed by the pinned AK" || bad "no round under the pinned AK"
 	stop_watch
-	{ grep -v '^$' "$work/watch.err" || true; } | sed 's/^/# watch: /' | head -n 10
+	{ grep -v '^$' "$work/watch.err" || true; } | sed -n 's/^/# watch: /; 1,10p'
 	;;
 *) echo "unknown case $case"; exit 2 ;;
 esac

@@ -107,7 +107,7 @@ watch_rounds() {
 	[ -n "$r1" ] && [ -n "$r2" ] && ok "two rounds of vm1" ||
 		{ bad "no two rounds: $(tail -c 2000 "$work/watch.out") $(tail -n 5 "$work/watch.err")"; exit 1; }
 }
-round() { jq -c --argjson n "$1" 'select(.vm == "vm1" and .rounds == $n)' "$work/watch.out" | head -n 1; }
+round() { jq -c --argjson n "$1" 'select(.vm == "vm1" and .rounds == $n)' "$work/watch.out" | sed -n 1p; }
 link() { jq -r --arg l "$2" '.tpm_links[]? | select(.link == $l) | "\(.status): \(.reason)"' <<<"$1"; }
 # unsealed_by_quote PATTERN: both rounds NOT SEALED, tpm:quote failed with a reason matching PATTERN.
 unsealed_by_quote() {
