@@ -27,6 +27,7 @@
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-tpm.h"
+#include "swtpm-test.h"
 
 static pid_t swtpm_pid;
 static char tcti[96];
@@ -36,78 +37,10 @@ static const char nonce_a[] = "00112233445566778899aabbccddeeff00112233445566778
 static const char report_a[] = "{\"schema\":\"sealcheck.report.v1\",\"verdict\":\"sealed\"}";
 static const char report_b[] = "{\"schema\":\"sealcheck.report.v1\",\"verdict\":\"not-sealed\"}";
 
-/* A free loopback port P with P+1 free too (swtpm's control port). */
-static int free_port_pair(void)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		socklen_t len = sizeof(a);
-		int s = socket(AF_INET, SOCK_STREAM, 0), s2, p;
-
-		if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-		    getsockname(s, (struct sockaddr *)&a, &len) < 0)
-			return -1;
-		p = ntohs(a.sin_port);
-		close(s);
-		if (p >= 65535)
-			continue;
-		a.sin_port = htons((uint16_t)(p + 1));
-		s2 = socket(AF_INET, SOCK_STREAM, 0);
-		if (s2 >= 0 && bind(s2, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			close(s2);
-			return p;
-		}
-		if (s2 >= 0)
-			close(s2);
-	}
-	return -1;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				 .sin_port = htons((uint16_t)port) };
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
-
-	if (s >= 0)
-		close(s);
-	return ok;
-}
-
 static int start_swtpm(void **state)
 {
-	char server[64], ctrl[64], dir[128];
-	int port = free_port_pair();
-
-	if (port < 0 || !mkdtemp(state_dir))
+	if (!mkdtemp(state_dir) || test_swtpm_start(state_dir, &swtpm_pid, tcti, sizeof(tcti)) < 0)
 		return -1;
-	snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", port);
-	snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
-	snprintf(dir, sizeof(dir), "dir=%s", state_dir);
-	snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%d", port);
-	swtpm_pid = fork();
-	if (swtpm_pid < 0)
-		return -1;
-	if (swtpm_pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl, "--flags",
-		       "not-need-init,startup-clear", "--tpmstate", dir, (char *)NULL);
-		_exit(127);
-	}
-	/* Wait until it listens (or died): a readiness wait, not a timing assertion. */
-	for (int i = 0; i < 300; i++) {
-		if (port_open(port) && port_open(port + 1))
-			break;
-		if (waitpid(swtpm_pid, NULL, WNOHANG) == swtpm_pid) {
-			swtpm_pid = 0;
-			return -1;
-		}
-		usleep(50 * 1000);
-	}
 	/* Distinct PCR values, so the order of the values in the digest matters. */
 	{
 		char cmd[512];
@@ -126,10 +59,7 @@ static int stop_swtpm(void **state)
 {
 	char cmd[160];
 
-	if (swtpm_pid > 0) {
-		kill(swtpm_pid, SIGTERM);
-		waitpid(swtpm_pid, NULL, 0);
-	}
+	test_swtpm_stop(&swtpm_pid);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
 	return system(cmd) == 0 ? 0 : -1;
 }

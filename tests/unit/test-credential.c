@@ -42,6 +42,7 @@
 #include "sc-evidence.h"
 #include "sc-json.h"
 #include "sc-macro.h"
+#include "swtpm-test.h"
 #include "sc-tpm.h"
 
 /* From tests/unit/credential-kat.py. */
@@ -210,79 +211,6 @@ struct tpm {
 #define VMID_B "vm-b:0b6b7b6e-1111-2222-3333-44445555bbbb"
 static struct tpm tpm_a = { "/tmp/sealcheck-test-cred-a-XXXXXX" }, tpm_b = { "/tmp/sealcheck-test-cred-b-XXXXXX" };
 
-static int free_port_pair(void)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		socklen_t len = sizeof(a);
-		int s = socket(AF_INET, SOCK_STREAM, 0), s2, p;
-
-		if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || getsockname(s, (struct sockaddr *)&a, &len) < 0)
-			return -1;
-		p = ntohs(a.sin_port);
-		close(s);
-		if (p >= 65535)
-			continue;
-		a.sin_port = htons((uint16_t)(p + 1));
-		s2 = socket(AF_INET, SOCK_STREAM, 0);
-		if (s2 >= 0 && bind(s2, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			close(s2);
-			return p;
-		}
-		if (s2 >= 0)
-			close(s2);
-	}
-	return -1;
-}
-
-static bool port_open(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				 .sin_port = htons((uint16_t)port) };
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
-
-	if (s >= 0)
-		close(s);
-	return ok;
-}
-
-/* swtpm on a free loopback port pair: 0, -EAGAIN when it exited (a port taken meanwhile), or -1. */
-static int swtpm_launch(struct tpm *t)
-{
-	char server[64], ctrl[64], dir[96];
-	int port = free_port_pair();
-
-	if (port < 0)
-		return -1;
-	snprintf(server, sizeof(server), "type=tcp,port=%d,bindaddr=127.0.0.1", port);
-	snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%d,bindaddr=127.0.0.1", port + 1);
-	snprintf(dir, sizeof(dir), "dir=%s", t->dir);
-	snprintf(t->tcti, sizeof(t->tcti), "swtpm:host=127.0.0.1,port=%d", port);
-	t->pid = fork();
-	if (t->pid < 0)
-		return -1;
-	if (t->pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl, "--flags",
-		       "not-need-init,startup-clear", "--tpmstate", dir, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300; i++) { /* a readiness wait, not a timing assertion */
-		if (port_open(port) && port_open(port + 1))
-			return 0;
-		if (waitpid(t->pid, NULL, WNOHANG) == t->pid) {
-			t->pid = 0;
-			return -EAGAIN;
-		}
-		usleep(50 * 1000);
-	}
-	return -1;
-}
-
 /* swtpm_setup with a local CA of its own (as libvirt's, with /etc/swtpm-localca.conf), then swtpm on loopback. */
 static int tpm_start(struct tpm *t)
 {
@@ -305,28 +233,14 @@ static int tpm_start(struct tpm *t)
 	if (system(cmd) != 0)
 		return -1;
 	snprintf(t->ca, sizeof(t->ca), "%s/ca.pem", t->dir);
-	/*
-	 * The free port pair may be taken by another test between our probe and
-	 * swtpm's bind (the suite runs in parallel): then swtpm exits and another
-	 * pair is tried.
-	 */
-	for (int attempt = 0; attempt < 8; attempt++) {
-		int r = swtpm_launch(t);
-
-		if (r != -EAGAIN)
-			return r;
-	}
-	return -1;
+	return test_swtpm_start(t->dir, &t->pid, t->tcti, sizeof(t->tcti));
 }
 
 static void tpm_stop(struct tpm *t)
 {
 	char cmd[160];
 
-	if (t->pid > 0) {
-		kill(t->pid, SIGTERM);
-		waitpid(t->pid, NULL, 0);
-	}
+	test_swtpm_stop(&t->pid);
 	if (!t->made)
 		return;
 	t->made = false;
