@@ -12,7 +12,8 @@ Makes, in DIR:
                   guest kernel, initramfs, cmdline composefs=<digest>) signed with db
   esp-<variant>.img   UKIs for the negative tests: insecure (composefs=?),
                   noverity (overlay without verity=require), wrongdigest,
-                  badkey (signed with a key not in db)
+                  badkey (signed with a key not in db), sblie (the sealed UKI on
+                  an ESP labelled SEALTESTLIE: the guest forges its EFI variables)
   keys/           PK, KEK, db (.key/.crt) and GUID.txt, bcvk's layout (made if --keys is not given)
   vars.fd         OVMF variable store with those keys enrolled, Secure Boot on
   manifest.json   digest, algorithm, file names
@@ -103,8 +104,47 @@ def add_busybox(root):
             os.symlink("busybox", link)
 
 
-def guest_tree(tree, sealcheck):
-    """The sealed root: busybox, sealcheck with its libraries, /sbin/init."""
+EFI_GLOBAL = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
+EFI_SECURITY_DB = "d719b2cb-3d3a-4596-a3bc-dad00e67656f"
+EFI_CERT_X509 = "a5c059a1-94e4-4aa7-87b5-ab155c2bf072"
+FORGED_EFIVARS = "usr/lib/sealcheck-test/forged-efivars"
+LIE_LABEL = "SEALTESTLIE"  # the FAT volume label of esp-sblie.img (guest-init.sh)
+
+
+def forged_efivars(dest, keys):
+    """What a guest that lies about Secure Boot shows its agent: efivarfs files
+    (4-byte attributes, then the data) saying SecureBoot=1 in user mode with the
+    image's PK, KEK and db enrolled, as an honest sealed boot shows them. Only
+    guest-init.sh's test switch (esp-sblie.img) mounts them, over efivarfs:
+    from the host's side that is a guest whose agent is patched to claim Secure
+    Boot; PCR 7 must expose it (tests/vm/test-tpm.sh tpm-secure-boot-lie)."""
+    import ssl
+
+    os.makedirs(dest, exist_ok=True)
+    owner = uuid.UUID(open(os.path.join(keys, "GUID.txt")).read().strip()).bytes_le
+
+    def var(name, guid, attrs, data):
+        with open(os.path.join(dest, f"{name}-{guid}"), "wb") as f:
+            f.write(struct.pack("<I", attrs) + data)
+
+    def esl(crt):
+        der = ssl.PEM_cert_to_DER_cert(open(os.path.join(keys, crt)).read())
+        size = 16 + len(der)  # EFI_SIGNATURE_DATA: owner, then the certificate
+        return uuid.UUID(EFI_CERT_X509).bytes_le + struct.pack("<III", 28 + size, 0, size) + owner + der
+
+    runtime, authenticated = 0x06, 0x27  # BS|RT; NV|BS|RT|TIME_BASED_AUTHENTICATED_WRITE_ACCESS
+    var("SecureBoot", EFI_GLOBAL, runtime, b"\x01")
+    var("SetupMode", EFI_GLOBAL, runtime, b"\x00")
+    var("AuditMode", EFI_GLOBAL, runtime, b"\x00")
+    var("DeployedMode", EFI_GLOBAL, runtime, b"\x00")
+    var("PK", EFI_GLOBAL, authenticated, esl("PK.crt"))
+    var("KEK", EFI_GLOBAL, authenticated, esl("KEK.crt"))
+    var("db", EFI_SECURITY_DB, authenticated, esl("db.crt"))
+
+
+def guest_tree(tree, sealcheck, keys):
+    """The sealed root: busybox, sealcheck with its libraries, /sbin/init, and
+    the forged EFI variables of the Secure Boot lie test (forged_efivars)."""
     for d in ("proc", "sys", "dev", "run", "tmp", "var", "sysroot", "etc", "sbin", "usr/bin", "mnt"):
         os.makedirs(os.path.join(tree, d), exist_ok=True)
     add_busybox(tree)
@@ -112,6 +152,7 @@ def guest_tree(tree, sealcheck):
     copy_dlopen_libs(tree, TSS_LIBS)
     shutil.copy2(os.path.join(HERE, "guest-init.sh"), os.path.join(tree, "sbin/init"))
     os.chmod(os.path.join(tree, "sbin/init"), 0o755)
+    forged_efivars(os.path.join(tree, FORGED_EFIVARS), keys)
     with open(os.path.join(tree, "etc/machine-id"), "w") as f:
         f.write(uuid.uuid4().hex + "\n")
     with open(os.path.join(tree, "etc/os-release"), "w") as f:
@@ -323,11 +364,11 @@ def uki(work, kdir, initrd, cmdline, keys, sign_key, name):
     return signed
 
 
-def esp(uki_path, esp_path):
+def esp(uki_path, esp_path, label=None):
     if os.path.exists(esp_path):
         os.unlink(esp_path)
     size_kib = os.path.getsize(uki_path) // 1024 + 4096
-    run("mkfs.vfat", "-C", esp_path, str(size_kib))
+    run("mkfs.vfat", "-C", *(["-n", label] if label else []), esp_path, str(size_kib))
     run("mmd", "-i", esp_path, "::/EFI", "::/EFI/BOOT")
     run("mcopy", "-i", esp_path, uki_path, "::/EFI/BOOT/BOOTX64.EFI")
 
@@ -359,7 +400,7 @@ def main():
     p.add_argument("--guest", choices=["busybox", "systemd"], default="busybox",
                    help="busybox init (fast) or a Debian root with systemd, the agent's unit and udev rule")
     p.add_argument("--kernel-dir", help="guest kernel tree (default: scripts/fetch-guest-kernel.sh)")
-    p.add_argument("--variants", default="insecure,noverity,wrongdigest,badkey")
+    p.add_argument("--variants", default="insecure,noverity,wrongdigest,badkey,sblie")
     p.add_argument("--timeout", type=int, default=180)
     a = p.parse_args()
     if os.geteuid() != 0:
@@ -377,6 +418,7 @@ def main():
         sys.exit(f"build-sealed-image: {a.enable_verity}: not found (ninja -C BUILD host-probe/enable-verity)")
 
     with tempfile.TemporaryDirectory(prefix="sealcheck-build-", dir=out_dir) as work:
+        make_keys(keys)  # before the root: the busybox root holds forged copies of their ESLs
         say("assembling the guest root")
         tree = os.path.join(work, "tree")
         if a.guest == "systemd":
@@ -384,7 +426,7 @@ def main():
             systemd_tree(tree, sealcheck, kdir, os.environ.get("SEALCHECK_CACHE",
                                                                os.path.expanduser("~/.cache/sealcheck")))
         else:
-            guest_tree(tree, sealcheck)
+            guest_tree(tree, sealcheck, keys)
         phys = os.path.join(work, "phys")
         repo = os.path.join(phys, "composefs")
         backing = composefs(tree, repo, a.alg)
@@ -413,7 +455,6 @@ def main():
         enabled = install_boot(out_dir, work, kdir, sealcheck, os.path.abspath(a.enable_verity), a.timeout)
 
         say("keys, variable store, signed UKIs")
-        make_keys(keys)
         if a.keys is None or not os.path.exists(os.path.join(keys, "wrong.crt")):
             pass
         # A key that is not in db, for the "firmware refuses" test.
@@ -435,9 +476,17 @@ def main():
         wanted = [""] + [v for v in a.variants.split(",") if v]
         esps = {}
         for v in wanted:
+            name = f"esp-{v}.img" if v else "esp.img"
+            if v == "sblie":
+                # The sealed UKI itself, byte for byte (so PCRs 4, 9 and 11 are the sealed boot's), on an ESP
+                # whose FAT label, which nothing measures, tells guest-init.sh to forge the EFI variables.
+                esp(sealed_uki, os.path.join(out_dir, name), label=LIE_LABEL)
+                esps[v] = dict(esps["sealed"], esp=name, label=LIE_LABEL)
+                continue
             cmdline, key = variants[v]
             u = uki(work, kdir, initrd, cmdline, keys, key, v or "sealed")
-            name = f"esp-{v}.img" if v else "esp.img"
+            if not v:
+                sealed_uki = u
             esp(u, os.path.join(out_dir, name))
             esps[v or "sealed"] = {"esp": name, "cmdline": cmdline, "signed_with": key}
 

@@ -6,7 +6,21 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /var
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
-[ -d /sys/firmware/efi ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+# The Secure Boot lie test (tests/vm/test-tpm.sh tpm-secure-boot-lie): booted
+# from esp-sblie.img (the sealed UKI, on an ESP whose FAT label nothing
+# measures), this guest shows its agent forged EFI variables, SecureBoot=1 with
+# the image's keys, instead of efivarfs: the guest's report then claims Secure
+# Boot whatever the firmware did, as a patched agent would. Only the TPM's PCR 7
+# can expose it. Every other boot mounts the real efivarfs.
+if [ -d /sys/firmware/efi ]; then
+	if findfs LABEL=SEALTESTLIE >/dev/null 2>&1; then
+		mount -t tmpfs -o mode=0755 tmpfs /sys/firmware/efi/efivars
+		cp /usr/lib/sealcheck-test/forged-efivars/* /sys/firmware/efi/efivars/
+		echo "sealcheck-guest: efivars: FORGED (SecureBoot=1 whatever the firmware did; test ESP)"
+	else
+		mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+	fi
+fi
 # What the guest could reach the host through (tests/vm/test-probe.sh reads
 # these lines): its network interfaces, and every network controller on the PCI
 # bus, driver or not (the guest kernel has no driver for QEMU's default NIC).

@@ -9,7 +9,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 sealcheck=$(readlink -f "$1")
 out=$2
 guest=${3:-busybox}
-variants=insecure,noverity,wrongdigest,badkey
+variants=insecure,noverity,wrongdigest,badkey,sblie
 [ "$guest" = systemd ] && variants=""
 mkdir -p "$out"
 exec 9>"$out.lock"

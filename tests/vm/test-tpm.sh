@@ -7,6 +7,10 @@
 # Cases:
 #   tpm-sealed          every TPM link proven, verdict SEALED with evidence "tpm"
 #   tpm-no-secure-boot  OVMF without Secure Boot: PCR 7 exposes it (tpm:secure_boot)
+#   tpm-secure-boot-lie OVMF without Secure Boot boots the sealed UKI itself from esp-sblie.img,
+#                       whose guest forges its EFI variables (SecureBoot=1, the image's keys)
+#                       as a patched agent would: the report claims Secure Boot, and PCR 7's
+#                       log exposes the lie (tpm:secure_boot, the only link that fails)
 #   tpm-other-uki       a UKI other than the sealed one boots (composefs=? on its
 #                       cmdline): PCR 11 differs from the host's prediction (tpm:pcr11)
 #   tpm-untrusted-ak    the VM's TPM state pins another AK: the quote is refused (tpm:quote)
@@ -43,6 +47,7 @@ want_rc=0 want_link= args=(--tpm)
 case $case in
 tpm-sealed | tpm-systemd-sealed) ;;
 tpm-no-secure-boot) want_rc=1 want_link=tpm:secure_boot args+=(--firmware uefi-insecure) ;;
+tpm-secure-boot-lie) want_rc=1 want_link=tpm:secure_boot args+=(--firmware uefi-insecure --esp sblie) ;;
 tpm-other-uki) want_rc=1 want_link=tpm:pcr11 args+=(--esp insecure) ;;
 tpm-untrusted-ak)
 	# A TPM state made for this VM, whose recorded AK Name is another key's.
@@ -172,6 +177,31 @@ if [ "$case" = tpm-ak-activate ]; then
 	"signed by the pinned AK"*) ok "second boot compares the pinned Name: $reason2" ;;
 	*) bad "second boot's tpm:quote: $reason2" ;;
 	esac
+fi
+if [ "$case" = tpm-secure-boot-lie ]; then
+	# The guest lied and its report says so; nothing but PCR 7 disagrees with it.
+	claim=$(jq -r '.report.checks.secure_boot | "\(.status): \(.reason)"' "$work/out.json")
+	case $claim in
+	pass:*) ok "the guest's report claims Secure Boot: $claim" ;;
+	*) bad "the guest did not claim Secure Boot (the forged variables were not used): $claim" ;;
+	esac
+	failed=$(jq -r '[.failed_links[].link] | join(" ")' "$work/out.json")
+	[ "$failed" = tpm:secure_boot ] && ok "tpm:secure_boot is the only link that fails" ||
+		bad "failed links: $failed (want only tpm:secure_boot)"
+	for l in tpm:quote tpm:eventlog tpm:pcr11 tpm:pcr9; do
+		[ "$(jq -r --arg l "$l" '.tpm[] | select(.link == $l) | .status' "$work/out.json")" = proven ] ||
+			bad "$l is not proven: the sealed UKI should boot unchanged"
+	done
+	case $(jq -r '.failed_links[]? | select(.link == "tpm:secure_boot") | .reason' "$work/out.json") in
+	*SecureBoot*) ok "the reason names the SecureBoot variable the firmware measured" ;;
+	*) bad "tpm:secure_boot's reason does not name SecureBoot" ;;
+	esac
+	# The same lie to a probe without the TPM: only the guest's word is left, and the verdict says so.
+	XDG_RUNTIME_DIR=$work "$probe" run --json --timeout "$timeout" --firmware uefi-insecure --esp sblie "$img" \
+		>"$work/plain.json" 2>>"$work/err" || true
+	[ "$(jq -r '"\(.verdict) \(.evidence)"' "$work/plain.json")" = "sealed self-reported" ] &&
+		ok "without the TPM the lie passes, labelled: verdict sealed, evidence self-reported (why --tpm matters)" ||
+		bad "without the TPM: $(jq -c '{verdict, evidence, reason}' "$work/plain.json")"
 fi
 if [ "$case" = tpm-ek-other-ca ]; then
 	case $(jq -r '.failed_links[]? | select(.link == "tpm:quote") | .reason' "$work/out.json") in
