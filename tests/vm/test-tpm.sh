@@ -30,6 +30,12 @@
 #   tpm-attest-activate `attest` of a running VM whose TPM state pins no AK (as a TPM libvirt
 #                       made): --tpm-ek-ca with the state's local CA binds the AK by
 #                       activation and pins it; a second attest compares the pinned Name
+#   tpm-ak-unbound      the cuckoo attack: `attest` of a running VM (no AK pinned) through
+#                       tests/vm/cuckoo-proxy.py, which swaps the agent's EK document for
+#                       another TPM's genuine EK and certificate (both CAs trusted): the host
+#                       seals its challenge to that EK, the VM's TPM cannot answer, the AK is
+#                       not bound to the EK (tpm:quote) and nothing is pinned; the same
+#                       proxy passing the EK through (the control) binds and pins the AK
 # With FIXTURE_OUT, tpm-sealed also writes the probe's JSON there (the evidence
 # and the exact report bytes), for tests/fixtures/evidence/.
 VM_TEST_NAME=test-tpm
@@ -65,6 +71,7 @@ tpm-counter-back)
 	want_rc=1 want_link=tpm:counters args=(--tpm-state "$state")
 	;;
 tpm-attest-running | tpm-attest-activate) ;;
+tpm-ak-unbound) want_rc=1 want_link=tpm:quote ;;
 tpm-ak-activate) args=(--tpm-state "$work/tpm-state" --tpm-ak activate) ;;
 tpm-ek-other-ca)
 	# A CA of its own that certified nothing: the VM's EK certificate cannot chain to it.
@@ -76,7 +83,53 @@ tpm-ek-other-ca)
 esac
 
 rc=0
-if [ "$case" = tpm-attest-running ] || [ "$case" = tpm-attest-activate ]; then
+fail=0
+ok() { echo "ok - $case: $*"; }
+bad() { echo "not ok - $case: $*"; fail=1; }
+attest_mode=false
+case $case in tpm-attest-running | tpm-attest-activate | tpm-ak-unbound) attest_mode=true ;; esac
+# other_tpm_ek DIR: another VM's TPM state in DIR (made by run), and its EK as the agent would send it:
+# DIR.pub (TPM2B_PUBLIC, template L-1, tpm2_createek) and DIR.der (the certificate in NV 0x01c00002).
+other_tpm_ek() {
+	local dir=$1 port tcti pid i
+	XDG_RUNTIME_DIR=$work "$probe" run --tpm-state "$dir" --timeout 1 "$img" >/dev/null 2>&1 || true
+	[ -s "$dir/tpm2-00.permall" ] || { echo "not ok - $case: no TPM state made in $dir"; return 1; }
+	for i in $(seq 10); do
+		port=$(python3 -c 'import random; print(random.randrange(20000, 60000, 2))')
+		tcti=swtpm:host=127.0.0.1,port=$port
+		swtpm socket --tpm2 --tpmstate dir="$dir" --server type=tcp,port="$port",bindaddr=127.0.0.1 \
+			--ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear 2>>"$work/err" &
+		pid=$!
+		for _ in $(seq 30); do
+			tpm2_createek -T "$tcti" -c "$work/other-ek.ctx" -G rsa -u "$dir.pub" 2>>"$work/err" && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		[ -s "$dir.pub" ] && tpm2_nvread -T "$tcti" -C o -o "$dir.der" 0x1c00002 2>>"$work/err"
+		kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+		[ -s "$dir.pub" ] && [ -s "$dir.der" ] && return 0
+	done
+	echo "not ok - $case: could not read the other TPM's EK (see $work/err)"; return 1
+}
+# attest_through_proxy OUT [--pass-through]: attest the running VM through cuckoo-proxy.py.
+attest_through_proxy() {
+	local out=$1 prc=0 arc=0
+	shift
+	rm -f "$work/proxy.sock"
+	python3 "$vm_srcdir/tests/vm/cuckoo-proxy.py" "$work/proxy.sock" "$sock" "$work/other-tpm.pub" "$work/other-tpm.der" \
+		"$work/proxy.log" "$@" 2>>"$work/err" &
+	proxy_pid=$!
+	for _ in $(seq 50); do [ -S "$work/proxy.sock" ] && break; sleep 0.1; done
+	"$probe" attest --json --timeout 120 --socket "$work/proxy.sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" \
+		--tpm-state "$state" --tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" \
+		--tpm-ek-ca "$work/ek-ca.pem" >"$out" 2>>"$work/err" || arc=$?
+	wait "$proxy_pid" || prc=$?
+	proxy_pid=
+	[ "$prc" = 0 ] || echo "# the proxy exited $prc"
+	return "$arc"
+}
+proxy_pid=
+if $attest_mode; then
 	state=$work/tpm-state
 	XDG_RUNTIME_DIR=$work "$probe" run --keep --tpm-state "$state" --timeout "$timeout" "$img" >"$work/run.out" 2>"$work/err" ||
 		{ echo "not ok - $case: run --keep did not say sealed"; cat "$work/run.out" "$work/err"; exit 1; }
@@ -86,21 +139,50 @@ if [ "$case" = tpm-attest-running ] || [ "$case" = tpm-attest-activate ]; then
 		[ -n "$vm_pid" ] && [ "$(cat "/proc/$vm_pid/comm" 2>/dev/null)" = qemu-system-x86 ] && kill "$vm_pid" 2>/dev/null
 		sleep 0.5
 		pkill -f "tpmstate dir=$state" 2>/dev/null || true
+		[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null
 		rm -rf "$work"
 	}
 	trap stop_vm EXIT
 	mcopy -o -i "$img/$(jq -r .esps.sealed.esp "$img/manifest.json")" ::/EFI/BOOT/BOOTX64.EFI "$work/sealed-uki.efi"
 	attest_args=()
-	if [ "$case" = tpm-attest-activate ]; then
+	if [ "$case" = tpm-ak-unbound ]; then
+		other_tpm_ek "$work/other-tpm" || exit 1
+		rm -f "$state/ak.name"
+		# The host trusts the CAs of both TPMs (as a fleet trusts a manufacturer's CA that certified many).
+		cat "$state/localca/swtpm-localca-rootca-cert.pem" "$state/localca/issuercert.pem" \
+			"$work/other-tpm/localca/swtpm-localca-rootca-cert.pem" "$work/other-tpm/localca/issuercert.pem" >"$work/ek-ca.pem"
+		cp "$state/quote-counters" "$work/counters.before"
+		attest_through_proxy "$work/out.json" || rc=$?
+		grep -q "swapped the EK document" "$work/proxy.log" && ok "the proxy swapped the agent's EK document for the other TPM's" ||
+			{ echo "not ok - $case: the proxy swapped nothing: $(cat "$work/proxy.log")"; exit 1; }
+		reason=$(jq -r '.failed_links[]? | select(.link == "tpm:quote") | .reason' "$work/out.json")
+		case $reason in
+		"AK not bound to the EK: the agent sent no answer to the credential challenge"*) ok "tpm:quote: $reason" ;;
+		*) bad "tpm:quote's reason: $reason" ;;
+		esac
+		[ ! -e "$state/ak.name" ] && ok "nothing pinned" || bad "an AK was pinned for another TPM's EK"
+		cmp -s "$state/quote-counters" "$work/counters.before" && ok "the counters stay as run left them (no quote trusted)" ||
+			bad "quote-counters changed: $(cat "$state/quote-counters")"
+		# The control: the same proxy passing the EK through. The AK is bound and pinned, so the proxy breaks nothing.
+		rc2=0
+		attest_through_proxy "$work/out2.json" --pass-through || rc2=$?
+		[ "$rc2" = 0 ] && grep -q "passed the EK document through" "$work/proxy.log" &&
+			jq -e '.tpm[] | select(.link == "tpm:quote") | .reason | contains("by credential activation now (pinned in ak.name)")' \
+				"$work/out2.json" >/dev/null && [ -s "$state/ak.name" ] &&
+			ok "control: through the proxy with the VM's own EK the AK is bound and pinned" ||
+			bad "control: exit $rc2, $(jq -c '.failed_links' "$work/out2.json")"
+	elif [ "$case" = tpm-attest-activate ]; then
 		# No AK pinned, as for a TPM libvirt made: only the EK's CA (here the state's local CA) is trusted.
 		rm -f "$state/ak.name"
 		cat "$state/localca/swtpm-localca-rootca-cert.pem" "$state/localca/issuercert.pem" >"$work/ek-ca.pem"
 		attest_args=(--tpm-ek-ca "$work/ek-ca.pem")
 	fi
-	"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
-		--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" "${attest_args[@]}" >"$work/out.json" 2>>"$work/err" || rc=$?
-	grep -q "moved forward" "$work/out.json" && echo "ok - $case: the counters moved forward since run's quote" ||
-		{ echo "not ok - $case: the counters link does not say they moved forward"; exit 1; }
+	if [ "$case" != tpm-ak-unbound ]; then
+		"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
+			--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" "${attest_args[@]}" >"$work/out.json" 2>>"$work/err" || rc=$?
+		grep -q "moved forward" "$work/out.json" && echo "ok - $case: the counters moved forward since run's quote" ||
+			{ echo "not ok - $case: the counters link does not say they moved forward"; exit 1; }
+	fi
 	if [ "$case" = tpm-attest-activate ]; then
 		grep -q "by credential activation now (pinned in ak.name)" "$work/out.json" && [ -s "$state/ak.name" ] &&
 			echo "ok - $case: the AK was bound to the EK by activation and pinned" ||
@@ -114,9 +196,6 @@ if [ "$case" = tpm-attest-running ] || [ "$case" = tpm-attest-activate ]; then
 else
 	XDG_RUNTIME_DIR=$work "$probe" run --json --timeout "$timeout" "${args[@]}" "$img" >"$work/out.json" 2>"$work/err" || rc=$?
 fi
-fail=0
-ok() { echo "ok - $case: $*"; }
-bad() { echo "not ok - $case: $*"; fail=1; }
 if ! jq -e . "$work/out.json" >/dev/null 2>&1; then
 	bad "probe printed invalid JSON"; cat "$work/out.json" "$work/err"; exit 1
 fi
@@ -210,6 +289,6 @@ if [ "$case" = tpm-ek-other-ca ]; then
 	esac
 fi
 # (run --keep keeps its work directory on purpose: stop_vm removes it.)
-[ "$case" = tpm-attest-running ] || [ "$case" = tpm-attest-activate ] || { [ -z "$(ls -A "$work" | grep sealcheck-probe)" ] && ok "no work directory left" || bad "left behind: $(ls "$work")"; }
+$attest_mode || { [ -z "$(ls -A "$work" | grep sealcheck-probe)" ] && ok "no work directory left" || bad "left behind: $(ls "$work")"; }
 echo "# $case: $(jq -r '.seconds' "$work/out.json") s from connect to verdict; TPM links: $links"
 exit $fail
