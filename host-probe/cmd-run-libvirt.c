@@ -23,6 +23,7 @@
 #include "probe-manifest.h"
 #include "probe-spawn.h"
 #include "probe-vm.h"
+#include "probe-workdir.h"
 #include "sc-fileio.h"
 #include "sc-io.h"
 #include "sc-json.h"
@@ -119,24 +120,6 @@ static pid_t qemu_pid(const char *uri, const char *name)
 	return strncmp(comm, "qemu-system-", 12) == 0 ? (pid_t)pid : -1;
 }
 
-static void remove_workdir(const char *dir, const struct probe_vm *vm)
-{
-	if (!dir[0])
-		return;
-	(void)unlink(vm->console_sock);
-	(void)unlink(vm->console_log);
-	if (vm->uki_path[0])
-		(void)unlink(vm->uki_path);
-	{
-		char log[320];
-
-		snprintf(log, sizeof(log), "%s/tools.log", dir);
-		(void)unlink(log);
-		snprintf(log, sizeof(log), "%s/ek-ca.pem", dir);
-		(void)unlink(log);
-	}
-	(void)rmdir(dir);
-}
 
 /* The files the domain is made of, as absolute paths (libvirtd does not share the probe's working directory). */
 struct run_files {
@@ -273,6 +256,43 @@ static int undefine(virDomainPtr dom, const struct probe_vm *vm, const char *nam
 	return 0;
 }
 
+/*
+ * A run killed outright (SIGKILL, the OOM killer) cannot undefine its domain:
+ * autodestroy stops it, but its definition, nvram copy and TPM state stay.
+ * Each run first removes those of runs that are gone: inactive persistent
+ * domains named sealcheck-*, whose <metadata> names an owner (boot, pid, start
+ * time: probe-workdir.h) that no live process is. A --keep domain names no
+ * owner and is never touched; nor is a domain someone else defined.
+ */
+static void reap_orphan_domains(virConnectPtr conn)
+{
+	virDomainPtr *doms = NULL;
+	int n = virConnectListAllDomains(conn, &doms,
+					 VIR_CONNECT_LIST_DOMAINS_INACTIVE | VIR_CONNECT_LIST_DOMAINS_PERSISTENT);
+
+	for (int i = 0; i < n; i++) {
+		const char *name = virDomainGetName(doms[i]);
+		_cleanup_free_ char *xml = NULL;
+		struct probe_owner o;
+		char why[200];
+
+		if (name && strncmp(name, "sealcheck-", 10) == 0 &&
+		    (xml = virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE)) &&
+		    probe_domain_xml_owner(xml, strlen(xml), &o, why, sizeof(why)) == 1 && probe_owner_gone(&o)) {
+			/* Its TPM state too where it has one (the flag fails on a domain without: then without it). */
+			if (virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_TPM) == 0 ||
+			    virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM) == 0) {
+				fputs("sealcheck-probe run: removed the domain ", stderr);
+				sc_term_fput(stderr, name, strlen(name), 0);
+				fprintf(stderr, " a killed run left (its probe, pid %d, is gone)\n", (int)o.pid);
+			} else
+				say_libvirt("removing a domain a killed run left", name);
+		}
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+}
+
 /* A new connection for the cleanup, while libvirtd comes back (30 s at most). */
 static virConnectPtr reopen(const char *uri)
 {
@@ -378,6 +398,7 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 	struct probe_domain_spec spec = { .port = SC_VIRTIO_PORT_DEFAULT };
 	virDomainPtr dom = NULL;
 	char why[512] = "", name[80], kvm_why[200] = "", ek_ca[320] = "";
+	struct probe_owner owner;
 	bool started = false;
 	int r, rc = PROBE_NO_REPORT;
 
@@ -411,18 +432,12 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 		return EXIT_USAGE;
 	}
 
-	/* The work directory: the console's socket (QEMU connects to the probe) and its log. */
-	{
-		const char *base = getenv("XDG_RUNTIME_DIR") ?: "/tmp";
-
-		if (base[0] != '/' || strlen(base) > 60)
-			base = "/tmp";
-		snprintf(vm->workdir, sizeof(vm->workdir), "%s/sealcheck-probe.XXXXXX", base);
-		if (!mkdtemp(vm->workdir)) {
-			fprintf(stderr, "sealcheck-probe run: mkdtemp %s: %s\n", vm->workdir, strerror(errno));
-			vm->workdir[0] = '\0';
-			goto out;
-		}
+	/* The work directory: the console's socket (QEMU connects to the probe) and its log; owned unless --keep. */
+	if (probe_workdir_create(vm->workdir, sizeof(vm->workdir), 60, !vm->keep, why, sizeof(why)) < 0) {
+		fputs("sealcheck-probe run: ", stderr);
+		sc_term_fput(stderr, why, strlen(why), 0);
+		fputc('\n', stderr);
+		goto out;
 	}
 	snprintf(vm->console_sock, sizeof(vm->console_sock), "%s/console.sock", vm->workdir);
 	snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", vm->workdir);
@@ -475,6 +490,9 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 	spec.uid = (unsigned)getuid();
 	spec.gid = (unsigned)getgid();
 	spec.metadata_image = f.dir;
+	/* Unless --keep: who defined it, so that the next run can remove it if this one is killed outright. */
+	if (!vm->keep && probe_owner_self(&owner) == 0)
+		spec.owner = &owner;
 	/* libvirt on the probe's loop. */
 	r = sd_event_new(&e);
 	if (r >= 0)
@@ -496,6 +514,7 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 		fputc('\n', stderr);
 		goto out;
 	}
+	reap_orphan_domains(probe_libvirt_conn(lv));
 	/* KVM first where it looks usable; a KVM start that fails or stays silent falls back to TCG, as run does. */
 	for (;;) {
 		r = start_domain(probe_libvirt_conn(lv), &spec, vm, &dom, kvm_why, sizeof(kvm_why));
@@ -619,7 +638,7 @@ out:
 	if (vm->pidfd >= 0)
 		close(TAKE_FD(vm->pidfd));
 	if (!vm->keep)
-		remove_workdir(vm->workdir, vm);
+		probe_workdir_remove(vm->workdir);
 	probe_manifest_done(&vm->manifest);
 	return rc;
 }

@@ -147,16 +147,12 @@ static bool is_port_channel(xmlNode *ch, const char *port, bool *many_targets)
 	return target && prop_is(target, "type", "virtio") && prop_is(target, "name", port);
 }
 
-int probe_domain_xml_channel(const char *xml, size_t len, const char *port, struct probe_domain_channel *ret,
-			     char *why, size_t why_size)
+/* The domain XML read as outside data: capped, no network, no entities, no DOCTYPE, a <domain> root. */
+static int read_domain(const char *xml, size_t len, xmlDocPtr *ret_doc, xmlNode **ret_root, char *why, size_t why_size)
 {
-	_cleanup_(xml_docp) xmlDocPtr doc = NULL;
-	xmlNode *root, *found = NULL, *source, *target;
-	_cleanup_xmlchar_ xmlChar *path = NULL, *state = NULL, *type = NULL;
-	bool many = false;
-	unsigned n_found = 0;
+	xmlDocPtr doc;
+	xmlNode *root;
 
-	memset(ret, 0, sizeof(*ret));
 	if (len > PROBE_DOMAIN_XML_MAX)
 		return snprintf(why, why_size, "the domain XML is %zu bytes, more than %u", len, PROBE_DOMAIN_XML_MAX),
 		       -EMSGSIZE;
@@ -168,11 +164,30 @@ int probe_domain_xml_channel(const char *xml, size_t len, const char *port, stru
 			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
 	if (!doc)
 		return snprintf(why, why_size, "the domain XML is not well-formed"), -EBADMSG;
+	*ret_doc = doc;
 	if (doc->intSubset || doc->extSubset)
 		return snprintf(why, why_size, "the domain XML has a DOCTYPE (libvirt writes none)"), -EBADMSG;
 	root = xmlDocGetRootElement(doc);
 	if (!root || !is_elem(root, "domain"))
 		return snprintf(why, why_size, "the document is not a <domain>"), -EBADMSG;
+	*ret_root = root;
+	return 0;
+}
+
+int probe_domain_xml_channel(const char *xml, size_t len, const char *port, struct probe_domain_channel *ret,
+			     char *why, size_t why_size)
+{
+	_cleanup_(xml_docp) xmlDocPtr doc = NULL;
+	xmlNode *root = NULL, *found = NULL, *source, *target;
+	_cleanup_xmlchar_ xmlChar *path = NULL, *state = NULL, *type = NULL;
+	bool many = false;
+	unsigned n_found = 0;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	r = read_domain(xml, len, &doc, &root, why, why_size);
+	if (r < 0)
+		return r;
 	child_text(root, "name", ret->name, sizeof(ret->name));
 	child_text(root, "uuid", ret->uuid, sizeof(ret->uuid));
 	if (!uuid_ok(ret->uuid))
@@ -227,6 +242,56 @@ int probe_domain_xml_channel(const char *xml, size_t len, const char *port, stru
 	ret->state = !state ? PROBE_CHANNEL_STATE_UNKNOWN
 		   : xmlStrcmp(state, BAD_CAST "connected") == 0 ? PROBE_CHANNEL_STATE_CONNECTED
 								  : PROBE_CHANNEL_STATE_DISCONNECTED;
+	return 1;
+}
+
+/* The element @local in the namespace PROBE_DOMAIN_NS among @parent's children, the only one; NULL otherwise. */
+static xmlNode *ns_child(xmlNode *parent, const char *local)
+{
+	xmlNode *found = NULL;
+
+	for (xmlNode *c = parent ? parent->children : NULL; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE || !c->ns || !c->ns->href ||
+		    xmlStrcmp(c->ns->href, BAD_CAST PROBE_DOMAIN_NS) != 0 || xmlStrcmp(c->name, BAD_CAST local) != 0)
+			continue;
+		if (found)
+			return NULL;
+		found = c;
+	}
+	return found;
+}
+
+int probe_domain_xml_owner(const char *xml, size_t len, struct probe_owner *ret, char *why, size_t why_size)
+{
+	_cleanup_(xml_docp) xmlDocPtr doc = NULL;
+	_cleanup_xmlchar_ xmlChar *boot = NULL, *pid = NULL, *start = NULL;
+	xmlNode *root = NULL, *metadata = NULL, *owner;
+	char rec[PROBE_OWNER_MAX + 1];
+	int r, n;
+
+	memset(ret, 0, sizeof(*ret));
+	r = read_domain(xml, len, &doc, &root, why, why_size);
+	if (r < 0)
+		return r;
+	for (xmlNode *c = root->children; c; c = c->next)
+		if (is_elem(c, "metadata")) {
+			if (metadata)
+				return snprintf(why, why_size, "more than one <metadata>"), -EBADMSG;
+			metadata = c;
+		}
+	owner = ns_child(ns_child(metadata, "run"), "owner");
+	if (!owner)
+		return 0;
+	boot = xmlGetNoNsProp(owner, BAD_CAST "boot_id");
+	pid = xmlGetNoNsProp(owner, BAD_CAST "pid");
+	start = xmlGetNoNsProp(owner, BAD_CAST "start");
+	if (!boot || !pid || !start)
+		return snprintf(why, why_size, "the owner lacks boot_id, pid or start"), -EBADMSG;
+	/* The same strict record as a work directory's owner file (probe-workdir.h). */
+	n = snprintf(rec, sizeof(rec), "sealcheck-probe owner v1 boot_id=%s pid=%s start=%s\n", (const char *)boot,
+		     (const char *)pid, (const char *)start);
+	if (n < 0 || (size_t)n >= sizeof(rec) || probe_owner_parse(rec, (size_t)n, ret) < 0)
+		return snprintf(why, why_size, "the owner's boot_id, pid or start is malformed"), -EBADMSG;
 	return 1;
 }
 
@@ -309,10 +374,20 @@ static int write_domain(xmlTextWriterPtr w, const struct probe_domain_spec *s)
 	if (s->uuid)
 		W(text_elem(w, "uuid", s->uuid));
 	W(text_elem(w, "title", "sealcheck-probe run --libvirt"));
-	if (s->metadata_image) {
+	if (s->metadata_image || s->owner) {
 		W(start(w, "metadata"));
-		W(xmlTextWriterStartElementNS(w, X("sealcheck"), X("run"), X("urn:x-sealcheck:libvirt:1")));
-		W(xmlTextWriterWriteElementNS(w, X("sealcheck"), X("image"), NULL, X(s->metadata_image)));
+		W(xmlTextWriterStartElementNS(w, X("sealcheck"), X("run"), X(PROBE_DOMAIN_NS)));
+		if (s->metadata_image)
+			W(xmlTextWriterWriteElementNS(w, X("sealcheck"), X("image"), NULL, X(s->metadata_image)));
+		if (s->owner) {
+			W(xmlTextWriterStartElementNS(w, X("sealcheck"), X("owner"), NULL));
+			W(attr(w, "boot_id", s->owner->boot_id));
+			snprintf(num, sizeof(num), "%d", (int)s->owner->pid);
+			W(attr(w, "pid", num));
+			snprintf(num, sizeof(num), "%llu", s->owner->start);
+			W(attr(w, "start", num));
+			W(end(w));
+		}
 		W(end(w));
 		W(end(w));
 	}

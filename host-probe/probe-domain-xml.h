@@ -22,6 +22,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "probe-workdir.h"
+
+#define PROBE_DOMAIN_NS "urn:x-sealcheck:libvirt:1" /* <metadata><sealcheck:run xmlns:sealcheck=...> */
+
 #define PROBE_DOMAIN_XML_MAX (4u << 20)  /* live domain XML is a few KiB; refuse more than this */
 #define PROBE_DOMAIN_PATH_MAX 108        /* sizeof(sockaddr_un.sun_path), with its NUL */
 #define PROBE_DOMAIN_NAME_MAX 256
@@ -72,6 +76,7 @@ struct probe_domain_spec {
 	bool tpm;                    /* <tpm model='tpm-tis'> with libvirt's swtpm (emulator, 2.0) */
 	unsigned uid, gid;           /* QEMU runs as this user (the probe's) and nothing is relabelled */
 	const char *metadata_image;  /* the image directory, recorded in <metadata> (or NULL) */
+	const struct probe_owner *owner; /* <sealcheck:owner boot_id= pid= start=/> in <metadata>; NULL: none (--keep) */
 };
 
 /*
@@ -80,3 +85,13 @@ struct probe_domain_spec {
  * characters (or a path not absolute), or -ENOMEM.
  */
 int probe_domain_xml_build(const struct probe_domain_spec *spec, char **ret, char *why, size_t why_size);
+
+/*
+ * probe_domain_xml_owner() - the probe that defined the domain, from its
+ * <metadata><sealcheck:run><sealcheck:owner boot_id= pid= start=/> (what
+ * probe_domain_xml_build() writes for a run without --keep), parsed as strictly
+ * as a work directory's owner record. Returns 1 with *ret, 0 when the domain
+ * names no owner, or -EMSGSIZE / -EBADMSG with @why (as probe_domain_xml_channel()),
+ * -EBADMSG also for an owner element that is malformed.
+ */
+int probe_domain_xml_owner(const char *xml, size_t len, struct probe_owner *ret, char *why, size_t why_size);

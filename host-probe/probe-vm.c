@@ -19,6 +19,7 @@
 #include "probe-spawn.h"
 #include "probe-swtpm.h"
 #include "probe-vm.h"
+#include "probe-workdir.h"
 #include "sc-fileio.h"
 #include "sc-io.h"
 #include "sc-json.h"
@@ -435,7 +436,7 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 {
 	_cleanup_(qemu_drives_done) struct qemu_drives d = { 0 };
 	_cleanup_free_ char *vars = NULL, *esp = NULL, *root = NULL, *log = NULL;
-	const char *code = OVMF_CODE, *base;
+	const char *code = OVMF_CODE;
 	char kvm_why[200] = "";
 	struct direct_boot direct;
 	int r;
@@ -443,16 +444,10 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	r = probe_manifest_load(vm->image_dir, &vm->manifest, why, why_size);
 	if (r < 0)
 		return r;
-	base = getenv("XDG_RUNTIME_DIR") ?: "/tmp";
-	if (base[0] != '/' || strlen(base) > 100)
-		base = "/tmp";
-	snprintf(vm->workdir, sizeof(vm->workdir), "%s/sealcheck-probe.XXXXXX", base);
-	if (!mkdtemp(vm->workdir)) {
-		r = -errno;
-		snprintf(why, why_size, "mkdtemp %s: %s", vm->workdir, strerror(errno));
-		vm->workdir[0] = '\0';
+	/* Owned unless --keep: a later probe removes it if this one is killed outright (probe-workdir.h). */
+	r = probe_workdir_create(vm->workdir, sizeof(vm->workdir), 100, !vm->keep, why, why_size);
+	if (r < 0)
 		return r;
-	}
 	snprintf(vm->socket_path, sizeof(vm->socket_path), "%s/attest.sock", vm->workdir);
 	snprintf(vm->console_sock, sizeof(vm->console_sock), "%s/console.sock", vm->workdir);
 	snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", vm->workdir);
@@ -565,37 +560,6 @@ void probe_vm_stop(struct probe_vm *vm)
 		close(TAKE_FD(vm->pidfd));
 }
 
-/* The work directory is ours (mkdtemp), two levels deep at most (the TPM's state and its CA). */
-static void remove_tree_at(int parent, const char *name, unsigned depth)
-{
-	_cleanup_close_ int dfd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	DIR *d;
-	struct dirent *de;
-
-	if (dfd < 0 || depth > 4)
-		return;
-	d = fdopendir(dup(dfd));
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR)
-			remove_tree_at(dfd, de->d_name, depth + 1);
-		if (unlinkat(dfd, de->d_name, de->d_type == DT_DIR ? AT_REMOVEDIR : 0) < 0 && errno == EISDIR) {
-			remove_tree_at(dfd, de->d_name, depth + 1);
-			(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
-		}
-	}
-	closedir(d);
-}
-
-static void remove_workdir(const char *dir)
-{
-	remove_tree_at(AT_FDCWD, dir, 0);
-	(void)rmdir(dir);
-}
-
 void probe_vm_done(struct probe_vm *vm, bool keep)
 {
 	if (!keep) {
@@ -604,7 +568,7 @@ void probe_vm_done(struct probe_vm *vm, bool keep)
 	}
 	probe_console_close(&vm->console);
 	if (!keep && vm->workdir[0])
-		remove_workdir(vm->workdir);
+		probe_workdir_remove(vm->workdir);
 	probe_manifest_done(&vm->manifest);
 	if (vm->pidfd >= 0)
 		close(TAKE_FD(vm->pidfd));

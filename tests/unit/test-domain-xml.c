@@ -463,6 +463,63 @@ static void build_refuses(void **state)
 	free(xml);
 }
 
+/* The owner run --libvirt records (unless --keep), read back strictly; none, or a malformed one, is not an owner. */
+static void owner(void **state)
+{
+	struct probe_domain_spec s = spec();
+	struct probe_owner o = { .boot_id = "0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11", .pid = 4242, .start = 123456789 }, back;
+	char why[256], *xml = NULL, *bad;
+
+	(void)state;
+	assert_int_equal(probe_domain_xml_build(&s, &xml, why, sizeof(why)), 0);
+	assert_int_equal(probe_domain_xml_owner(xml, strlen(xml), &back, why, sizeof(why)), 0);
+	free(xml);
+	s.owner = &o;
+	assert_int_equal(probe_domain_xml_build(&s, &xml, why, sizeof(why)), 0);
+	assert_non_null(strstr(xml, "<sealcheck:owner boot_id=\"0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11\" pid=\"4242\" "
+				    "start=\"123456789\"/>"));
+	assert_int_equal(probe_domain_xml_owner(xml, strlen(xml), &back, why, sizeof(why)), 1);
+	assert_string_equal(back.boot_id, o.boot_id);
+	assert_int_equal(back.pid, 4242);
+	assert_true(back.start == 123456789);
+	/* As libvirt hands it back (its own prefix for our namespace): still ours. */
+	bad = edit(xml, "sealcheck:owner", "x:owner xmlns:x=\"" PROBE_DOMAIN_NS "\"");
+	assert_int_equal(probe_domain_xml_owner(bad, strlen(bad), &back, why, sizeof(why)), 1);
+	free(bad);
+	/* Another namespace: not an owner of ours. */
+	bad = edit(xml, "sealcheck:owner", "x:owner xmlns:x=\"urn:someone-else\"");
+	assert_int_equal(probe_domain_xml_owner(bad, strlen(bad), &back, why, sizeof(why)), 0);
+	free(bad);
+	bad = edit(xml, "pid=\"4242\"", "pid=\"04242\"");
+	assert_int_equal(probe_domain_xml_owner(bad, strlen(bad), &back, why, sizeof(why)), -EBADMSG);
+	free(bad);
+	bad = edit(xml, "pid=\"4242\"", "pid=\"4242\n\"");
+	assert_int_equal(probe_domain_xml_owner(bad, strlen(bad), &back, why, sizeof(why)), -EBADMSG);
+	free(bad);
+	bad = edit(xml, " start=\"123456789\"", "");
+	assert_int_equal(probe_domain_xml_owner(bad, strlen(bad), &back, why, sizeof(why)), -EBADMSG);
+	free(bad);
+	/* Two owners: none is trusted (never reaped). */
+	bad = edit(xml, "<sealcheck:owner", "<sealcheck:owner boot_id=\"x\"/><sealcheck:owner");
+	assert_int_equal(probe_domain_xml_owner(bad, strlen(bad), &back, why, sizeof(why)), 0);
+	free(bad);
+	free(xml);
+	/* libvirt 9.0's inactive XML of a domain run --libvirt --tpm defined (virsh dumpxml --inactive). */
+	xml = fixture("inactive-run-libvirt-owner.xml");
+	assert_int_equal(probe_domain_xml_owner(xml, strlen(xml), &back, why, sizeof(why)), 1);
+	assert_string_equal(back.boot_id, "29dc6af4-480b-4596-8a38-b6830dbbcedb");
+	assert_int_equal(back.pid, 20772);
+	assert_true(back.start == 2006094);
+	free(xml);
+	/* The captures of domains defined by hand name no owner. */
+	xml = fixture("live-run-libvirt-tpm.xml");
+	assert_int_equal(probe_domain_xml_owner(xml, strlen(xml), &back, why, sizeof(why)), 0);
+	free(xml);
+	xml = fixture("hostile-doctype-entities.xml");
+	assert_int_equal(probe_domain_xml_owner(xml, strlen(xml), &back, why, sizeof(why)), -EBADMSG);
+	free(xml);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,7 +530,7 @@ int main(void)
 		cmocka_unit_test(billion_laughs),    cmocka_unit_test(size_cap),
 		cmocka_unit_test(build_bcvk_shape),  cmocka_unit_test(build_escapes),
 		cmocka_unit_test(build_refuses),     cmocka_unit_test(run_libvirt_domain),
-		cmocka_unit_test(corpus_hostile),
+		cmocka_unit_test(corpus_hostile),    cmocka_unit_test(owner),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,6 +95,14 @@ running() {
 
 libvirt_up() { timeout 10 virsh -c $URI version >/dev/null 2>&1; }
 
+# domain_defined NAME / domain_off NAME: virsh's answer read whole (no grep -q on its pipe: pipefail).
+domain_defined() {
+	local all
+	all=$($V list --all --name 2>/dev/null) || return 1
+	[[ $'\n'$all$'\n' == *$'\n'"$1"$'\n'* ]]
+}
+domain_off() { [ "$($V domstate "$1" 2>/dev/null)" = "shut off" ]; }
+
 # What libvirt-daemon-system sets up, where it is missing, then the daemons (vm-notes: virtlogd first).
 start_daemons() {
 	libvirt_up && return 0
@@ -255,6 +263,36 @@ libvirt-run)
 			kill "$run_pid" 2>/dev/null
 		fi
 	done
+	# 5. SIGKILL: the probe cannot clean up. Autodestroy stops the domain, but its definition, its nvram
+	#    copy and the probe's work directory stay, each naming an owner that is gone; the next run
+	#    --libvirt removes them before it defines its own domain.
+	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$img" >"$work/kill.out" 2>"$work/kill.err" &
+	run_pid=$!
+	if wait_for 60 grep -q '^Domain:' "$work/kill.out"; then
+		name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/kill.out")
+		domains+=("$name")
+		wds=("$work"/sealcheck-probe.*)
+		kill -KILL "$run_pid"
+		wait "$run_pid" 2>/dev/null || true
+		wait_for 30 domain_off "$name" && ok "SIGKILL: autodestroy stopped $name" || bad "SIGKILL: $name still runs"
+		domain_defined "$name" && [ -e "/var/lib/libvirt/qemu/nvram/${name}_VARS.fd" ] && [ -s "${wds[0]}/owner" ] &&
+			ok "SIGKILL: left behind as expected: $name defined, its nvram copy, the work directory naming its owner" ||
+			bad "SIGKILL: not the leftover expected (defined: $(domain_defined "$name" && echo yes || echo no), work directory: ${wds[*]})"
+		rc=0
+		XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$img" >"$work/next.out" 2>"$work/next.err" || rc=$?
+		next=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/next.out")
+		[ -n "$next" ] && domains+=("$next")
+		[ "$rc" = 0 ] && grep -q '^Verdict: SEALED' "$work/next.out" && ok "the next run: SEALED" ||
+			{ bad "the next run: exit $rc"; cat "$work/next.out" "$work/next.err"; }
+		grep -q "removed the domain $name a killed run left" "$work/next.err" &&
+			ok "the next run says it removed $name" || bad "the next run did not say it removed $name"
+		domain_defined "$name" && bad "$name is still defined after the next run" || ok "$name is undefined"
+		[ -e "/var/lib/libvirt/qemu/nvram/${name}_VARS.fd" ] && bad "its nvram copy is left" || ok "its nvram copy is gone"
+		[ -e "${wds[0]}" ] && bad "the killed run's work directory ${wds[0]} is left" || ok "the killed run's work directory is gone"
+	else
+		bad "SIGKILL case: no domain started within 60 s"; cat "$work/kill.err"
+		kill "$run_pid" 2>/dev/null
+	fi
 	;;
 
 libvirt-tpm)

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "probe-workdir.h"
+#include "sc-macro.h"
+
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+
+/* A small file read whole into @buf (NUL-terminated): its length, or -errno. */
+static ssize_t read_small_at(int dfd, const char *path, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	size_t n = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (n < size - 1) {
+		ssize_t k = read(fd, buf + n, size - 1 - n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+static bool uuid_ok(const char *s)
+{
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+static int boot_id(char ret[37])
+{
+	char buf[64];
+	ssize_t n = read_small_at(AT_FDCWD, BOOT_ID_PATH, buf, sizeof(buf));
+
+	if (n < 0)
+		return (int)n;
+	if (n != 37 || buf[36] != '\n' || !uuid_ok(buf))
+		return -EBADMSG;
+	memcpy(ret, buf, 36);
+	ret[36] = '\0';
+	return 0;
+}
+
+/* Field 22 of /proc/PID/stat (starttime), counted after the comm's last ')'. */
+static int start_time(pid_t pid, unsigned long long *ret)
+{
+	char path[64], buf[1024], *p, *end;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small_at(AT_FDCWD, path, buf, sizeof(buf)) < 0)
+		return -ESRCH;
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EBADMSG;
+	p++;
+	for (int field = 2; field < 21; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EBADMSG;
+	}
+	errno = 0;
+	*ret = strtoull(p + 1, &end, 10);
+	return errno || end == p + 1 ? -EBADMSG : 0;
+}
+
+int probe_owner_self(struct probe_owner *ret)
+{
+	int r = boot_id(ret->boot_id);
+
+	if (r < 0)
+		return r;
+	ret->pid = getpid();
+	return start_time(ret->pid, &ret->start);
+}
+
+int probe_owner_format(const struct probe_owner *o, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "sealcheck-probe owner v1 boot_id=%s pid=%d start=%llu\n", o->boot_id, (int)o->pid,
+			 o->start);
+
+	return n < 0 || (size_t)n >= size ? -ENOBUFS : 0;
+}
+
+/* A decimal number of 1 to 20 digits, no sign, no leading zero (except "0"), ended by @stop. */
+static const char *number(const char *p, const char *end, char stop, unsigned long long max, unsigned long long *ret)
+{
+	unsigned long long v = 0;
+	const char *q = p;
+
+	while (q < end && *q >= '0' && *q <= '9') {
+		unsigned d = (unsigned)(*q - '0');
+
+		if (v > (max - d) / 10)
+			return NULL;
+		v = v * 10 + d;
+		q++;
+	}
+	if (q == p || q - p > 20 || (*p == '0' && q - p > 1) || q >= end || *q != stop)
+		return NULL;
+	*ret = v;
+	return q + 1;
+}
+
+int probe_owner_parse(const char *s, size_t len, struct probe_owner *ret)
+{
+	static const char head[] = "sealcheck-probe owner v1 boot_id=";
+	const char *p = s, *end = s + len;
+	unsigned long long pid, start;
+
+	if (len > PROBE_OWNER_MAX || len < sizeof(head) - 1 + 36 || memcmp(p, head, sizeof(head) - 1) != 0)
+		return -EBADMSG;
+	p += sizeof(head) - 1;
+	if (!uuid_ok(p))
+		return -EBADMSG;
+	memcpy(ret->boot_id, p, 36);
+	ret->boot_id[36] = '\0';
+	p += 36;
+	if ((size_t)(end - p) < 5 || memcmp(p, " pid=", 5) != 0)
+		return -EBADMSG;
+	p = number(p + 5, end, ' ', 0x7fffffff, &pid);
+	if (!p || pid == 0 || (size_t)(end - p) < 6 || memcmp(p, "start=", 6) != 0)
+		return -EBADMSG;
+	p = number(p + 6, end, '\n', ~0ULL, &start);
+	if (!p || p != end)
+		return -EBADMSG;
+	ret->pid = (pid_t)pid;
+	ret->start = start;
+	return 0;
+}
+
+bool probe_owner_gone(const struct probe_owner *o)
+{
+	char now[37];
+	unsigned long long start;
+	int r;
+
+	if (boot_id(now) < 0)
+		return false; /* cannot tell: keep it */
+	if (strcmp(now, o->boot_id) != 0)
+		return true;
+	r = start_time(o->pid, &start);
+	return r == -ESRCH || (r == 0 && start != o->start);
+}
+
+/* Everything under @name in @parent, never following a symlink, four levels at most. */
+static void remove_tree_at(int parent, const char *name, unsigned depth)
+{
+	_cleanup_close_ int dfd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	DIR *d;
+	struct dirent *de;
+
+	if (dfd < 0 || depth > 4)
+		return;
+	d = fdopendir(dup(dfd));
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR)
+			remove_tree_at(dfd, de->d_name, depth + 1);
+		if (unlinkat(dfd, de->d_name, de->d_type == DT_DIR ? AT_REMOVEDIR : 0) < 0 && errno == EISDIR) {
+			remove_tree_at(dfd, de->d_name, depth + 1);
+			(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
+		}
+	}
+	closedir(d);
+}
+
+void probe_workdir_remove(const char *dir)
+{
+	if (!dir[0])
+		return;
+	remove_tree_at(AT_FDCWD, dir, 0);
+	(void)rmdir(dir);
+}
+
+int probe_workdir_reap(const char *base)
+{
+	_cleanup_close_ int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	int removed = 0;
+	DIR *d;
+
+	if (bfd < 0)
+		return -errno;
+	d = fdopendir(dup(bfd));
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		_cleanup_close_ int wfd = -1;
+		struct probe_owner o;
+		char rec[PROBE_OWNER_MAX + 1];
+		struct stat st;
+		ssize_t n;
+
+		if (strncmp(de->d_name, PROBE_WORKDIR_PREFIX, strlen(PROBE_WORKDIR_PREFIX)) != 0 ||
+		    fstatat(bfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != geteuid())
+			continue;
+		wfd = openat(bfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (wfd < 0)
+			continue;
+		n = read_small_at(wfd, PROBE_OWNER_FILE, rec, sizeof(rec));
+		if (n < 0 || probe_owner_parse(rec, (size_t)n, &o) < 0 || !probe_owner_gone(&o))
+			continue;
+		remove_tree_at(bfd, de->d_name, 0);
+		if (unlinkat(bfd, de->d_name, AT_REMOVEDIR) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+int probe_workdir_create(char *buf, size_t size, size_t base_max, bool owned, char *why, size_t why_size)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR") ?: "/tmp";
+	char rec[PROBE_OWNER_MAX];
+	struct probe_owner o;
+	int r;
+
+	if (base[0] != '/' || strlen(base) > base_max)
+		base = "/tmp";
+	(void)probe_workdir_reap(base); /* best effort: a base we cannot list still takes our directory */
+	if ((size_t)snprintf(buf, size, "%s/" PROBE_WORKDIR_PREFIX "XXXXXX", base) >= size)
+		return snprintf(why, why_size, "%s: too long for a work directory", base), -ENAMETOOLONG;
+	if (!mkdtemp(buf)) {
+		r = -errno;
+		snprintf(why, why_size, "mkdtemp %s: %s", buf, strerror(errno));
+		buf[0] = '\0';
+		return r;
+	}
+	if (!owned)
+		return 0;
+	r = probe_owner_self(&o);
+	if (r >= 0)
+		r = probe_owner_format(&o, rec, sizeof(rec));
+	if (r >= 0) {
+		char path[PATH_MAX];
+		_cleanup_close_ int fd = -1;
+
+		snprintf(path, sizeof(path), "%s/" PROBE_OWNER_FILE, buf);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		errno = 0;
+		if (fd < 0)
+			r = -errno;
+		else if (write(fd, rec, strlen(rec)) != (ssize_t)strlen(rec))
+			r = errno ? -errno : -EIO;
+	}
+	if (r < 0) {
+		snprintf(why, why_size, "%s: recording the owner: %s", buf, strerror(-r));
+		probe_workdir_remove(buf);
+		buf[0] = '\0';
+		return r;
+	}
+	return 0;
+}
