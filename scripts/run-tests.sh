@@ -68,7 +68,7 @@ else
 fi
 
 step "libFuzzer (clang): ${FUZZ_SECONDS}s per target"
-fuzz_targets=(cmdline mountopts esl wire report metacopy erofs verify session policy pe tpmpublic attest eventlog evidence userlog domain-xml credential)
+fuzz_targets=(cmdline mountopts esl wire report metacopy erofs verify session policy pe tpmpublic attest eventlog evidence userlog domain-xml credential owner)
 rm -rf build-fuzz
 if CC=clang meson setup build-fuzz -Dfuzzers=enabled -Dvm_tests=disabled -Db_lundef=false \
 	>build-fuzz.log 2>&1 && ninja -C build-fuzz "${fuzz_targets[@]/#/tests/fuzz/fuzz-}" >>build-fuzz.log 2>&1; then

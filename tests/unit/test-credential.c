@@ -389,7 +389,6 @@ static void test_tpm2_tools_interop(void **state)
 	uint8_t secret[32], file[8 + 2 * SC_CREDENTIAL_SECRET_MAX], got[64];
 	size_t n = 0, got_len = 0;
 	char why[300], cmd[2048], path[160], name_hex[2 * PROBE_TPM_NAME_MAX + 1];
-	_cleanup_free_ char *out = NULL;
 	FILE *f;
 
 	if (system("command -v tpm2_activatecredential >/dev/null 2>&1") != 0) {

@@ -86,7 +86,7 @@ static void hex(const uint8_t *d, size_t n, char *out)
 static void check_expect(const char *uki_name, const char *expect_name, unsigned stub, unsigned stub_expect)
 {
 	struct fixture f = load(uki_name), e = load(expect_name);
-	_cleanup_free_ char *ufree = f.buf, *efree = e.buf;
+	_cleanup_free_ _unused_ char *ufree = f.buf, *efree = e.buf;
 	struct probe_pe pe;
 	char why[256], *save = NULL;
 	unsigned lines = 0;
@@ -148,7 +148,7 @@ static void test_known_answers_newer(void **state)
 static void test_events(void **state)
 {
 	struct fixture f = load("uki-252.efi"), g = load("uki-newer.efi");
-	_cleanup_free_ char *ffree = f.buf, *gfree = g.buf;
+	_cleanup_free_ _unused_ char *ffree = f.buf, *gfree = g.buf;
 	static const char *const order_252[] = { ".linux", ".osrel", ".cmdline", ".initrd" };
 	static const char *const order_new[] = { ".linux", ".osrel", ".cmdline", ".initrd", ".uname", ".sbat" };
 	struct probe_pe pe;
@@ -203,7 +203,7 @@ static struct fixture copy_of(const struct fixture *f)
 static void test_pe_malformed(void **state)
 {
 	struct fixture f = load("uki-252.efi");
-	_cleanup_free_ char *ffree = f.buf;
+	_cleanup_free_ _unused_ char *ffree = f.buf;
 	uint32_t pe = pe_off(&f);
 	unsigned opt = (uint8_t)f.buf[pe + 20] | ((uint8_t)f.buf[pe + 21] << 8);
 	struct probe_pe ok;
@@ -231,7 +231,7 @@ static void test_pe_malformed(void **state)
 
 	{
 		struct fixture c = copy_of(&f);
-		_cleanup_free_ char *cfree = c.buf;
+		_cleanup_free_ _unused_ char *cfree = c.buf;
 
 		c.buf[0] = 'X';
 		expect_pe(&c, c.len, -EBADMSG, "no DOS header");
@@ -281,7 +281,7 @@ static void test_pe_malformed(void **state)
 
 	{
 		struct fixture c = copy_of(&f);
-		_cleanup_free_ char *cfree = c.buf;
+		_cleanup_free_ _unused_ char *cfree = c.buf;
 		char *h = section_header(&c, ".initrd"), saved[40];
 
 		memcpy(saved, h, 40);
@@ -335,9 +335,9 @@ static void expect_predict(const struct fixture *c, unsigned stub, int err, cons
 static void test_predict_refused(void **state)
 {
 	struct fixture f = load("uki-252.efi"), n = load("uki-newer.efi");
-	_cleanup_free_ char *ffree = f.buf, *nfree = n.buf;
+	_cleanup_free_ _unused_ char *ffree = f.buf, *nfree = n.buf;
 	struct fixture c = copy_of(&f), d = copy_of(&n);
-	_cleanup_free_ char *cfree = c.buf, *dfree = d.buf;
+	_cleanup_free_ _unused_ char *cfree = c.buf, *dfree = d.buf;
 	char *initrd = section_header(&c, ".initrd"), *sdmagic = section_header(&c, ".sdmagic");
 	char *uname = section_header(&d, ".uname"), saved[40];
 
@@ -463,7 +463,7 @@ static void test_phases_and_banks(void **state)
 	/* A word the verifier did not get from probe_pcr11_parse_phases() is checked too. */
 	{
 		struct fixture f = load("uki-252.efi");
-		_cleanup_free_ char *ffree = f.buf;
+		_cleanup_free_ _unused_ char *ffree = f.buf;
 		const char *bad[] = { "enter-initrd", "reboot" };
 		struct probe_pe pe;
 		struct probe_pcr11 p;
@@ -501,7 +501,7 @@ static void test_boot_paths(void **state)
 		"0c32d6ca51305e81cfcce2dc21009690d871ae43d028d3df487ba2d22d72ed14", /* enter-initrd:sysinit */
 	};
 	struct fixture f = load("uki-252.efi");
-	_cleanup_free_ char *ffree = f.buf;
+	_cleanup_free_ _unused_ char *ffree = f.buf;
 	struct probe_pe pe;
 	struct probe_pcr11 p;
 	char why[1024], h[2 * PROBE_PCR_DIGEST_MAX + 1];
