@@ -485,6 +485,10 @@ static void on_round_done(struct probe_session *s, void *userdata)
 		json_decref(vm->tpm_links);
 	vm->tpm_links = TAKE_PTR(v.tpm);
 	snprintf(vm->reason, sizeof(vm->reason), "%s", v.outcome == PROBE_NO_REPORT ? v.reason : "");
+	if (v.quote_verified) {
+		vm->has_tpm_counters = true;
+		vm->tpm_reset_count = v.reset_count;
+	}
 	probe_verdict_done(&v);
 
 	snprintf(vm->nonce, sizeof(vm->nonce), "%s", s->nonce);

@@ -160,6 +160,8 @@ struct probe_fleet_vm {
 	long long verdict_mono_us;   /* when the last round's verdict was decided (sc_now_us()) */
 	long long round_ms;	     /* how long the last round took */
 	unsigned consecutive_failures; /* rounds in a row not SEALED */
+	bool has_tpm_counters;	       /* a quote of this VM verified: tpm_reset_count is its TPM's */
+	uint32_t tpm_reset_count;      /* resetCount of the last verified quote */
 	uint64_t rounds, results[_PROBE_FLEET_R_MAX];
 	uint64_t stale_reports, rejected_reports, bad_frames; /* summed over rounds */
 	struct {

@@ -925,6 +925,8 @@ static int fleet_snapshot(void *userdata, struct probe_metrics_snapshot *ret)
 			.tpm_proven = vm->evidence && strcmp(vm->evidence, PROBE_EVIDENCE_TPM) == 0,
 			.last_report_ts = (double)(vm->last_report_realtime_us / 1000) / 1000.0,
 			.consecutive_failures = vm->consecutive_failures,
+			.has_tpm_counters = vm->has_tpm_counters,
+			.tpm_reset_count = vm->tpm_reset_count,
 			.last_round_seconds = vm->rounds ? (double)vm->round_ms / 1000.0 : 0,
 			.rejected_frames = { vm->bad_frames, vm->stale_reports, vm->rejected_reports },
 		};

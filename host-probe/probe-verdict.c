@@ -40,6 +40,12 @@ static int add_tpm_links(const struct probe_attest *a, const struct probe_eviden
 		x.report = (const uint8_t *)s->report_bytes;
 		x.report_len = s->report_len;
 		v->tpm = probe_evidence_verify(s->evidence, &x, &q);
+		if (q.magic) {
+			/* Set only for a quote that verified (probe_evidence_verify's ret_attest). */
+			v->quote_verified = true;
+			v->reset_count = q.reset_count;
+			v->restart_count = q.restart_count;
+		}
 		if (v->tpm && x.counters_file && q.magic) {
 			char why[256];
 			int r = probe_quote_counters_check(x.counters_file, &q, why, sizeof(why));

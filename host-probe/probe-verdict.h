@@ -30,6 +30,8 @@ struct probe_verdict {
 	const char *evidence; /* PROBE_EVIDENCE or PROBE_EVIDENCE_TPM (every TPM link proven) */
 	json_t *tpm;      /* the TPM links (probe-evidence.h), when the VM has a TPM (owned) */
 	json_t *links;    /* failed links: [{"link", "reason"}] (owned) */
+	bool quote_verified; /* the quote's signature and binding verified: its counters below are the TPM's */
+	uint32_t reset_count, restart_count;
 	char reason[600]; /* PROBE_NO_REPORT: why */
 };
 

@@ -67,6 +67,7 @@ mcopy -o -i "$img/$(jq -r .esps.sealed.esp "$img/manifest.json")" ::/EFI/BOOT/BO
 
 extra=()
 case $case in
+watch-tpm-pinned) extra=(--textfile "$work/sealcheck.prom") ;;
 watch-tpm-activate)
 	rm -f "$state/ak.name"
 	cat "$state/localca/swtpm-localca-rootca-cert.pem" "$state/localca/issuercert.pem" >"$work/ek-ca.pem"
@@ -172,6 +173,11 @@ else
 		"proven: signed by the pinned AK"*) ok "round 1: signed by the pinned AK" ;;
 		*) bad "round 1's tpm:quote: $(link "$r1" tpm:quote)" ;;
 		esac
+		# The metrics carry the verified quote's resetCount (sealcheck_vm_tpm_resets, docs/metrics.md).
+		want=$(sed -n 's/.*(reset \([0-9]*\), restart [0-9]*).*/\1/p' <<<"$(link "$r2" tpm:quote)")
+		got=$(sed -n 's/^sealcheck_vm_tpm_resets{vm="vm1"} \([0-9]*\)$/\1/p' "$work/sealcheck.prom" 2>/dev/null)
+		[ -n "$want" ] && [ "$got" = "$want" ] && ok "textfile: sealcheck_vm_tpm_resets{vm=\"vm1\"} $got, the quote's resetCount" ||
+			bad "textfile: sealcheck_vm_tpm_resets '$got', the quote says reset '$want'"
 	fi
 fi
 echo "# $case: round_ms $(jq -r .round_ms <<<"$r1") and $(jq -r .round_ms <<<"$r2")"
