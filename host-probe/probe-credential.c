@@ -20,6 +20,7 @@
 #include "probe-credential.h"
 #include "probe-evidence.h"
 #include "sc-digest.h"
+#include "sc-fileio.h"
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-wire.h"
@@ -572,25 +573,33 @@ int probe_credential_check_answer(struct probe_credential_state *st, const char 
 
 int probe_ak_pin(const char *path, const uint8_t *name, size_t name_len, char *why, size_t why_size)
 {
-	_cleanup_free_ char *tmp = NULL;
+	_cleanup_free_ char *tmp = NULL, *have = NULL;
 	_cleanup_close_ int fd = -1;
+	size_t have_len;
+	int r;
 
-	if (asprintf(&tmp, "%s.new", path) < 0)
+	/* A name of our own (two pinners never write one file), made whole before it appears as @path. */
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
 		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return fail(-errno, why, why_size, "%s: %s", tmp, strerror(errno));
+	errno = 0;
 	if (write(fd, name, name_len) != (ssize_t)name_len || fsync(fd) < 0) {
-		int r = errno ? -errno : -EIO;
-
+		r = errno ? -errno : -EIO;
 		(void)unlink(tmp);
 		return fail(r, why, why_size, "%s: %s", tmp, strerror(-r));
 	}
-	if (rename(tmp, path) < 0) {
-		int r = -errno;
-
-		(void)unlink(tmp);
+	/* link(), not rename(): a pin once made is never replaced, by us or by a concurrent pinner. */
+	r = link(tmp, path) < 0 ? -errno : 0;
+	(void)unlink(tmp);
+	if (r == 0)
+		return 0;
+	if (r != -EEXIST)
 		return fail(r, why, why_size, "%s: %s", path, strerror(-r));
-	}
-	return 0;
+	/* Pinned meanwhile: the same Name is our pin; another is refused (the VM's AK stays the first). */
+	r = sc_read_file_capped(path, 4096, &have, &have_len);
+	if (r == 0 && have_len == name_len && CRYPTO_memcmp(have, name, name_len) == 0)
+		return 0;
+	return fail(-EEXIST, why, why_size, "%s already pins another AK (pinned meanwhile); it is kept", path);
 }

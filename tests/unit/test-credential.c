@@ -16,6 +16,7 @@
 #include "unit.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -637,6 +638,32 @@ static void test_pin(void **state)
 	assert_int_equal(fread(back, 1, sizeof(back), f), sizeof(name));
 	fclose(f);
 	assert_memory_equal(back, name, sizeof(name));
+	/* The same Name again (a concurrent pinner of the same AK): success, unchanged. */
+	assert_int_equal(probe_ak_pin(path, name, sizeof(name), why, sizeof(why)), 0);
+	/* Another Name: refused, the first pin kept, no temporary file left. */
+	{
+		uint8_t other[34] = { 0x00, 0x0b, 9, 9, 9 };
+		char tmpl[80];
+		int n = 0;
+		DIR *d;
+		struct dirent *de;
+
+		assert_int_equal(probe_ak_pin(path, other, sizeof(other), why, sizeof(why)), -EEXIST);
+		assert_non_null(strstr(why, "already pins another AK"));
+		f = fopen(path, "rb");
+		assert_non_null(f);
+		assert_int_equal(fread(back, 1, sizeof(back), f), sizeof(name));
+		fclose(f);
+		assert_memory_equal(back, name, sizeof(name));
+		d = opendir(dir);
+		assert_non_null(d);
+		while ((de = readdir(d)))
+			n += de->d_name[0] != '.';
+		closedir(d);
+		assert_int_equal(n, 1);
+		snprintf(tmpl, sizeof(tmpl), "%s/missing/ak.name", dir);
+		assert_int_equal(probe_ak_pin(tmpl, name, sizeof(name), why, sizeof(why)), -ENOENT);
+	}
 	unlink(path);
 	rmdir(dir);
 }
