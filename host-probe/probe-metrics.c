@@ -795,6 +795,7 @@ int probe_metrics_server_new(sd_event *e, const char *listen_addr, probe_metrics
 	s->daemon = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
 				     on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)PROBE_METRICS_CONNECTIONS_MAX,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PROBE_METRICS_PER_IP_MAX,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)PROBE_METRICS_CONNECTION_TIMEOUT_S,
 				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
 	if (!s->daemon) {

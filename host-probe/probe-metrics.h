@@ -27,6 +27,7 @@
 #define PROBE_METRICS_MAX_VMS 1000000
 /* The server: at most this many connections at once, each idle at most this long. */
 #define PROBE_METRICS_CONNECTIONS_MAX 8
+#define PROBE_METRICS_PER_IP_MAX 4 /* of those, from one client address: one client cannot take them all */
 #define PROBE_METRICS_CONNECTION_TIMEOUT_S 10
 
 /* The verdict of one round (probe-verdict.h's enum probe_outcome, plus "none yet"). */

@@ -488,13 +488,19 @@ static int snapshot_cb(void *userdata, struct probe_metrics_snapshot *ret)
 	return 0;
 }
 
-static int connect_to(int family, unsigned port)
+/* From 127.0.0.@src (IPv4; 0: the kernel's choice, 127.0.0.1) or ::1 (IPv6). */
+static int connect_from(int family, unsigned port, unsigned src)
 {
 	struct sockaddr_storage ss = { 0 };
 	socklen_t len;
 	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
+	if (family == AF_INET && src) {
+		struct sockaddr_in from = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000000u | src) };
+
+		assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+	}
 	if (family == AF_INET6) {
 		struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&ss;
 		sa->sin6_family = AF_INET6;
@@ -512,6 +518,29 @@ static int connect_to(int family, unsigned port)
 	assert_int_equal(connect(fd, (struct sockaddr *)&ss, len), 0);
 	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
 	return fd;
+}
+
+static int connect_to(int family, unsigned port)
+{
+	return connect_from(family, port, 0);
+}
+
+/* The server closed @fd without a byte (MHD refusing a connection over a limit). */
+static bool closed_unanswered(sd_event *e, int fd)
+{
+	char byte;
+
+	for (int i = 0; i < 30; i++) {
+		ssize_t n;
+
+		assert_true(sd_event_run(e, 100 * 1000) >= 0);
+		n = read(fd, &byte, 1);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+		if (n > 0)
+			return false;
+	}
+	return false;
 }
 
 /*
@@ -674,12 +703,38 @@ static void serve_on(int family, const char *listen)
 	free(want);
 	want = render(f.s.vms, f.n, &(struct probe_metrics_extra){ .version = "1.2.3" });
 
+	/* At most PROBE_METRICS_PER_IP_MAX from one address: one more is closed unanswered. */
+	for (size_t i = 0; i < PROBE_METRICS_PER_IP_MAX; i++)
+		idle[i] = connect_from(family, port, 1);
+	{
+		_cleanup_close_ int over = connect_from(family, port, 1);
+
+		assert_true(closed_unanswered(e, over));
+	}
+	if (family == AF_INET6) {
+		/* IPv6 has one loopback address: the total limit is for the IPv4 run. */
+		for (size_t i = 0; i < PROBE_METRICS_PER_IP_MAX; i++)
+			close(idle[i]);
+		assert_int_equal(probe_metrics_server_scrapes(srv), 4);
+		synth_free(&f.s);
+		return;
+	}
+	/* Another address is still served while the first holds its share (Prometheus while a client hoards). */
+	{
+		_cleanup_close_ int other = connect_from(family, port, 2);
+		const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+		size_t len;
+		char *r = exchange(e, other, req, 30, &len);
+
+		assert_true(strncmp(r, "HTTP/1.1 200 OK\r\n", 17) == 0);
+		free(r);
+	}
 	/* At most PROBE_METRICS_CONNECTIONS_MAX at once: one more waits in the kernel's backlog, unanswered,
 	 * until one of them goes (MHD stops accepting at the limit). */
-	for (size_t i = 0; i < ELEMENTSOF(idle); i++)
-		idle[i] = connect_to(family, port);
+	for (size_t i = PROBE_METRICS_PER_IP_MAX; i < ELEMENTSOF(idle); i++)
+		idle[i] = connect_from(family, port, 2 + (unsigned)(i / PROBE_METRICS_PER_IP_MAX));
 	{
-		_cleanup_close_ int extra = connect_to(family, port);
+		_cleanup_close_ int extra = connect_from(family, port, 9);
 		const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 		char byte;
 		size_t len;
@@ -701,7 +756,7 @@ static void serve_on(int family, const char *listen)
 	for (size_t i = 1; i < ELEMENTSOF(idle); i++)
 		close(idle[i]);
 
-	assert_int_equal(probe_metrics_server_scrapes(srv), 5);
+	assert_int_equal(probe_metrics_server_scrapes(srv), 6);
 	synth_free(&f.s);
 }
 
