@@ -531,9 +531,8 @@ static int write_all(int fd, const char *p, size_t len)
 
 int probe_metrics_write_textfile(const char *path, const struct probe_metrics_snapshot *s)
 {
-	_cleanup_free_ char *text = NULL, *tmp = NULL, *dir = NULL;
-	_cleanup_close_ int fd = -1, dfd = -1;
-	const char *slash;
+	_cleanup_free_ char *text = NULL, *tmp = NULL;
+	_cleanup_close_ int fd = -1;
 	size_t len;
 	int r;
 
@@ -549,8 +548,13 @@ int probe_metrics_write_textfile(const char *path, const struct probe_metrics_sn
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return sc_negative_errno();
-	/* node_exporter may run as another user: the file is world-readable, as it would be under umask 022. */
-	if (fchmod(fd, 0644) < 0 || (r = write_all(fd, text, len)) < 0 || fsync(fd) < 0) {
+	/*
+	 * node_exporter may run as another user: the file is world-readable, as it would be under umask 022.
+	 * No fsync: this runs on the loop every attestation round shares, and a slow disk must not stall
+	 * them. Readers see the old file or the new one whole (rename); only a power loss can leave it
+	 * empty, until the next write (within a second of the probe running again).
+	 */
+	if (fchmod(fd, 0644) < 0 || (r = write_all(fd, text, len)) < 0) {
 		r = r < 0 ? r : sc_negative_errno();
 		goto fail;
 	}
@@ -558,14 +562,6 @@ int probe_metrics_write_textfile(const char *path, const struct probe_metrics_sn
 		r = sc_negative_errno();
 		goto fail;
 	}
-	/* The rename itself survives a crash once the directory is on disk. */
-	slash = strrchr(path, '/');
-	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-	if (!dir)
-		return -ENOMEM;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0)
-		(void)fsync(dfd);
 	return 0;
 fail:
 	(void)unlink(tmp);
