@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,11 +81,12 @@ struct watch {
 	struct probe_metrics_fleet *metrics;
 	const char *policy_file;
 	bool json, all_events, tty;
-	/* JSON lines, written without ever blocking the loop */
+	/* JSON lines or the table's frames, written without ever blocking the loop (out_setup()) */
 	char *out;
 	size_t out_len, out_cap;
 	uint64_t out_dropped;
 	sd_event_source *out_io;
+	int out_fd; /* STDOUT_FILENO, or a non-blocking descriptor of its own for the same terminal or pipe */
 	int out_flags;
 	bool out_nonblock, out_broken;
 	/* the table */
@@ -110,7 +112,7 @@ static void out_flush(struct watch *w)
 	size_t off = 0;
 
 	while (off < w->out_len && !w->out_broken) {
-		ssize_t n = write(STDOUT_FILENO, w->out + off, w->out_len - off);
+		ssize_t n = write(w->out_fd, w->out + off, w->out_len - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -129,11 +131,58 @@ static void out_flush(struct watch *w)
 	w->out_len -= off;
 	if (w->out_len && !w->out_broken) {
 		if (!w->out_io)
-			(void)sd_event_add_io(w->event, &w->out_io, STDOUT_FILENO, EPOLLOUT, on_out_io, w);
+			(void)sd_event_add_io(w->event, &w->out_io, w->out_fd, EPOLLOUT, on_out_io, w);
 		else
 			(void)sd_event_source_set_enabled(w->out_io, SD_EVENT_ON);
 	} else if (w->out_io)
 		(void)sd_event_source_set_enabled(w->out_io, SD_EVENT_OFF);
+}
+
+/* @n bytes queued for stdout (at most OUT_MAX waiting in all); -ENOBUFS or -ENOMEM: not queued. */
+static int out_queue(struct watch *w, const char *p, size_t n)
+{
+	if (w->out_len + n > OUT_MAX)
+		return -ENOBUFS;
+	if (w->out_len + n > w->out_cap) {
+		size_t cap = w->out_cap ? w->out_cap : 65536;
+		char *q;
+
+		while (cap < w->out_len + n)
+			cap *= 2;
+		q = realloc(w->out, cap);
+		if (!q)
+			return -ENOMEM;
+		w->out = q;
+		w->out_cap = cap;
+	}
+	memcpy(w->out + w->out_len, p, n);
+	w->out_len += n;
+	return 0;
+}
+
+/*
+ * Where stdout is a terminal or a pipe, a descriptor of our own for it, opened
+ * O_NONBLOCK: the flag is then ours alone. Set on stdout itself it would be set
+ * on the open file description the shell shares (its terminal), and stay set
+ * if the probe were killed outright. A socket cannot be reopened: there the
+ * flag goes on stdout and is restored at the end. A regular file never blocks.
+ */
+static void out_setup(struct watch *w)
+{
+	struct stat st;
+
+	if (fstat(STDOUT_FILENO, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+		int fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+		if (fd >= 0) {
+			w->out_fd = fd;
+			return;
+		}
+	}
+	w->out_flags = fcntl(STDOUT_FILENO, F_GETFL);
+	if (w->out_flags >= 0 && !(w->out_flags & O_NONBLOCK) &&
+	    fcntl(STDOUT_FILENO, F_SETFL, w->out_flags | O_NONBLOCK) >= 0)
+		w->out_nonblock = true;
 }
 
 static void out_line(struct watch *w, json_t *doc)
@@ -151,27 +200,11 @@ static void out_line(struct watch *w, json_t *doc)
 	if (!text)
 		return;
 	n = strlen(text);
-	if (w->out_len + n + 1 > OUT_MAX) {
+	text[n] = '\n'; /* json_dumps' NUL: the line's end (n + 1 bytes go out) */
+	if (out_queue(w, text, n + 1) < 0) {
 		w->out_dropped++;
 		return;
 	}
-	if (w->out_len + n + 1 > w->out_cap) {
-		size_t cap = w->out_cap ? w->out_cap : 65536;
-		char *p;
-
-		while (cap < w->out_len + n + 1)
-			cap *= 2;
-		p = realloc(w->out, cap);
-		if (!p) {
-			w->out_dropped++;
-			return;
-		}
-		w->out = p;
-		w->out_cap = cap;
-	}
-	memcpy(w->out + w->out_len, text, n);
-	w->out[w->out_len + n] = '\n';
-	w->out_len += n + 1;
 	w->out_dropped = 0;
 	out_flush(w);
 }
@@ -320,11 +353,26 @@ static void draw_row(FILE *f, const struct probe_fleet_vm *vm, long long now, si
 	fputc('\n', f);
 }
 
-static void draw(struct watch *w)
+/*
+ * One frame of the table, queued whole: while the terminal has not taken the
+ * last one (a paused or slow terminal), none is drawn, and the loop never
+ * waits for it. False when not drawn.
+ */
+static bool draw(struct watch *w)
 {
 	struct winsize ws = { 0 };
 	size_t n = probe_fleet_n_vms(w->fleet), rows, cols, shown = 0, sealed = 0, unsealed = 0, none = 0, stale = 0;
 	long long now = sc_now_ms();
+	_cleanup_free_ char *frame = NULL;
+	size_t frame_len = 0;
+	FILE *f;
+	int r;
+
+	if (w->out_len || w->out_broken)
+		return false;
+	f = open_memstream(&frame, &frame_len);
+	if (!f)
+		return false;
 
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || !ws.ws_row)
 		ws.ws_row = 24, ws.ws_col = 100;
@@ -338,10 +386,10 @@ static void draw(struct watch *w)
 		none += !vm->judged || vm->outcome == PROBE_NO_REPORT;
 		stale += vm->stale;
 	}
-	fputs("\x1b[H\x1b[2J", stdout);
-	printf("sealcheck-probe watch: %zu VMs: %zu sealed, %zu NOT SEALED, %zu no report, %zu stale\n", n, sealed,
+	fputs("\x1b[H\x1b[2J", f);
+	fprintf(f, "sealcheck-probe watch: %zu VMs: %zu sealed, %zu NOT SEALED, %zu no report, %zu stale\n", n, sealed,
 	       unsealed, none, stale);
-	printf("%-24s %-10s %-3s %-5s %-10s %5s  %s\n", "VM", "VERDICT", "UP", "STALE", "REPORT", "FAILS", "DETAIL");
+	fprintf(f, "%-24s %-10s %-3s %-5s %-10s %5s  %s\n", "VM", "VERDICT", "UP", "STALE", "REPORT", "FAILS", "DETAIL");
 	/* The ones that need a look first, then the sealed ones, as many as fit. */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n && shown < rows; i++) {
@@ -350,12 +398,16 @@ static void draw(struct watch *w)
 
 			if (fine != (pass == 1))
 				continue;
-			draw_row(stdout, vm, now, cols);
+			draw_row(f, vm, now, cols);
 			shown++;
 		}
 	if (shown < n)
-		printf("... and %zu more\n", n - shown);
-	fflush(stdout);
+		fprintf(f, "... and %zu more\n", n - shown);
+	r = fclose(f);
+	if (r != 0 || out_queue(w, frame, frame_len) < 0)
+		return false;
+	out_flush(w);
+	return true;
 }
 
 static int on_redraw(sd_event_source *src, uint64_t usec, void *userdata)
@@ -363,8 +415,8 @@ static int on_redraw(sd_event_source *src, uint64_t usec, void *userdata)
 	struct watch *w = userdata;
 
 	/* At most once a second, and only when something changed (or ages moved on). */
-	draw(w);
-	w->dirty = false;
+	if (draw(w))
+		w->dirty = false;
 	(void)sd_event_source_set_time(src, usec + 1000000);
 	return 0;
 }
@@ -442,7 +494,7 @@ int verb_watch(int argc, char **argv)
 	struct cli_common o = { .timeout = 0 };
 	struct cli_policy *cp = &o.policy;
 	struct probe_fleet_config cfg = { .keep_connection = true };
-	struct watch w = { .out_flags = -1 };
+	struct watch w = { .out_flags = -1, .out_fd = STDOUT_FILENO };
 	const char *socket_dirs[4] = { NULL }, *state_dir = NULL, *tpm_uki = NULL, *tpm_keys = NULL, *ek_ca = NULL;
 	unsigned n_socket_dirs = 0;
 	const char *metrics_listen = NULL, *textfile = NULL;
@@ -637,12 +689,9 @@ int verb_watch(int argc, char **argv)
 			goto out;
 		probe_fleet_set_policy(w.fleet, &fixed);
 	}
-	if (w.json) {
-		/* Never block the loop on a slow reader: lines wait in memory (capped) until stdout takes them. */
-		w.out_flags = fcntl(STDOUT_FILENO, F_GETFL);
-		if (w.out_flags >= 0 && fcntl(STDOUT_FILENO, F_SETFL, w.out_flags | O_NONBLOCK) >= 0)
-			w.out_nonblock = true;
-	} else {
+	/* Never block the loop on a slow reader: lines and frames wait in memory (capped) until stdout takes them. */
+	out_setup(&w);
+	if (!w.json) {
 		r = sd_event_add_time_relative(e, &w.redraw, CLOCK_MONOTONIC, 0, 100000, on_redraw, &w);
 		if (r >= 0)
 			r = sd_event_source_set_enabled(w.redraw, SD_EVENT_ON);
@@ -690,10 +739,12 @@ out:
 	sd_event_source_disable_unref(w.out_io);
 	if (w.out_len && !w.out_broken) {
 		/* What is still queued goes out now, for at most 5 s. */
-		(void)sc_write_all(STDOUT_FILENO, w.out, w.out_len, sc_now_ms() + 5000);
+		(void)sc_write_all(w.out_fd, w.out, w.out_len, sc_now_ms() + 5000);
 	}
 	if (w.out_nonblock)
 		(void)fcntl(STDOUT_FILENO, F_SETFL, w.out_flags);
+	if (w.out_fd != STDOUT_FILENO)
+		close(w.out_fd);
 	free(w.out);
 	if (w.tty && !w.json && rc == 0)
 		fputc('\n', stdout);

@@ -606,6 +606,77 @@ def case_table(probe, tmp):
     check(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "exit status %s" % status)
 
 
+def case_table_paused(probe, tmp):
+    """A terminal that stops taking output (Ctrl-S, a stalled ssh link) never
+    stops the rounds: the table skips the frames the terminal has not taken,
+    the guests keep being asked, and after Ctrl-Q a fresh frame comes; SIGTERM
+    still stops the probe (exit 0). The terminal's open file description, which
+    a shell shares, is never made non-blocking."""
+    log = os.path.join(tmp, "sent.log")
+    sim = Sim(tmp, "honest:20", log=log)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(probe, [probe, "watch", "--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1"])
+
+    def sent():
+        try:
+            with open(log) as f:
+                return sum(1 for _ in f)
+        except FileNotFoundError:
+            return 0
+
+    def read_for(seconds):
+        got, until = b"", time.monotonic() + seconds
+        while time.monotonic() < until:
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                try:
+                    got += os.read(fd, 65536)
+                except OSError:
+                    break
+        return got
+
+    def frame_after(seconds):
+        out, until = b"", time.monotonic() + seconds
+        while time.monotonic() < until:
+            out += read_for(0.2)
+            last = out.split(b"\x1b[H\x1b[2J")[-1]
+            if b"20 VMs: 20 sealed" in last and b"honest-0019" in last:
+                return True
+        return False
+    status = None
+    try:
+        check(frame_after(20), "no table of 20 sealed VMs")
+        os.write(fd, b"\x13")  # Ctrl-S: the line discipline (IXON) stops output
+        read_for(0.5)  # what was already on its way
+        at = sent()
+        deadline = time.monotonic() + 20
+        while sent() < at + 60:
+            check(time.monotonic() < deadline, "rounds stopped while the terminal was stopped (%d -> %d)" %
+                  (at, sent()))
+            time.sleep(0.1)
+        check(len(read_for(1)) == 0, "output reached a stopped terminal")
+        with open("/proc/%d/fdinfo/0" % pid) as f:
+            flags = int(next(l for l in f if l.startswith("flags:")).split()[1], 8)
+        check(not flags & os.O_NONBLOCK, "the terminal's shared file description was made non-blocking")
+        os.write(fd, b"\x11")  # Ctrl-Q
+        check(frame_after(5), "no fresh frame after Ctrl-Q")
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            read_for(0.1)
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+        sim.stop()
+    check(status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "exit status %s" % status)
+
+
 def case_reconnect(probe, tmp):
     """--reconnect: a connection per round; the verdicts are the same."""
     sim = Sim(tmp, "honest:2,liar:1")
@@ -731,6 +802,7 @@ CASES = {
     "tpm": case_tpm,
     "tpm-unpinned": case_tpm_unpinned,
     "table": case_table,
+    "table-paused": case_table_paused,
     "reconnect": case_reconnect,
     "log": case_log,
     "manpage": case_manpage,
