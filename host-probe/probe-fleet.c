@@ -183,34 +183,36 @@ static long long realtime_us(void)
 
 /* ---- policy ---- */
 
-/* The VM's policy from the loaded document: its entry by UUID, else by name, checked as a one-entry document. */
-static int resolve_policy(struct probe_fleet *f, struct probe_fleet_vm *vm)
+/*
+ * The VM's policy from @vms (a loaded document's "vms", read from @path): its
+ * entry by UUID, else by name, checked as a one-entry document, in a new
+ * allocation in *ret; &f->fixed when there is no document. 0 or -ENOMEM.
+ */
+static int policy_for(struct probe_fleet *f, const struct probe_fleet_vm *vm, json_t *vms, const char *path,
+		      struct probe_policy **ret)
 {
 	_cleanup_json_ json_t *mini = NULL;
 	_cleanup_free_ char *text = NULL;
-	struct probe_policy *p;
+	_cleanup_free_ struct probe_policy *p = NULL;
 	json_t *entry = NULL;
 	const char *key = NULL;
 	char why[300];
 
-	if (!f->policy_vms) {
-		if (vm->policy != &f->fixed)
-			free(vm->policy);
-		vm->policy = &f->fixed;
+	if (!vms) {
+		*ret = &f->fixed;
 		return 0;
 	}
-	p = vm->policy != &f->fixed && vm->policy ? vm->policy : malloc(sizeof(*p));
+	p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	vm->policy = p;
 	probe_policy_init(p);
-	if (vm->uuid[0] && (entry = json_object_get(f->policy_vms, vm->uuid)))
+	if (vm->uuid[0] && (entry = json_object_get(vms, vm->uuid)))
 		key = vm->uuid;
-	else if ((entry = json_object_get(f->policy_vms, vm->name)))
+	else if ((entry = json_object_get(vms, vm->name)))
 		key = vm->name;
 	if (!entry) {
 		/* No digest the host allows: NOT SEALED by policy:digest, never a pass. */
-		snprintf(p->source, sizeof(p->source), "no entry in %.140s", f->policy_path);
+		snprintf(p->source, sizeof(p->source), "no entry in %.140s", path);
 	} else {
 		mini = json_pack("{s:s, s:{s:O}}", "schema", PROBE_POLICY_SCHEMA, "vms", key, entry);
 		text = mini ? json_dumps(mini, JSON_COMPACT) : NULL;
@@ -220,11 +222,31 @@ static int resolve_policy(struct probe_fleet *f, struct probe_fleet_vm *vm)
 		if (probe_policy_parse(text, strlen(text), vm->name, vm->uuid[0] ? vm->uuid : NULL, p, why,
 				       sizeof(why)) < 0) {
 			probe_policy_init(p);
-			snprintf(p->source, sizeof(p->source), "unusable entry in %.130s", f->policy_path);
+			snprintf(p->source, sizeof(p->source), "unusable entry in %.130s", path);
 		}
 	}
 	if (f->cfg.allow_setup_mode)
 		p->require_secure_boot = false;
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+static void set_vm_policy(struct probe_fleet *f, struct probe_fleet_vm *vm, struct probe_policy *p)
+{
+	if (vm->policy && vm->policy != &f->fixed)
+		free(vm->policy);
+	vm->policy = p;
+}
+
+/* The VM's policy from the fleet's document. On -ENOMEM it keeps the one it had (or, new, none: fails closed). */
+static int resolve_policy(struct probe_fleet *f, struct probe_fleet_vm *vm)
+{
+	struct probe_policy *p;
+	int r = policy_for(f, vm, f->policy_vms, f->policy_path, &p);
+
+	if (r < 0)
+		return r;
+	set_vm_policy(f, vm, p);
 	return 0;
 }
 
@@ -241,6 +263,7 @@ void probe_fleet_set_policy(struct probe_fleet *f, const struct probe_policy *p)
 
 int probe_fleet_load_policy(struct probe_fleet *f, const char *path, char *why, size_t why_size)
 {
+	_cleanup_free_ struct probe_policy **fresh = NULL;
 	_cleanup_free_ char *buf = NULL;
 	_cleanup_json_ json_t *doc = NULL;
 	struct probe_policy scratch;
@@ -258,15 +281,24 @@ int probe_fleet_load_policy(struct probe_fleet *f, const char *path, char *why, 
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!doc || !json_is_object(json_object_get(doc, "vms")))
 		return snprintf(why, why_size, "%s: could not be parsed again", path), -EINVAL;
+	/* Every VM's new policy first; only when all are made do they replace the old ones, all at once. */
+	fresh = calloc(f->n ? f->n : 1, sizeof(*fresh));
+	if (!fresh)
+		return snprintf(why, why_size, "out of memory"), -ENOMEM;
+	for (size_t i = 0; i < f->n; i++) {
+		r = policy_for(f, f->vms[i], json_object_get(doc, "vms"), path, &fresh[i]);
+		if (r < 0) {
+			for (size_t k = 0; k < i; k++)
+				free(fresh[k]);
+			return snprintf(why, why_size, "out of memory"), r;
+		}
+	}
 	if (f->policy_vms)
 		json_decref(f->policy_vms);
 	f->policy_vms = json_incref(json_object_get(doc, "vms"));
 	snprintf(f->policy_path, sizeof(f->policy_path), "%s", path);
-	for (size_t i = 0; i < f->n; i++) {
-		r = resolve_policy(f, f->vms[i]);
-		if (r < 0)
-			return snprintf(why, why_size, "out of memory"), r;
-	}
+	for (size_t i = 0; i < f->n; i++)
+		set_vm_policy(f, f->vms[i], fresh[i]);
 	return 0;
 }
 
