@@ -16,7 +16,9 @@ to present another TPM's EK.
 
 EK_PUBLIC is a TPM2B_PUBLIC (tpm2_createek -u), EK_CERT a DER certificate.
 Host-to-guest bytes pass unchanged; guest-to-host frames pass unchanged except
-the agent's `K` frame, re-encoded with its CRC. --pass-through swaps nothing
+the agent's `K` frame, re-encoded with its CRC. Frames are found as the probe's
+reader finds them: a frame cut short (an RS inside it: the agent resends whole
+frames) or with a bad CRC passes on as it is, and the scan goes on. --pass-through swaps nothing
 (the control: the proxy itself breaks nothing). Serves one connection, then
 exits; LOG says what was swapped. Bounded: exits after 300 s whatever happens.
 """
@@ -79,9 +81,20 @@ def main():
             if pending[1:4] != b"SC1" or pending[21:22] != b":" or not 0 <= n <= MAX_PAYLOAD:
                 out, pending = out + pending[:1], pending[1:]  # not a frame: as the probe's reader would see it
                 continue
+            # An RS inside a frame means it was cut short (the agent resends whole frames): pass its bytes on
+            # as they are and look again from that RS, as the probe's reader does (docs/protocol.md, Resync).
+            cut = pending.find(b"\x1e", 1, HEADER + n + 1)
+            if cut > 0:
+                log.write("passed on a frame cut short (%d bytes)\n" % cut)
+                out, pending = out + pending[:cut], pending[cut:]
+                continue
             if len(pending) < HEADER + n + 1:
                 break
-            raw, payload, pending = pending[:HEADER + n + 1], pending[HEADER:HEADER + n], pending[HEADER + n + 1:]
+            raw, payload = pending[:HEADER + n + 1], pending[HEADER:HEADER + n]
+            if raw[-1:] != b"\n" or b"%08x" % zlib.crc32(payload) != head[8:]:
+                out, pending = out + pending[:1], pending[1:]  # a bad frame: the reader drops it byte by byte
+                continue
+            pending = pending[HEADER + n + 1:]
             if kind == b"K" and not pass_through:
                 try:
                     doc = json.loads(payload)

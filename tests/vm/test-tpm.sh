@@ -154,7 +154,7 @@ if $attest_mode; then
 		cp "$state/quote-counters" "$work/counters.before"
 		attest_through_proxy "$work/out.json" || rc=$?
 		grep -q "swapped the EK document" "$work/proxy.log" && ok "the proxy swapped the agent's EK document for the other TPM's" ||
-			{ echo "not ok - $case: the proxy swapped nothing: $(cat "$work/proxy.log")"; exit 1; }
+			{ echo "not ok - $case: the proxy swapped nothing: $(cat "$work/proxy.log")"; cat "$work/out.json" "$work/err"; exit 1; }
 		reason=$(jq -r '.failed_links[]? | select(.link == "tpm:quote") | .reason' "$work/out.json")
 		case $reason in
 		"AK not bound to the EK: the agent sent no answer to the credential challenge"*) ok "tpm:quote: $reason" ;;
