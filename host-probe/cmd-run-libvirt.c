@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -432,8 +433,18 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 		return EXIT_USAGE;
 	}
 
-	/* The work directory: the console's socket (QEMU connects to the probe) and its log; owned unless --keep. */
-	if (probe_workdir_create(vm->workdir, sizeof(vm->workdir), 60, !vm->keep, why, sizeof(why)) < 0) {
+	/*
+	 * The work directory: the console's socket (QEMU connects to the probe) and its log; owned unless --keep.
+	 * As root, QEMU runs as libvirt's own user (not root): the directory is then one it can traverse (0711,
+	 * under PROBE_WORKDIR_SHARED_BASE, not root's 0700 runtime directory), and libvirt gives that user the
+	 * socket (its DAC driver labels a chardev's socket for QEMU).
+	 */
+	spec.qemu_user_default = getuid() == 0;
+	if ((spec.qemu_user_default && probe_workdir_shared_base(why, sizeof(why)) < 0) ||
+	    probe_workdir_create(vm->workdir, sizeof(vm->workdir), spec.qemu_user_default ? PROBE_WORKDIR_SHARED_BASE : NULL,
+				 60, !vm->keep, why, sizeof(why)) < 0 ||
+	    (spec.qemu_user_default && chmod(vm->workdir, 0711) < 0 &&
+	     snprintf(why, sizeof(why), "%s: %s", vm->workdir, strerror(errno)))) {
 		fputs("sealcheck-probe run: ", stderr);
 		sc_term_fput(stderr, why, strlen(why), 0);
 		fputc('\n', stderr);

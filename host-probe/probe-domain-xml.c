@@ -336,7 +336,7 @@ static int end(xmlTextWriterPtr w)
 }
 
 /* <disk type='file' device='disk'> for a read-only raw image. */
-static int write_disk(xmlTextWriterPtr w, const char *file, const char *dev, bool boot)
+static int write_disk(xmlTextWriterPtr w, const char *file, const char *dev, bool boot, bool keep_owner)
 {
 	W(start(w, "disk"));
 	W(attr(w, "type", "file"));
@@ -347,6 +347,13 @@ static int write_disk(xmlTextWriterPtr w, const char *file, const char *dev, boo
 	W(end(w));
 	W(start(w, "source"));
 	W(attr(w, "file", file));
+	if (keep_owner) {
+		/* libvirt's DAC driver changes the owner of nothing of the image: QEMU reads it by its mode. */
+		W(start(w, "seclabel"));
+		W(attr(w, "model", "dac"));
+		W(attr(w, "relabel", "no"));
+		W(end(w));
+	}
 	W(end(w));
 	W(start(w, "target"));
 	W(attr(w, "dev", dev));
@@ -460,8 +467,8 @@ static int write_domain(xmlTextWriterPtr w, const struct probe_domain_spec *s)
 	W(text_elem(w, "on_crash", "destroy"));
 
 	W(start(w, "devices"));
-	W(write_disk(w, s->esp, "vda", true));
-	W(write_disk(w, s->root, "vdb", false));
+	W(write_disk(w, s->esp, "vda", true, s->qemu_user_default));
+	W(write_disk(w, s->root, "vdb", false, s->qemu_user_default));
 	/* No USB, no balloon, no NIC (no <interface> at all), no graphics. */
 	W(start(w, "controller"));
 	W(attr(w, "type", "usb"));
@@ -507,14 +514,16 @@ static int write_domain(xmlTextWriterPtr w, const struct probe_domain_spec *s)
 	W(end(w));
 	W(end(w)); /* devices */
 
-	/* QEMU as the probe's own user, and libvirt changes no owner of the image's files. */
-	snprintf(num, sizeof(num), "+%u:+%u", s->uid, s->gid);
-	W(start(w, "seclabel"));
-	W(attr(w, "type", "static"));
-	W(attr(w, "model", "dac"));
-	W(attr(w, "relabel", "no"));
-	W(text_elem(w, "label", num));
-	W(end(w));
+	if (!s->qemu_user_default) {
+		/* QEMU as the probe's own user, and libvirt changes no owner of the image's files. */
+		snprintf(num, sizeof(num), "+%u:+%u", s->uid, s->gid);
+		W(start(w, "seclabel"));
+		W(attr(w, "type", "static"));
+		W(attr(w, "model", "dac"));
+		W(attr(w, "relabel", "no"));
+		W(text_elem(w, "label", num));
+		W(end(w));
+	}
 	W(end(w)); /* domain */
 	return xmlTextWriterEndDocument(w) < 0 ? -ENOMEM : 0;
 }

@@ -75,6 +75,8 @@ struct probe_domain_spec {
 	const char *port;            /* the attestation port's name */
 	bool tpm;                    /* <tpm model='tpm-tis'> with libvirt's swtpm (emulator, 2.0) */
 	unsigned uid, gid;           /* QEMU runs as this user (the probe's) and nothing is relabelled */
+	bool qemu_user_default;      /* instead: QEMU as libvirt's own user (qemu.conf `user`, libvirt-qemu), no
+				      * domain <seclabel>; the disks' files keep their owner (per-disk DAC relabel='no') */
 	const char *metadata_image;  /* the image directory, recorded in <metadata> (or NULL) */
 	const struct probe_owner *owner; /* <sealcheck:owner boot_id= pid= start=/> in <metadata>; NULL: none (--keep) */
 };

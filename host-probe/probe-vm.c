@@ -445,7 +445,7 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	if (r < 0)
 		return r;
 	/* Owned unless --keep: a later probe removes it if this one is killed outright (probe-workdir.h). */
-	r = probe_workdir_create(vm->workdir, sizeof(vm->workdir), 100, !vm->keep, why, why_size);
+	r = probe_workdir_create(vm->workdir, sizeof(vm->workdir), NULL, 100, !vm->keep, why, why_size);
 	if (r < 0)
 		return r;
 	snprintf(vm->socket_path, sizeof(vm->socket_path), "%s/attest.sock", vm->workdir);

@@ -233,15 +233,18 @@ int probe_workdir_reap(const char *base)
 	return removed;
 }
 
-int probe_workdir_create(char *buf, size_t size, size_t base_max, bool owned, char *why, size_t why_size)
+int probe_workdir_create(char *buf, size_t size, const char *base, size_t base_max, bool owned, char *why,
+			 size_t why_size)
 {
-	const char *base = getenv("XDG_RUNTIME_DIR") ?: "/tmp";
 	char rec[PROBE_OWNER_MAX];
 	struct probe_owner o;
 	int r;
 
-	if (base[0] != '/' || strlen(base) > base_max)
-		base = "/tmp";
+	if (!base) {
+		base = getenv("XDG_RUNTIME_DIR") ?: "/tmp";
+		if (base[0] != '/' || strlen(base) > base_max)
+			base = "/tmp";
+	}
 	(void)probe_workdir_reap(base); /* best effort: a base we cannot list still takes our directory */
 	if ((size_t)snprintf(buf, size, "%s/" PROBE_WORKDIR_PREFIX "XXXXXX", base) >= size)
 		return snprintf(why, why_size, "%s: too long for a work directory", base), -ENAMETOOLONG;
@@ -274,5 +277,20 @@ int probe_workdir_create(char *buf, size_t size, size_t base_max, bool owned, ch
 		buf[0] = '\0';
 		return r;
 	}
+	return 0;
+}
+
+int probe_workdir_shared_base(char *why, size_t why_size)
+{
+	struct stat st;
+
+	if (mkdir(PROBE_WORKDIR_SHARED_BASE, 0711) < 0 && errno != EEXIST)
+		return snprintf(why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno)), -errno;
+	if (lstat(PROBE_WORKDIR_SHARED_BASE, &st) < 0)
+		return snprintf(why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno)), -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+		return snprintf(why, why_size, "%s: not a directory of root's that only root can write",
+				PROBE_WORKDIR_SHARED_BASE),
+		       -EPERM;
 	return 0;
 }

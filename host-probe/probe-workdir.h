@@ -41,13 +41,23 @@ bool probe_owner_gone(const struct probe_owner *o);
 
 /*
  * probe_workdir_create() - BASE/sealcheck-probe.XXXXXX (mkdtemp, 0700), BASE
- * being $XDG_RUNTIME_DIR when it is an absolute path of at most @base_max
- * bytes, else /tmp. First removes the work directories of probes that are
+ * being @base, or (NULL) $XDG_RUNTIME_DIR when it is an absolute path of at
+ * most @base_max bytes, else /tmp. First removes the work directories of probes that are
  * gone (probe_workdir_reap). With @owned it writes the owner record, so a later
  * probe can remove this one if this probe is killed; without (`--keep`) it is
  * never removed by anyone else. 0, or -errno with @why said.
  */
-int probe_workdir_create(char *buf, size_t size, size_t base_max, bool owned, char *why, size_t why_size);
+int probe_workdir_create(char *buf, size_t size, const char *base, size_t base_max, bool owned, char *why,
+			 size_t why_size);
+
+/*
+ * probe_workdir_shared_base() - PROBE_WORKDIR_SHARED_BASE, made (0711) when
+ * missing: where root's work directories go when a process of another user
+ * (libvirt's QEMU) must reach a socket in them. Refused unless it is a
+ * directory of root's that no one else can write. 0, or -errno with @why.
+ */
+#define PROBE_WORKDIR_SHARED_BASE "/run/sealcheck-probe"
+int probe_workdir_shared_base(char *why, size_t why_size);
 
 /* The directory and everything under it, never following a symlink (four levels deep at most). */
 void probe_workdir_remove(const char *dir);

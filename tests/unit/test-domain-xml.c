@@ -463,6 +463,62 @@ static void build_refuses(void **state)
 	free(xml);
 }
 
+/* As root: QEMU as libvirt's own user (no domain <seclabel>), the image's files left as they are. */
+static void build_qemu_user(void **state)
+{
+	struct probe_domain_spec s = spec();
+	char why[256], *xml = NULL;
+	xmlDocPtr doc;
+	xmlNode *root;
+	unsigned disks = 0;
+
+	(void)state;
+	s.qemu_user_default = true;
+	assert_int_equal(probe_domain_xml_build(&s, &xml, why, sizeof(why)), 0);
+	doc = xmlReadMemory(xml, (int)strlen(xml), "x.xml", NULL, XML_PARSE_NONET);
+	assert_non_null(doc);
+	root = xmlDocGetRootElement(doc);
+	for (xmlNode *c = root->children; c; c = c->next)
+		assert_false(c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST "seclabel") == 0);
+	for (xmlNode *dev = root->children; dev; dev = dev->next) {
+		if (dev->type != XML_ELEMENT_NODE || xmlStrcmp(dev->name, BAD_CAST "devices") != 0)
+			continue;
+		for (xmlNode *d = dev->children; d; d = d->next) {
+			if (d->type != XML_ELEMENT_NODE || xmlStrcmp(d->name, BAD_CAST "disk") != 0)
+				continue;
+			for (xmlNode *src = d->children; src; src = src->next) {
+				xmlNode *l;
+
+				if (src->type != XML_ELEMENT_NODE || xmlStrcmp(src->name, BAD_CAST "source") != 0)
+					continue;
+				for (l = src->children; l && l->type != XML_ELEMENT_NODE; l = l->next)
+					;
+				if (!l)
+					fail_msg("a disk's <source> has no <seclabel>");
+				else {
+					xmlChar *model = xmlGetProp(l, BAD_CAST "model"), *relabel = xmlGetProp(l, BAD_CAST "relabel");
+
+					assert_string_equal((const char *)l->name, "seclabel");
+					assert_string_equal((const char *)model, "dac");
+					assert_string_equal((const char *)relabel, "no");
+					xmlFree(model);
+					xmlFree(relabel);
+					disks++;
+				}
+			}
+		}
+	}
+	assert_int_equal(disks, 2);
+	xmlFreeDoc(doc);
+	free(xml);
+	/* The default (a user's probe): QEMU as that user, one static label for the domain. */
+	s.qemu_user_default = false;
+	assert_int_equal(probe_domain_xml_build(&s, &xml, why, sizeof(why)), 0);
+	assert_non_null(strstr(xml, "<seclabel type=\"static\" model=\"dac\" relabel=\"no\">"));
+	assert_null(strstr(xml, "<source file=\"/img/esp.img\"><seclabel"));
+	free(xml);
+}
+
 /* The owner run --libvirt records (unless --keep), read back strictly; none, or a malformed one, is not an owner. */
 static void owner(void **state)
 {
@@ -531,6 +587,7 @@ int main(void)
 		cmocka_unit_test(build_bcvk_shape),  cmocka_unit_test(build_escapes),
 		cmocka_unit_test(build_refuses),     cmocka_unit_test(run_libvirt_domain),
 		cmocka_unit_test(corpus_hostile),    cmocka_unit_test(owner),
+		cmocka_unit_test(build_qemu_user),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

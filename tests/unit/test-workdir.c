@@ -187,7 +187,7 @@ static void reap(void **state)
 		FILE *f;
 		size_t n;
 
-		assert_int_equal(probe_workdir_create(wd, sizeof(wd), 100, true, why, sizeof(why)), 0);
+		assert_int_equal(probe_workdir_create(wd, sizeof(wd), NULL, 100, true, why, sizeof(why)), 0);
 		assert_false(exists(base, "sealcheck-probe.dead03"));
 		assert_int_equal(strncmp(wd, base, strlen(base)), 0);
 		snprintf(path, sizeof(path), "%s/" PROBE_OWNER_FILE, wd);
@@ -197,15 +197,22 @@ static void reap(void **state)
 		fclose(f);
 		assert_int_equal(probe_owner_parse(rec, n, &o), 0);
 		assert_int_equal(o.pid, getpid());
-		assert_int_equal(probe_workdir_create(wd2, sizeof(wd2), 100, false, why, sizeof(why)), 0);
+		assert_int_equal(probe_workdir_create(wd2, sizeof(wd2), NULL, 100, false, why, sizeof(why)), 0);
 		snprintf(path, sizeof(path), "%s/" PROBE_OWNER_FILE, wd2);
 		assert_int_equal(access(path, F_OK), -1);
 		probe_workdir_remove(wd);
 		probe_workdir_remove(wd2);
 		assert_int_equal(access(wd, F_OK), -1);
 		/* A base too long for the caller's limit: /tmp instead. */
-		assert_int_equal(probe_workdir_create(wd, sizeof(wd), 5, false, why, sizeof(why)), 0);
+		assert_int_equal(probe_workdir_create(wd, sizeof(wd), NULL, 5, false, why, sizeof(why)), 0);
 		assert_int_equal(strncmp(wd, "/tmp/" PROBE_WORKDIR_PREFIX, 5 + strlen(PROBE_WORKDIR_PREFIX)), 0);
+		probe_workdir_remove(wd);
+		/* A base given: there, whatever the environment says; it is reaped first too. */
+		snprintf(path, sizeof(path), "%s/outside", base);
+		owner_dir(path, "sealcheck-probe.dead04", &dead, wd2);
+		assert_int_equal(probe_workdir_create(wd, sizeof(wd), path, 100, false, why, sizeof(why)), 0);
+		assert_int_equal(strncmp(wd, path, strlen(path)), 0);
+		assert_int_equal(access(wd2, F_OK), -1);
 		probe_workdir_remove(wd);
 	}
 	unsetenv("XDG_RUNTIME_DIR");

@@ -182,7 +182,9 @@ libvirt-run)
 	else
 		bad "the probe named no domain"
 	fi
-	[ -z "$(ls "$work" | grep '^sealcheck-probe\.')" ] && ok "the work directory is removed" || bad "a work directory is left"
+	# (As root, run --libvirt's work directory is under /run/sealcheck-probe, where libvirt's QEMU user reaches it.)
+	left=$(ls "$work" /run/sealcheck-probe 2>/dev/null | grep '^sealcheck-probe\.' || true)
+	[ -z "$left" ] && ok "the work directory is removed" || bad "a work directory is left: $left"
 
 	# 2. A broken seal through libvirt: NOT SEALED, naming the link.
 	rc=0
@@ -271,7 +273,14 @@ libvirt-run)
 	if wait_for 60 grep -q '^Domain:' "$work/kill.out"; then
 		name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/kill.out")
 		domains+=("$name")
-		wds=("$work"/sealcheck-probe.*)
+		# The probe is root here: its QEMU is libvirt's own user, not root (a guest that escapes QEMU is not root).
+		qpid=$(cat "/run/libvirt/qemu/$name.pid" 2>/dev/null || true)
+		quser=$([ -n "$qpid" ] && stat -c %U "/proc/$qpid" 2>/dev/null || echo "?")
+		[ -n "$quser" ] && [ "$quser" != root ] && [ "$quser" != "?" ] && ok "QEMU runs as $quser, not root" ||
+			bad "QEMU runs as '$quser'"
+		wds=(/run/sealcheck-probe/sealcheck-probe.*)
+		[ "${#wds[@]}" = 1 ] && [ "$(stat -c %a "${wds[0]}" 2>/dev/null)" = 711 ] &&
+			ok "its work directory ${wds[0]} (0711: QEMU reaches the console socket)" || bad "work directories: ${wds[*]}"
 		kill -KILL "$run_pid"
 		wait "$run_pid" 2>/dev/null || true
 		wait_for 30 domain_off "$name" && ok "SIGKILL: autodestroy stopped $name" || bad "SIGKILL: $name still runs"
