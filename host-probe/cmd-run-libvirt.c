@@ -280,7 +280,7 @@ static void reap_orphan_domains(virConnectPtr conn)
 		if (name && strncmp(name, "sealcheck-", 10) == 0 &&
 		    (xml = virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE)) &&
 		    probe_domain_xml_owner(xml, strlen(xml), &o, why, sizeof(why)) == 1 && probe_owner_gone(&o)) {
-			/* Its TPM state too where it has one (the flag fails on a domain without: then without it). */
+			/* Its TPM state too (libvirt before 8.9 refuses the flag for a domain without one: then without it). */
 			if (virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_TPM) == 0 ||
 			    virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM) == 0) {
 				fputs("sealcheck-probe run: removed the domain ", stderr);
@@ -572,9 +572,18 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 	/* QEMU's exit, seen through a pidfd, as run has for its own QEMU. */
 	vm->pid = qemu_pid(uri, name);
 	if (vm->pid > 0) {
+		char proc[64];
+		struct stat st;
+
 		vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
 		if (vm->pidfd < 0)
 			vm->pidfd = -1;
+		/* libvirt's own user is qemu.conf's to choose (or a root session's): say so when it is root. */
+		snprintf(proc, sizeof(proc), "/proc/%d", (int)vm->pid);
+		if (spec.qemu_user_default && stat(proc, &st) == 0 && st.st_uid == 0)
+			fputs("sealcheck-probe run: warning: libvirt runs this domain's QEMU as root (qemu.conf's user, or a "
+			      "root qemu:///session): a guest that escapes QEMU is root on this host\n",
+			      stderr);
 	}
 
 	if (!o->json) {

@@ -592,6 +592,10 @@ int probe_ak_pin(const char *path, const uint8_t *name, size_t name_len, char *w
 	}
 	/* link(), not rename(): a pin once made is never replaced, by us or by a concurrent pinner. */
 	r = link(tmp, path) < 0 ? -errno : 0;
+	if (r == -EPERM || r == -EOPNOTSUPP || r == -ENOTSUP || r == -EMLINK) {
+		/* No hard links here (vfat, some FUSE): the same promise from renameat2(RENAME_NOREPLACE). */
+		r = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0 ? -errno : 0;
+	}
 	(void)unlink(tmp);
 	if (r == 0)
 		return 0;

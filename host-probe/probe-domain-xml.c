@@ -264,7 +264,7 @@ static xmlNode *ns_child(xmlNode *parent, const char *local)
 int probe_domain_xml_owner(const char *xml, size_t len, struct probe_owner *ret, char *why, size_t why_size)
 {
 	_cleanup_(xml_docp) xmlDocPtr doc = NULL;
-	_cleanup_xmlchar_ xmlChar *boot = NULL, *pid = NULL, *start = NULL;
+	_cleanup_xmlchar_ xmlChar *boot = NULL, *ns = NULL, *pid = NULL, *start = NULL;
 	xmlNode *root = NULL, *metadata = NULL, *owner;
 	char rec[PROBE_OWNER_MAX + 1];
 	int r, n;
@@ -283,15 +283,16 @@ int probe_domain_xml_owner(const char *xml, size_t len, struct probe_owner *ret,
 	if (!owner)
 		return 0;
 	boot = xmlGetNoNsProp(owner, BAD_CAST "boot_id");
+	ns = xmlGetNoNsProp(owner, BAD_CAST "pidns");
 	pid = xmlGetNoNsProp(owner, BAD_CAST "pid");
 	start = xmlGetNoNsProp(owner, BAD_CAST "start");
-	if (!boot || !pid || !start)
-		return snprintf(why, why_size, "the owner lacks boot_id, pid or start"), -EBADMSG;
+	if (!boot || !ns || !pid || !start)
+		return snprintf(why, why_size, "the owner lacks boot_id, pidns, pid or start"), -EBADMSG;
 	/* The same strict record as a work directory's owner file (probe-workdir.h). */
-	n = snprintf(rec, sizeof(rec), "sealcheck-probe owner v1 boot_id=%s pid=%s start=%s\n", (const char *)boot,
-		     (const char *)pid, (const char *)start);
+	n = snprintf(rec, sizeof(rec), "sealcheck-probe owner v1 boot_id=%s pidns=%s pid=%s start=%s\n",
+		     (const char *)boot, (const char *)ns, (const char *)pid, (const char *)start);
 	if (n < 0 || (size_t)n >= sizeof(rec) || probe_owner_parse(rec, (size_t)n, ret) < 0)
-		return snprintf(why, why_size, "the owner's boot_id, pid or start is malformed"), -EBADMSG;
+		return snprintf(why, why_size, "the owner's boot_id, pidns, pid or start is malformed"), -EBADMSG;
 	return 1;
 }
 
@@ -389,6 +390,8 @@ static int write_domain(xmlTextWriterPtr w, const struct probe_domain_spec *s)
 		if (s->owner) {
 			W(xmlTextWriterStartElementNS(w, X("sealcheck"), X("owner"), NULL));
 			W(attr(w, "boot_id", s->owner->boot_id));
+			snprintf(num, sizeof(num), "%llu", s->owner->pid_ns);
+			W(attr(w, "pidns", num));
 			snprintf(num, sizeof(num), "%d", (int)s->owner->pid);
 			W(attr(w, "pid", num));
 			snprintf(num, sizeof(num), "%llu", s->owner->start);

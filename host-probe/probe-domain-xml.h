@@ -78,7 +78,7 @@ struct probe_domain_spec {
 	bool qemu_user_default;      /* instead: QEMU as libvirt's own user (qemu.conf `user`, libvirt-qemu), no
 				      * domain <seclabel>; the disks' files keep their owner (per-disk DAC relabel='no') */
 	const char *metadata_image;  /* the image directory, recorded in <metadata> (or NULL) */
-	const struct probe_owner *owner; /* <sealcheck:owner boot_id= pid= start=/> in <metadata>; NULL: none (--keep) */
+	const struct probe_owner *owner; /* <sealcheck:owner boot_id= pidns= pid= start=/> in <metadata>; NULL: none (--keep) */
 };
 
 /*
@@ -90,7 +90,7 @@ int probe_domain_xml_build(const struct probe_domain_spec *spec, char **ret, cha
 
 /*
  * probe_domain_xml_owner() - the probe that defined the domain, from its
- * <metadata><sealcheck:run><sealcheck:owner boot_id= pid= start=/> (what
+ * <metadata><sealcheck:run><sealcheck:owner boot_id= pidns= pid= start=/> (what
  * probe_domain_xml_build() writes for a run without --keep), parsed as strictly
  * as a work directory's owner record. Returns 1 with *ret, 0 when the domain
  * names no owner, or -EMSGSIZE / -EBADMSG with @why (as probe_domain_xml_channel()),

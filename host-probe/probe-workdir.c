@@ -14,14 +14,19 @@
 
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
-/* A small file read whole into @buf (NUL-terminated): its length, or -errno. */
+/* A small regular file read whole into @buf (NUL-terminated): its length, or -errno (never blocks on a FIFO). */
 static ssize_t read_small_at(int dfd, const char *path, char *buf, size_t size)
 {
-	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
 	size_t n = 0;
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EBADF;
 	while (n < size - 1) {
 		ssize_t k = read(fd, buf + n, size - 1 - n);
 
@@ -62,14 +67,33 @@ static int boot_id(char ret[37])
 	return 0;
 }
 
-/* Field 22 of /proc/PID/stat (starttime), counted after the comm's last ')'. */
+/* The inode of the caller's PID namespace: pids mean something only within one. */
+static int pid_ns(unsigned long long *ret)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) < 0)
+		return -errno;
+	*ret = (unsigned long long)st.st_ino;
+	return 0;
+}
+
+/*
+ * Field 22 of /proc/PID/stat (starttime), counted after the comm's last ')'.
+ * -ESRCH only when there is no such process; any other failure (no /proc, out
+ * of descriptors, hidepid) is its own -errno, which callers take as "cannot tell".
+ */
 static int start_time(pid_t pid, unsigned long long *ret)
 {
 	char path[64], buf[1024], *p, *end;
+	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small_at(AT_FDCWD, path, buf, sizeof(buf)) < 0)
+	n = read_small_at(AT_FDCWD, path, buf, sizeof(buf));
+	if (n == -ENOENT || n == -ESRCH)
 		return -ESRCH;
+	if (n < 0)
+		return (int)n;
 	p = strrchr(buf, ')');
 	if (!p)
 		return -EBADMSG;
@@ -88,6 +112,8 @@ int probe_owner_self(struct probe_owner *ret)
 {
 	int r = boot_id(ret->boot_id);
 
+	if (r >= 0)
+		r = pid_ns(&ret->pid_ns);
 	if (r < 0)
 		return r;
 	ret->pid = getpid();
@@ -96,8 +122,8 @@ int probe_owner_self(struct probe_owner *ret)
 
 int probe_owner_format(const struct probe_owner *o, char *buf, size_t size)
 {
-	int n = snprintf(buf, size, "sealcheck-probe owner v1 boot_id=%s pid=%d start=%llu\n", o->boot_id, (int)o->pid,
-			 o->start);
+	int n = snprintf(buf, size, "sealcheck-probe owner v1 boot_id=%s pidns=%llu pid=%d start=%llu\n", o->boot_id,
+			 o->pid_ns, (int)o->pid, o->start);
 
 	return n < 0 || (size_t)n >= size ? -ENOBUFS : 0;
 }
@@ -126,7 +152,7 @@ int probe_owner_parse(const char *s, size_t len, struct probe_owner *ret)
 {
 	static const char head[] = "sealcheck-probe owner v1 boot_id=";
 	const char *p = s, *end = s + len;
-	unsigned long long pid, start;
+	unsigned long long ns, pid, start;
 
 	if (len > PROBE_OWNER_MAX || len < sizeof(head) - 1 + 36 || memcmp(p, head, sizeof(head) - 1) != 0)
 		return -EBADMSG;
@@ -136,14 +162,18 @@ int probe_owner_parse(const char *s, size_t len, struct probe_owner *ret)
 	memcpy(ret->boot_id, p, 36);
 	ret->boot_id[36] = '\0';
 	p += 36;
-	if ((size_t)(end - p) < 5 || memcmp(p, " pid=", 5) != 0)
+	if ((size_t)(end - p) < 7 || memcmp(p, " pidns=", 7) != 0)
 		return -EBADMSG;
-	p = number(p + 5, end, ' ', 0x7fffffff, &pid);
+	p = number(p + 7, end, ' ', ~0ULL, &ns);
+	if (!p || (size_t)(end - p) < 4 || memcmp(p, "pid=", 4) != 0)
+		return -EBADMSG;
+	p = number(p + 4, end, ' ', 0x7fffffff, &pid);
 	if (!p || pid == 0 || (size_t)(end - p) < 6 || memcmp(p, "start=", 6) != 0)
 		return -EBADMSG;
 	p = number(p + 6, end, '\n', ~0ULL, &start);
 	if (!p || p != end)
 		return -EBADMSG;
+	ret->pid_ns = ns;
 	ret->pid = (pid_t)pid;
 	ret->start = start;
 	return 0;
@@ -152,13 +182,15 @@ int probe_owner_parse(const char *s, size_t len, struct probe_owner *ret)
 bool probe_owner_gone(const struct probe_owner *o)
 {
 	char now[37];
-	unsigned long long start;
+	unsigned long long start = 0, ns = 0;
 	int r;
 
 	if (boot_id(now) < 0)
 		return false; /* cannot tell: keep it */
 	if (strcmp(now, o->boot_id) != 0)
-		return true;
+		return true; /* another boot: every process of that one is gone */
+	if (pid_ns(&ns) < 0 || ns != o->pid_ns)
+		return false; /* its pid means nothing in our PID namespace: cannot tell */
 	r = start_time(o->pid, &start);
 	return r == -ESRCH || (r == 0 && start != o->start);
 }
@@ -254,22 +286,23 @@ int probe_workdir_create(char *buf, size_t size, const char *base, size_t base_m
 		buf[0] = '\0';
 		return r;
 	}
-	if (!owned)
+	/* Without /proc (no boot id or start time) it names no owner, as --keep's: never removed by another probe. */
+	if (!owned || probe_owner_self(&o) < 0)
 		return 0;
-	r = probe_owner_self(&o);
-	if (r >= 0)
-		r = probe_owner_format(&o, rec, sizeof(rec));
+	r = probe_owner_format(&o, rec, sizeof(rec));
 	if (r >= 0) {
 		char path[PATH_MAX];
 		_cleanup_close_ int fd = -1;
 
 		snprintf(path, sizeof(path), "%s/" PROBE_OWNER_FILE, buf);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		errno = 0;
 		if (fd < 0)
 			r = -errno;
-		else if (write(fd, rec, strlen(rec)) != (ssize_t)strlen(rec))
-			r = errno ? -errno : -EIO;
+		else {
+			errno = 0;
+			if (write(fd, rec, strlen(rec)) != (ssize_t)strlen(rec))
+				r = errno ? -errno : -EIO;
+		}
 	}
 	if (r < 0) {
 		snprintf(why, why_size, "%s: recording the owner: %s", buf, strerror(-r));
@@ -282,15 +315,20 @@ int probe_workdir_create(char *buf, size_t size, const char *base, size_t base_m
 
 int probe_workdir_shared_base(char *why, size_t why_size)
 {
+	_cleanup_close_ int fd = -1;
 	struct stat st;
 
 	if (mkdir(PROBE_WORKDIR_SHARED_BASE, 0711) < 0 && errno != EEXIST)
 		return snprintf(why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno)), -errno;
-	if (lstat(PROBE_WORKDIR_SHARED_BASE, &st) < 0)
+	fd = open(PROBE_WORKDIR_SHARED_BASE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return snprintf(why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno)), -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+	if (st.st_uid != 0 || (st.st_mode & 022))
 		return snprintf(why, why_size, "%s: not a directory of root's that only root can write",
 				PROBE_WORKDIR_SHARED_BASE),
 		       -EPERM;
+	/* Exactly 0711 whatever the umask made it: QEMU's user must traverse it, no one may list it. */
+	if ((st.st_mode & 07777) != 0711 && fchmod(fd, 0711) < 0)
+		return snprintf(why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno)), -errno;
 	return 0;
 }

@@ -23,6 +23,7 @@
 
 struct probe_owner {
 	char boot_id[37]; /* /proc/sys/kernel/random/boot_id, 36 characters */
+	unsigned long long pid_ns; /* the inode of its PID namespace (/proc/self/ns/pid): pids mean nothing in another */
 	pid_t pid;
 	unsigned long long start; /* clock ticks after boot */
 };
@@ -30,13 +31,17 @@ struct probe_owner {
 /* The calling process as an owner. 0 or -errno. */
 int probe_owner_self(struct probe_owner *ret);
 
-/* "sealcheck-probe owner v1 boot_id=UUID pid=N start=N\n" into @buf. 0, or -ENOBUFS. */
+/* "sealcheck-probe owner v1 boot_id=UUID pidns=N pid=N start=N\n" into @buf. 0, or -ENOBUFS. */
 int probe_owner_format(const struct probe_owner *o, char *buf, size_t size);
 
 /* The record above, strictly (lowercase UUID, decimal numbers, one LF). 0 or -EBADMSG. */
 int probe_owner_parse(const char *s, size_t len, struct probe_owner *ret);
 
-/* True when @o is no live process: another boot, no such pid, or a pid started at another time. */
+/*
+ * True when @o is no live process: another boot, or in our PID namespace no
+ * such pid or a pid started at another time. Whatever cannot be told (another
+ * PID namespace, /proc unreadable) is false: kept.
+ */
 bool probe_owner_gone(const struct probe_owner *o);
 
 /*

@@ -523,7 +523,9 @@ static void build_qemu_user(void **state)
 static void owner(void **state)
 {
 	struct probe_domain_spec s = spec();
-	struct probe_owner o = { .boot_id = "0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11", .pid = 4242, .start = 123456789 }, back;
+	struct probe_owner o = { .boot_id = "0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11", .pid_ns = 4026531836, .pid = 4242,
+				 .start = 123456789 },
+			   back;
 	char why[256], *xml = NULL, *bad;
 
 	(void)state;
@@ -532,12 +534,13 @@ static void owner(void **state)
 	free(xml);
 	s.owner = &o;
 	assert_int_equal(probe_domain_xml_build(&s, &xml, why, sizeof(why)), 0);
-	assert_non_null(strstr(xml, "<sealcheck:owner boot_id=\"0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11\" pid=\"4242\" "
-				    "start=\"123456789\"/>"));
+	assert_non_null(strstr(xml, "<sealcheck:owner boot_id=\"0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11\" "
+				    "pidns=\"4026531836\" pid=\"4242\" start=\"123456789\"/>"));
 	assert_int_equal(probe_domain_xml_owner(xml, strlen(xml), &back, why, sizeof(why)), 1);
 	assert_string_equal(back.boot_id, o.boot_id);
 	assert_int_equal(back.pid, 4242);
 	assert_true(back.start == 123456789);
+	assert_true(back.pid_ns == 4026531836ULL);
 	/* As libvirt hands it back (its own prefix for our namespace): still ours. */
 	bad = edit(xml, "sealcheck:owner", "x:owner xmlns:x=\"" PROBE_DOMAIN_NS "\"");
 	assert_int_equal(probe_domain_xml_owner(bad, strlen(bad), &back, why, sizeof(why)), 1);
@@ -564,8 +567,9 @@ static void owner(void **state)
 	xml = fixture("inactive-run-libvirt-owner.xml");
 	assert_int_equal(probe_domain_xml_owner(xml, strlen(xml), &back, why, sizeof(why)), 1);
 	assert_string_equal(back.boot_id, "29dc6af4-480b-4596-8a38-b6830dbbcedb");
-	assert_int_equal(back.pid, 20772);
-	assert_true(back.start == 2006094);
+	assert_true(back.pid_ns == 4026531836ULL);
+	assert_int_equal(back.pid, 1929);
+	assert_true(back.start == 2274867);
 	free(xml);
 	/* The captures of domains defined by hand name no owner. */
 	xml = fixture("live-run-libvirt-tpm.xml");

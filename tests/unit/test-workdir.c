@@ -85,22 +85,24 @@ static void owner_strict(void **state)
 {
 	static const char *const bad[] = {
 		"",
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=12 start=34",   /* no LF */
-		"sealcheck-probe owner v1 boot_id=0E6B1B4C-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=12 start=34\n", /* uppercase */
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f1 pid=12 start=34\n",  /* short UUID */
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c+2d4b-4b8e-9a39-4a8e2d9b6f11 pid=12 start=34\n",
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=0 start=34\n",  /* pid 0 */
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=012 start=34\n",
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=-1 start=34\n",
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=2147483648 start=34\n",
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=12 start=18446744073709551616\n",
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=12 start=34\n\n",
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=12  start=34\n",
-		"sealcheck-probe owner v2 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=12 start=34\n",
-		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=12 start=\n",
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=12 start=34",   /* no LF */
+		"sealcheck-probe owner v1 boot_id=0E6B1B4C-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=12 start=34\n", /* uppercase */
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f1 pidns=4026531836 pid=12 start=34\n",  /* short UUID */
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c+2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=12 start=34\n",
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=0 start=34\n",  /* pid 0 */
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=012 start=34\n",
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=-1 start=34\n",
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=2147483648 start=34\n",
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=12 start=18446744073709551616\n",
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=12 start=34\n\n",
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=12  start=34\n",
+		"sealcheck-probe owner v2 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=12 start=34\n",
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=12 start=\n",
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=12 start=34\n", /* no pidns */
+		"sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns= pid=12 start=34\n",
 	};
 	struct probe_owner o;
-	const char *good = "sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pid=2147483647 "
+	const char *good = "sealcheck-probe owner v1 boot_id=0e6b1b4c-2d4b-4b8e-9a39-4a8e2d9b6f11 pidns=4026531836 pid=2147483647 "
 			   "start=18446744073709551615\n";
 
 	(void)state;
@@ -127,6 +129,11 @@ static void owner_gone(void **state)
 	assert_int_equal(probe_owner_self(&o), 0);
 	o.boot_id[0] = o.boot_id[0] == '0' ? '1' : '0'; /* another boot */
 	assert_true(probe_owner_gone(&o));
+	/* A dead pid, but of another PID namespace: it means nothing here, so it is kept. */
+	assert_int_equal(probe_owner_self(&o), 0);
+	o.pid = dead_pid();
+	o.pid_ns++;
+	assert_false(probe_owner_gone(&o));
 }
 
 static void reap(void **state)
@@ -158,8 +165,11 @@ static void reap(void **state)
 	owner_dir(base, "sealcheck-probe.live01", &self, path); /* a probe still running */
 	owner_dir(base, "sealcheck-probe.keep01", NULL, path);  /* --keep: no owner */
 	owner_dir(base, "sealcheck-probe.bad001", NULL, path);
-	put(path, PROBE_OWNER_FILE, "sealcheck-probe owner v1 boot_id=nonsense pid=1 start=1\n");
+	put(path, PROBE_OWNER_FILE, "sealcheck-probe owner v1 boot_id=nonsense pidns=1 pid=1 start=1\n");
 	owner_dir(base, "another-tool.dead01", &dead, path); /* not ours by name */
+	owner_dir(base, "sealcheck-probe.fifo01", NULL, path); /* an owner that is a FIFO: read without blocking, kept */
+	strcat(path, "/" PROBE_OWNER_FILE);
+	assert_int_equal(mkfifo(path, 0600), 0);
 	/* A symlink named like a work directory, to a directory whose owner is gone: never followed. */
 	owner_dir(outside, "target", &dead, path);
 	snprintf(path, sizeof(path), "%s/sealcheck-probe.link01", base);
@@ -172,6 +182,7 @@ static void reap(void **state)
 	assert_true(exists(base, "sealcheck-probe.keep01"));
 	assert_true(exists(base, "sealcheck-probe.bad001"));
 	assert_true(exists(base, "another-tool.dead01"));
+	assert_true(exists(base, "sealcheck-probe.fifo01"));
 	assert_true(exists(base, "sealcheck-probe.link01"));
 	assert_true(exists(base, "outside/precious"));
 	assert_true(exists(base, "outside/target/" PROBE_OWNER_FILE));

@@ -167,6 +167,7 @@ EOF
 case $case in
 libvirt-run)
 	# 1. The sealed image through libvirt: SEALED, then nothing of the domain is left.
+	before_wds=$(ls /run/sealcheck-probe 2>/dev/null | sort)
 	rc=0
 	XDG_RUNTIME_DIR=$work "$probe" run --libvirt "$URI" --timeout 150 "$img" >"$work/run.out" 2>"$work/run.err" || rc=$?
 	name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/run.out")
@@ -182,9 +183,11 @@ libvirt-run)
 	else
 		bad "the probe named no domain"
 	fi
-	# (As root, run --libvirt's work directory is under /run/sealcheck-probe, where libvirt's QEMU user reaches it.)
-	left=$(ls "$work" /run/sealcheck-probe 2>/dev/null | grep '^sealcheck-probe\.' || true)
-	[ -z "$left" ] && ok "the work directory is removed" || bad "a work directory is left: $left"
+	# (As root, run --libvirt's work directory is under /run/sealcheck-probe, where libvirt's QEMU user reaches it;
+	#  others' runs may use it too: only a directory that was not there before counts.)
+	left=$(comm -13 <(echo "$before_wds") <(ls /run/sealcheck-probe 2>/dev/null | sort))
+	[ -z "$(ls "$work" | grep '^sealcheck-probe\.' || true)" ] && [ -z "$left" ] && ok "the work directory is removed" ||
+		bad "a work directory is left: $left"
 
 	# 2. A broken seal through libvirt: NOT SEALED, naming the link.
 	rc=0
@@ -278,9 +281,14 @@ libvirt-run)
 		quser=$([ -n "$qpid" ] && stat -c %U "/proc/$qpid" 2>/dev/null || echo "?")
 		[ -n "$quser" ] && [ "$quser" != root ] && [ "$quser" != "?" ] && ok "QEMU runs as $quser, not root" ||
 			bad "QEMU runs as '$quser'"
-		wds=(/run/sealcheck-probe/sealcheck-probe.*)
+		# Its work directory: the one whose owner record names this probe (others' runs may share the base).
+		wds=()
+		for d in /run/sealcheck-probe/sealcheck-probe.*; do
+			grep -qs " pid=$run_pid " "$d/owner" && wds+=("$d")
+		done
 		[ "${#wds[@]}" = 1 ] && [ "$(stat -c %a "${wds[0]}" 2>/dev/null)" = 711 ] &&
-			ok "its work directory ${wds[0]} (0711: QEMU reaches the console socket)" || bad "work directories: ${wds[*]}"
+			ok "its work directory ${wds[0]} (0711: QEMU reaches the console socket)" ||
+			bad "no single work directory names pid $run_pid: ${wds[*]:-none}"
 		kill -KILL "$run_pid"
 		wait "$run_pid" 2>/dev/null || true
 		wait_for 30 domain_off "$name" && ok "SIGKILL: autodestroy stopped $name" || bad "SIGKILL: $name still runs"
