@@ -391,6 +391,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 			r = sc_write_all(fd, pending, pending_len, sc_now_ms() + FRAME_DEADLINE_MS);
 			if (r == 0) {
 				free(TAKE_PTR(pending));
+				pending_len = 0; /* append_frame() builds on it: a stale length sent freed heap bytes */
 				answered += o->max_answers && pending_report ? 1 : 0;
 				continue;
 			}
@@ -434,6 +435,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		if (have) {
 			/* One collection for the newest nonce; a report not yet sent is superseded by it. */
 			free(TAKE_PTR(pending));
+			pending_len = 0;
 			r = make_report_frame(paths, o, nonce, &pending, &pending_len, &verdict);
 			if (r < 0)
 				logmsg(3, "making the report: %s", strerror(-r));

@@ -8,7 +8,10 @@ whose quote binds that nonce and exactly the report bytes it received.
 
     agent_tpm.py --sealcheck BIN --fixtures DIR --preload SO CASE
 CASE: evidence (a TPM: R then E), no-device (libraries, no TPM device: R alone),
-off (--tpm off: R alone), fixture-root (no TCTI under --root: R alone).
+off (--tpm off: R alone), fixture-root (no TCTI under --root: R alone),
+ek-request (after R and E the host asks for the EK: the bytes that come back
+are exactly one K frame, the EK document for that nonce, and nothing else;
+an agent once sent freed heap bytes before it, from a stale frame length).
 """
 import argparse
 import base64
@@ -16,6 +19,7 @@ import hashlib
 import json
 import os
 import pty
+import select
 import shutil
 import socket
 import struct
@@ -24,6 +28,7 @@ import sys
 import tempfile
 import time
 import tty
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
@@ -111,9 +116,9 @@ def main():
     p.add_argument("--sealcheck", required=True)
     p.add_argument("--fixtures", required=True)
     p.add_argument("--preload", required=True)
-    p.add_argument("case", choices=["evidence", "no-device", "off", "fixture-root"])
+    p.add_argument("case", choices=["evidence", "no-device", "off", "fixture-root", "ek-request"])
     a = p.parse_args()
-    if a.case in ("evidence", "off") and not shutil.which("swtpm"):
+    if a.case in ("evidence", "off", "ek-request") and not shutil.which("swtpm"):
         print("1..0 # SKIP swtpm is not installed")
         return 77
     with tempfile.TemporaryDirectory(prefix="sealcheck-agent-tpm-") as tmp:
@@ -124,7 +129,7 @@ def main():
         with open(os.path.join(tree.root, "sys/kernel/security/tpm0/binary_bios_measurements"), "wb") as f:
             f.write(eventlog)
         swtpm, tcti = None, None
-        if a.case in ("evidence", "off"):
+        if a.case in ("evidence", "off", "ek-request"):
             os.mkdir(os.path.join(tmp, "tpm"))
             swtpm, tcti = start_swtpm(os.path.join(tmp, "tpm"))
         try:
@@ -135,10 +140,90 @@ def main():
                 swtpm.wait()
 
 
+def env_of(a):
+    return dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload))
+
+
+def read_raw(fd, seconds, until):
+    """The raw bytes for up to `seconds`, or until until(bytes) is true."""
+    buf, end = b"", time.monotonic() + seconds
+    while time.monotonic() < end and not until(buf):
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                buf += os.read(fd, 65536)
+            except OSError:
+                time.sleep(0.1)
+    return buf
+
+
+def one_frame(buf):
+    """(type, payload) when @buf is exactly one whole frame with a valid CRC, else None."""
+    if len(buf) < 23 or buf[:4] != b"\x1eSC1" or buf[21:22] != b":":
+        return None
+    n = int(buf[5:13], 16)
+    payload = buf[22:22 + n]
+    if len(buf) != 22 + n + 1 or buf[-1:] != b"\n" or zlib.crc32(payload) != int(buf[13:21], 16):
+        return None
+    return buf[4:5], payload
+
+
+def run_ek_request(a, root, extra, env):
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    name = os.ttyname(slave)
+    os.close(slave)
+    agent = subprocess.Popen([a.sealcheck, "agent", "--root", root, "--device", name, "--wait-port", "5",
+                              "--max-answers", "3"] + extra, env=env, stderr=subprocess.PIPE, text=True)
+    fails, err = [], ""
+    try:
+        fake_host.read_frames(master, 20, lambda f: len(f) >= 1)  # the push
+        nonce = os.urandom(32).hex()
+        os.write(master, fake_host.frame(b"N", nonce.encode()))
+        frames = fake_host.read_frames(master, 60, lambda f: len(f) >= 2)
+        if [t for t, _ in frames] != [b"R", b"E"]:
+            fails.append(f"frames after the nonce {[t for t, _ in frames]}, want R E")
+        # The EK request for that nonce: what comes back must be one K frame, every byte of it.
+        os.write(master, fake_host.frame(b"K", nonce.encode()))
+
+        def whole(buf):
+            return buf.startswith(b"\x1eSC1") and len(buf) >= 22 and len(buf) >= 22 + int(buf[5:13], 16) + 1
+        raw = read_raw(master, 60, lambda b: len(b) > 0 and (not b.startswith(b"\x1eSC1K") or whole(b)))
+        raw += read_raw(master, 1, lambda b: False)  # and nothing after it
+        got = one_frame(raw)
+        if got is None or got[0] != b"K":
+            fails.append(f"after the EK request: {len(raw)} bytes, not exactly one K frame (starts {raw[:40]!r})")
+        else:
+            doc = json.loads(got[1])
+            if doc.get("schema") != "sealcheck.ek.v1" or doc.get("nonce") != nonce or not doc.get("ek_public"):
+                fails.append(f"the EK document: {sorted(doc)} nonce {doc.get('nonce')}")
+            else:
+                print(f"# the K frame alone: {len(raw)} bytes, EK public {len(base64.b64decode(doc['ek_public']))} B")
+        # The third answer lets the agent end (--max-answers 3).
+        os.write(master, fake_host.frame(b"N", os.urandom(32).hex().encode()))
+        fake_host.read_frames(master, 60, lambda f: agent.poll() is not None)
+        try:
+            rc = agent.wait(30)
+        except subprocess.TimeoutExpired:
+            rc = None
+        if rc != 0:
+            fails.append(f"agent exit {rc} (want 0 after --max-answers 3)")
+    finally:
+        agent.kill()
+        err += agent.communicate()[1] or ""
+    print(f"{'not ok' if fails else 'ok'} - {a.case}{': ' + '; '.join(fails) if fails else ''}")
+    if fails:
+        print("# agent log:\n" + err)
+    return 1 if fails else 0
+
+
 def run(a, root, tcti, eventlog):
-    env = dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload))
+    env = env_of(a)
     extra = {"evidence": ["--tpm-tcti", tcti], "off": ["--tpm", "off", "--tpm-tcti", tcti or ""],
-             "no-device": ["--tpm-tcti", "device:/nonexistent/tpmrm0"], "fixture-root": []}[a.case]
+             "no-device": ["--tpm-tcti", "device:/nonexistent/tpmrm0"], "fixture-root": [],
+             "ek-request": ["--tpm-tcti", tcti]}[a.case]
+    if a.case == "ek-request":
+        return run_ek_request(a, root, extra, env_of(a))
     master, slave = pty.openpty()
     tty.setraw(slave)
     name = os.ttyname(slave)
