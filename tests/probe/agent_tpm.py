@@ -140,8 +140,26 @@ def main():
                 swtpm.wait()
 
 
-def env_of(a):
-    return dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload))
+def start_agent(a, root, extra, max_answers):
+    """The agent on a pty standing in for the port, answering at most @max_answers nonces: (master, agent)."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    name = os.ttyname(slave)
+    os.close(slave)
+    agent = subprocess.Popen([a.sealcheck, "agent", "--root", root, "--device", name, "--wait-port", "5",
+                              "--max-answers", str(max_answers)] + extra,
+                             env=dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload)),
+                             stderr=subprocess.PIPE, text=True)
+    return master, agent
+
+
+def check_exit(agent, max_answers, fails):
+    try:
+        rc = agent.wait(30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    if rc != 0:
+        fails.append(f"agent exit {rc} (want 0 after --max-answers {max_answers})")
 
 
 def read_raw(fd, seconds, until):
@@ -168,101 +186,74 @@ def one_frame(buf):
     return buf[4:5], payload
 
 
-def run_ek_request(a, root, extra, env):
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    name = os.ttyname(slave)
-    os.close(slave)
-    agent = subprocess.Popen([a.sealcheck, "agent", "--root", root, "--device", name, "--wait-port", "5",
-                              "--max-answers", "3"] + extra, env=env, stderr=subprocess.PIPE, text=True)
-    fails, err = [], ""
-    try:
-        fake_host.read_frames(master, 20, lambda f: len(f) >= 1)  # the push
-        nonce = os.urandom(32).hex()
-        os.write(master, fake_host.frame(b"N", nonce.encode()))
-        frames = fake_host.read_frames(master, 60, lambda f: len(f) >= 2)
-        if [t for t, _ in frames] != [b"R", b"E"]:
-            fails.append(f"frames after the nonce {[t for t, _ in frames]}, want R E")
-        # The EK request for that nonce: what comes back must be one K frame, every byte of it.
-        os.write(master, fake_host.frame(b"K", nonce.encode()))
+def ek_request(master, agent, fails):
+    """After R and E the host asks for the EK: the bytes back must be exactly one K frame."""
+    fake_host.read_frames(master, 20, lambda f: len(f) >= 1)  # the push
+    nonce = os.urandom(32).hex()
+    os.write(master, fake_host.frame(b"N", nonce.encode()))
+    frames = fake_host.read_frames(master, 60, lambda f: len(f) >= 2)
+    if [t for t, _ in frames] != [b"R", b"E"]:
+        fails.append(f"frames after the nonce {[t for t, _ in frames]}, want R E")
+    # The EK request for that nonce: what comes back must be one K frame, every byte of it.
+    os.write(master, fake_host.frame(b"K", nonce.encode()))
 
-        def whole(buf):
-            return buf.startswith(b"\x1eSC1") and len(buf) >= 22 and len(buf) >= 22 + int(buf[5:13], 16) + 1
-        raw = read_raw(master, 60, lambda b: len(b) > 0 and (not b.startswith(b"\x1eSC1K") or whole(b)))
-        raw += read_raw(master, 1, lambda b: False)  # and nothing after it
-        got = one_frame(raw)
-        if got is None or got[0] != b"K":
-            fails.append(f"after the EK request: {len(raw)} bytes, not exactly one K frame (starts {raw[:40]!r})")
+    def whole(buf):
+        return buf.startswith(b"\x1eSC1") and len(buf) >= 22 and len(buf) >= 22 + int(buf[5:13], 16) + 1
+    raw = read_raw(master, 60, lambda b: len(b) > 0 and (not b.startswith(b"\x1eSC1K") or whole(b)))
+    raw += read_raw(master, 1, lambda b: False)  # and nothing after it
+    got = one_frame(raw)
+    if got is None or got[0] != b"K":
+        fails.append(f"after the EK request: {len(raw)} bytes, not exactly one K frame (starts {raw[:40]!r})")
+    else:
+        doc = json.loads(got[1])
+        if doc.get("schema") != "sealcheck.ek.v1" or doc.get("nonce") != nonce or not doc.get("ek_public"):
+            fails.append(f"the EK document: {sorted(doc)} nonce {doc.get('nonce')}")
         else:
-            doc = json.loads(got[1])
-            if doc.get("schema") != "sealcheck.ek.v1" or doc.get("nonce") != nonce or not doc.get("ek_public"):
-                fails.append(f"the EK document: {sorted(doc)} nonce {doc.get('nonce')}")
-            else:
-                print(f"# the K frame alone: {len(raw)} bytes, EK public {len(base64.b64decode(doc['ek_public']))} B")
-        # The third answer lets the agent end (--max-answers 3).
-        os.write(master, fake_host.frame(b"N", os.urandom(32).hex().encode()))
-        fake_host.read_frames(master, 60, lambda f: agent.poll() is not None)
-        try:
-            rc = agent.wait(30)
-        except subprocess.TimeoutExpired:
-            rc = None
-        if rc != 0:
-            fails.append(f"agent exit {rc} (want 0 after --max-answers 3)")
-    finally:
-        agent.kill()
-        err += agent.communicate()[1] or ""
-    print(f"{'not ok' if fails else 'ok'} - {a.case}{': ' + '; '.join(fails) if fails else ''}")
-    if fails:
-        print("# agent log:\n" + err)
-    return 1 if fails else 0
+            print(f"# the K frame alone: {len(raw)} bytes, EK public {len(base64.b64decode(doc['ek_public']))} B")
+    # The third answer lets the agent end (--max-answers 3).
+    os.write(master, fake_host.frame(b"N", os.urandom(32).hex().encode()))
+    fake_host.read_frames(master, 60, lambda f: agent.poll() is not None)
+
+
+def evidence(a, master, agent, eventlog, fails):
+    """A nonce: the report, then (with a TPM) its evidence, nothing else."""
+    push = fake_host.read_frames(master, 20, lambda f: len(f) >= 1)
+    if [t for t, _ in push] != [b"R"] or json.loads(push[0][1])["nonce"] is not None:
+        fails.append(f"want one push report without evidence, got {[t for t, _ in push]}")
+    nonce = os.urandom(32).hex()
+    os.write(master, fake_host.frame(b"N", nonce.encode()))
+    # The answer, then whatever follows it until the agent exits (--max-answers 2).
+    frames = fake_host.read_frames(master, 60, lambda f: agent.poll() is not None and len(f) >= 1)
+    frames += fake_host.read_frames(master, 1, lambda f: False)
+    kinds = [t for t, _ in frames]
+    want = [b"R", b"E"] if a.case == "evidence" else [b"R"]
+    if kinds != want:
+        fails.append(f"frames after the nonce {kinds}, want {want}")
+    elif json.loads(frames[0][1])["nonce"] != nonce:
+        fails.append("the report does not echo the nonce")
+    elif a.case == "evidence":
+        check_evidence(nonce, frames[0][1], frames[1][1], eventlog, fails)
 
 
 def run(a, root, tcti, eventlog):
-    env = env_of(a)
     extra = {"evidence": ["--tpm-tcti", tcti], "off": ["--tpm", "off", "--tpm-tcti", tcti or ""],
              "no-device": ["--tpm-tcti", "device:/nonexistent/tpmrm0"], "fixture-root": [],
              "ek-request": ["--tpm-tcti", tcti]}[a.case]
-    if a.case == "ek-request":
-        return run_ek_request(a, root, extra, env_of(a))
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    name = os.ttyname(slave)
-    os.close(slave)
-    agent = subprocess.Popen([a.sealcheck, "agent", "--root", root, "--device", name, "--wait-port", "5",
-                              "--max-answers", "2"] + extra, env=env, stderr=subprocess.PIPE, text=True)
+    max_answers = 3 if a.case == "ek-request" else 2
+    master, agent = start_agent(a, root, extra, max_answers)
     fails, err = [], ""
     try:
-        push = fake_host.read_frames(master, 20, lambda f: len(f) >= 1)
-        if [t for t, _ in push] != [b"R"] or json.loads(push[0][1])["nonce"] is not None:
-            fails.append(f"want one push report without evidence, got {[t for t, _ in push]}")
-        nonce = os.urandom(32).hex()
-        os.write(master, fake_host.frame(b"N", nonce.encode()))
-        # The answer, then whatever follows it until the agent exits (--max-answers 2).
-        frames = fake_host.read_frames(master, 60, lambda f: agent.poll() is not None and len(f) >= 1)
-        frames += fake_host.read_frames(master, 1, lambda f: False)
-        kinds = [t for t, _ in frames]
-        want = [b"R", b"E"] if a.case == "evidence" else [b"R"]
-        if kinds != want:
-            fails.append(f"frames after the nonce {kinds}, want {want}")
-        elif json.loads(frames[0][1])["nonce"] != nonce:
-            fails.append("the report does not echo the nonce")
-        elif a.case == "evidence":
-            check_evidence(nonce, frames[0][1], frames[1][1], eventlog, fails)
-        try:
-            rc = agent.wait(30)
-        except subprocess.TimeoutExpired:
-            rc = None
-        if rc != 0:
-            fails.append(f"agent exit {rc} (want 0 after --max-answers 2)")
+        if a.case == "ek-request":
+            ek_request(master, agent, fails)
+        else:
+            evidence(a, master, agent, eventlog, fails)
+        check_exit(agent, max_answers, fails)
     finally:
         agent.kill()
         err += agent.communicate()[1] or ""
     if a.case == "no-device" and "no TPM evidence" not in err:
         fails.append("the agent does not say why there is no evidence")
-    print(f"{'not ok' if fails else 'ok'} - {a.case}{': ' + '; '.join(fails) if fails else ''}")
-    if fails:
-        print("# agent log:\n" + err)
-    return 1 if fails else 0
+    return fake_host.result(a.case, fails, err)
 
 
 if __name__ == "__main__":

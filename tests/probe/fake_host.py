@@ -28,6 +28,14 @@ def frame(kind, payload):
     return b"\x1eSC1" + kind + b"%08x%08x:" % (len(payload), zlib.crc32(payload)) + payload + b"\n"
 
 
+def result(case, fails, err):
+    """The TAP line for @case (and the agent's log when it failed); the exit status."""
+    print(f"{'not ok' if fails else 'ok'} - {case}{': ' + '; '.join(fails) if fails else ''}")
+    if fails:
+        print("# agent log:\n" + err)
+    return 1 if fails else 0
+
+
 def read_frames(fd, seconds, until):
     """(type, payload bytes) frames for up to `seconds`, or until until(frames) is true."""
     buf, frames, end = b"", [], time.monotonic() + seconds
@@ -173,10 +181,7 @@ def run(a):
     finally:
         agent.kill()
         err += agent.communicate()[1] or ""
-    print(f"{'not ok' if fails else 'ok'} - {a.case}{': ' + '; '.join(fails) if fails else ''}")
-    if fails:
-        print("# agent log:\n" + err)
-    return 1 if fails else 0
+    return result(a.case, fails, err)
 
 
 if __name__ == "__main__":
