@@ -89,6 +89,16 @@ vm_damage() {
 }
 
 # vm_need CMD...: fail (not skip) with the package to install when a tool is missing.
+# vm_wait_for SECONDS CMD...: run CMD every 0.2 s until it succeeds; 1 when the deadline passes.
+vm_wait_for() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+
 vm_need() {
 	local c
 	for c in "$@"; do

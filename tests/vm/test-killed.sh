@@ -30,24 +30,16 @@ procs() {
 	done
 	echo "$out"
 }
-wait_until() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -lt "$deadline" ] || return 1
-		sleep 0.2
-	done
-}
 has_qemu_and_swtpm() { local p; p=$(procs "$wd"); [[ $p == *qemu-system* && $p == *swtpm* ]]; }
 none_left() { [ -z "$(procs "$wd")" ]; }
 one_workdir() { local d=("$work"/sealcheck-probe.*); [ -d "${d[0]}" ]; }
 
 XDG_RUNTIME_DIR=$work "$probe" run --tpm --timeout 150 "$img" >"$work/run.out" 2>"$work/run.err" &
 run_pid=$!
-wait_until 30 one_workdir || { bad "no work directory appeared"; exit 1; }
+vm_wait_for 30 one_workdir || { bad "no work directory appeared"; exit 1; }
 wds=("$work"/sealcheck-probe.*)
 wd=${wds[0]}
-if wait_until 60 has_qemu_and_swtpm; then
+if vm_wait_for 60 has_qemu_and_swtpm; then
 	ok "the VM boots: $(procs "$wd")"
 else
 	bad "no QEMU and swtpm of $wd within 60 s: $(procs "$wd")"; cat "$work/run.err"; exit 1
@@ -55,7 +47,7 @@ fi
 kill -KILL "$run_pid"
 wait "$run_pid" 2>/dev/null || true
 run_pid=
-wait_until 10 none_left && ok "SIGKILL: QEMU and swtpm died with the probe" || bad "left running: $(procs "$wd")"
+vm_wait_for 10 none_left && ok "SIGKILL: QEMU and swtpm died with the probe" || bad "left running: $(procs "$wd")"
 [ -d "$wd" ] && [ -s "$wd/owner" ] && ok "SIGKILL: the work directory stays, naming its owner: $(cat "$wd/owner")" ||
 	bad "no work directory with an owner record left to test with"
 rc=0

@@ -67,14 +67,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for SECONDS CMD...: run CMD every 0.5 s until it succeeds; 1 when the deadline passes.
-wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -lt "$deadline" ] || return 1
-		sleep 0.5
-	done
+# domain_of FILE: the domain run --libvirt named on its "Domain:" line in FILE.
+domain_of() { sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$1"; }
+
+# run_sealed TAG IMAGE: run --libvirt on IMAGE (output in $work/TAG.out and .err); sets rc and ran (its
+# domain, recorded for the cleanup); true when it said SEALED with exit 0.
+run_sealed() {
+	rc=0
+	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$2" >"$work/$1.out" 2>"$work/$1.err" || rc=$?
+	ran=$(domain_of "$work/$1.out")
+	[ -n "$ran" ] && domains+=("$ran")
+	[ "$rc" = 0 ] && grep -q '^Verdict: SEALED' "$work/$1.out"
 }
 
 # gone PID: the process has exited (a zombie child counts).
@@ -114,11 +117,11 @@ start_daemons() {
 	if ! running virtlogd; then
 		virtlogd -d -p "$work/virtlogd.pid"
 		started_daemons+=("$work/virtlogd.pid")
-		wait_for 10 test -S /run/libvirt/virtlogd-sock || { echo "not ok - $case: virtlogd did not start"; exit 1; }
+		vm_wait_for 10 test -S /run/libvirt/virtlogd-sock || { echo "not ok - $case: virtlogd did not start"; exit 1; }
 	fi
 	libvirtd -d -p "$work/libvirtd.pid"
 	started_daemons+=("$work/libvirtd.pid")
-	wait_for 30 libvirt_up || { echo "not ok - $case: libvirtd did not start"; exit 1; }
+	vm_wait_for 30 libvirt_up || { echo "not ok - $case: libvirtd did not start"; exit 1; }
 	echo "# started virtlogd/libvirtd (stopped at the end)"
 }
 start_daemons
@@ -170,7 +173,7 @@ libvirt-run)
 	before_wds=$(ls /run/sealcheck-probe 2>/dev/null | sort)
 	rc=0
 	XDG_RUNTIME_DIR=$work "$probe" run --libvirt "$URI" --timeout 150 "$img" >"$work/run.out" 2>"$work/run.err" || rc=$?
-	name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/run.out")
+	name=$(domain_of "$work/run.out")
 	[ -n "$name" ] && domains+=("$name")
 	sed 's/^/# /' "$work/run.out" "$work/run.err" | grep -E '^# (VM|Domain|Verdict|sealcheck)' || true
 	[ "$rc" = 0 ] && ok "exit 0" || { bad "exit $rc, want 0"; cat "$work/run.out" "$work/run.err"; }
@@ -203,11 +206,7 @@ libvirt-run)
 	rm -rf "$odd"
 	cp -al "$img" "$odd"
 	extra_dirs+=("$odd")
-	rc=0
-	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$odd" >"$work/odd.out" 2>"$work/odd.err" || rc=$?
-	name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/odd.out")
-	[ -n "$name" ] && domains+=("$name")
-	[ "$rc" = 0 ] && grep -q '^Verdict: SEALED' "$work/odd.out" && ok "image path with ' \" < & >: SEALED as $name" ||
+	run_sealed odd "$odd" && ok "image path with ' \" < & >: SEALED as $ran" ||
 		{ bad "image path with ' \" < & >: exit $rc"; cat "$work/odd.out" "$work/odd.err"; }
 
 	# 3. libvirtd restarted while run --libvirt waits for the report: libvirtd closing the probe's
@@ -217,16 +216,16 @@ libvirt-run)
 	if printf '%s\n' "${started_daemons[@]}" | grep -q libvirtd.pid; then
 		XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$img" >"$work/restart.out" 2>"$work/restart.err" &
 		run_pid=$!
-		if wait_for 60 grep -q '^Domain:' "$work/restart.out"; then
-			name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/restart.out")
+		if vm_wait_for 60 grep -q '^Domain:' "$work/restart.out"; then
+			name=$(domain_of "$work/restart.out")
 			domains+=("$name")
 			pid=$(cat "$work/libvirtd.pid")
 			kill "$pid"
-			wait_for 20 gone "$pid" || bad "libvirtd did not stop"
+			vm_wait_for 20 gone "$pid" || bad "libvirtd did not stop"
 			libvirtd -d -p "$work/libvirtd.pid"
-			wait_for 30 libvirt_up || bad "libvirtd did not come back"
+			vm_wait_for 30 libvirt_up || bad "libvirtd did not come back"
 			rc=0
-			wait_for 180 gone "$run_pid" || bad "run did not end"
+			vm_wait_for 180 gone "$run_pid" || bad "run did not end"
 			wait "$run_pid" || rc=$?
 			if [ "$rc" = 2 ] && grep -q '^Verdict: NO REPORT' "$work/restart.out"; then
 				ok "libvirtd restarted under run: NO REPORT ($(sed -n 's/^Verdict: NO REPORT: //p' "$work/restart.out"))"
@@ -251,13 +250,13 @@ libvirt-run)
 		env --default-signal=INT "XDG_RUNTIME_DIR=$work" "$probe" run --libvirt --timeout 150 "$img" \
 			>"$work/sig.out" 2>"$work/sig.err" &
 		run_pid=$!
-		if wait_for 60 grep -q '^Domain:' "$work/sig.out"; then
-			name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/sig.out")
+		if vm_wait_for 60 grep -q '^Domain:' "$work/sig.out"; then
+			name=$(domain_of "$work/sig.out")
 			domains+=("$name")
 			$V list --name | grep -qx "$name" && ok "SIG$sig case: $name runs" || bad "SIG$sig case: $name does not run"
 			kill -"$sig" "$run_pid"
 			rc=0
-			wait_for 30 gone "$run_pid" || bad "the probe did not end within 30 s of SIG$sig"
+			vm_wait_for 30 gone "$run_pid" || bad "the probe did not end within 30 s of SIG$sig"
 			wait "$run_pid" || rc=$?
 			[ "$rc" = 2 ] && ok "SIG$sig: exit 2" || bad "SIG$sig: exit $rc, want 2"
 			grep -q "interrupted by SIG$sig" "$work/sig.out" && ok "SIG$sig: says interrupted" ||
@@ -273,8 +272,8 @@ libvirt-run)
 	#    --libvirt removes them before it defines its own domain.
 	XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$img" >"$work/kill.out" 2>"$work/kill.err" &
 	run_pid=$!
-	if wait_for 60 grep -q '^Domain:' "$work/kill.out"; then
-		name=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/kill.out")
+	if vm_wait_for 60 grep -q '^Domain:' "$work/kill.out"; then
+		name=$(domain_of "$work/kill.out")
 		domains+=("$name")
 		# The probe is root here: its QEMU is libvirt's own user, not root (a guest that escapes QEMU is not root).
 		qpid=$(cat "/run/libvirt/qemu/$name.pid" 2>/dev/null || true)
@@ -291,15 +290,11 @@ libvirt-run)
 			bad "no single work directory names pid $run_pid: ${wds[*]:-none}"
 		kill -KILL "$run_pid"
 		wait "$run_pid" 2>/dev/null || true
-		wait_for 30 domain_off "$name" && ok "SIGKILL: autodestroy stopped $name" || bad "SIGKILL: $name still runs"
+		vm_wait_for 30 domain_off "$name" && ok "SIGKILL: autodestroy stopped $name" || bad "SIGKILL: $name still runs"
 		domain_defined "$name" && [ -e "/var/lib/libvirt/qemu/nvram/${name}_VARS.fd" ] && [ -s "${wds[0]}/owner" ] &&
 			ok "SIGKILL: left behind as expected: $name defined, its nvram copy, the work directory naming its owner" ||
 			bad "SIGKILL: not the leftover expected (defined: $(domain_defined "$name" && echo yes || echo no), work directory: ${wds[*]})"
-		rc=0
-		XDG_RUNTIME_DIR=$work "$probe" run --libvirt --timeout 150 "$img" >"$work/next.out" 2>"$work/next.err" || rc=$?
-		next=$(sed -n 's/^Domain:  \(sealcheck-[A-Za-z0-9._-]*\) .*/\1/p' "$work/next.out")
-		[ -n "$next" ] && domains+=("$next")
-		[ "$rc" = 0 ] && grep -q '^Verdict: SEALED' "$work/next.out" && ok "the next run: SEALED" ||
+		run_sealed next "$img" && ok "the next run: SEALED" ||
 			{ bad "the next run: exit $rc"; cat "$work/next.out" "$work/next.err"; }
 		grep -q "removed the domain $name a killed run left" "$work/next.err" &&
 			ok "the next run says it removed $name" || bad "the next run did not say it removed $name"
@@ -377,18 +372,18 @@ EOF
 	uuid_of() { jq -r --arg vm "$1" 'select(.vm == $vm and .event == "added") | .uuid' "$work/watch.jsonl" | tail -n 1; }
 	has_verdict() { [ "$(verdict "$1")" = "$2" ]; }
 	added_times() { jq -r --arg vm "$1" 'select(.vm == $vm and .event == "added") | .event' "$work/watch.jsonl" | wc -l; }
-	# For wait_for, which runs its command again each time (a "$(...)" argument would be expanded once).
+	# For vm_wait_for, which runs its command again each time (a "$(...)" argument would be expanded once).
 	is_event() { [ "$(last_event "$1" "$2")" = "$2" ]; }
 	added_more() { [ "$(added_times "$1")" -gt "$2" ]; }
 
 	for d in "$sealed1" "$sealed2" "$broken"; do
-		wait_for 30 is_event "$d" added && ok "$d discovered (source libvirt, uuid $(uuid_of "$d"))" ||
+		vm_wait_for 30 is_event "$d" added && ok "$d discovered (source libvirt, uuid $(uuid_of "$d"))" ||
 			bad "$d not discovered in 30 s"
 		[ "$(uuid_of "$d")" = "$($V domuuid "$d")" ] && ok "$d identified by its UUID" || bad "$d: uuid '$(uuid_of "$d")'"
 	done
 	[ "$(uuid_of "$sealed1")" = "$uuid1" ] && ok "$sealed1 has the UUID its XML gave" || bad "$sealed1: uuid $(uuid_of "$sealed1")"
 	for d in "$sealed1:sealed" "$sealed2:sealed" "$broken:unsealed"; do
-		wait_for 150 has_verdict "${d%%:*}" "${d#*:}" && ok "${d%%:*} judged ${d#*:}$([ "${d%%:*}" = "$sealed1" ] && echo " (by the policy entry of its UUID)")" ||
+		vm_wait_for 150 has_verdict "${d%%:*}" "${d#*:}" && ok "${d%%:*} judged ${d#*:}$([ "${d%%:*}" = "$sealed1" ] && echo " (by the policy entry of its UUID)")" ||
 			bad "${d%%:*}: verdict '$(verdict "${d%%:*}")', want ${d#*:}"
 	done
 	links=$(jq -r --arg vm "$broken" 'select(.vm == $vm and .verdict == "unsealed") | .failed_links[].link' "$work/watch.jsonl" | sort -u | tr '\n' ' ')
@@ -401,7 +396,7 @@ EOF
 	[ -z "$(last_event "$late" added)" ] && ok "$late (no channel) is not watched" || bad "$late was added without a channel"
 	channel_xml >"$work/channel.xml"
 	$V attach-device "$late" "$work/channel.xml" --live >/dev/null || bad "virsh attach-device failed"
-	wait_for 20 is_event "$late" added && ok "$late found once its channel was hot-plugged" ||
+	vm_wait_for 20 is_event "$late" added && ok "$late found once its channel was hot-plugged" ||
 		bad "$late not found after the hot-plug"
 
 	# libvirtd goes away and comes back: watch reconnects, finds the same domains, drops none.
@@ -409,12 +404,12 @@ EOF
 		n_removed=$(jq -r 'select(.event == "removed") | .vm' "$work/watch.jsonl" | wc -l)
 		pid=$(cat "$work/libvirtd.pid")
 		kill "$pid"
-		wait_for 20 gone "$pid" || bad "libvirtd did not stop"
-		wait_for 30 grep -q 'closed' "$work/watch.err" && ok "watch saw libvirtd go: $(grep -m1 closed "$work/watch.err")" ||
+		vm_wait_for 20 gone "$pid" || bad "libvirtd did not stop"
+		vm_wait_for 30 grep -q 'closed' "$work/watch.err" && ok "watch saw libvirtd go: $(grep -m1 closed "$work/watch.err")" ||
 			bad "watch did not notice libvirtd going"
 		libvirtd -d -p "$work/libvirtd.pid"
-		wait_for 30 libvirt_up || bad "libvirtd did not come back"
-		wait_for 60 grep -q 'connected to' "$work/watch.err" && ok "watch reconnected: $(grep -m1 'connected to' "$work/watch.err")" ||
+		vm_wait_for 30 libvirt_up || bad "libvirtd did not come back"
+		vm_wait_for 60 grep -q 'connected to' "$work/watch.err" && ok "watch reconnected: $(grep -m1 'connected to' "$work/watch.err")" ||
 			bad "watch did not reconnect"
 		[ "$(jq -r 'select(.event == "removed") | .vm' "$work/watch.jsonl" | wc -l)" = "$n_removed" ] &&
 			ok "no running domain dropped across the reconnect" || bad "a domain was dropped across the reconnect"
@@ -425,7 +420,7 @@ EOF
 	# Stopped: dropped. Started again: found again at its new socket path, and judged again.
 	old_path=$(virsh -c $URI dumpxml "$sealed2" | sed -n "s/.*source mode='bind' path='\([^']*org.sealcheck.attest.0\)'.*/\1/p")
 	$V destroy "$sealed2" >/dev/null
-	wait_for 20 is_event "$sealed2" removed && ok "$sealed2 dropped when stopped" ||
+	vm_wait_for 20 is_event "$sealed2" removed && ok "$sealed2 dropped when stopped" ||
 		bad "$sealed2 not dropped in 20 s"
 	[ "$(verdict "$sealed1")" = sealed ] && [ "$(verdict "$broken")" = unsealed ] && ok "the others keep their verdicts" ||
 		bad "the others' verdicts changed"
@@ -434,11 +429,11 @@ EOF
 	new_path=$(virsh -c $URI dumpxml "$sealed2" | sed -n "s/.*source mode='bind' path='\([^']*org.sealcheck.attest.0\)'.*/\1/p")
 	[ -n "$new_path" ] && [ "$new_path" != "$old_path" ] && ok "restarted: a new socket path ($old_path -> $new_path)" ||
 		bad "the socket path did not change ('$old_path', '$new_path')"
-	wait_for 30 added_more "$sealed2" "$n_added" && ok "$sealed2 found again after its start" ||
+	vm_wait_for 30 added_more "$sealed2" "$n_added" && ok "$sealed2 found again after its start" ||
 		bad "$sealed2 not found again"
 	since=$(wc -l <"$work/watch.jsonl")
 	judged_again() { tail -n +"$since" "$work/watch.jsonl" | jq -e --arg vm "$sealed2" 'select(.vm == $vm and .verdict == "sealed")' >/dev/null 2>&1; }
-	wait_for 150 judged_again && ok "$sealed2 judged sealed again over its new channel" || bad "$sealed2 not judged again"
+	vm_wait_for 150 judged_again && ok "$sealed2 judged sealed again over its new channel" || bad "$sealed2 not judged again"
 
 	# SIGTERM ends watch cleanly.
 	kill -TERM "$watch_pid"
@@ -474,7 +469,7 @@ libvirt-watch-tpm)
 	"$probe" watch --libvirt "$URI" --expect-digest "$digest" --interval 30 --timeout 60 --events all --json \
 		>"$work/nostate.jsonl" 2>"$work/nostate.err" &
 	watch_pid=$!
-	wait_for 240 has_judged "$work/nostate.jsonl" || bad "no round judged without a state directory"
+	vm_wait_for 240 has_judged "$work/nostate.jsonl" || bad "no round judged without a state directory"
 	line=$(jq -c --arg vm "$vm" 'select(.vm == $vm and .verdict != null and .result != "timeout")' "$work/nostate.jsonl" | tail -n 1)
 	[ "$(jq -r .verdict <<<"$line")" = unsealed ] && [ "$(jq -r .tpm <<<"$line")" = true ] &&
 		jq -e '.failed_links | map(.link) | index("tpm:evidence")' <<<"$line" >/dev/null &&
@@ -497,7 +492,7 @@ libvirt-watch-tpm)
 	# Two rounds SEALED on TPM evidence (the first by activation, a later one under the pinned AK). A
 	# round between them that is not sealed is shown, not hidden (seen once in four runs: a round cut
 	# off as a flood; docs/fleet.md), and never a SEALED without TPM evidence.
-	wait_for 300 two_sealed || bad "not two rounds SEALED on TPM evidence in 300 s"
+	vm_wait_for 300 two_sealed || bad "not two rounds SEALED on TPM evidence in 300 s"
 	rounds | jq -c 'select(.verdict != "sealed") | {verdict, evidence, result, reason, failed_links, frames}' | cut -c1-600 |
 		sed 's/^/# a round not sealed: /'
 	[ -z "$(rounds | jq -c 'select(.verdict == "sealed" and .evidence != "tpm")')" ] && ok "no round SEALED without TPM evidence" ||
