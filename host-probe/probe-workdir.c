@@ -10,36 +10,22 @@
 #include <unistd.h>
 
 #include "probe-workdir.h"
+#include "sc-fileio.h"
 #include "sc-macro.h"
 
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
-/* A small regular file read whole into @buf (NUL-terminated): its length, or -errno (never blocks on a FIFO). */
-static ssize_t read_small_at(int dfd, const char *path, char *buf, size_t size)
+/* A regular file whole, at most @cap bytes (sc_read_fd_capped); never blocks on a FIFO. 0 or -errno. */
+static int read_small_at(int dfd, const char *path, size_t cap, char **ret, size_t *ret_len)
 {
 	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
-	size_t n = 0;
 
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EBADF;
-	while (n < size - 1) {
-		ssize_t k = read(fd, buf + n, size - 1 - n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
-	buf[n] = '\0';
-	return (ssize_t)n;
+	return sc_read_fd_capped(fd, cap, ret, ret_len);
 }
 
 static bool uuid_ok(const char *s)
@@ -55,11 +41,12 @@ static bool uuid_ok(const char *s)
 
 static int boot_id(char ret[37])
 {
-	char buf[64];
-	ssize_t n = read_small_at(AT_FDCWD, BOOT_ID_PATH, buf, sizeof(buf));
+	_cleanup_free_ char *buf = NULL;
+	size_t n;
+	int r = read_small_at(AT_FDCWD, BOOT_ID_PATH, 64, &buf, &n);
 
-	if (n < 0)
-		return (int)n;
+	if (r < 0)
+		return r;
 	if (n != 37 || buf[36] != '\n' || !uuid_ok(buf))
 		return -EBADMSG;
 	memcpy(ret, buf, 36);
@@ -85,15 +72,17 @@ static int pid_ns(unsigned long long *ret)
  */
 static int start_time(pid_t pid, unsigned long long *ret)
 {
-	char path[64], buf[1024], *p, *end;
-	ssize_t n;
+	_cleanup_free_ char *buf = NULL;
+	char path[64], *p, *end;
+	size_t n;
+	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_small_at(AT_FDCWD, path, buf, sizeof(buf));
-	if (n == -ENOENT || n == -ESRCH)
+	r = read_small_at(AT_FDCWD, path, SC_SMALL_FILE_MAX, &buf, &n);
+	if (r == -ENOENT || r == -ESRCH)
 		return -ESRCH;
-	if (n < 0)
-		return (int)n;
+	if (r < 0)
+		return r;
 	p = strrchr(buf, ')');
 	if (!p)
 		return -EBADMSG;
@@ -242,10 +231,10 @@ int probe_workdir_reap(const char *base)
 		return -errno;
 	while ((de = readdir(d))) {
 		_cleanup_close_ int wfd = -1;
+		_cleanup_free_ char *rec = NULL;
 		struct probe_owner o;
-		char rec[PROBE_OWNER_MAX + 1];
 		struct stat st;
-		ssize_t n;
+		size_t n;
 
 		if (strncmp(de->d_name, PROBE_WORKDIR_PREFIX, strlen(PROBE_WORKDIR_PREFIX)) != 0 ||
 		    fstatat(bfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
@@ -254,8 +243,8 @@ int probe_workdir_reap(const char *base)
 		wfd = openat(bfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (wfd < 0)
 			continue;
-		n = read_small_at(wfd, PROBE_OWNER_FILE, rec, sizeof(rec));
-		if (n < 0 || probe_owner_parse(rec, (size_t)n, &o) < 0 || !probe_owner_gone(&o))
+		if (read_small_at(wfd, PROBE_OWNER_FILE, PROBE_OWNER_MAX, &rec, &n) < 0 ||
+		    probe_owner_parse(rec, n, &o) < 0 || !probe_owner_gone(&o))
 			continue;
 		remove_tree_at(bfd, de->d_name, 0);
 		if (unlinkat(bfd, de->d_name, AT_REMOVEDIR) == 0)
