@@ -99,6 +99,13 @@ vm_wait_for() {
 	done
 }
 
+# vm_entries DIR: the names in DIR, sorted, one a line; nothing (and status 0) when DIR does
+# not exist, as on a machine that was just booted (/run is a tmpfs).
+vm_entries() {
+	[ -d "$1" ] || return 0
+	find "$1" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort
+}
+
 vm_need() {
 	local c
 	for c in "$@"; do

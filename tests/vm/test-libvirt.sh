@@ -170,7 +170,7 @@ EOF
 case $case in
 libvirt-run)
 	# 1. The sealed image through libvirt: SEALED, then nothing of the domain is left.
-	before_wds=$(ls /run/sealcheck-probe 2>/dev/null | sort)
+	before_wds=$(vm_entries /run/sealcheck-probe)
 	rc=0
 	XDG_RUNTIME_DIR=$work "$probe" run --libvirt "$URI" --timeout 150 "$img" >"$work/run.out" 2>"$work/run.err" || rc=$?
 	name=$(domain_of "$work/run.out")
@@ -188,7 +188,7 @@ libvirt-run)
 	fi
 	# (As root, run --libvirt's work directory is under /run/sealcheck-probe, where libvirt's QEMU user reaches it;
 	#  others' runs may use it too: only a directory that was not there before counts.)
-	left=$(comm -13 <(echo "$before_wds") <(ls /run/sealcheck-probe 2>/dev/null | sort))
+	left=$(comm -13 <(echo "$before_wds") <(vm_entries /run/sealcheck-probe))
 	[ -z "$(ls "$work" | grep '^sealcheck-probe\.' || true)" ] && [ -z "$left" ] && ok "the work directory is removed" ||
 		bad "a work directory is left: $left"
 
