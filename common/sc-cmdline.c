@@ -64,7 +64,7 @@ void sc_seal_cmdline_done(struct sc_seal_cmdline *c)
 	c->n_params = 0;
 }
 
-enum key_kind { KEY_OTHER, KEY_COMPOSEFS, KEY_COMPOSEFS_DIGEST, KEY_ROOTHASH, KEY_USRHASH };
+enum key_kind { KEY_OTHER, KEY_COMPOSEFS, KEY_COMPOSEFS_DIGEST, KEY_ROOTHASH, KEY_USRHASH, KEY_VERITY_OFF };
 
 static enum key_kind classify(const char *k, size_t kl)
 {
@@ -76,6 +76,9 @@ static enum key_kind classify(const char *k, size_t kl)
 		{ "composefs.digest", KEY_COMPOSEFS_DIGEST },
 		{ "roothash", KEY_ROOTHASH },
 		{ "usrhash", KEY_USRHASH },
+		/* The demo initramfs's test-only switch (host-probe/builder/initramfs-init.sh mounts
+		 * the root without verity=require when it sees sealtest.verity=off). */
+		{ "sealtest.verity", KEY_VERITY_OFF },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
@@ -248,7 +251,7 @@ static void parse_verity_hash(struct sc_seal_cmdline *c, const char *key, const 
 }
 
 static void judge_param(struct sc_seal_cmdline *c, struct sc_cmdline_param *p, bool has_digest_form,
-			const char **first_composefs)
+			const char **first_composefs, const struct sc_cmdline_param *params, size_t n_before)
 {
 	enum key_kind k = classify(p->key, strlen(p->key));
 	struct sc_cmdline_digest d;
@@ -260,7 +263,19 @@ static void judge_param(struct sc_seal_cmdline *c, struct sc_cmdline_param *p, b
 		return;
 	}
 	vl = strlen(p->value);
+	/* One token per value: a repeated seal token is refused even when the values agree, so that
+	 * what the guest checks and what the host proves are one reading, whichever duplicate a
+	 * parser would take (systemd and libmount the last, composefs-rs and bootc the first). */
+	for (size_t i = 0; i < n_before && k != KEY_OTHER && k != KEY_VERITY_OFF; i++)
+		if (strcmp(params[i].key, p->key) == 0 && params[i].value && strcmp(params[i].value, p->value) == 0) {
+			problem(c, SC_CMDLINE_AMBIGUOUS, "%s= given twice", p->key);
+			return;
+		}
 	switch (k) {
+	case KEY_VERITY_OFF:
+		if (strcmp(p->value, "off") == 0)
+			problem(c, SC_CMDLINE_INSECURE, "sealtest.verity=off: the root is mounted without verity");
+		break;
 	case KEY_COMPOSEFS_DIGEST:
 		if (parse_composefs_value(p->value, vl, true, &d, why, sizeof(why)) < 0)
 			problem(c, SC_CMDLINE_MALFORMED, "composefs.digest=: %s", why);
@@ -326,7 +341,7 @@ int sc_seal_cmdline_parse(const char *buf, size_t len, struct sc_seal_cmdline *r
 			SC_CMDLINE_MAX_PARAMS);
 
 	for (size_t i = 0; i < c.n_params; i++)
-		judge_param(&c, &c.params[i], has_digest_form, &first_composefs);
+		judge_param(&c, &c.params[i], has_digest_form, &first_composefs, c.params, i);
 
 	if (has_composefs) {
 		c.kind = SC_SEAL_COMPOSEFS;
