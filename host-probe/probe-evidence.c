@@ -12,6 +12,7 @@
 #include "probe-eventlog.h"
 #include "probe-pcr11.h"
 #include "probe-pe.h"
+#include "sc-cmdline.h"
 #include "sc-evidence.h"
 #include "sc-fileio.h"
 #include "sc-json.h"
@@ -434,48 +435,68 @@ static void words_join(const char *const *w, unsigned n, char *out, size_t out_s
 		o += (size_t)snprintf(out + o, out_size - o, "%s%s", i ? ":" : "", w[i]);
 }
 
-/* composefs=<hex> (or composefs.digest=) in the UKI's own .cmdline, allowed by the policy, never "?". */
+/*
+ * The sealed UKI's own .cmdline, read by the same parser and rules as the
+ * guest's cmdline check (common/sc-cmdline.h): exactly one seal, composefs,
+ * no "?" marker, no verity-off switch, no token given twice, one form only
+ * (composefs.digest= and composefs= both present is refused here: which one
+ * an initramfs reads is its choice, not ours), and every digest it names
+ * allowed by the policy. What the UKI says; whether that UKI booted is for
+ * tpm:secure_boot, tpm:pcr4 and tpm:pcr11.
+ */
 static int cmdline_link(const struct probe_pe *pe, const struct probe_policy *policy, char *why, size_t why_size)
 {
-	char text[4097];
-	bool found = false;
+	_cleanup_(sc_seal_cmdline_done) struct sc_seal_cmdline c = { 0 };
+	const uint8_t *raw = NULL;
+	size_t len = 0;
+	unsigned n_found = 0;
+	char hex[SC_DIGEST_HEX_MAX + 1];
 
-	for (unsigned i = 0; i < pe->n_sections; i++) {
-		const uint8_t *raw;
-		size_t len;
+	for (unsigned i = 0; i < pe->n_sections; i++)
+		if (strcmp(pe->sections[i].name, ".cmdline") == 0) {
+			probe_pe_section_raw(pe, &pe->sections[i], &raw, &len);
+			n_found++;
+		}
+	if (n_found == 0)
+		return snprintf(why, why_size, "the sealed UKI has no .cmdline"), -EPERM;
+	if (n_found > 1)
+		return snprintf(why, why_size, "the sealed UKI has %u .cmdline sections", n_found), -EPERM;
+	if (len > 4096)
+		return snprintf(why, why_size, "the sealed UKI's .cmdline is longer than 4 KiB"), -EPERM;
+	/* The stub passes the section up to its first NUL (PCR 9's LoadOptions are the same bytes). */
+	if (memchr(raw, 0, len))
+		len = (size_t)((const uint8_t *)memchr(raw, 0, len) - raw);
+	if (sc_seal_cmdline_parse((const char *)raw, len, &c) < 0)
+		return -ENOMEM;
+	if (c.problem != SC_CMDLINE_OK)
+		return snprintf(why, why_size, "the sealed UKI's .cmdline: %s", c.detail), -EPERM;
+	if (c.kind != SC_SEAL_COMPOSEFS)
+		return snprintf(why, why_size, "the sealed UKI's .cmdline seals with %s, not composefs",
+				sc_seal_kind_name(c.kind)),
+		       -EPERM;
+	for (size_t i = 0; i < c.n_params; i++)
+		if (!c.params[i].used)
+			return snprintf(why, why_size,
+					"the sealed UKI's .cmdline names its digest both as composefs.digest= and composefs=: "
+					"which one boots is the initramfs's choice"),
+			       -EPERM;
+	for (size_t i = 0; i < c.n_digests; i++) {
+		bool allowed = false;
 
-		if (strcmp(pe->sections[i].name, ".cmdline") != 0)
-			continue;
-		probe_pe_section_raw(pe, &pe->sections[i], &raw, &len);
-		if (len >= sizeof(text))
-			return snprintf(why, why_size, "the UKI's .cmdline is longer than 4 KiB"), -EPERM;
-		memcpy(text, raw, len);
-		text[len] = '\0';
-		found = true;
-	}
-	if (!found)
-		return snprintf(why, why_size, "the booted UKI has no .cmdline"), -EPERM;
-	for (char *save = NULL, *tok = strtok_r(text, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
-		const char *v = NULL;
-		struct probe_policy one;
-
-		if (strncmp(tok, "composefs=", 10) == 0)
-			v = tok + 10;
-		else if (strncmp(tok, "composefs.digest=", 17) == 0)
-			v = tok + 17;
-		if (!v)
-			continue;
-		if (v[0] == '?')
-			return snprintf(why, why_size, "the UKI's .cmdline makes verity optional (composefs=?)"), -EPERM;
-		probe_policy_init(&one);
-		if (probe_policy_allow(&one, v) < 0)
-			return snprintf(why, why_size, "the UKI's .cmdline has a malformed composefs digest"), -EPERM;
 		for (unsigned k = 0; k < policy->n_allowed; k++)
-			if (sc_digest_equal(&policy->allowed[k], &one.allowed[0]))
-				return snprintf(why, why_size, "the sealed UKI's .cmdline (proven by PCR 11) names an allowed digest"), 0;
-		return snprintf(why, why_size, "the booted UKI's .cmdline names a digest the policy does not allow"), -EPERM;
+			allowed |= sc_digest_equal(&policy->allowed[k], &c.digests[i].digest);
+		if (!allowed) {
+			sc_digest_to_hex(&c.digests[i].digest, hex);
+			return snprintf(why, why_size, "the sealed UKI's .cmdline names %s:%.16s..., a digest the policy does not allow",
+					sc_hash_alg_name(c.digests[i].digest.alg), hex),
+			       -EPERM;
+		}
 	}
-	return snprintf(why, why_size, "the booted UKI's .cmdline names no composefs digest"), -EPERM;
+	sc_digest_to_hex(&c.digests[0].digest, hex);
+	snprintf(why, why_size, "the sealed UKI's .cmdline names %s %s:%.16s...%s, allowed by the policy, verity required",
+		 c.source, sc_hash_alg_name(c.digests[0].digest.alg), hex,
+		 c.n_digests > 1 ? " (and its other composefs.digest= values)" : "");
+	return 0;
 }
 
 /*

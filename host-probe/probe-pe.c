@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "probe-pe.h"
 #include "sc-fileio.h"
 #include "sc-macro.h"
@@ -109,6 +114,7 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 	if (opt_size < dirs_off)
 		return fail(why, why_size, "optional header of %u bytes: shorter than its fixed fields (%u)", opt_size,
 			    dirs_off);
+	pe.checksum_offset = opt_off + 64;
 	pe.size_of_image = le32(d + opt_off + 56);
 	pe.size_of_headers = le32(d + opt_off + 60);
 	n_dirs = le32(d + opt_off + dirs_off - 4);
@@ -130,6 +136,11 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 
 		if (size > 0 && ((uint64_t)off + size > len || off < pe.size_of_headers))
 			return fail(why, why_size, "certificate table at %#x (%u bytes) outside the file", off, size);
+		pe.cert_dir_offset = opt_off + dirs_off + 8 * DATA_DIR_SECURITY;
+		if (size > 0) {
+			pe.cert_table_offset = off;
+			pe.cert_table_size = size;
+		}
 	}
 
 	for (unsigned i = 0; i < n_sections; i++) {
@@ -232,4 +243,151 @@ void probe_pe_section_raw(const struct probe_pe *pe, const struct probe_pe_secti
 
 	*ret = n > 0 ? pe->data + s->pointer_to_raw_data : pe->data;
 	*ret_len = n;
+}
+
+static int hash_range(EVP_MD_CTX *ctx, const struct probe_pe *pe, uint64_t from, uint64_t to)
+{
+	if (to < from || to > pe->size)
+		return -EIO;
+	return EVP_DigestUpdate(ctx, pe->data + from, (size_t)(to - from)) == 1 ? 0 : -EIO;
+}
+
+int probe_pe_authenticode_sha256(const struct probe_pe *pe, uint8_t ret[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned order[PROBE_PE_MAX_SECTIONS], n = 0;
+	uint64_t hashed;
+	unsigned out_len = 0;
+	int r = -EIO;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	/* The headers: up to CheckSum, then past it to the certificate directory entry (if the optional
+	 * header has one), then past that to SizeOfHeaders (parse checked all of them lie inside). */
+	if (hash_range(ctx, pe, 0, pe->checksum_offset) < 0)
+		goto out;
+	if (pe->cert_dir_offset) {
+		if (hash_range(ctx, pe, (uint64_t)pe->checksum_offset + 4, pe->cert_dir_offset) < 0 ||
+		    hash_range(ctx, pe, (uint64_t)pe->cert_dir_offset + 8, pe->size_of_headers) < 0)
+			goto out;
+	} else if (hash_range(ctx, pe, (uint64_t)pe->checksum_offset + 4, pe->size_of_headers) < 0)
+		goto out;
+	hashed = pe->size_of_headers;
+	/* Sections with raw data, by PointerToRawData (a stable insertion sort, as EDK2 does). */
+	for (unsigned i = 0; i < pe->n_sections; i++) {
+		unsigned j;
+
+		if (pe->sections[i].size_of_raw_data == 0)
+			continue;
+		for (j = n; j > 0 && pe->sections[order[j - 1]].pointer_to_raw_data > pe->sections[i].pointer_to_raw_data;
+		     j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+		n++;
+	}
+	for (unsigned k = 0; k < n; k++) {
+		const struct probe_pe_section *s = &pe->sections[order[k]];
+
+		if (hash_range(ctx, pe, s->pointer_to_raw_data, (uint64_t)s->pointer_to_raw_data + s->size_of_raw_data) < 0)
+			goto out;
+		hashed += s->size_of_raw_data;
+	}
+	/* What follows, but the certificate table (EDK2: ImageSize - CertSize - SumOfBytesHashed). */
+	if (pe->size > hashed) {
+		uint64_t cert = pe->cert_table_size;
+
+		if (pe->size > hashed + cert && hash_range(ctx, pe, hashed, pe->size - cert) < 0)
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(ctx, ret, &out_len) != 1 || out_len != 32)
+		goto out;
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+void probe_pe_certs_free(struct probe_pe_cert *certs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(certs[i].der);
+		certs[i].der = NULL;
+		certs[i].len = 0;
+	}
+}
+
+static int cert_der(X509 *x, struct probe_pe_cert *ret)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+
+	if (n <= 0)
+		return -EBADMSG;
+	ret->der = malloc((size_t)n);
+	if (!ret->der) {
+		OPENSSL_free(der);
+		return -ENOMEM;
+	}
+	memcpy(ret->der, der, (size_t)n);
+	ret->len = (size_t)n;
+	OPENSSL_free(der);
+	return 0;
+}
+
+int probe_pe_signer_chain(const struct probe_pe *pe, struct probe_pe_cert ret[PROBE_PE_SIGNER_CHAIN_MAX], char *why,
+			  size_t why_size)
+{
+	const uint8_t *w, *p;
+	uint32_t wlen;
+	PKCS7 *p7 = NULL;
+	STACK_OF(X509) *signers = NULL, *certs;
+	X509 *cur;
+	int n = 0, r;
+
+	if (pe->cert_table_size == 0)
+		return -ENOENT;
+	/* WIN_CERTIFICATE: dwLength, wRevision 0x0200, wCertificateType 0x0002 (PKCS_SIGNED_DATA), bCertificate. */
+	w = pe->data + pe->cert_table_offset;
+	if (pe->cert_table_size < 8)
+		return fail(why, why_size, "certificate table of %u bytes", pe->cert_table_size);
+	wlen = le32(w);
+	if (wlen < 8 || wlen > pe->cert_table_size || le16(w + 4) != 0x0200 || le16(w + 6) != 0x0002)
+		return fail(why, why_size, "the first WIN_CERTIFICATE is not a PKCS#7 signature (length %u, revision %#x, type %#x)",
+			    wlen, le16(w + 4), le16(w + 6));
+	p = w + 8;
+	p7 = d2i_PKCS7(NULL, &p, (long)(wlen - 8));
+	if (!p7 || !PKCS7_type_is_signed(p7))
+		r = fail(why, why_size, "the signature is not PKCS#7 SignedData");
+	else if (!(signers = PKCS7_get0_signers(p7, NULL, 0)) || sk_X509_num(signers) != 1)
+		r = fail(why, why_size, "the signature does not carry exactly one signer's certificate");
+	else {
+		certs = p7->d.sign->cert;
+		cur = sk_X509_value(signers, 0);
+		r = 0;
+		while (cur && n < PROBE_PE_SIGNER_CHAIN_MAX) {
+			X509 *next = NULL;
+
+			r = cert_der(cur, &ret[n]);
+			if (r < 0)
+				break;
+			n++;
+			if (X509_check_issued(cur, cur) == X509_V_OK)
+				break; /* self-signed: the top */
+			for (int i = 0; i < sk_X509_num(certs); i++)
+				if (X509_check_issued(sk_X509_value(certs, i), cur) == X509_V_OK) {
+					next = sk_X509_value(certs, i);
+					break;
+				}
+			cur = next;
+		}
+	}
+	sk_X509_free(signers);
+	PKCS7_free(p7);
+	if (r < 0) {
+		probe_pe_certs_free(ret, (size_t)n);
+		return r;
+	}
+	return n;
 }

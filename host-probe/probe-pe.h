@@ -45,6 +45,9 @@ struct probe_pe {
 	bool pe32plus;
 	uint32_t size_of_image;
 	uint32_t size_of_headers;
+	uint32_t checksum_offset;  /* file offset of the optional header's CheckSum field */
+	uint32_t cert_dir_offset;  /* file offset of the certificate table's data directory entry; 0: none */
+	uint32_t cert_table_offset, cert_table_size; /* the certificate table (signatures), a file range; size 0: unsigned */
 	unsigned n_sections;
 	struct probe_pe_section sections[PROBE_PE_MAX_SECTIONS];
 };
@@ -72,3 +75,34 @@ void probe_pe_done(struct probe_pe *pe);
  */
 void probe_pe_section_raw(const struct probe_pe *pe, const struct probe_pe_section *s, const uint8_t **ret,
 			  size_t *ret_len);
+
+/*
+ * probe_pe_authenticode_sha256() - the image's Authenticode SHA-256, as the
+ * firmware measures a started EFI application into PCR 4 (TCG PC Client PFP
+ * EV_EFI_BOOT_SERVICES_APPLICATION) and as a signature covers it. Follows
+ * EDK2's SecurityPkg/Tcg/Tcg2Dxe/MeasurePeImage.c (the Authenticode
+ * specification's steps): the headers up to SizeOfHeaders without the
+ * CheckSum field and the certificate table's directory entry; each section's
+ * raw data in PointerToRawData order; then the bytes after the last section
+ * but the certificate table. 0, or -ENOMEM/-EIO.
+ */
+int probe_pe_authenticode_sha256(const struct probe_pe *pe, uint8_t ret[32]);
+
+#define PROBE_PE_SIGNER_CHAIN_MAX 4
+
+/*
+ * probe_pe_signer_chain() - the certificates that sign @pe, from its first
+ * WIN_CERTIFICATE (WIN_CERT_TYPE_PKCS_SIGNED_DATA): the PKCS#7 signer's
+ * certificate, then its issuers as far as the signature carries them (at
+ * most PROBE_PE_SIGNER_CHAIN_MAX), each malloc'd DER in @ret[i]. Nothing is
+ * verified here: the firmware verified the signature; the caller only asks
+ * which db entry it was verified by. Returns the number of certificates,
+ * -ENOENT when @pe is unsigned, -EBADMSG with @why when the table does not parse.
+ */
+struct probe_pe_cert {
+	uint8_t *der;
+	size_t len;
+};
+int probe_pe_signer_chain(const struct probe_pe *pe, struct probe_pe_cert ret[PROBE_PE_SIGNER_CHAIN_MAX], char *why,
+			  size_t why_size);
+void probe_pe_certs_free(struct probe_pe_cert *certs, size_t n);

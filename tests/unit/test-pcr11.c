@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "probe-evidence.h"
 #include "probe-pcr11.h"
 #include "probe-pe.h"
 #include "sc-digest.h"
@@ -592,13 +593,90 @@ static void test_load(void **state)
 	probe_pe_done(&pe);
 }
 
+static void hex_of(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/*
+ * The Authenticode SHA-256 (what OVMF extends into PCR 4 for a started
+ * application). The signed UKI (sbsign: the image padded to 8 bytes, then the
+ * certificate table, which is not hashed) against osslsigncode 2.5's
+ * "Calculated message digest" and the digest its signature carries ("Current
+ * message digest"), two independent implementations. The unsigned UKI padded
+ * by hand to the same 8 bytes must hash the same: the bytes after the last
+ * section (objcopy's symbol table) count, the certificate table does not.
+ */
+static void test_authenticode(void **state)
+{
+	struct probe_pe pe = { 0 };
+	struct probe_pe_cert certs[PROBE_PE_SIGNER_CHAIN_MAX] = { { 0 } };
+	_cleanup_free_ char *raw = NULL;
+	uint8_t h[32], padded_h[32];
+	char hex[65], why[256];
+	size_t raw_len;
+	int n;
+
+	assert_int_equal(sc_read_file_capped(UKI_DIR "/uki-252.efi", 1 << 20, &raw, &raw_len), 0);
+	{
+		size_t padded_len = (raw_len + 7) & ~(size_t)7;
+		uint8_t *padded = calloc(1, padded_len);
+
+		assert_non_null(padded);
+		assert_true(padded_len > raw_len);
+		memcpy(padded, raw, raw_len);
+		assert_int_equal(probe_pe_parse(padded, padded_len, &pe, why, sizeof(why)), 0);
+		assert_int_equal(probe_pe_authenticode_sha256(&pe, padded_h), 0);
+		assert_int_equal(probe_pe_parse(raw, raw_len, &pe, why, sizeof(why)), 0);
+		assert_int_equal(probe_pe_authenticode_sha256(&pe, h), 0);
+		assert_memory_not_equal(h, padded_h, 32);
+		assert_int_equal(probe_pe_signer_chain(&pe, certs, why, sizeof(why)), -ENOENT);
+		free(padded);
+	}
+
+	assert_int_equal(probe_pe_load(UKI_DIR "/uki-252-signed.efi", &pe, why, sizeof(why)), 0);
+	assert_int_not_equal(pe.cert_table_size, 0);
+	assert_int_equal(probe_pe_authenticode_sha256(&pe, h), 0);
+	hex_of(h, 32, hex);
+	assert_string_equal(hex, "e285121592740a7f1a3c128e538290d92156242b2ee0125765fe5b0dcef39b5a");
+	assert_memory_equal(h, padded_h, 32);
+	/* The signer: the certificate sbsign embedded, self-signed, so a chain of one. */
+	n = probe_pe_signer_chain(&pe, certs, why, sizeof(why));
+	assert_int_equal(n, 1);
+	{
+		uint8_t *der = NULL;
+		size_t der_len = 0;
+
+		assert_int_equal(probe_cert_der(UKI_DIR "/uki-252-signer.crt", &der, &der_len), 0);
+		assert_int_equal(der_len, certs[0].len);
+		assert_memory_equal(der, certs[0].der, der_len);
+		free(der);
+	}
+	probe_pe_certs_free(certs, (size_t)n);
+	/* A certificate table whose WIN_CERTIFICATE is not PKCS#7: refused, named. */
+	{
+		uint8_t *copy = malloc(pe.size);
+		struct probe_pe bad;
+
+		assert_non_null(copy);
+		memcpy(copy, pe.data, pe.size);
+		copy[pe.cert_table_offset + 6] = 0x01; /* wCertificateType X509 */
+		assert_int_equal(probe_pe_parse(copy, pe.size, &bad, why, sizeof(why)), 0);
+		assert_int_equal(probe_pe_signer_chain(&bad, certs, why, sizeof(why)), -EBADMSG);
+		assert_non_null(strstr(why, "not a PKCS#7 signature"));
+		free(copy);
+	}
+	probe_pe_done(&pe);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answers_252), cmocka_unit_test(test_known_answers_newer),
 		cmocka_unit_test(test_events),		  cmocka_unit_test(test_pe_malformed),
 		cmocka_unit_test(test_predict_refused),	  cmocka_unit_test(test_phases_and_banks),
-		cmocka_unit_test(test_load),		  cmocka_unit_test(test_boot_paths),
+		cmocka_unit_test(test_load), cmocka_unit_test(test_authenticode),		  cmocka_unit_test(test_boot_paths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
