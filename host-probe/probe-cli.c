@@ -111,9 +111,7 @@ int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fa
 
 void cli_tpm_done(struct cli_tpm *t)
 {
-	free(t->pk);
-	free(t->kek);
-	free(t->db);
+	probe_sb_reference_done(&t->sb);
 	free(t->ek_pub);
 	memset(t, 0, sizeof(*t));
 }
@@ -150,25 +148,15 @@ int cli_tpm_credential(const char *verb, const char *ek_ca, const char *ek_pub, 
 int cli_tpm_prepare(const char *verb, const char *keys_dir, const uint8_t *ak_name, size_t ak_name_len,
 		    const char *uki_path, const char *state_dir, const struct probe_policy *policy, struct cli_tpm *t)
 {
-	const char *names[] = { "PK.crt", "KEK.crt", "db.crt" };
-	uint8_t **bufs[] = { &t->pk, &t->kek, &t->db };
-	size_t *lens[] = { &t->x.pk_len, &t->x.kek_len, &t->x.db_len };
+	char why[600];
 
 	memset(t, 0, sizeof(*t));
-	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-		char path[400];
-
-		snprintf(path, sizeof(path), "%s/%s", keys_dir ? keys_dir : "", names[i]);
-		if (!keys_dir || probe_cert_der(path, bufs[i], lens[i]) < 0) {
-			fprintf(stderr, "sealcheck-probe %s: %s: not a certificate the host can read (the Secure Boot keys it enrolled)\n",
-				verb, path);
-			cli_tpm_done(t);
-			return -EINVAL;
-		}
+	if (probe_sb_reference_load(keys_dir, &t->sb, why, sizeof(why)) < 0) {
+		fprintf(stderr, "sealcheck-probe %s: the Secure Boot key directory (the trust root of PCR 7): %s\n", verb, why);
+		cli_tpm_done(t);
+		return -EINVAL;
 	}
-	t->x.pk = t->pk;
-	t->x.kek = t->kek;
-	t->x.db = t->db;
+	t->x.sb = &t->sb;
 	if (ak_name_len > sizeof(t->ak_name))
 		ak_name_len = sizeof(t->ak_name);
 	if (ak_name_len) /* ak_name may be NULL then */

@@ -68,7 +68,7 @@ int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fa
 /* What a VM's TPM evidence must prove, as the front ends assemble it. */
 struct cli_tpm {
 	struct probe_evidence_expect x;
-	uint8_t *pk, *kek, *db; /* owned */
+	struct probe_sb_reference sb; /* owned: the key directory's PK, KEK, db, dbx */
 	uint8_t ak_name[PROBE_SWTPM_NAME_MAX];
 	char counters[320];
 	struct probe_credential_config cred; /* no AK pinned: how the EK is trusted (cli_tpm_credential()) */

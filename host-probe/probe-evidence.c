@@ -121,9 +121,15 @@ static const char *str(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-static bool contains(const uint8_t *hay, size_t hay_len, const uint8_t *needle, size_t needle_len)
+static bool link_proven(json_t *links, const char *name)
 {
-	return needle && needle_len && hay && hay_len >= needle_len && memmem(hay, hay_len, needle, needle_len);
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(links, i, l)
+		if (strcmp(json_string_value(json_object_get(l, "link")), name) == 0)
+			return strcmp(json_string_value(json_object_get(l, "status")), "proven") == 0;
+	return false;
 }
 
 struct decoded {
@@ -231,6 +237,7 @@ static bool description_is(const struct probe_event *e, const char *name)
 	return true;
 }
 
+/* The description as printable ASCII (UTF-16LE or ASCII), for messages. */
 /* The description as printable ASCII (UTF-16LE or ASCII), for messages. */
 static void description_of(const struct probe_event *e, char *out, size_t out_size)
 {
@@ -423,6 +430,218 @@ int probe_evidence_pcr9_events(const struct probe_eventlog *log, const uint8_t *
 	}
 	if (k < n_want)
 		return snprintf(why, why_size, "PCR 9: \"%s\" is missing from the log", want[k].desc), -EPERM;
+	return 0;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Guest bytes for a message: printable ASCII only, at most 48 characters. */
+static void printable(const uint8_t *d, size_t n, char *out, size_t out_size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && i < 48 && o + 1 < out_size; i++)
+		out[o++] = d[i] >= 0x20 && d[i] < 0x7f && d[i] != '"' && d[i] != '\\' ? (char)d[i] : '?';
+	out[o] = 0;
+}
+
+static bool data_is(const struct probe_event *e, const char *text)
+{
+	return e->data_len == strlen(text) && memcmp(e->data, text, e->data_len) == 0;
+}
+
+/* EDK2 logs "Exit Boot Services Invocation" in PCR 5 when the OS loader ends boot services. */
+static int exit_boot_services_index(const struct probe_eventlog *log, size_t *ret)
+{
+	for (size_t i = 0; i < log->n_events; i++)
+		if (log->events[i].pcr == 5 && log->events[i].type == PROBE_EV_EFI_ACTION &&
+		    data_is(&log->events[i], "Exit Boot Services Invocation")) {
+			*ret = i;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static void hex16(const uint8_t *b, char out[17])
+{
+	for (int i = 0; i < 8; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+int probe_evidence_pcr4_events(const struct probe_eventlog *log, const struct probe_boot_chain *chain, char *why,
+			       size_t why_size)
+{
+	int a = probe_eventlog_alg_index(log, PROBE_TPM_ALG_SHA256);
+	unsigned calling = 0, separators = 0, k = 0;
+	size_t ebs = 0;
+	char text[64], h[17], w[17];
+
+	if (a < 0)
+		return snprintf(why, why_size, "PCR 4: the log has no sha256 digests"), -EPERM;
+	if (exit_boot_services_index(log, &ebs) < 0)
+		return snprintf(why, why_size, "PCR 5 has no \"Exit Boot Services Invocation\": the boot cannot be placed"),
+		       -EPERM;
+	for (size_t i = 0; i < log->n_events; i++) {
+		const struct probe_event *e = &log->events[i];
+
+		if (e->pcr != 4 || e->type == PROBE_EV_NO_ACTION)
+			continue;
+		if (i > ebs)
+			return snprintf(why, why_size, "PCR 4: an event (type 0x%08x) after ExitBootServices, at offset %zu",
+					e->type, e->offset),
+			       -EPERM;
+		switch (e->type) {
+		case PROBE_EV_EFI_ACTION:
+			if (!data_is(e, "Calling EFI Application from Boot Option")) {
+				printable(e->data, e->data_len, text, sizeof(text));
+				return snprintf(why, why_size, "PCR 4: EV_EFI_ACTION \"%s\" (only one \"Calling EFI Application from Boot Option\" is expected)",
+						text),
+				       -EPERM;
+			}
+			if (++calling > 1 || separators)
+				return snprintf(why, why_size, "PCR 4: a second boot attempt (\"Calling EFI Application from Boot Option\" again)"),
+				       -EPERM;
+			break;
+		case PROBE_EV_SEPARATOR:
+			if (e->data_len != 4 || le32(e->data) != 0)
+				return snprintf(why, why_size, "PCR 4: the separator's data is not 00000000"), -EPERM;
+			if (++separators > 1)
+				return snprintf(why, why_size, "PCR 4: a second separator at offset %zu", e->offset), -EPERM;
+			if (!calling)
+				return snprintf(why, why_size, "PCR 4: the separator before \"Calling EFI Application from Boot Option\""),
+				       -EPERM;
+			break;
+		case PROBE_EV_EFI_BOOT_SERVICES_APPLICATION:
+			hex16(e->digests[a], h);
+			if (!separators)
+				return snprintf(why, why_size, "PCR 4: EFI application %s... started before the separator", h), -EPERM;
+			if (k >= chain->n)
+				return snprintf(why, why_size, "PCR 4: an EFI application the host did not expect ran after %s: sha256 %s...",
+						chain->n ? chain->apps[chain->n - 1].what : "nothing", h),
+				       -EPERM;
+			if (memcmp(e->digests[a], chain->apps[k].authenticode_sha256, 32) != 0) {
+				hex16(chain->apps[k].authenticode_sha256, w);
+				return snprintf(why, why_size, "PCR 4: the firmware started an EFI application the host did not build, sha256 %s..., where %s (%s...) was expected",
+						h, chain->apps[k].what, w),
+				       -EPERM;
+			}
+			k++;
+			break;
+		default:
+			return snprintf(why, why_size, "PCR 4: event type 0x%08x at offset %zu not expected", e->type, e->offset),
+			       -EPERM;
+		}
+	}
+	if (!calling || !separators)
+		return snprintf(why, why_size, "PCR 4: no %s", !calling ? "\"Calling EFI Application from Boot Option\"" : "separator"),
+		       -EPERM;
+	if (k < chain->n)
+		return snprintf(why, why_size, "PCR 4: %s was never started", chain->apps[k].what), -EPERM;
+	return 0;
+}
+
+int probe_boot_chain_add(struct probe_boot_chain *chain, const char *what, const struct probe_pe *pe,
+			 const struct probe_sb_reference *sb, char *why, size_t why_size)
+{
+	struct probe_pe_cert certs[PROBE_PE_SIGNER_CHAIN_MAX] = { { 0 } };
+	struct probe_boot_app *app;
+	char inner[200];
+	int n, r;
+
+	if (chain->n >= PROBE_BOOT_CHAIN_MAX)
+		return -E2BIG;
+	app = &chain->apps[chain->n];
+	memset(app, 0, sizeof(*app));
+	snprintf(app->what, sizeof(app->what), "%s", what);
+	r = probe_pe_authenticode_sha256(pe, app->authenticode_sha256);
+	if (r < 0)
+		return snprintf(why, why_size, "%s: the Authenticode digest could not be computed", what), r;
+	chain->n++;
+	if (!sb)
+		return 0;
+	n = probe_pe_signer_chain(pe, certs, inner, sizeof(inner));
+	if (n == -ENOENT)
+		return snprintf(why, why_size, "%s is not signed", what), -ENOENT;
+	if (n < 0)
+		return snprintf(why, why_size, "%s: its signature: %s", what, inner), n;
+	r = probe_sb_db_authority(sb, certs, (size_t)n, &app->authority, &app->authority_len);
+	probe_pe_certs_free(certs, (size_t)n);
+	if (r == -ENOENT)
+		return snprintf(why, why_size, "%s is not signed by a certificate in the key directory's db", what), r;
+	return r;
+}
+
+int probe_evidence_secureboot(const struct probe_eventlog *log, const struct probe_sb_reference *sb,
+			      const struct probe_boot_chain *chain, char *why, size_t why_size)
+{
+	static const uint8_t db_guid[16] = { 0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45,
+					     0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f };
+	const uint8_t *want[PROBE_BOOT_CHAIN_MAX];
+	size_t want_len[PROBE_BOOT_CHAIN_MAX], n_want = 0, ebs = 0;
+	struct probe_secureboot m;
+	const struct probe_efi_variable *vars[_PROBE_SB_VAR_MAX];
+	int r;
+
+	r = probe_eventlog_secureboot(log, &m, why, why_size);
+	if (r < 0)
+		return r;
+	vars[PROBE_SB_PK] = &m.pk;
+	vars[PROBE_SB_KEK] = &m.kek;
+	vars[PROBE_SB_DB] = &m.db;
+	vars[PROBE_SB_DBX] = &m.dbx;
+	for (unsigned v = 0; v < _PROBE_SB_VAR_MAX; v++) {
+		r = probe_sb_compare(sb, (enum probe_sb_var)v, vars[v]->data, vars[v]->data_len, why, why_size);
+		if (r < 0)
+			return r == -EBADMSG ? -EPERM : r;
+	}
+	if (m.n_pre_separator_authorities)
+		return snprintf(why, why_size, "PCR 7: %zu authority event(s) before the separator: a driver or option ROM was verified by db",
+				m.n_pre_separator_authorities),
+		       -EPERM;
+	/* The distinct db entries the chain is verified by, in the order first used. */
+	for (unsigned i = 0; i < chain->n; i++) {
+		bool seen = false;
+
+		if (!chain->apps[i].authority)
+			return snprintf(why, why_size, "PCR 7: %s is verified by no entry of the key directory's db", chain->apps[i].what),
+			       -EPERM;
+		for (size_t j = 0; j < n_want; j++)
+			seen |= want_len[j] == chain->apps[i].authority_len &&
+				memcmp(want[j], chain->apps[i].authority, want_len[j]) == 0;
+		if (!seen) {
+			want[n_want] = chain->apps[i].authority;
+			want_len[n_want++] = chain->apps[i].authority_len;
+		}
+	}
+	for (size_t i = 0; i < m.n_authorities || i < n_want; i++) {
+		const struct probe_efi_variable *a = i < m.n_authorities ? &m.authorities[i] : NULL;
+
+		if (!a)
+			return snprintf(why, why_size, "PCR 7: %zu authority event(s) after the separator, the boot chain needs %zu",
+					m.n_authorities, n_want),
+			       -EPERM;
+		if (i >= n_want)
+			return snprintf(why, why_size, "PCR 7: an authority event the boot chain does not produce (%zu after the separator, %zu expected): something else was verified, or PCR 7 was extended from the OS",
+					m.n_authorities, n_want),
+			       -EPERM;
+		if (memcmp(a->guid, db_guid, 16) != 0 || strcmp(a->name, "db") != 0 || a->data_len != want_len[i] ||
+		    memcmp(a->data, want[i], want_len[i]) != 0)
+			return snprintf(why, why_size, "PCR 7: authority event %zu is not the host's db entry that verifies the boot chain",
+					i + 1),
+			       -EPERM;
+	}
+	/* In the log's own order too: nothing in PCR 7 once boot services ended. */
+	if (exit_boot_services_index(log, &ebs) < 0)
+		return snprintf(why, why_size, "PCR 5 has no \"Exit Boot Services Invocation\": the boot cannot be placed"), -EPERM;
+	for (size_t i = ebs + 1; i < log->n_events; i++)
+		if (log->events[i].pcr == 7 && log->events[i].type != PROBE_EV_NO_ACTION)
+			return snprintf(why, why_size, "PCR 7: an event after ExitBootServices, at offset %zu", log->events[i].offset),
+			       -EPERM;
+	if (!m.secure_boot)
+		return snprintf(why, why_size, "PCR 7: SecureBoot was not measured as enabled"), -EPERM;
 	return 0;
 }
 
@@ -636,7 +855,10 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	uint8_t extra[32];
 	char report_sha[65];
 	char why[512], buf[600];
-	bool quote_ok = false, log_ok = false;
+	bool quote_ok = false, log_ok = false, pe_ok = false, chain_ok = false, secure_boot_ok = false, pcr4_ok = false, pcr11_ok = false;
+	struct probe_boot_chain chain = { 0 };
+	_cleanup_(probe_pe_done) struct probe_pe pe = { 0 };
+	char pe_why[600] = "";
 	int r;
 
 	if (!links)
@@ -717,11 +939,11 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	}
 	if (!quote_ok) {
 		/* Nothing below means anything without a verified quote. */
-		static const char *const rest[] = { "tpm:eventlog", "tpm:secure_boot", "tpm:pcr11", "tpm:pcr9",
-						    "tpm:pcr12", "tpm:cmdline" };
+		static const char *const rest[] = { "tpm:eventlog", "tpm:secure_boot", "tpm:pcr4", "tpm:pcr11",
+						    "tpm:pcr9", "tpm:pcr12", "tpm:cmdline" };
 
 		for (size_t i = 0; i < ELEMENTSOF(rest); i++)
-			LINK(rest[i], false, "not verified: the quote did not verify");
+			LINK(rest[i], false, "not verified: rests on tpm:quote, which failed");
 		return TAKE_PTR(links);
 	}
 
@@ -749,57 +971,81 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 		LINK("tpm:eventlog", true, buf);
 	}
 
+	/* The UKI the host built: the boot chain PCR 4 and PCR 7 must show, and PCR 11, 9 and the cmdline. */
+	if (x->uki_path) {
+		r = probe_pe_load(x->uki_path, &pe, why, sizeof(why));
+		if (r < 0)
+			snprintf(pe_why, sizeof(pe_why), "%s: %s", x->uki_path, why);
+		else {
+			pe_ok = true;
+			if (!x->chain && probe_boot_chain_add(&chain, "the sealed UKI", &pe, x->sb, why, sizeof(why)) < 0 &&
+			    chain.n == 0)
+				snprintf(pe_why, sizeof(pe_why), "%s", why), pe_ok = false;
+		}
+	} else
+		snprintf(pe_why, sizeof(pe_why), "the host does not know which UKI it booted");
+
+	if (x->chain) {
+		chain = *x->chain;
+		chain_ok = chain.n > 0;
+	} else
+		chain_ok = pe_ok && chain.n > 0;
+
 	/* PCR 7. */
 	if (!log_ok)
-		LINK("tpm:secure_boot", false, "not verified: the event log did not replay");
+		LINK("tpm:secure_boot", false, "not verified: rests on tpm:eventlog, which failed");
+	else if (!x->sb)
+		LINK("tpm:secure_boot", false, "the host has no Secure Boot key directory to compare PCR 7 with");
+	else if (!chain_ok)
+		LINK("tpm:secure_boot", false, pe_why);
+	else if (probe_evidence_secureboot(log, x->sb, &chain, why, sizeof(why)) < 0)
+		LINK("tpm:secure_boot", false, why);
 	else {
-		struct probe_secureboot sb;
-		bool authority = false;
-
-		r = probe_eventlog_secureboot(log, &sb, why, sizeof(why));
-		for (size_t i = 0; r >= 0 && i < sb.n_authorities; i++)
-			authority |= contains(sb.authorities[i].data, sb.authorities[i].data_len, x->db, x->db_len);
-		if (r < 0)
-			LINK("tpm:secure_boot", false, why);
-		else if (!sb.secure_boot)
-			LINK("tpm:secure_boot", false, "PCR 7: SecureBoot was not measured as enabled");
-		else if (!contains(sb.pk.data, sb.pk.data_len, x->pk, x->pk_len) ||
-			 !contains(sb.kek.data, sb.kek.data_len, x->kek, x->kek_len) ||
-			 !contains(sb.db.data, sb.db.data_len, x->db, x->db_len))
-			LINK("tpm:secure_boot", false, "PCR 7: PK, KEK or db is not what the host enrolled");
-		else if (!authority)
-			LINK("tpm:secure_boot", false, "PCR 7: the UKI was not verified by the host's db certificate");
-		else if (sb.dbx.data_len == 0)
-			LINK("tpm:secure_boot", false, "PCR 7: dbx was measured empty");
-		else
-			LINK("tpm:secure_boot", true,
-			     "PCR 7: Secure Boot on, the host's PK, KEK and db, the UKI verified by the host's db certificate");
+		secure_boot_ok = true;
+		LINK("tpm:secure_boot", true,
+		     "PCR 7: Secure Boot on; PK, KEK, db and dbx exactly the key directory's; the one authority event "
+		     "is the host's db certificate that signed the UKI");
 	}
 
-	/* PCR 11, PCR 9 and the cmdline, from the UKI the host booted. */
-	if (!x->uki_path) {
-		LINK("tpm:pcr11", false, "the host does not know which UKI it booted");
-		LINK("tpm:pcr9", false, "the host does not know which UKI it booted");
-		LINK("tpm:pcr12", false, "not verified");
-		LINK("tpm:cmdline", false, "the host does not know which UKI it booted");
-	} else {
-		struct probe_pe pe;
+	/* PCR 4. */
+	if (!log_ok)
+		LINK("tpm:pcr4", false, "not verified: rests on tpm:eventlog, which failed");
+	else if (!chain_ok)
+		LINK("tpm:pcr4", false, pe_why);
+	else if (probe_evidence_pcr4_events(log, &chain, why, sizeof(why)) < 0)
+		LINK("tpm:pcr4", false, why);
+	else {
+		char h[17];
 
-		r = probe_pe_load(x->uki_path, &pe, why, sizeof(why));
-		if (r >= 0) {
-			r = uki_links(links, &pe, log_ok ? log : NULL, &d, &ul);
-			if (r >= 0)
-				r = cmdline_link(&pe, x->policy, why, sizeof(why)) < 0 ? link_add(links, "tpm:cmdline", false, why)
-										     : link_add(links, "tpm:cmdline", true, why);
-			probe_pe_done(&pe);
-			if (r < 0)
-				return NULL;
-		} else {
-			snprintf(buf, sizeof(buf), "%s: %s", x->uki_path, why);
-			LINK("tpm:pcr11", false, buf);
-			LINK("tpm:pcr9", false, buf);
-			LINK("tpm:pcr12", false, "not verified");
+		hex16(chain.apps[0].authenticode_sha256, h);
+		pcr4_ok = true;
+		snprintf(buf, sizeof(buf), "PCR 4: the firmware started %s (Authenticode sha256 %s...)%s and no other EFI application",
+			 chain.apps[0].what, h, chain.n > 1 ? " and the rest of the boot chain" : "");
+		LINK("tpm:pcr4", true, buf);
+	}
+
+	/* PCR 11, PCR 9, PCR 12 and the cmdline, from the UKI the host booted. */
+	if (!pe_ok) {
+		LINK("tpm:pcr11", false, pe_why);
+		LINK("tpm:pcr9", false, pe_why);
+		LINK("tpm:pcr12", false, "not verified");
+		LINK("tpm:cmdline", false, pe_why);
+	} else {
+		r = uki_links(links, &pe, log_ok ? log : NULL, &d, &ul);
+		if (r < 0)
+			return NULL;
+		pcr11_ok = link_proven(links, "tpm:pcr11");
+		r = cmdline_link(&pe, x->policy, why, sizeof(why));
+		if (r < 0)
+			LINK("tpm:cmdline", false, why);
+		else if (!secure_boot_ok || !pcr4_ok || !pcr11_ok) {
+			/* What the UKI says is shown by the boot chain only: a failed premise leaves it unproven. */
+			snprintf(buf, sizeof(buf), "not proven: rests on %s, which failed (%s)",
+				 !secure_boot_ok ? "tpm:secure_boot" : !pcr4_ok ? "tpm:pcr4" : "tpm:pcr11", why);
 			LINK("tpm:cmdline", false, buf);
+		} else {
+			snprintf(buf, sizeof(buf), "%s (the boot chain proven by PCR 7, PCR 4 and PCR 11)", why);
+			LINK("tpm:cmdline", true, buf);
 		}
 	}
 #undef LINK

@@ -7,15 +7,21 @@
  *   tpm:quote        signature under the pinned AK, qualifying data = the binding,
  *                    clock safe, exactly the PCRs asked for, their digest
  *   tpm:eventlog     the firmware log replays to exactly the quoted PCRs
- *   tpm:secure_boot  PCR 7: Secure Boot on, PK/KEK/db the host enrolled, the UKI
- *                    verified by the host's db certificate
+ *   tpm:secure_boot  PCR 7: Secure Boot on; PK, KEK, db and dbx equal, entry for
+ *                    entry, to what the host enrolled (probe-sbref.h); exactly the
+ *                    authority events the expected boot chain produces, each the
+ *                    host's db entry that verifies it; nothing else
+ *   tpm:pcr4         PCR 4: the firmware started exactly the expected boot chain
+ *                    (today the sealed UKI alone), by Authenticode SHA-256
  *   tpm:pcr11        PCR 11, event by event: each section systemd-stub measured is the
  *                    sealed UKI's (name, then content), in order, then only the
  *                    systemd-pcrphase words of the userspace log
  *   tpm:pcr9         PCR 9: the kernel's EFI stub measured exactly that UKI's
  *                    .cmdline (as LoadOptions) and .initrd, nothing else
  *   tpm:pcr12        PCR 12 is untouched: no cmdline override or addon
- *   tpm:cmdline      that UKI's own .cmdline names a digest the policy allows
+ *   tpm:cmdline      that UKI's own .cmdline, read as the guest's check reads it
+ *                    (common/sc-cmdline.h), names a digest the policy allows; proven
+ *                    only when tpm:secure_boot, tpm:pcr4 and tpm:pcr11 are
  *
  * Only once every link is proven does the host know, without trusting the
  * guest, that Secure Boot ran with its keys, the signed UKI it built booted
@@ -32,10 +38,30 @@
 #include "probe-credential.h"
 #include "probe-pcr11.h"
 #include "probe-policy.h"
+#include "probe-sbref.h"
 #include "probe-tpm.h"
 #include "probe-userlog.h"
 
 #define PROBE_EVIDENCE_MAX_CERTS 8
+
+/*
+ * The boot chain the firmware must start, in order, for the sealed boot (a
+ * list, so that a boot loader can stand in front of the UKI): each
+ * application's Authenticode SHA-256, as PCR 4 measures it, and the db entry
+ * (EFI_SIGNATURE_DATA, inside the probe_sb_reference) that verifies it, as
+ * PCR 7's authority event must name it (NULL: none of db verifies it).
+ */
+#define PROBE_BOOT_CHAIN_MAX 4
+struct probe_boot_app {
+	char what[48]; /* "the sealed UKI" */
+	uint8_t authenticode_sha256[32];
+	const uint8_t *authority;
+	size_t authority_len;
+};
+struct probe_boot_chain {
+	unsigned n;
+	struct probe_boot_app apps[PROBE_BOOT_CHAIN_MAX];
+};
 
 struct probe_evidence_expect {
 	const char *nonce;
@@ -45,9 +71,10 @@ struct probe_evidence_expect {
 	size_t ak_name_len;
 	const char *uki_path;   /* the sealed UKI the host built (for PCR 11 and its .cmdline); NULL: not known (fails) */
 	const struct probe_policy *policy;
-	/* The host's enrolled keys, DER: each must be in the PCR 7 measurement of its variable. */
-	const uint8_t *pk, *kek, *db;
-	size_t pk_len, kek_len, db_len;
+	/* The key directory's PK, KEK, db and dbx (probe-sbref.h): PCR 7 must measure exactly these. */
+	const struct probe_sb_reference *sb;
+	/* The boot chain PCR 4 and PCR 7 must show; NULL: the UKI at uki_path alone (probe_boot_chain_add()). */
+	const struct probe_boot_chain *chain;
 	const char *counters_file; /* the VM's last quote's clock and counters (probe_quote_counters_check()), or NULL */
 	/* No AK pinned: the session's credential phase (probe-credential.h). An AK it proved bound to the
 	 * EK is the one the quote must be signed by, and is pinned in ak_pin_file once the quote verifies. */
@@ -96,6 +123,40 @@ int probe_evidence_pcr11_events(const struct probe_eventlog *log, const struct p
  */
 int probe_evidence_pcr9_events(const struct probe_eventlog *log, const uint8_t *cmdline, size_t cmdline_len,
 			       const struct probe_pcr11 *pred, char *why, size_t why_size);
+
+/*
+ * probe_evidence_pcr4_events() - PCR 4 as EDK2 extends it for a boot from a
+ * Boot#### option (a real OVMF log: tests/fixtures/evidence/evidence.json):
+ * one EV_EFI_ACTION "Calling EFI Application from Boot Option", then the
+ * separator (00000000), then one EV_EFI_BOOT_SERVICES_APPLICATION per
+ * application of @chain, in order, each of its Authenticode SHA-256. Any other
+ * event (another application, a "Returning from EFI Application" that says a
+ * boot option came back, a second separator) is -EPERM with @why naming it.
+ */
+int probe_evidence_pcr4_events(const struct probe_eventlog *log, const struct probe_boot_chain *chain, char *why,
+			       size_t why_size);
+
+/*
+ * probe_evidence_secureboot() - PCR 7 (probe_eventlog_secureboot()'s rules,
+ * then): PK, KEK, db and dbx equal @sb entry for entry; no authority event
+ * before the separator; after it exactly the distinct authorities of @chain,
+ * in the order the chain first uses them (EDK2 measures each db entry once,
+ * DxeImageVerificationLib), each byte for byte its UEFI_VARIABLE_DATA for db.
+ * The quote binds the order of one PCR's events, not the order across PCRs:
+ * an event an OS appended to PCR 7 is caught by this exact count, and the
+ * log's own order is checked too (nothing in PCR 7 after ExitBootServices).
+ */
+int probe_evidence_secureboot(const struct probe_eventlog *log, const struct probe_sb_reference *sb,
+			      const struct probe_boot_chain *chain, char *why, size_t why_size);
+
+/*
+ * probe_boot_chain_add() - append @pe (the signed application as the host
+ * built it) as @what: its Authenticode SHA-256 and the db entry of @sb that
+ * verifies its signature. 0, -E2BIG, or -ENOENT/-EBADMSG with @why when its
+ * signature names no db entry (the application is still added, without one).
+ */
+int probe_boot_chain_add(struct probe_boot_chain *chain, const char *what, const struct probe_pe *pe,
+			 const struct probe_sb_reference *sb, char *why, size_t why_size);
 
 /* Strict base64 (RFC 4648, padded, no whitespace) of at most @max decoded bytes; malloc'd. 0 or -EBADMSG/-EMSGSIZE. */
 int probe_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len);

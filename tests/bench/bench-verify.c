@@ -50,8 +50,9 @@ int main(int argc, char **argv)
 	const char *uki = argc > 3 ? argv[3] : NULL;
 	_cleanup_free_ char *ev_text = NULL, *report_bytes = NULL, *nonce = NULL;
 	_cleanup_free_ long long *us = NULL;
-	uint8_t *pk = NULL, *kek = NULL, *db = NULL, *ak = NULL;
-	size_t ev_len, report_len, nlen, pk_len, kek_len, db_len, ak_len;
+	uint8_t *ak = NULL;
+	size_t ev_len, report_len, nlen, ak_len;
+	struct probe_sb_reference sb;
 	struct probe_tpm_public pub;
 	struct probe_policy policy;
 	json_t *ev;
@@ -62,8 +63,7 @@ int main(int argc, char **argv)
 	if (!us || sc_read_file_capped(path(dir, "evidence.json"), 1 << 20, &ev_text, &ev_len) < 0 ||
 	    sc_read_file_capped(path(dir, "report.json"), 1 << 20, &report_bytes, &report_len) < 0 ||
 	    sc_read_file_capped(path(dir, "nonce"), 128, &nonce, &nlen) < 0 || nlen < 64 ||
-	    probe_cert_der(path(dir, "PK.crt"), &pk, &pk_len) < 0 || probe_cert_der(path(dir, "KEK.crt"), &kek, &kek_len) < 0 ||
-	    probe_cert_der(path(dir, "db.crt"), &db, &db_len) < 0) {
+	    probe_sb_reference_load(dir, &sb, NULL, 0) < 0) {
 		fprintf(stderr, "bench-verify: %s: not an evidence fixture folder\n", dir);
 		return 2;
 	}
@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 		struct probe_evidence_expect x = {
 			.nonce = nonce, .report = (const uint8_t *)report_bytes, .report_len = report_len,
 			.ak_name = pub.name, .ak_name_len = pub.name_len, .uki_path = pass == 2 ? uki : NULL,
-			.policy = &policy, .pk = pk, .pk_len = pk_len, .kek = kek, .kek_len = kek_len, .db = db, .db_len = db_len,
+			.policy = &policy, .sb = &sb,
 		};
 
 		for (unsigned i = 0; i < n; i++) {
@@ -106,9 +106,7 @@ int main(int argc, char **argv)
 		       us, n);
 	}
 	json_decref(ev);
-	free(pk);
-	free(kek);
-	free(db);
+	probe_sb_reference_done(&sb);
 	free(ak);
 	return 0;
 }

@@ -456,7 +456,7 @@ def case_usage(probe, tmp):
         (ok + ["extra"], "no arguments"),
         (["--socket-dir", sock, "--expect-digest", "abc"], "--expect-digest"),
         (ok + ["--state-dir", tmp, "--tpm-uki", os.path.join(tmp, "no.efi"), "--tpm-keys", tmp], "no.efi"),
-        (ok + ["--state-dir", tmp, "--tpm-uki", bad_json, "--tpm-keys", tmp], "PK.crt"),
+        (ok + ["--state-dir", tmp, "--tpm-uki", bad_json, "--tpm-keys", tmp], "the Secure Boot key directory (the trust root of PCR 7): " + tmp + "/GUID.txt"),
         (ok + ["--tpm-ek-ca", bad_json], "go together"),
         (ok + ["--state-dir", tmp, "--tpm-uki", bad_json, "--tpm-keys", tmp, "--tpm-ek-ca",
                os.path.join(tmp, "no-ca.pem")], "no-ca.pem"),

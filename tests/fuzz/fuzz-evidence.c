@@ -22,8 +22,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.nonce = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
 		.report = (const uint8_t *)report, .report_len = sizeof(report) - 1,
 		.ak_name = name, .ak_name_len = sizeof(name), .policy = &p,
-		.pk = (const uint8_t *)"pk", .pk_len = 2, .kek = (const uint8_t *)"kek", .kek_len = 3,
-		.db = (const uint8_t *)"db", .db_len = 2,
 	};
 	json_t *ev, *links;
 

@@ -29,11 +29,44 @@ struct fixture {
 	char *report;
 	size_t report_len;
 	char nonce[65];
-	uint8_t *pk, *kek, *db;
-	size_t pk_len, kek_len, db_len;
+	struct probe_sb_reference sb;
+	struct probe_boot_chain chain;
 	struct probe_tpm_public ak;
 	struct probe_policy policy;
 };
+
+/*
+ * The boot chain of the fixture's boot: the sealed UKI of that build is not
+ * kept (tests/fixtures/evidence/README.md), so its Authenticode digest is the
+ * one OVMF measured into PCR 4 in this very log, and its authority the key
+ * directory's db entry (the UKI was signed by db.crt). The VM tests prove the
+ * digest the host computes from a UKI it built (tpm:pcr4 in tests/vm/test-tpm.sh).
+ */
+static void fixture_chain(struct fixture *f)
+{
+	_cleanup_eventlog_ struct probe_eventlog *log = NULL;
+	struct probe_pe_cert db = { 0 };
+	uint8_t *raw = NULL;
+	size_t len;
+	bool found = false;
+
+	memset(&f->chain, 0, sizeof(f->chain));
+	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
+	assert_int_equal(probe_eventlog_parse(raw, len, &log, NULL, 0), 0);
+	for (size_t i = 0; i < log->n_events; i++)
+		if (log->events[i].pcr == 4 && log->events[i].type == PROBE_EV_EFI_BOOT_SERVICES_APPLICATION) {
+			assert_false(found);
+			memcpy(f->chain.apps[0].authenticode_sha256, log->events[i].digests[0], 32);
+			found = true;
+		}
+	assert_true(found);
+	free(raw);
+	snprintf(f->chain.apps[0].what, sizeof(f->chain.apps[0].what), "the sealed UKI");
+	assert_int_equal(probe_cert_der(DIR "db.crt", &db.der, &db.len), 0);
+	assert_int_equal(probe_sb_db_authority(&f->sb, &db, 1, &f->chain.apps[0].authority, &f->chain.apps[0].authority_len), 0);
+	free(db.der);
+	f->chain.n = 1;
+}
 
 static void load(struct fixture *f)
 {
@@ -50,23 +83,20 @@ static void load(struct fixture *f)
 	assert_true(len >= 64);
 	memcpy(f->nonce, nonce, 64);
 	f->nonce[64] = '\0';
-	assert_int_equal(probe_cert_der(DIR "PK.crt", &f->pk, &f->pk_len), 0);
-	assert_int_equal(probe_cert_der(DIR "KEK.crt", &f->kek, &f->kek_len), 0);
-	assert_int_equal(probe_cert_der(DIR "db.crt", &f->db, &f->db_len), 0);
+	assert_int_equal(probe_sb_reference_load(FIXTURES_DIR "/evidence", &f->sb, NULL, 0), 0);
 	/* The pinned Name: here the AK's own (the host derives it from the TPM it owns). */
 	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(f->ev, "ak_public")), 1024, &ak, &ak_len), 0);
 	assert_int_equal(probe_tpm2b_public_parse(ak, ak_len, &f->ak, NULL, 0), 0);
 	free(ak);
 	probe_policy_init(&f->policy);
+	fixture_chain(f);
 }
 
 static void unload(struct fixture *f)
 {
 	json_decref(f->ev);
 	free(f->report);
-	free(f->pk);
-	free(f->kek);
-	free(f->db);
+	probe_sb_reference_done(&f->sb);
 }
 
 static json_t *verify(struct fixture *f)
@@ -74,7 +104,7 @@ static json_t *verify(struct fixture *f)
 	struct probe_evidence_expect x = {
 		.nonce = f->nonce, .report = (const uint8_t *)f->report, .report_len = f->report_len,
 		.ak_name = f->ak.name, .ak_name_len = f->ak.name_len, .uki_path = NULL, .policy = &f->policy,
-		.pk = f->pk, .pk_len = f->pk_len, .kek = f->kek, .kek_len = f->kek_len, .db = f->db, .db_len = f->db_len,
+		.sb = &f->sb, .chain = &f->chain,
 	};
 	json_t *links = probe_evidence_verify(f->ev, &x, NULL);
 
@@ -276,13 +306,13 @@ static void test_keys_not_the_hosts(void **state)
 	(void)state;
 	load(&f);
 	/* The host expects its PK in db: the measured db is not what it enrolled. */
-	tmp = f.db;
-	n = f.db_len;
-	f.db = f.pk;
-	f.db_len = f.pk_len;
-	expect(verify(&f), "pppf", "not what the host enrolled");
-	f.db = tmp;
-	f.db_len = n;
+	tmp = f.sb.esl[PROBE_SB_DB];
+	n = f.sb.esl_len[PROBE_SB_DB];
+	f.sb.esl[PROBE_SB_DB] = f.sb.esl[PROBE_SB_PK];
+	f.sb.esl_len[PROBE_SB_DB] = f.sb.esl_len[PROBE_SB_PK];
+	expect(verify(&f), "pppf", "PCR 7: db entry 1 is the certificate \"CN=sealcheck demo db\", not the certificate \"CN=sealcheck demo PK\"");
+	f.sb.esl[PROBE_SB_DB] = tmp;
+	f.sb.esl_len[PROBE_SB_DB] = n;
 	unload(&f);
 }
 
@@ -675,6 +705,372 @@ static void test_base64(void **state)
 	assert_int_equal(probe_base64_decode("aGVsbG8=", 4, &out, &len), -EMSGSIZE);
 }
 
+/*
+ * An attacker's log, as firmware and a rooted OS would really produce it: the
+ * fixture's events re-encoded with changes, each PCR 7 event's digest the hash
+ * of its data (as the firmware extends it), so the log is consistent with the
+ * PCRs such a boot would quote. The PCR 7 and PCR 4 rules must refuse it.
+ */
+struct ev {
+	uint32_t pcr, type;
+	uint8_t digest[32];
+	uint8_t *data;
+	uint32_t len;
+};
+struct evlist {
+	uint8_t *head; /* the Spec ID event, verbatim */
+	size_t head_len;
+	size_t n;
+	struct ev e[128];
+};
+
+static void evlist_load(struct fixture *f, struct evlist *l)
+{
+	_cleanup_eventlog_ struct probe_eventlog *log = NULL;
+	uint8_t *raw = NULL;
+	size_t len;
+
+	memset(l, 0, sizeof(*l));
+	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
+	assert_int_equal(probe_eventlog_parse(raw, len, &log, NULL, 0), 0);
+	assert_int_equal(log->n_algs, 1);
+	l->head_len = log->events[0].offset;
+	l->head = malloc(l->head_len);
+	assert_non_null(l->head);
+	memcpy(l->head, raw, l->head_len);
+	for (size_t i = 0; i < log->n_events; i++) {
+		struct ev *e = &l->e[l->n++];
+
+		assert_true(l->n < 128);
+		e->pcr = log->events[i].pcr;
+		e->type = log->events[i].type;
+		memcpy(e->digest, log->events[i].digests[0], 32);
+		e->len = log->events[i].data_len;
+		e->data = malloc(e->len + 1);
+		memcpy(e->data, log->events[i].data, e->len);
+	}
+	free(raw);
+}
+
+static void evlist_free(struct evlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->e[i].data);
+	free(l->head);
+}
+
+/* Insert a copy of @src at @at, its data replaced by @data (hashed into its digest) unless NULL. */
+static void evlist_insert(struct evlist *l, size_t at, const struct ev *src, const uint8_t *data, uint32_t len)
+{
+	struct ev n = *src;
+
+	assert_true(l->n + 1 < 128 && at <= l->n);
+	if (data) {
+		n.len = len;
+		assert_int_equal(probe_bank_hash(PROBE_BANK_SHA256, data, len, n.digest), 0);
+	} else
+		data = src->data;
+	n.data = malloc(n.len + 1);
+	memcpy(n.data, data, n.len);
+	memmove(&l->e[at + 1], &l->e[at], (l->n - at) * sizeof(l->e[0]));
+	l->e[at] = n;
+	l->n++;
+}
+
+static size_t evlist_find(const struct evlist *l, uint32_t pcr, uint32_t type, size_t nth)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->e[i].pcr == pcr && l->e[i].type == type && nth-- == 0)
+			return i;
+	fail_msg("no event %u/0x%x", pcr, type);
+	return 0;
+}
+
+static struct probe_eventlog *evlist_parse(const struct evlist *l)
+{
+	struct probe_eventlog *log = NULL;
+	size_t len = l->head_len, o;
+	uint8_t *buf;
+
+	for (size_t i = 0; i < l->n; i++)
+		len += 4 + 4 + 4 + 2 + 32 + 4 + l->e[i].len;
+	buf = malloc(len);
+	assert_non_null(buf);
+	memcpy(buf, l->head, l->head_len);
+	o = l->head_len;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct ev *e = &l->e[i];
+		uint32_t one = 1, len32 = e->len;
+		uint16_t alg = PROBE_TPM_ALG_SHA256;
+
+		memcpy(buf + o, &e->pcr, 4), o += 4;
+		memcpy(buf + o, &e->type, 4), o += 4;
+		memcpy(buf + o, &one, 4), o += 4;
+		memcpy(buf + o, &alg, 2), o += 2;
+		memcpy(buf + o, e->digest, 32), o += 32;
+		memcpy(buf + o, &len32, 4), o += 4;
+		memcpy(buf + o, e->data, e->len), o += e->len;
+	}
+	assert_int_equal(probe_eventlog_parse(buf, len, &log, NULL, 0), 0);
+	free(buf);
+	return log;
+}
+
+static void expect_sb(struct fixture *f, const struct evlist *l, const char *why_part)
+{
+	_cleanup_eventlog_ struct probe_eventlog *log = evlist_parse(l);
+	char why[600] = "";
+	int r = probe_evidence_secureboot(log, &f->sb, &f->chain, why, sizeof(why));
+
+	if (!why_part) {
+		if (r != 0)
+			fail_msg("PCR 7 refused: %s", why);
+		return;
+	}
+	if (r != -EPERM || !strstr(why, why_part))
+		fail_msg("PCR 7: %d '%s', want -EPERM with '%s'", r, why, why_part);
+}
+
+static void expect_pcr4(struct fixture *f, const struct evlist *l, const char *why_part)
+{
+	_cleanup_eventlog_ struct probe_eventlog *log = evlist_parse(l);
+	char why[600] = "";
+	int r = probe_evidence_pcr4_events(log, &f->chain, why, sizeof(why));
+
+	if (!why_part) {
+		if (r != 0)
+			fail_msg("PCR 4 refused: %s", why);
+		return;
+	}
+	if (r != -EPERM || !strstr(why, why_part))
+		fail_msg("PCR 4: %d '%s', want -EPERM with '%s'", r, why, why_part);
+}
+
+/* A UEFI_VARIABLE_DATA for db whose data is the measured db plus one more EFI_CERT_X509 list of @der. */
+static uint8_t *db_with_extra(const struct ev *dbev, const uint8_t *der, size_t der_len, uint32_t *ret_len)
+{
+	static const uint8_t x509[16] = { 0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a,
+					  0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0, 0x72 };
+	uint32_t sig = (uint32_t)(16 + der_len), list = 28 + sig, zero = 0;
+	size_t len = dbev->len + list;
+	uint8_t *d = malloc(len), *p;
+	uint64_t data_len;
+
+	assert_non_null(d);
+	memcpy(d, dbev->data, dbev->len);
+	memcpy(&data_len, d + 24, 8);
+	data_len += list;
+	memcpy(d + 24, &data_len, 8);
+	p = d + dbev->len;
+	memcpy(p, x509, 16);
+	memcpy(p + 16, &list, 4);
+	memcpy(p + 20, &zero, 4);
+	memcpy(p + 24, &sig, 4);
+	memset(p + 28, 0x42, 16); /* another owner */
+	memcpy(p + 44, der, der_len);
+	*ret_len = (uint32_t)len;
+	return d;
+}
+
+static void test_pcr7_exact(void **state)
+{
+	struct fixture f;
+	struct evlist l;
+	uint8_t *extra_der = NULL, *d;
+	size_t extra_len, db, sep, auth, ebs;
+	uint32_t len;
+
+	(void)state;
+	load(&f);
+	evlist_load(&f, &l);
+	expect_sb(&f, &l, NULL); /* the real boot, re-encoded: accepted */
+	evlist_free(&l);
+
+	/* db holds the host's certificate and one more (the extra key that signs the attacker's binary). */
+	assert_int_equal(probe_cert_der(DIR "KEK.crt", &extra_der, &extra_len), 0);
+	evlist_load(&f, &l);
+	db = evlist_find(&l, 7, PROBE_EV_EFI_VARIABLE_DRIVER_CONFIG, 3);
+	d = db_with_extra(&l.e[db], extra_der, extra_len, &len);
+	evlist_insert(&l, db, &l.e[db], d, len);
+	free(l.e[db + 1].data);
+	memmove(&l.e[db + 1], &l.e[db + 2], (l.n - db - 2) * sizeof(l.e[0]));
+	l.n--;
+	expect_sb(&f, &l, "PCR 7: db holds the certificate \"CN=sealcheck demo KEK\", which the host did not enroll (2 entries, 1 enrolled)");
+	evlist_free(&l);
+	free(d);
+
+	/* The host enrolled two db certificates, the firmware measured one: missing, named. */
+	{
+		uint8_t *saved = f.sb.esl[PROBE_SB_DB];
+		size_t saved_len = f.sb.esl_len[PROBE_SB_DB];
+		struct ev fake = { .len = (uint32_t)(32 + 2 * 2 + saved_len) };
+		uint8_t *var = calloc(1, fake.len), *two;
+		uint32_t two_len;
+
+		/* The reference: db's list plus one for KEK.crt, built the same way as the attacker's db above. */
+		memcpy(var + 16, &(uint64_t){ 2 }, 8);
+		memcpy(var + 24, &(uint64_t){ saved_len }, 8);
+		var[32] = 'd', var[34] = 'b';
+		memcpy(var + 36, saved, saved_len);
+		fake.data = var;
+		two = db_with_extra(&fake, extra_der, extra_len, &two_len);
+		f.sb.esl[PROBE_SB_DB] = malloc(two_len - 36);
+		memcpy(f.sb.esl[PROBE_SB_DB], two + 36, two_len - 36);
+		f.sb.esl_len[PROBE_SB_DB] = two_len - 36;
+		evlist_load(&f, &l);
+		expect_sb(&f, &l, "PCR 7: db lacks the certificate \"CN=sealcheck demo KEK\", which the host enrolled (1 entries, 2 enrolled)");
+		evlist_free(&l);
+		free(f.sb.esl[PROBE_SB_DB]);
+		f.sb.esl[PROBE_SB_DB] = saved;
+		f.sb.esl_len[PROBE_SB_DB] = saved_len;
+		free(two);
+		free(var);
+	}
+
+	/* A second authority event right after the first (the same db entry again, as an OS can extend it). */
+	evlist_load(&f, &l);
+	auth = evlist_find(&l, 7, PROBE_EV_EFI_VARIABLE_AUTHORITY, 0);
+	evlist_insert(&l, auth + 1, &l.e[auth], NULL, 0);
+	expect_sb(&f, &l, "an authority event the boot chain does not produce (2 after the separator, 1 expected)");
+	evlist_free(&l);
+
+	/* An authority event appended after ExitBootServices (the end of the log), and one moved before
+	 * it in the log (the quote does not bind the order across PCRs): both one too many. */
+	evlist_load(&f, &l);
+	auth = evlist_find(&l, 7, PROBE_EV_EFI_VARIABLE_AUTHORITY, 0);
+	evlist_insert(&l, l.n, &l.e[auth], NULL, 0);
+	expect_sb(&f, &l, "an authority event the boot chain does not produce");
+	evlist_free(&l);
+	evlist_load(&f, &l);
+	auth = evlist_find(&l, 7, PROBE_EV_EFI_VARIABLE_AUTHORITY, 0);
+	ebs = evlist_find(&l, 5, PROBE_EV_EFI_ACTION, 0);
+	evlist_insert(&l, ebs, &l.e[auth], NULL, 0);
+	expect_sb(&f, &l, "an authority event the boot chain does not produce");
+	evlist_free(&l);
+
+	/* The authority is the extra certificate (the attacker's binary verified), not the host's. */
+	evlist_load(&f, &l);
+	auth = evlist_find(&l, 7, PROBE_EV_EFI_VARIABLE_AUTHORITY, 0);
+	{
+		uint32_t alen = (uint32_t)(32 + 4 + 16 + extra_len);
+		uint8_t *a = calloc(1, alen);
+
+		memcpy(a, l.e[auth].data, 36); /* db's GUID, name length, then "db" */
+		memcpy(a + 24, &(uint64_t){ 16 + extra_len }, 8);
+		memset(a + 36, 0x42, 16);
+		memcpy(a + 52, extra_der, extra_len);
+		evlist_insert(&l, auth, &l.e[auth], a, alen);
+		free(l.e[auth + 1].data);
+		memmove(&l.e[auth + 1], &l.e[auth + 2], (l.n - auth - 2) * sizeof(l.e[0]));
+		l.n--;
+		free(a);
+	}
+	expect_sb(&f, &l, "authority event 1 is not the host's db entry");
+	evlist_free(&l);
+
+	/* An authority before the separator (a driver verified by db): not the chain's. */
+	evlist_load(&f, &l);
+	auth = evlist_find(&l, 7, PROBE_EV_EFI_VARIABLE_AUTHORITY, 0);
+	sep = evlist_find(&l, 7, PROBE_EV_SEPARATOR, 0);
+	evlist_insert(&l, sep, &l.e[auth], NULL, 0);
+	expect_sb(&f, &l, "authority event(s) before the separator");
+	evlist_free(&l);
+
+	/* Only the order of the log: a PCR 7 event listed after ExitBootServices, the count unchanged. */
+	evlist_load(&f, &l);
+	auth = evlist_find(&l, 7, PROBE_EV_EFI_VARIABLE_AUTHORITY, 0);
+	evlist_insert(&l, l.n, &l.e[auth], NULL, 0);
+	free(l.e[auth].data);
+	memmove(&l.e[auth], &l.e[auth + 1], (l.n - auth - 1) * sizeof(l.e[0]));
+	l.n--;
+	expect_sb(&f, &l, "PCR 7: an event after ExitBootServices");
+	evlist_free(&l);
+
+	free(extra_der);
+	unload(&f);
+}
+
+static void test_pcr4_exact(void **state)
+{
+	struct fixture f;
+	struct evlist l;
+	size_t app, ebs;
+
+	(void)state;
+	load(&f);
+	evlist_load(&f, &l);
+	expect_pcr4(&f, &l, NULL); /* the real boot: the sealed UKI alone */
+	evlist_free(&l);
+
+	/* Another application (a shim, a boot loader, the attacker's binary) before the UKI. */
+	evlist_load(&f, &l);
+	app = evlist_find(&l, 4, PROBE_EV_EFI_BOOT_SERVICES_APPLICATION, 0);
+	evlist_insert(&l, app, &l.e[app], NULL, 0);
+	memset(l.e[app].digest, 0xab, 32);
+	expect_pcr4(&f, &l, "PCR 4: the firmware started an EFI application the host did not build, sha256 abababababababab..., where the sealed UKI");
+	evlist_free(&l);
+
+	/* Only the attacker's application. */
+	evlist_load(&f, &l);
+	app = evlist_find(&l, 4, PROBE_EV_EFI_BOOT_SERVICES_APPLICATION, 0);
+	memset(l.e[app].digest, 0xcd, 32);
+	expect_pcr4(&f, &l, "sha256 cdcdcdcdcdcdcdcd...");
+	evlist_free(&l);
+
+	/* The UKI twice (an OS extends PCR 4 with it again). */
+	evlist_load(&f, &l);
+	app = evlist_find(&l, 4, PROBE_EV_EFI_BOOT_SERVICES_APPLICATION, 0);
+	evlist_insert(&l, app + 1, &l.e[app], NULL, 0);
+	expect_pcr4(&f, &l, "PCR 4: an EFI application the host did not expect ran after the sealed UKI");
+	evlist_free(&l);
+
+	/* The same, listed after ExitBootServices. */
+	evlist_load(&f, &l);
+	app = evlist_find(&l, 4, PROBE_EV_EFI_BOOT_SERVICES_APPLICATION, 0);
+	evlist_insert(&l, l.n, &l.e[app], NULL, 0);
+	expect_pcr4(&f, &l, "PCR 4: an event (type 0x80000003) after ExitBootServices");
+	evlist_free(&l);
+
+	/* A boot option that came back, then another start. */
+	evlist_load(&f, &l);
+	app = evlist_find(&l, 4, PROBE_EV_EFI_BOOT_SERVICES_APPLICATION, 0);
+	evlist_insert(&l, app + 1, &l.e[evlist_find(&l, 4, PROBE_EV_EFI_ACTION, 0)],
+		      (const uint8_t *)"Returning from EFI Application from Boot Option", 47);
+	expect_pcr4(&f, &l, "EV_EFI_ACTION \"Returning from EFI Application from Boot Option\"");
+	evlist_free(&l);
+
+	/* The UKI never started (no application event at all). */
+	evlist_load(&f, &l);
+	app = evlist_find(&l, 4, PROBE_EV_EFI_BOOT_SERVICES_APPLICATION, 0);
+	free(l.e[app].data);
+	memmove(&l.e[app], &l.e[app + 1], (l.n - app - 1) * sizeof(l.e[0]));
+	l.n--;
+	expect_pcr4(&f, &l, "the sealed UKI was never started");
+	evlist_free(&l);
+
+	/* No ExitBootServices in PCR 5: the log cannot be placed. */
+	evlist_load(&f, &l);
+	ebs = evlist_find(&l, 5, PROBE_EV_EFI_ACTION, 0);
+	free(l.e[ebs].data);
+	memmove(&l.e[ebs], &l.e[ebs + 1], (l.n - ebs - 1) * sizeof(l.e[0]));
+	l.n--;
+	expect_pcr4(&f, &l, "no \"Exit Boot Services Invocation\"");
+	evlist_free(&l);
+
+	/* The whole verification: a chain whose UKI is another build fails tpm:pcr4 and leaves
+	 * tpm:cmdline unproven whatever it says. */
+	f.chain.apps[0].authenticode_sha256[0] ^= 1;
+	{
+		json_t *links = verify(&f);
+
+		assert_string_equal(status_of(links, "tpm:pcr4"), "failed");
+		assert_non_null(strstr(reason_of(links, "tpm:pcr4"), "the host did not build"));
+		assert_string_equal(status_of(links, "tpm:secure_boot"), "proven");
+		json_decref(links);
+	}
+	unload(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -686,7 +1082,8 @@ int main(void)
 		cmocka_unit_test(test_pcr11_events), cmocka_unit_test(test_pcr11_event_of_another_type),
 		cmocka_unit_test(test_pcr11_unknown_section), cmocka_unit_test(test_pcr9_events),
 		cmocka_unit_test(test_pcr9_unknown_event), cmocka_unit_test(test_userlog),
-		cmocka_unit_test(test_userlog_in_evidence),
+		cmocka_unit_test(test_userlog_in_evidence), cmocka_unit_test(test_pcr7_exact),
+		cmocka_unit_test(test_pcr4_exact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "probe-evidence.h"
+#include "probe-sbref.h"
+#include "sc-esl.h"
+#include "sc-fileio.h"
+#include "sc-macro.h"
+
+#define SB_ENTRIES_MAX 64
+
+/* EFI_CERT_X509_GUID a5c059a1-94e4-4aa7-87b5-ab155c2bf072, EFI_CERT_SHA256_GUID c1c41626-504c-4092-aca9-41f936934328. */
+static const uint8_t cert_x509_guid[16] = { 0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a,
+					    0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0, 0x72 };
+static const uint8_t cert_sha256_guid[16] = { 0x26, 0x16, 0xc4, 0xc1, 0x4c, 0x50, 0x92, 0x40,
+					      0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43, 0x28 };
+/* OvmfEnrollDefaultKeys a0baa8a3-041d-48a8-bc87-c36d121b5e3d (virt/firmware/efi/guids.py). */
+static const uint8_t ovmf_enroll_default_keys[16] = { 0xa3, 0xa8, 0xba, 0xa0, 0x1d, 0x04, 0xa8, 0x48,
+						      0xbc, 0x87, 0xc3, 0x6d, 0x12, 0x1b, 0x5e, 0x3d };
+
+_printf_(4, 5) static int fail(int r, char *why, size_t why_size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_size) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_size, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+const char *probe_sb_var_name(enum probe_sb_var v)
+{
+	static const char *const names[] = { "PK", "KEK", "db", "dbx" };
+
+	return v < _PROBE_SB_VAR_MAX ? names[v] : "?";
+}
+
+/* Owned by root or by us, writable by nobody else. */
+static int check_owner(const char *path, const struct stat *st, char *why, size_t why_size)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return fail(-EPERM, why, why_size, "%s: owned by uid %u, neither root nor this user", path,
+			    (unsigned)st->st_uid);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return fail(-EPERM, why, why_size, "%s: writable by %s (mode %04o): others could change what SEALED means",
+			    path, st->st_mode & S_IWOTH ? "everyone" : "its group", (unsigned)(st->st_mode & 07777));
+	return 0;
+}
+
+/* "8-4-4-4-12" hex into the EFI byte order (the first three fields little-endian). */
+static int parse_guid(const char *s, size_t len, uint8_t out[16])
+{
+	static const int order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+	uint8_t b[16];
+	size_t k = 0;
+
+	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' '))
+		len--;
+	if (len != 36)
+		return -EBADMSG;
+	for (size_t i = 0; i < 36;) {
+		int hi, lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i++] != '-')
+				return -EBADMSG;
+			continue;
+		}
+		hi = OPENSSL_hexchar2int((unsigned char)s[i]);
+		lo = OPENSSL_hexchar2int((unsigned char)s[i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EBADMSG;
+		b[k++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	for (size_t i = 0; i < 16; i++)
+		out[i] = b[order[i]];
+	return 0;
+}
+
+/* One EFI_SIGNATURE_LIST of one entry: type, sizes, owner, data. */
+static int one_entry_list(const uint8_t type[16], const uint8_t owner[16], const uint8_t *data, size_t len,
+			  uint8_t **ret, size_t *ret_len)
+{
+	size_t size = 16 + len, total = 28 + size;
+	uint8_t *l;
+
+	if (len > 64 * 1024)
+		return -EMSGSIZE;
+	l = malloc(total);
+	if (!l)
+		return -ENOMEM;
+	memcpy(l, type, 16);
+	for (unsigned i = 0; i < 4; i++) {
+		l[16 + i] = (uint8_t)(total >> (8 * i));
+		l[20 + i] = 0;
+		l[24 + i] = (uint8_t)(size >> (8 * i));
+	}
+	memcpy(l + 28, owner, 16);
+	memcpy(l + 44, data, len);
+	*ret = l;
+	*ret_len = total;
+	return 0;
+}
+
+void probe_sb_reference_done(struct probe_sb_reference *r)
+{
+	for (unsigned i = 0; i < _PROBE_SB_VAR_MAX; i++) {
+		free(r->esl[i]);
+		r->esl[i] = NULL;
+		r->esl_len[i] = 0;
+	}
+}
+
+int probe_sb_reference_load(const char *dir, struct probe_sb_reference *ret, char *why, size_t why_size)
+{
+	static const char *const files[] = { "PK.crt", "KEK.crt", "db.crt" };
+	struct probe_sb_reference r = { { 0 } };
+	_cleanup_free_ char *guid_text = NULL;
+	uint8_t owner[16], empty_sha256[32];
+	char path[512];
+	struct stat st;
+	size_t len;
+	int k;
+
+	if (!dir || !dir[0])
+		return fail(-EINVAL, why, why_size, "no Secure Boot key directory");
+	if (stat(dir, &st) < 0)
+		return fail(-errno, why, why_size, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail(-ENOTDIR, why, why_size, "%s: not a directory", dir);
+	k = check_owner(dir, &st, why, why_size);
+	if (k < 0)
+		return k;
+	snprintf(path, sizeof(path), "%s/GUID.txt", dir);
+	if (stat(path, &st) < 0)
+		return fail(-errno, why, why_size, "%s: %s", path, strerror(errno));
+	if ((k = check_owner(path, &st, why, why_size)) < 0)
+		return k;
+	k = sc_read_file_capped(path, 128, &guid_text, &len);
+	if (k < 0)
+		return fail(k, why, why_size, "%s: %s", path, strerror(-k));
+	if (parse_guid(guid_text, len, owner) < 0)
+		return fail(-EBADMSG, why, why_size, "%s: not a GUID (8-4-4-4-12 hex digits)", path);
+	for (unsigned i = 0; i < ELEMENTSOF(files); i++) {
+		_cleanup_free_ uint8_t *der = NULL;
+		size_t der_len = 0;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		if (stat(path, &st) < 0) {
+			k = -errno;
+			probe_sb_reference_done(&r);
+			return fail(k, why, why_size, "%s: %s", path, strerror(-k));
+		}
+		k = check_owner(path, &st, why, why_size);
+		if (k >= 0 && probe_cert_der(path, &der, &der_len) < 0)
+			k = fail(-EBADMSG, why, why_size, "%s: not a certificate (PEM or DER)", path);
+		if (k >= 0)
+			k = one_entry_list(cert_x509_guid, owner, der, der_len, &r.esl[i], &r.esl_len[i]);
+		if (k < 0) {
+			probe_sb_reference_done(&r);
+			return k == -ENOMEM ? fail(k, why, why_size, "out of memory") : k;
+		}
+	}
+	if (EVP_Digest("", 0, empty_sha256, NULL, EVP_sha256(), NULL) != 1 ||
+	    one_entry_list(cert_sha256_guid, ovmf_enroll_default_keys, empty_sha256, 32, &r.esl[PROBE_SB_DBX],
+			   &r.esl_len[PROBE_SB_DBX]) < 0) {
+		probe_sb_reference_done(&r);
+		return fail(-ENOMEM, why, why_size, "out of memory");
+	}
+	*ret = r;
+	return 0;
+}
+
+struct entries {
+	size_t n;
+	struct sc_esl_entry e[SB_ENTRIES_MAX];
+	bool overflow;
+};
+
+static int collect(const struct sc_esl_entry *e, void *userdata)
+{
+	struct entries *l = userdata;
+
+	if (l->n >= SB_ENTRIES_MAX) {
+		l->overflow = true;
+		return -E2BIG;
+	}
+	l->e[l->n++] = *e;
+	return 0;
+}
+
+/* A certificate by its subject (RFC 2253, escaped), anything else by type and the SHA-256 of its data. */
+static void describe(const struct sc_esl_entry *e, char *out, size_t out_size)
+{
+	uint8_t h[32];
+	char hex[17];
+
+	if (memcmp(e->type, cert_x509_guid, 16) == 0) {
+		const unsigned char *p = e->data;
+		X509 *x = d2i_X509(NULL, &p, (long)e->len);
+
+		if (x && p == e->data + e->len) {
+			BIO *b = BIO_new(BIO_s_mem());
+			char *mem = NULL;
+			long n = 0;
+
+			if (b && X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
+						    XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0)
+				n = BIO_get_mem_data(b, &mem);
+			/* Only printable ASCII reaches the message. */
+			if (n > 0) {
+				size_t o = (size_t)snprintf(out, out_size, "the certificate \"");
+
+				for (long i = 0; i < n && o + 3 < out_size && i < 120; i++)
+					out[o++] = mem[i] >= 0x20 && mem[i] < 0x7f ? mem[i] : '?';
+				snprintf(out + o, out_size - o, "\"");
+			} else
+				snprintf(out, out_size, "a certificate with no printable subject");
+			BIO_free(b);
+			X509_free(x);
+			return;
+		}
+		X509_free(x);
+		EVP_Digest(e->data, e->len, h, NULL, EVP_sha256(), NULL);
+		for (int i = 0; i < 8; i++)
+			sprintf(hex + 2 * i, "%02x", h[i]);
+		snprintf(out, out_size, "an X.509 entry that is no certificate (SHA-256 %s...)", hex);
+		return;
+	}
+	EVP_Digest(e->data, e->len, h, NULL, EVP_sha256(), NULL);
+	for (int i = 0; i < 8; i++)
+		sprintf(hex + 2 * i, "%02x", h[i]);
+	snprintf(out, out_size, "%s entry %s%zu bytes, SHA-256 %s...",
+		 memcmp(e->type, cert_sha256_guid, 16) == 0 ? "an EFI_CERT_SHA256" : "an entry of another signature type",
+		 memcmp(e->type, cert_sha256_guid, 16) == 0 ? "" : "of ", e->len, hex);
+	if (memcmp(e->type, cert_sha256_guid, 16) == 0 && e->len == 32) {
+		for (int i = 0; i < 8; i++)
+			sprintf(hex + 2 * i, "%02x", e->data[i]);
+		snprintf(out, out_size, "the EFI_CERT_SHA256 entry %s...", hex);
+	}
+}
+
+static bool same_entry(const struct sc_esl_entry *a, const struct sc_esl_entry *b)
+{
+	return memcmp(a->type, b->type, 16) == 0 && memcmp(a->owner, b->owner, 16) == 0 && a->len == b->len &&
+	       memcmp(a->data, b->data, a->len) == 0;
+}
+
+int probe_sb_compare(const struct probe_sb_reference *r, enum probe_sb_var v, const uint8_t *measured, size_t len,
+		     char *why, size_t why_size)
+{
+	struct entries *have = calloc(1, sizeof(*have)), *want = calloc(1, sizeof(*want));
+	struct sc_esl_summary s;
+	const char *name = probe_sb_var_name(v);
+	char d[200];
+	int k = 0;
+
+	if (!have || !want) {
+		k = fail(-ENOMEM, why, why_size, "out of memory");
+		goto out;
+	}
+	if (sc_esl_parse(r->esl[v], r->esl_len[v], collect, want, &s) < 0 || s.malformed) {
+		k = fail(-EINVAL, why, why_size, "PCR 7: the reference %s does not parse", name);
+		goto out;
+	}
+	k = sc_esl_parse(measured, len, collect, have, &s);
+	if (k < 0 || s.malformed) {
+		k = fail(have->overflow ? -EPERM : -EBADMSG, why, why_size, "PCR 7: the measured %s %s", name,
+			 have->overflow ? "has more than 64 entries" : "is not a well-formed signature list");
+		goto out;
+	}
+	for (size_t i = 0; i < have->n || i < want->n; i++) {
+		if (i < have->n && i < want->n && same_entry(&have->e[i], &want->e[i]))
+			continue;
+		if (i >= want->n) {
+			describe(&have->e[i], d, sizeof(d));
+			k = fail(-EPERM, why, why_size, "PCR 7: %s holds %s, which the host did not enroll (%zu entries, %zu enrolled)",
+				 name, d, have->n, want->n);
+		} else if (i >= have->n) {
+			describe(&want->e[i], d, sizeof(d));
+			k = fail(-EPERM, why, why_size, "PCR 7: %s lacks %s, which the host enrolled (%zu entries, %zu enrolled)",
+				 name, d, have->n, want->n);
+		} else {
+			char d2[200];
+
+			describe(&have->e[i], d, sizeof(d));
+			describe(&want->e[i], d2, sizeof(d2));
+			k = fail(-EPERM, why, why_size, "PCR 7: %s entry %zu is %s%s, not %s, which the host enrolled", name,
+				 i + 1, d, memcmp(have->e[i].owner, want->e[i].owner, 16) == 0 ? "" : " (or another owner GUID)",
+				 d2);
+		}
+		goto out;
+	}
+out:
+	free(have);
+	free(want);
+	return k;
+}
+
+static X509 *x509_of(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+
+	if (x && p != der + len) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int probe_sb_db_authority(const struct probe_sb_reference *r, const struct probe_pe_cert *chain, size_t n,
+			  const uint8_t **ret, size_t *ret_len)
+{
+	struct entries *db = calloc(1, sizeof(*db));
+	struct sc_esl_summary s;
+	int k = -ENOENT;
+
+	if (!db)
+		return -ENOMEM;
+	if (sc_esl_parse(r->esl[PROBE_SB_DB], r->esl_len[PROBE_SB_DB], collect, db, &s) < 0 || s.malformed) {
+		free(db);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < db->n && k == -ENOENT; i++) {
+		X509 *ca;
+
+		if (memcmp(db->e[i].type, cert_x509_guid, 16) != 0 || !(ca = x509_of(db->e[i].data, db->e[i].len)))
+			continue;
+		for (size_t c = 0; c < n && k == -ENOENT; c++) {
+			X509 *x;
+			bool match = chain[c].len == db->e[i].len && memcmp(chain[c].der, db->e[i].data, chain[c].len) == 0;
+
+			/* The db entry is a chain certificate, or the issuer of the chain's top (a root the
+			 * signature does not carry), its signature verified. */
+			if (!match && c + 1 == n && (x = x509_of(chain[c].der, chain[c].len))) {
+				match = X509_check_issued(ca, x) == X509_V_OK && X509_verify(x, X509_get0_pubkey(ca)) == 1;
+				X509_free(x);
+			}
+			if (match) {
+				*ret = db->e[i].owner; /* EFI_SIGNATURE_DATA: the owner, then the data */
+				*ret_len = 16 + db->e[i].len;
+				k = 0;
+			}
+		}
+		X509_free(ca);
+	}
+	free(db);
+	return k;
+}
