@@ -176,40 +176,35 @@ static int stack_facts(struct libmnt_fs *stack[], size_t n, json_t *facts)
 	return sc_json_set(facts, "stack", TAKE_PTR(a));
 }
 
-static int overlay_facts(const struct sc_overlay_opts *o, const char *raw, size_t rawlen, json_t *facts)
+static int overlay_facts(const struct sc_overlay_opts *o, const struct sc_overlay_layers *l, const char *raw,
+			 size_t rawlen, json_t *facts)
 {
 	_cleanup_json_ json_t *layers = json_array();
 
 	if (!layers)
 		return -ENOMEM;
-	for (size_t i = 0; i < o->n_lower_plus + o->n_data_plus; i++)
-		if (json_array_append_new(layers, json_pack("{s:s, s:o}", "kind", o->layer_is_data[i] ? "data" : "lower",
-							    "path", sc_json_str(o->layers[i]))) < 0)
-			return -ENOMEM;
+	/* The layers in effect when they split as the kernel splits them, else the lowerdir+=/datadir+= as given. */
+	if (l)
+		for (size_t i = 0; i < l->n; i++) {
+			if (json_array_append_new(layers, json_pack("{s:s, s:o}", "kind", l->data[i] ? "data" : "lower", "path",
+								    sc_json_str(l->path[i]))) < 0)
+				return -ENOMEM;
+		}
+	else
+		for (size_t i = 0; i < o->n_lower_plus + o->n_data_plus; i++)
+			if (json_array_append_new(layers, json_pack("{s:s, s:o}", "kind", o->layer_is_data[i] ? "data" : "lower",
+								    "path", sc_json_str(o->layers[i]))) < 0)
+				return -ENOMEM;
 	if (sc_json_set(facts, "options", sc_json_bytes(raw, rawlen)) < 0 ||
 	    sc_json_set(facts, "verity", sc_json_str(o->verity ? o->verity : "off")) < 0 ||
 	    sc_json_set(facts, "metacopy", sc_json_str(o->metacopy)) < 0 ||
 	    sc_json_set(facts, "redirect_dir", sc_json_str(o->redirect_dir)) < 0 ||
 	    sc_json_set(facts, "lowerdir", sc_json_str(o->lowerdir)) < 0 ||
+	    sc_json_set(facts, "upperdir", sc_json_str(o->upperdir)) < 0 ||
+	    sc_json_set(facts, "workdir", sc_json_str(o->workdir)) < 0 ||
 	    sc_json_set(facts, "layers", TAKE_PTR(layers)) < 0)
 		return -ENOMEM;
 	return 0;
-}
-
-/* The overlay's first lower (non-data) layer: the EROFS image's mount point. Returns a malloc'd path or NULL. */
-static char *first_lower(const struct sc_overlay_opts *o)
-{
-	const char *l = o->lowerdir, *p;
-
-	for (size_t i = 0; i < o->n_lower_plus + o->n_data_plus; i++)
-		if (!o->layer_is_data[i])
-			return strdup(o->layers[i]);
-	if (!l)
-		return NULL;
-	for (p = l; *p && *p != ':'; p++)
-		if (p[0] == '\\' && p[1])
-			p++; /* overlayfs escapes ':' in a layer's path as "\\:" */
-	return strndup(l, (size_t)(p - l));
 }
 
 /* lstat-free identity of @abs under the root (symlinks followed, as the kernel opened them). */
@@ -242,10 +237,10 @@ static int link_facts(struct sc_check *c, const char *how, const char *detail)
  * inode) as <sysroot>/composefs/images/<digest>. Returns 1 linked, 2 not
  * visible (label-only; the facts say why), 0 with a FAIL set, or -ENOMEM.
  */
-static int check_image_link(const struct sc_paths *paths, struct libmnt_table *tb, const struct sc_overlay_opts *o,
+static int check_image_link(const struct sc_paths *paths, struct libmnt_table *tb, const char *lower,
 			    const struct sc_digest *mounted, struct sc_check *c)
 {
-	_cleanup_free_ char *lower = first_lower(o), *image = NULL, *objects = NULL, *sysdev = NULL, *attr = NULL,
+	_cleanup_free_ char *image = NULL, *objects = NULL, *sysdev = NULL, *attr = NULL,
 			      *backing = NULL, *detail = NULL;
 	struct libmnt_iter *it _cleanup_(iterp) = mnt_new_iter(MNT_ITER_BACKWARD);
 	struct libmnt_fs *fs, *erofs = NULL;
@@ -259,8 +254,14 @@ static int check_image_link(const struct sc_paths *paths, struct libmnt_table *t
 	if (!it || sc_composefs_paths(paths, mounted, &image, &objects) < 0)
 		return -ENOMEM;
 	while (lower && mnt_table_next_fs(tb, it, &fs) == 0)
-		if (mnt_fs_streq_target(fs, lower) && strcmp(mnt_fs_get_fstype(fs) ?: "", "erofs") == 0) {
-			erofs = fs; /* the last one listed on that path is the one on top */
+		if (mnt_fs_streq_target(fs, lower)) {
+			/* The last one listed on that path is the one on top: what the overlay's lower layer is. */
+			if (strcmp(mnt_fs_get_fstype(fs) ?: "", "erofs") != 0) {
+				sc_check_set(c, SC_STATUS_FAIL, "the overlay's lower layer %s is %s from %s (mount %d), not an EROFS image",
+					     lower, mnt_fs_get_fstype(fs) ?: "?", mnt_fs_get_source(fs) ?: "?", mnt_fs_get_id(fs));
+				return link_facts(c, "mismatch", mnt_fs_get_source(fs)) < 0 ? -ENOMEM : 0;
+			}
+			erofs = fs;
 			break;
 		}
 	if (!erofs) {
@@ -344,19 +345,239 @@ static int check_image_link(const struct sc_paths *paths, struct libmnt_table *t
 	return link_facts(c, "loop-backing-file", backing) < 0 ? -ENOMEM : 1;
 }
 
+static void optsp(struct sc_overlay_opts *o)
+{
+	sc_overlay_opts_done(o);
+}
+static void layersp(struct sc_overlay_layers *l)
+{
+	sc_overlay_layers_done(l);
+}
+
+/* @path with its trailing slashes dropped ends in the two components @tail ("a/b"). */
+static bool path_ends_with(const char *path, const char *tail)
+{
+	size_t n = strlen(path), t = strlen(tail);
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	return n > t && path[n - t - 1] == '/' && memcmp(path + n - t, tail, t) == 0;
+}
+
+/*
+ * A data-only layer may only be the composefs repository's objects directory
+ * (formats.md 4: <physical root>/composefs/objects). mountinfo shows the path
+ * the mounter gave in its own namespace (the initramfs's /sysroot or /phys),
+ * so the name must end in composefs/objects, and where that path exists now
+ * it must be <sysroot>/composefs/objects itself (device and inode).
+ */
+static int is_objects_dir(const struct sc_paths *paths, const char *layer, const char *objects, bool *ret)
+{
+	struct stat want, got;
+	int r;
+
+	*ret = false;
+	if (!path_ends_with(layer, "composefs/objects"))
+		return 0;
+	r = stat_under(paths, layer, &got);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		*ret = true; /* not there now: a mount-time path, judged by its name */
+		return 0;
+	}
+	*ret = stat(objects, &want) == 0 && want.st_dev == got.st_dev && want.st_ino == got.st_ino;
+	return 0;
+}
+
+/*
+ * The composefs overlay's layers as the kernel splits them (Linux
+ * fs/overlayfs/params.c; Documentation/filesystems/overlayfs.rst "Data-only
+ * lower layers"): a second lower layer is merged into / and its files are
+ * served without verity (verity= only checks files that have a metacopy
+ * digest), a data-only layer other than the object store can answer any
+ * redirect, and an upper layer makes / writable. The one accepted shape: one
+ * lower layer (the image), data-only layers that are the objects directory,
+ * no upperdir=/workdir=. Returns 1 with *ret_image the image layer's index in
+ * @l, 0 with a FAIL set, or -ENOMEM.
+ */
+static int check_layers(const struct sc_paths *paths, const struct sc_digest *mounted, const struct sc_overlay_opts *o,
+			int split, const struct sc_overlay_layers *l, size_t *ret_image, struct sc_check *c)
+{
+	_cleanup_free_ char *image = NULL, *objects = NULL;
+	int lower = -1;
+
+	if (o->upperdir)
+		return sc_check_set(c, SC_STATUS_FAIL, "the composefs overlay has an upper layer (upperdir=%s): / is writable",
+				    o->upperdir) < 0 ? -ENOMEM : 0;
+	if (o->workdir)
+		return sc_check_set(c, SC_STATUS_FAIL, "the composefs overlay has workdir=%s: only a writable overlay has one",
+				    o->workdir) < 0 ? -ENOMEM : 0;
+	if (split == -ENOMEM)
+		return -ENOMEM;
+	if (split == -E2BIG)
+		return sc_check_set(c, SC_STATUS_FAIL, "the composefs overlay has more than %d layers", SC_OVERLAY_MAX_LAYERS) < 0
+			       ? -ENOMEM : 0;
+	if (split < 0)
+		return sc_check_set(c, SC_STATUS_FAIL,
+				    "the composefs overlay's layers (lowerdir=%s, %zu lowerdir+=, %zu datadir+=) are not a list the kernel shows",
+				    o->lowerdir ?: "", o->n_lower_plus, o->n_data_plus) < 0 ? -ENOMEM : 0;
+	if (sc_composefs_paths(paths, mounted, &image, &objects) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++) {
+		bool ok;
+
+		if (!l->data[i]) {
+			if (lower >= 0)
+				return sc_check_set(c, SC_STATUS_FAIL,
+						    "the composefs overlay has a second lower layer %s besides the image %s: its files are not verified",
+						    l->path[i], l->path[lower]) < 0 ? -ENOMEM : 0;
+			lower = (int)i;
+			continue;
+		}
+		if (is_objects_dir(paths, l->path[i], objects, &ok) < 0)
+			return -ENOMEM;
+		if (!ok)
+			return sc_check_set(c, SC_STATUS_FAIL,
+					    "the composefs overlay has a data-only layer %s that is not the repository's composefs/objects",
+					    l->path[i]) < 0 ? -ENOMEM : 0;
+	}
+	if (lower < 0)
+		return sc_check_set(c, SC_STATUS_FAIL, "the composefs overlay has no lower layer: no image") < 0 ? -ENOMEM : 0;
+	*ret_image = (size_t)lower;
+	return 1;
+}
+
+/*
+ * bootc's transient root (bootc crates/initramfs/src/lib.rs) is an overlay
+ * with a tmpfs upper over the composefs overlay, its one lower layer. Its
+ * label is a free string like the composefs one, so the label alone does not
+ * make it that: it must have exactly one lower layer and no data-only layer,
+ * and when mountinfo shows a mount at that lower path, the mount must be the
+ * composefs overlay of @mounted. Returns 1 accepted, 0 with a FAIL set, or
+ * -ENOMEM.
+ */
+static int check_transient(struct libmnt_table *tb, const char *buf, size_t len, struct libmnt_fs *t,
+			   const struct sc_digest *mounted, struct sc_check *c)
+{
+	struct sc_overlay_opts o _cleanup_(optsp) = { 0 };
+	struct sc_overlay_layers l _cleanup_(layersp) = { 0 };
+	struct libmnt_iter *it _cleanup_(iterp) = mnt_new_iter(MNT_ITER_BACKWARD);
+	struct libmnt_fs *fs;
+	const char *raw;
+	size_t rawlen;
+	int id = mnt_fs_get_id(t), r;
+
+	if (!it)
+		return -ENOMEM;
+	if (raw_super_options(buf, len, id, &raw, &rawlen) < 0)
+		return sc_check_set(c, SC_STATUS_FAIL, "the options of the transient overlay (mount %d) are not in mountinfo", id) < 0
+			       ? -ENOMEM : 0;
+	r = sc_overlay_opts_parse(raw, rawlen, &o);
+	if (r == 0)
+		r = sc_overlay_opts_layers(&o, &l);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0 || l.n != 1 || l.n_data != 0)
+		return sc_check_set(c, SC_STATUS_FAIL,
+				    "the transient overlay (mount %d) is not over one lower layer: %zu lower and %zu data-only layers",
+				    id, r < 0 ? (size_t)0 : l.n - l.n_data, r < 0 ? (size_t)0 : l.n_data) < 0 ? -ENOMEM : 0;
+	while (mnt_table_next_fs(tb, it, &fs) == 0) {
+		struct sc_digest d;
+		const char *src = mnt_fs_get_source(fs);
+		bool composefs;
+
+		if (!mnt_fs_streq_target(fs, l.path[0]))
+			continue;
+		composefs = starts_with(src, COMPOSEFS_SOURCE) && strcmp(mnt_fs_get_fstype(fs) ?: "", "overlay") == 0 &&
+			    sc_digest_from_hex(src + strlen(COMPOSEFS_SOURCE), strlen(src + strlen(COMPOSEFS_SOURCE)), SC_HASH_NONE,
+					       &d) >= 0 &&
+			    sc_digest_equal(&d, mounted);
+		if (!composefs)
+			return sc_check_set(c, SC_STATUS_FAIL,
+					    "the transient overlay (mount %d) is over %s, which is %s from %s (mount %d), not the composefs overlay",
+					    id, l.path[0], mnt_fs_get_fstype(fs) ?: "?", src ?: "?", mnt_fs_get_id(fs)) < 0
+				       ? -ENOMEM : 0;
+		break; /* the one on top is the one the kernel opened */
+	}
+	return 1;
+}
+
+/*
+ * The paths of the sealed tree where a mount replaces sealed files: /usr, all
+ * of a bootc image's content (bootc docs/src/filesystem.md), and the
+ * merged-/usr top-level directories that lead into it. /etc and /var are not
+ * covered by the seal (formats.md 1); /proc, /sys, /dev, /run, /tmp,
+ * /sysroot, /boot and the rest are state or kernel interfaces.
+ */
+static bool in_sealed_tree(const char *target)
+{
+	static const char *const sealed[] = { "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32" };
+
+	if (!target)
+		return false;
+	for (size_t i = 0; i < ELEMENTSOF(sealed); i++) {
+		size_t n = strlen(sealed[i]);
+
+		if (strncmp(target, sealed[i], n) == 0 && (target[n] == '\0' || target[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A filesystem mounted on a sealed path (docs/threat-model.md T5b) serves
+ * its own files there, whatever the image holds. Two shapes replace nothing:
+ * the composefs overlay bound onto itself at the same path (a read-only
+ * remount, systemd's ProtectSystem=), and systemd's inaccessible node
+ * (InaccessiblePaths=, ProtectKernelModules= over /usr/lib/modules: an empty
+ * directory with mode 0000 from /run/systemd/inaccessible, systemd
+ * src/core/namespace.c). Returns 1 none, 0 with a FAIL set, or -ENOMEM.
+ */
+static int check_foreign_mounts(struct libmnt_table *tb, struct libmnt_fs *root, struct sc_check *c)
+{
+	struct libmnt_iter *it _cleanup_(iterp) = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
+
+	if (!it)
+		return -ENOMEM;
+	while (mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *target = mnt_fs_get_target(fs), *fsroot = mnt_fs_get_root(fs) ?: "";
+
+		if (!in_sealed_tree(target))
+			continue;
+		if (mnt_fs_get_devno(fs) == mnt_fs_get_devno(root) && strcmp(mnt_fs_get_fstype(fs) ?: "", "overlay") == 0 &&
+		    strcmp(mnt_fs_get_source(fs) ?: "", mnt_fs_get_source(root) ?: "") == 0 && strcmp(fsroot, target) == 0)
+			continue;
+		if (strcmp(mnt_fs_get_fstype(fs) ?: "", "tmpfs") == 0 &&
+		    (starts_with(fsroot, "/systemd/inaccessible/") || starts_with(fsroot, "/run/systemd/inaccessible/")))
+			continue;
+		if (sc_json_set(c->facts, "foreign_mount",
+				json_pack("{s:i, s:o, s:o, s:o}", "id", mnt_fs_get_id(fs), "target", sc_json_str(target), "fstype",
+					  sc_json_str(mnt_fs_get_fstype(fs)), "source", sc_json_str(mnt_fs_get_source(fs)))) < 0)
+			return -ENOMEM;
+		return sc_check_set(c, SC_STATUS_FAIL, "%s from %s (mount %d) is mounted on %s, inside the sealed tree",
+				    mnt_fs_get_fstype(fs) ?: "?", mnt_fs_get_source(fs) ?: "?", mnt_fs_get_id(fs), target) < 0
+			       ? -ENOMEM : 0;
+	}
+	return 1;
+}
+
 static int check_composefs_root(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline,
 				struct libmnt_table *tb, const char *buf, size_t len, struct libmnt_fs *stack[], size_t n,
 				int *chosen, struct sc_check *c)
 {
+	struct sc_overlay_opts o _cleanup_(optsp) = { 0 };
+	struct sc_overlay_layers layers _cleanup_(layersp) = { 0 };
 	size_t layer_at = 0;
 	struct libmnt_fs *layer = NULL;
-	struct sc_overlay_opts o;
 	struct sc_digest mounted;
 	const char *src, *raw, *hex;
 	char h1[SC_DIGEST_HEX_MAX + 1];
 	size_t rawlen;
 	bool transient = false;
-	int r;
+	size_t image_layer = 0;
+	int r, split;
 
 	for (size_t i = 0; i < n && !layer; i++) {
 		src = mnt_fs_get_source(stack[i]);
@@ -369,6 +590,16 @@ static int check_composefs_root(const struct sc_paths *paths, const struct sc_se
 		return -ENOMEM;
 	if (!layer) {
 		src = mnt_fs_get_source(stack[0]);
+		/*
+		 * A transient label over what mountinfo shows is not a composefs
+		 * overlay: / is that filesystem under a writable layer. Only when
+		 * nothing is visible beneath it (the composefs overlay left in the
+		 * initramfs's namespace) is the answer unknown.
+		 */
+		if (transient && n > 1)
+			return sc_check_set(c, SC_STATUS_FAIL, "%s (mount %d) lies over %s from %s (mount %d), not over a composefs overlay",
+					    src, mnt_fs_get_id(stack[0]), mnt_fs_get_fstype(stack[1]) ?: "?",
+					    mnt_fs_get_source(stack[1]) ?: "?", mnt_fs_get_id(stack[1]));
 		if (transient)
 			return sc_check_set(c, SC_STATUS_ERROR,
 					    "transient root (%s) but the composefs overlay beneath it is not in mountinfo",
@@ -392,29 +623,26 @@ static int check_composefs_root(const struct sc_paths *paths, const struct sc_se
 	if (r < 0)
 		return sc_check_set(c, SC_STATUS_ERROR, "overlay options of mount %d: %s", mnt_fs_get_id(layer),
 				    strerror(-r));
-	r = overlay_facts(&o, raw, rawlen, c->facts);
-	if (r < 0) {
-		sc_overlay_opts_done(&o);
+	split = sc_overlay_opts_layers(&o, &layers);
+	if (split == -ENOMEM)
+		return split;
+	r = overlay_facts(&o, split == 0 ? &layers : NULL, raw, rawlen, c->facts);
+	if (r < 0)
 		return r;
-	}
-	if (!o.verity || strcmp(o.verity, "require") != 0) {
-		r = sc_check_set(c, SC_STATUS_FAIL, "composefs overlay mounted with verity=%s, not verity=require",
-				 o.verity ? o.verity : "off");
-		sc_overlay_opts_done(&o);
-		return r;
-	}
+	if (!o.verity || strcmp(o.verity, "require") != 0)
+		return sc_check_set(c, SC_STATUS_FAIL, "composefs overlay mounted with verity=%s, not verity=require",
+				    o.verity ? o.verity : "off");
 
 	hex = mnt_fs_get_source(layer) + strlen(COMPOSEFS_SOURCE);
 	r = sc_digest_from_hex(hex, strlen(hex), SC_HASH_NONE, &mounted);
-	if (r < 0) {
-		sc_overlay_opts_done(&o);
+	if (r < 0)
 		return sc_check_set(c, SC_STATUS_FAIL, "root overlay source '%s' is not a composefs digest",
 				    mnt_fs_get_source(layer));
-	}
-	if (sc_json_set(c->facts, "digest", json_string(sc_digest_to_hex(&mounted, h1))) < 0) {
-		sc_overlay_opts_done(&o);
+	if (sc_json_set(c->facts, "digest", json_string(sc_digest_to_hex(&mounted, h1))) < 0)
 		return -ENOMEM;
-	}
+	r = check_layers(paths, &mounted, &o, split, &layers, &image_layer, c);
+	if (r <= 0)
+		return r;
 	/*
 	 * What sits on top is what / is (docs/threat-model.md T5): only bootc's
 	 * transient overlay of this same digest may cover the composefs root.
@@ -427,25 +655,26 @@ static int check_composefs_root(const struct sc_paths *paths, const struct sc_se
 					       &over) >= 0 &&
 			    sc_digest_equal(&over, &mounted);
 
-		if (!same) {
-			r = sc_check_set(c, SC_STATUS_FAIL, "%s from %s (mount %d) is mounted over the composefs root",
-					 mnt_fs_get_fstype(stack[i]) ?: "?", t ?: "?", mnt_fs_get_id(stack[i]));
-			sc_overlay_opts_done(&o);
+		if (!same)
+			return sc_check_set(c, SC_STATUS_FAIL, "%s from %s (mount %d) is mounted over the composefs root",
+					    mnt_fs_get_fstype(stack[i]) ?: "?", t ?: "?", mnt_fs_get_id(stack[i]));
+		r = check_transient(tb, buf, len, stack[i], &mounted, c);
+		if (r <= 0)
 			return r;
-		}
 	}
 	for (size_t i = 0; i < cmdline->n_digests; i++)
 		if (sc_digest_equal(&cmdline->digests[i].digest, &mounted)) {
 			*chosen = (int)i;
-			r = check_image_link(paths, tb, &o, &mounted, c);
-			sc_overlay_opts_done(&o);
+			r = check_foreign_mounts(tb, layer, c);
+			if (r <= 0)
+				return r;
+			r = check_image_link(paths, tb, layers.path[image_layer], &mounted, c);
 			if (r <= 0)
 				return r;
 			return sc_check_set(c, SC_STATUS_PASS, "/ is composefs %.16s... with verity=require%s%s", h1,
 					    transient ? " (beneath a transient root)" : "",
 					    r == 2 ? "; the image is known by its label only" : "");
 		}
-	sc_overlay_opts_done(&o);
 	if (!cmdline->parsed)
 		return sc_check_set(c, SC_STATUS_ERROR,
 				    "/ is composefs %.16s... with verity=require; the cmdline could not be read to compare",

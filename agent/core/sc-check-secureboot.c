@@ -54,7 +54,7 @@ static const efi_guid_t *guid_loader(void)
 }
 
 /* Certificate facts: subject and SHA-256 fingerprint of the DER, as `openssl x509 -fingerprint -sha256`. */
-static json_t *x509_facts(const uint8_t *der, size_t len)
+static json_t *x509_facts(const uint8_t *der, size_t len, bool *ret_parsed)
 {
 	_cleanup_json_ json_t *o = json_object();
 	const unsigned char *p = der;
@@ -63,6 +63,7 @@ static json_t *x509_facts(const uint8_t *der, size_t len)
 	char hex[EVP_MAX_MD_SIZE * 3 + 1];
 	X509 *x;
 
+	*ret_parsed = false;
 	if (!o)
 		return NULL;
 	if (EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) == 1) {
@@ -75,6 +76,7 @@ static json_t *x509_facts(const uint8_t *der, size_t len)
 		return NULL;
 	x = d2i_X509(NULL, &p, (long)len);
 	if (x) {
+		*ret_parsed = true;
 		BIO *b = BIO_new(BIO_s_mem());
 		char *s = NULL;
 		long n;
@@ -98,6 +100,7 @@ static json_t *x509_facts(const uint8_t *der, size_t len)
 struct esl_collect {
 	json_t *certs; /* array */
 	size_t n_x509, n_sha256, n_other;
+	size_t n_enrolled; /* X.509 entries OpenSSL parses, and SHA-256 entries of 32 bytes */
 };
 
 static int collect_entry(const struct sc_esl_entry *e, void *userdata)
@@ -107,19 +110,29 @@ static int collect_entry(const struct sc_esl_entry *e, void *userdata)
 	json_t *f;
 
 	if (memcmp(e->type, &efi_guid_x509_cert, 16) == 0) {
+		bool parsed;
+
 		c->n_x509++;
-		f = x509_facts(e->data, e->len);
+		f = x509_facts(e->data, e->len, &parsed);
 		if (!f || sc_json_set(f, "owner", json_string(sc_guid_format(e->owner, g))) < 0 ||
 		    json_array_append_new(c->certs, f) < 0)
 			return -ENOMEM;
-	} else if (memcmp(e->type, &efi_guid_sha256, 16) == 0)
+		c->n_enrolled += parsed;
+	} else if (memcmp(e->type, &efi_guid_sha256, 16) == 0) {
 		c->n_sha256++;
-	else
+		c->n_enrolled += e->len == 32;
+	} else
 		c->n_other++;
 	return 0;
 }
 
-/* One signature database: its certificates into facts[key]; returns entries, or -errno. */
+/*
+ * One signature database: its certificates into facts[key]. Returns the
+ * entries that count as enrolled: an EFI_CERT_X509 entry only when OpenSSL
+ * parses its DER, an EFI_CERT_SHA256 entry of 32 bytes; an entry of another
+ * signature type, or bytes under the X.509 type that are no certificate,
+ * enrol nothing (UEFI 2.10 32.4.1: PK holds an X.509 certificate). Or -errno.
+ */
 static int read_db(const struct sc_paths *paths, const efi_guid_t *vendor, const char *name, json_t *facts,
 		   json_t *problems, bool *malformed)
 {
@@ -158,9 +171,10 @@ static int read_db(const struct sc_paths *paths, const efi_guid_t *vendor, const
 	if (sc_json_set(entry, "entries", json_integer((json_int_t)s.n_entries)) < 0 ||
 	    sc_json_set(entry, "x509", json_integer((json_int_t)col.n_x509)) < 0 ||
 	    sc_json_set(entry, "sha256", json_integer((json_int_t)col.n_sha256)) < 0 ||
+	    sc_json_set(entry, "enrolled", json_integer((json_int_t)col.n_enrolled)) < 0 ||
 	    sc_json_set(entry, "certificates", col.certs) < 0 || sc_json_set(facts, name, TAKE_PTR(entry)) < 0)
 		return -ENOMEM;
-	return (int)(s.n_entries > INT_MAX ? INT_MAX : s.n_entries);
+	return (int)(col.n_enrolled > INT_MAX ? INT_MAX : col.n_enrolled);
 }
 
 static bool dir_has_entries(const char *path)
@@ -207,7 +221,7 @@ int sc_check_secure_boot(const struct sc_paths *paths, struct sc_check *c)
 	bool malformed = false, shim_off = false;
 	enum sc_sb_mode mode;
 	struct stat st;
-	int pk_entries;
+	int pk_entries, db_entries = -1;
 
 	if (!vars || !problems)
 		return -ENOMEM;
@@ -262,7 +276,7 @@ int sc_check_secure_boot(const struct sc_paths *paths, struct sc_check *c)
 	if (pk_entries >= 0)
 		r = read_db(paths, &efi_guid_global, "KEK", c->facts, problems, &malformed);
 	if (pk_entries >= 0 && r >= 0)
-		r = read_db(paths, &efi_guid_security, "db", c->facts, problems, &malformed);
+		r = db_entries = read_db(paths, &efi_guid_security, "db", c->facts, problems, &malformed);
 	if (pk_entries >= 0 && r >= 0)
 		r = read_db(paths, &efi_guid_security, "dbx", c->facts, problems, &malformed);
 	if (pk_entries < 0)
@@ -303,7 +317,10 @@ int sc_check_secure_boot(const struct sc_paths *paths, struct sc_check *c)
 	if (mode != SC_SB_USER && mode != SC_SB_DEPLOYED)
 		return sc_check_set(c, SC_STATUS_FAIL, "Secure Boot is not enabled (mode: %s)", sc_sb_mode_name(mode));
 	if (pk_entries == 0)
-		return sc_check_set(c, SC_STATUS_FAIL, "Secure Boot reports %s mode but no PK is enrolled",
+		return sc_check_set(c, SC_STATUS_FAIL, "Secure Boot reports %s mode but no PK is enrolled (no parsable X.509 certificate)",
+				    sc_sb_mode_name(mode));
+	if (db_entries == 0)
+		return sc_check_set(c, SC_STATUS_FAIL, "Secure Boot reports %s mode but db enrols nothing (no parsable certificate or hash)",
 				    sc_sb_mode_name(mode));
 	if (shim_off)
 		return sc_check_set(c, SC_STATUS_FAIL, "SecureBoot validation is disabled in shim (MokSBStateRT)");

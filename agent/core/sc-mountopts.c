@@ -62,6 +62,8 @@ void sc_overlay_opts_done(struct sc_overlay_opts *o)
 	free(o->metacopy);
 	free(o->redirect_dir);
 	free(o->lowerdir);
+	free(o->upperdir);
+	free(o->workdir);
 	for (size_t i = 0; i < o->n_lower_plus + o->n_data_plus; i++)
 		free(o->layers[i]);
 	memset(o, 0, sizeof(*o));
@@ -101,8 +103,13 @@ int sc_overlay_opts_parse(const char *raw, size_t len, struct sc_overlay_opts *r
 			r = set_value(&o.metacopy, v, vl);
 		else if (name_is(n, nl, "redirect_dir"))
 			r = set_value(&o.redirect_dir, v, vl);
-		else if (name_is(n, nl, "lowerdir"))
+		else if (name_is(n, nl, "lowerdir")) {
+			o.n_lowerdir++;
 			r = set_value(&o.lowerdir, v, vl);
+		} else if (name_is(n, nl, "upperdir"))
+			r = set_value(&o.upperdir, v, vl);
+		else if (name_is(n, nl, "workdir"))
+			r = set_value(&o.workdir, v, vl);
 		else if (name_is(n, nl, "lowerdir+") || name_is(n, nl, "datadir+")) {
 			size_t i = o.n_lower_plus + o.n_data_plus;
 
@@ -128,5 +135,105 @@ int sc_overlay_opts_parse(const char *raw, size_t len, struct sc_overlay_opts *r
 		return r;
 	}
 	*ret = o;
+	return 0;
+}
+
+void sc_overlay_layers_done(struct sc_overlay_layers *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->path[i]);
+	memset(l, 0, sizeof(*l));
+}
+
+static int add_layer(struct sc_overlay_layers *l, const char *s, size_t len, bool data)
+{
+	char *p;
+
+	if (l->n >= SC_OVERLAY_MAX_LAYERS)
+		return -E2BIG;
+	p = strndup(s, len);
+	if (!p)
+		return -ENOMEM;
+	l->path[l->n] = p;
+	l->data[l->n++] = data;
+	l->n_data += data;
+	return 0;
+}
+
+int sc_overlay_split_lowerdir(const char *s, struct sc_overlay_layers *ret)
+{
+	struct sc_overlay_layers l = { 0 };
+	_cleanup_free_ char *cur = malloc(strlen(s) + 1);
+	size_t len = 0;
+	bool data = false;
+	int r = 0;
+
+	if (!cur)
+		return -ENOMEM;
+	/* An empty lowerdir= drops every lower layer (ovl_parse_param_lowerdir()). */
+	if (!*s) {
+		*ret = l;
+		return 0;
+	}
+	/* Linux refuses a lowerdir= that starts with ':' ("cannot append lower layer"). */
+	if (*s == ':')
+		return -EINVAL;
+	for (const char *p = s;; p++) {
+		if (*p == '\\') {
+			/* ovl_unescape(): the backslash goes, the next character stays, whatever it is. */
+			if (p[1])
+				cur[len++] = *++p;
+			continue;
+		}
+		if (*p && *p != ':') {
+			cur[len++] = *p;
+			continue;
+		}
+		r = add_layer(&l, cur, len, data);
+		if (r < 0)
+			break;
+		len = 0;
+		if (!*p)
+			break;
+		if (p[1] == ':') {
+			/* "::": what follows is a data-only layer; ":::" and trailing colons are refused. */
+			if (p[2] == ':' || !p[2]) {
+				r = -EINVAL;
+				break;
+			}
+			data = true;
+			p++;
+		} else if (!p[1] || data) {
+			/* A trailing ':', or a regular layer after data-only ones. */
+			r = -EINVAL;
+			break;
+		}
+	}
+	if (r < 0) {
+		sc_overlay_layers_done(&l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+int sc_overlay_opts_layers(const struct sc_overlay_opts *o, struct sc_overlay_layers *ret)
+{
+	struct sc_overlay_layers l = { 0 };
+	int r;
+
+	if (o->n_lowerdir > 1 || (o->n_lowerdir && o->n_lower_plus + o->n_data_plus))
+		return -EINVAL;
+	if (o->lowerdir)
+		return sc_overlay_split_lowerdir(o->lowerdir, ret);
+	for (size_t i = 0; i < o->n_lower_plus + o->n_data_plus; i++) {
+		/* Linux refuses lowerdir+= after datadir+= ("regular lower layers cannot follow data layers"). */
+		r = !o->layer_is_data[i] && l.n_data ? -EINVAL : add_layer(&l, o->layers[i], strlen(o->layers[i]), o->layer_is_data[i]);
+		if (r < 0) {
+			sc_overlay_layers_done(&l);
+			return r;
+		}
+	}
+	*ret = l;
 	return 0;
 }

@@ -36,6 +36,9 @@ struct sc_overlay_opts {
 	char *metacopy;    /* NULL when not printed (kernel default) */
 	char *redirect_dir;
 	char *lowerdir;    /* legacy lowerdir=a:b::data */
+	char *upperdir;    /* NULL when absent: a read-only overlay */
+	char *workdir;
+	size_t n_lowerdir; /* how many lowerdir= options (the kernel prints one) */
 	size_t n_lower_plus, n_data_plus; /* lowerdir+= / datadir+= layers (6.7+) */
 	char *layers[SC_OVERLAY_MAX_LAYERS]; /* the lowerdir+=/datadir+= values in order */
 	bool layer_is_data[SC_OVERLAY_MAX_LAYERS];
@@ -46,3 +49,32 @@ struct sc_overlay_opts {
 /* Returns 0, -ENOMEM, or -E2BIG for more than SC_OVERLAY_MAX_LAYERS layers. */
 int sc_overlay_opts_parse(const char *raw, size_t len, struct sc_overlay_opts *ret);
 void sc_overlay_opts_done(struct sc_overlay_opts *o);
+
+/* The layers of an overlay as the kernel splits them, top first. */
+struct sc_overlay_layers {
+	size_t n, n_data;
+	char *path[SC_OVERLAY_MAX_LAYERS]; /* unescaped paths, as the mounter named them */
+	bool data[SC_OVERLAY_MAX_LAYERS];  /* a data-only layer (after "::", or datadir+=) */
+};
+
+/*
+ * sc_overlay_split_lowerdir() - split an (already octal-unescaped) lowerdir=
+ * value as Linux fs/overlayfs/params.c does: ':' separates layers, '\' makes
+ * the next character literal, "::" starts the data-only layers
+ * (Documentation/filesystems/overlayfs.rst, "lowerdir=/l1:/l2:/l3::/do1::/do2").
+ * Shapes the kernel refuses are -EINVAL: a leading ':', ":::" or more,
+ * trailing colons, a regular layer after a data-only one. Returns 0, -EINVAL,
+ * -E2BIG (more than SC_OVERLAY_MAX_LAYERS layers) or -ENOMEM; on success
+ * free @ret with sc_overlay_layers_done().
+ */
+int sc_overlay_split_lowerdir(const char *s, struct sc_overlay_layers *ret);
+
+/*
+ * sc_overlay_opts_layers() - the layers in effect: the split lowerdir= when
+ * it is given, else the lowerdir+=/datadir+= layers (Linux 6.8+ prints one
+ * form or the other, never both). -EINVAL for both forms, several lowerdir=,
+ * or a lowerdir= the kernel would refuse; otherwise as
+ * sc_overlay_split_lowerdir().
+ */
+int sc_overlay_opts_layers(const struct sc_overlay_opts *o, struct sc_overlay_layers *ret);
+void sc_overlay_layers_done(struct sc_overlay_layers *l);

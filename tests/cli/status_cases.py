@@ -359,6 +359,111 @@ def c_dm_plain_disk(t):
     shutil.rmtree(t.path("sys/dev/block/253:0/dm"))
 
 
+OBJECTS = "/phys/composefs/objects"  # the data-only layer as the real capture names it
+
+
+def c_second_lower(t):
+    # lowerdir=IMG:EVIL::OBJECTS: the kernel merges /var/evil into / and serves its files unverified.
+    t.add_image()
+    t.sub("proc/self/mountinfo", "lowerdir=/run/img::", "lowerdir=/run/img:/var/evil::")
+
+
+def c_escaped_colon_one_layer(t):
+    # "\\:" (mountinfo shows the backslash as \134) is a colon inside one layer's path: still one lower layer.
+    t.add_image()
+    t.sub("proc/self/mountinfo", "lowerdir=/run/img::", "lowerdir=/run/im\\134:g::")
+
+
+def c_lower_plus_layers(t):
+    # Linux 6.8+ prints layers one by one: two lowerdir+= are two lower layers.
+    t.add_image()
+    t.sub("proc/self/mountinfo", f"lowerdir=/run/img::{OBJECTS},",
+          f"lowerdir+=/run/img,lowerdir+=/var/evil,datadir+={OBJECTS},")
+
+
+def c_lower_plus_sealed(t):
+    t.add_image()
+    t.sub("proc/self/mountinfo", f"lowerdir=/run/img::{OBJECTS},", f"lowerdir+=/run/img,datadir+={OBJECTS},")
+
+
+def c_upperdir(t):
+    t.add_image()
+    t.sub("proc/self/mountinfo", f"::{OBJECTS},", f"::{OBJECTS},upperdir=/run/up,workdir=/run/work,")
+
+
+def c_data_not_objects(t):
+    t.add_image()
+    t.sub("proc/self/mountinfo", f"::{OBJECTS},", f"::{OBJECTS}::/var/lib/evil,")
+
+
+def c_data_other_repository(t):
+    # Named like a repository's objects, but another directory than <sysroot>/composefs/objects.
+    t.add_image()
+    os.makedirs(t.path("var/tmp/composefs/objects"))
+    t.sub("proc/self/mountinfo", f"::{OBJECTS},", "::/var/tmp/composefs/objects,")
+
+
+def c_transient_over_unrelated(t):
+    # A transient:composefs= label on / over a plain ext4 root: nothing of the image is in it.
+    t.add_image()
+    t.sub("proc/self/mountinfo", f"30 1 0:23 / / ro,relatime - overlay composefs:{t.digest} "
+          f"ro,lowerdir=/run/img::{OBJECTS},redirect_dir=on,metacopy=on,verity=require",
+          f"29 1 254:3 / / ro,relatime - ext4 /dev/vda3 ro\n"
+          f"30 29 0:40 / / rw,relatime - overlay transient:composefs={t.digest} "
+          "rw,lowerdir=/srv/rootfs,upperdir=/run/transient/upper,workdir=/run/transient/work")
+
+
+def c_transient_lower_other_mount(t):
+    # bootc's transient overlay shape over the composefs root, but its lower is the ext4 at /cap.
+    c_transient(t)
+    t.sub("proc/self/mountinfo", "rw,lowerdir=/run/cfs,", "rw,lowerdir=/cap,")
+
+
+def c_transient_two_lowers(t):
+    c_transient(t)
+    t.sub("proc/self/mountinfo", "rw,lowerdir=/run/cfs,", "rw,lowerdir=/run/cfs:/var/evil,")
+
+
+def c_foreign_usr(t):
+    t.add_image()
+    t.write("proc/self/mountinfo", t.read("proc/self/mountinfo") + "40 30 254:48 / /usr/bin rw,relatime - ext4 /dev/vdd rw\n")
+
+
+def c_usr_rebound_readonly(t):
+    # systemd's ProtectSystem= and ProtectKernelModules= in the agent's unit: the sealed tree bound onto itself
+    # read-only, and the inaccessible node over /usr/lib/modules; neither replaces sealed files.
+    t.add_image()
+    t.write("proc/self/mountinfo", t.read("proc/self/mountinfo") +
+            f"41 30 0:23 /usr /usr ro,relatime - overlay composefs:{t.digest} "
+            f"ro,lowerdir=/run/img::{OBJECTS},redirect_dir=on,metacopy=on,verity=require\n"
+            "42 41 0:25 /systemd/inaccessible/dir /usr/lib/modules ro,nosuid,nodev,noexec,relatime - tmpfs tmpfs "
+            "rw,mode=755\n")
+
+
+def c_lower_not_erofs(t):
+    # The overlay's lower path is visibly a tmpfs, not an EROFS image.
+    t.add_image()
+    t.write("proc/self/mountinfo", t.read("proc/self/mountinfo") + "40 30 0:50 / /run/img rw,relatime - tmpfs tmpfs rw\n")
+
+
+def c_pk_garbage_x509(t):
+    # A PK list whose one entry says EFI_CERT_X509 but holds no certificate.
+    t.add_image()
+    t.efivar("PK", GLOBAL, esl_x509(b"\x30\x82garbage, not DER" * 8))
+
+
+def c_pk_unknown_type(t):
+    t.add_image()
+    data = bytearray(esl_x509(b"\x00" * 64))
+    data[0:16] = b"\x42" * 16
+    t.efivar("PK", GLOBAL, bytes(data))
+
+
+def c_db_garbage(t):
+    t.add_image()
+    t.efivar("db", "d719b2cb-3d3a-4596-a3bc-dad00e67656f", esl_x509(b"not a certificate" * 4))
+
+
 P, F, E, S = "pass", "fail", "error", "skip"
 ALL_PASS = {"cmdline": P, "root_mount": P, "secure_boot": P, "composefs_image": P}
 
@@ -433,6 +538,34 @@ CASES = {
                                    ["not an active dm-verity"]),
     "dmverity-plain-disk": ("snakeoil-user", c_dm_plain_disk, 1, "unsealed", {"root_mount": F},
                             ["not an active dm-verity"]),
+    "layers-second-lower": ("snakeoil-user", c_second_lower, 1, "unsealed", {"root_mount": F},
+                            ["second lower layer /var/evil besides the image /run/img"]),
+    "layers-escaped-colon-one-layer": ("snakeoil-user", c_escaped_colon_one_layer, 0, "sealed", ALL_PASS, []),
+    "layers-lowerdir-plus-second": ("snakeoil-user", c_lower_plus_layers, 1, "unsealed", {"root_mount": F},
+                                    ["second lower layer /var/evil"]),
+    "sealed-lowerdir-plus": ("snakeoil-user", c_lower_plus_sealed, 0, "sealed", ALL_PASS, []),
+    "layers-upperdir": ("snakeoil-user", c_upperdir, 1, "unsealed", {"root_mount": F},
+                        ["upper layer (upperdir=/run/up): / is writable"]),
+    "layers-data-not-objects": ("snakeoil-user", c_data_not_objects, 1, "unsealed", {"root_mount": F},
+                                ["data-only layer /var/lib/evil"]),
+    "layers-data-other-repository": ("snakeoil-user", c_data_other_repository, 1, "unsealed", {"root_mount": F},
+                                     ["data-only layer /var/tmp/composefs/objects"]),
+    "transient-over-unrelated": ("snakeoil-user", c_transient_over_unrelated, 1, "unsealed", {"root_mount": F},
+                                 ["lies over ext4 from /dev/vda3 (mount 29), not over a composefs overlay"]),
+    "transient-lower-other-mount": ("snakeoil-user", c_transient_lower_other_mount, 1, "unsealed",
+                                    {"root_mount": F}, ["is over /cap, which is ext4 from /dev/vdc (mount 37)"]),
+    "transient-two-lowers": ("snakeoil-user", c_transient_two_lowers, 1, "unsealed", {"root_mount": F},
+                             ["not over one lower layer"]),
+    "foreign-mount-usr": ("snakeoil-user", c_foreign_usr, 1, "unsealed", {"root_mount": F},
+                          ["ext4 from /dev/vdd (mount 40) is mounted on /usr/bin, inside the sealed tree"]),
+    "sealed-usr-rebound-readonly": ("snakeoil-user", c_usr_rebound_readonly, 0, "sealed", ALL_PASS, []),
+    "image-link-lower-not-erofs": ("snakeoil-user", c_lower_not_erofs, 1, "unsealed", {"root_mount": F},
+                                   ["lower layer /run/img is tmpfs from tmpfs (mount 40), not an EROFS image"]),
+    "pk-garbage-x509": ("snakeoil-user", c_pk_garbage_x509, 1, "unsealed", {"secure_boot": F},
+                        ["no PK is enrolled"]),
+    "pk-unknown-type": ("snakeoil-user", c_pk_unknown_type, 1, "unsealed", {"secure_boot": F},
+                        ["no PK is enrolled"]),
+    "db-garbage": ("snakeoil-user", c_db_garbage, 1, "unsealed", {"secure_boot": F}, ["db"]),
 }
 
 # Facts a case must show: {case: {(check, fact): value}}.

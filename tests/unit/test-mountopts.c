@@ -133,9 +133,123 @@ static void test_empty_elements(void **state)
 	sc_overlay_opts_done(&o);
 }
 
+static struct sc_overlay_layers split(const char *s)
+{
+	struct sc_overlay_layers l;
+
+	assert_int_equal(sc_overlay_split_lowerdir(s, &l), 0);
+	return l;
+}
+
+static void test_split_lowerdir(void **state)
+{
+	/* Documentation/filesystems/overlayfs.rst: "lowerdir=/l1:/l2:/l3::/do1::/do2". */
+	struct sc_overlay_layers l = split("/l1:/l2:/l3::/do1::/do2");
+	const char *want[] = { "/l1", "/l2", "/l3", "/do1", "/do2" };
+
+	assert_int_equal(l.n, 5);
+	assert_int_equal(l.n_data, 2);
+	for (size_t i = 0; i < 5; i++) {
+		assert_string_equal(l.path[i], want[i]);
+		assert_int_equal(l.data[i], i >= 3);
+	}
+	sc_overlay_layers_done(&l);
+	/* The real capture: one image, one data-only objects layer. */
+	l = split("/run/img::/phys/composefs/objects");
+	assert_int_equal(l.n, 2);
+	assert_false(l.data[0]);
+	assert_true(l.data[1]);
+	sc_overlay_layers_done(&l);
+	/* IMG:EVIL::OBJECTS: two lower layers. */
+	l = split("/run/img:/var/evil::/objects");
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.n_data, 1);
+	assert_string_equal(l.path[1], "/var/evil");
+	assert_false(l.data[1]);
+	sc_overlay_layers_done(&l);
+	/* An empty lowerdir= drops every layer. */
+	l = split("");
+	assert_int_equal(l.n, 0);
+	sc_overlay_layers_done(&l);
+}
+
+static void test_split_escapes(void **state)
+{
+	/* '\\' keeps the next character, ':' included; a lone trailing '\\' goes (ovl_unescape()). */
+	struct sc_overlay_layers l = split("/a\\:b::/c\\\\d\\");
+
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.path[0], "/a:b");
+	assert_false(l.data[0]);
+	assert_string_equal(l.path[1], "/c\\d");
+	assert_true(l.data[1]);
+	sc_overlay_layers_done(&l);
+	/* "\\::" is an escaped colon then a single separator: two lower layers. */
+	l = split("/a\\::/b");
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.n_data, 0);
+	assert_string_equal(l.path[0], "/a:");
+	sc_overlay_layers_done(&l);
+}
+
+static void test_split_refused(void **state)
+{
+	/* What Linux fs/overlayfs/params.c refuses. */
+	const char *bad[] = { ":/a", "/a:", "/a::", "/a:::/b", "/a::/d:/b", "/a::::/b" };
+	struct sc_overlay_layers l;
+	char buf[1024] = "/l";
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(sc_overlay_split_lowerdir(bad[i], &l), -EINVAL);
+	for (int i = 0; i < SC_OVERLAY_MAX_LAYERS; i++)
+		strcat(buf, ":/l");
+	assert_int_equal(sc_overlay_split_lowerdir(buf, &l), -E2BIG);
+}
+
+static void test_layers_in_effect(void **state)
+{
+	struct sc_overlay_opts o = parse("ro,lowerdir+=/img,lowerdir+=/evil,datadir+=/objects,upperdir=/u,workdir=/w");
+	struct sc_overlay_layers l;
+
+	assert_string_equal(o.upperdir, "/u");
+	assert_string_equal(o.workdir, "/w");
+	assert_int_equal(sc_overlay_opts_layers(&o, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.n_data, 1);
+	assert_string_equal(l.path[1], "/evil");
+	sc_overlay_layers_done(&l);
+	sc_overlay_opts_done(&o);
+	/* The kernel prints one form or the other, and one lowerdir=. */
+	o = parse("lowerdir=/img::/objects,lowerdir+=/evil");
+	assert_int_equal(sc_overlay_opts_layers(&o, &l), -EINVAL);
+	sc_overlay_opts_done(&o);
+	o = parse("lowerdir=/evil,lowerdir=/img::/objects");
+	assert_int_equal(o.n_lowerdir, 2);
+	assert_int_equal(sc_overlay_opts_layers(&o, &l), -EINVAL);
+	sc_overlay_opts_done(&o);
+	/* A lower layer after a data-only one is refused by the kernel. */
+	o = parse("datadir+=/objects,lowerdir+=/img");
+	assert_int_equal(sc_overlay_opts_layers(&o, &l), -EINVAL);
+	sc_overlay_opts_done(&o);
+	/* mountinfo's octal escapes come off first: \072 is a ':' separator once unescaped, \134: an escaped colon. */
+	o = parse("lowerdir=/img\\072/evil::/o");
+	assert_int_equal(sc_overlay_opts_layers(&o, &l), 0);
+	assert_int_equal(l.n - l.n_data, 2);
+	sc_overlay_layers_done(&l);
+	sc_overlay_opts_done(&o);
+	o = parse("lowerdir=/im\\134:g::/o");
+	assert_int_equal(sc_overlay_opts_layers(&o, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.path[0], "/im:g");
+	sc_overlay_layers_done(&l);
+	sc_overlay_opts_done(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split_lowerdir), cmocka_unit_test(test_split_escapes),
+		cmocka_unit_test(test_split_refused), cmocka_unit_test(test_layers_in_effect),
 		cmocka_unit_test(test_real_root),       cmocka_unit_test(test_escaped_comma_is_not_an_option),
 		cmocka_unit_test(test_libmount_would_be_fooled), cmocka_unit_test(test_unescape),
 		cmocka_unit_test(test_verity_modes),    cmocka_unit_test(test_new_layer_syntax),
