@@ -20,7 +20,11 @@
  * the nonce just answered) and sends a credential challenge ('C', the same
  * nonce): the agent answers with its EK public and certificate ('K') and with
  * what TPM2_ActivateCredential recovered ('A'), so the host can bind the AK to
- * the EK (common/sc-evidence.h). Requests for any other nonce are ignored.
+ * the EK (common/sc-evidence.h). Requests for any other nonce are ignored, and
+ * so is a second request of either kind for the same nonce (its answer is sent,
+ * or queued and sent whole): a host that asks again and again, or stops
+ * reading, costs no TPM work and no queue (docs/protocol.md, "Who speaks
+ * first", step 6). The EK is read from the TPM once per run and kept.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +52,7 @@
 #define FRAME_DEADLINE_MS 5000
 #define AGENT_MAX_INPUT 4096        /* the host only ever sends nonces */
 #define DRAIN_MAX (64 * 1024)       /* read at most this much before answering: a flood cannot starve the answer */
+#define DRAIN_MAX_FRAMES 256        /* and at most this many frames (what the decoder holds already is decoded too) */
 #define AGENT_MAX_SECONDS 120       /* default bound of each report's objects walk (--verify-objects) */
 
 struct cli_agent_options {
@@ -66,7 +71,15 @@ static bool to_journal;
 struct host_requests {
 	bool ek;                /* 'K': the EK public and certificate */
 	bool challenge;         /* 'C': a credential challenge, in chal */
-	struct sc_credential_challenge chal;
+	struct sc_credential_challenge chal; /* the newest valid one of the drain */
+	unsigned repeated;      /* requests of a kind already taken for the nonce: ignored */
+};
+
+/* The nonce last answered, and which of the host's requests for it were taken: each kind once. */
+struct answered {
+	char nonce[SC_NONCE_HEX_LEN + 1]; /* "" before the first answer to a nonce */
+	bool ek;                          /* its 'K' was answered (queued, sent, or the TPM could not) */
+	bool challenge;                   /* its 'C' was answered likewise */
 };
 
 _printf_(2, 3) static void logmsg(int level, const char *fmt, ...)
@@ -232,17 +245,22 @@ static int make_report_frame(const struct sc_paths *paths, const struct cli_agen
 }
 
 /*
- * Everything readable now, up to DRAIN_MAX bytes, through the decoder: the
- * newest valid nonce is kept in @nonce (*@have set), every other frame is
- * dropped. Returns 0 when nothing more is readable (or DRAIN_MAX was read),
- * 1 at end of file, or a negative errno from read().
+ * Everything readable now, up to DRAIN_MAX bytes or DRAIN_MAX_FRAMES frames,
+ * through the decoder: the newest valid nonce is kept in @nonce (*@have set),
+ * the host's requests for the nonce answered in @req (the newest valid
+ * challenge: one that does not parse, or names another nonce, leaves the one
+ * kept before it alone), every other frame is dropped. Returns 0 when nothing
+ * more is readable (or a cap was reached), 1 at end of file, or a negative
+ * errno from read().
  */
 static int drain(int fd, struct sc_wire_decoder *dec, char nonce[static SC_NONCE_HEX_LEN + 1], bool *have,
-		 unsigned *n_nonces, const char *answered, struct host_requests *req)
+		 unsigned *n_nonces, const struct answered *ans, struct host_requests *req)
 {
+	const char *answered = ans->nonce;
 	size_t total = 0;
+	unsigned frames = 0;
 
-	while (total < DRAIN_MAX) {
+	while (total < DRAIN_MAX && frames < DRAIN_MAX_FRAMES) {
 		struct sc_wire_frame fr;
 		uint8_t buf[512];
 		size_t want = sc_wire_space(dec) < sizeof(buf) ? sc_wire_space(dec) : sizeof(buf);
@@ -258,16 +276,28 @@ static int drain(int fd, struct sc_wire_decoder *dec, char nonce[static SC_NONCE
 		total += (size_t)n;
 		sc_wire_feed(dec, buf, (size_t)n);
 		while (sc_wire_next(dec, &fr) == 1) {
+			frames++;
 			if (fr.type == SC_WIRE_EK && answered[0] && fr.len == SC_NONCE_HEX_LEN &&
 			    memcmp(fr.payload, answered, SC_NONCE_HEX_LEN) == 0) {
-				req->ek = true;
+				if (ans->ek)
+					req->repeated++;
+				else
+					req->ek = true;
 				continue;
 			}
 			if (fr.type == SC_WIRE_CHALLENGE && answered[0]) {
-				if (sc_credential_challenge_parse(fr.payload, fr.len, &req->chal) == 0 &&
-				    strcmp(req->chal.nonce, answered) == 0)
+				struct sc_credential_challenge c;
+
+				if (ans->challenge) {
+					/* One activation per nonce: not even parsed. */
+					req->repeated++;
+					continue;
+				}
+				/* Parsed aside: only a valid challenge for the nonce answered replaces the one kept. */
+				if (sc_credential_challenge_parse(fr.payload, fr.len, &c) == 0 && strcmp(c.nonce, answered) == 0) {
+					req->chal = c;
 					req->challenge = true;
-				else
+				} else
 					logmsg(4, "ignoring a credential challenge (%zu bytes): malformed or not for the nonce answered",
 					       fr.len);
 				continue;
@@ -311,19 +341,32 @@ static int append_frame(char type, const char *text, size_t len, char **frame, s
 
 /*
  * The host's requests after an answer: the EK ('K') and a credential challenge ('C'), both for the
- * nonce answered. A TPM that cannot answer sends nothing: the host's deadline says so.
+ * nonce answered, each taken once for it (marked in @ans whether or not the TPM could answer). The
+ * EK is read from the TPM at the first request and kept in @ek for the run. A TPM that cannot
+ * answer sends nothing: the host's deadline says so.
  */
-static int answer_requests(const struct sc_paths *paths, const struct cli_agent_options *o, const char *answered,
-			   const struct host_requests *req, char **frame, size_t *frame_len)
+static int answer_requests(const struct sc_paths *paths, const struct cli_agent_options *o, struct answered *ans,
+			   struct sc_ek *ek, const struct host_requests *req, char **frame, size_t *frame_len)
 {
+	const char *answered = ans->nonce;
 	char why[256] = "";
 	int r;
 
-	if (req->ek) {
+	if (req->ek && !ans->ek) {
 		_cleanup_free_ char *text = NULL;
 		size_t len;
 
-		r = sc_ek_collect(paths, o->tpm_tcti, answered, &text, &len, why, sizeof(why));
+		ans->ek = true;
+		r = 0;
+		if (ek->public_len == 0) {
+			r = sc_ek_read(paths, o->tpm_tcti, ek, why, sizeof(why));
+			if (r < 0)
+				sc_ek_done(ek); /* nothing kept: the next nonce's request tries again */
+			else
+				logmsg(6, "read the EK from the TPM; kept for this run");
+		}
+		if (r >= 0 && (r = sc_ek_document(ek, answered, &text, &len)) < 0)
+			snprintf(why, sizeof(why), "the EK document: %s", strerror(-r));
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
@@ -333,10 +376,11 @@ static int answer_requests(const struct sc_paths *paths, const struct cli_agent_
 		else
 			logmsg(6, "sent the EK (its public area%s)", strstr(text, "\"ek_cert\":null") ? "; no EK certificate" : " and certificate");
 	}
-	if (req->challenge) {
+	if (req->challenge && !ans->challenge) {
 		_cleanup_free_ char *text = NULL;
 		size_t len;
 
+		ans->challenge = true;
 		r = sc_credential_respond(paths, o->tpm_tcti, &req->chal, false, &text, &len, why, sizeof(why));
 		if (r == -ENOMEM)
 			return r;
@@ -354,9 +398,10 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 {
 	struct sc_wire_decoder dec;
 	_cleanup_free_ char *path = NULL, *pending = NULL;
+	_cleanup_(sc_ek_done) struct sc_ek ek = { 0 }; /* read at the first EK request, kept for the run */
 	size_t pending_len = 0;
 	const char *verdict = "error";
-	char last_nonce[SC_NONCE_HEX_LEN + 1] = ""; /* the nonce of the last report made */
+	struct answered ans = { .nonce = "" }; /* the nonce of the last report made, and its requests taken */
 	bool pending_report = true; /* pending holds a report (counted by --max-answers), not TPM answers */
 	int fd, r;
 
@@ -409,7 +454,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		}
 		if (!(p.revents & POLLIN))
 			continue;
-		d = drain(fd, &dec, nonce, &have, &n_nonces, last_nonce, &req);
+		d = drain(fd, &dec, nonce, &have, &n_nonces, &ans, &req);
 		if (d == -ENODEV) { /* port unplugged: find it again */
 			close(fd);
 			free(TAKE_PTR(path));
@@ -422,7 +467,9 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 			logmsg(3, "read: %s", strerror(-d));
 			break;
 		}
-		if (have && strcmp(nonce, last_nonce) == 0) {
+		if (req.repeated)
+			logmsg(7, "ignoring %u request(s) already answered for the nonce", req.repeated);
+		if (have && strcmp(nonce, ans.nonce) == 0) {
 			/*
 			 * The host said again the nonce already answered (it resends until it
 			 * has the answer): the report made for it is sent, or still pending
@@ -441,13 +488,14 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 				logmsg(3, "making the report: %s", strerror(-r));
 			else {
 				logmsg(6, "answering the newest of %u nonce(s): verdict %s", n_nonces, verdict);
-				memcpy(last_nonce, nonce, sizeof(last_nonce));
+				memcpy(ans.nonce, nonce, sizeof(ans.nonce));
+				ans.ek = ans.challenge = false; /* a new nonce: its requests are new */
 				pending_report = true;
 			}
 		} else if (o->tpm && (req.ek || req.challenge)) {
 			if (!pending)
 				pending_report = false;
-			r = answer_requests(paths, o, last_nonce, &req, &pending, &pending_len);
+			r = answer_requests(paths, o, &ans, &ek, &req, &pending, &pending_len);
 			if (r < 0)
 				logmsg(3, "answering the host's TPM request: %s", strerror(-r));
 		}

@@ -710,23 +710,25 @@ static int dump_compact(json_t *doc, char **ret, size_t *ret_len)
 	return 0;
 }
 
-int sc_ek_collect(const struct sc_paths *paths, const char *tcti, const char *nonce, char **ret, size_t *ret_len,
-		  char *why, size_t why_size)
+void sc_ek_done(struct sc_ek *ek)
+{
+	free(ek->cert);
+	memset(ek, 0, sizeof(*ek));
+}
+
+int sc_ek_read(const struct sc_paths *paths, const char *tcti, struct sc_ek *ret, char *why, size_t why_size)
 {
 	_cleanup_tpm_ struct sc_tpm *t = NULL;
 	_cleanup_free_ uint8_t *cert = NULL;
-	_cleanup_json_ json_t *doc = NULL;
-	uint8_t pub[SC_TPM_BLOB_MAX];
-	size_t pub_len = 0, cert_len = 0;
+	size_t cert_len = 0;
 	uint32_t ek;
 	int r;
 
-	if (!nonce || !sc_nonce_valid(nonce, strlen(nonce)))
-		return fail(why, why_size, -EINVAL, "no valid nonce to bind");
+	memset(ret, 0, sizeof(*ret));
 	r = open_live(paths, tcti, &t, why, why_size);
 	if (r < 0)
 		return r;
-	r = sc_tpm_create_ek(t, &ek, pub, &pub_len, why, why_size);
+	r = sc_tpm_create_ek(t, &ek, ret->public, &ret->public_len, why, why_size);
 	if (r < 0)
 		return r;
 	if (sc_tpm_flush(t, ek) < 0)
@@ -734,13 +736,38 @@ int sc_ek_collect(const struct sc_paths *paths, const char *tcti, const char *no
 	r = sc_tpm_read_ek_cert(t, &cert, &cert_len, why, why_size);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	ret->cert = TAKE_PTR(cert);
+	ret->cert_len = cert_len;
+	return 0;
+}
+
+int sc_ek_document(const struct sc_ek *ek, const char *nonce, char **ret, size_t *ret_len)
+{
+	_cleanup_json_ json_t *doc = NULL;
+
+	if (!nonce || !sc_nonce_valid(nonce, strlen(nonce)) || ek->public_len == 0)
+		return -EINVAL;
 	doc = json_object();
 	if (!doc || sc_json_set(doc, "schema", json_string(SC_EK_SCHEMA)) < 0 ||
 	    sc_json_set(doc, "nonce", json_stringn(nonce, SC_NONCE_HEX_LEN)) < 0 ||
-	    sc_json_set(doc, "ek_public", json_base64(pub, pub_len)) < 0 ||
-	    sc_json_set(doc, "ek_cert", cert ? json_base64(cert, cert_len) : json_null()) < 0)
+	    sc_json_set(doc, "ek_public", json_base64(ek->public, ek->public_len)) < 0 ||
+	    sc_json_set(doc, "ek_cert", ek->cert ? json_base64(ek->cert, ek->cert_len) : json_null()) < 0)
 		return -ENOMEM;
 	return dump_compact(doc, ret, ret_len);
+}
+
+int sc_ek_collect(const struct sc_paths *paths, const char *tcti, const char *nonce, char **ret, size_t *ret_len,
+		  char *why, size_t why_size)
+{
+	_cleanup_(sc_ek_done) struct sc_ek ek = { 0 };
+	int r;
+
+	if (!nonce || !sc_nonce_valid(nonce, strlen(nonce)))
+		return fail(why, why_size, -EINVAL, "no valid nonce to bind");
+	r = sc_ek_read(paths, tcti, &ek, why, why_size);
+	if (r < 0)
+		return r;
+	return sc_ek_document(&ek, nonce, ret, ret_len);
 }
 
 int sc_credential_respond(const struct sc_paths *paths, const char *tcti, const struct sc_credential_challenge *c,

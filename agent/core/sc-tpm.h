@@ -116,10 +116,27 @@ int sc_tpm_activate(struct sc_tpm *t, uint32_t ak, uint32_t ek, const uint8_t *b
 		    const uint8_t *secret, size_t secret_len, uint8_t out[static 64], size_t *out_len, char *why,
 		    size_t why_size);
 
+/* The EK as the 'K' frame names it: what does not change while the TPM's endorsement seed does not. */
+struct sc_ek {
+	uint8_t public[SC_TPM_BLOB_MAX]; /* TPM2B_PUBLIC, marshalled */
+	size_t public_len;
+	uint8_t *cert; /* DER, malloc'd, at most SC_EVIDENCE_EK_CERT_MAX bytes; NULL when the TPM has none */
+	size_t cert_len;
+};
+void sc_ek_done(struct sc_ek *ek);
+
 /*
- * sc_ek_collect() - the agent's 'K' frame answering the host's request for @nonce: the EK made with
- * sc_tpm_create_ek() (flushed after) and its certificate when the TPM has one, as the JSON text of
- * sc-evidence.h (compact, malloc'd). @tcti as for sc_evidence_collect().
+ * sc_ek_read() - the EK made with sc_tpm_create_ek() (flushed after) and its certificate when the TPM
+ * has one. @tcti as for sc_evidence_collect(). sc_ek_done() it, also after an error.
+ */
+int sc_ek_read(const struct sc_paths *paths, const char *tcti, struct sc_ek *ret, char *why, size_t why_size);
+
+/* sc_ek_document() - the JSON text of sc-evidence.h for @ek answering @nonce (compact, malloc'd). 0, -EINVAL or -ENOMEM. */
+int sc_ek_document(const struct sc_ek *ek, const char *nonce, char **ret, size_t *ret_len);
+
+/*
+ * sc_ek_collect() - the agent's 'K' frame answering the host's request for @nonce: sc_ek_read() then
+ * sc_ek_document().
  */
 int sc_ek_collect(const struct sc_paths *paths, const char *tcti, const char *nonce, char **ret, size_t *ret_len,
 		  char *why, size_t why_size);

@@ -11,11 +11,18 @@ CASE: evidence (a TPM: R then E), no-device (libraries, no TPM device: R alone),
 off (--tpm off: R alone), fixture-root (no TCTI under --root: R alone),
 ek-request (after R and E the host asks for the EK: the bytes that come back
 are exactly one K frame, the EK document for that nonce, and nothing else;
-an agent once sent freed heap bytes before it, from a stale frame length).
+an agent once sent freed heap bytes before it, from a stale frame length),
+ek-flood (a host that stops reading and keeps asking for the EK: one K frame
+per nonce, the EK read from the TPM once per agent run),
+challenge-newest (several credential challenges in one write: one answer, to
+the newest valid one for the nonce answered), challenge-then-malformed (a
+valid challenge, then a malformed one in the same write: the valid one is
+answered). The challenge cases need tpm2_makecredential (tpm2-tools).
 """
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import os
 import pty
@@ -26,6 +33,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import tty
 import zlib
@@ -35,6 +43,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import fake_host  # noqa: E402
 import status_cases  # noqa: E402
 
+# The cases that talk to the TPM past the evidence: EK requests and credential challenges.
+SWTPM_CASES = ("ek-request", "ek-flood", "challenge-newest", "challenge-then-malformed")
 KEYS = {"schema", "nonce", "report_sha256", "ak_public", "quote", "signature", "pcrs", "eventlog", "userspace_log"}
 PCRS = {"0", "1", "2", "3", "4", "5", "7", "9", "11", "12"}
 
@@ -116,10 +126,13 @@ def main():
     p.add_argument("--sealcheck", required=True)
     p.add_argument("--fixtures", required=True)
     p.add_argument("--preload", required=True)
-    p.add_argument("case", choices=["evidence", "no-device", "off", "fixture-root", "ek-request"])
+    p.add_argument("case", choices=["evidence", "no-device", "off", "fixture-root"] + list(SWTPM_CASES))
     a = p.parse_args()
-    if a.case in ("evidence", "off", "ek-request") and not shutil.which("swtpm"):
+    if a.case in SWTPM_CASES + ("evidence", "off") and not shutil.which("swtpm"):
         print("1..0 # SKIP swtpm is not installed")
+        return 77
+    if a.case.startswith("challenge-") and not shutil.which("tpm2_makecredential"):
+        print("1..0 # SKIP tpm2_makecredential (tpm2-tools) is not installed")
         return 77
     with tempfile.TemporaryDirectory(prefix="sealcheck-agent-tpm-") as tmp:
         tree = status_cases.Tree(a.fixtures, "snakeoil-user", tmp)
@@ -129,7 +142,7 @@ def main():
         with open(os.path.join(tree.root, "sys/kernel/security/tpm0/binary_bios_measurements"), "wb") as f:
             f.write(eventlog)
         swtpm, tcti = None, None
-        if a.case in ("evidence", "off", "ek-request"):
+        if a.case in SWTPM_CASES + ("evidence", "off"):
             os.mkdir(os.path.join(tmp, "tpm"))
             swtpm, tcti = start_swtpm(os.path.join(tmp, "tpm"))
         try:
@@ -141,7 +154,7 @@ def main():
 
 
 def start_agent(a, root, extra, max_answers):
-    """The agent on a pty standing in for the port, answering at most @max_answers nonces: (master, agent)."""
+    """The agent on a pty standing in for the port, answering at most @max_answers nonces: (master, agent, slave path)."""
     master, slave = pty.openpty()
     tty.setraw(slave)
     name = os.ttyname(slave)
@@ -150,7 +163,7 @@ def start_agent(a, root, extra, max_answers):
                               "--max-answers", str(max_answers)] + extra,
                              env=dict(os.environ, LD_PRELOAD=os.path.abspath(a.preload)),
                              stderr=subprocess.PIPE, text=True)
-    return master, agent
+    return master, agent, name
 
 
 def check_exit(agent, max_answers, fails):
@@ -215,6 +228,143 @@ def ek_request(master, agent, fails):
     fake_host.read_frames(master, 60, lambda f: agent.poll() is not None)
 
 
+def kinds(frames):
+    return [t.decode() for t, _ in frames]
+
+
+def answered_nonce(master, fails, push=True):
+    """(The push, then) a nonce answered with R and E: (nonce, the E document)."""
+    if push:
+        fake_host.read_frames(master, 20, lambda f: len(f) >= 1)
+    nonce = os.urandom(32).hex()
+    os.write(master, fake_host.frame(b"N", nonce.encode()))
+    frames = fake_host.read_frames(master, 60, lambda f: len(f) >= 2)
+    if kinds(frames) != ["R", "E"] or json.loads(frames[0][1]).get("nonce") != nonce:
+        fails.append(f"frames after the nonce {kinds(frames)}, want R E echoing it")
+        return nonce, None
+    return nonce, json.loads(frames[1][1])
+
+
+def read_until_evidence(master):
+    """The frames up to the next E (the last frame the agent sends for a nonce), then a second more."""
+    frames = fake_host.read_frames(master, 60, lambda f: kinds(f)[-1:] == ["E"])
+    return frames + fake_host.read_frames(master, 1, lambda f: False)
+
+
+def cpu_ticks(pid):
+    """utime + stime of @pid, in clock ticks (proc(5))."""
+    with open(f"/proc/{pid}/stat") as f:
+        return sum(map(int, f.read().rsplit(")", 1)[1].split()[11:13]))
+
+
+def ek_flood(master, agent, slave, fails):
+    """
+    A host that stops reading (the pty's output suspended with tcflow: the agent's writes block, as on
+    a port whose host does not read) and asks for the EK every 0.25 s for 12 s, more than two of the
+    agent's 5 s write deadlines (docs/protocol.md). One K frame is queued for the nonce and nothing is
+    added to it; once the host reads again that is all that comes, and a later nonce's EK request is
+    answered from the EK read the first time, with no TPM work.
+    """
+    nonce, _ = answered_nonce(master, fails)
+    ctl = os.open(slave, os.O_RDWR | os.O_NOCTTY)
+    try:
+        termios.tcflow(ctl, termios.TCOOFF)
+        cpu0 = cpu_ticks(agent.pid)
+        end = time.monotonic() + 12
+        sent = 0
+        while time.monotonic() < end:
+            os.write(master, fake_host.frame(b"K", nonce.encode()))
+            sent += 1
+            time.sleep(0.25)
+        cpu = cpu_ticks(agent.pid) - cpu0
+        termios.tcflow(ctl, termios.TCOON)
+    finally:
+        os.close(ctl)
+    if cpu > 200:  # clock ticks (1/100 s): 2 s of CPU in 12 s is work per request, not waiting
+        fails.append(f"{cpu} ticks of CPU while the host did not read")
+    # What was queued comes now; then a second nonce and its EK request, then a third nonce ends the agent.
+    frames = fake_host.read_frames(master, 60, lambda f: len(f) >= 1)
+    frames += fake_host.read_frames(master, 2, lambda f: False)
+    nonce2 = os.urandom(32).hex()
+    os.write(master, fake_host.frame(b"N", nonce2.encode()))
+    frames += fake_host.read_frames(master, 60, lambda f: kinds(f)[-1:] == ["E"])
+    os.write(master, fake_host.frame(b"K", nonce2.encode()))
+    frames += fake_host.read_frames(master, 60, lambda f: kinds(f)[-1:] == ["K"])
+    os.write(master, fake_host.frame(b"N", os.urandom(32).hex().encode()))
+    frames += read_until_evidence(master)
+    if kinds(frames) != ["K", "R", "E", "K", "R", "E"]:
+        fails.append(f"after {sent} EK requests the host did not read: {kinds(frames)}, want K, then R E K for "
+                     "the second nonce and R E for the third")
+        return
+    ek1, ek2 = json.loads(frames[0][1]), json.loads(frames[3][1])
+    if ek1.get("nonce") != nonce or ek2.get("nonce") != nonce2 or not ek1.get("ek_public") or \
+            (ek1["ek_public"], ek1.get("ek_cert")) != (ek2.get("ek_public"), ek2.get("ek_cert")):
+        fails.append(f"the EK documents: nonces {ek1.get('nonce')} {ek2.get('nonce')}, want {nonce} {nonce2}, "
+                     "and the same EK in both")
+    print(f"# {sent} EK requests while the host did not read: one K frame; {cpu} ticks of CPU")
+
+
+def name_of(public):
+    """The Name of a TPM2B_PUBLIC: nameAlg || SHA-256(TPMT_PUBLIC) (TPM 2.0 Part 1, 16 Names)."""
+    return public[4:6] + hashlib.sha256(public[2:]).digest()
+
+
+def make_challenge(tmp, ek_public, ak_name, nonce, secret):
+    """The C payload for @nonce: tpm2_makecredential (offline) of @secret for the AK, to the EK."""
+    with open(os.path.join(tmp, "ek.pub"), "wb") as f:
+        f.write(ek_public)
+    with open(os.path.join(tmp, "secret.in"), "wb") as f:
+        f.write(secret)
+    subprocess.run(["tpm2_makecredential", "--tcti", "none", "-u", "ek.pub", "-s", "secret.in", "-n", ak_name.hex(),
+                    "-o", "cred.out"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(tmp, "cred.out"), "rb") as f:
+        cred = f.read()
+    # tpm2-tools' file: magic 0xbadcc0de, version, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET.
+    n = 2 + struct.unpack(">H", cred[8:10])[0]
+    return json.dumps({"schema": "sealcheck.challenge.v1", "nonce": nonce, "credential_blob": cred[8:8 + n].hex(),
+                       "secret": cred[8 + n:].hex()}).encode()
+
+
+def challenges(a, master, agent, fails):
+    """
+    Credential challenges in one write, for the nonce answered: challenge-newest sends two for it and
+    then one for an older nonce (well formed and activatable: the AK and EK are the same keys), and
+    wants one answer, to the second; challenge-then-malformed sends one and then a C frame that does
+    not parse, and wants that one answered. Then a third nonce ends the agent: nothing else comes.
+    """
+    old, _ = answered_nonce(master, fails)
+    nonce, ev = answered_nonce(master, fails, push=False)
+    os.write(master, fake_host.frame(b"K", nonce.encode()))
+    k = fake_host.read_frames(master, 60, lambda f: len(f) >= 1)
+    if ev is None or kinds(k) != ["K"]:
+        fails.append(f"after the EK request: {kinds(k)}, want K")
+        return
+    ek = base64.b64decode(json.loads(k[0][1])["ek_public"])
+    ak = name_of(base64.b64decode(ev["ak_public"]))
+    with tempfile.TemporaryDirectory(prefix="sealcheck-cred-") as tmp:
+        secrets = [os.urandom(32) for _ in range(3)]
+        if a.case == "challenge-newest":
+            payloads = [make_challenge(tmp, ek, ak, nonce, secrets[0]), make_challenge(tmp, ek, ak, nonce, secrets[1]),
+                        make_challenge(tmp, ek, ak, old, secrets[2])]
+            want = secrets[1]
+        else:
+            good = make_challenge(tmp, ek, ak, nonce, secrets[0])
+            payloads = [good, good[:-1]]  # the second is cut: not JSON
+            want = secrets[0]
+    os.write(master, b"".join(fake_host.frame(b"C", p) for p in payloads))
+    frames = fake_host.read_frames(master, 60, lambda f: len(f) >= 1)
+    os.write(master, fake_host.frame(b"N", os.urandom(32).hex().encode()))
+    frames += read_until_evidence(master)
+    if kinds(frames) != ["A", "R", "E"]:
+        fails.append(f"after the challenges: {kinds(frames)}, want one A, then R E for the next nonce")
+        return
+    doc = json.loads(frames[0][1])
+    expect = hmac.new(want, nonce.encode(), hashlib.sha256).hexdigest()
+    if doc.get("nonce") != nonce or doc.get("answer") != expect:
+        fails.append(f"the answer names {doc.get('nonce')}, want {nonce}; "
+                     f"{'the answer to the wanted challenge' if doc.get('answer') == expect else 'not the answer to the wanted challenge'}")
+
+
 def evidence(a, master, agent, eventlog, fails):
     """A nonce: the report, then (with a TPM) its evidence, nothing else."""
     push = fake_host.read_frames(master, 20, lambda f: len(f) >= 1)
@@ -237,14 +387,19 @@ def evidence(a, master, agent, eventlog, fails):
 
 def run(a, root, tcti, eventlog):
     extra = {"evidence": ["--tpm-tcti", tcti], "off": ["--tpm", "off", "--tpm-tcti", tcti or ""],
-             "no-device": ["--tpm-tcti", "device:/nonexistent/tpmrm0"], "fixture-root": [],
-             "ek-request": ["--tpm-tcti", tcti]}[a.case]
-    max_answers = 3 if a.case == "ek-request" else 2
-    master, agent = start_agent(a, root, extra, max_answers)
+             "no-device": ["--tpm-tcti", "device:/nonexistent/tpmrm0"], "fixture-root": []}.get(a.case,
+                                                                                            ["--tpm-tcti", tcti])
+    # The push and the nonces each case sends (the last one lets the agent end).
+    max_answers = {"ek-request": 3, "ek-flood": 4, "challenge-newest": 4, "challenge-then-malformed": 4}.get(a.case, 2)
+    master, agent, slave = start_agent(a, root, extra, max_answers)
     fails, err = [], ""
     try:
         if a.case == "ek-request":
             ek_request(master, agent, fails)
+        elif a.case == "ek-flood":
+            ek_flood(master, agent, slave, fails)
+        elif a.case.startswith("challenge-"):
+            challenges(a, master, agent, fails)
         else:
             evidence(a, master, agent, eventlog, fails)
         check_exit(agent, max_answers, fails)
@@ -253,6 +408,8 @@ def run(a, root, tcti, eventlog):
         err += agent.communicate()[1] or ""
     if a.case == "no-device" and "no TPM evidence" not in err:
         fails.append("the agent does not say why there is no evidence")
+    if a.case == "ek-flood" and err.count("read the EK from the TPM") != 1:
+        fails.append(f"the EK read from the TPM {err.count('read the EK from the TPM')} times, want once per agent run")
     return fake_host.result(a.case, fails, err)
 
 
