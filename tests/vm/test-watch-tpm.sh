@@ -6,7 +6,7 @@
 #   tests/vm/test-watch-tpm.sh SEALCHECK SEALCHECK_PROBE IMAGE_CACHE_DIR CASE
 # Cases:
 #   watch-tpm-pinned    ak.name as run left it: two consecutive rounds sealed, evidence
-#                       "tpm", all 9 TPM links proven, the second round's counters link
+#                       "tpm", all 10 TPM links proven, the second round's counters link
 #                       saying they moved forward (per VM, kept in STATE/vm1/quote-counters)
 #   watch-tpm-activate  ak.name removed (as for a TPM libvirt made), --tpm-ek-ca the
 #                       state's local CA: the first round binds the AK to the EK by
@@ -147,9 +147,10 @@ else
 		r=$(round $n)
 		[ "$(jq -r '"\(.tpm) \(.verdict) \(.evidence) \(.failed_links | length)"' <<<"$r")" = "true sealed tpm 0" ] &&
 			ok "round $n: sealed, evidence tpm" || bad "round $n: $(jq -c '{verdict, evidence, failed_links, reason}' <<<"$r")"
-		[ "$(jq -r '[.tpm_links[] | select(.status == "proven")] | length' <<<"$r")" = 9 ] &&
-			[ "$(jq -r '.tpm_links | length' <<<"$r")" = 9 ] &&
-			ok "round $n: all 9 TPM links proven: $(jq -r '[.tpm_links[].link] | join(" ")' <<<"$r")" ||
+		[ "$(jq -r '[.tpm_links[] | select(.status == "proven")] | length' <<<"$r")" = 10 ] &&
+			[ "$(jq -r '.tpm_links | length' <<<"$r")" = 10 ] &&
+			jq -e '[.tpm_links[].link] | index("tpm:pcr4")' <<<"$r" >/dev/null &&
+			ok "round $n: all 10 TPM links proven: $(jq -r '[.tpm_links[].link] | join(" ")' <<<"$r")" ||
 			bad "round $n: TPM links $(jq -c '[.tpm_links[]? | "\(.link)=\(.status)"]' <<<"$r")"
 	done
 	case $(link "$r2" tpm:counters) in
