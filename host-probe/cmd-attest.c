@@ -37,6 +37,9 @@ static void usage(FILE *f)
 	      "  --tpm-ek-ca FILE        with --tpm-state: when it pins no AK (no ak.name, e.g. libvirt's swtpm), bind\n"
 	      "                          the guest's AK to the EK by credential activation, the EK certificate\n"
 	      "                          chaining to these CA certificates (PEM), and pin it in DIR/ak.name\n"
+	      "  --tpm-ek-owner NAME[:UUID]  with --tpm-ek-ca (required): the VM the EK certificate must name,\n"
+	      "                          its subject CN as libvirt's swtpm_setup writes it (NAME:UUID; NAME alone:\n"
+	      "                          that name and any UUID), so a neighbour's EK under the same CA is refused\n"
 	      "  --tpm-ek-pub FILE       the same, the EK being this TPM2B_PUBLIC the host recorded\n"
 	      "  --tpm-ak pinned|activate  the pinned AK when there is one (default), or activation now regardless\n"
 	      "  -h, --help              this text\n"
@@ -47,7 +50,7 @@ static void usage(FILE *f)
 
 int verb_attest(int argc, char **argv)
 {
-	enum { O_SOCKET = 0x100, O_TPM_STATE, O_TPM_UKI, O_TPM_KEYS, O_TPM_EK_CA, O_TPM_EK_PUB, O_TPM_AK };
+	enum { O_SOCKET = 0x100, O_TPM_STATE, O_TPM_UKI, O_TPM_KEYS, O_TPM_EK_CA, O_TPM_EK_PUB, O_TPM_AK, O_TPM_EK_OWNER };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "tpm-state", required_argument, NULL, O_TPM_STATE },
@@ -55,6 +58,7 @@ int verb_attest(int argc, char **argv)
 		{ "tpm-keys", required_argument, NULL, O_TPM_KEYS },
 		{ "tpm-ek-ca", required_argument, NULL, O_TPM_EK_CA },
 		{ "tpm-ek-pub", required_argument, NULL, O_TPM_EK_PUB },
+		{ "tpm-ek-owner", required_argument, NULL, O_TPM_EK_OWNER },
 		{ "tpm-ak", required_argument, NULL, O_TPM_AK },
 		CLI_POLICY_OPTIONS,
 		{},
@@ -63,7 +67,8 @@ int verb_attest(int argc, char **argv)
 	struct cli_policy *cp = &o.policy;
 	struct probe_policy policy;
 	struct probe_attest a = { 0 };
-	const char *socket_path = NULL, *tpm_state = NULL, *tpm_uki = NULL, *tpm_keys = NULL, *ek_ca = NULL, *ek_pub = NULL;
+	const char *socket_path = NULL, *tpm_state = NULL, *tpm_uki = NULL, *tpm_keys = NULL, *ek_ca = NULL, *ek_pub = NULL,
+		   *ek_owner = NULL;
 	bool activate = false;
 	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
 	char name[128];
@@ -89,6 +94,9 @@ int verb_attest(int argc, char **argv)
 			break;
 		case O_TPM_EK_PUB:
 			ek_pub = optarg;
+			break;
+		case O_TPM_EK_OWNER:
+			ek_owner = optarg;
 			break;
 		case O_TPM_AK:
 			if (strcmp(optarg, "pinned") != 0 && strcmp(optarg, "activate") != 0) {
@@ -126,6 +134,18 @@ int verb_attest(int argc, char **argv)
 	}
 	if (cli_make_policy("attest", cp, NULL, NULL, &policy) < 0)
 		return EXIT_USAGE;
+	if (ek_ca && (!ek_owner || !ek_owner[0] || strlen(ek_owner) > 250)) {
+		/* A CA certifies many TPMs: without the VM's identity a rooted VM could relay the challenge
+		 * to a sealed neighbour under the same CA and have that neighbour's AK pinned as its own. */
+		fputs("sealcheck-probe attest: --tpm-ek-ca needs --tpm-ek-owner NAME[:UUID], the VM its EK certificate must "
+		      "name (libvirt's swtpm_setup writes CN=NAME:UUID)\n",
+		      stderr);
+		return EXIT_USAGE;
+	}
+	if (ek_owner && !ek_ca) {
+		fputs("sealcheck-probe attest: --tpm-ek-owner goes with --tpm-ek-ca\n", stderr);
+		return EXIT_USAGE;
+	}
 	if (tpm_state || tpm_uki || tpm_keys || ek_ca || ek_pub || activate) {
 		/* The VM's TPM, as the host recorded it: its evidence is required. */
 		_cleanup_free_ char *ak = NULL, *ak_path = NULL;
@@ -160,6 +180,15 @@ int verb_attest(int argc, char **argv)
 			return EXIT_USAGE;
 		if (!ak_len && cli_tpm_credential("attest", ek_ca, ek_pub, tpm_state, &tpm) < 0)
 			return EXIT_USAGE;
+		if (ek_owner) {
+			/* NAME:UUID exactly; NAME alone: that name, then any UUID (probe-credential.h). */
+			size_t n = strlen(ek_owner);
+			bool has_uuid = n > 37 && ek_owner[n - 37] == ':' && ek_owner[n - 28] == '-' && ek_owner[n - 23] == '-' &&
+					ek_owner[n - 18] == '-' && ek_owner[n - 13] == '-';
+
+			snprintf(tpm.ek_cn, sizeof(tpm.ek_cn), "%s%s", ek_owner, has_uuid ? "" : ":");
+			tpm.cred.ek_cert_cn = tpm.ek_cn;
+		}
 		a.expect_evidence = true;
 	}
 

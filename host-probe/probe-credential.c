@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -321,6 +322,15 @@ static int load_bundle(X509_STORE *store, const char *path, char *why, size_t wh
 	return 0;
 }
 
+/* 8-4-4-4-12 hex digits, as libvirt writes a domain's UUID. */
+static bool uuid_shaped(const unsigned char *u)
+{
+	for (int i = 0; i < 36; i++)
+		if (i == 8 || i == 13 || i == 18 || i == 23 ? u[i] != '-' : !isxdigit(u[i]))
+			return false;
+	return true;
+}
+
 int probe_ek_cert_check(const uint8_t *der, size_t der_len, const char *ca_bundle, const struct probe_tpm_public *ek,
 			const char *expect_cn, char *issuer, size_t issuer_size, char *why, size_t why_size)
 {
@@ -373,13 +383,20 @@ int probe_ek_cert_check(const uint8_t *der, size_t der_len, const char *ca_bundl
 		X509_NAME *subject = X509_get_subject_name(cert);
 		int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
 		ASN1_STRING *v = i >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i)) : NULL;
-		size_t n = strlen(expect_cn);
+		size_t n = strlen(expect_cn), len = v ? (size_t)ASN1_STRING_length(v) : 0;
+		const unsigned char *cn = v ? ASN1_STRING_get0_data(v) : NULL;
+		bool ok = v && X509_NAME_get_index_by_NID(subject, NID_commonName, i) < 0;
 
-		if (!v || X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0 || (size_t)ASN1_STRING_length(v) != n ||
-		    memcmp(ASN1_STRING_get0_data(v), expect_cn, n) != 0)
+		if (ok && n > 0 && expect_cn[n - 1] == ':')
+			/* "NAME:": the VM's UUID is not known here (a socket directory's VM): the CN is NAME, a
+			 * colon, then a UUID, parsed from the right so NAME is compared whole. */
+			ok = len == n + 36 && memcmp(cn, expect_cn, n) == 0 && uuid_shaped(cn + n);
+		else
+			ok = ok && len == n && memcmp(cn, expect_cn, n) == 0;
+		if (!ok)
 			return fail(-EPERM, why, why_size,
-				    "the EK certificate is not this VM's: its subject CN is not \"%.240s\" (another TPM under the same CA)",
-				    expect_cn);
+				    "the EK certificate is not this VM's: its subject CN is not \"%.240s%s\" (another TPM under the same CA)",
+				    expect_cn, n > 0 && expect_cn[n - 1] == ':' ? "<uuid>" : "");
 	}
 	return 0;
 }

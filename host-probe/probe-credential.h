@@ -84,7 +84,8 @@ int probe_ek_public_check(const struct probe_tpm_public *ek, char *why, size_t w
  * this: libvirt's swtpm_setup has swtpm-localca certify each domain's EK
  * for "--vmid <name>:<uuid>" as CN=<name>:<uuid>, so the EK of another
  * domain under the same local CA is refused (a guest relaying its
- * neighbour's TPM). @issuer (may be NULL) gets the issuer's name, for the
+ * neighbour's TPM). "<name>:" (a trailing colon) asks for CN=<name>:<uuid>
+ * with any UUID, when the host knows the VM by name only. @issuer (may be NULL) gets the issuer's name, for the
  * verdict. -EPERM with @why when it does not; -EBADMSG when it is no
  * certificate.
  */
@@ -96,7 +97,8 @@ struct probe_credential_config {
 	const uint8_t *pinned_name; /* the AK Name pinned for this VM (ak.name): no challenge when it is set */
 	size_t pinned_name_len;
 	const char *ek_ca_file;     /* --tpm-ek-ca: the EK certificate must chain to one of these */
-	const char *ek_cert_cn;     /* ... and name this VM: subject CN "<name>:<uuid>" (libvirt's); NULL: not checked */
+	const char *ek_cert_cn;     /* ... and name this VM: subject CN "<name>:<uuid>" (libvirt's), or with "<name>:"
+				     * a CN of that name and any UUID (the UUID not known to the host); NULL: not checked */
 	const uint8_t *ek_public;   /* or: the EK's TPM2B_PUBLIC the host recorded (ek.pub) */
 	size_t ek_public_len;
 	const char *pin_file;       /* where the AK Name is pinned once proven (ak.name), or NULL */

@@ -609,11 +609,13 @@ static void start_round(struct probe_fleet_vm *vm)
 	if (vm->round_ak == PROBE_FLEET_AK_ACTIVATE) {
 		/* This VM's own: the EK's CA, and where the AK proven is pinned. */
 		vm->cred = (struct probe_credential_config){ .ek_ca_file = f->cfg.ek_ca_file, .pin_file = vm->pin_file };
-		if (vm->source == PROBE_FLEET_LIBVIRT) {
-			/* libvirt's swtpm-localca certifies the EK of this domain alone (CN=<name>:<uuid>). */
+		/* libvirt's swtpm-localca certifies the EK of one domain (CN=<name>:<uuid>); a socket
+		 * directory's VM is known by its name only: CN=<name>:<any uuid> (probe-credential.h). */
+		if (vm->source == PROBE_FLEET_LIBVIRT)
 			snprintf(vm->ek_cn, sizeof(vm->ek_cn), "%s:%s", vm->name, vm->uuid);
-			vm->cred.ek_cert_cn = vm->ek_cn;
-		}
+		else
+			snprintf(vm->ek_cn, sizeof(vm->ek_cn), "%s:", vm->name);
+		vm->cred.ek_cert_cn = vm->ek_cn;
 		cfg.credential = &vm->cred;
 	}
 	vm->round_started_ms = now;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,9 +83,22 @@ int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char
 	if (r < 0)
 		return snprintf(why, why_size, "%s: writing swtpm_setup's configuration: %s", state_dir, strerror(-r)), r;
 	{
+		/* As libvirt does (src/qemu/qemu_tpm.c, swtpm_setup --vmid "<name>:<uuid>"): the EK
+		 * certificate's CN names the VM, here the state directory's name and a fresh UUID, so
+		 * a neighbour's EK under the same local CA is told apart (probe_ek_cert_check()). */
+		const char *base = strrchr(state_dir, '/') + 1; /* absolute: checked above */
+		uint8_t u[16];
+		char vmid[320];
+
+		if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u))
+			return snprintf(why, why_size, "getrandom: %s", strerror(errno)), -errno;
+		u[6] = (uint8_t)((u[6] & 0x0f) | 0x40), u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+		snprintf(vmid, sizeof(vmid),
+			 "%.200s:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", base[0] ? base : "vm",
+			 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 		const char *argv[] = { "swtpm_setup", "--tpm2", "--tpmstate", state_dir, "--createek",
 				       "--create-ek-cert", "--create-platform-cert", "--lock-nvram",
-				       "--config", conf, "--not-overwrite", NULL };
+				       "--config", conf, "--vmid", vmid, "--not-overwrite", NULL };
 
 		r = probe_spawn_wait(argv, log, PROBE_SWTPM_SETUP_TIMEOUT_MS);
 	}

@@ -337,6 +337,13 @@ static void test_ek_cert_chain(void **state)
 	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, VMID_B, NULL, 0, why, sizeof(why)), -EPERM);
 	assert_non_null(strstr(why, "not this VM's"));
 	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, "vm-a", NULL, 0, why, sizeof(why)), -EPERM);
+	/* By name alone ("NAME:", a socket directory's VM): any UUID after this name, never another name. */
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, "vm-a:", NULL, 0, why, sizeof(why)), 0);
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, "vm-b:", NULL, 0, why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, "is not \"vm-b:<uuid>\""));
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, "vm-:", NULL, 0, why, sizeof(why)), -EPERM);
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, "m-a:", NULL, 0, why, sizeof(why)), -EPERM);
+	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len, tpm_a.ca, &a.ek, ":", NULL, 0, why, sizeof(why)), -EPERM);
 	/* Not a certificate. */
 	assert_int_equal(probe_ek_cert_check(a.cert, a.cert_len - 1, tpm_a.ca, &a.ek, NULL, NULL, 0, why, sizeof(why)), -EBADMSG);
 	/* The AK is no EK. */

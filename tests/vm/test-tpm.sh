@@ -122,7 +122,7 @@ attest_through_proxy() {
 	for _ in $(seq 50); do [ -S "$work/proxy.sock" ] && break; sleep 0.1; done
 	"$probe" attest --json --timeout 120 --socket "$work/proxy.sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" \
 		--tpm-state "$state" --tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" \
-		--tpm-ek-ca "$work/ek-ca.pem" >"$out" 2>>"$work/err" || arc=$?
+		--tpm-ek-ca "$work/ek-ca.pem" --tpm-ek-owner tpm-state >"$out" 2>>"$work/err" || arc=$?
 	# The proxy ends when attest closes its side; one attest never reached stays in accept(): ended here.
 	for _ in $(seq 50); do kill -0 "$proxy_pid" 2>/dev/null || break; sleep 0.1; done
 	kill "$proxy_pid" 2>/dev/null
@@ -149,11 +149,15 @@ if $attest_mode; then
 	mcopy -o -i "$img/$(jq -r .esps.sealed.esp "$img/manifest.json")" ::/EFI/BOOT/BOOTX64.EFI "$work/sealed-uki.efi"
 	attest_args=()
 	if [ "$case" = tpm-ak-unbound ]; then
-		other_tpm_ek "$work/other-tpm" || exit 1
+		# Another TPM whose EK certificate names a VM of the same name (CN=tpm-state:<its uuid>), so the
+		# owner check passes and credential activation alone must tell the TPMs apart.
+		mkdir -p "$work/other"
+		other_tpm_ek "$work/other/tpm-state" || exit 1
+		cp "$work/other/tpm-state.pub" "$work/other-tpm.pub" && cp "$work/other/tpm-state.der" "$work/other-tpm.der"
 		rm -f "$state/ak.name"
 		# The host trusts the CAs of both TPMs (as a fleet trusts a manufacturer's CA that certified many).
 		cat "$state/localca/swtpm-localca-rootca-cert.pem" "$state/localca/issuercert.pem" \
-			"$work/other-tpm/localca/swtpm-localca-rootca-cert.pem" "$work/other-tpm/localca/issuercert.pem" >"$work/ek-ca.pem"
+			"$work/other/tpm-state/localca/swtpm-localca-rootca-cert.pem" "$work/other/tpm-state/localca/issuercert.pem" >"$work/ek-ca.pem"
 		cp "$state/quote-counters" "$work/counters.before"
 		attest_through_proxy "$work/out.json" || rc=$?
 		grep -q "swapped the EK document" "$work/proxy.log" && ok "the proxy swapped the agent's EK document for the other TPM's" ||
@@ -178,7 +182,23 @@ if $attest_mode; then
 		# No AK pinned, as for a TPM libvirt made: only the EK's CA (here the state's local CA) is trusted.
 		rm -f "$state/ak.name"
 		cat "$state/localca/swtpm-localca-rootca-cert.pem" "$state/localca/issuercert.pem" >"$work/ek-ca.pem"
-		attest_args=(--tpm-ek-ca "$work/ek-ca.pem")
+		# Without the VM's identity a CA-trusted EK could be any VM's: refused before anything is sent.
+		orc=0
+		"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
+			--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" --tpm-ek-ca "$work/ek-ca.pem" \
+			>"$work/noowner.json" 2>"$work/noowner.err" || orc=$?
+		[ "$orc" = 2 ] && grep -q -- "--tpm-ek-ca needs --tpm-ek-owner" "$work/noowner.err" &&
+			ok "--tpm-ek-ca without --tpm-ek-owner: exit 2" || bad "--tpm-ek-ca without --tpm-ek-owner: exit $orc"
+		# A neighbour's identity (the relay attack: this VM's EK presented as another VM's): not this VM's.
+		orc=0
+		"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
+			--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" --tpm-ek-ca "$work/ek-ca.pem" \
+			--tpm-ek-owner web-02 >"$work/other-owner.json" 2>>"$work/err" || orc=$?
+		reason=$(jq -r '.failed_links[]? | select(.link == "tpm:quote") | .reason' "$work/other-owner.json")
+		[ "$orc" = 1 ] && [ ! -e "$state/ak.name" ] && case $reason in *"is not this VM's"*) true ;; *) false ;; esac &&
+			ok "an EK certificate naming another VM: tpm:quote ($reason), nothing pinned" ||
+			bad "an EK certificate naming another VM: exit $orc, $reason"
+		attest_args=(--tpm-ek-ca "$work/ek-ca.pem" --tpm-ek-owner tpm-state)
 	fi
 	if [ "$case" != tpm-ak-unbound ]; then
 		"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
