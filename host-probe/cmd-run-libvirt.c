@@ -125,6 +125,7 @@ static pid_t qemu_pid(const char *uri, const char *name)
 /* The files the domain is made of, as absolute paths (libvirtd does not share the probe's working directory). */
 struct run_files {
 	char *dir, *esp, *root, *vars, *sealed_esp;
+	bool enroll;
 	const char *loader;
 	bool secure;
 };
@@ -161,9 +162,7 @@ static int resolve_files(struct probe_vm *vm, struct run_files *f, char *why, si
 	case PROBE_FW_UEFI_SECURE:
 		f->loader = OVMF_CODE_SECURE;
 		f->secure = true;
-		r = probe_image_file(f->dir, vm->manifest.vars, &f->vars, why, why_size);
-		if (r < 0)
-			return r;
+		f->enroll = true; /* made from the key directory in the work directory (probe_vm_enroll_keys()) */
 		break;
 	case PROBE_FW_UEFI_SETUP:
 		f->loader = OVMF_CODE_SECURE;
@@ -179,10 +178,10 @@ static int resolve_files(struct probe_vm *vm, struct run_files *f, char *why, si
 						"directly; libvirt domains here boot OVMF)"),
 		       -EINVAL;
 	}
-	if (!f->vars)
+	if (!f->vars && !f->enroll)
 		return -ENOMEM;
 	snprintf(vm->keys_used, sizeof(vm->keys_used), "%s",
-		 json_string_value(json_object_get(vm->manifest.doc, "keys")) ?: "");
+		 vm->keys_dir ?: json_string_value(json_object_get(vm->manifest.doc, "keys")) ?: "");
 	return 0;
 }
 
@@ -403,12 +402,6 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 	bool started = false;
 	int r, rc = PROBE_NO_REPORT;
 
-	if (vm->keys_dir) {
-		fputs("sealcheck-probe run: --secure-boot-keys is not offered with --libvirt: the image's enrolled store is "
-		      "the domain's nvram template\n",
-		      stderr);
-		return EXIT_USAGE;
-	}
 	if (vm->tpm_state) {
 		fputs("sealcheck-probe run: --tpm-state is not offered with --libvirt: libvirt keeps the domain's TPM "
 		      "(use --tpm)\n",
@@ -456,6 +449,20 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 	if (r < 0) {
 		fprintf(stderr, "sealcheck-probe run: the console socket %s: %s\n", vm->console_sock, strerror(-r));
 		goto out;
+	}
+	if (f.enroll) {
+		/* The domain's nvram template: the key directory enrolled now, in the work directory. */
+		char log[320];
+
+		snprintf(log, sizeof(log), "%s/tools.log", vm->workdir);
+		if (asprintf(&f.vars, "%s/vars.fd", vm->workdir) < 0 ||
+		    probe_vm_enroll_keys(vm->keys_used, f.vars, log, why, sizeof(why)) < 0) {
+			fputs("sealcheck-probe run: ", stderr);
+			sc_term_fput(stderr, why, strlen(why), 0);
+			fputc('\n', stderr);
+			rc = EXIT_USAGE;
+			goto out;
+		}
 	}
 	if (vm->tpm) {
 		/* PCR 11 must be the UKI the host built as sealed (the manifest's), whatever ESP boots. */

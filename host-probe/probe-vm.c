@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "probe-spawn.h"
+#include "probe-sbref.h"
 #include "probe-swtpm.h"
 #include "probe-vm.h"
 #include "probe-workdir.h"
@@ -188,9 +189,28 @@ static int enroll_keys(const char *keys, const char *vars, const char *log, char
 			r = probe_spawn_wait(argv_py, log, PROBE_HELPER_TIMEOUT_MS);
 	}
 	if (r < 0)
-		snprintf(why, why_size, "enrolling the keys of %s with virt-fw-vars %s (see %s)", keys,
+		snprintf(why, why_size, "enrolling the keys of %s with virt-fw-vars %s (see %s; python3-virt-firmware: "
+			 "installed, or on PYTHONPATH as scripts/fetch-guest-kernel.sh --virt-firmware prints it)", keys,
 			 r == -ETIMEDOUT ? "timed out" : "failed", log);
 	return r;
+}
+
+int probe_vm_enroll_keys(const char *keys, const char *vars, const char *log, char *why, size_t why_size)
+{
+	struct probe_sb_reference ref;
+	char inner[400];
+	int r;
+
+	if (!keys || !keys[0])
+		return snprintf(why, why_size,
+				"no Secure Boot key directory: give --secure-boot-keys DIR (PK.crt, KEK.crt, db.crt, GUID.txt)"),
+		       -EINVAL;
+	/* Refused before anything boots: a directory others can write, or one that is not a key directory. */
+	r = probe_sb_reference_load(keys, &ref, inner, sizeof(inner));
+	if (r < 0)
+		return snprintf(why, why_size, "the Secure Boot key directory: %s", inner), r;
+	probe_sb_reference_done(&ref);
+	return enroll_keys(keys, vars, log, why, why_size);
 }
 
 /* The sealed UKI the host built, copied out of its ESP: what the host predicts PCR 11 for. */
@@ -385,15 +405,7 @@ static int prepare_vars(struct probe_vm *vm, const char *vars, const char *log, 
 	switch (vm->firmware) {
 	case PROBE_FW_UEFI_SECURE:
 		*ret_code = OVMF_CODE_SECURE;
-		if (vm->keys_dir)
-			return enroll_keys(vm->keys_dir, vars, log, why, why_size);
-		r = probe_image_file(vm->image_dir, vm->manifest.vars, &src, why, why_size);
-		if (r < 0)
-			return r;
-		r = copy_file(src, vars);
-		if (r < 0)
-			snprintf(why, why_size, "%s: %s", src, strerror(-r));
-		return r;
+		return probe_vm_enroll_keys(vm->keys_used, vars, log, why, why_size);
 	case PROBE_FW_UEFI_SETUP:
 		*ret_code = OVMF_CODE_SECURE;
 		break;
@@ -457,11 +469,11 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	if (r < 0)
 		return snprintf(why, why_size, "the console socket %s: %s", vm->console_sock, strerror(-r)), r;
 
+	snprintf(vm->keys_used, sizeof(vm->keys_used), "%s",
+		 vm->keys_dir ?: json_string_value(json_object_get(vm->manifest.doc, "keys")) ?: "");
 	r = prepare_vars(vm, vars, log, &code, why, why_size);
 	if (r < 0)
 		return r;
-	snprintf(vm->keys_used, sizeof(vm->keys_used), "%s",
-		 vm->keys_dir ?: json_string_value(json_object_get(vm->manifest.doc, "keys")) ?: "");
 
 	/* The ESP: a variant of the manifest (plain names only), or a file the operator names by path. */
 	r = probe_vm_esp_path(vm, vm->image_dir, &esp, why, why_size);

@@ -36,7 +36,7 @@ const char *probe_firmware_name(enum probe_firmware fw);
 struct probe_vm {
 	const char *image_dir;  /* the builder's output: manifest.json, root.img, esp*.img, vars.fd */
 	const char *esp;        /* --esp: a variant of the manifest ("insecure") or a file the operator names */
-	const char *keys_dir;   /* --secure-boot-keys: enroll these instead of the image's vars.fd */
+	const char *keys_dir;   /* --secure-boot-keys: the trust root (default: the image's manifest "keys") */
 	enum probe_firmware firmware;
 	const char *accel;      /* "auto", "kvm", "tcg" */
 	bool keep;              /* --keep: QEMU may outlive the probe, the work directory stays */
@@ -60,6 +60,15 @@ struct probe_vm {
 };
 
 void probe_vm_init(struct probe_vm *vm);
+
+/*
+ * probe_vm_enroll_keys() - a fresh OVMF variable store at @vars with the key
+ * directory @keys enrolled (PK, KEK, db with its GUID.txt owner; Secure Boot
+ * on) by virt-fw-vars, as bcvk does; the directory checked first as PCR 7's
+ * trust root (probe_sb_reference_load(): not writable by others). Every
+ * UEFI Secure Boot VM boots such a store, never one that came with an image.
+ */
+int probe_vm_enroll_keys(const char *keys, const char *vars, const char *log, char *why, size_t why_size);
 /* Load the manifest, prepare the work directory and start QEMU. 0, or -errno with @why. */
 int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size);
 /* Stop QEMU (SIGTERM, then SIGKILL after 3 s). */

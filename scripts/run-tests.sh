@@ -45,6 +45,8 @@ step "dependencies"
 scripts/install-deps.sh || { failed=1; summary; exit 1; }
 step "guest kernel (for the VM tests)"
 scripts/fetch-guest-kernel.sh >/dev/null || echo "fetching the guest kernel failed: the VM tests will fail"
+# sealcheck-probe run enrols the Secure Boot key directory with virt-fw-vars at every boot.
+scripts/fetch-guest-kernel.sh --virt-firmware >/dev/null || echo "fetching python3-virt-firmware failed: run's tests will fail"
 
 step "main build (gcc): unit, cli, fuzz replay, vm"
 rm -rf build-ci

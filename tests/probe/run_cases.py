@@ -33,25 +33,33 @@ import time
 DIGEST = "ab" * 64
 
 
+def make_keys(keys, mode=0o755):
+    """A Secure Boot key directory as the builder and bcvk lay it out: run enrols it at every boot."""
+    os.makedirs(keys, exist_ok=True)
+    for k in ("PK", "KEK", "db"):
+        subprocess.run(["openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", f"/CN=run_cases {k}/", "-keyout", os.path.join(keys, k + ".key"),
+                        "-out", os.path.join(keys, k + ".crt")], check=True, stderr=subprocess.DEVNULL)
+    with open(os.path.join(keys, "GUID.txt"), "w") as f:
+        f.write("11111111-2222-4333-8444-555555555555\n")
+    os.chmod(keys, mode)
+
+
 def make_image(d, manifest_extra=None, fat_esp=False):
     os.makedirs(d, exist_ok=True)
     for name, size in (("root.img", 1 << 20), ("esp.img", 2 << 20)):
         with open(os.path.join(d, name), "wb") as f:
             f.truncate(size)
+    keys = os.path.join(d, "keys")
+    make_keys(keys)
+    manifest_extra = dict({"keys": keys}, **(manifest_extra or {}))
     if fat_esp:
-        # --tpm checks PCR 7 against the keys the host enrolled: a key folder as the builder writes it.
-        keys = os.path.join(d, "keys")
-        os.makedirs(keys, exist_ok=True)
-        for k in ("PK", "KEK", "db"):
-            subprocess.run(["openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                            "-subj", f"/CN=run_cases {k}/", "-keyout", os.path.join(keys, k + ".key"),
-                            "-out", os.path.join(keys, k + ".crt")], check=True, stderr=subprocess.DEVNULL)
-        manifest_extra = dict(manifest_extra or {}, keys=keys)
         # A FAT ESP holding some file as the boot application: the probe copies it out (--tpm).
         esp = os.path.join(d, "esp.img")
         subprocess.run(["mkfs.vfat", esp], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["mmd", "-i", esp, "::/EFI", "::/EFI/BOOT"], check=True)
         subprocess.run(["mcopy", "-i", esp, "/usr/share/OVMF/OVMF_VARS_4M.fd", "::/EFI/BOOT/BOOTX64.EFI"], check=True)
+    # A store that came with the image: never booted (run enrols the key directory instead).
     shutil.copy("/usr/share/OVMF/OVMF_VARS_4M.fd", os.path.join(d, "vars.fd"))
     m = {"digest": DIGEST, "algorithm": "sha512", "root": "root.img", "vars": "vars.fd",
          "esps": {"sealed": {"esp": "esp.img"}}}
@@ -240,7 +248,37 @@ def case_tpm(probe, tmp):
         raise Fail("the system's swtpm local CA was used")
 
 
+def case_vars_from_keys(probe, tmp):
+    """The store QEMU boots is made from the key directory, not the image folder's vars.fd."""
+    image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
+    os.makedirs(runtime)
+    make_image(image)
+    with open(os.path.join(image, "vars.fd"), "r+b") as f:
+        f.write(b"not the store the probe boots")
+    p = start(probe, image, runtime)
+    qemu = qemu_of(p)
+    with open(f"/proc/{qemu}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    booted = [a for a in argv if a.startswith(b"if=pflash") and b"unit=1" in a]
+    path = booted[0].split(b"file=", 1)[1].split(b",")[0].decode() if len(booted) == 1 else ""
+    store = open(path, "rb").read() if path and os.path.exists(path) else b""
+    pk = subprocess.run(["openssl", "x509", "-in", os.path.join(image, "keys", "PK.crt"), "-outform", "DER"],
+                        capture_output=True, check=True).stdout
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=15)
+    if not store or store.startswith(b"not the store") or pk not in store:
+        raise Fail(f"QEMU's variable store ({path or booted}) is not the key directory enrolled "
+                   f"({'the image folder' if store.startswith(b'not the store') else 'no PK certificate in it'})")
+
+
 CASES = {
+    "vars-from-keys": case_vars_from_keys,
+    "keys-group-writable": lambda p, t: refused(
+        p, t, {}, "writable by its group (mode 0775): others could change what SEALED means",
+        prepare=lambda d: os.chmod(os.path.join(d, "keys"), 0o775)),
+    "keys-missing": lambda p, t: refused(
+        p, t, {}, "GUID.txt: No such file or directory",
+        prepare=lambda d: os.unlink(os.path.join(d, "keys", "GUID.txt"))),
     "tpm": case_tpm,
     "signal-TERM": lambda p, t: case_signal(p, t, signal.SIGTERM),
     "signal-INT": lambda p, t: case_signal(p, t, signal.SIGINT),
@@ -269,6 +307,14 @@ def main():
     if shutil.which("qemu-system-x86_64") is None or not os.path.exists("/usr/share/OVMF/OVMF_VARS_4M.fd"):
         print(f"not ok - {a.case}: QEMU and OVMF are needed (scripts/install-deps.sh installs them)")
         return 1
+    if shutil.which("virt-fw-vars") is None:
+        # run enrols the key directory with virt-fw-vars: python3-virt-firmware from the cache (Debian 12).
+        fetch = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "fetch-guest-kernel.sh")
+        vf = subprocess.run(["bash", fetch, "--virt-firmware"], capture_output=True, text=True)
+        if vf.returncode != 0:
+            print(f"not ok - {a.case}: fetching python3-virt-firmware failed: {vf.stderr[-300:]}")
+            return 1
+        os.environ["PYTHONPATH"] = vf.stdout.strip() + (":" + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
     tmp = tempfile.mkdtemp(prefix="sealcheck-run-case-")
     try:
         CASES[a.case](os.path.abspath(a.probe), tmp)

@@ -9,6 +9,13 @@ set -euo pipefail
 vm_srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VM_TIMEOUT=${VM_TIMEOUT:-180}
 
+# sealcheck-probe run enrols the key directory with virt-fw-vars at every boot (as bcvk does):
+# python3-virt-firmware from the cache where the system has no virt-fw-vars (Debian 12).
+if ! command -v virt-fw-vars >/dev/null; then
+	PYTHONPATH=$("$vm_srcdir/scripts/fetch-guest-kernel.sh" --virt-firmware)${PYTHONPATH:+:$PYTHONPATH}
+	export PYTHONPATH
+fi
+
 vm_say() { printf '%s: %s\n' "${VM_TEST_NAME:-vm}" "$*" >&2; }
 
 # vm_kernel_dir: the guest kernel tree (fetched once into the cache).
