@@ -205,9 +205,17 @@ int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool 
 		}
 		fputc('\n', stdout);
 	} else {
+		/* The guest's console first, every line marked as the guest's (it may print "Verdict: SEALED"
+		 * itself), so that the probe's verdict is the last line the probe prints. */
+		if (tail && tail[0]) {
+			fputs("Console of the VM (its last lines, the guest's own text):\n", stdout);
+			for (char *line = tail, *nl; line; line = nl ? nl + 1 : NULL) {
+				nl = strchr(line, '\n');
+				printf("console| %.*s\n", (int)(nl ? (size_t)(nl - line) : strlen(line)), line);
+			}
+			fputc('\n', stdout);
+		}
 		probe_verdict_print(stdout, a, p, &v);
-		if (tail && tail[0])
-			printf("Console (last lines):\n%s\n", tail);
 	}
 	fflush(stdout);
 	{

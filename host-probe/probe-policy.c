@@ -231,16 +231,24 @@ json_t *probe_policy_check(const struct probe_policy *p, json_t *report)
 			else
 				foreign = true;
 		}
+		/* The report's words: the cmdline the guest reports (what the UKI holds is tpm:cmdline's). */
 		if (!named || foreign)
 			if (fail(links, "policy:digest",
-				 !named ? "the UKI's cmdline names no digest the policy allows"
-					: "the UKI's cmdline names a digest the policy does not allow") < 0)
+				 !named ? "the reported kernel cmdline names no digest the policy allows"
+					: "the reported kernel cmdline names a digest the policy does not allow") < 0)
 				return NULL;
-		if (!allowed(p, NULL, str(root, "digest")))
-			if (fail(links, "policy:digest", "the root is not mounted from an image the policy allows") < 0)
+		if (!str(root, "digest")) {
+			if (fail(links, "policy:digest",
+				 "the report names no composefs image mounted as the root (see root_mount), so none the policy allows") < 0)
 				return NULL;
-		if (!allowed_string(p, measured))
-			if (fail(links, "policy:digest", "the image does not measure to a digest the policy allows") < 0)
+		} else if (!allowed(p, NULL, str(root, "digest")))
+			if (fail(links, "policy:digest", "the root is mounted from a composefs image the policy does not allow") < 0)
+				return NULL;
+		if (!measured) {
+			if (fail(links, "policy:digest", "the report has no measured image digest (see composefs_image)") < 0)
+				return NULL;
+		} else if (!allowed_string(p, measured))
+			if (fail(links, "policy:digest", "the image measures to a digest the policy does not allow") < 0)
 				return NULL;
 	}
 	return TAKE_PTR(links);

@@ -254,7 +254,22 @@ void probe_verdict_print(FILE *f, const struct probe_attest *a, const struct pro
 			"\nVerdict: %s (the VM's TPM proves Secure Boot with the host's keys, the UKI the host built and its "
 			"composefs= digest; root mount, image and objects are claimed by that verified boot chain) after %.1f s\n",
 			probe_outcome_title(v->outcome), seconds(a));
-	else
+	else if (v->tpm) {
+		/* Evidence came and was checked: say what the TPM showed, never "no TPM evidence". */
+		size_t proven = 0, total = json_array_size(v->tpm);
+		const char *first = NULL;
+
+		json_array_foreach(v->tpm, i, l) {
+			if (strcmp(str(l, "status") ?: "", "proven") == 0)
+				proven++;
+			else if (!first)
+				first = str(l, "link");
+		}
+		fprintf(f, "\nVerdict: %s (the host checked the VM's TPM evidence: %zu of %zu links proven, the first to fail ",
+			probe_outcome_title(v->outcome), proven, total);
+		put(f, first ?: "?");
+		fprintf(f, "; the report is the guest's claim) after %.1f s\n", seconds(a));
+	} else
 		fprintf(f, "\nVerdict: %s (%s: the guest's report, checked against the host's policy; no TPM evidence) after %.1f s\n",
 			probe_outcome_title(v->outcome), PROBE_EVIDENCE, seconds(a));
 }

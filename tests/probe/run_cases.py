@@ -271,7 +271,29 @@ def case_vars_from_keys(probe, tmp):
                    f"({'the image folder' if store.startswith(b'not the store') else 'no PK certificate in it'})")
 
 
+def case_console_marked(probe, tmp):
+    """The guest's console lines are marked as the guest's, and the probe's verdict is its last line."""
+    image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
+    os.makedirs(runtime)
+    make_image(image)
+    env = dict(os.environ, XDG_RUNTIME_DIR=runtime)
+    p = subprocess.run([probe, "run", "--accel", "tcg", "--timeout", "10", image], capture_output=True, env=env,
+                       timeout=90)
+    lines = p.stdout.decode("utf-8", "replace").rstrip("\n").split("\n")
+    if p.returncode != 2 or not lines[-1].startswith("Verdict: NO REPORT"):
+        raise Fail(f"exit {p.returncode}, last line {lines[-1]!r} (want the probe's verdict)")
+    if "Console of the VM (its last lines, the guest's own text):" not in lines:
+        raise Fail(f"no console section (OVMF prints its boot attempts there): {lines}")
+    start = lines.index("Console of the VM (its last lines, the guest's own text):") + 1
+    shown = lines[start:lines.index("", start)]
+    if not shown or any(not l.startswith("console| ") for l in shown):
+        raise Fail(f"console lines not all marked: {shown}")
+    if not any("BdsDxe" in l for l in shown):
+        raise Fail(f"the firmware's lines are missing: {shown}")
+
+
 CASES = {
+    "console-marked": case_console_marked,
     "vars-from-keys": case_vars_from_keys,
     "keys-group-writable": lambda p, t: refused(
         p, t, {}, "writable by its group (mode 0775): others could change what SEALED means",
