@@ -36,6 +36,11 @@
 #                       seals its challenge to that EK, the VM's TPM cannot answer, the AK is
 #                       not bound to the EK (tpm:quote) and nothing is pinned; the same
 #                       proxy passing the EK through (the control) binds and pins the AK
+#   tpm-other-db-key    a VM whose firmware db holds another key than the host's (an edited store)
+#                       boots a UKI signed by that key, with the sealed cmdline, and reports as the
+#                       sealed guest does; `attest` with the host's key directory: NOT SEALED,
+#                       tpm:secure_boot naming the db certificate, tpm:pcr4 the application's digest,
+#                       tpm:cmdline not proven, while the quote itself verifies
 # With FIXTURE_OUT, tpm-sealed also writes the probe's JSON there (the evidence
 # and the exact report bytes), for tests/fixtures/evidence/.
 VM_TEST_NAME=test-tpm
@@ -72,6 +77,7 @@ tpm-counter-back)
 	;;
 tpm-attest-running | tpm-attest-activate) ;;
 tpm-ak-unbound) want_rc=1 want_link=tpm:quote ;;
+tpm-other-db-key) want_rc=1 want_link=tpm:pcr4 ;;
 tpm-ak-activate) args=(--tpm-state "$work/tpm-state" --tpm-ak activate) ;;
 tpm-ek-other-ca)
 	# A CA of its own that certified nothing: the VM's EK certificate cannot chain to it.
@@ -87,7 +93,7 @@ fail=0
 ok() { echo "ok - $case: $*"; }
 bad() { echo "not ok - $case: $*"; fail=1; }
 attest_mode=false
-case $case in tpm-attest-running | tpm-attest-activate | tpm-ak-unbound) attest_mode=true ;; esac
+case $case in tpm-attest-running | tpm-attest-activate | tpm-ak-unbound | tpm-other-db-key) attest_mode=true ;; esac
 # other_tpm_ek DIR: another VM's TPM state in DIR (made by run), and its EK as the agent would send it:
 # DIR.pub (TPM2B_PUBLIC, template L-1, tpm2_createek) and DIR.der (the certificate in NV 0x01c00002).
 other_tpm_ek() {
@@ -134,8 +140,24 @@ attest_through_proxy() {
 proxy_pid=
 if $attest_mode; then
 	state=$work/tpm-state
-	XDG_RUNTIME_DIR=$work "$probe" run --keep --tpm-state "$state" --timeout "$timeout" "$img" >"$work/run.out" 2>"$work/err" ||
-		{ echo "not ok - $case: run --keep did not say sealed"; cat "$work/run.out" "$work/err"; exit 1; }
+	if [ "$case" = tpm-other-db-key ]; then
+		# The attacker's firmware store: the host's PK and KEK, but db holds another key (an edited
+		# variable store, or a KEK that let someone replace db), and the VM boots a UKI signed by that
+		# key (the image's badkey variant: the sealed cmdline, another build). Its guest reports as
+		# the sealed guest does; the host, holding its own key directory, must see both links break.
+		hostkeys=$(jq -r .keys "$img/manifest.json")
+		mkdir -m 0755 "$work/attack-keys"
+		cp "$hostkeys/PK.crt" "$hostkeys/KEK.crt" "$hostkeys/GUID.txt" "$work/attack-keys/"
+		cp "$hostkeys/notindb.crt" "$work/attack-keys/db.crt"
+		rrc=0
+		XDG_RUNTIME_DIR=$work "$probe" run --keep --tpm-state "$state" --timeout "$timeout" --secure-boot-keys "$work/attack-keys" \
+			--esp badkey "$img" >"$work/run.out" 2>"$work/err" || rrc=$?
+		grep -q "VM left running" "$work/err" && grep -q "^Verdict: NOT SEALED" "$work/run.out" ||
+			{ echo "not ok - $case: the attacker's VM did not come up and report (exit $rrc)"; cat "$work/run.out" "$work/err"; exit 1; }
+	else
+		XDG_RUNTIME_DIR=$work "$probe" run --keep --tpm-state "$state" --timeout "$timeout" "$img" >"$work/run.out" 2>"$work/err" ||
+			{ echo "not ok - $case: run --keep did not say sealed"; cat "$work/run.out" "$work/err"; exit 1; }
+	fi
 	vm_pid=$(sed -n 's/.*VM left running (pid \([0-9]*\),.*/\1/p' "$work/err" | head -n 1)
 	sock=$(sed -n 's/.*VM left running (pid [0-9]*, socket \([^,]*\),.*/\1/p' "$work/err" | head -n 1)
 	stop_vm() {
@@ -200,7 +222,27 @@ if $attest_mode; then
 			bad "an EK certificate naming another VM: exit $orc, $reason"
 		attest_args=(--tpm-ek-ca "$work/ek-ca.pem" --tpm-ek-owner tpm-state)
 	fi
-	if [ "$case" != tpm-ak-unbound ]; then
+	if [ "$case" = tpm-other-db-key ]; then
+		"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
+			--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" >"$work/out.json" 2>>"$work/err" || rc=$?
+		reason() { jq -r --arg l "$1" '.failed_links[]? | select(.link == $l) | .reason' "$work/out.json"; }
+		case $(reason tpm:secure_boot) in
+		*"db entry 1 is the certificate \"CN=sealcheck key not in db\""*"which the host enrolled"*)
+			ok "tpm:secure_boot names the db certificate the host did not enroll: $(reason tpm:secure_boot)" ;;
+		*) bad "tpm:secure_boot: $(reason tpm:secure_boot)" ;;
+		esac
+		case $(reason tpm:pcr4) in
+		*"EFI application the host did not build, sha256 "*"where the sealed UKI"*) ok "tpm:pcr4 names the UKI that ran: $(reason tpm:pcr4)" ;;
+		*) bad "tpm:pcr4: $(reason tpm:pcr4)" ;;
+		esac
+		case $(reason tpm:cmdline) in
+		"not proven: rests on tpm:secure_boot"*) ok "tpm:cmdline is not proven: $(reason tpm:cmdline)" ;;
+		*) bad "tpm:cmdline: $(reason tpm:cmdline)" ;;
+		esac
+		[ "$(jq -r '.tpm[] | select(.link == "tpm:quote") | .status' "$work/out.json")" = proven ] &&
+			ok "the quote itself is genuine (the real TPM signed it)" || bad "tpm:quote did not verify"
+	fi
+	if [ "$case" != tpm-ak-unbound ] && [ "$case" != tpm-other-db-key ]; then
 		"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
 			--tpm-uki "$work/sealed-uki.efi" --tpm-keys "$(jq -r .keys "$img/manifest.json")" "${attest_args[@]}" >"$work/out.json" 2>>"$work/err" || rc=$?
 		grep -q "moved forward" "$work/out.json" && echo "ok - $case: the counters moved forward since run's quote" ||
