@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A guest's firmware event log: parse, replay every declared bank, compare
- * with PCR values, the PCR 7 Secure Boot rules. */
+ * with PCR values, the PCR 7 Secure Boot rules, and the exact PCR 7 and PCR 4
+ * rules against a small fixed reference and boot chain. */
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #include "probe-eventlog.h"
+#include "probe-evidence.h"
+#include "probe-sbref.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,6 +43,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < sb.n_authorities; i++)
 			for (size_t j = 0; j < sb.authorities[i].data_len; j++)
 				sum += sb.authorities[i].data[j];
+	}
+	{
+		/* One single-entry list per variable (X.509 type, owner 0x11.., 4 bytes of data), the
+		 * chain one application verified by db's entry. */
+		static uint8_t esl[4][48];
+		struct probe_sb_reference ref;
+		struct probe_boot_chain chain = { .n = 1 };
+
+		for (int v = 0; v < 4; v++) {
+			static const uint8_t x509[16] = { 0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a,
+							  0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0, 0x72 };
+
+			memcpy(esl[v], x509, 16);
+			esl[v][16] = 48, esl[v][24] = 20;
+			memset(esl[v] + 28, 0x11, 16);
+			memset(esl[v] + 44, 'a' + v, 4);
+			ref.esl[v] = esl[v];
+			ref.esl_len[v] = sizeof(esl[v]);
+		}
+		chain.apps[0].authority = esl[PROBE_SB_DB] + 28;
+		chain.apps[0].authority_len = 20;
+		(void)probe_evidence_secureboot(log, &ref, &chain, why, sizeof(why));
+		(void)probe_evidence_pcr4_events(log, &chain, why, sizeof(why));
 	}
 	sink = sum;
 	return 0;

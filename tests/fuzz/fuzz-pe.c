@@ -2,7 +2,8 @@
 /*
  * The PE reader and PCR 11 prediction over arbitrary files: a UKI is outside
  * data (an image folder, a download). Whatever parses must have every section
- * inside the buffer, and the prediction must replay from its own event list.
+ * inside the buffer, and the prediction must replay from its own event list;
+ * the Authenticode digest and the signature's certificates never read outside.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -68,5 +69,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	predict(&pe, PROBE_BANK_SHA256, 0);   /* the stub the file names */
 	predict(&pe, PROBE_BANK_SHA1, 252);   /* Debian 12's stub: prefix matching */
 	predict(&pe, PROBE_BANK_SHA384, 258); /* the newest table */
+	{
+		/* The Authenticode digest and the signer's certificates (PKCS#7 from the certificate table). */
+		struct probe_pe_cert certs[PROBE_PE_SIGNER_CHAIN_MAX] = { { 0 } };
+		uint8_t h[32];
+		int n;
+
+		(void)probe_pe_authenticode_sha256(&pe, h);
+		n = probe_pe_signer_chain(&pe, certs, why, sizeof(why));
+		if (n > PROBE_PE_SIGNER_CHAIN_MAX)
+			abort();
+		if (n > 0)
+			probe_pe_certs_free(certs, (size_t)n);
+	}
 	return 0;
 }
