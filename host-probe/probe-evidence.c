@@ -471,6 +471,14 @@ static void hex16(const uint8_t *b, char out[17])
 		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
+static const char *known_name(const struct probe_boot_chain *chain, const uint8_t *digest)
+{
+	for (unsigned i = 0; i < chain->n_known; i++)
+		if (memcmp(chain->known[i].authenticode_sha256, digest, 32) == 0)
+			return chain->known[i].what;
+	return NULL;
+}
+
 int probe_evidence_pcr4_events(const struct probe_eventlog *log, const struct probe_boot_chain *chain, char *why,
 			       size_t why_size)
 {
@@ -519,13 +527,15 @@ int probe_evidence_pcr4_events(const struct probe_eventlog *log, const struct pr
 			if (!separators)
 				return snprintf(why, why_size, "PCR 4: EFI application %s... started before the separator", h), -EPERM;
 			if (k >= chain->n)
-				return snprintf(why, why_size, "PCR 4: an EFI application the host did not expect ran after %s: sha256 %s...",
-						chain->n ? chain->apps[chain->n - 1].what : "nothing", h),
+				return snprintf(why, why_size, "PCR 4: an EFI application the host did not expect ran after %s: sha256 %s...%s%s",
+						chain->n ? chain->apps[chain->n - 1].what : "nothing", h, known_name(chain, e->digests[a]) ? ", " : "",
+						known_name(chain, e->digests[a]) ?: ""),
 				       -EPERM;
 			if (memcmp(e->digests[a], chain->apps[k].authenticode_sha256, 32) != 0) {
 				hex16(chain->apps[k].authenticode_sha256, w);
-				return snprintf(why, why_size, "PCR 4: the firmware started an EFI application the host did not build, sha256 %s..., where %s (%s...) was expected",
-						h, chain->apps[k].what, w),
+				return snprintf(why, why_size, "PCR 4: the firmware started an EFI application the host did not build, sha256 %s...%s%s, where %s (%s...) was expected",
+						h, known_name(chain, e->digests[a]) ? " (" : "", known_name(chain, e->digests[a]) ? known_name(chain, e->digests[a]) : "",
+						chain->apps[k].what, w),
 				       -EPERM;
 			}
 			k++;
@@ -560,6 +570,22 @@ int probe_boot_chain_add(struct probe_boot_chain *chain, const char *what, const
 	if (r < 0)
 		return snprintf(why, why_size, "%s: the Authenticode digest could not be computed", what), r;
 	chain->n++;
+	/* The UKI's own kernel: a stub that starts it with LoadImage makes the firmware measure it
+	 * too (seen with Secure Boot off); named if it shows up, never expected. */
+	for (unsigned i = 0; i < pe->n_sections && chain->n_known < PROBE_BOOT_CHAIN_MAX; i++)
+		if (strcmp(pe->sections[i].name, ".linux") == 0) {
+			const uint8_t *raw;
+			size_t len;
+			struct probe_pe kernel;
+
+			probe_pe_section_raw(pe, &pe->sections[i], &raw, &len);
+			if (probe_pe_parse(raw, len, &kernel, NULL, 0) >= 0 &&
+			    probe_pe_authenticode_sha256(&kernel, chain->known[chain->n_known].authenticode_sha256) >= 0) {
+				snprintf(chain->known[chain->n_known].what, sizeof(chain->known[0].what),
+					 "%.30s's own .linux (its kernel) started as an EFI image", what);
+				chain->n_known++;
+			}
+		}
 	if (!sb)
 		return 0;
 	n = probe_pe_signer_chain(pe, certs, inner, sizeof(inner));

@@ -61,6 +61,12 @@ struct probe_boot_app {
 struct probe_boot_chain {
 	unsigned n;
 	struct probe_boot_app apps[PROBE_BOOT_CHAIN_MAX];
+	/* Not expected, only named when seen: e.g. the UKI's own .linux started as an image. */
+	unsigned n_known;
+	struct {
+		char what[96];
+		uint8_t authenticode_sha256[32];
+	} known[PROBE_BOOT_CHAIN_MAX];
 };
 
 struct probe_evidence_expect {

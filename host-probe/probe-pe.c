@@ -183,10 +183,12 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 		}
 	}
 	{
-		/* The COFF symbol table and the string table after it (objcopy keeps them): inside the file. */
+		/* The COFF symbol table and the string table after it (objcopy keeps them): inside the file.
+		 * PointerToSymbolTable 0 is no table (PE/COFF 3.3), whatever NumberOfSymbols says: Linux's
+		 * x86 EFI header (arch/x86/boot/header.S) says 0 and 1. */
 		uint32_t sym_off = le32(d + lfanew + 12), n_syms = le32(d + lfanew + 16);
 
-		if (sym_off != 0 || n_syms != 0) {
+		if (sym_off != 0) {
 			uint64_t str_off = (uint64_t)sym_off + 18ull * n_syms;
 
 			if (sym_off < DOS_HEADER_SIZE || str_off + 4 > len || str_off + le32(d + str_off) > len)

@@ -324,8 +324,9 @@ if [ "$case" = tpm-ak-activate ]; then
 fi
 if [ "$case" = tpm-secure-boot-lie ]; then
 	# The guest lied and its report says so. PCR 7 exposes it, and PCR 4 too: without Secure Boot,
-	# OVMF measured a second EFI application after the sealed UKI (observed here: the stub starting
-	# its embedded kernel as an image, which does not happen under Secure Boot), and tpm:cmdline,
+	# OVMF measured a second EFI application after the sealed UKI: the stub started its embedded
+	# kernel as an EFI image (its Authenticode digest is the .linux section's), which it does not
+	# under Secure Boot (observed here with systemd-stub 252), and tpm:cmdline,
 	# resting on both, is not proven. PCRs 9 and 11 are the sealed boot's.
 	claim=$(jq -r '.report.checks.secure_boot | "\(.status): \(.reason)"' "$work/out.json")
 	case $claim in
@@ -336,7 +337,7 @@ if [ "$case" = tpm-secure-boot-lie ]; then
 	[ "$failed" = "tpm:secure_boot tpm:pcr4 tpm:cmdline" ] && ok "tpm:secure_boot, tpm:pcr4 and tpm:cmdline (its premise) fail, nothing else" ||
 		bad "failed links: $failed (want tpm:secure_boot tpm:pcr4 tpm:cmdline)"
 	case $(jq -r '.failed_links[]? | select(.link == "tpm:pcr4") | .reason' "$work/out.json") in
-	*"did not expect ran after the sealed UKI"*) ok "tpm:pcr4 names the application after the sealed UKI" ;;
+	*"did not expect ran after the sealed UKI"*"the sealed UKI's own .linux (its kernel) started as an EFI image") ok "tpm:pcr4 names the application after the sealed UKI: its own kernel" ;;
 	*) bad "tpm:pcr4's reason: $(jq -r '.failed_links[]? | select(.link == "tpm:pcr4") | .reason' "$work/out.json")" ;;
 	esac
 	case $(jq -r '.failed_links[]? | select(.link == "tpm:cmdline") | .reason' "$work/out.json") in
