@@ -24,23 +24,15 @@
 #include "sc-fileio.h"
 #include "sc-json.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 #include "sc-wire.h"
 
 #define PROBE_TPM_ALG_AES 0x0006
 #define PROBE_TPM_ALG_CFB 0x0043
 #define PROBE_TPMA_ADMIN_WITH_POLICY (1u << 7)
 
-_printf_(4, 5) static int fail(int r, char *why, size_t why_size, const char *fmt, ...)
-{
-	if (why && why_size > 0) {
-		va_list ap;
-
-		va_start(ap, fmt);
-		vsnprintf(why, why_size, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
+/* fail(r, why, why_size, fmt, ...): the reason into @why, @r returned (common/sc-why.h). */
+#define fail sc_why
 
 static void put_u32(uint8_t *p, uint32_t v)
 {

@@ -18,6 +18,7 @@
 #include "sc-esl.h"
 #include "sc-fileio.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 
 #define SB_ENTRIES_MAX 64
 
@@ -30,17 +31,8 @@ static const uint8_t cert_sha256_guid[16] = { 0x26, 0x16, 0xc4, 0xc1, 0x4c, 0x50
 static const uint8_t ovmf_enroll_default_keys[16] = { 0xa3, 0xa8, 0xba, 0xa0, 0x1d, 0x04, 0xa8, 0x48,
 						      0xbc, 0x87, 0xc3, 0x6d, 0x12, 0x1b, 0x5e, 0x3d };
 
-_printf_(4, 5) static int fail(int r, char *why, size_t why_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_size) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_size, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
+/* fail(r, why, why_size, fmt, ...): the reason into @why, @r returned (common/sc-why.h). */
+#define fail sc_why
 
 const char *probe_sb_var_name(enum probe_sb_var v)
 {

@@ -15,17 +15,10 @@
 #include <openssl/rsa.h>
 
 #include "sc-macro.h"
+#include "sc-why.h"
 
-_printf_(4, 5) static int fail(int r, char *why, size_t why_size, const char *fmt, ...)
-{
-	if (why && why_size > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, why_size, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
+/* fail(r, why, why_size, fmt, ...): the reason into @why, @r returned (common/sc-why.h). */
+#define fail sc_why
 
 /* A big-endian reader that never reads past its end. */
 struct rd {
