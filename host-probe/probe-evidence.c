@@ -72,18 +72,16 @@ int probe_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_le
 	return 0;
 }
 
-int probe_cert_der(const char *path, uint8_t **ret, size_t *ret_len)
+int probe_cert_der_mem(const char *buf, size_t len, uint8_t **ret, size_t *ret_len)
 {
-	_cleanup_free_ char *buf = NULL;
 	const unsigned char *p;
 	unsigned char *der = NULL;
 	X509 *x = NULL;
 	BIO *bio;
-	size_t len;
-	int r = sc_read_file_capped(path, 64 * 1024, &buf, &len), n;
+	int n;
 
-	if (r < 0)
-		return r;
+	if (len > 64 * 1024)
+		return -EMSGSIZE;
 	bio = BIO_new_mem_buf(buf, (int)len);
 	if (!bio)
 		return -ENOMEM;
@@ -108,6 +106,17 @@ int probe_cert_der(const char *path, uint8_t **ret, size_t *ret_len)
 	*ret_len = (size_t)n;
 	OPENSSL_free(der);
 	return 0;
+}
+
+int probe_cert_der(const char *path, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = sc_read_file_capped(path, 64 * 1024, &buf, &len);
+
+	if (r < 0)
+		return r;
+	return probe_cert_der_mem(buf, len, ret, ret_len);
 }
 
 static int link_add(json_t *links, const char *link, bool proven, const char *reason)
@@ -453,12 +462,22 @@ static bool data_is(const struct probe_event *e, const char *text)
 	return e->data_len == strlen(text) && memcmp(e->data, text, e->data_len) == 0;
 }
 
+/* The event's sha256 digest is the hash of its data: its label and data are what was measured. */
+static bool digest_of_data(const struct probe_eventlog *log, const struct probe_event *e)
+{
+	int a = probe_eventlog_alg_index(log, PROBE_TPM_ALG_SHA256);
+	uint8_t h[PROBE_TPM_HASH_MAX];
+
+	return a >= 0 && probe_tpm_hash(PROBE_TPM_ALG_SHA256, e->data, e->data_len, h) >= 0 &&
+	       memcmp(h, e->digests[a], 32) == 0;
+}
+
 /* EDK2 logs "Exit Boot Services Invocation" in PCR 5 when the OS loader ends boot services. */
 static int exit_boot_services_index(const struct probe_eventlog *log, size_t *ret)
 {
 	for (size_t i = 0; i < log->n_events; i++)
 		if (log->events[i].pcr == 5 && log->events[i].type == PROBE_EV_EFI_ACTION &&
-		    data_is(&log->events[i], "Exit Boot Services Invocation")) {
+		    data_is(&log->events[i], "Exit Boot Services Invocation") && digest_of_data(log, &log->events[i])) {
 			*ret = i;
 			return 0;
 		}
@@ -500,6 +519,12 @@ int probe_evidence_pcr4_events(const struct probe_eventlog *log, const struct pr
 		if (i > ebs)
 			return snprintf(why, why_size, "PCR 4: an event (type 0x%08x) after ExitBootServices, at offset %zu",
 					e->type, e->offset),
+			       -EPERM;
+		/* Actions and the separator are measured as the hash of their data (PC Client PFP 10.4.4):
+		 * a label that does not match its digest is not the event it claims to be. */
+		if ((e->type == PROBE_EV_EFI_ACTION || e->type == PROBE_EV_SEPARATOR) && !digest_of_data(log, e))
+			return snprintf(why, why_size, "PCR 4: the event at offset %zu (type 0x%08x): its sha256 digest is not the hash of its data",
+					e->offset, e->type),
 			       -EPERM;
 		switch (e->type) {
 		case PROBE_EV_EFI_ACTION:
@@ -689,7 +714,7 @@ static void words_join(const char *const *w, unsigned n, char *out, size_t out_s
  * allowed by the policy. What the UKI says; whether that UKI booted is for
  * tpm:secure_boot, tpm:pcr4 and tpm:pcr11.
  */
-static int cmdline_link(const struct probe_pe *pe, const struct probe_policy *policy, char *why, size_t why_size)
+int probe_evidence_uki_cmdline(const struct probe_pe *pe, const struct probe_policy *policy, char *why, size_t why_size)
 {
 	_cleanup_(sc_seal_cmdline_done) struct sc_seal_cmdline c = { 0 };
 	const uint8_t *raw = NULL;
@@ -711,6 +736,10 @@ static int cmdline_link(const struct probe_pe *pe, const struct probe_policy *po
 	/* The stub passes the section up to its first NUL (PCR 9's LoadOptions are the same bytes). */
 	if (memchr(raw, 0, len))
 		len = (size_t)((const uint8_t *)memchr(raw, 0, len) - raw);
+	/* The kernel strips a token's leading quote before it looks at the key ("composefs=X" is
+	 * composefs=X to systemd and bootc): a sealed cmdline needs no quotes, so none is taken. */
+	if (memchr(raw, '"', len))
+		return snprintf(why, why_size, "the sealed UKI's .cmdline has a double quote: its tokens could be read two ways"), -EPERM;
 	if (sc_seal_cmdline_parse((const char *)raw, len, &c) < 0)
 		return -ENOMEM;
 	if (c.problem != SC_CMDLINE_OK)
@@ -884,7 +913,7 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	bool quote_ok = false, log_ok = false, pe_ok = false, chain_ok = false, secure_boot_ok = false, pcr4_ok = false, pcr11_ok = false;
 	struct probe_boot_chain chain = { 0 };
 	_cleanup_(probe_pe_done) struct probe_pe pe = { 0 };
-	char pe_why[600] = "";
+	char pe_why[600] = "", sb_why[600] = "";
 	int r;
 
 	if (!links)
@@ -1004,16 +1033,22 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 			snprintf(pe_why, sizeof(pe_why), "%s: %s", x->uki_path, why);
 		else {
 			pe_ok = true;
-			if (!x->chain && probe_boot_chain_add(&chain, "the sealed UKI", &pe, x->sb, why, sizeof(why)) < 0 &&
-			    chain.n == 0)
-				snprintf(pe_why, sizeof(pe_why), "%s", why), pe_ok = false;
+			if (!x->chain && probe_boot_chain_add(&chain, "the sealed UKI", &pe, x->sb, why, sizeof(why)) < 0) {
+				/* Kept for tpm:secure_boot: which db entry the chain needs is what could not be told. */
+				snprintf(sb_why, sizeof(sb_why), "PCR 7: %s", why);
+				if (chain.n == 0)
+					snprintf(pe_why, sizeof(pe_why), "%s", why), pe_ok = false;
+			}
 		}
 	} else
 		snprintf(pe_why, sizeof(pe_why), "the host does not know which UKI it booted");
 
 	if (x->chain) {
 		chain = *x->chain;
-		chain_ok = chain.n > 0;
+		chain_ok = chain.n > 0 && chain.n <= PROBE_BOOT_CHAIN_MAX && chain.n_known <= PROBE_BOOT_CHAIN_MAX;
+		if (!chain_ok)
+			snprintf(pe_why, sizeof(pe_why), "the host's boot chain has %u applications (1 to %d)", chain.n,
+				 PROBE_BOOT_CHAIN_MAX);
 	} else
 		chain_ok = pe_ok && chain.n > 0;
 
@@ -1024,6 +1059,8 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 		LINK("tpm:secure_boot", false, "the host has no Secure Boot key directory to compare PCR 7 with");
 	else if (!chain_ok)
 		LINK("tpm:secure_boot", false, pe_why);
+	else if (sb_why[0])
+		LINK("tpm:secure_boot", false, sb_why);
 	else if (probe_evidence_secureboot(log, x->sb, &chain, why, sizeof(why)) < 0)
 		LINK("tpm:secure_boot", false, why);
 	else {
@@ -1061,7 +1098,7 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 		if (r < 0)
 			return NULL;
 		pcr11_ok = link_proven(links, "tpm:pcr11");
-		r = cmdline_link(&pe, x->policy, why, sizeof(why));
+		r = probe_evidence_uki_cmdline(&pe, x->policy, why, sizeof(why));
 		if (r < 0)
 			LINK("tpm:cmdline", false, why);
 		else if (!secure_boot_ok || !pcr4_ok || !pcr11_ok) {

@@ -164,8 +164,20 @@ int probe_evidence_secureboot(const struct probe_eventlog *log, const struct pro
 int probe_boot_chain_add(struct probe_boot_chain *chain, const char *what, const struct probe_pe *pe,
 			 const struct probe_sb_reference *sb, char *why, size_t why_size);
 
+/*
+ * probe_evidence_uki_cmdline() - tpm:cmdline's reading of the sealed UKI's
+ * .cmdline (one section, at most 4 KiB, up to its first NUL, no double quote),
+ * by the guest check's own parser (common/sc-cmdline.h): one seal, composefs,
+ * no "?", no verity-off switch, no token twice, not both composefs.digest= and
+ * composefs=, every digest allowed by @policy. 0 with @why saying what it
+ * names, or -EPERM with @why. What the UKI says, not whether it booted.
+ */
+int probe_evidence_uki_cmdline(const struct probe_pe *pe, const struct probe_policy *policy, char *why, size_t why_size);
+
 /* Strict base64 (RFC 4648, padded, no whitespace) of at most @max decoded bytes; malloc'd. 0 or -EBADMSG/-EMSGSIZE. */
 int probe_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len);
 
 /* A PEM or DER certificate file as DER, malloc'd (at most 64 KiB). 0 or a negative errno. */
 int probe_cert_der(const char *path, uint8_t **ret, size_t *ret_len);
+/* The same from @len bytes at @buf. */
+int probe_cert_der_mem(const char *buf, size_t len, uint8_t **ret, size_t *ret_len);

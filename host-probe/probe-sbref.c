@@ -118,49 +118,67 @@ void probe_sb_reference_done(struct probe_sb_reference *r)
 	}
 }
 
+/* @name in the directory @dfd: a regular file, not a link, owned as check_owner() wants, read through the
+ * descriptor that was checked (no window for a rename between the check and the read). */
+static int read_key_file(int dfd, const char *dir, const char *name, size_t cap, char **ret, size_t *ret_len,
+			 char *why, size_t why_size)
+{
+	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	char path[600];
+	struct stat st;
+	int k;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (fd < 0)
+		return fail(-errno, why, why_size, "%s: %s", path,
+			    errno == ELOOP ? "a symbolic link (the key directory's files must be its own)" : strerror(errno));
+	if (fstat(fd, &st) < 0)
+		return fail(-errno, why, why_size, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fail(-EINVAL, why, why_size, "%s: not a regular file", path);
+	k = check_owner(path, &st, why, why_size);
+	if (k < 0)
+		return k;
+	k = sc_read_fd_capped(fd, cap, ret, ret_len);
+	if (k < 0)
+		return fail(k, why, why_size, "%s: %s", path, k == -EFBIG ? "too large" : strerror(-k));
+	return 0;
+}
+
 int probe_sb_reference_load(const char *dir, struct probe_sb_reference *ret, char *why, size_t why_size)
 {
 	static const char *const files[] = { "PK.crt", "KEK.crt", "db.crt" };
 	struct probe_sb_reference r = { { 0 } };
 	_cleanup_free_ char *guid_text = NULL;
+	_cleanup_close_ int dfd = -1;
 	uint8_t owner[16], empty_sha256[32];
-	char path[512];
 	struct stat st;
 	size_t len;
 	int k;
 
 	if (!dir || !dir[0])
 		return fail(-EINVAL, why, why_size, "no Secure Boot key directory");
-	if (stat(dir, &st) < 0)
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return fail(-errno, why, why_size, "%s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return fail(-ENOTDIR, why, why_size, "%s: not a directory", dir);
+	if (fstat(dfd, &st) < 0)
+		return fail(-errno, why, why_size, "%s: %s", dir, strerror(errno));
 	k = check_owner(dir, &st, why, why_size);
 	if (k < 0)
 		return k;
-	snprintf(path, sizeof(path), "%s/GUID.txt", dir);
-	if (stat(path, &st) < 0)
-		return fail(-errno, why, why_size, "%s: %s", path, strerror(errno));
-	if ((k = check_owner(path, &st, why, why_size)) < 0)
-		return k;
-	k = sc_read_file_capped(path, 128, &guid_text, &len);
+	k = read_key_file(dfd, dir, "GUID.txt", 128, &guid_text, &len, why, why_size);
 	if (k < 0)
-		return fail(k, why, why_size, "%s: %s", path, strerror(-k));
+		return k;
 	if (parse_guid(guid_text, len, owner) < 0)
-		return fail(-EBADMSG, why, why_size, "%s: not a GUID (8-4-4-4-12 hex digits)", path);
+		return fail(-EBADMSG, why, why_size, "%s/GUID.txt: not a GUID (8-4-4-4-12 hex digits)", dir);
 	for (unsigned i = 0; i < ELEMENTSOF(files); i++) {
 		_cleanup_free_ uint8_t *der = NULL;
-		size_t der_len = 0;
+		_cleanup_free_ char *text = NULL;
+		size_t der_len = 0, text_len = 0;
 
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		if (stat(path, &st) < 0) {
-			k = -errno;
-			probe_sb_reference_done(&r);
-			return fail(k, why, why_size, "%s: %s", path, strerror(-k));
-		}
-		k = check_owner(path, &st, why, why_size);
-		if (k >= 0 && probe_cert_der(path, &der, &der_len) < 0)
-			k = fail(-EBADMSG, why, why_size, "%s: not a certificate (PEM or DER)", path);
+		k = read_key_file(dfd, dir, files[i], 64 * 1024, &text, &text_len, why, why_size);
+		if (k >= 0 && probe_cert_der_mem(text, text_len, &der, &der_len) < 0)
+			k = fail(-EBADMSG, why, why_size, "%s/%s: not a certificate (PEM or DER)", dir, files[i]);
 		if (k >= 0)
 			k = one_entry_list(cert_x509_guid, owner, der, der_len, &r.esl[i], &r.esl_len[i]);
 		if (k < 0) {
@@ -298,6 +316,13 @@ int probe_sb_compare(const struct probe_sb_reference *r, enum probe_sb_var v, co
 		}
 		goto out;
 	}
+	/* The same entries: the same bytes too, as virt-fw-vars writes them (one list per entry, no
+	 * signature header). Another grouping, a header or an empty list is another variable. */
+	if (len != r->esl_len[v] || memcmp(measured, r->esl[v], len) != 0)
+		k = fail(-EPERM, why, why_size,
+			 "PCR 7: %s holds the enrolled entries in another layout (%zu bytes, %zu enrolled): lists grouped "
+			 "otherwise, a signature header or an empty list",
+			 name, len, r->esl_len[v]);
 out:
 	free(have);
 	free(want);

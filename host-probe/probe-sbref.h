@@ -13,8 +13,12 @@
  * efivar.py enable_secureboot, add_dummy_dbx): EFI_CERT_SHA256 of the empty
  * string, owned by OvmfEnrollDefaultKeys (a0baa8a3-041d-48a8-bc87-c36d121b5e3d).
  *
- * The directory must not be writable by anyone but its owner (root or the
- * caller): whoever can write it decides what SEALED means.
+ * The directory and its files must not be writable by anyone but their owner
+ * (root or the caller), and the files are not symbolic links: whoever can
+ * write them decides what SEALED means. Each file is checked and read through
+ * one descriptor. (virt-fw-vars then reads them again by name to enrol them;
+ * a swap in between can only make PCR 7 differ from this reference: a false
+ * NOT SEALED, never a false SEALED.)
  */
 #pragma once
 

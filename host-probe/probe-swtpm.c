@@ -101,6 +101,16 @@ int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char
 				       "--config", conf, "--vmid", vmid, "--not-overwrite", NULL };
 
 		r = probe_spawn_wait(argv, log, PROBE_SWTPM_SETUP_TIMEOUT_MS);
+		if (r >= 0) {
+			/* The identity its EK certificate names, for attest --tpm-ek-owner "$(cat DIR/vmid)". */
+			char path[340], line[330];
+
+			snprintf(path, sizeof(path), "%s/vmid", state_dir);
+			snprintf(line, sizeof(line), "%s\n", vmid);
+			r = write_text(path, line);
+			if (r < 0)
+				return snprintf(why, why_size, "%s: %s", path, strerror(-r)), r;
+		}
 	}
 	if (r < 0)
 		return snprintf(why, why_size, "swtpm_setup for %s %s (see %s)", state_dir,

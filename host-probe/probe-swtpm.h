@@ -29,8 +29,9 @@ void probe_swtpm_init(struct probe_swtpm *t);
 
 /*
  * probe_swtpm_prepare() - make sure @state_dir holds a TPM 2 with an EK and
- * its certificate (swtpm_setup, run once per state directory). Output of
- * the tools goes to @log. Returns 0, or a negative errno with @why.
+ * its certificate (swtpm_setup, run once per state directory), the
+ * certificate's CN "<state directory name>:<fresh uuid>" as libvirt's --vmid
+ * makes it, recorded in @state_dir/vmid. Output of the tools goes to @log. Returns 0, or a negative errno with @why.
  */
 int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char *log, char *why, size_t why_size);
 

@@ -298,6 +298,10 @@ CASES = {
     "keys-group-writable": lambda p, t: refused(
         p, t, {}, "writable by its group (mode 0775): others could change what SEALED means",
         prepare=lambda d: os.chmod(os.path.join(d, "keys"), 0o775)),
+    "keys-symlink": lambda p, t: refused(
+        p, t, {}, "db.crt: a symbolic link (the key directory's files must be its own)",
+        prepare=lambda d: (os.rename(os.path.join(d, "keys", "db.crt"), os.path.join(d, "db-elsewhere.crt")),
+                           os.symlink(os.path.join(d, "db-elsewhere.crt"), os.path.join(d, "keys", "db.crt")))),
     "keys-missing": lambda p, t: refused(
         p, t, {}, "GUID.txt: No such file or directory",
         prepare=lambda d: os.unlink(os.path.join(d, "keys", "GUID.txt"))),

@@ -899,6 +899,36 @@ static void test_pcr7_exact(void **state)
 	evlist_free(&l);
 	free(d);
 
+	/* The same one entry, another layout: an empty EFI_CERT_SHA256 list before it (UEFI reads
+	 * both alike, the bytes are not what virt-fw-vars enrolled). */
+	evlist_load(&f, &l);
+	db = evlist_find(&l, 7, PROBE_EV_EFI_VARIABLE_DRIVER_CONFIG, 3);
+	{
+		static const uint8_t sha256_type[16] = { 0x26, 0x16, 0xc4, 0xc1, 0x4c, 0x50, 0x92, 0x40,
+							 0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43, 0x28 };
+		uint32_t vlen = l.e[db].len + 28;
+		uint8_t *v = malloc(vlen);
+		uint64_t data_len;
+		size_t name_end = 32 + 2 * 2; /* "db" */
+
+		memcpy(v, l.e[db].data, name_end);
+		memcpy(&data_len, v + 24, 8);
+		data_len += 28;
+		memcpy(v + 24, &data_len, 8);
+		memcpy(v + name_end, sha256_type, 16);
+		memcpy(v + name_end + 16, &(uint32_t){ 28 }, 4);
+		memcpy(v + name_end + 20, &(uint32_t){ 0 }, 4);
+		memcpy(v + name_end + 24, &(uint32_t){ 48 }, 4);
+		memcpy(v + name_end + 28, l.e[db].data + name_end, l.e[db].len - name_end);
+		evlist_insert(&l, db, &l.e[db], v, vlen);
+		free(l.e[db + 1].data);
+		memmove(&l.e[db + 1], &l.e[db + 2], (l.n - db - 2) * sizeof(l.e[0]));
+		l.n--;
+		free(v);
+	}
+	expect_sb(&f, &l, "PCR 7: db holds the enrolled entries in another layout");
+	evlist_free(&l);
+
 	/* The host enrolled two db certificates, the firmware measured one: missing, named. */
 	{
 		uint8_t *saved = f.sb.esl[PROBE_SB_DB];
@@ -1048,6 +1078,20 @@ static void test_pcr4_exact(void **state)
 	expect_pcr4(&f, &l, "the sealed UKI was never started");
 	evlist_free(&l);
 
+	/* An application's measurement relabelled as the firmware's "Calling" action (its digest kept,
+	 * as a log must to replay): the label does not hash to the digest. */
+	evlist_load(&f, &l);
+	app = evlist_find(&l, 4, PROBE_EV_EFI_BOOT_SERVICES_APPLICATION, 0);
+	{
+		size_t calling = evlist_find(&l, 4, PROBE_EV_EFI_ACTION, 0);
+		struct ev relabelled = l.e[calling];
+
+		memset(relabelled.digest, 0xab, 32);
+		evlist_insert(&l, calling + 1, &relabelled, NULL, 0);
+	}
+	expect_pcr4(&f, &l, "its sha256 digest is not the hash of its data");
+	evlist_free(&l);
+
 	/* No ExitBootServices in PCR 5: the log cannot be placed. */
 	evlist_load(&f, &l);
 	ebs = evlist_find(&l, 5, PROBE_EV_EFI_ACTION, 0);
@@ -1071,6 +1115,52 @@ static void test_pcr4_exact(void **state)
 	unload(&f);
 }
 
+/* tpm:cmdline's reading of a .cmdline: the guest check's rules, on the host. */
+static void expect_uki_cmdline(const char *cmdline, const char *why_part)
+{
+	static uint8_t buf[8192];
+	struct probe_pe pe = { .data = buf, .size = sizeof(buf), .n_sections = 1 };
+	struct probe_policy p;
+	char why[512] = "";
+	int r;
+
+	probe_policy_init(&p);
+	assert_int_equal(probe_policy_allow(&p, "sha256:" "4d8ad9824efc90f2a34bdc3d59ab0b13d21c8cf41e1d0bd5eea2dbd9f1b1b8a6"), 0);
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf + 4096, cmdline, strlen(cmdline));
+	snprintf(pe.sections[0].name, sizeof(pe.sections[0].name), ".cmdline");
+	pe.sections[0].pointer_to_raw_data = 4096;
+	pe.sections[0].size_of_raw_data = 4096;
+	pe.sections[0].virtual_size = (uint32_t)strlen(cmdline) + 1;
+	r = probe_evidence_uki_cmdline(&pe, &p, why, sizeof(why));
+	if (!why_part) {
+		if (r != 0)
+			fail_msg("'%s' refused: %s", cmdline, why);
+		return;
+	}
+	if (r != -EPERM || !strstr(why, why_part))
+		fail_msg("'%s': %d '%s', want -EPERM with '%s'", cmdline, r, why, why_part);
+}
+
+static void test_uki_cmdline(void **state)
+{
+#define D "4d8ad9824efc90f2a34bdc3d59ab0b13d21c8cf41e1d0bd5eea2dbd9f1b1b8a6"
+	(void)state;
+	expect_uki_cmdline("console=ttyS0 composefs=" D " rw", NULL);
+	/* The first token sealed, the last (which systemd and libmount take) not. */
+	expect_uki_cmdline("composefs=" D " composefs=?" D, "conflicting composefs=");
+	expect_uki_cmdline("composefs=" D " composefs=" D, "composefs= given twice");
+	expect_uki_cmdline("composefs=?" D, "verity optional");
+	expect_uki_cmdline("composefs=" D " sealtest.verity=off", "sealtest.verity=off");
+	expect_uki_cmdline("composefs.digest=v2-sha256-12:" D " composefs=" D, "both as composefs.digest= and composefs=");
+	expect_uki_cmdline("\"composefs=" D "\" composefs=" D, "double quote");
+	expect_uki_cmdline("composefs=abababababababababababababababababababababababababababababababab",
+			   "a digest the policy does not allow");
+	expect_uki_cmdline("roothash=" D, "seals with dm-verity, not composefs");
+	expect_uki_cmdline("console=ttyS0", "no composefs= or roothash=");
+#undef D
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1083,7 +1173,7 @@ int main(void)
 		cmocka_unit_test(test_pcr11_unknown_section), cmocka_unit_test(test_pcr9_events),
 		cmocka_unit_test(test_pcr9_unknown_event), cmocka_unit_test(test_userlog),
 		cmocka_unit_test(test_userlog_in_evidence), cmocka_unit_test(test_pcr7_exact),
-		cmocka_unit_test(test_pcr4_exact),
+		cmocka_unit_test(test_pcr4_exact), cmocka_unit_test(test_uki_cmdline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

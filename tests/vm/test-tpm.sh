@@ -220,7 +220,10 @@ if $attest_mode; then
 		[ "$orc" = 1 ] && [ ! -e "$state/ak.name" ] && case $reason in *"is not this VM's"*) true ;; *) false ;; esac &&
 			ok "an EK certificate naming another VM: tpm:quote ($reason), nothing pinned" ||
 			bad "an EK certificate naming another VM: exit $orc, $reason"
-		attest_args=(--tpm-ek-ca "$work/ek-ca.pem" --tpm-ek-owner tpm-state)
+		# The exact identity its EK certificate names, as recorded when the TPM was made.
+		[ "$(cut -d: -f1 "$state/vmid")" = tpm-state ] && ok "the TPM state records its identity: $(cat "$state/vmid")" ||
+			bad "no vmid recorded in $state: $(cat "$state/vmid" 2>&1)"
+		attest_args=(--tpm-ek-ca "$work/ek-ca.pem" --tpm-ek-owner "$(cat "$state/vmid")")
 	fi
 	if [ "$case" = tpm-other-db-key ]; then
 		"$probe" attest --json --socket "$sock" --expect-digest "$(jq -r .digest "$img/manifest.json")" --tpm-state "$state" \
