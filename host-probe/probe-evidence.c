@@ -851,7 +851,7 @@ static int uki_links(json_t *links, const struct probe_pe *pe, const struct prob
 	if (!pred_ok)
 		r = link_add(links, "tpm:pcr11", false, why);
 	else if (!log && path != -ENOENT)
-		r = link_add(links, "tpm:pcr11", false, "not verified: the event log did not replay");
+		r = link_add(links, "tpm:pcr11", false, "not verified: rests on tpm:eventlog, which failed");
 	else if (log && probe_evidence_pcr11_events(log, &pred, why, sizeof(why)) < 0)
 		r = link_add(links, "tpm:pcr11", false, why);
 	else if (path == -ENOENT)
@@ -880,7 +880,7 @@ static int uki_links(json_t *links, const struct probe_pe *pe, const struct prob
 	if (!pred_ok)
 		r = link_add(links, "tpm:pcr9", false, "not verified: the sealed UKI's sections could not be hashed");
 	else if (!log)
-		r = link_add(links, "tpm:pcr9", false, "not verified: the event log did not replay");
+		r = link_add(links, "tpm:pcr9", false, "not verified: rests on tpm:eventlog, which failed");
 	else if (probe_evidence_pcr9_events(log, cmdline, cmdline_len, &pred, why, sizeof(why)) < 0)
 		r = link_add(links, "tpm:pcr9", false, why);
 	else {
@@ -1091,7 +1091,7 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	if (!pe_ok) {
 		LINK("tpm:pcr11", false, pe_why);
 		LINK("tpm:pcr9", false, pe_why);
-		LINK("tpm:pcr12", false, "not verified");
+		LINK("tpm:pcr12", false, "not verified: the host has no sealed UKI to judge the boot by");
 		LINK("tpm:cmdline", false, pe_why);
 	} else {
 		r = uki_links(links, &pe, log_ok ? log : NULL, &d, &ul);
