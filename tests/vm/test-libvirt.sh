@@ -14,7 +14,11 @@
 #                  --tpm-ek-ca naming another CA: NOT SEALED, tpm:quote failed
 #   libvirt-watch-tpm  watch --libvirt over a domain with libvirt's swtpm: NOT SEALED by
 #                  tpm:evidence without --state-dir; with it, the AK bound to libvirt's EK by
-#                  credential activation and pinned, every round SEALED on TPM evidence
+#                  credential activation and pinned, every round SEALED on TPM evidence;
+#                  beside it in the same rounds a domain whose store's db holds the host's
+#                  certificate and one more, booting a UKI signed by the extra key with the
+#                  sealed sections: NOT SEALED, tpm:secure_boot naming the extra certificate,
+#                  tpm:pcr4 the application, tpm:cmdline not proven, its quote genuine
 #   libvirt-watch  watch --libvirt runs while two sealed domains and one with a broken
 #                  seal (the insecure ESP: composefs=? on its cmdline) are defined by hand
 #                  with the documented <channel> and started: each discovered, judged
@@ -148,7 +152,7 @@ $( [ -z "${4:-}" ] || echo "  <uuid>$4</uuid>")
   <os>
     <type arch='x86_64' machine='q35'>hvm</type>
     <loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader>
-    <nvram template='$img/vars.fd'/>
+    <nvram template='${5:-$img/vars.fd}'/>
   </os>
   <features><acpi/><apic/><smm state='on'/></features>
   <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>qemu64</model><feature policy='disable' name='cx16'/></cpu>
@@ -455,6 +459,18 @@ libvirt-watch-tpm)
 	domains+=("$vm")
 	$V define "$work/$vm.xml" >/dev/null && $V start "$vm" >/dev/null || { bad "virsh could not start $vm"; exit 1; }
 	uuid=$($V domuuid "$vm")
+	# Beside it, in the same rounds, the attack on PCR 7 and PCR 4: a variable store whose db holds the
+	# host's certificate and one more (an edited store, or a KEK that let someone add to db), booting a
+	# UKI signed by the extra key (the badkey variant: the sealed UKI's sections, another signature).
+	attack=$prefix-tpm-extradb
+	keys=$(jq -r .keys "$img/manifest.json")
+	guid=$(cat "$keys/GUID.txt")
+	python3 -m virt.firmware.vars -i /usr/share/OVMF/OVMF_VARS_4M.fd -o "$work/extradb-vars.fd" --set-pk "$guid" "$keys/PK.crt" \
+		--add-kek "$guid" "$keys/KEK.crt" --add-db "$guid" "$keys/db.crt" --add-db "$guid" "$keys/notindb.crt" --sb \
+		>/dev/null 2>"$work/extradb-vars.err" || { bad "virt-fw-vars: $(tail -n 3 "$work/extradb-vars.err")"; exit 1; }
+	domain_xml "$attack" "$(jq -r .esps.badkey.esp "$img/manifest.json")" tpm "" "$work/extradb-vars.fd" >"$work/$attack.xml"
+	domains+=("$attack")
+	$V define "$work/$attack.xml" >/dev/null && $V start "$attack" >/dev/null || { bad "virsh could not start $attack"; exit 1; }
 	# judged FILE: the VM's newest verdict in FILE (a round that timed out does not count).
 	judged() { jq -r --arg vm "$vm" 'select(.vm == $vm and .verdict != null and .result != "timeout") | .verdict' "$1" 2>/dev/null | tail -n 1; }
 	has_judged() { [ -n "$(judged "$1")" ]; }
@@ -505,6 +521,30 @@ libvirt-watch-tpm)
 		bad "no ak.name pinned in $work/states/$vm"
 	grep -F "\"$vm\"" "$work/watch.jsonl" | grep "signed by the pinned AK" >/dev/null &&
 		ok "a later round is signed by the pinned AK" || bad "no round under the pinned AK"
+	# The attack: its quote genuine (its own TPM, AK bound by activation), NOT SEALED naming PCR 7's
+	# extra db certificate and PCR 4's application, tpm:cmdline not proven; PCR 11 and 9 pass (the
+	# sections are the sealed UKI's), which is why they alone cannot prove what booted.
+	attack_round() { jq -c --arg vm "$attack" 'select(.vm == $vm and .verdict != null and .result != "timeout" and .tpm_links != null)' "$work/watch.jsonl" 2>/dev/null | tail -n 1; }
+	attack_judged() { [ -n "$(attack_round)" ]; }
+	vm_wait_for 240 attack_judged || bad "$attack: no round judged with TPM evidence in 240 s"
+	line=$(attack_round)
+	link_of() { jq -r --arg l "$1" '.tpm_links[]? | select(.link == $l) | "\(.status): \(.reason)"' <<<"$line"; }
+	[ "$(jq -r .verdict <<<"$line")" = unsealed ] && ok "$attack: NOT SEALED" || bad "$attack: verdict $(jq -r .verdict <<<"$line")"
+	case $(link_of tpm:quote) in proven:*) ok "$attack: tpm:quote proven (a genuine quote of its own TPM)" ;; *) bad "$attack: tpm:quote $(link_of tpm:quote)" ;; esac
+	case $(link_of tpm:secure_boot) in
+	*"db holds the certificate \"CN=sealcheck key not in db\", which the host did not enroll (2 entries, 1 enrolled)"*)
+		ok "$attack: tpm:secure_boot names the extra db certificate" ;;
+	*) bad "$attack: tpm:secure_boot $(link_of tpm:secure_boot)" ;;
+	esac
+	case $(link_of tpm:pcr4) in
+	failed:*"EFI application the host did not build"*) ok "$attack: tpm:pcr4 $(link_of tpm:pcr4 | cut -c1-160)" ;;
+	*) bad "$attack: tpm:pcr4 $(link_of tpm:pcr4)" ;;
+	esac
+	case $(link_of tpm:cmdline) in failed:*"not proven: rests on"*) ok "$attack: tpm:cmdline not proven" ;; *) bad "$attack: tpm:cmdline $(link_of tpm:cmdline)" ;; esac
+	[ "$(link_of tpm:pcr11 | cut -d: -f1)" = proven ] && ok "$attack: tpm:pcr11 proven: PCR 11 alone cannot tell" ||
+		bad "$attack: tpm:pcr11 $(link_of tpm:pcr11)"
+	[ -z "$(jq -c --arg vm "$attack" 'select(.vm == $vm and .verdict == "sealed")' "$work/watch.jsonl")" ] &&
+		ok "$attack: never SEALED" || bad "$attack: a round said SEALED"
 	stop_watch
 	{ grep -v '^$' "$work/watch.err" || true; } | sed -n 's/^/# watch: /; 1,10p'
 	;;
