@@ -29,7 +29,8 @@ Every report the simulator sent (its --log) to a guest that was answering honest
 must have the watch's round line for that (VM, nonce) with the verdict SEALED:
 otherwise it is lost; except a report sent within 1 s before a command that cuts
 that guest's connection or deletes its socket (counted as "cut"), and a report
-sent after its round's deadline had passed (counted as "late").
+sent after its round's deadline had passed (counted as "late"). Stopping the
+watch at the end is such a cut for every guest.
 
 Every --sample seconds (default 5): the watch's VmRSS, VmHWM, open descriptors
 (/proc/PID/fd) and CPU, and the simulator's. Flat, after warm-up: the peak RSS
@@ -271,6 +272,8 @@ def main():
             if len(p) == 3:
                 pending.append((p[0], p[1], float(p[2])))
 
+    t_stop = [float("inf")]  # when the watch is stopped (the run's end)
+
     def match(now, final=False):
         keep = []
         for name, nonce, t in pending:
@@ -285,7 +288,9 @@ def main():
                     ends[(name, nonce)] = e
                 keep.append((name, nonce, t))
                 continue
-            if any(a <= t <= b for a, b in cuts.get(name, ())):
+            if any(a <= t <= b for a, b in cuts.get(name, ())) or (final and t >= t_stop[0] - CUT_BEFORE_MS):
+                # Stopping the watch at the end cuts every connection, like any other cut: a report
+                # sent within 1 s before it may never be judged.
                 counts["cut"] += 1
             elif e and e[3] == "timeout" and t > e[0] - 100.0:
                 counts["late"] += 1
@@ -375,6 +380,7 @@ def main():
         sample(fb.mono_ms())
         hwm_end = fb.status_kb(watch.pid, "VmHWM")
     finally:
+        t_stop[0] = fb.mono_ms()
         rc = watch.stop()
         sim.stop()
     now = fb.mono_ms()
@@ -425,7 +431,7 @@ def main():
                                       args.churn_ms, args.seed, os.cpu_count()))
     text.append("churn: " + ", ".join("%s %d" % kv for kv in sorted(summary["churn_events"].items())))
     r = summary["reports"]
-    text.append("reports: %d judged SEALED, %d lost, %d cut by churn (sent < 1 s before a cut), %d late; "
+    text.append("reports: %d judged SEALED, %d lost, %d cut by churn or the end (sent < 1 s before a cut), %d late; "
                 "latency after warm-up p50 %s ms, p99 %s ms, max %s ms" % (
                     r["judged"], r["lost"], r["cut"], r["late"], fb.fmt(r["p50_ms"]), fb.fmt(r["p99_ms"]),
                     fb.fmt(r["max_ms"])))
