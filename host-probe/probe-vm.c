@@ -398,7 +398,6 @@ static int make_drives(struct probe_vm *vm, const char *code, const char *vars, 
 static int prepare_vars(struct probe_vm *vm, const char *vars, const char *log, const char **ret_code, char *why,
 			size_t why_size)
 {
-	_cleanup_free_ char *src = NULL;
 	int r;
 
 	/* Every boot from a FRESH copy of the store: a used one keeps boot entries tied to PCI slots. */
