@@ -148,17 +148,20 @@ int verb_attest(int argc, char **argv)
 	}
 	if (tpm_state || tpm_uki || tpm_keys || ek_ca || ek_pub || activate) {
 		/* The VM's TPM, as the host recorded it: its evidence is required. */
-		_cleanup_free_ char *ak = NULL, *ak_path = NULL;
+		uint8_t ak[PROBE_TPM_STATE_NAME_MAX];
+		char ak_path[PATH_MAX];
 		size_t ak_len = 0;
 
 		if (!tpm_state || !tpm_uki || !tpm_keys) {
 			fputs("sealcheck-probe attest: --tpm-state, --tpm-uki and --tpm-keys go together\n", stderr);
 			return EXIT_USAGE;
 		}
-		if (asprintf(&ak_path, "%s/ak.name", tpm_state) < 0)
-			return PROBE_NO_REPORT;
-		r = activate ? -ENOENT : sc_read_file_capped(ak_path, PROBE_SWTPM_NAME_MAX, &ak, &ak_len);
-		if (r != -ENOENT && (r < 0 || ak_len < 34)) {
+		if (probe_tpm_state_path(tpm_state, PROBE_TPM_STATE_AK_NAME, ak_path, sizeof(ak_path)) < 0) {
+			fputs("sealcheck-probe attest: --tpm-state: the path is too long\n", stderr);
+			return EXIT_USAGE;
+		}
+		r = activate ? -ENOENT : probe_tpm_state_read_ak(ak_path, ak, sizeof(ak), &ak_len);
+		if (r < 0 && r != -ENOENT) {
 			/* A pin that is there but unreadable or cut short is never replaced by a new activation. */
 			fprintf(stderr, "sealcheck-probe attest: %s: the pinned AK Name cannot be read or is shorter than 34 bytes; "
 					"remove it to bind the VM's AK again\n",
@@ -167,7 +170,6 @@ int verb_attest(int argc, char **argv)
 		}
 		if (r == -ENOENT) {
 			/* No AK pinned (a TPM the probe did not make, e.g. libvirt's): bind it to the EK now. */
-			free(TAKE_PTR(ak));
 			ak_len = 0;
 			if (!ek_ca && !ek_pub) {
 				fprintf(stderr, "sealcheck-probe attest: %s: no AK Name the host recorded (made by run --tpm-state); "
@@ -176,7 +178,7 @@ int verb_attest(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 		}
-		if (cli_tpm_prepare("attest", tpm_keys, (const uint8_t *)(ak ? ak : ""), ak_len, tpm_uki, tpm_state, &policy, &tpm) < 0)
+		if (cli_tpm_prepare("attest", tpm_keys, ak, ak_len, tpm_uki, tpm_state, &policy, &tpm) < 0)
 			return EXIT_USAGE;
 		if (!ak_len && cli_tpm_credential("attest", ek_ca, ek_pub, tpm_state, &tpm) < 0)
 			return EXIT_USAGE;

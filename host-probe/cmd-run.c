@@ -9,7 +9,10 @@
 
 #include "probe-cli.h"
 #include "probe-evidence.h"
+#include "config.h"
+#if HAVE_LIBVIRT
 #include "probe-libvirt.h"
+#endif
 #include "sc-fileio.h"
 #include "sc-macro.h"
 #include "sc-io.h"
@@ -168,11 +171,16 @@ int verb_run(int argc, char **argv)
 			vm.keep = true;
 			break;
 		case O_LIBVIRT:
+#if HAVE_LIBVIRT
 			/* --libvirt URI as two words: the next word when it is a URI (an image folder is not). */
 			if (!optarg && optind < argc && probe_libvirt_is_uri(argv[optind]))
 				optarg = argv[optind++];
 			libvirt_uri = optarg ?: PROBE_LIBVIRT_DEFAULT_URI;
 			break;
+#else
+			fputs("sealcheck-probe run: --libvirt: this sealcheck-probe was built without libvirt (meson -Dlibvirt)\n", stderr);
+			return EXIT_USAGE;
+#endif
 		case O_LIBVIRT_URI:
 			libvirt_uri = optarg;
 			break;
@@ -205,8 +213,16 @@ int verb_run(int argc, char **argv)
 		cp->vm_name = name;
 	}
 
+#if HAVE_LIBVIRT
 	if (libvirt_uri)
 		return run_libvirt(&vm, &o, libvirt_uri, ek_ca);
+#else
+	if (libvirt_uri) {
+		fputs("sealcheck-probe run: --libvirt-uri: this sealcheck-probe was built without libvirt (meson -Dlibvirt)\n",
+		      stderr);
+		return EXIT_USAGE;
+	}
+#endif
 
 	/* Before anything starts: a signal from now on ends the run with cleanup. */
 	r = probe_block_signals();
@@ -240,7 +256,7 @@ int verb_run(int argc, char **argv)
 		}
 		if (activate) {
 			/* The AK is the guest's, proven by credential activation: the Name derived before boot is not used. */
-			snprintf(name, sizeof(name), "%.100s/ak.name", vm.swtpm.state_dir);
+			snprintf(name, sizeof(name), "%.100s/" PROBE_TPM_STATE_AK_NAME, vm.swtpm.state_dir);
 			(void)unlink(name);
 			if (!ek_ca) {
 				/* The probe's own local CA (probe-swtpm.h): its root and the issuer of the EK certificate. */

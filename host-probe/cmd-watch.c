@@ -23,8 +23,12 @@
 
 #include "probe-cli.h"
 #include "probe-fleet.h"
-#include "probe-libvirt.h"
+#include "config.h"
+#include "probe-metrics-fleet.h"
 #include "probe-metrics.h"
+#if HAVE_LIBVIRT
+#include "probe-fleet-libvirt.h"
+#endif
 #include "sc-io.h"
 #include "sc-json.h"
 #include "sc-macro.h"
@@ -454,6 +458,16 @@ static int on_reload(sd_event_source *src, const struct signalfd_siginfo *si, vo
 
 /* ---- the verb ---- */
 
+/* The fleet's, the metrics' and the libvirt source's messages: said on stderr, escaped (names and paths
+ * in them come from outside). */
+static void on_log(const char *msg, void *userdata)
+{
+	(void)userdata;
+	fputs("sealcheck-probe watch: ", stderr);
+	(void)sc_term_fput(stderr, msg, strlen(msg), 0);
+	fputc('\n', stderr);
+}
+
 static unsigned ms(unsigned long s)
 {
 	return (unsigned)(s * 1000u);
@@ -505,7 +519,9 @@ int verb_watch(int argc, char **argv)
 	char why[600];
 	int c, r, rc = EXIT_USAGE;
 	const char *libvirt_uri = NULL;
+#if HAVE_LIBVIRT
 	struct probe_libvirt *lv = NULL;
+#endif
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -518,11 +534,16 @@ int verb_watch(int argc, char **argv)
 			socket_dirs[n_socket_dirs++] = optarg;
 			break;
 		case O_LIBVIRT:
+#if HAVE_LIBVIRT
 			/* --libvirt URI as two words: the next word when it is a URI. */
 			if (!optarg && optind < argc && probe_libvirt_is_uri(argv[optind]))
 				optarg = argv[optind++];
 			libvirt_uri = optarg ?: PROBE_LIBVIRT_DEFAULT_URI;
 			break;
+#else
+			fputs("sealcheck-probe watch: --libvirt: this sealcheck-probe was built without libvirt (meson -Dlibvirt)\n", stderr);
+			return EXIT_USAGE;
+#endif
 		case O_INTERVAL:
 			if (cli_parse_seconds("watch", "--interval", optarg, 86400, &interval) < 0)
 				return EXIT_USAGE;
@@ -566,6 +587,12 @@ int verb_watch(int argc, char **argv)
 				fputs(": not ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6)\n", stderr);
 				return EXIT_USAGE;
 			}
+#if !HAVE_METRICS_HTTP
+			fputs("sealcheck-probe watch: --metrics-listen: this sealcheck-probe was built without libmicrohttpd "
+			      "(meson -Dmetrics); --textfile works without it\n",
+			      stderr);
+			return EXIT_USAGE;
+#endif
 			metrics_listen = optarg;
 			break;
 		}
@@ -644,6 +671,7 @@ int verb_watch(int argc, char **argv)
 	cfg.allow_setup_mode = cp->allow_setup_mode;
 	/* The socket is there (it was found), so a refused connect is a VM not listening: ask twice a second, not ten times. */
 	cfg.session.retry_ms = 500;
+	cfg.log = on_log;
 	w.tty = isatty(STDOUT_FILENO);
 	w.json = o.json || !w.tty;
 	w.policy_file = cp->policy_file;
@@ -716,11 +744,13 @@ int verb_watch(int argc, char **argv)
 			fprintf(stderr, "sealcheck-probe watch: --socket-dir %s: %s\n", socket_dirs[i], strerror(-r));
 	}
 	/* Hook: further sources (--libvirt) start here. */
+#if HAVE_LIBVIRT
 	if (r >= 0 && libvirt_uri) {
-		r = probe_libvirt_fleet_new(w.fleet, libvirt_uri, &lv);
+		r = probe_fleet_libvirt_new(w.fleet, libvirt_uri, &lv);
 		if (r < 0)
 			fprintf(stderr, "sealcheck-probe watch: --libvirt: %s\n", strerror(-r));
 	}
+#endif
 	if (r < 0)
 		goto out;
 
@@ -731,8 +761,10 @@ int verb_watch(int argc, char **argv)
 	} else
 		rc = 0;
 out:
+#if HAVE_LIBVIRT
 	lv = probe_libvirt_free(lv); /* before the fleet it feeds */
 	probe_libvirt_event_flush();
+#endif
 	w.fleet = probe_fleet_free(w.fleet);
 	w.metrics = probe_metrics_fleet_free(w.metrics); /* after the fleet, which calls its listener to the end */
 	sd_event_source_disable_unref(w.redraw);

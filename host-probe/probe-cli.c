@@ -138,7 +138,10 @@ int cli_tpm_credential(const char *verb, const char *ek_ca, const char *ek_pub, 
 	t->cred.ek_public = t->ek_pub;
 	t->cred.ek_public_len = len;
 	if (state_dir) {
-		snprintf(t->pin, sizeof(t->pin), "%s/ak.name", state_dir);
+		if (probe_tpm_state_path(state_dir, PROBE_TPM_STATE_AK_NAME, t->pin, sizeof(t->pin)) < 0) {
+			fprintf(stderr, "sealcheck-probe %s: the TPM state directory's path is too long\n", verb);
+			return -EINVAL;
+		}
 		t->cred.pin_file = t->pin;
 		t->x.ak_pin_file = t->pin;
 	}
@@ -166,7 +169,11 @@ int cli_tpm_prepare(const char *verb, const char *keys_dir, const uint8_t *ak_na
 	t->x.uki_path = uki_path;
 	t->x.policy = policy;
 	if (state_dir) {
-		snprintf(t->counters, sizeof(t->counters), "%s/quote-counters", state_dir);
+		if (probe_tpm_state_path(state_dir, PROBE_TPM_STATE_COUNTERS, t->counters, sizeof(t->counters)) < 0) {
+			fprintf(stderr, "sealcheck-probe %s: the TPM state directory's path is too long\n", verb);
+			cli_tpm_done(t);
+			return -EINVAL;
+		}
 		t->x.counters_file = t->counters;
 	}
 	return 0;
@@ -178,14 +185,14 @@ int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool 
 	struct probe_verdict v;
 	_cleanup_free_ char *tail = NULL;
 
-	if (probe_verdict_decide(a, p, tpm, &v) < 0) {
+	if (probe_verdict_decide(&a->session, p, tpm, &v) < 0) {
 		fprintf(stderr, "sealcheck-probe: out of memory\n");
 		return PROBE_NO_REPORT;
 	}
 	if (vm && v.outcome != PROBE_SEALED)
 		tail = probe_console_tail_text(&vm->console, 15);
 	if (json) {
-		_cleanup_json_ json_t *out = probe_verdict_to_json(a, p, &v);
+		_cleanup_json_ json_t *out = probe_verdict_to_json(&a->session, a->signal, p, &v);
 
 		if (out && vm) {
 			json_object_set_new(out, "vm",
@@ -215,7 +222,7 @@ int cli_finish(const struct probe_attest *a, const struct probe_policy *p, bool 
 			}
 			fputc('\n', stdout);
 		}
-		probe_verdict_print(stdout, a, p, &v);
+		probe_verdict_print(stdout, &a->session, p, &v);
 	}
 	fflush(stdout);
 	{

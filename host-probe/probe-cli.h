@@ -7,6 +7,7 @@
 #include "probe-attest.h"
 #include "probe-evidence.h"
 #include "probe-swtpm.h"
+#include "probe-tpm-state.h"
 #include "probe-policy.h"
 #include "probe-verdict.h"
 
@@ -69,7 +70,7 @@ int cli_make_policy(const char *verb, const struct cli_policy *c, const char *fa
 struct cli_tpm {
 	struct probe_evidence_expect x;
 	struct probe_sb_reference sb; /* owned: the key directory's PK, KEK, db, dbx */
-	uint8_t ak_name[PROBE_SWTPM_NAME_MAX];
+	uint8_t ak_name[PROBE_TPM_STATE_NAME_MAX];
 	char counters[320];
 	struct probe_credential_config cred; /* no AK pinned: how the EK is trusted (cli_tpm_credential()) */
 	uint8_t *ek_pub;                     /* owned: --tpm-ek-pub's bytes */

@@ -38,6 +38,7 @@
 #include "probe-session.h"
 #include "sc-fileio.h"
 #include "sc-wire.h"
+#include "probe-tpm-state.h"
 #include "probe-tpm.h"
 #include "sc-digest.h"
 #include "sc-evidence.h"
@@ -639,14 +640,14 @@ static void test_pin(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/ak.name", dir);
-	assert_int_equal(probe_ak_pin(path, name, sizeof(name), why, sizeof(why)), 0);
+	assert_int_equal(probe_tpm_state_pin_ak(path, name, sizeof(name), why, sizeof(why)), 0);
 	f = fopen(path, "rb");
 	assert_non_null(f);
 	assert_int_equal(fread(back, 1, sizeof(back), f), sizeof(name));
 	fclose(f);
 	assert_memory_equal(back, name, sizeof(name));
 	/* The same Name again (a concurrent pinner of the same AK): success, unchanged. */
-	assert_int_equal(probe_ak_pin(path, name, sizeof(name), why, sizeof(why)), 0);
+	assert_int_equal(probe_tpm_state_pin_ak(path, name, sizeof(name), why, sizeof(why)), 0);
 	/* Another Name: refused, the first pin kept, no temporary file left. */
 	{
 		uint8_t other[34] = { 0x00, 0x0b, 9, 9, 9 };
@@ -655,7 +656,7 @@ static void test_pin(void **state)
 		DIR *d;
 		struct dirent *de;
 
-		assert_int_equal(probe_ak_pin(path, other, sizeof(other), why, sizeof(why)), -EEXIST);
+		assert_int_equal(probe_tpm_state_pin_ak(path, other, sizeof(other), why, sizeof(why)), -EEXIST);
 		assert_non_null(strstr(why, "already pins another AK"));
 		f = fopen(path, "rb");
 		assert_non_null(f);
@@ -669,7 +670,7 @@ static void test_pin(void **state)
 		closedir(d);
 		assert_int_equal(n, 1);
 		snprintf(tmpl, sizeof(tmpl), "%s/missing/ak.name", dir);
-		assert_int_equal(probe_ak_pin(tmpl, name, sizeof(name), why, sizeof(why)), -ENOENT);
+		assert_int_equal(probe_tpm_state_pin_ak(tmpl, name, sizeof(name), why, sizeof(why)), -ENOENT);
 	}
 	unlink(path);
 	rmdir(dir);

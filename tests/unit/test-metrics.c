@@ -23,6 +23,8 @@
 
 #include "config.h"
 #include "probe-loop.h"
+#include "probe-metrics-fleet.h"
+#include "probe-metrics-http.h"
 #include "probe-metrics.h"
 #include "sc-fileio.h"
 #include "sc-macro.h"

@@ -44,7 +44,7 @@ struct probe_vm {
 	const char *tpm_state;  /* --tpm-state: the VM's TPM state directory (kept); NULL: one for this run */
 	bool tpm_ak_activate;   /* --tpm-ak activate: the guest's AK is bound by credential activation; none derived */
 	struct probe_swtpm swtpm;
-	uint8_t ak_name[PROBE_SWTPM_NAME_MAX]; /* --tpm: the AK the host derived and pins */
+	uint8_t ak_name[PROBE_TPM_STATE_NAME_MAX]; /* --tpm: the AK the host derived and pins */
 	size_t ak_name_len;
 	char uki_path[300];     /* --tpm: the sealed UKI the host built (the manifest's ESP), for PCR 11 */
 	char keys_used[256];    /* the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt) */

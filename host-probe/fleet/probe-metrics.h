@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fleet health in the Prometheus text exposition format 0.0.4 (docs/metrics.md):
- * rendered from a plain snapshot the fleet fills, served at /metrics by an
- * embedded libmicrohttpd server that runs inside the probe's sd-event loop
- * (no threads of its own, so the snapshot callback reads the fleet's state
- * without locks), and written atomically as a node_exporter textfile.
+ * rendered from a plain snapshot the fleet fills, and written atomically as a
+ * node_exporter textfile. The /metrics server is probe-metrics-http.h, the
+ * fleet's glue probe-metrics-fleet.h.
  *
  * The snapshot holds pointers only: nothing in it is copied or kept past the
  * call it is passed to. Strings may hold any bytes; the renderer escapes label
@@ -19,16 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <systemd/sd-event.h>
 
 #define PROBE_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define PROBE_METRICS_CHECKS_MAX 64
 #define PROBE_METRICS_NAME_MAX 64
 #define PROBE_METRICS_MAX_VMS 1000000
-/* The server: at most this many connections at once, each idle at most this long. */
-#define PROBE_METRICS_CONNECTIONS_MAX 8
-#define PROBE_METRICS_PER_IP_MAX 4 /* of those, from one client address: one client cannot take them all */
-#define PROBE_METRICS_CONNECTION_TIMEOUT_S 10
 
 /* The verdict of one round (probe-verdict.h's enum probe_outcome, plus "none yet"). */
 enum probe_metrics_verdict {
@@ -128,59 +122,9 @@ int probe_metrics_write_textfile(const char *path, const struct probe_metrics_sn
  */
 typedef int (*probe_metrics_snapshot_t)(void *userdata, struct probe_metrics_snapshot *ret);
 
-struct probe_metrics_server;
-
 /*
  * probe_metrics_parse_listen() - "ADDR:PORT" (an IPv4 literal) or
  * "[ADDR]:PORT" (an IPv6 literal), PORT 0-65535 (0: the kernel picks one).
  * Returns 0 with the address in *ret and its length in *ret_len, or -EINVAL.
  */
 int probe_metrics_parse_listen(const char *text, struct sockaddr_storage *ret, socklen_t *ret_len);
-
-/*
- * probe_metrics_server_new() - listen on @listen ("ADDR:PORT", see above)
- * and serve GET and HEAD of /metrics (PROBE_METRICS_CONTENT_TYPE), 404 for
- * any other path, 405 (with Allow) for any other method, at most
- * PROBE_METRICS_CONNECTIONS_MAX connections. The server's descriptor and
- * timer are sources on @e; each scrape calls @snapshot and renders. Returns
- * 0 with *ret, -EINVAL (a bad @listen), -EADDRINUSE/-EACCES/... when the
- * address cannot be bound, -ENOMEM.
- */
-int probe_metrics_server_new(sd_event *e, const char *listen, probe_metrics_snapshot_t snapshot, void *userdata,
-			     struct probe_metrics_server **ret);
-/* The port the server listens on (the kernel's choice for port 0). */
-unsigned probe_metrics_server_port(const struct probe_metrics_server *s);
-/* Scrapes answered with 200 so far (for tests and the watch's log). */
-uint64_t probe_metrics_server_scrapes(const struct probe_metrics_server *s);
-/* Stops listening, closes every connection. Returns NULL. */
-struct probe_metrics_server *probe_metrics_server_free(struct probe_metrics_server *s);
-
-static inline void probe_metrics_server_freep(struct probe_metrics_server **s)
-{
-	if (*s)
-		probe_metrics_server_free(*s);
-}
-#define _cleanup_metrics_server_ __attribute__((cleanup(probe_metrics_server_freep)))
-
-/*
- * The metrics of a fleet (probe-fleet.h), for `sealcheck-probe watch`:
- * served at @listen (NULL: no server), and written to @textfile (NULL: none)
- * at start and after changes: within a second of a VM's verdict, up or stale
- * changing or of a VM coming or going, and within PROBE_METRICS_TEXTFILE_ROUNDS_S
- * when only round counters moved (so 10,000 VMs do not rewrite the file every
- * second) or nothing did (a heartbeat: the file's mtime says the probe lives). Each VM's digest label is the one its report measured to while its
- * verdict is SEALED (so allowed by the policy), "" otherwise. A textfile that
- * cannot be written is said on stderr once per distinct error; the loop goes on.
- * Free it after the fleet (its listener stays registered until the fleet goes).
- * Returns 0 with *ret, or a negative errno (from probe_metrics_server_new()).
- */
-#define PROBE_METRICS_TEXTFILE_ROUNDS_S 30
-struct probe_fleet;
-struct probe_metrics_fleet;
-int probe_metrics_fleet_new(struct probe_fleet *f, const char *listen, const char *textfile,
-			    struct probe_metrics_fleet **ret);
-/* The server's port (0 without a server). */
-unsigned probe_metrics_fleet_port(const struct probe_metrics_fleet *m);
-/* The policy was (re)loaded now; @ok: or refused, the old one kept (sealcheck_policy_last_reload_*). */
-void probe_metrics_fleet_policy_loaded(struct probe_metrics_fleet *m, int ok);
-struct probe_metrics_fleet *probe_metrics_fleet_free(struct probe_metrics_fleet *m);

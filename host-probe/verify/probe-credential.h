@@ -142,12 +142,3 @@ int probe_credential_challenge(const struct probe_credential_config *cfg, const 
  * proven, -EPERM otherwise.
  */
 int probe_credential_check_answer(struct probe_credential_state *st, const char *nonce, const void *payload, size_t len);
-
-/*
- * Pins @name in @path: written whole to a temporary file of its own, then
- * linked as @path, so a reader sees the whole Name or none, and a pin once
- * made is never replaced. @path already holding exactly @name is success;
- * holding another Name is -EEXIST (a concurrent pinner won; its pin stays).
- * 0 or a negative errno with @why.
- */
-int probe_ak_pin(const char *path, const uint8_t *name, size_t name_len, char *why, size_t why_size);

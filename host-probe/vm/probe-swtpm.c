@@ -16,10 +16,12 @@
 
 #include "probe-spawn.h"
 #include "probe-swtpm.h"
+#include "probe-tpm-state.h"
 #include "sc-evidence.h"
 #include "sc-fileio.h"
 #include "sc-io.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 
 void probe_swtpm_init(struct probe_swtpm *t)
 {
@@ -206,20 +208,17 @@ static int free_port_pair(unsigned *ret)
 int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *log, uint8_t *ret, size_t *ret_len,
 			char *why, size_t why_size)
 {
-	_cleanup_free_ char *name = NULL;
 	_cleanup_close_ int out = -1, pidfd = -1;
 	char path[320], ctx[320], server[80], ctrl[80], tcti[80], state[300];
 	unsigned port = 0;
 	pid_t pid;
-	size_t len;
 	int r;
 
-	snprintf(path, sizeof(path), "%s/ak.name", t->state_dir);
-	if (sc_read_file_capped(path, PROBE_SWTPM_NAME_MAX, &name, &len) == 0 && len >= 34) {
-		memcpy(ret, name, len);
-		*ret_len = len;
+	r = probe_tpm_state_path(t->state_dir, PROBE_TPM_STATE_AK_NAME, path, sizeof(path));
+	if (r < 0)
+		return sc_why(r, why, why_size, "the TPM state directory's path is too long");
+	if (probe_tpm_state_read_ak(path, ret, PROBE_TPM_STATE_NAME_MAX, ret_len) == 0)
 		return 0;
-	}
 	r = free_port_pair(&port);
 	if (r < 0)
 		return snprintf(why, why_size, "no free loopback port for deriving the AK: %s", strerror(-r)), r;
@@ -264,11 +263,8 @@ int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *
 		return snprintf(why, why_size, "deriving the AK with tpm2-tools %s (see %s)",
 				r == -ENOENT ? "failed: tpm2-tools is not installed" : "failed", log),
 		       r;
-	free(TAKE_PTR(name));
-	r = sc_read_file_capped(path, PROBE_SWTPM_NAME_MAX, &name, &len);
-	if (r < 0 || len < 34)
-		return snprintf(why, why_size, "%s: no AK Name written", path), r < 0 ? r : -EBADMSG;
-	memcpy(ret, name, len);
-	*ret_len = len;
+	r = probe_tpm_state_read_ak(path, ret, PROBE_TPM_STATE_NAME_MAX, ret_len);
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: no AK Name written", path);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "probe-eventlog.h"
 #include "probe-pcr11.h"
 #include "probe-pe.h"
+#include "probe-tpm-state.h"
 #include "sc-cmdline.h"
 #include "sc-evidence.h"
 #include "sc-fileio.h"
@@ -967,7 +968,7 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 		} else {
 			step = probe_quote_verify(&in, &attest, why, sizeof(why));
 			if (step == PROBE_QUOTE_OK && activated && x->ak_pin_file &&
-			    probe_ak_pin(x->ak_pin_file, want, want_len, why, sizeof(why)) < 0) {
+			    probe_tpm_state_pin_ak(x->ak_pin_file, want, want_len, why, sizeof(why)) < 0) {
 				snprintf(buf, sizeof(buf), "the AK was bound to the EK but could not be pinned: %s", why);
 				LINK("tpm:quote", false, buf);
 			} else if (step == PROBE_QUOTE_OK) {
@@ -1113,42 +1114,4 @@ json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x,
 	}
 #undef LINK
 	return TAKE_PTR(links);
-}
-
-int probe_quote_counters_check(const char *state_file, const struct probe_tpm_attest *q, char *why, size_t why_size)
-{
-	_cleanup_free_ char *buf = NULL, *tmp = NULL;
-	unsigned long long clock = 0;
-	unsigned reset = 0, restart = 0;
-	bool first = false;
-	size_t len;
-	FILE *f;
-	int r = sc_read_file_capped(state_file, 256, &buf, &len);
-
-	if (r == -ENOENT)
-		first = true;
-	else if (r < 0)
-		return snprintf(why, why_size, "%s: %s", state_file, strerror(-r)), r;
-	else if (sscanf(buf, "%llu %u %u", &clock, &reset, &restart) != 3)
-		return snprintf(why, why_size, "%s: not \"clock reset restart\"", state_file), -EBADMSG;
-	if (!first) {
-		if (q->reset_count < reset)
-			return snprintf(why, why_size, "resetCount went back from %u to %u", reset, q->reset_count), -EPERM;
-		if (q->reset_count == reset && q->restart_count < restart)
-			return snprintf(why, why_size, "restartCount went back from %u to %u", restart, q->restart_count),
-			       -EPERM;
-		if (q->reset_count == reset && q->restart_count == restart && q->clock <= clock)
-			return snprintf(why, why_size, "the TPM clock did not advance (%llu after %llu)",
-					(unsigned long long)q->clock, clock),
-			       -EPERM;
-	}
-	if (asprintf(&tmp, "%s.new", state_file) < 0)
-		return -ENOMEM;
-	f = fopen(tmp, "we");
-	if (!f)
-		return snprintf(why, why_size, "%s: %s", tmp, strerror(errno)), -errno;
-	fprintf(f, "%llu %u %u\n", (unsigned long long)q->clock, q->reset_count, q->restart_count);
-	if (fclose(f) != 0 || rename(tmp, state_file) < 0)
-		return snprintf(why, why_size, "%s: %s", state_file, strerror(errno)), -errno;
-	return first ? 1 : 0;
 }

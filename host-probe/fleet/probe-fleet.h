@@ -72,7 +72,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "probe-attest.h"
+#include "probe-session.h"
 #include "probe-evidence.h"
 #include "probe-loop.h"
 #include "probe-policy.h"
@@ -170,7 +170,7 @@ struct probe_fleet_vm {
 
 	/* private to probe-fleet.c */
 	struct probe_fleet *fleet;
-	struct probe_attest a; /* its .session is the current round's */
+	struct probe_session session; /* the current round's */
 	struct probe_watch *watch;
 	bool in_round;
 	int kept_fd;
@@ -202,6 +202,10 @@ struct probe_fleet_config {
 	const char *ek_ca_file; /* --tpm-ek-ca: a TPM VM with no ak.name gets credential activation; needs state_dir */
 	unsigned tpm_timeout_ms; /* a TPM VM's round deadline; default max(timeout_ms, 20000) */
 	bool allow_setup_mode; /* --no-require-secure-boot, applied over every policy */
+	/* What the operator may want to know, one line without a newline, unescaped (names and paths from
+	 * outside are in it: the front end escapes it). NULL: said nowhere. */
+	void (*log)(const char *msg, void *userdata);
+	void *log_userdata;
 };
 
 /* Returns 0 with *ret, -EINVAL for a state_dir without tpm or an ek_ca_file without state_dir, or another
@@ -210,6 +214,8 @@ int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct pr
 struct probe_fleet *probe_fleet_free(struct probe_fleet *f);
 sd_event *probe_fleet_event(struct probe_fleet *f);
 const struct probe_fleet_config *probe_fleet_get_config(const struct probe_fleet *f);
+/* Says @fmt through cfg.log (probe-fleet's own, and the metrics' and libvirt glue's). */
+_printf_(2, 3) void probe_fleet_log(struct probe_fleet *f, const char *fmt, ...);
 
 /* Up to PROBE_FLEET_MAX_LISTENERS. 0 or -E2BIG. */
 int probe_fleet_add_listener(struct probe_fleet *f, probe_fleet_listener_t cb, void *userdata);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #include <unistd.h>
 
 #include "probe-fleet.h"
-#include "probe-swtpm.h"
+#include "probe-tpm-state.h"
 #include "sc-digest.h"
 #include "sc-fileio.h"
 #include "sc-io.h"
@@ -168,6 +169,19 @@ sd_event *probe_fleet_event(struct probe_fleet *f)
 	return f->event;
 }
 
+void probe_fleet_log(struct probe_fleet *f, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!f->cfg.log)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	f->cfg.log(msg, f->cfg.log_userdata);
+}
+
 const struct probe_fleet_config *probe_fleet_get_config(const struct probe_fleet *f)
 {
 	return &f->cfg;
@@ -318,7 +332,7 @@ const char *probe_fleet_ak_name(enum probe_fleet_ak a)
 /* Does the VM have a TPM, and how is its AK trusted? From DIR/<name>/, its ak.name and the source's word. */
 static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 {
-	_cleanup_free_ char *dir = NULL, *ak = NULL;
+	_cleanup_free_ char *dir = NULL;
 	struct stat st;
 	size_t len = 0;
 
@@ -338,8 +352,10 @@ static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 		/* An AK the host pinned: the quote must be signed by it; an unreadable or short Name fails tpm:quote. */
 		vm->tpm = true;
 		vm->ak = PROBE_FLEET_AK_PINNED;
-		if (sc_read_file_capped(vm->pin_file, PROBE_SWTPM_NAME_MAX, &ak, &len) >= 0 && len >= 34) {
-			vm->ak_name = (uint8_t *)TAKE_PTR(ak);
+		uint8_t name[PROBE_TPM_STATE_NAME_MAX];
+
+		if (probe_tpm_state_read_ak(vm->pin_file, name, sizeof(name), &len) == 0 && (vm->ak_name = malloc(len))) {
+			memcpy(vm->ak_name, name, len);
 			vm->ak_name_len = len;
 		}
 		return;
@@ -349,9 +365,7 @@ static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 	if (vm->tpm_source && dir && mkdir(dir, 0700) < 0 && errno != EEXIST && !vm->mkdir_logged) {
 		/* Said once a VM, not every round: its activation fails to pin (tpm:quote says so) until it can. */
 		vm->mkdir_logged = true;
-		fputs("sealcheck-probe watch: ", stderr);
-		sc_term_fput(stderr, dir, strlen(dir), 0);
-		fprintf(stderr, ": %s (the AK cannot be pinned there)\n", strerror(errno));
+		probe_fleet_log(f, "%s: %s (the AK cannot be pinned there)", dir, strerror(errno));
 	}
 	if (!vm->tpm_source && (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
 		return; /* no TPM state and no word of a TPM: self-reported */
@@ -406,7 +420,7 @@ static void end_round_state(struct probe_fleet_vm *vm)
 {
 	probe_watch_free(TAKE_PTR(vm->watch));
 	if (vm->in_round) {
-		probe_session_done(&vm->a.session);
+		probe_session_done(&vm->session);
 		vm->in_round = false;
 	}
 }
@@ -478,31 +492,17 @@ static void on_round_done(struct probe_session *s, void *userdata)
 			x.credential = &untrusted;
 		}
 	}
-	if (probe_verdict_decide(&vm->a, vm->policy, verify ? &x : NULL, &v) < 0) {
+	if (probe_verdict_decide(&vm->session, vm->policy, verify ? &x : NULL, &v) < 0) {
 		memset(&v, 0, sizeof(v));
 		v.outcome = PROBE_NO_REPORT;
 		snprintf(v.reason, sizeof(v.reason), "out of memory");
 	}
-	if (ak == PROBE_FLEET_AK_NO_STATE && s->end == PROBE_END_REPORT && s->report && v.links) {
+	if (ak == PROBE_FLEET_AK_NO_STATE)
 		/* A TPM (its source says so) and nothing to verify its evidence with: fail closed. */
-		static const char why[] = "the VM has a TPM but watch keeps no TPM state to verify its evidence: give "
-					  "--state-dir (with --tpm-uki and --tpm-keys, and --tpm-ek-ca for an AK not pinned)";
-
-		if (v.tpm)
-			json_decref(v.tpm);
-		v.tpm = json_pack("[{s:s, s:s, s:s}]", "link", "tpm:evidence", "status", "failed", "reason", why);
-		if (!v.tpm || json_array_append_new(v.links, json_pack("{s:s, s:s}", "link", "tpm:evidence", "reason",
-									why)) < 0) {
-			/* Out of memory: no verdict rather than one without this link. */
-			probe_verdict_done(&v);
-			memset(&v, 0, sizeof(v));
-			v.outcome = PROBE_NO_REPORT;
-			snprintf(v.reason, sizeof(v.reason), "out of memory");
-		} else {
-			v.outcome = PROBE_UNSEALED;
-			v.evidence = PROBE_EVIDENCE;
-		}
-	}
+		probe_verdict_fail_unverifiable(s, &v,
+						"the VM has a TPM but watch keeps no TPM state to verify its evidence: give "
+						"--state-dir (with --tpm-uki and --tpm-keys, and --tpm-ek-ca for an AK not "
+						"pinned)");
 	/* Activation may have pinned the AK just now: the next round compares that Name. */
 	if (ak == PROBE_FLEET_AK_ACTIVATE)
 		tpm_refresh(f, vm);
@@ -619,30 +619,26 @@ static void start_round(struct probe_fleet_vm *vm)
 		cfg.credential = &vm->cred;
 	}
 	vm->round_started_ms = now;
-	r = probe_session_init(&vm->a.session, &cfg);
+	r = probe_session_init(&vm->session, &cfg);
 	if (r < 0) {
 		/* No round this time (getrandom or ENOMEM): try again at the next grid point. */
 		schedule(vm, next_grid(vm, now + f->cfg.interval_ms / 2));
 		return;
 	}
 	vm->in_round = true;
-	vm->a.socket_path = vm->socket_path;
-	vm->a.deadline_ms = cfg.deadline_ms;
-	vm->a.expect_evidence = vm->tpm;
-	vm->a.credential = cfg.credential;
 	if (vm->kept_fd >= 0 && kept_alive(vm->kept_fd))
-		r = probe_session_attach(&vm->a.session, TAKE_FD(vm->kept_fd), now);
+		r = probe_session_attach(&vm->session, TAKE_FD(vm->kept_fd), now);
 	else {
 		if (vm->kept_fd >= 0)
 			close(TAKE_FD(vm->kept_fd));
-		r = probe_session_connect(&vm->a.session, vm->socket_path, now);
+		r = probe_session_connect(&vm->session, vm->socket_path, now);
 	}
 	if (r < 0)
-		probe_session_stop(&vm->a.session, PROBE_END_ERROR, strerror(-r), now);
+		probe_session_stop(&vm->session, PROBE_END_ERROR, strerror(-r), now);
 	/* May end at once (and call on_round_done from inside): the watch is kept either way. */
-	r = probe_watch_new(f->event, &vm->a.session, on_round_done, vm, &vm->watch);
+	r = probe_watch_new(f->event, &vm->session, on_round_done, vm, &vm->watch);
 	if (r < 0) {
-		probe_session_done(&vm->a.session);
+		probe_session_done(&vm->session);
 		vm->in_round = false;
 		schedule(vm, next_grid(vm, now + f->cfg.interval_ms / 2));
 	}
@@ -755,7 +751,7 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 	vm->outcome = PROBE_NO_REPORT;
 	vm->evidence = PROBE_EVIDENCE;
 	vm->policy = &f->fixed;
-	vm->a.session.fd = -1;
+	vm->session.fd = -1;
 	vm->name = strdup(name);
 	vm->socket_path = strdup(socket_path);
 	snprintf(vm->uuid, sizeof(vm->uuid), "%s", uuid ?: "");
@@ -764,9 +760,9 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 	vm->added_mono_ms = now;
 	if (f->cfg.state_dir) {
 		/* asprintf() leaves its pointer undefined on failure. */
-		if (asprintf(&vm->pin_file, "%s/%s/ak.name", f->cfg.state_dir, name) < 0)
+		if (asprintf(&vm->pin_file, "%s/%s/" PROBE_TPM_STATE_AK_NAME, f->cfg.state_dir, name) < 0)
 			vm->pin_file = NULL;
-		if (asprintf(&vm->counters_file, "%s/%s/quote-counters", f->cfg.state_dir, name) < 0)
+		if (asprintf(&vm->counters_file, "%s/%s/" PROBE_TPM_STATE_COUNTERS, f->cfg.state_dir, name) < 0)
 			vm->counters_file = NULL;
 		if (!vm->pin_file || !vm->counters_file) {
 			vm_free(vm);
@@ -917,9 +913,7 @@ static void refuse(struct fleet_dir *d, const char *file, const char *why)
 
 	if (!first_refusal(d, file))
 		return;
-	fprintf(stderr, "sealcheck-probe watch: %s/", dir);
-	sc_term_fput(stderr, file, strlen(file) > 300 ? 300 : strlen(file), 0);
-	fprintf(stderr, ": %s; skipped\n", why);
+	probe_fleet_log(d->fleet, "%s/%.300s: %s; skipped", dir, file, why);
 }
 
 static void dir_entry(struct fleet_dir *d, const char *file, bool present, bool quiet)
@@ -1013,8 +1007,7 @@ static int on_inotify(sd_event_source *src, const struct inotify_event *ev, void
 		return 0;
 	}
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
-		fprintf(stderr, "sealcheck-probe watch: %s went away; its VMs stay until their sockets are seen gone\n",
-			d->path);
+		probe_fleet_log(d->fleet, "%s went away; its VMs stay until their sockets are seen gone", d->path);
 		return 0;
 	}
 	if (!ev->len || !ev->name[0])

@@ -81,7 +81,7 @@ struct probe_evidence_expect {
 	const struct probe_sb_reference *sb;
 	/* The boot chain PCR 4 and PCR 7 must show; NULL: the UKI at uki_path alone (probe_boot_chain_add()). */
 	const struct probe_boot_chain *chain;
-	const char *counters_file; /* the VM's last quote's clock and counters (probe_quote_counters_check()), or NULL */
+	const char *counters_file; /* the VM's last quote's clock and counters (probe_tpm_state_check_counters()), or NULL */
 	/* No AK pinned: the session's credential phase (probe-credential.h). An AK it proved bound to the
 	 * EK is the one the quote must be signed by, and is pinned in ak_pin_file once the quote verifies. */
 	const struct probe_credential_state *credential;
@@ -96,16 +96,6 @@ struct probe_evidence_expect {
  * counters when the quote verified.
  */
 json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x, struct probe_tpm_attest *ret_attest);
-
-/*
- * probe_quote_counters_check() - Keylime's check_quote_timing across the
- * quotes of one VM: resetCount and restartCount never decrease, and while
- * both stay the same the clock only goes forward. The last quote's values
- * are kept in @state_file ("clock reset restart"), replaced atomically when
- * this quote passes. Returns 1 (first quote of this TPM state), 0 (newer
- * than the last), -EPERM with @why (went back), or another negative errno.
- */
-int probe_quote_counters_check(const char *state_file, const struct probe_tpm_attest *q, char *why, size_t why_size);
 
 /*
  * probe_evidence_pcr11_events() - the firmware log's PCR 11 events (sha256

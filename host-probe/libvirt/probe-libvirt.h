@@ -81,14 +81,3 @@ const char *probe_libvirt_last_error(const struct probe_libvirt *l);
  */
 int probe_libvirt_channel(virDomainPtr dom, const char *port, struct probe_domain_channel *ret, char *why,
 			  size_t why_size);
-
-struct probe_fleet;
-/*
- * probe_libvirt_fleet_new() - `watch --libvirt [URI]`: every domain with the
- * channel on @uri (NULL: qemu:///system) a VM of @f (source libvirt, named by
- * its domain name, with its UUID), added on start with its new socket path
- * and removed when it stops; what goes wrong is said on stderr, escaped.
- * probe_libvirt_event_init(e) is called for @f's loop. 0 with *ret, or a
- * negative errno.
- */
-int probe_libvirt_fleet_new(struct probe_fleet *f, const char *uri, struct probe_libvirt **ret);

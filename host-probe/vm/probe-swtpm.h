@@ -11,6 +11,8 @@
  */
 #pragma once
 
+#include "probe-tpm-state.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,9 +48,8 @@ void probe_swtpm_stop(struct probe_swtpm *t);
  * the state (loopback only), TPM2_CreatePrimary in the endorsement hierarchy
  * with the AK template of common/sc-evidence.h (tpm2-tools), its Name read
  * back. Kept as ak.name in the state directory, so a VM's AK is pinned once.
- * Returns 0 with the Name in @ret (PROBE_SWTPM_NAME_MAX bytes at most), or a
+ * Returns 0 with the Name in @ret (PROBE_TPM_STATE_NAME_MAX bytes at most), or a
  * negative errno with @why. Call before probe_swtpm_start().
  */
-#define PROBE_SWTPM_NAME_MAX 66
 int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *log, uint8_t *ret, size_t *ret_len,
 			char *why, size_t why_size);

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "probe-evidence.h"
+#include "probe-tpm-state.h"
 #include "probe-verdict.h"
 #include "sc-json.h"
 #include "sc-macro.h"
@@ -22,10 +23,9 @@ const char *probe_outcome_title(enum probe_outcome o)
 	return o == PROBE_SEALED ? "SEALED" : o == PROBE_UNSEALED ? "NOT SEALED" : "NO REPORT";
 }
 
-static int add_tpm_links(const struct probe_attest *a, const struct probe_evidence_expect *tpm,
+static int add_tpm_links(const struct probe_session *s, const struct probe_evidence_expect *tpm,
 			 struct probe_verdict *v)
 {
-	const struct probe_session *s = &a->session;
 	struct probe_evidence_expect x = *tpm;
 	struct probe_tpm_attest q = { 0 };
 	size_t i;
@@ -48,7 +48,7 @@ static int add_tpm_links(const struct probe_attest *a, const struct probe_eviden
 		}
 		if (v->tpm && x.counters_file && q.magic) {
 			char why[256];
-			int r = probe_quote_counters_check(x.counters_file, &q, why, sizeof(why));
+			int r = probe_tpm_state_check_counters(x.counters_file, &q, why, sizeof(why));
 
 			if (r == 1)
 				snprintf(why, sizeof(why), "the first quote of this TPM state (reset %u, restart %u)",
@@ -76,18 +76,16 @@ static int add_tpm_links(const struct probe_attest *a, const struct probe_eviden
 	return 0;
 }
 
-int probe_verdict_decide(const struct probe_attest *a, const struct probe_policy *p,
+int probe_verdict_decide(const struct probe_session *s, const struct probe_policy *p,
 			 const struct probe_evidence_expect *tpm, struct probe_verdict *ret)
 {
-	const struct probe_session *s = &a->session;
-
 	memset(ret, 0, sizeof(*ret));
 	ret->evidence = PROBE_EVIDENCE;
 	if (s->end == PROBE_END_REPORT && s->report) {
 		ret->links = probe_policy_check(p, s->report);
 		if (!ret->links)
 			return -ENOMEM;
-		if (tpm && add_tpm_links(a, tpm, ret) < 0)
+		if (tpm && add_tpm_links(s, tpm, ret) < 0)
 			return -ENOMEM;
 		ret->outcome = json_array_size(ret->links) == 0 ? PROBE_SEALED : PROBE_UNSEALED;
 		return 0;
@@ -115,10 +113,28 @@ void probe_verdict_done(struct probe_verdict *v)
 		json_decref(TAKE_PTR(v->tpm));
 }
 
-static double seconds(const struct probe_attest *a)
+void probe_verdict_fail_unverifiable(const struct probe_session *s, struct probe_verdict *v, const char *why)
 {
-	const struct probe_session *s = &a->session;
+	if (s->end != PROBE_END_REPORT || !s->report || !v->links)
+		return;
+	if (v->tpm)
+		json_decref(v->tpm);
+	v->tpm = json_pack("[{s:s, s:s, s:s}]", "link", "tpm:evidence", "status", "failed", "reason", why);
+	if (!v->tpm ||
+	    json_array_append_new(v->links, json_pack("{s:s, s:s}", "link", "tpm:evidence", "reason", why)) < 0) {
+		/* Out of memory: no verdict rather than one without this link. */
+		probe_verdict_done(v);
+		memset(v, 0, sizeof(*v));
+		v->outcome = PROBE_NO_REPORT;
+		snprintf(v->reason, sizeof(v->reason), "out of memory");
+		return;
+	}
+	v->outcome = PROBE_UNSEALED;
+	v->evidence = PROBE_EVIDENCE;
+}
 
+static double seconds(const struct probe_session *s)
+{
 	if (!s->connected_ms || s->ended_ms < s->connected_ms)
 		return 0;
 	return (double)(s->ended_ms - s->connected_ms) / 1000.0;
@@ -135,10 +151,9 @@ static json_t *policy_json(const struct probe_policy *p)
 			 p->source);
 }
 
-json_t *probe_verdict_to_json(const struct probe_attest *a, const struct probe_policy *p,
+json_t *probe_verdict_to_json(const struct probe_session *s, int signal, const struct probe_policy *p,
 			      const struct probe_verdict *v)
 {
-	const struct probe_session *s = &a->session;
 	_cleanup_json_ json_t *out = NULL;
 
 	out = json_pack("{s:s, s:s, s:s, s:s?, s:O, s:O, s:o, s:s, s:i, s:i, s:i, s:i, s:f}", "schema",
@@ -146,7 +161,7 @@ json_t *probe_verdict_to_json(const struct probe_attest *a, const struct probe_p
 			"reason", v->outcome == PROBE_NO_REPORT ? v->reason : NULL, "failed_links", v->links, "report",
 			s->report ? s->report : json_null(), "policy", policy_json(p), "nonce", s->nonce,
 			"rejected_reports", s->rejected, "stale_reports", s->stale, "bad_frames", s->dec.bad_frames,
-			"oversized_frames", s->dec.oversized, "seconds", seconds(a));
+			"oversized_frames", s->dec.oversized, "seconds", seconds(s));
 	if (out && v->tpm)
 		json_object_set(out, "tpm", v->tpm);
 	if (out && s->evidence && s->report_bytes) {
@@ -159,10 +174,10 @@ json_t *probe_verdict_to_json(const struct probe_attest *a, const struct probe_p
 		}
 		json_object_set(out, "tpm_evidence", s->evidence);
 	}
-	if (out && a->signal) {
+	if (out && signal) {
 		char name[32];
 
-		snprintf(name, sizeof(name), "SIG%s", sigabbrev_np(a->signal) ?: "?");
+		snprintf(name, sizeof(name), "SIG%s", sigabbrev_np(signal) ?: "?");
 		json_object_set_new(out, "signal", json_string(name));
 	}
 	return TAKE_PTR(out);
@@ -194,10 +209,9 @@ static const char *tag(const char *status)
 	return "?";
 }
 
-void probe_verdict_print(FILE *f, const struct probe_attest *a, const struct probe_policy *p,
+void probe_verdict_print(FILE *f, const struct probe_session *s, const struct probe_policy *p,
 			 const struct probe_verdict *v)
 {
-	const struct probe_session *s = &a->session;
 	json_t *report = s->report, *checks = json_object_get(report, "checks"), *sys = json_object_get(report, "system"),
 	       *l;
 	char hex[SC_DIGEST_HEX_MAX + 8];
@@ -253,7 +267,7 @@ void probe_verdict_print(FILE *f, const struct probe_attest *a, const struct pro
 		fprintf(f,
 			"\nVerdict: %s (the VM's TPM proves Secure Boot with the host's keys, the UKI the host built and its "
 			"composefs= digest; root mount, image and objects are claimed by that verified boot chain) after %.1f s\n",
-			probe_outcome_title(v->outcome), seconds(a));
+			probe_outcome_title(v->outcome), seconds(s));
 	else if (v->tpm) {
 		/* Evidence came and was checked: say what the TPM showed, never "no TPM evidence". */
 		size_t proven = 0, total = json_array_size(v->tpm);
@@ -268,8 +282,8 @@ void probe_verdict_print(FILE *f, const struct probe_attest *a, const struct pro
 		fprintf(f, "\nVerdict: %s (the host checked the VM's TPM evidence: %zu of %zu links proven, the first to fail ",
 			probe_outcome_title(v->outcome), proven, total);
 		put(f, first ?: "?");
-		fprintf(f, "; the report is the guest's claim) after %.1f s\n", seconds(a));
+		fprintf(f, "; the report is the guest's claim) after %.1f s\n", seconds(s));
 	} else
 		fprintf(f, "\nVerdict: %s (%s: the guest's report, checked against the host's policy; no TPM evidence) after %.1f s\n",
-			probe_outcome_title(v->outcome), PROBE_EVIDENCE, seconds(a));
+			probe_outcome_title(v->outcome), PROBE_EVIDENCE, seconds(s));
 }
