@@ -30,6 +30,7 @@
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-term.h"
+#include "sc-why.h"
 /* ---- run --libvirt ------------------------------------------------------------------------------ */
 
 #define OVMF_CODE_SECURE "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
@@ -145,7 +146,7 @@ static int resolve_files(struct probe_vm *vm, struct run_files *f, char *why, si
 
 	f->dir = realpath(vm->image_dir, NULL);
 	if (!f->dir)
-		return snprintf(why, why_size, "%s: %s", vm->image_dir, strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "%s: %s", vm->image_dir, strerror(errno));
 	r = probe_manifest_load(f->dir, &vm->manifest, why, why_size);
 	if (r < 0)
 		return r;
@@ -174,9 +175,8 @@ static int resolve_files(struct probe_vm *vm, struct run_files *f, char *why, si
 		f->vars = strdup(OVMF_VARS_EMPTY);
 		break;
 	default:
-		return snprintf(why, why_size, "--firmware bios is not offered with --libvirt (it boots the UKI's parts "
-						"directly; libvirt domains here boot OVMF)"),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "--firmware bios is not offered with --libvirt (it boots the UKI's parts "
+						"directly; libvirt domains here boot OVMF)");
 	}
 	if (!f->vars && !f->enroll)
 		return -ENOMEM;

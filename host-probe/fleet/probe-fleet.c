@@ -23,6 +23,7 @@
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-term.h"
+#include "sc-why.h"
 
 #define REFUSED_MAX 1024 /* names already logged as refused, by hash: each is said once, not on every event */
 
@@ -287,24 +288,24 @@ int probe_fleet_load_policy(struct probe_fleet *f, const char *path, char *why, 
 
 	r = sc_read_file_capped(path, PROBE_POLICY_FILE_MAX, &buf, &len);
 	if (r < 0)
-		return snprintf(why, why_size, "%s: %s", path, r == -EFBIG ? "larger than 4 MiB" : strerror(-r)), r;
+		return sc_why(r, why, why_size, "%s: %s", path, r == -EFBIG ? "larger than 4 MiB" : strerror(-r));
 	/* Checked whole, strictly, as attest checks it: NULL names match no entry, so a good file says -ENOENT. */
 	r = probe_policy_parse(buf, len, NULL, NULL, &scratch, inner, sizeof(inner));
 	if (r != -ENOENT)
-		return snprintf(why, why_size, "%s: %s", path, r < 0 ? inner : "unexpected"), r < 0 ? r : -EINVAL;
+		return sc_why(r < 0 ? r : -EINVAL, why, why_size, "%s: %s", path, r < 0 ? inner : "unexpected");
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!doc || !json_is_object(json_object_get(doc, "vms")))
-		return snprintf(why, why_size, "%s: could not be parsed again", path), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "%s: could not be parsed again", path);
 	/* Every VM's new policy first; only when all are made do they replace the old ones, all at once. */
 	fresh = calloc(f->n ? f->n : 1, sizeof(*fresh));
 	if (!fresh)
-		return snprintf(why, why_size, "out of memory"), -ENOMEM;
+		return sc_why(-ENOMEM, why, why_size, "out of memory");
 	for (size_t i = 0; i < f->n; i++) {
 		r = policy_for(f, f->vms[i], json_object_get(doc, "vms"), path, &fresh[i]);
 		if (r < 0) {
 			for (size_t k = 0; k < i; k++)
 				free(fresh[k]);
-			return snprintf(why, why_size, "out of memory"), r;
+			return sc_why(r, why, why_size, "out of memory");
 		}
 	}
 	if (f->policy_vms)

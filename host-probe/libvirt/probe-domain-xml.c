@@ -11,6 +11,7 @@
 
 #include "probe-domain-xml.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 
 static void xml_docp(xmlDocPtr *d)
 {
@@ -154,8 +155,8 @@ static int read_domain(const char *xml, size_t len, xmlDocPtr *ret_doc, xmlNode 
 	xmlNode *root;
 
 	if (len > PROBE_DOMAIN_XML_MAX)
-		return snprintf(why, why_size, "the domain XML is %zu bytes, more than %u", len, PROBE_DOMAIN_XML_MAX),
-		       -EMSGSIZE;
+		return sc_why(-EMSGSIZE, why, why_size, "the domain XML is %zu bytes, more than %u", len,
+		              PROBE_DOMAIN_XML_MAX);
 	/*
 	 * No XML_PARSE_NOENT (entity substitution), DTDLOAD, DTDATTR or HUGE;
 	 * no network; quiet (the caller says what went wrong, escaped).
@@ -163,13 +164,13 @@ static int read_domain(const char *xml, size_t len, xmlDocPtr *ret_doc, xmlNode 
 	doc = xmlReadMemory(xml, (int)len, "domain.xml", "UTF-8",
 			    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
 	if (!doc)
-		return snprintf(why, why_size, "the domain XML is not well-formed"), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "the domain XML is not well-formed");
 	*ret_doc = doc;
 	if (doc->intSubset || doc->extSubset)
-		return snprintf(why, why_size, "the domain XML has a DOCTYPE (libvirt writes none)"), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "the domain XML has a DOCTYPE (libvirt writes none)");
 	root = xmlDocGetRootElement(doc);
 	if (!root || !is_elem(root, "domain"))
-		return snprintf(why, why_size, "the document is not a <domain>"), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "the document is not a <domain>");
 	*ret_root = root;
 	return 0;
 }
@@ -208,34 +209,32 @@ int probe_domain_xml_channel(const char *xml, size_t len, const char *port, stru
 					found = ch;
 			}
 			if (many_targets && ch == found)
-				return snprintf(why, why_size, "the channel for %s has more than one <target>", port),
-				       -EINVAL;
+				return sc_why(-EINVAL, why, why_size, "the channel for %s has more than one <target>",
+				              port);
 		}
 	}
 	if (!found)
 		return 0;
 	if (n_found > 1)
-		return snprintf(why, why_size, "%u channels for the port %s", n_found, port), -ENOTUNIQ;
+		return sc_why(-ENOTUNIQ, why, why_size, "%u channels for the port %s", n_found, port);
 	type = xmlGetNoNsProp(found, BAD_CAST "type");
 	if (!type || xmlStrcmp(type, BAD_CAST "unix") != 0)
-		return snprintf(why, why_size, "the channel for %s is not type='unix'", port), -EPROTONOSUPPORT;
+		return sc_why(-EPROTONOSUPPORT, why, why_size, "the channel for %s is not type='unix'", port);
 	source = only_child(found, "source", &many);
 	if (!source || many)
-		return snprintf(why, why_size, "the channel for %s has %s <source>", port, many ? "more than one" : "no"),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "the channel for %s has %s <source>", port,
+		              many ? "more than one" : "no");
 	if (!prop_is(source, "mode", "bind"))
-		return snprintf(why, why_size, "the channel for %s is not mode='bind' (QEMU must listen)", port),
-		       -EPROTONOSUPPORT;
+		return sc_why(-EPROTONOSUPPORT, why, why_size, "the channel for %s is not mode='bind' (QEMU must listen)",
+		              port);
 	path = xmlGetNoNsProp(source, BAD_CAST "path");
 	if (!path)
-		return snprintf(why, why_size, "the channel for %s has no socket path (an inactive domain?)", port),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "the channel for %s has no socket path (an inactive domain?)",
+		              port);
 	if (!probe_domain_path_ok((const char *)path))
-		return snprintf(why, why_size,
-				"the channel's socket path is refused (not absolute, longer than %u bytes, a control "
+		return sc_why(-EINVAL, why, why_size, "the channel's socket path is refused (not absolute, longer than %u bytes, a control "
 				"character, or a . or .. component)",
-				PROBE_DOMAIN_PATH_MAX - 1),
-		       -EINVAL;
+		              PROBE_DOMAIN_PATH_MAX - 1);
 	snprintf(ret->path, sizeof(ret->path), "%s", (const char *)path);
 	target = only_child(found, "target", &many);
 	state = target ? xmlGetNoNsProp(target, BAD_CAST "state") : NULL;
@@ -276,7 +275,7 @@ int probe_domain_xml_owner(const char *xml, size_t len, struct probe_owner *ret,
 	for (xmlNode *c = root->children; c; c = c->next)
 		if (is_elem(c, "metadata")) {
 			if (metadata)
-				return snprintf(why, why_size, "more than one <metadata>"), -EBADMSG;
+				return sc_why(-EBADMSG, why, why_size, "more than one <metadata>");
 			metadata = c;
 		}
 	owner = ns_child(ns_child(metadata, "run"), "owner");
@@ -287,12 +286,12 @@ int probe_domain_xml_owner(const char *xml, size_t len, struct probe_owner *ret,
 	pid = xmlGetNoNsProp(owner, BAD_CAST "pid");
 	start = xmlGetNoNsProp(owner, BAD_CAST "start");
 	if (!boot || !ns || !pid || !start)
-		return snprintf(why, why_size, "the owner lacks boot_id, pidns, pid or start"), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "the owner lacks boot_id, pidns, pid or start");
 	/* The same strict record as a work directory's owner file (probe-workdir.h). */
 	n = snprintf(rec, sizeof(rec), "sealcheck-probe owner v1 boot_id=%s pidns=%s pid=%s start=%s\n",
 		     (const char *)boot, (const char *)ns, (const char *)pid, (const char *)start);
 	if (n < 0 || (size_t)n >= sizeof(rec) || probe_owner_parse(rec, (size_t)n, ret) < 0)
-		return snprintf(why, why_size, "the owner's boot_id, pidns, pid or start is malformed"), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "the owner's boot_id, pidns, pid or start is malformed");
 	return 1;
 }
 
@@ -557,19 +556,18 @@ int probe_domain_xml_build(const struct probe_domain_spec *s, char **ret, char *
 
 		if (!v) {
 			if (values[i].required)
-				return snprintf(why, why_size, "%s is missing", values[i].what), -EINVAL;
+				return sc_why(-EINVAL, why, why_size, "%s is missing", values[i].what);
 			continue;
 		}
 		if (!v[0] || strlen(v) > 4096 || !value_ok(v) || (values[i].path && v[0] != '/'))
-			return snprintf(why, why_size, "%s is not %s without control characters", values[i].what,
-					values[i].path ? "an absolute UTF-8 path" : "UTF-8"),
-			       -EINVAL;
+			return sc_why(-EINVAL, why, why_size, "%s is not %s without control characters", values[i].what,
+			              values[i].path ? "an absolute UTF-8 path" : "UTF-8");
 	}
 	if (s->uuid && !uuid_ok(s->uuid))
-		return snprintf(why, why_size, "the UUID is not one"), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "the UUID is not one");
 	/* A socket path QEMU can bind or connect: the reader's rule. */
 	if (s->console_socket && !probe_domain_path_ok(s->console_socket))
-		return snprintf(why, why_size, "the console socket path is too long or has a . or .. component"), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "the console socket path is too long or has a . or .. component");
 
 	buf = xmlBufferCreate();
 	if (!buf)
@@ -581,7 +579,7 @@ int probe_domain_xml_build(const struct probe_domain_spec *s, char **ret, char *
 		return -ENOMEM;
 	r = write_domain(w, s);
 	if (r < 0)
-		return snprintf(why, why_size, "writing the domain XML failed"), r;
+		return sc_why(r, why, why_size, "writing the domain XML failed");
 	xmlFreeTextWriter(TAKE_PTR(w)); /* flushes into buf */
 	*ret = strdup((const char *)xmlBufferContent(buf));
 	return *ret ? 0 : -ENOMEM;

@@ -19,6 +19,7 @@
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-term.h"
+#include "sc-why.h"
 
 /* ---- libvirt's event loop interface on sd-event ------------------------------------------------ */
 
@@ -329,7 +330,7 @@ int probe_libvirt_channel(virDomainPtr dom, const char *port, struct probe_domai
 
 	memset(ret, 0, sizeof(*ret));
 	if (!xml)
-		return snprintf(why, why_size, "reading its XML: %s", last_error()), -EIO;
+		return sc_why(-EIO, why, why_size, "reading its XML: %s", last_error());
 	return probe_domain_xml_channel(xml, strlen(xml), port, ret, why, why_size);
 }
 

@@ -18,6 +18,7 @@
 #include "sc-fileio.h"
 #include "sc-json.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 #include "sc-wire.h"
 
 static int b64_value(unsigned char c)
@@ -168,42 +169,43 @@ static int decode(json_t *ev, struct decoded *d, char *why, size_t why_size)
 	const char *k;
 
 	if (!json_is_object(ev))
-		return snprintf(why, why_size, "not a JSON object"), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "not a JSON object");
 	json_object_foreach(ev, k, v) {
 		bool known = false;
 
 		for (size_t i = 0; i < ELEMENTSOF(keys); i++)
 			known |= strcmp(k, keys[i]) == 0;
 		if (!known)
-			return snprintf(why, why_size, "unknown key"), -EBADMSG;
+			return sc_why(-EBADMSG, why, why_size, "unknown key");
 	}
 	if (!str(ev, "schema") || strcmp(str(ev, "schema"), SC_EVIDENCE_SCHEMA) != 0)
-		return snprintf(why, why_size, "schema is not %s", SC_EVIDENCE_SCHEMA), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "schema is not %s", SC_EVIDENCE_SCHEMA);
 	if (!str(ev, "ak_public") || probe_base64_decode(str(ev, "ak_public"), PROBE_TPM_PUBLIC_MAX, &d->ak, &d->ak_len) < 0)
-		return snprintf(why, why_size, "ak_public is not base64 of at most %u bytes", PROBE_TPM_PUBLIC_MAX), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "ak_public is not base64 of at most %u bytes",
+		              PROBE_TPM_PUBLIC_MAX);
 	if (!str(ev, "quote") || probe_base64_decode(str(ev, "quote"), PROBE_TPM_ATTEST_MAX, &d->quote, &d->quote_len) < 0)
-		return snprintf(why, why_size, "quote is not base64 of at most %u bytes", PROBE_TPM_ATTEST_MAX), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "quote is not base64 of at most %u bytes", PROBE_TPM_ATTEST_MAX);
 	if (!str(ev, "signature") ||
 	    probe_base64_decode(str(ev, "signature"), PROBE_TPM_SIGNATURE_MAX, &d->sig, &d->sig_len) < 0)
-		return snprintf(why, why_size, "signature is not base64 of at most %u bytes", PROBE_TPM_SIGNATURE_MAX),
-		       -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "signature is not base64 of at most %u bytes",
+		              PROBE_TPM_SIGNATURE_MAX);
 	if (!str(ev, "eventlog") ||
 	    probe_base64_decode(str(ev, "eventlog"), SC_EVIDENCE_EVENTLOG_MAX, &d->eventlog, &d->eventlog_len) < 0)
-		return snprintf(why, why_size, "eventlog is not base64 of at most %u bytes", SC_EVIDENCE_EVENTLOG_MAX),
-		       -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "eventlog is not base64 of at most %u bytes",
+		              SC_EVIDENCE_EVENTLOG_MAX);
 	v = json_object_get(ev, "userspace_log");
 	if (v && !json_is_null(v) && !json_is_string(v))
-		return snprintf(why, why_size, "userspace_log is neither base64 nor null"), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "userspace_log is neither base64 nor null");
 	if (json_is_string(v)) {
 		if (probe_base64_decode(json_string_value(v), SC_EVIDENCE_USERLOG_MAX, &d->userlog, &d->userlog_len) < 0)
-			return snprintf(why, why_size, "userspace_log is not base64 of at most %u bytes", SC_EVIDENCE_USERLOG_MAX),
-			       -EBADMSG;
+			return sc_why(-EBADMSG, why, why_size, "userspace_log is not base64 of at most %u bytes",
+			              SC_EVIDENCE_USERLOG_MAX);
 		d->has_userlog = true;
 	}
 	pcrs = json_object_get(ev, "pcrs");
 	bank = json_object_get(pcrs, "sha256");
 	if (!json_is_object(pcrs) || json_object_size(pcrs) != 1 || !json_is_object(bank))
-		return snprintf(why, why_size, "pcrs is not {\"sha256\": {...}}"), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "pcrs is not {\"sha256\": {...}}");
 	/* The values in selection order: PCRs ascending, as a TPML_PCR_SELECTION lists them. */
 	d->values_len = 0;
 	for (unsigned pcr = 0; pcr < 24; pcr++) {
@@ -213,11 +215,11 @@ static int decode(json_t *ev, struct decoded *d, char *why, size_t why_size)
 			continue;
 		snprintf(name, sizeof(name), "%u", pcr);
 		if (sc_hex_decode(str(bank, name), d->values + d->values_len, 32) < 0)
-			return snprintf(why, why_size, "pcrs.sha256.%u is not 64 hex characters", pcr), -EBADMSG;
+			return sc_why(-EBADMSG, why, why_size, "pcrs.sha256.%u is not 64 hex characters", pcr);
 		d->values_len += 32;
 	}
 	if (json_object_size(bank) != d->values_len / 32)
-		return snprintf(why, why_size, "pcrs.sha256 holds PCRs not asked for"), -EBADMSG;
+		return sc_why(-EBADMSG, why, why_size, "pcrs.sha256 holds PCRs not asked for");
 	return 0;
 }
 
@@ -279,7 +281,7 @@ int probe_evidence_pcr11_events(const struct probe_eventlog *log, const struct p
 	unsigned want = 0; /* index into the 2 * n_events expected events */
 
 	if (sha < 0 || pred->bank != PROBE_BANK_SHA256)
-		return snprintf(why, why_size, "PCR 11: the log has no sha256 bank"), -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 11: the log has no sha256 bank");
 
 	for (size_t i = 0; i < log->n_events; i++) {
 		const struct probe_event *e = &log->events[i];
@@ -292,40 +294,32 @@ int probe_evidence_pcr11_events(const struct probe_eventlog *log, const struct p
 			continue;
 		description_of(e, desc, sizeof(desc));
 		if (want >= 2 * pred->n_events)
-			return snprintf(why, why_size,
-					"PCR 11: an event after the sealed UKI's last section (type %#x, \"%s\", log offset %zu)", e->type,
-					desc, e->offset),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 11: an event after the sealed UKI's last section (type %#x, \"%s\", log offset %zu)",
+			              e->type, desc, e->offset);
 		s = &pred->events[want / 2];
 		data_event = want % 2 == 1;
 		if (e->type != PROBE_EV_IPL)
-			return snprintf(why, why_size, "PCR 11: the %s event of section %s is of type %#x, not EV_IPL", data_event ? "content" : "name",
-					s->name, e->type),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 11: the %s event of section %s is of type %#x, not EV_IPL",
+			              data_event ? "content" : "name", s->name, e->type);
 		if (!description_is(e, s->name)) {
 			at = find_section(pred, e);
 			if (at < 0)
-				return snprintf(why, why_size, "PCR 11: section \"%s\" is measured, which the sealed UKI does not have (%s expected)",
-						desc, s->name),
-				       -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 11: section \"%s\" is measured, which the sealed UKI does not have (%s expected)",
+				              desc, s->name);
 			if ((unsigned)at > want / 2)
-				return snprintf(why, why_size, "PCR 11: section %s is missing (the log measures %s next)", s->name,
-						pred->events[at].name),
-				       -EPERM;
-			return snprintf(why, why_size, "PCR 11: section %s is measured again or out of order (%s expected)",
-					pred->events[at].name, s->name),
-			       -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 11: section %s is missing (the log measures %s next)",
+				              s->name, pred->events[at].name);
+			return sc_why(-EPERM, why, why_size, "PCR 11: section %s is measured again or out of order (%s expected)",
+			              pred->events[at].name, s->name);
 		}
 		if (memcmp(e->digests[sha], data_event ? s->data_digest : s->name_digest, 32) != 0)
-			return snprintf(why, why_size, "PCR 11: section %s: the %s digest is not the sealed UKI's", s->name,
-					data_event ? "content" : "name"),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 11: section %s: the %s digest is not the sealed UKI's",
+			              s->name, data_event ? "content" : "name");
 		want++;
 	}
 	if (want < 2 * pred->n_events)
-		return snprintf(why, why_size, "PCR 11: section %s is missing from the log (%s event)", pred->events[want / 2].name,
-				want % 2 ? "content" : "name"),
-		       -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 11: section %s is missing from the log (%s event)",
+		              pred->events[want / 2].name, want % 2 ? "content" : "name");
 	return 0;
 }
 
@@ -363,15 +357,13 @@ static int pcr9_expected(const uint8_t *cmdline, size_t cmdline_len, const struc
 			while (chars < len && raw[chars] != 0)
 				chars++;
 			if (chars > 64 * 1024)
-				return snprintf(why, why_size, "PCR 9: the .cmdline is over 64 KiB"), -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 9: the .cmdline is over 64 KiB");
 			u16 = calloc(chars + 1, 2);
 			if (!u16)
 				return -ENOMEM;
 			for (size_t c = 0; c < chars; c++) {
 				if (raw[c] >= 0x80)
-					return snprintf(why, why_size,
-							"PCR 9: the .cmdline is not ASCII: the UTF-16 the stub makes of it is not predicted here"),
-					       -EPERM;
+					return sc_why(-EPERM, why, why_size, "PCR 9: the .cmdline is not ASCII: the UTF-16 the stub makes of it is not predicted here");
 				u16[2 * c] = raw[c];
 			}
 			out[n].tag = TAG_LOAD_OPTIONS;
@@ -399,7 +391,7 @@ int probe_evidence_pcr9_events(const struct probe_eventlog *log, const uint8_t *
 	unsigned k = 0, n_want = 0;
 
 	if (sha < 0)
-		return snprintf(why, why_size, "PCR 9: the log has no sha256 bank"), -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 9: the log has no sha256 bank");
 	r = pcr9_expected(cmdline, cmdline_len, pred, want, &n_want, why, why_size);
 	if (r < 0)
 		return r;
@@ -411,35 +403,32 @@ int probe_evidence_pcr9_events(const struct probe_eventlog *log, const uint8_t *
 		if (e->pcr != 9 || e->type == PROBE_EV_NO_ACTION)
 			continue;
 		if (e->type != PROBE_EV_EVENT_TAG || e->data_len < 8)
-			return snprintf(why, why_size, "PCR 9: an event of type %#x (log offset %zu), not the kernel's tagged event",
-					e->type, e->offset),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 9: an event of type %#x (log offset %zu), not the kernel's tagged event",
+			              e->type, e->offset);
 		tag = (uint32_t)e->data[0] | (uint32_t)e->data[1] << 8 | (uint32_t)e->data[2] << 16 | (uint32_t)e->data[3] << 24;
 		size = (uint32_t)e->data[4] | (uint32_t)e->data[5] << 8 | (uint32_t)e->data[6] << 16 | (uint32_t)e->data[7] << 24;
 		if (size != e->data_len - 8)
-			return snprintf(why, why_size, "PCR 9: a tagged event whose size (%u) is not its data's (log offset %zu)", size,
-					e->offset),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 9: a tagged event whose size (%u) is not its data's (log offset %zu)",
+			              size, e->offset);
 		if (tag != TAG_LOAD_OPTIONS && tag != TAG_INITRD)
-			return snprintf(why, why_size, "PCR 9: an unknown tagged event %#x (log offset %zu)", tag, e->offset), -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 9: an unknown tagged event %#x (log offset %zu)", tag,
+			              e->offset);
 		if (k >= n_want)
-			return snprintf(why, why_size, "PCR 9: an extra \"%s\" event: the sealed UKI accounts for no more",
-					tag == TAG_INITRD ? "Linux initrd" : "LOADED_IMAGE::LoadOptions"),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 9: an extra \"%s\" event: the sealed UKI accounts for no more",
+			              tag == TAG_INITRD ? "Linux initrd" : "LOADED_IMAGE::LoadOptions");
 		if (tag != want[k].tag)
-			return snprintf(why, why_size, "PCR 9: \"%s\" expected, the log has \"%s\" (missing or out of order)", want[k].desc,
-					tag == TAG_INITRD ? "Linux initrd" : "LOADED_IMAGE::LoadOptions"),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 9: \"%s\" expected, the log has \"%s\" (missing or out of order)",
+			              want[k].desc, tag == TAG_INITRD ? "Linux initrd" : "LOADED_IMAGE::LoadOptions");
 		if (size != strlen(want[k].desc) + 1 || memcmp(e->data + 8, want[k].desc, size) != 0)
-			return snprintf(why, why_size, "PCR 9: tagged event %#x is not described as \"%s\"", tag, want[k].desc), -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 9: tagged event %#x is not described as \"%s\"", tag,
+			              want[k].desc);
 		if (memcmp(e->digests[sha], want[k].digest, 32) != 0)
-			return snprintf(why, why_size, "PCR 9: \"%s\" is not the sealed UKI's %s", want[k].desc,
-					tag == TAG_INITRD ? ".initrd" : ".cmdline as the stub passes it"),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 9: \"%s\" is not the sealed UKI's %s", want[k].desc,
+			              tag == TAG_INITRD ? ".initrd" : ".cmdline as the stub passes it");
 		k++;
 	}
 	if (k < n_want)
-		return snprintf(why, why_size, "PCR 9: \"%s\" is missing from the log", want[k].desc), -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 9: \"%s\" is missing from the log", want[k].desc);
 	return 0;
 }
 
@@ -508,74 +497,69 @@ int probe_evidence_pcr4_events(const struct probe_eventlog *log, const struct pr
 	char text[64], h[17], w[17];
 
 	if (a < 0)
-		return snprintf(why, why_size, "PCR 4: the log has no sha256 digests"), -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 4: the log has no sha256 digests");
 	if (exit_boot_services_index(log, &ebs) < 0)
-		return snprintf(why, why_size, "PCR 5 has no \"Exit Boot Services Invocation\": the boot cannot be placed"),
-		       -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 5 has no \"Exit Boot Services Invocation\": the boot cannot be placed");
 	for (size_t i = 0; i < log->n_events; i++) {
 		const struct probe_event *e = &log->events[i];
 
 		if (e->pcr != 4 || e->type == PROBE_EV_NO_ACTION)
 			continue;
 		if (i > ebs)
-			return snprintf(why, why_size, "PCR 4: an event (type 0x%08x) after ExitBootServices, at offset %zu",
-					e->type, e->offset),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 4: an event (type 0x%08x) after ExitBootServices, at offset %zu",
+			              e->type, e->offset);
 		/* Actions and the separator are measured as the hash of their data (PC Client PFP 10.4.4):
 		 * a label that does not match its digest is not the event it claims to be. */
 		if ((e->type == PROBE_EV_EFI_ACTION || e->type == PROBE_EV_SEPARATOR) && !digest_of_data(log, e))
-			return snprintf(why, why_size, "PCR 4: the event at offset %zu (type 0x%08x): its sha256 digest is not the hash of its data",
-					e->offset, e->type),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 4: the event at offset %zu (type 0x%08x): its sha256 digest is not the hash of its data",
+			              e->offset, e->type);
 		switch (e->type) {
 		case PROBE_EV_EFI_ACTION:
 			if (!data_is(e, "Calling EFI Application from Boot Option")) {
 				printable(e->data, e->data_len, text, sizeof(text));
-				return snprintf(why, why_size, "PCR 4: EV_EFI_ACTION \"%s\" (only one \"Calling EFI Application from Boot Option\" is expected)",
-						text),
-				       -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 4: EV_EFI_ACTION \"%s\" (only one \"Calling EFI Application from Boot Option\" is expected)",
+				              text);
 			}
 			if (++calling > 1 || separators)
-				return snprintf(why, why_size, "PCR 4: a second boot attempt (\"Calling EFI Application from Boot Option\" again)"),
-				       -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 4: a second boot attempt (\"Calling EFI Application from Boot Option\" again)");
 			break;
 		case PROBE_EV_SEPARATOR:
 			if (e->data_len != 4 || le32(e->data) != 0)
-				return snprintf(why, why_size, "PCR 4: the separator's data is not 00000000"), -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 4: the separator's data is not 00000000");
 			if (++separators > 1)
-				return snprintf(why, why_size, "PCR 4: a second separator at offset %zu", e->offset), -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 4: a second separator at offset %zu",
+				              e->offset);
 			if (!calling)
-				return snprintf(why, why_size, "PCR 4: the separator before \"Calling EFI Application from Boot Option\""),
-				       -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 4: the separator before \"Calling EFI Application from Boot Option\"");
 			break;
 		case PROBE_EV_EFI_BOOT_SERVICES_APPLICATION:
 			hex16(e->digests[a], h);
 			if (!separators)
-				return snprintf(why, why_size, "PCR 4: EFI application %s... started before the separator", h), -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 4: EFI application %s... started before the separator",
+				              h);
 			if (k >= chain->n)
-				return snprintf(why, why_size, "PCR 4: an EFI application the host did not expect ran after %s: sha256 %s...%s%s",
-						chain->n ? chain->apps[chain->n - 1].what : "nothing", h, known_name(chain, e->digests[a]) ? ", " : "",
-						known_name(chain, e->digests[a]) ?: ""),
-				       -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 4: an EFI application the host did not expect ran after %s: sha256 %s...%s%s",
+				              chain->n ? chain->apps[chain->n - 1].what : "nothing", h,
+				              known_name(chain, e->digests[a]) ? ", " : "", known_name(chain, e->digests[a]) ?: "");
 			if (memcmp(e->digests[a], chain->apps[k].authenticode_sha256, 32) != 0) {
 				hex16(chain->apps[k].authenticode_sha256, w);
-				return snprintf(why, why_size, "PCR 4: the firmware started an EFI application the host did not build, sha256 %s...%s%s, where %s (%s...) was expected",
-						h, known_name(chain, e->digests[a]) ? " (" : "", known_name(chain, e->digests[a]) ? known_name(chain, e->digests[a]) : "",
-						chain->apps[k].what, w),
-				       -EPERM;
+				return sc_why(-EPERM, why, why_size, "PCR 4: the firmware started an EFI application the host did not build, sha256 %s...%s%s, where %s (%s...) was expected",
+				              h, known_name(chain, e->digests[a]) ? " (" : "",
+				              known_name(chain, e->digests[a]) ? known_name(chain, e->digests[a]) : "",
+				              chain->apps[k].what, w);
 			}
 			k++;
 			break;
 		default:
-			return snprintf(why, why_size, "PCR 4: event type 0x%08x at offset %zu not expected", e->type, e->offset),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 4: event type 0x%08x at offset %zu not expected",
+			              e->type, e->offset);
 		}
 	}
 	if (!calling || !separators)
-		return snprintf(why, why_size, "PCR 4: no %s", !calling ? "\"Calling EFI Application from Boot Option\"" : "separator"),
-		       -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 4: no %s",
+		              !calling ? "\"Calling EFI Application from Boot Option\"" : "separator");
 	if (k < chain->n)
-		return snprintf(why, why_size, "PCR 4: %s was never started", chain->apps[k].what), -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 4: %s was never started", chain->apps[k].what);
 	return 0;
 }
 
@@ -594,7 +578,7 @@ int probe_boot_chain_add(struct probe_boot_chain *chain, const char *what, const
 	snprintf(app->what, sizeof(app->what), "%s", what);
 	r = probe_pe_authenticode_sha256(pe, app->authenticode_sha256);
 	if (r < 0)
-		return snprintf(why, why_size, "%s: the Authenticode digest could not be computed", what), r;
+		return sc_why(r, why, why_size, "%s: the Authenticode digest could not be computed", what);
 	chain->n++;
 	/* The UKI's own kernel: a stub that starts it with LoadImage makes the firmware measure it
 	 * too (seen with Secure Boot off); named if it shows up, never expected. */
@@ -616,13 +600,13 @@ int probe_boot_chain_add(struct probe_boot_chain *chain, const char *what, const
 		return 0;
 	n = probe_pe_signer_chain(pe, certs, inner, sizeof(inner));
 	if (n == -ENOENT)
-		return snprintf(why, why_size, "%s is not signed", what), -ENOENT;
+		return sc_why(-ENOENT, why, why_size, "%s is not signed", what);
 	if (n < 0)
-		return snprintf(why, why_size, "%s: its signature: %s", what, inner), n;
+		return sc_why(n, why, why_size, "%s: its signature: %s", what, inner);
 	r = probe_sb_db_authority(sb, certs, (size_t)n, &app->authority, &app->authority_len);
 	probe_pe_certs_free(certs, (size_t)n);
 	if (r == -ENOENT)
-		return snprintf(why, why_size, "%s is not signed by a certificate in the key directory's db", what), r;
+		return sc_why(r, why, why_size, "%s is not signed by a certificate in the key directory's db", what);
 	return r;
 }
 
@@ -650,16 +634,15 @@ int probe_evidence_secureboot(const struct probe_eventlog *log, const struct pro
 			return r == -EBADMSG ? -EPERM : r;
 	}
 	if (m.n_pre_separator_authorities)
-		return snprintf(why, why_size, "PCR 7: %zu authority event(s) before the separator: a driver or option ROM was verified by db",
-				m.n_pre_separator_authorities),
-		       -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 7: %zu authority event(s) before the separator: a driver or option ROM was verified by db",
+		              m.n_pre_separator_authorities);
 	/* The distinct db entries the chain is verified by, in the order first used. */
 	for (unsigned i = 0; i < chain->n; i++) {
 		bool seen = false;
 
 		if (!chain->apps[i].authority)
-			return snprintf(why, why_size, "PCR 7: %s is verified by no entry of the key directory's db", chain->apps[i].what),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 7: %s is verified by no entry of the key directory's db",
+			              chain->apps[i].what);
 		for (size_t j = 0; j < n_want; j++)
 			seen |= want_len[j] == chain->apps[i].authority_len &&
 				memcmp(want[j], chain->apps[i].authority, want_len[j]) == 0;
@@ -672,28 +655,25 @@ int probe_evidence_secureboot(const struct probe_eventlog *log, const struct pro
 		const struct probe_efi_variable *a = i < m.n_authorities ? &m.authorities[i] : NULL;
 
 		if (!a)
-			return snprintf(why, why_size, "PCR 7: %zu authority event(s) after the separator, the boot chain needs %zu",
-					m.n_authorities, n_want),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 7: %zu authority event(s) after the separator, the boot chain needs %zu",
+			              m.n_authorities, n_want);
 		if (i >= n_want)
-			return snprintf(why, why_size, "PCR 7: an authority event the boot chain does not produce (%zu after the separator, %zu expected): something else was verified, or PCR 7 was extended from the OS",
-					m.n_authorities, n_want),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 7: an authority event the boot chain does not produce (%zu after the separator, %zu expected): something else was verified, or PCR 7 was extended from the OS",
+			              m.n_authorities, n_want);
 		if (memcmp(a->guid, db_guid, 16) != 0 || strcmp(a->name, "db") != 0 || a->data_len != want_len[i] ||
 		    memcmp(a->data, want[i], want_len[i]) != 0)
-			return snprintf(why, why_size, "PCR 7: authority event %zu is not the host's db entry that verifies the boot chain",
-					i + 1),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 7: authority event %zu is not the host's db entry that verifies the boot chain",
+			              i + 1);
 	}
 	/* In the log's own order too: nothing in PCR 7 once boot services ended. */
 	if (exit_boot_services_index(log, &ebs) < 0)
-		return snprintf(why, why_size, "PCR 5 has no \"Exit Boot Services Invocation\": the boot cannot be placed"), -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 5 has no \"Exit Boot Services Invocation\": the boot cannot be placed");
 	for (size_t i = ebs + 1; i < log->n_events; i++)
 		if (log->events[i].pcr == 7 && log->events[i].type != PROBE_EV_NO_ACTION)
-			return snprintf(why, why_size, "PCR 7: an event after ExitBootServices, at offset %zu", log->events[i].offset),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 7: an event after ExitBootServices, at offset %zu",
+			              log->events[i].offset);
 	if (!m.secure_boot)
-		return snprintf(why, why_size, "PCR 7: SecureBoot was not measured as enabled"), -EPERM;
+		return sc_why(-EPERM, why, why_size, "PCR 7: SecureBoot was not measured as enabled");
 	return 0;
 }
 
@@ -729,32 +709,29 @@ int probe_evidence_uki_cmdline(const struct probe_pe *pe, const struct probe_pol
 			n_found++;
 		}
 	if (n_found == 0)
-		return snprintf(why, why_size, "the sealed UKI has no .cmdline"), -EPERM;
+		return sc_why(-EPERM, why, why_size, "the sealed UKI has no .cmdline");
 	if (n_found > 1)
-		return snprintf(why, why_size, "the sealed UKI has %u .cmdline sections", n_found), -EPERM;
+		return sc_why(-EPERM, why, why_size, "the sealed UKI has %u .cmdline sections", n_found);
 	if (len > 4096)
-		return snprintf(why, why_size, "the sealed UKI's .cmdline is longer than 4 KiB"), -EPERM;
+		return sc_why(-EPERM, why, why_size, "the sealed UKI's .cmdline is longer than 4 KiB");
 	/* The stub passes the section up to its first NUL (PCR 9's LoadOptions are the same bytes). */
 	if (memchr(raw, 0, len))
 		len = (size_t)((const uint8_t *)memchr(raw, 0, len) - raw);
 	/* The kernel strips a token's leading quote before it looks at the key ("composefs=X" is
 	 * composefs=X to systemd and bootc): a sealed cmdline needs no quotes, so none is taken. */
 	if (memchr(raw, '"', len))
-		return snprintf(why, why_size, "the sealed UKI's .cmdline has a double quote: its tokens could be read two ways"), -EPERM;
+		return sc_why(-EPERM, why, why_size, "the sealed UKI's .cmdline has a double quote: its tokens could be read two ways");
 	if (sc_seal_cmdline_parse((const char *)raw, len, &c) < 0)
 		return -ENOMEM;
 	if (c.problem != SC_CMDLINE_OK)
-		return snprintf(why, why_size, "the sealed UKI's .cmdline: %s", c.detail), -EPERM;
+		return sc_why(-EPERM, why, why_size, "the sealed UKI's .cmdline: %s", c.detail);
 	if (c.kind != SC_SEAL_COMPOSEFS)
-		return snprintf(why, why_size, "the sealed UKI's .cmdline seals with %s, not composefs",
-				sc_seal_kind_name(c.kind)),
-		       -EPERM;
+		return sc_why(-EPERM, why, why_size, "the sealed UKI's .cmdline seals with %s, not composefs",
+		              sc_seal_kind_name(c.kind));
 	for (size_t i = 0; i < c.n_params; i++)
 		if (!c.params[i].used)
-			return snprintf(why, why_size,
-					"the sealed UKI's .cmdline names its digest both as composefs.digest= and composefs=: "
-					"which one boots is the initramfs's choice"),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "the sealed UKI's .cmdline names its digest both as composefs.digest= and composefs=: "
+					"which one boots is the initramfs's choice");
 	for (size_t i = 0; i < c.n_digests; i++) {
 		bool allowed = false;
 
@@ -762,9 +739,8 @@ int probe_evidence_uki_cmdline(const struct probe_pe *pe, const struct probe_pol
 			allowed |= sc_digest_equal(&policy->allowed[k], &c.digests[i].digest);
 		if (!allowed) {
 			sc_digest_to_hex(&c.digests[i].digest, hex);
-			return snprintf(why, why_size, "the sealed UKI's .cmdline names %s:%.16s..., a digest the policy does not allow",
-					sc_hash_alg_name(c.digests[i].digest.alg), hex),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "the sealed UKI's .cmdline names %s:%.16s..., a digest the policy does not allow",
+			              sc_hash_alg_name(c.digests[i].digest.alg), hex);
 		}
 	}
 	sc_digest_to_hex(&c.digests[0].digest, hex);
@@ -804,22 +780,20 @@ static int eventlog_link(const struct probe_eventlog *log, const struct decoded 
 	if (d->has_userlog) {
 		r = probe_userlog_parse(d->userlog, d->userlog_len, ul, inner, sizeof(inner));
 		if (r < 0)
-			return snprintf(why, why_size, "the userspace log: %s", inner), r;
+			return sc_why(r, why, why_size, "the userspace log: %s", inner);
 		memcpy(pcr11, pcrs[11], 32);
 		for (unsigned i = 0; i < ul->n_phases; i++)
 			if (probe_pcr_extend(PROBE_BANK_SHA256, pcr11, ul->phase_sha256[i]) < 0)
 				return -EIO;
 		if (memcmp(pcr11, pcr_value(d, 11), 32) != 0)
-			return snprintf(why, why_size,
-					"PCR 11: the firmware log and then the userspace log's %u phase word(s) do not replay to the quoted value",
-					ul->n_phases),
-			       -EPERM;
+			return sc_why(-EPERM, why, why_size, "PCR 11: the firmware log and then the userspace log's %u phase word(s) do not replay to the quoted value",
+			              ul->n_phases);
 		return 0;
 	}
 	/* No userspace log (systemd < 253 writes none): one of systemd's fixed boot phase paths (probe-pcr11.h). */
 	r = probe_pcr11_match_boot_path(PROBE_BANK_SHA256, pcrs[11], pcr_value(d, 11), inner, sizeof(inner));
 	if (r == -ENOENT)
-		return snprintf(why, why_size, "the firmware log's PCR 11, no userspace log: %s", inner), -EPERM;
+		return sc_why(-EPERM, why, why_size, "the firmware log's PCR 11, no userspace log: %s", inner);
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < probe_pcr11_boot_path((unsigned)r)->n_words; i++)

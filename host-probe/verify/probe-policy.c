@@ -8,6 +8,7 @@
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-report.h"
+#include "sc-why.h"
 
 void probe_policy_init(struct probe_policy *p)
 {
@@ -46,30 +47,27 @@ static int parse_entry(json_t *e, const char *key, struct probe_policy *p, char 
 	size_t i;
 
 	if (!json_is_object(e))
-		return snprintf(why, why_size, "vms.%.80s: not an object", key), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "vms.%.80s: not an object", key);
 	json_object_foreach(e, k, v) {
 		if (strcmp(k, "digests") == 0) {
 			if (!json_is_array(v) || json_array_size(v) == 0 ||
 			    json_array_size(v) > PROBE_POLICY_MAX_DIGESTS)
-				return snprintf(why, why_size, "vms.%.80s.digests: not an array of 1 to %u digests", key,
-						PROBE_POLICY_MAX_DIGESTS),
-				       -EINVAL;
+				return sc_why(-EINVAL, why, why_size, "vms.%.80s.digests: not an array of 1 to %u digests",
+				              key, PROBE_POLICY_MAX_DIGESTS);
 			json_array_foreach(v, i, d)
 				if (!json_is_string(d) || probe_policy_allow(p, json_string_value(d)) < 0)
-					return snprintf(why, why_size,
-							"vms.%.80s.digests[%zu]: not \"<hex>\", \"sha256:<hex>\" or "
+					return sc_why(-EINVAL, why, why_size, "vms.%.80s.digests[%zu]: not \"<hex>\", \"sha256:<hex>\" or "
 							"\"sha512:<hex>\" (lowercase)",
-							key, i),
-					       -EINVAL;
+					              key, i);
 		} else if (strcmp(k, "secure_boot") == 0) {
 			if (!json_is_boolean(v))
-				return snprintf(why, why_size, "vms.%.80s.secure_boot: not true or false", key), -EINVAL;
+				return sc_why(-EINVAL, why, why_size, "vms.%.80s.secure_boot: not true or false", key);
 			p->require_secure_boot = json_is_true(v);
 		} else
-			return snprintf(why, why_size, "vms.%.80s: unknown key \"%.40s\"", key, k), -EINVAL;
+			return sc_why(-EINVAL, why, why_size, "vms.%.80s: unknown key \"%.40s\"", key, k);
 	}
 	if (p->n_allowed == 0)
-		return snprintf(why, why_size, "vms.%.80s: no \"digests\"", key), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "vms.%.80s: no \"digests\"", key);
 	return 0;
 }
 
@@ -83,31 +81,31 @@ int probe_policy_parse(const char *buf, size_t len, const char *vm_name, const c
 	int r;
 
 	if (len > PROBE_POLICY_FILE_MAX)
-		return snprintf(why, why_size, "larger than %u bytes", PROBE_POLICY_FILE_MAX), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "larger than %u bytes", PROBE_POLICY_FILE_MAX);
 	if (!sc_utf8_valid(buf, len))
-		return snprintf(why, why_size, "not valid UTF-8 (or holds a NUL byte)"), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "not valid UTF-8 (or holds a NUL byte)");
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
 	if (!doc)
-		return snprintf(why, why_size, "line %d: %s", err.line, err.text), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "line %d: %s", err.line, err.text);
 	if (!json_is_object(doc))
-		return snprintf(why, why_size, "not a JSON object"), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "not a JSON object");
 	json_object_foreach(doc, k, v)
 		if (strcmp(k, "schema") && strcmp(k, "vms"))
-			return snprintf(why, why_size, "unknown key \"%.40s\"", k), -EINVAL;
+			return sc_why(-EINVAL, why, why_size, "unknown key \"%.40s\"", k);
 	if (!json_is_string(json_object_get(doc, "schema")) ||
 	    strcmp(json_string_value(json_object_get(doc, "schema")), PROBE_POLICY_SCHEMA) != 0)
-		return snprintf(why, why_size, "\"schema\" is not \"%s\"", PROBE_POLICY_SCHEMA), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "\"schema\" is not \"%s\"", PROBE_POLICY_SCHEMA);
 	vms = json_object_get(doc, "vms");
 	if (!json_is_object(vms) || json_object_size(vms) > PROBE_POLICY_MAX_VMS)
-		return snprintf(why, why_size, "\"vms\" is not an object of at most %u VMs", PROBE_POLICY_MAX_VMS),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "\"vms\" is not an object of at most %u VMs",
+		              PROBE_POLICY_MAX_VMS);
 	/* Every entry is checked, so a broken file fails now rather than on the day its VM shows up. */
 	json_object_foreach(vms, k, v) {
 		struct probe_policy tmp;
 
 		probe_policy_init(&tmp);
 		if (k[0] == '\0')
-			return snprintf(why, why_size, "vms: an empty VM name"), -EINVAL;
+			return sc_why(-EINVAL, why, why_size, "vms: an empty VM name");
 		r = parse_entry(v, k, &tmp, why, why_size);
 		if (r < 0)
 			return r;
@@ -117,9 +115,8 @@ int probe_policy_parse(const char *buf, size_t len, const char *vm_name, const c
 		}
 	}
 	if (!mine)
-		return snprintf(why, why_size, "no entry for VM \"%.80s\"%s%.40s%s", vm_name ?: "?",
-				vm_uuid ? " (UUID " : "", vm_uuid ?: "", vm_uuid ? ")" : ""),
-		       -ENOENT;
+		return sc_why(-ENOENT, why, why_size, "no entry for VM \"%.80s\"%s%.40s%s", vm_name ?: "?",
+		              vm_uuid ? " (UUID " : "", vm_uuid ?: "", vm_uuid ? ")" : "");
 	probe_policy_init(ret);
 	r = parse_entry(mine, mine_key, ret, why, why_size);
 	if (r < 0)
@@ -137,9 +134,8 @@ int probe_policy_load(const char *path, const char *vm_name, const char *vm_uuid
 	int r = sc_read_file_capped(path, PROBE_POLICY_FILE_MAX, &buf, &len);
 
 	if (r < 0)
-		return snprintf(why, why_size, "%s: %s", path,
-				r == -EFBIG ? "larger than 4 MiB" : strerror(-r)),
-		       r == -ENOENT ? -EINVAL : r;
+		return sc_why(r == -ENOENT ? -EINVAL : r, why, why_size, "%s: %s", path,
+		              r == -EFBIG ? "larger than 4 MiB" : strerror(-r));
 	r = probe_policy_parse(buf, len, vm_name, vm_uuid, ret, inner, sizeof(inner));
 	if (r < 0)
 		snprintf(why, why_size, "%s: %s", path, inner);

@@ -11,6 +11,7 @@
 #include "sc-fileio.h"
 #include "sc-json.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 
 bool probe_plain_name(const char *s)
 {
@@ -31,17 +32,16 @@ int probe_image_file(const char *dir, const char *name, char **ret, char *why, s
 	struct stat st;
 
 	if (!probe_plain_name(name))
-		return snprintf(why, why_size, "%s/manifest.json: file name \"%.60s\" is not a plain file name", dir,
-				name ? name : "(none)"),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "%s/manifest.json: file name \"%.60s\" is not a plain file name",
+		              dir, name ? name : "(none)");
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return snprintf(why, why_size, "%s: %s", dir, strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "%s: %s", dir, strerror(errno));
 	fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0)
-		return snprintf(why, why_size, "%s/%s: %s", dir, name, strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "%s/%s: %s", dir, name, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return snprintf(why, why_size, "%s/%s: not a regular file", dir, name), -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "%s/%s: not a regular file", dir, name);
 	if (asprintf(ret, "%s/%s", dir, name) < 0)
 		return -ENOMEM;
 	return 0;
@@ -66,24 +66,23 @@ int probe_manifest_load(const char *dir, struct probe_manifest *ret, char *why, 
 		return -ENOMEM;
 	r = sc_read_file_capped(path, PROBE_MANIFEST_MAX, &buf, &len);
 	if (r < 0)
-		return snprintf(why, why_size, "%s: %s (is %s an image made by the builder?)", path,
-				r == -EFBIG ? "larger than 16 MiB" : strerror(-r), dir),
-		       r;
+		return sc_why(r, why, why_size, "%s: %s (is %s an image made by the builder?)", path,
+		              r == -EFBIG ? "larger than 16 MiB" : strerror(-r), dir);
 	m = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
 	if (!json_is_object(m))
-		return snprintf(why, why_size, "%s: line %d: %s", path, err.line, m ? "not a JSON object" : err.text),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "%s: line %d: %s", path, err.line,
+		              m ? "not a JSON object" : err.text);
 	d = str(m, "digest");
 	if (!d || sc_digest_from_hex(d, strlen(d), SC_HASH_NONE, &ret->digest) < 0)
-		return snprintf(why, why_size, "%s: \"digest\" is not a 64 or 128 character lowercase hex digest", path),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "%s: \"digest\" is not a 64 or 128 character lowercase hex digest",
+		              path);
 	names[0] = ret->root = str(m, "root") ?: "root.img";
 	names[1] = ret->vars = str(m, "vars") ?: "vars.fd";
 	names[2] = ret->esp = str(json_object_get(json_object_get(m, "esps"), "sealed"), "esp") ?: "esp.img";
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
 		if (!probe_plain_name(names[i]))
-			return snprintf(why, why_size, "%s: file name \"%.60s\" is not a plain file name", path, names[i]),
-			       -EINVAL;
+			return sc_why(-EINVAL, why, why_size, "%s: file name \"%.60s\" is not a plain file name", path,
+			              names[i]);
 	ret->doc = TAKE_PTR(m);
 	return 0;
 }

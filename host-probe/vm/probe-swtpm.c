@@ -73,17 +73,17 @@ int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char
 	int r;
 
 	if (state_dir[0] != '/' || strlen(state_dir) >= sizeof(t->state_dir))
-		return snprintf(why, why_size, "--tpm-state %.100s: not an absolute path of at most 255 bytes", state_dir),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "--tpm-state %.100s: not an absolute path of at most 255 bytes",
+		              state_dir);
 	memcpy(t->state_dir, state_dir, strlen(state_dir) + 1); /* length checked above */
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
-		return snprintf(why, why_size, "%s: %s", state_dir, strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "%s: %s", state_dir, strerror(errno));
 	snprintf(marker, sizeof(marker), "%s/tpm2-00.permall", state_dir);
 	if (stat(marker, &st) == 0)
 		return 0; /* made before: the EK the host recorded stays */
 	r = write_configs(state_dir, conf, sizeof(conf));
 	if (r < 0)
-		return snprintf(why, why_size, "%s: writing swtpm_setup's configuration: %s", state_dir, strerror(-r)), r;
+		return sc_why(r, why, why_size, "%s: writing swtpm_setup's configuration: %s", state_dir, strerror(-r));
 	{
 		/* As libvirt does (src/qemu/qemu_tpm.c, swtpm_setup --vmid "<name>:<uuid>"): the EK
 		 * certificate's CN names the VM, here the state directory's name and a fresh UUID, so
@@ -93,7 +93,7 @@ int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char
 		char vmid[320];
 
 		if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u))
-			return snprintf(why, why_size, "getrandom: %s", strerror(errno)), -errno;
+			return sc_why(-errno, why, why_size, "getrandom: %s", strerror(errno));
 		u[6] = (uint8_t)((u[6] & 0x0f) | 0x40), u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
 		snprintf(vmid, sizeof(vmid),
 			 "%.200s:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", base[0] ? base : "vm",
@@ -111,16 +111,15 @@ int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char
 			snprintf(line, sizeof(line), "%s\n", vmid);
 			r = write_text(path, line);
 			if (r < 0)
-				return snprintf(why, why_size, "%s: %s", path, strerror(-r)), r;
+				return sc_why(r, why, why_size, "%s: %s", path, strerror(-r));
 		}
 	}
 	if (r < 0)
-		return snprintf(why, why_size, "swtpm_setup for %s %s (see %s)", state_dir,
-				r == -ENOENT	 ? "is not installed (swtpm-tools)"
+		return sc_why(r, why, why_size, "swtpm_setup for %s %s (see %s)", state_dir,
+		              r == -ENOENT	 ? "is not installed (swtpm-tools)"
 				: r == -ETIMEDOUT ? "timed out"
 						  : "failed",
-				log),
-		       r;
+		              log);
 	return 0;
 }
 
@@ -137,7 +136,7 @@ int probe_swtpm_start(struct probe_swtpm *t, const char *workdir, const char *lo
 	snprintf(ctrl, sizeof(ctrl), "type=unixio,path=%s", t->ctrl_sock);
 	out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0)
-		return snprintf(why, why_size, "%s: %s", log, strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "%s: %s", log, strerror(errno));
 	{
 		/*
 		 * Not --daemon: it stays our child, so it dies with the probe and we
@@ -149,18 +148,19 @@ int probe_swtpm_start(struct probe_swtpm *t, const char *workdir, const char *lo
 		r = probe_spawn(argv, out, die_with_parent, &t->pid, &t->pidfd);
 	}
 	if (r < 0)
-		return snprintf(why, why_size, "starting swtpm: %s%s", strerror(-r), r == -ENOENT ? " (install swtpm)" : ""),
-		       r;
+		return sc_why(r, why, why_size, "starting swtpm: %s%s", strerror(-r),
+		              r == -ENOENT ? " (install swtpm)" : "");
 	deadline = sc_now_ms() + 5000;
 	while (access(t->ctrl_sock, F_OK) < 0) {
 		int status;
 
 		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
 			t->pid = -1;
-			return snprintf(why, why_size, "swtpm exited at start (see %s)", log), -ECHILD;
+			return sc_why(-ECHILD, why, why_size, "swtpm exited at start (see %s)", log);
 		}
 		if (sc_now_ms() >= deadline)
-			return snprintf(why, why_size, "swtpm made no control socket within 5 s (see %s)", log), -ETIMEDOUT;
+			return sc_why(-ETIMEDOUT, why, why_size, "swtpm made no control socket within 5 s (see %s)",
+			              log);
 		(void)poll(NULL, 0, 20);
 	}
 	return 0;
@@ -221,7 +221,7 @@ int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *
 		return 0;
 	r = free_port_pair(&port);
 	if (r < 0)
-		return snprintf(why, why_size, "no free loopback port for deriving the AK: %s", strerror(-r)), r;
+		return sc_why(r, why, why_size, "no free loopback port for deriving the AK: %s", strerror(-r));
 	snprintf(server, sizeof(server), "type=tcp,port=%u,bindaddr=127.0.0.1", port);
 	snprintf(ctrl, sizeof(ctrl), "type=tcp,port=%u,bindaddr=127.0.0.1", port + 1);
 	snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%u", port);
@@ -237,7 +237,7 @@ int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *
 		r = probe_spawn(argv, out, true, &pid, &pidfd);
 	}
 	if (r < 0)
-		return snprintf(why, why_size, "starting swtpm to derive the AK: %s", strerror(-r)), r;
+		return sc_why(r, why, why_size, "starting swtpm to derive the AK: %s", strerror(-r));
 	{
 		const char *create[] = { "tpm2_createprimary", "-T", tcti, "-C", "e", "-G", SC_AK_TOOLS_ALG, "-g", "sha256",
 					 "-a", SC_AK_TOOLS_ATTRS, "-c", ctx, NULL };
@@ -260,9 +260,8 @@ int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *
 	}
 	(void)unlink(ctx);
 	if (r < 0)
-		return snprintf(why, why_size, "deriving the AK with tpm2-tools %s (see %s)",
-				r == -ENOENT ? "failed: tpm2-tools is not installed" : "failed", log),
-		       r;
+		return sc_why(r, why, why_size, "deriving the AK with tpm2-tools %s (see %s)",
+		              r == -ENOENT ? "failed: tpm2-tools is not installed" : "failed", log);
 	r = probe_tpm_state_read_ak(path, ret, PROBE_TPM_STATE_NAME_MAX, ret_len);
 	if (r < 0)
 		return sc_why(r, why, why_size, "%s: no AK Name written", path);

@@ -25,6 +25,7 @@
 #include "sc-io.h"
 #include "sc-json.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 
 #define OVMF_CODE_SECURE "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
 #define OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
@@ -55,12 +56,12 @@ int probe_kvm_usable(char *why, size_t why_size)
 
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
-		return snprintf(why, why_size, "/dev/kvm: %s", strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "/dev/kvm: %s", strerror(errno));
 	if (ioctl(kvm, KVM_GET_API_VERSION, 0) != 12)
-		return snprintf(why, why_size, "unexpected KVM API version"), -ENOTSUP;
+		return sc_why(-ENOTSUP, why, why_size, "unexpected KVM API version");
 	vmfd = ioctl(kvm, KVM_CREATE_VM, 0);
 	if (vmfd < 0)
-		return snprintf(why, why_size, "KVM_CREATE_VM: %s", strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "KVM_CREATE_VM: %s", strerror(errno));
 	mem = mmap(NULL, 0x2000, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		return -ENOMEM;
@@ -175,7 +176,7 @@ static int enroll_keys(const char *keys, const char *vars, const char *log, char
 		return -ENOMEM;
 	r = sc_read_file_capped(gpath, 64, &guid, &len);
 	if (r < 0)
-		return snprintf(why, why_size, "%s: %s", gpath, strerror(-r)), r;
+		return sc_why(r, why, why_size, "%s: %s", gpath, strerror(-r));
 	guid[strcspn(guid, "\r\n")] = '\0';
 	{
 		/* virt-fw-vars where installed (Fedora), else python3-virt-firmware from the cache. */
@@ -202,13 +203,11 @@ int probe_vm_enroll_keys(const char *keys, const char *vars, const char *log, ch
 	int r;
 
 	if (!keys || !keys[0])
-		return snprintf(why, why_size,
-				"no Secure Boot key directory: give --secure-boot-keys DIR (PK.crt, KEK.crt, db.crt, GUID.txt)"),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "no Secure Boot key directory: give --secure-boot-keys DIR (PK.crt, KEK.crt, db.crt, GUID.txt)");
 	/* Refused before anything boots: a directory others can write, or one that is not a key directory. */
 	r = probe_sb_reference_load(keys, &ref, inner, sizeof(inner));
 	if (r < 0)
-		return snprintf(why, why_size, "the Secure Boot key directory: %s", inner), r;
+		return sc_why(r, why, why_size, "the Secure Boot key directory: %s", inner);
 	probe_sb_reference_done(&ref);
 	return enroll_keys(keys, vars, log, why, why_size);
 }
@@ -246,7 +245,7 @@ static int extract_uki(const char *esp, const char *workdir, const char *log, st
 
 		r = probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS);
 		if (r < 0)
-			return snprintf(why, why_size, "extracting the UKI from %s (mcopy) failed", esp), r;
+			return sc_why(r, why, why_size, "extracting the UKI from %s (mcopy) failed", esp);
 	}
 	snprintf(d->kernel, sizeof(d->kernel), "%s/linux", workdir);
 	snprintf(d->initrd, sizeof(d->initrd), "%s/initrd", workdir);
@@ -259,12 +258,12 @@ static int extract_uki(const char *esp, const char *workdir, const char *log, st
 		snprintf(out, sizeof(out), "%s/%s", workdir, name + 1);
 		r = probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS);
 		if (r < 0)
-			return snprintf(why, why_size, "extracting %s from the UKI (objcopy) failed", name), r;
+			return sc_why(r, why, why_size, "extracting %s from the UKI (objcopy) failed", name);
 	}
 	snprintf(path, sizeof(path), "%s/cmdline", workdir);
 	r = sc_read_file_capped(path, sizeof(d->cmdline) - 1, &cmd, &len);
 	if (r < 0)
-		return snprintf(why, why_size, "the UKI's .cmdline: %s", strerror(-r)), r;
+		return sc_why(r, why, why_size, "the UKI's .cmdline: %s", strerror(-r));
 	len = strcspn(cmd, "\n");
 	memcpy(d->cmdline, cmd, len);
 	d->cmdline[len] = '\0';
@@ -430,7 +429,7 @@ int probe_vm_esp_path(const struct probe_vm *vm, const char *image_dir, char **r
 		/* A file the operator names by path: absolute, as libvirt wants it. */
 		*ret = realpath(vm->esp, NULL);
 		if (!*ret)
-			return snprintf(why, why_size, "--esp %s: %s", vm->esp, strerror(errno)), -errno;
+			return sc_why(-errno, why, why_size, "--esp %s: %s", vm->esp, strerror(errno));
 		return 0;
 	}
 	name = vm->esp ? (probe_plain_name(vm->esp) && strstr(vm->esp, ".img")
@@ -438,8 +437,8 @@ int probe_vm_esp_path(const struct probe_vm *vm, const char *image_dir, char **r
 				  : probe_manifest_esp(&vm->manifest, vm->esp, esp_buf, sizeof(esp_buf)))
 		       : vm->manifest.esp;
 	if (!name)
-		return snprintf(why, why_size, "--esp %.60s: not a variant of the image or a plain file name", vm->esp),
-		       -EINVAL;
+		return sc_why(-EINVAL, why, why_size, "--esp %.60s: not a variant of the image or a plain file name",
+		              vm->esp);
 	return probe_image_file(image_dir, name, ret, why, why_size);
 }
 
@@ -466,7 +465,7 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 		return -ENOMEM;
 	r = probe_console_open(&vm->console, vm->console_sock, vm->console_log, PROBE_CONSOLE_LOG_MAX);
 	if (r < 0)
-		return snprintf(why, why_size, "the console socket %s: %s", vm->console_sock, strerror(-r)), r;
+		return sc_why(r, why, why_size, "the console socket %s: %s", vm->console_sock, strerror(-r));
 
 	snprintf(vm->keys_used, sizeof(vm->keys_used), "%s",
 		 vm->keys_dir ?: json_string_value(json_object_get(vm->manifest.doc, "keys")) ?: "");
@@ -479,7 +478,7 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	if (r < 0)
 		return r;
 	if (access(esp, R_OK) < 0)
-		return snprintf(why, why_size, "%s: %s", esp, strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "%s: %s", esp, strerror(errno));
 	r = probe_image_file(vm->image_dir, vm->manifest.root, &root, why, why_size);
 	if (r < 0)
 		return r;
@@ -532,13 +531,13 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 			probe_console_reset(&vm->console);
 		}
 		if (strcmp(vm->accel, "kvm") == 0)
-			return snprintf(why, why_size, "KVM requested but unusable: %s", kvm_why), -ENODEV;
+			return sc_why(-ENODEV, why, why_size, "KVM requested but unusable: %s", kvm_why);
 	}
 	snprintf(vm->accel_used, sizeof(vm->accel_used), "tcg%s%s%s", kvm_why[0] ? " (kvm unusable: " : "", kvm_why,
 		 kvm_why[0] ? ")" : "");
 	r = spawn_qemu(vm, "tcg", "qemu64,-cx16", &d, log, vm->firmware == PROBE_FW_BIOS ? &direct : NULL);
 	if (r < 0)
-		return snprintf(why, why_size, "starting qemu-system-x86_64: %s", strerror(-r)), r;
+		return sc_why(r, why, why_size, "starting qemu-system-x86_64: %s", strerror(-r));
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "probe-workdir.h"
 #include "sc-fileio.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
@@ -268,7 +269,7 @@ int probe_workdir_create(char *buf, size_t size, const char *base, size_t base_m
 	}
 	(void)probe_workdir_reap(base); /* best effort: a base we cannot list still takes our directory */
 	if ((size_t)snprintf(buf, size, "%s/" PROBE_WORKDIR_PREFIX "XXXXXX", base) >= size)
-		return snprintf(why, why_size, "%s: too long for a work directory", base), -ENAMETOOLONG;
+		return sc_why(-ENAMETOOLONG, why, why_size, "%s: too long for a work directory", base);
 	if (!mkdtemp(buf)) {
 		r = -errno;
 		snprintf(why, why_size, "mkdtemp %s: %s", buf, strerror(errno));
@@ -308,16 +309,15 @@ int probe_workdir_shared_base(char *why, size_t why_size)
 	struct stat st;
 
 	if (mkdir(PROBE_WORKDIR_SHARED_BASE, 0711) < 0 && errno != EEXIST)
-		return snprintf(why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno));
 	fd = open(PROBE_WORKDIR_SHARED_BASE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0)
-		return snprintf(why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno));
 	if (st.st_uid != 0 || (st.st_mode & 022))
-		return snprintf(why, why_size, "%s: not a directory of root's that only root can write",
-				PROBE_WORKDIR_SHARED_BASE),
-		       -EPERM;
+		return sc_why(-EPERM, why, why_size, "%s: not a directory of root's that only root can write",
+		              PROBE_WORKDIR_SHARED_BASE);
 	/* Exactly 0711 whatever the umask made it: QEMU's user must traverse it, no one may list it. */
 	if ((st.st_mode & 07777) != 0711 && fchmod(fd, 0711) < 0)
-		return snprintf(why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno)), -errno;
+		return sc_why(-errno, why, why_size, "%s: %s", PROBE_WORKDIR_SHARED_BASE, strerror(errno));
 	return 0;
 }
