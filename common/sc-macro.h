@@ -8,6 +8,7 @@
 #pragma once
 
 #include <errno.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -41,6 +42,13 @@ static inline void sc_fclosep(FILE **f)
 		fclose(*f);
 }
 #define _cleanup_fclose_ _cleanup_(sc_fclosep)
+
+static inline void sc_closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+#define _cleanup_closedir_ _cleanup_(sc_closedirp)
 
 /* Hand over ownership: returns the value and leaves the variable empty. */
 #define TAKE_PTR(p)                        \

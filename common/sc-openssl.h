@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core.h>
 #include <openssl/ecdsa.h>
@@ -21,6 +22,7 @@
 	}
 
 SC_DEFINE_OPENSSL_CLEANUP(BIGNUM, BN_free)
+SC_DEFINE_OPENSSL_CLEANUP(BIO, BIO_free)
 SC_DEFINE_OPENSSL_CLEANUP(ECDSA_SIG, ECDSA_SIG_free)
 SC_DEFINE_OPENSSL_CLEANUP(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free)
 SC_DEFINE_OPENSSL_CLEANUP(EVP_MD_CTX, EVP_MD_CTX_free)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "probe-cli.h"
+#include "probe-fleet-sockdir.h"
 #include "probe-fleet.h"
 #include "config.h"
 #include "probe-metrics-fleet.h"
@@ -509,6 +510,7 @@ int verb_watch(int argc, char **argv)
 	struct cli_policy *cp = &o.policy;
 	struct probe_fleet_config cfg = { .keep_connection = true };
 	struct watch w = { .out_flags = -1, .out_fd = STDOUT_FILENO };
+	struct probe_fleet_sockdir *sockdirs[4] = { NULL };
 	const char *socket_dirs[4] = { NULL }, *state_dir = NULL, *tpm_uki = NULL, *tpm_keys = NULL, *ek_ca = NULL;
 	unsigned n_socket_dirs = 0;
 	const char *metrics_listen = NULL, *textfile = NULL;
@@ -739,7 +741,7 @@ int verb_watch(int argc, char **argv)
 			probe_metrics_fleet_policy_loaded(w.metrics, 1);
 	}
 	for (unsigned i = 0; r >= 0 && i < n_socket_dirs; i++) {
-		r = probe_fleet_watch_dir(w.fleet, socket_dirs[i]);
+		r = probe_fleet_sockdir_new(w.fleet, socket_dirs[i], &sockdirs[i]);
 		if (r < 0)
 			fprintf(stderr, "sealcheck-probe watch: --socket-dir %s: %s\n", socket_dirs[i], strerror(-r));
 	}
@@ -765,6 +767,8 @@ out:
 	lv = probe_libvirt_free(lv); /* before the fleet it feeds */
 	probe_libvirt_event_flush();
 #endif
+	for (unsigned i = 0; i < n_socket_dirs; i++)
+		sockdirs[i] = probe_fleet_sockdir_free(sockdirs[i]); /* before the fleet they feed */
 	w.fleet = probe_fleet_free(w.fleet);
 	w.metrics = probe_metrics_fleet_free(w.metrics); /* after the fleet, which calls its listener to the end */
 	sd_event_source_disable_unref(w.redraw);

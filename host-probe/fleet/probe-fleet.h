@@ -258,16 +258,6 @@ size_t probe_fleet_n_vms(const struct probe_fleet *f);
 const struct probe_fleet_vm *probe_fleet_vm_at(const struct probe_fleet *f, size_t i);
 const struct probe_fleet_vm *probe_fleet_find(const struct probe_fleet *f, const char *name);
 
-/*
- * probe_fleet_watch_dir() - every *.sock in @dir is a VM (source
- * PROBE_FLEET_SOCKET_DIR); scanned now and kept in step by inotify
- * (created, deleted, moved in or out: added or removed at once; a queue
- * overflow rescans). A name probe_fleet_name_valid() refuses is logged
- * once to stderr, escaped, and skipped. 0, or a negative errno (@dir is
- * not a readable directory).
- */
-int probe_fleet_watch_dir(struct probe_fleet *f, const char *dir);
-
 /* Re-read DIR/<vm>/ and its ak.name for every VM (after SIGHUP): each VM's next round uses them. */
 void probe_fleet_refresh_tpm(struct probe_fleet *f);
 

@@ -289,26 +289,21 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx)
 
 static int load_bundle(X509_STORE *store, const char *path, char *why, size_t why_size)
 {
-	BIO *bio = BIO_new_file(path, "r");
+	_cleanup_(BIO_freep) BIO *bio = BIO_new_file(path, "r");
 	unsigned n = 0;
-	X509 *x;
 
 	if (!bio)
 		return fail(-ENOENT, why, why_size, "%s: cannot be read", path);
-	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
-		int ok = X509_STORE_add_cert(store, x);
+	for (;;) {
+		_cleanup_(X509_freep) X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 
-		X509_free(x);
-		if (!ok) {
-			BIO_free(bio);
+		if (!x)
+			break;
+		if (!X509_STORE_add_cert(store, x))
 			return fail(-EIO, why, why_size, "%s: a certificate OpenSSL would not store", path);
-		}
-		if (++n > 64) {
-			BIO_free(bio);
+		if (++n > 64)
 			return fail(-EFBIG, why, why_size, "%s: more than 64 certificates", path);
-		}
 	}
-	BIO_free(bio);
 	if (n == 0)
 		return fail(-EBADMSG, why, why_size, "%s: no PEM certificate in it", path);
 	return 0;

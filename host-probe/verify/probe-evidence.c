@@ -8,6 +8,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "sc-openssl.h"
 #include "probe-evidence.h"
 #include "probe-eventlog.h"
 #include "probe-pcr11.h"
@@ -78,17 +79,18 @@ int probe_cert_der_mem(const char *buf, size_t len, uint8_t **ret, size_t *ret_l
 {
 	const unsigned char *p;
 	unsigned char *der = NULL;
-	X509 *x = NULL;
-	BIO *bio;
+	_cleanup_(X509_freep) X509 *x = NULL;
 	int n;
 
 	if (len > 64 * 1024)
 		return -EMSGSIZE;
-	bio = BIO_new_mem_buf(buf, (int)len);
-	if (!bio)
-		return -ENOMEM;
-	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	BIO_free(bio);
+	{
+		_cleanup_(BIO_freep) BIO *bio = BIO_new_mem_buf(buf, (int)len);
+
+		if (!bio)
+			return -ENOMEM;
+		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	}
 	if (!x) {
 		p = (const unsigned char *)buf;
 		x = d2i_X509(NULL, &p, (long)len);
@@ -96,7 +98,6 @@ int probe_cert_der_mem(const char *buf, size_t len, uint8_t **ret, size_t *ret_l
 	if (!x)
 		return -EBADMSG;
 	n = i2d_X509(x, &der);
-	X509_free(x);
 	if (n <= 0)
 		return -EBADMSG;
 	*ret = malloc((size_t)n);

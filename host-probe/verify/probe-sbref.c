@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "sc-openssl.h"
 #include "probe-evidence.h"
 #include "probe-sbref.h"
 #include "sc-esl.h"
@@ -222,10 +223,10 @@ static void describe(const struct sc_esl_entry *e, char *out, size_t out_size)
 
 	if (memcmp(e->type, cert_x509_guid, 16) == 0) {
 		const unsigned char *p = e->data;
-		X509 *x = d2i_X509(NULL, &p, (long)e->len);
+		_cleanup_(X509_freep) X509 *x = d2i_X509(NULL, &p, (long)e->len);
 
 		if (x && p == e->data + e->len) {
-			BIO *b = BIO_new(BIO_s_mem());
+			_cleanup_(BIO_freep) BIO *b = BIO_new(BIO_s_mem());
 			char *mem = NULL;
 			long n = 0;
 
@@ -241,11 +242,8 @@ static void describe(const struct sc_esl_entry *e, char *out, size_t out_size)
 				snprintf(out + o, out_size - o, "\"");
 			} else
 				snprintf(out, out_size, "a certificate with no printable subject");
-			BIO_free(b);
-			X509_free(x);
 			return;
 		}
-		X509_free(x);
 		EVP_Digest(e->data, e->len, h, NULL, EVP_sha256(), NULL);
 		for (int i = 0; i < 8; i++)
 			sprintf(hex + 2 * i, "%02x", h[i]);
@@ -355,19 +353,20 @@ int probe_sb_db_authority(const struct probe_sb_reference *r, const struct probe
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < db->n && k == -ENOENT; i++) {
-		X509 *ca;
+		_cleanup_(X509_freep) X509 *ca = NULL;
 
 		if (memcmp(db->e[i].type, cert_x509_guid, 16) != 0 || !(ca = x509_of(db->e[i].data, db->e[i].len)))
 			continue;
 		for (size_t c = 0; c < n && k == -ENOENT; c++) {
-			X509 *x;
 			bool match = chain[c].len == db->e[i].len && memcmp(chain[c].der, db->e[i].data, chain[c].len) == 0;
 
 			/* The db entry is a chain certificate, or the issuer of the chain's top (a root the
 			 * signature does not carry), its signature verified. */
-			if (!match && c + 1 == n && (x = x509_of(chain[c].der, chain[c].len))) {
-				match = X509_check_issued(ca, x) == X509_V_OK && X509_verify(x, X509_get0_pubkey(ca)) == 1;
-				X509_free(x);
+			if (!match && c + 1 == n) {
+				_cleanup_(X509_freep) X509 *x = x509_of(chain[c].der, chain[c].len);
+
+				match = x && X509_check_issued(ca, x) == X509_V_OK &&
+					X509_verify(x, X509_get0_pubkey(ca)) == 1;
 			}
 			if (match) {
 				*ret = db->e[i].owner; /* EFI_SIGNATURE_DATA: the owner, then the data */
@@ -375,7 +374,6 @@ int probe_sb_db_authority(const struct probe_sb_reference *r, const struct probe
 				k = 0;
 			}
 		}
-		X509_free(ca);
 	}
 	free(db);
 	return k;

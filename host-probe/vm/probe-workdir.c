@@ -185,16 +185,34 @@ bool probe_owner_gone(const struct probe_owner *o)
 	return r == -ESRCH || (r == 0 && start != o->start);
 }
 
+/* A stream over a copy of @dfd (which stays the caller's); NULL with errno set. */
+static DIR *opendir_at(int dfd)
+{
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
 /* Everything under @name in @parent, never following a symlink, four levels at most. */
 static void remove_tree_at(int parent, const char *name, unsigned depth)
 {
 	_cleanup_close_ int dfd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	DIR *d;
+	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
 
 	if (dfd < 0 || depth > 4)
 		return;
-	d = fdopendir(dup(dfd));
+	d = opendir_at(dfd);
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
@@ -207,7 +225,6 @@ static void remove_tree_at(int parent, const char *name, unsigned depth)
 			(void)unlinkat(dfd, de->d_name, AT_REMOVEDIR);
 		}
 	}
-	closedir(d);
 }
 
 void probe_workdir_remove(const char *dir)
@@ -221,13 +238,13 @@ void probe_workdir_remove(const char *dir)
 int probe_workdir_reap(const char *base)
 {
 	_cleanup_close_ int bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = NULL;
 	struct dirent *de;
 	int removed = 0;
-	DIR *d;
 
 	if (bfd < 0)
 		return -errno;
-	d = fdopendir(dup(bfd));
+	d = opendir_at(bfd);
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
@@ -251,7 +268,6 @@ int probe_workdir_reap(const char *base)
 		if (unlinkat(bfd, de->d_name, AT_REMOVEDIR) == 0)
 			removed++;
 	}
-	closedir(d);
 	return removed;
 }
 
