@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,26 +123,9 @@ int probe_cert_der(const char *path, uint8_t **ret, size_t *ret_len)
 	return probe_cert_der_mem(buf, len, ret, ret_len);
 }
 
-static int link_add(json_t *links, const char *link, bool proven, const char *reason)
-{
-	return json_array_append_new(links, json_pack("{s:s, s:s, s:s}", "link", link, "status",
-						      proven ? "proven" : "failed", "reason", reason));
-}
-
 static const char *str(json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
-}
-
-static bool link_proven(json_t *links, const char *name)
-{
-	size_t i;
-	json_t *l;
-
-	json_array_foreach(links, i, l)
-		if (strcmp(json_string_value(json_object_get(l, "link")), name) == 0)
-			return strcmp(json_string_value(json_object_get(l, "status")), "proven") == 0;
-	return false;
 }
 
 struct decoded {
@@ -803,290 +787,383 @@ static int eventlog_link(const struct probe_eventlog *log, const struct decoded 
 }
 
 /* tpm:pcr11, tpm:pcr9, tpm:pcr12 for the UKI the host booted; @log NULL when it did not replay. */
-static int uki_links(json_t *links, const struct probe_pe *pe, const struct probe_eventlog *log, const struct decoded *d,
-		     const struct probe_userlog *ul)
+/* One verification of one evidence document: what each link needs from the others, and each link's outcome. */
+struct verification {
+	json_t *ev;
+	const struct probe_evidence_expect *x;
+	struct decoded d;
+	struct probe_eventlog *log; /* parsed; log_ok once it replays to the quoted PCRs */
+	bool log_ok;
+	struct probe_userlog ul;
+	struct probe_tpm_attest attest;
+	struct probe_pe pe; /* the sealed UKI the host built, when pe_ok */
+	bool pe_ok;
+	struct probe_boot_chain chain; /* what PCR 4 and PCR 7 must show, when chain_ok */
+	bool chain_ok;
+	char pe_why[600], sb_why[600];
+	struct {
+		bool said, proven;
+		char reason[700];
+	} link[_PROBE_LINK_MAX];
+};
+
+static const char *const link_names[_PROBE_LINK_MAX] = {
+	[PROBE_LINK_BINDING] = "tpm:binding",	  [PROBE_LINK_QUOTE] = "tpm:quote",
+	[PROBE_LINK_EVENTLOG] = "tpm:eventlog",	  [PROBE_LINK_SECURE_BOOT] = "tpm:secure_boot",
+	[PROBE_LINK_PCR4] = "tpm:pcr4",		  [PROBE_LINK_PCR11] = "tpm:pcr11",
+	[PROBE_LINK_PCR9] = "tpm:pcr9",		  [PROBE_LINK_PCR12] = "tpm:pcr12",
+	[PROBE_LINK_CMDLINE] = "tpm:cmdline",
+};
+
+const char *probe_link_name(enum probe_link l)
 {
-	static const uint8_t zero[32];
-	struct probe_pcr11 pred;
+	return (unsigned)l < _PROBE_LINK_MAX ? link_names[l] : NULL;
+}
+
+/* A link's outcome, said once: its reason formatted, proven or failed. */
+_printf_(4, 5) static void say(struct verification *v, enum probe_link l, bool proven, const char *fmt, ...)
+{
+	va_list ap;
+
+	v->link[l].said = true;
+	v->link[l].proven = proven;
+	va_start(ap, fmt);
+	(void)vsnprintf(v->link[l].reason, sizeof(v->link[l].reason), fmt, ap);
+	va_end(ap);
+}
+
+static bool proven(const struct verification *v, enum probe_link l)
+{
+	return v->link[l].said && v->link[l].proven;
+}
+
+static void verification_done(struct verification *v)
+{
+	decoded_done(&v->d);
+	probe_eventlog_free(v->log);
+	probe_pe_done(&v->pe);
+}
+
+/* The evidence names our nonce and the report's bytes. False when it cannot be decoded at all. */
+static bool link_binding(struct verification *v)
+{
+	char why[512], report_sha[65];
+
+	if (decode(v->ev, &v->d, why, sizeof(why)) < 0) {
+		say(v, PROBE_LINK_BINDING, false, "the evidence is malformed: %s", why);
+		return false;
+	}
+	sc_evidence_report_sha256(v->x->report, v->x->report_len, report_sha);
+	if (!str(v->ev, "nonce") || strcmp(str(v->ev, "nonce"), v->x->nonce) != 0)
+		say(v, PROBE_LINK_BINDING, false, "the evidence names another nonce");
+	else if (!str(v->ev, "report_sha256") || strcmp(str(v->ev, "report_sha256"), report_sha) != 0)
+		say(v, PROBE_LINK_BINDING, false, "the evidence is for other report bytes than those received");
+	else
+		say(v, PROBE_LINK_BINDING, true, "the evidence names our nonce and the report received");
+	return true;
+}
+
+/* The quote: what binds everything else to the TPM. -ENOMEM, else 0 (its outcome said). */
+static int link_quote(struct verification *v)
+{
+	const struct probe_evidence_expect *x = v->x;
+	/* The AK: the one pinned for this VM, else the one credential activation bound to the EK just now. */
+	const struct probe_credential_state *cred = x->credential;
+	bool activated = !x->ak_name && cred && cred->status == PROBE_CRED_PROVEN;
+	const uint8_t *want = activated ? cred->ak_name : x->ak_name;
+	size_t want_len = activated ? cred->ak_name_len : x->ak_name_len;
+	struct probe_pcr_selection sel = { .n_banks = 1, .banks = { { PROBE_TPM_ALG_SHA256, SC_EVIDENCE_PCR_MASK } } };
+	uint8_t extra[32];
+	enum probe_quote_step step;
+	char why[512];
+
+	if (sc_evidence_qualifying_data(x->nonce, x->report, x->report_len, extra) < 0)
+		return -ENOMEM;
+	if (!want) {
+		say(v, PROBE_LINK_QUOTE, false, "%s",
+		    cred && cred->status == PROBE_CRED_FAILED ? cred->why
+		    : cred && cred->status == PROBE_CRED_PENDING
+			    ? "AK not bound to the EK: the credential challenge was not answered"
+			    : "no attestation key is pinned for this VM: the host did not derive it");
+		return 0;
+	}
+	{
+		struct probe_quote_input in = {
+			.ak_public = v->d.ak, .ak_public_len = v->d.ak_len,
+			.expected_ak_name = want, .expected_ak_name_len = want_len,
+			.attest = v->d.quote, .attest_len = v->d.quote_len,
+			.signature = v->d.sig, .signature_len = v->d.sig_len,
+			.expected_extra_data = extra, .expected_extra_data_len = sizeof(extra),
+			.expected_selection = &sel,
+			.pcr_values = v->d.values, .pcr_values_len = v->d.values_len,
+		};
+
+		step = probe_quote_verify(&in, &v->attest, why, sizeof(why));
+	}
+	if (step != PROBE_QUOTE_OK)
+		say(v, PROBE_LINK_QUOTE, false, "%s: %s", probe_quote_step_name(step), why);
+	else if (activated && x->ak_pin_file && probe_tpm_state_pin_ak(x->ak_pin_file, want, want_len, why, sizeof(why)) < 0)
+		say(v, PROBE_LINK_QUOTE, false, "the AK was bound to the EK but could not be pinned: %s", why);
+	else if (activated)
+		say(v, PROBE_LINK_QUOTE, true,
+		    "signed by the AK bound to %.160s by credential activation now%s; over our nonce and this report; PCRs "
+		    "0-5,7,9,11,12 (reset %u, restart %u)",
+		    cred->ek_trust, x->ak_pin_file ? " (pinned in ak.name)" : "", v->attest.reset_count,
+		    v->attest.restart_count);
+	else
+		say(v, PROBE_LINK_QUOTE, true,
+		    "signed by the pinned AK over our nonce and this report; PCRs 0-5,7,9,11,12 (reset %u, restart %u)",
+		    v->attest.reset_count, v->attest.restart_count);
+	return 0;
+}
+
+/* The firmware event log: guest data until it replays to the quoted PCRs. */
+static void link_eventlog(struct verification *v)
+{
+	char why[512], words[200];
+	int r = probe_eventlog_parse(v->d.eventlog, v->d.eventlog_len, &v->log, why, sizeof(why));
+
+	if (r >= 0)
+		r = eventlog_link(v->log, &v->d, &v->ul, why, sizeof(why));
+	if (r < 0) {
+		say(v, PROBE_LINK_EVENTLOG, false, "%s", why);
+		return;
+	}
+	v->log_ok = true;
+	if (v->d.has_userlog)
+		say(v, PROBE_LINK_EVENTLOG, true,
+		    "the firmware event log, then for PCR 11 the userspace log's %u phase word(s), replay to every quoted PCR",
+		    v->ul.n_phases);
+	else if (v->ul.n_phases == 0)
+		say(v, PROBE_LINK_EVENTLOG, true, "the firmware event log replays to every quoted PCR");
+	else {
+		words_join(v->ul.phases, v->ul.n_phases, words, sizeof(words));
+		say(v, PROBE_LINK_EVENTLOG, true,
+		    "the firmware event log replays to every quoted PCR, PCR 11 then with the phase words %s (no userspace log)",
+		    words);
+	}
+}
+
+/* The UKI the host built: the boot chain PCR 4 and PCR 7 must show, and PCR 11, 9 and the cmdline. */
+static void load_boot_chain(struct verification *v)
+{
+	const struct probe_evidence_expect *x = v->x;
+	char why[512];
+
+	if (x->uki_path) {
+		if (probe_pe_load(x->uki_path, &v->pe, why, sizeof(why)) < 0)
+			snprintf(v->pe_why, sizeof(v->pe_why), "%s: %s", x->uki_path, why);
+		else {
+			v->pe_ok = true;
+			if (!x->chain && probe_boot_chain_add(&v->chain, "the sealed UKI", &v->pe, x->sb, why, sizeof(why)) < 0) {
+				/* Kept for tpm:secure_boot: which db entry the chain needs is what could not be told. */
+				snprintf(v->sb_why, sizeof(v->sb_why), "PCR 7: %s", why);
+				if (v->chain.n == 0) {
+					snprintf(v->pe_why, sizeof(v->pe_why), "%s", why);
+					v->pe_ok = false;
+				}
+			}
+		}
+	} else
+		snprintf(v->pe_why, sizeof(v->pe_why), "the host does not know which UKI it booted");
+
+	if (x->chain) {
+		v->chain = *x->chain;
+		v->chain_ok = v->chain.n > 0 && v->chain.n <= PROBE_BOOT_CHAIN_MAX &&
+			      v->chain.n_known <= PROBE_BOOT_CHAIN_MAX;
+		if (!v->chain_ok)
+			snprintf(v->pe_why, sizeof(v->pe_why), "the host's boot chain has %u applications (1 to %d)",
+				 v->chain.n, PROBE_BOOT_CHAIN_MAX);
+	} else
+		v->chain_ok = v->pe_ok && v->chain.n > 0;
+}
+
+/* PCR 7. */
+static void link_secure_boot(struct verification *v)
+{
+	char why[512];
+
+	if (!v->log_ok)
+		say(v, PROBE_LINK_SECURE_BOOT, false, "not verified: rests on tpm:eventlog, which failed");
+	else if (!v->x->sb)
+		say(v, PROBE_LINK_SECURE_BOOT, false, "the host has no Secure Boot key directory to compare PCR 7 with");
+	else if (!v->chain_ok)
+		say(v, PROBE_LINK_SECURE_BOOT, false, "%s", v->pe_why);
+	else if (v->sb_why[0])
+		say(v, PROBE_LINK_SECURE_BOOT, false, "%s", v->sb_why);
+	else if (probe_evidence_secureboot(v->log, v->x->sb, &v->chain, why, sizeof(why)) < 0)
+		say(v, PROBE_LINK_SECURE_BOOT, false, "%s", why);
+	else
+		say(v, PROBE_LINK_SECURE_BOOT, true,
+		    "PCR 7: Secure Boot on; PK, KEK, db and dbx exactly the key directory's; the one authority event is "
+		    "the host's db certificate that signed the UKI");
+}
+
+/* PCR 4. */
+static void link_pcr4(struct verification *v)
+{
+	char why[512], h[17];
+
+	if (!v->log_ok)
+		say(v, PROBE_LINK_PCR4, false, "not verified: rests on tpm:eventlog, which failed");
+	else if (!v->chain_ok)
+		say(v, PROBE_LINK_PCR4, false, "%s", v->pe_why);
+	else if (probe_evidence_pcr4_events(v->log, &v->chain, why, sizeof(why)) < 0)
+		say(v, PROBE_LINK_PCR4, false, "%s", why);
+	else {
+		hex16(v->chain.apps[0].authenticode_sha256, h);
+		say(v, PROBE_LINK_PCR4, true,
+		    "PCR 4: the firmware started %s (Authenticode sha256 %s...)%s and no other EFI application",
+		    v->chain.apps[0].what, h, v->chain.n > 1 ? " and the rest of the boot chain" : "");
+	}
+}
+
+/* PCR 11 and PCR 9 from the sealed UKI's sections (@pred), PCR 12 from the quote. */
+static void link_pcr11(struct verification *v, const struct probe_pcr11 *pred, bool pred_ok, const char *pred_why)
+{
+	const struct probe_eventlog *log = v->log_ok ? v->log : NULL;
+	char why[512], pwhy[512], names[160], words[200];
+	size_t o = 0;
+	/* No userspace log: the quoted PCR 11 must be the host's sections then one of systemd's boot phase paths. */
+	int path = pred_ok && !v->d.has_userlog ? probe_pcr11_match_boot_path(PROBE_BANK_SHA256, pred->sections_value,
+									       pcr_value(&v->d, 11), pwhy, sizeof(pwhy))
+						: -1;
+
+	if (!pred_ok)
+		return say(v, PROBE_LINK_PCR11, false, "%s", pred_why);
+	if (!log && path != -ENOENT)
+		return say(v, PROBE_LINK_PCR11, false, "not verified: rests on tpm:eventlog, which failed");
+	if (log && probe_evidence_pcr11_events(log, pred, why, sizeof(why)) < 0)
+		return say(v, PROBE_LINK_PCR11, false, "%s", why);
+	if (path == -ENOENT)
+		return say(v, PROBE_LINK_PCR11, false, "%s", pwhy);
+	if (memcmp(pcr_value(&v->d, 11), pred->value, 32) != 0)
+		return say(v, PROBE_LINK_PCR11, false,
+			   "PCR 11 is not what the sealed UKI the host built measures to: another UKI booted");
+	names[0] = 0;
+	for (unsigned i = 0; i < pred->n_events && o < sizeof(names); i++)
+		o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? " " : "", pred->events[i].name);
+	words_join(v->ul.phases, v->ul.n_phases, words, sizeof(words));
+	say(v, PROBE_LINK_PCR11, true,
+	    "PCR 11 event by event: the sealed UKI's %u sections (%s), each name then content, in order (systemd-stub %u)%s%s%s",
+	    pred->n_events, names, pred->stub_version,
+	    v->d.has_userlog ? (v->ul.n_phases ? ", then the userspace log's phase words " : ", no phase words")
+	    : v->ul.n_phases ? ", then the phase path \""
+			     : ", no phase words",
+	    words,
+	    v->d.has_userlog  ? ""
+	    : v->ul.n_phases ? "\" (no userspace log: one of systemd's boot phase paths)"
+			     : " (no userspace log: the empty boot phase path)");
+}
+
+static void link_pcr9(struct verification *v, const struct probe_pcr11 *pred, bool pred_ok)
+{
 	const uint8_t *cmdline = NULL;
 	size_t cmdline_len = 0;
 	bool has_initrd = false;
-	char why[512], pwhy[512], buf[700], names[160], words[200];
+	char why[512];
+
+	for (unsigned i = 0; i < v->pe.n_sections; i++)
+		if (strcmp(v->pe.sections[i].name, ".cmdline") == 0)
+			probe_pe_section_raw(&v->pe, &v->pe.sections[i], &cmdline, &cmdline_len);
+	if (!pred_ok)
+		return say(v, PROBE_LINK_PCR9, false, "not verified: the sealed UKI's sections could not be hashed");
+	if (!v->log_ok)
+		return say(v, PROBE_LINK_PCR9, false, "not verified: rests on tpm:eventlog, which failed");
+	if (probe_evidence_pcr9_events(v->log, cmdline, cmdline_len, pred, why, sizeof(why)) < 0)
+		return say(v, PROBE_LINK_PCR9, false, "%s", why);
+	for (unsigned i = 0; i < pred->n_events; i++)
+		has_initrd |= strcmp(pred->events[i].name, ".initrd") == 0;
+	say(v, PROBE_LINK_PCR9, true, "PCR 9: the kernel measured %s%s%s, nothing else",
+	    cmdline ? "the sealed UKI's .cmdline (as the stub passes it)" : "", cmdline && has_initrd ? " and " : "",
+	    has_initrd ? "its .initrd" : "");
+}
+
+static void link_pcr12(struct verification *v)
+{
+	static const uint8_t zero[32];
+
+	if (memcmp(pcr_value(&v->d, 12), zero, 32) != 0)
+		say(v, PROBE_LINK_PCR12, false, "PCR 12 was extended: a cmdline override, credential or addon");
+	else
+		say(v, PROBE_LINK_PCR12, true, "PCR 12 untouched: no cmdline override");
+}
+
+/* What the UKI's .cmdline names, shown by the boot chain only: a failed premise leaves it unproven. */
+static void link_cmdline(struct verification *v)
+{
+	char why[512];
+
+	if (probe_evidence_uki_cmdline(&v->pe, v->x->policy, why, sizeof(why)) < 0)
+		say(v, PROBE_LINK_CMDLINE, false, "%s", why);
+	else if (!proven(v, PROBE_LINK_SECURE_BOOT) || !proven(v, PROBE_LINK_PCR4) || !proven(v, PROBE_LINK_PCR11))
+		say(v, PROBE_LINK_CMDLINE, false, "not proven: rests on %s, which failed (%s)",
+		    probe_link_name(!proven(v, PROBE_LINK_SECURE_BOOT) ? PROBE_LINK_SECURE_BOOT
+				    : !proven(v, PROBE_LINK_PCR4)	  ? PROBE_LINK_PCR4
+									  : PROBE_LINK_PCR11),
+		    why);
+	else
+		say(v, PROBE_LINK_CMDLINE, true, "%s (the boot chain proven by PCR 7, PCR 4 and PCR 11)", why);
+}
+
+/* The links from the sealed UKI the host booted: PCR 11, 9, 12 and the cmdline. */
+static void uki_links(struct verification *v)
+{
+	struct probe_pcr11 pred;
+	char why[512];
 	bool pred_ok;
-	int r, path;
 
-	for (unsigned i = 0; i < pe->n_sections; i++)
-		if (strcmp(pe->sections[i].name, ".cmdline") == 0)
-			probe_pe_section_raw(pe, &pe->sections[i], &cmdline, &cmdline_len);
-
-	pred_ok = probe_pcr11_predict(pe, PROBE_BANK_SHA256, 0, ul->phases, ul->n_phases, &pred, why, sizeof(why)) >= 0;
-	/* No userspace log: the quoted PCR 11 must be the host's sections then one of systemd's boot phase paths. */
-	path = pred_ok && !d->has_userlog ? probe_pcr11_match_boot_path(PROBE_BANK_SHA256, pred.sections_value,
-									 pcr_value(d, 11), pwhy, sizeof(pwhy))
-					  : -1;
-	if (!pred_ok)
-		r = link_add(links, "tpm:pcr11", false, why);
-	else if (!log && path != -ENOENT)
-		r = link_add(links, "tpm:pcr11", false, "not verified: rests on tpm:eventlog, which failed");
-	else if (log && probe_evidence_pcr11_events(log, &pred, why, sizeof(why)) < 0)
-		r = link_add(links, "tpm:pcr11", false, why);
-	else if (path == -ENOENT)
-		r = link_add(links, "tpm:pcr11", false, pwhy);
-	else if (memcmp(pcr_value(d, 11), pred.value, 32) != 0)
-		r = link_add(links, "tpm:pcr11", false, "PCR 11 is not what the sealed UKI the host built measures to: another UKI booted");
-	else {
-		size_t o = 0;
-
-		names[0] = 0;
-		for (unsigned i = 0; i < pred.n_events && o < sizeof(names); i++)
-			o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? " " : "", pred.events[i].name);
-		words_join(ul->phases, ul->n_phases, words, sizeof(words));
-		snprintf(buf, sizeof(buf),
-			 "PCR 11 event by event: the sealed UKI's %u sections (%s), each name then content, in order (systemd-stub %u)%s%s%s",
-			 pred.n_events, names, pred.stub_version,
-			 d->has_userlog ? (ul->n_phases ? ", then the userspace log's phase words " : ", no phase words")
-			 : ul->n_phases ? ", then the phase path \"" : ", no phase words",
-			 words, d->has_userlog ? "" : ul->n_phases ? "\" (no userspace log: one of systemd's boot phase paths)"
-						 : " (no userspace log: the empty boot phase path)");
-		r = link_add(links, "tpm:pcr11", true, buf);
+	if (!v->pe_ok) {
+		say(v, PROBE_LINK_PCR11, false, "%s", v->pe_why);
+		say(v, PROBE_LINK_PCR9, false, "%s", v->pe_why);
+		say(v, PROBE_LINK_PCR12, false, "not verified: the host has no sealed UKI to judge the boot by");
+		say(v, PROBE_LINK_CMDLINE, false, "%s", v->pe_why);
+		return;
 	}
-	if (r < 0)
-		return r;
+	pred_ok = probe_pcr11_predict(&v->pe, PROBE_BANK_SHA256, 0, v->ul.phases, v->ul.n_phases, &pred, why,
+				      sizeof(why)) >= 0;
+	link_pcr11(v, &pred, pred_ok, why);
+	link_pcr9(v, &pred, pred_ok);
+	link_pcr12(v);
+	link_cmdline(v);
+}
 
-	if (!pred_ok)
-		r = link_add(links, "tpm:pcr9", false, "not verified: the sealed UKI's sections could not be hashed");
-	else if (!log)
-		r = link_add(links, "tpm:pcr9", false, "not verified: rests on tpm:eventlog, which failed");
-	else if (probe_evidence_pcr9_events(log, cmdline, cmdline_len, &pred, why, sizeof(why)) < 0)
-		r = link_add(links, "tpm:pcr9", false, why);
-	else {
-		for (unsigned i = 0; i < pred.n_events; i++)
-			has_initrd |= strcmp(pred.events[i].name, ".initrd") == 0;
-		snprintf(buf, sizeof(buf), "PCR 9: the kernel measured %s%s%s, nothing else",
-			 cmdline ? "the sealed UKI's .cmdline (as the stub passes it)" : "", cmdline && has_initrd ? " and " : "",
-			 has_initrd ? "its .initrd" : "");
-		r = link_add(links, "tpm:pcr9", true, buf);
-	}
-	if (r < 0)
-		return r;
+/* Every link said, in the order of enum probe_link, as the links array of the verdict. */
+static json_t *links_json(const struct verification *v)
+{
+	_cleanup_json_ json_t *links = json_array();
 
-	if (memcmp(pcr_value(d, 12), zero, 32) != 0)
-		return link_add(links, "tpm:pcr12", false, "PCR 12 was extended: a cmdline override, credential or addon");
-	return link_add(links, "tpm:pcr12", true, "PCR 12 untouched: no cmdline override");
+	if (!links)
+		return NULL;
+	for (int l = 0; l < _PROBE_LINK_MAX; l++)
+		if (v->link[l].said &&
+		    json_array_append_new(links, json_pack("{s:s, s:s, s:s}", "link", link_names[l], "status",
+							   v->link[l].proven ? "proven" : "failed", "reason",
+							   v->link[l].reason)) < 0)
+			return NULL;
+	return TAKE_PTR(links);
 }
 
 json_t *probe_evidence_verify(json_t *ev, const struct probe_evidence_expect *x, struct probe_tpm_attest *ret_attest)
 {
-	_cleanup_json_ json_t *links = json_array();
-	_cleanup_(decoded_done) struct decoded d = { 0 };
-	_cleanup_eventlog_ struct probe_eventlog *log = NULL;
-	struct probe_pcr_selection sel = { .n_banks = 1, .banks = { { PROBE_TPM_ALG_SHA256, SC_EVIDENCE_PCR_MASK } } };
-	struct probe_tpm_attest attest;
-	struct probe_userlog ul = { 0 };
-	uint8_t extra[32];
-	char report_sha[65];
-	char why[512], buf[600];
-	bool quote_ok = false, log_ok = false, pe_ok = false, chain_ok = false, secure_boot_ok = false, pcr4_ok = false, pcr11_ok = false;
-	struct probe_boot_chain chain = { 0 };
-	_cleanup_(probe_pe_done) struct probe_pe pe = { 0 };
-	char pe_why[600] = "", sb_why[600] = "";
-	int r;
+	_cleanup_(verification_done) struct verification v = { .ev = ev, .x = x };
 
-	if (!links)
+	if (!link_binding(&v))
+		return links_json(&v); /* nothing else can be read from it */
+	if (link_quote(&v) < 0)
 		return NULL;
-#define LINK(name, ok, reason)                                   \
-	do {                                                     \
-		if (link_add(links, name, ok, reason) < 0)       \
-			return NULL;                             \
-	} while (0)
-
-	r = decode(ev, &d, why, sizeof(why));
-	if (r < 0) {
-		snprintf(buf, sizeof(buf), "the evidence is malformed: %s", why);
-		LINK("tpm:binding", false, buf);
-		return TAKE_PTR(links);
-	}
-	sc_evidence_report_sha256(x->report, x->report_len, report_sha);
-	if (!str(ev, "nonce") || strcmp(str(ev, "nonce"), x->nonce) != 0)
-		LINK("tpm:binding", false, "the evidence names another nonce");
-	else if (!str(ev, "report_sha256") || strcmp(str(ev, "report_sha256"), report_sha) != 0)
-		LINK("tpm:binding", false, "the evidence is for other report bytes than those received");
-	else
-		LINK("tpm:binding", true, "the evidence names our nonce and the report received");
-
-	/* The quote: what binds everything else to the TPM. */
-	if (sc_evidence_qualifying_data(x->nonce, x->report, x->report_len, extra) < 0)
-		return NULL;
-	{
-		/* The AK: the one pinned for this VM, else the one credential activation bound to the EK just now. */
-		const struct probe_credential_state *cred = x->credential;
-		bool activated = !x->ak_name && cred && cred->status == PROBE_CRED_PROVEN;
-		const uint8_t *want = activated ? cred->ak_name : x->ak_name;
-		size_t want_len = activated ? cred->ak_name_len : x->ak_name_len;
-		struct probe_quote_input in = {
-			.ak_public = d.ak, .ak_public_len = d.ak_len,
-			.expected_ak_name = want, .expected_ak_name_len = want_len,
-			.attest = d.quote, .attest_len = d.quote_len,
-			.signature = d.sig, .signature_len = d.sig_len,
-			.expected_extra_data = extra, .expected_extra_data_len = sizeof(extra),
-			.expected_selection = &sel,
-			.pcr_values = d.values, .pcr_values_len = d.values_len,
-		};
-		enum probe_quote_step step;
-
-		if (!want) {
-			LINK("tpm:quote", false,
-			     cred && cred->status == PROBE_CRED_FAILED ? cred->why
-			     : cred && cred->status == PROBE_CRED_PENDING
-				     ? "AK not bound to the EK: the credential challenge was not answered"
-				     : "no attestation key is pinned for this VM: the host did not derive it");
-		} else {
-			step = probe_quote_verify(&in, &attest, why, sizeof(why));
-			if (step == PROBE_QUOTE_OK && activated && x->ak_pin_file &&
-			    probe_tpm_state_pin_ak(x->ak_pin_file, want, want_len, why, sizeof(why)) < 0) {
-				snprintf(buf, sizeof(buf), "the AK was bound to the EK but could not be pinned: %s", why);
-				LINK("tpm:quote", false, buf);
-			} else if (step == PROBE_QUOTE_OK) {
-				quote_ok = true;
-				if (ret_attest)
-					*ret_attest = attest;
-				if (activated)
-					snprintf(buf, sizeof(buf),
-						 "signed by the AK bound to %.160s by credential activation now%s; over our nonce and "
-						 "this report; PCRs 0-5,7,9,11,12 (reset %u, restart %u)",
-						 cred->ek_trust, x->ak_pin_file ? " (pinned in ak.name)" : "", attest.reset_count,
-						 attest.restart_count);
-				else
-					snprintf(buf, sizeof(buf),
-						 "signed by the pinned AK over our nonce and this report; PCRs 0-5,7,9,11,12 "
-						 "(reset %u, restart %u)",
-						 attest.reset_count, attest.restart_count);
-				LINK("tpm:quote", true, buf);
-			} else {
-				snprintf(buf, sizeof(buf), "%s: %s", probe_quote_step_name(step), why);
-				LINK("tpm:quote", false, buf);
-			}
-		}
-	}
-	if (!quote_ok) {
+	if (!proven(&v, PROBE_LINK_QUOTE)) {
 		/* Nothing below means anything without a verified quote. */
-		static const char *const rest[] = { "tpm:eventlog", "tpm:secure_boot", "tpm:pcr4", "tpm:pcr11",
-						    "tpm:pcr9", "tpm:pcr12", "tpm:cmdline" };
-
-		for (size_t i = 0; i < ELEMENTSOF(rest); i++)
-			LINK(rest[i], false, "not verified: rests on tpm:quote, which failed");
-		return TAKE_PTR(links);
+		for (int l = PROBE_LINK_QUOTE + 1; l < _PROBE_LINK_MAX; l++)
+			say(&v, l, false, "not verified: rests on tpm:quote, which failed");
+		return links_json(&v);
 	}
-
-	/* The firmware event log: guest data until it replays to the quoted PCRs. */
-	r = probe_eventlog_parse(d.eventlog, d.eventlog_len, &log, why, sizeof(why));
-	if (r >= 0)
-		r = eventlog_link(log, &d, &ul, why, sizeof(why));
-	if (r < 0) {
-		snprintf(buf, sizeof(buf), "%s", why);
-		LINK("tpm:eventlog", false, buf);
-	} else {
-		log_ok = true;
-		if (d.has_userlog)
-			snprintf(buf, sizeof(buf), "the firmware event log, then for PCR 11 the userspace log's %u phase word(s), replay to every quoted PCR",
-				 ul.n_phases);
-		else if (ul.n_phases == 0)
-			snprintf(buf, sizeof(buf), "the firmware event log replays to every quoted PCR");
-		else {
-			char words[200];
-
-			words_join(ul.phases, ul.n_phases, words, sizeof(words));
-			snprintf(buf, sizeof(buf), "the firmware event log replays to every quoted PCR, PCR 11 then with the phase words %s (no userspace log)",
-				 words);
-		}
-		LINK("tpm:eventlog", true, buf);
-	}
-
-	/* The UKI the host built: the boot chain PCR 4 and PCR 7 must show, and PCR 11, 9 and the cmdline. */
-	if (x->uki_path) {
-		r = probe_pe_load(x->uki_path, &pe, why, sizeof(why));
-		if (r < 0)
-			snprintf(pe_why, sizeof(pe_why), "%s: %s", x->uki_path, why);
-		else {
-			pe_ok = true;
-			if (!x->chain && probe_boot_chain_add(&chain, "the sealed UKI", &pe, x->sb, why, sizeof(why)) < 0) {
-				/* Kept for tpm:secure_boot: which db entry the chain needs is what could not be told. */
-				snprintf(sb_why, sizeof(sb_why), "PCR 7: %s", why);
-				if (chain.n == 0)
-					snprintf(pe_why, sizeof(pe_why), "%s", why), pe_ok = false;
-			}
-		}
-	} else
-		snprintf(pe_why, sizeof(pe_why), "the host does not know which UKI it booted");
-
-	if (x->chain) {
-		chain = *x->chain;
-		chain_ok = chain.n > 0 && chain.n <= PROBE_BOOT_CHAIN_MAX && chain.n_known <= PROBE_BOOT_CHAIN_MAX;
-		if (!chain_ok)
-			snprintf(pe_why, sizeof(pe_why), "the host's boot chain has %u applications (1 to %d)", chain.n,
-				 PROBE_BOOT_CHAIN_MAX);
-	} else
-		chain_ok = pe_ok && chain.n > 0;
-
-	/* PCR 7. */
-	if (!log_ok)
-		LINK("tpm:secure_boot", false, "not verified: rests on tpm:eventlog, which failed");
-	else if (!x->sb)
-		LINK("tpm:secure_boot", false, "the host has no Secure Boot key directory to compare PCR 7 with");
-	else if (!chain_ok)
-		LINK("tpm:secure_boot", false, pe_why);
-	else if (sb_why[0])
-		LINK("tpm:secure_boot", false, sb_why);
-	else if (probe_evidence_secureboot(log, x->sb, &chain, why, sizeof(why)) < 0)
-		LINK("tpm:secure_boot", false, why);
-	else {
-		secure_boot_ok = true;
-		LINK("tpm:secure_boot", true,
-		     "PCR 7: Secure Boot on; PK, KEK, db and dbx exactly the key directory's; the one authority event "
-		     "is the host's db certificate that signed the UKI");
-	}
-
-	/* PCR 4. */
-	if (!log_ok)
-		LINK("tpm:pcr4", false, "not verified: rests on tpm:eventlog, which failed");
-	else if (!chain_ok)
-		LINK("tpm:pcr4", false, pe_why);
-	else if (probe_evidence_pcr4_events(log, &chain, why, sizeof(why)) < 0)
-		LINK("tpm:pcr4", false, why);
-	else {
-		char h[17];
-
-		hex16(chain.apps[0].authenticode_sha256, h);
-		pcr4_ok = true;
-		snprintf(buf, sizeof(buf), "PCR 4: the firmware started %s (Authenticode sha256 %s...)%s and no other EFI application",
-			 chain.apps[0].what, h, chain.n > 1 ? " and the rest of the boot chain" : "");
-		LINK("tpm:pcr4", true, buf);
-	}
-
-	/* PCR 11, PCR 9, PCR 12 and the cmdline, from the UKI the host booted. */
-	if (!pe_ok) {
-		LINK("tpm:pcr11", false, pe_why);
-		LINK("tpm:pcr9", false, pe_why);
-		LINK("tpm:pcr12", false, "not verified: the host has no sealed UKI to judge the boot by");
-		LINK("tpm:cmdline", false, pe_why);
-	} else {
-		r = uki_links(links, &pe, log_ok ? log : NULL, &d, &ul);
-		if (r < 0)
-			return NULL;
-		pcr11_ok = link_proven(links, "tpm:pcr11");
-		r = probe_evidence_uki_cmdline(&pe, x->policy, why, sizeof(why));
-		if (r < 0)
-			LINK("tpm:cmdline", false, why);
-		else if (!secure_boot_ok || !pcr4_ok || !pcr11_ok) {
-			/* What the UKI says is shown by the boot chain only: a failed premise leaves it unproven. */
-			snprintf(buf, sizeof(buf), "not proven: rests on %s, which failed (%s)",
-				 !secure_boot_ok ? "tpm:secure_boot" : !pcr4_ok ? "tpm:pcr4" : "tpm:pcr11", why);
-			LINK("tpm:cmdline", false, buf);
-		} else {
-			snprintf(buf, sizeof(buf), "%s (the boot chain proven by PCR 7, PCR 4 and PCR 11)", why);
-			LINK("tpm:cmdline", true, buf);
-		}
-	}
-#undef LINK
-	return TAKE_PTR(links);
+	if (ret_attest)
+		*ret_attest = v.attest;
+	link_eventlog(&v);
+	load_boot_chain(&v);
+	link_secure_boot(&v);
+	link_pcr4(&v);
+	uki_links(&v);
+	return links_json(&v);
 }

@@ -88,6 +88,22 @@ struct probe_evidence_expect {
 	const char *ak_pin_file;
 };
 
+/* The links, in the order the verdict lists them. */
+enum probe_link {
+	PROBE_LINK_BINDING,
+	PROBE_LINK_QUOTE,
+	PROBE_LINK_EVENTLOG,
+	PROBE_LINK_SECURE_BOOT,
+	PROBE_LINK_PCR4,
+	PROBE_LINK_PCR11,
+	PROBE_LINK_PCR9,
+	PROBE_LINK_PCR12,
+	PROBE_LINK_CMDLINE,
+	_PROBE_LINK_MAX,
+};
+/* "tpm:binding", ...; NULL out of range. */
+const char *probe_link_name(enum probe_link l);
+
 /*
  * probe_evidence_verify() - every link above for the evidence document
  * @ev (the E frame's JSON, already parsed). Returns an array of
