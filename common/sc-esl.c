@@ -2,12 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sc-endian.h"
 #include "sc-esl.h"
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int sc_esl_parse(const uint8_t *buf, size_t len, sc_esl_entry_cb cb, void *userdata, struct sc_esl_summary *ret)
 {
@@ -28,9 +24,9 @@ int sc_esl_parse(const uint8_t *buf, size_t len, sc_esl_entry_cb cb, void *userd
 
 		if (left < SC_ESL_HEADER_SIZE)
 			MALFORMED("list %zu: %zu trailing bytes, shorter than a list header", s.n_lists, left);
-		list_size = le32(l + 16);
-		header_size = le32(l + 20);
-		sig_size = le32(l + 24);
+		list_size = sc_le32(l + 16);
+		header_size = sc_le32(l + 20);
+		sig_size = sc_le32(l + 24);
 		if (list_size < SC_ESL_HEADER_SIZE || list_size > left)
 			MALFORMED("list %zu: SignatureListSize %zu outside 28..%zu", s.n_lists, list_size, left);
 		if (header_size > list_size - SC_ESL_HEADER_SIZE)

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sc-endian.h"
 #include "sc-erofs.h"
 #include "sc-macro.h"
 
@@ -51,21 +52,6 @@ struct sc_erofs {
 	struct window win[WINDOWS];
 	unsigned next_victim;
 };
-
-static inline uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 /*
  * A pointer to @len bytes at @off, valid until the next fetch. Bytes past the
@@ -133,12 +119,12 @@ static int open_common(struct sc_erofs *e)
 	r = fetch(e, EROFS_SUPER_OFFSET, 128, &sb);
 	if (r < 0)
 		return r;
-	if (le32(sb) != EROFS_SUPER_MAGIC_V1)
+	if (sc_le32(sb) != EROFS_SUPER_MAGIC_V1)
 		return -EUCLEAN;
 	blkszbits = sb[12];
 	if (blkszbits < 9 || blkszbits > 16)
 		return -EOPNOTSUPP;
-	incompat = le32(sb + 80);
+	incompat = sc_le32(sb + 80);
 	if (incompat & ~EROFS_FEATURE_INCOMPAT_KNOWN)
 		return -EOPNOTSUPP;
 	if (sb[90] != 0) /* dirblkbits: directory blocks other than the block size */
@@ -146,15 +132,15 @@ static int open_common(struct sc_erofs *e)
 	if (sb[91] != 0) /* long xattr name prefixes */
 		return -EOPNOTSUPP;
 	e->blkszbits = blkszbits;
-	e->root_nid = le16(sb + 14);
-	e->meta_base = (uint64_t)le32(sb + 40) << blkszbits;
-	e->xattr_base = (uint64_t)le32(sb + 44) << blkszbits;
+	e->root_nid = sc_le16(sb + 14);
+	e->meta_base = (uint64_t)sc_le32(sb + 40) << blkszbits;
+	e->xattr_base = (uint64_t)sc_le32(sb + 44) << blkszbits;
 	/*
 	 * The name filter is trusted only as the kernel trusts it (fs/erofs/xattr.c):
 	 * the feature bit set and the superblock's xattr_filter_reserved byte (104)
 	 * zero. Otherwise every xattr is looked up, whatever the filter bits say.
 	 */
-	e->xattr_filter = (le32(sb + 8) & EROFS_FEATURE_COMPAT_XATTR_FILTER) && sb[104] == 0;
+	e->xattr_filter = (sc_le32(sb + 8) & EROFS_FEATURE_COMPAT_XATTR_FILTER) && sb[104] == 0;
 	return 0;
 }
 
@@ -243,25 +229,25 @@ int sc_erofs_inode(struct sc_erofs *e, uint64_t nid, struct sc_erofs_inode *ret)
 	r = fetch(e, ino.pos, 32, &p);
 	if (r < 0)
 		return r;
-	fmt = le16(p);
+	fmt = sc_le16(p);
 	if (fmt & ~EROFS_I_ALL)
 		return -EOPNOTSUPP;
 	ino.layout = (uint8_t)((fmt >> 1) & 7);
 	if (ino.layout >= EROFS_INODE_DATALAYOUT_MAX)
 		return -EOPNOTSUPP;
-	icount = le16(p + 2);
-	ino.mode = le16(p + 4);
+	icount = sc_le16(p + 2);
+	ino.mode = sc_le16(p + 4);
 	if (fmt & 1) { /* extended, 64 bytes */
 		r = fetch(e, ino.pos, 64, &p);
 		if (r < 0)
 			return r;
 		ino.isize = 64;
-		ino.size = le64(p + 8);
+		ino.size = sc_le64(p + 8);
 	} else {
 		ino.isize = 32;
-		ino.size = le32(p + 8);
+		ino.size = sc_le32(p + 8);
 	}
-	ino.raw_blkaddr = le32(p + 16);
+	ino.raw_blkaddr = sc_le32(p + 16);
 	switch (ino.mode & S_IFMT) {
 	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
 		break;
@@ -318,17 +304,17 @@ int sc_erofs_dirent(const uint8_t *blk, size_t len, unsigned i, struct sc_erofs_
 
 	if (len < EROFS_DIRENT_SIZE)
 		return -EUCLEAN;
-	nameoff0 = le16(blk + 8);
+	nameoff0 = sc_le16(blk + 8);
 	/* The first name starts where the entries end: the kernel's check, plus whole entries. */
 	if (nameoff0 < EROFS_DIRENT_SIZE || nameoff0 >= len || nameoff0 % EROFS_DIRENT_SIZE)
 		return -EUCLEAN;
 	if ((size_t)i >= nameoff0 / EROFS_DIRENT_SIZE)
 		return 0;
-	nameoff = le16(blk + (size_t)i * EROFS_DIRENT_SIZE + 8);
+	nameoff = sc_le16(blk + (size_t)i * EROFS_DIRENT_SIZE + 8);
 	if (nameoff < nameoff0 || nameoff >= len)
 		return -EUCLEAN;
 	if ((size_t)i + 1 < nameoff0 / EROFS_DIRENT_SIZE) {
-		end = le16(blk + ((size_t)i + 1) * EROFS_DIRENT_SIZE + 8);
+		end = sc_le16(blk + ((size_t)i + 1) * EROFS_DIRENT_SIZE + 8);
 		if (end < nameoff || end > len)
 			return -EUCLEAN;
 	} else
@@ -336,7 +322,7 @@ int sc_erofs_dirent(const uint8_t *blk, size_t len, unsigned i, struct sc_erofs_
 	n = end - nameoff;
 	if (n == 0 || n > SC_EROFS_NAME_MAX || memchr(blk + nameoff, '/', n) || memchr(blk + nameoff, '\0', n))
 		return -EUCLEAN;
-	ret->nid = le64(blk + (size_t)i * EROFS_DIRENT_SIZE);
+	ret->nid = sc_le64(blk + (size_t)i * EROFS_DIRENT_SIZE);
 	ret->type = blk[(size_t)i * EROFS_DIRENT_SIZE + 10];
 	ret->name_len = (uint8_t)n;
 	memcpy(ret->name, blk + nameoff, n);
@@ -360,7 +346,7 @@ static int xattr_entry(struct sc_erofs *e, uint64_t pos, uint64_t limit, unsigne
 	r = fetch(e, pos, 4, &p);
 	if (r < 0)
 		return r;
-	nlen = p[0], idx = p[1], vsize = le16(p + 2);
+	nlen = p[0], idx = p[1], vsize = sc_le16(p + 2);
 	esize = (4u + nlen + vsize + 3u) & ~3u;
 	if (limit - pos < esize)
 		return -EUCLEAN;
@@ -407,7 +393,7 @@ ssize_t sc_erofs_getxattr(struct sc_erofs *e, const struct sc_erofs_inode *ino, 
 		return r;
 	shared = p[4];
 	if (e->xattr_filter) {
-		uint32_t filter = le32(p), bit = sc_erofs_xxh32(name, name_len, EROFS_XATTR_FILTER_SEED + index) & 31;
+		uint32_t filter = sc_le32(p), bit = sc_erofs_xxh32(name, name_len, EROFS_XATTR_FILTER_SEED + index) & 31;
 
 		if (filter & (1u << bit))
 			return -ENODATA; /* the kernel trusts the filter: the name is absent */
@@ -419,7 +405,7 @@ ssize_t sc_erofs_getxattr(struct sc_erofs *e, const struct sc_erofs_inode *ino, 
 		if (r < 0)
 			return r;
 		for (unsigned i = 0; i < shared; i++)
-			shared_ids[i] = le32(p + 4u * i);
+			shared_ids[i] = sc_le32(p + 4u * i);
 	}
 	end = base + ino->xattr_size;
 	for (pos = base + EROFS_XATTR_IBODY_HEADER_SIZE + 4u * shared; pos < end; pos += esize) {
@@ -466,17 +452,17 @@ uint32_t sc_erofs_xxh32(const void *data, size_t len, uint32_t seed)
 		uint32_t v1 = seed + XXH_P1 + XXH_P2, v2 = seed + XXH_P2, v3 = seed, v4 = seed - XXH_P1;
 
 		for (; end - p >= 16; p += 16) {
-			v1 = xxh_round(v1, le32(p));
-			v2 = xxh_round(v2, le32(p + 4));
-			v3 = xxh_round(v3, le32(p + 8));
-			v4 = xxh_round(v4, le32(p + 12));
+			v1 = xxh_round(v1, sc_le32(p));
+			v2 = xxh_round(v2, sc_le32(p + 4));
+			v3 = xxh_round(v3, sc_le32(p + 8));
+			v4 = xxh_round(v4, sc_le32(p + 12));
 		}
 		h = rotl32(v1, 1) + rotl32(v2, 7) + rotl32(v3, 12) + rotl32(v4, 18);
 	} else
 		h = seed + XXH_P5;
 	h += (uint32_t)len;
 	for (; end - p >= 4; p += 4)
-		h = rotl32(h + le32(p) * XXH_P3, 17) * XXH_P4;
+		h = rotl32(h + sc_le32(p) * XXH_P3, 17) * XXH_P4;
 	for (; p < end; p++)
 		h = rotl32(h + *p * XXH_P5, 11) * XXH_P1;
 	h ^= h >> 15;

@@ -7,24 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sc-endian.h"
 #include "sc-macro.h"
 #include "sc-why.h"
 
 /* fail(r, why, why_size, fmt, ...): the reason into @why, @r returned (common/sc-why.h). */
 #define fail sc_why
-
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 #define SPEC_ID_SIGNATURE "Spec ID Event03" /* with its NUL: 16 bytes */
 #define STARTUP_LOCALITY_SIGNATURE "StartupLocality" /* with its NUL: 16 bytes */
@@ -56,12 +44,12 @@ static int parse_spec_id(struct probe_eventlog *log, size_t *off, char *why, siz
 
 	if (len < 32)
 		return fail(-EMSGSIZE, why, why_size, "event log: truncated in the first event");
-	if (le32(b) != 0 || le32(b + 4) != PROBE_EV_NO_ACTION)
+	if (sc_le32(b) != 0 || sc_le32(b + 4) != PROBE_EV_NO_ACTION)
 		return fail(-EBADMSG, why, why_size, "event log: the first event is not an EV_NO_ACTION in PCR 0");
 	for (int i = 0; i < 20; i++)
 		if (b[8 + i])
 			return fail(-EBADMSG, why, why_size, "event log: the Spec ID event's digest is not zero");
-	data_len = le32(b + 28);
+	data_len = sc_le32(b + 28);
 	if (data_len > len - 32)
 		return fail(-EMSGSIZE, why, why_size, "event log: the Spec ID event's size runs past the end");
 	const uint8_t *e = b + 32;
@@ -70,14 +58,14 @@ static int parse_spec_id(struct probe_eventlog *log, size_t *off, char *why, siz
 		return fail(-EMSGSIZE, why, why_size, "event log: the Spec ID event is too short");
 	if (memcmp(e, SPEC_ID_SIGNATURE, 16) != 0)
 		return fail(-EBADMSG, why, why_size, "event log: no \"Spec ID Event03\" first (not crypto-agile)");
-	log->platform_class = le32(e + 16);
+	log->platform_class = sc_le32(e + 16);
 	if (e[20] != 0 || e[21] != 2)
 		return fail(-EBADMSG, why, why_size, "event log: Spec ID version %u.%u, not 2.0", e[21], e[20]);
 	log->spec_errata = e[22];
 	log->uintn_size = e[23];
 	if (log->uintn_size != 1 && log->uintn_size != 2)
 		return fail(-EBADMSG, why, why_size, "event log: uintnSize %u", log->uintn_size);
-	n_algs = le32(e + 24);
+	n_algs = sc_le32(e + 24);
 	if (n_algs == 0 || n_algs > PROBE_EVENTLOG_ALGS_MAX)
 		return fail(-EBADMSG, why, why_size, "event log: %u algorithms declared", n_algs);
 	p = 28;
@@ -86,7 +74,7 @@ static int parse_spec_id(struct probe_eventlog *log, size_t *off, char *why, siz
 		return fail(-EMSGSIZE, why, why_size, "event log: the algorithm list runs past the Spec ID event");
 	log->n_algs = n_algs;
 	for (size_t i = 0; i < n_algs; i++, p += 4) {
-		uint16_t alg = le16(e + p), size = le16(e + p + 2);
+		uint16_t alg = sc_le16(e + p), size = sc_le16(e + p + 2);
 		size_t known = probe_tpm_hash_size(alg);
 		if (size == 0 || size > PROBE_TPM_HASH_MAX || (known && known != size))
 			return fail(-EBADMSG, why, why_size, "event log: algorithm 0x%04x declared with %u-byte digests",
@@ -113,9 +101,9 @@ static int parse_event2(struct probe_eventlog *log, size_t *off, struct probe_ev
 	ev->offset = o;
 	if (left < 12)
 		return fail(-EMSGSIZE, why, why_size, "event log: truncated event header at offset %zu", o);
-	ev->pcr = le32(b + o);
-	ev->type = le32(b + o + 4);
-	count = le32(b + o + 8);
+	ev->pcr = sc_le32(b + o);
+	ev->type = sc_le32(b + o + 4);
+	count = sc_le32(b + o + 8);
 	o += 12, left -= 12;
 	if (ev->pcr >= PROBE_TPM_PCRS)
 		return fail(-EBADMSG, why, why_size, "event log: PCR index %u at offset %zu", ev->pcr, ev->offset);
@@ -127,7 +115,7 @@ static int parse_event2(struct probe_eventlog *log, size_t *off, struct probe_ev
 		int k;
 		if (left < 2)
 			return fail(-EMSGSIZE, why, why_size, "event log: truncated digest at offset %zu", o);
-		uint16_t alg = le16(b + o);
+		uint16_t alg = sc_le16(b + o);
 		k = probe_eventlog_alg_index(log, alg);
 		if (k < 0)
 			return fail(-EBADMSG, why, why_size, "event log: undeclared algorithm 0x%04x at offset %zu", alg, o);
@@ -142,7 +130,7 @@ static int parse_event2(struct probe_eventlog *log, size_t *off, struct probe_ev
 	}
 	if (left < 4)
 		return fail(-EMSGSIZE, why, why_size, "event log: truncated eventSize at offset %zu", o);
-	ev->data_len = le32(b + o);
+	ev->data_len = sc_le32(b + o);
 	o += 4, left -= 4;
 	if (ev->data_len > PROBE_EVENTLOG_EVENT_DATA_MAX)
 		return fail(-EMSGSIZE, why, why_size, "event log: eventSize %u over %d at offset %zu", ev->data_len,
@@ -280,14 +268,14 @@ int probe_efi_variable_parse(const uint8_t *buf, size_t len, struct probe_efi_va
 	if (len < 32)
 		return -EMSGSIZE;
 	memcpy(v.guid, buf, 16);
-	name_len = le64(buf + 16);
-	data_len = le64(buf + 24);
+	name_len = sc_le64(buf + 16);
+	data_len = sc_le64(buf + 24);
 	if (name_len == 0 || name_len > sizeof(v.name) - 1)
 		return -EBADMSG;
 	if (name_len * 2 > len - 32 || data_len != len - 32 - name_len * 2)
 		return -EBADMSG;
 	for (size_t i = 0; i < name_len; i++) {
-		uint16_t c = le16(buf + 32 + 2 * i);
+		uint16_t c = sc_le16(buf + 32 + 2 * i);
 		if (c < 0x20 || c > 0x7e)
 			return -EBADMSG;
 		v.name[i] = (char)c;
@@ -330,10 +318,10 @@ int probe_eventlog_secureboot(const struct probe_eventlog *log, struct probe_sec
 		}
 		switch (ev->type) {
 		case PROBE_EV_SEPARATOR:
-			if (ev->data_len != 4 || le32(ev->data) != 0)
+			if (ev->data_len != 4 || sc_le32(ev->data) != 0)
 				return fail(-EPERM, why, why_size, "PCR 7 separator at offset %zu: data is not 00000000%s",
 					    ev->offset,
-					    ev->data_len == 4 && le32(ev->data) == 0xffffffffu ? " (a firmware error)" : "");
+					    ev->data_len == 4 && sc_le32(ev->data) == 0xffffffffu ? " (a firmware error)" : "");
 			if (++separators > 1)
 				return fail(-EPERM, why, why_size, "PCR 7: a second separator at offset %zu", ev->offset);
 			break;

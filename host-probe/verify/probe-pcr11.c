@@ -12,6 +12,7 @@
 #include "probe-pcr11.h"
 #include "probe-tpm.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 
 /* The canonical order (systemd src/fundamental/uki.h) and the first stub version measuring each. */
 static const struct {
@@ -46,17 +47,8 @@ static const uint16_t bank_alg[_PROBE_BANK_MAX] = {
 	[PROBE_BANK_SHA512] = PROBE_TPM_ALG_SHA512,
 };
 
-_printf_(3, 4) static int fail(char *why, size_t why_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_size > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_size, fmt, ap);
-		va_end(ap);
-	}
-	return -EBADMSG;
-}
+/* fail(why, why_size, fmt, ...): malformed input, said in @why (common/sc-why.h). */
+#define fail(why, why_size, ...) sc_why(-EBADMSG, why, why_size, __VA_ARGS__)
 
 const char *probe_bank_name(enum probe_bank bank)
 {

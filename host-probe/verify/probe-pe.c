@@ -11,8 +11,10 @@
 #include <openssl/x509v3.h>
 
 #include "probe-pe.h"
+#include "sc-endian.h"
 #include "sc-fileio.h"
 #include "sc-macro.h"
+#include "sc-why.h"
 
 #define DOS_HEADER_SIZE 64u
 #define COFF_HEADER_SIZE 20u
@@ -22,27 +24,8 @@
 #define DATA_DIR_SECURITY 4u
 #define MAX_DATA_DIRS 16u
 
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-_printf_(3, 4) static int fail(char *why, size_t why_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_size > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_size, fmt, ap);
-		va_end(ap);
-	}
-	return -EBADMSG;
-}
+/* fail(why, why_size, fmt, ...): malformed input, said in @why (common/sc-why.h). */
+#define fail(why, why_size, ...) sc_why(-EBADMSG, why, why_size, __VA_ARGS__)
 
 /* The 8-byte name: printable ASCII, then only NULs; no "/N" string-table reference. */
 static int section_name(const uint8_t *p, char ret[9])
@@ -86,16 +69,16 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 		return fail(why, why_size, "%zu bytes: shorter than a DOS header (64)", len);
 	if (d[0] != 'M' || d[1] != 'Z')
 		return fail(why, why_size, "no DOS header (\"MZ\")");
-	lfanew = le32(d + 0x3c);
+	lfanew = sc_le32(d + 0x3c);
 	/* 64-bit arithmetic from here: lfanew and every size are 32-bit, their sums cannot wrap. */
 	if (lfanew < DOS_HEADER_SIZE || (uint64_t)lfanew + 4 + COFF_HEADER_SIZE > len)
 		return fail(why, why_size, "e_lfanew %#x out of range (file of %zu bytes)", lfanew, len);
 	if (memcmp(d + lfanew, "PE\0\0", 4) != 0)
 		return fail(why, why_size, "no PE signature at e_lfanew %#x", lfanew);
 
-	pe.machine = le16(d + lfanew + 4);
-	n_sections = le16(d + lfanew + 6);
-	opt_size = le16(d + lfanew + 20);
+	pe.machine = sc_le16(d + lfanew + 4);
+	n_sections = sc_le16(d + lfanew + 6);
+	opt_size = sc_le16(d + lfanew + 20);
 	if (n_sections == 0 || n_sections > PROBE_PE_MAX_SECTIONS)
 		return fail(why, why_size, "%u sections (1 to %u allowed)", n_sections, PROBE_PE_MAX_SECTIONS);
 	opt_off = lfanew + 4 + COFF_HEADER_SIZE;
@@ -103,7 +86,7 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 		return fail(why, why_size, "optional header of %u bytes past the end of the file", opt_size);
 	if (opt_size < 2)
 		return fail(why, why_size, "optional header of %u bytes: no magic", opt_size);
-	magic = le16(d + opt_off);
+	magic = sc_le16(d + opt_off);
 	if (magic == PE32PLUS_MAGIC) {
 		pe.pe32plus = true;
 		dirs_off = 112;
@@ -115,9 +98,9 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 		return fail(why, why_size, "optional header of %u bytes: shorter than its fixed fields (%u)", opt_size,
 			    dirs_off);
 	pe.checksum_offset = opt_off + 64;
-	pe.size_of_image = le32(d + opt_off + 56);
-	pe.size_of_headers = le32(d + opt_off + 60);
-	n_dirs = le32(d + opt_off + dirs_off - 4);
+	pe.size_of_image = sc_le32(d + opt_off + 56);
+	pe.size_of_headers = sc_le32(d + opt_off + 60);
+	n_dirs = sc_le32(d + opt_off + dirs_off - 4);
 	if (n_dirs > MAX_DATA_DIRS || (uint64_t)dirs_off + 8ull * n_dirs > opt_size)
 		return fail(why, why_size, "%u data directories do not fit the optional header of %u bytes", n_dirs,
 			    opt_size);
@@ -131,8 +114,8 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 
 	if (n_dirs > DATA_DIR_SECURITY) {
 		/* The certificate table is a file offset, not an RVA (PE/COFF 4.7). */
-		uint32_t off = le32(d + opt_off + dirs_off + 8 * DATA_DIR_SECURITY);
-		uint32_t size = le32(d + opt_off + dirs_off + 8 * DATA_DIR_SECURITY + 4);
+		uint32_t off = sc_le32(d + opt_off + dirs_off + 8 * DATA_DIR_SECURITY);
+		uint32_t size = sc_le32(d + opt_off + dirs_off + 8 * DATA_DIR_SECURITY + 4);
 
 		if (size > 0 && ((uint64_t)off + size > len || off < pe.size_of_headers))
 			return fail(why, why_size, "certificate table at %#x (%u bytes) outside the file", off, size);
@@ -153,11 +136,11 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 					    "section %u: a long name (string table reference), which UKIs never use", i);
 			return fail(why, why_size, "section %u: name is not printable ASCII padded with NULs", i);
 		}
-		s->virtual_size = le32(h + 8);
-		s->virtual_address = le32(h + 12);
-		s->size_of_raw_data = le32(h + 16);
-		s->pointer_to_raw_data = le32(h + 20);
-		s->characteristics = le32(h + 36);
+		s->virtual_size = sc_le32(h + 8);
+		s->virtual_address = sc_le32(h + 12);
+		s->size_of_raw_data = sc_le32(h + 16);
+		s->pointer_to_raw_data = sc_le32(h + 20);
+		s->characteristics = sc_le32(h + 36);
 		if (s->size_of_raw_data > 0) {
 			if (s->pointer_to_raw_data < pe.size_of_headers)
 				return fail(why, why_size, "section %s: raw data at %#x inside the headers", s->name,
@@ -186,12 +169,12 @@ int probe_pe_parse(const void *buf, size_t len, struct probe_pe *ret, char *why,
 		/* The COFF symbol table and the string table after it (objcopy keeps them): inside the file.
 		 * PointerToSymbolTable 0 is no table (PE/COFF 3.3), whatever NumberOfSymbols says: Linux's
 		 * x86 EFI header (arch/x86/boot/header.S) says 0 and 1. */
-		uint32_t sym_off = le32(d + lfanew + 12), n_syms = le32(d + lfanew + 16);
+		uint32_t sym_off = sc_le32(d + lfanew + 12), n_syms = sc_le32(d + lfanew + 16);
 
 		if (sym_off != 0) {
 			uint64_t str_off = (uint64_t)sym_off + 18ull * n_syms;
 
-			if (sym_off < DOS_HEADER_SIZE || str_off + 4 > len || str_off + le32(d + str_off) > len)
+			if (sym_off < DOS_HEADER_SIZE || str_off + 4 > len || str_off + sc_le32(d + str_off) > len)
 				return fail(why, why_size, "COFF symbol table at %#x (%u symbols) outside the file", sym_off,
 					    n_syms);
 		}
@@ -354,10 +337,10 @@ int probe_pe_signer_chain(const struct probe_pe *pe, struct probe_pe_cert ret[PR
 	w = pe->data + pe->cert_table_offset;
 	if (pe->cert_table_size < 8)
 		return fail(why, why_size, "certificate table of %u bytes", pe->cert_table_size);
-	wlen = le32(w);
-	if (wlen < 8 || wlen > pe->cert_table_size || le16(w + 4) != 0x0200 || le16(w + 6) != 0x0002)
+	wlen = sc_le32(w);
+	if (wlen < 8 || wlen > pe->cert_table_size || sc_le16(w + 4) != 0x0200 || sc_le16(w + 6) != 0x0002)
 		return fail(why, why_size, "the first WIN_CERTIFICATE is not a PKCS#7 signature (length %u, revision %#x, type %#x)",
-			    wlen, le16(w + 4), le16(w + 6));
+			    wlen, sc_le16(w + 4), sc_le16(w + 6));
 	p = w + 8;
 	p7 = d2i_PKCS7(NULL, &p, (long)(wlen - 8));
 	if (!p7 || !PKCS7_type_is_signed(p7))
