@@ -30,6 +30,12 @@ bool sc_utf8_valid(const char *s, size_t len);
 /* A JSON string of @len bytes, made valid as described above. NULL only on ENOMEM. */
 json_t *sc_json_bytes(const char *s, size_t len);
 
+/* The string at @key of object @o: NULL when @o is no object, @key is absent, or its value is no string. */
+static inline const char *sc_json_get_str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
 /* sc_json_bytes() of a C string; NULL @s gives JSON null. */
 json_t *sc_json_str(const char *s);
 

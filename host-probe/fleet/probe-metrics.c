@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "probe-metrics.h"
+#include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-report.h"
 
@@ -114,39 +115,8 @@ static void mb_seconds(struct mbuf *b, double v)
 	mb_put(b, tmp, (size_t)n);
 }
 
-/* The length of the valid UTF-8 sequence at @s (at most @left bytes), 0 when there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90; /* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f; /* above U+10FFFF */
-	} else
-		return 0;
-	if (left < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-/* A label value between double quotes: \\ \" \n escaped, each invalid UTF-8 byte as \xNN. */
+/* A label value between double quotes: \\ \" \n escaped, each invalid UTF-8 byte as \xNN (the string
+ * ends at its NUL, so sc_utf8_seq_len() never sees one). */
 static void mb_label_value(struct mbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -155,7 +125,7 @@ static void mb_label_value(struct mbuf *b, const char *s)
 
 	mb_put(b, "\"", 1);
 	while (left > 0) {
-		size_t k = utf8_seq(u + run, left);
+		size_t k = sc_utf8_seq_len(u + run, left);
 		unsigned char c = u[run];
 
 		if (k > 0 && c != '\\' && c != '"' && c != '\n') {

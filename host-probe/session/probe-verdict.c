@@ -183,11 +183,6 @@ json_t *probe_verdict_to_json(const struct probe_session *s, int signal, const s
 	return TAKE_PTR(out);
 }
 
-static const char *str(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 /* A guest string on a person's terminal: escaped, and "?" when absent. */
 static void put(FILE *f, const char *s)
 {
@@ -219,11 +214,11 @@ void probe_verdict_print(FILE *f, const struct probe_session *s, const struct pr
 
 	if (report) {
 		fputs("Report:  from machine ", f);
-		put(f, str(sys, "machine_id"));
+		put(f, sc_json_get_str(sys, "machine_id"));
 		fputs(", boot ", f);
-		put(f, str(sys, "boot_id"));
+		put(f, sc_json_get_str(sys, "boot_id"));
 		fputs(", kernel ", f);
-		put(f, str(sys, "kernel_release"));
+		put(f, sc_json_get_str(sys, "kernel_release"));
 		fprintf(f, "\nNonce:   %.16s... echoed (fresh); %u stale or unsolicited report(s) ignored\n", s->nonce,
 			s->stale);
 	}
@@ -238,25 +233,25 @@ void probe_verdict_print(FILE *f, const struct probe_session *s, const struct pr
 
 		if (!c)
 			continue;
-		fprintf(f, "  %-5s %-16s ", tag(str(c, "status")), sc_check_key(id));
-		put(f, str(c, "reason"));
+		fprintf(f, "  %-5s %-16s ", tag(sc_json_get_str(c, "status")), sc_check_key(id));
+		put(f, sc_json_get_str(c, "reason"));
 		fputc('\n', f);
 	}
 	if (v->tpm) {
 		fputs("TPM evidence (checked by the host, not the guest's word):\n", f);
 		json_array_foreach(v->tpm, i, l) {
-			const char *st = str(l, "status");
+			const char *st = sc_json_get_str(l, "status");
 
-			fprintf(f, "  %-6s %-16s ", st && strcmp(st, "proven") == 0 ? "PROVEN" : "FAILED", str(l, "link") ?: "?");
-			put(f, str(l, "reason"));
+			fprintf(f, "  %-6s %-16s ", st && strcmp(st, "proven") == 0 ? "PROVEN" : "FAILED", sc_json_get_str(l, "link") ?: "?");
+			put(f, sc_json_get_str(l, "reason"));
 			fputc('\n', f);
 		}
 	}
 	json_array_foreach(v->links, i, l) {
 		fputs("  broken link: ", f);
-		put(f, str(l, "link"));
+		put(f, sc_json_get_str(l, "link"));
 		fputs(": ", f);
-		put(f, str(l, "reason"));
+		put(f, sc_json_get_str(l, "reason"));
 		fputc('\n', f);
 	}
 	if (v->outcome == PROBE_NO_REPORT) {
@@ -274,10 +269,10 @@ void probe_verdict_print(FILE *f, const struct probe_session *s, const struct pr
 		const char *first = NULL;
 
 		json_array_foreach(v->tpm, i, l) {
-			if (strcmp(str(l, "status") ?: "", "proven") == 0)
+			if (strcmp(sc_json_get_str(l, "status") ?: "", "proven") == 0)
 				proven++;
 			else if (!first)
-				first = str(l, "link");
+				first = sc_json_get_str(l, "link");
 		}
 		fprintf(f, "\nVerdict: %s (the host checked the VM's TPM evidence: %zu of %zu links proven, the first to fail ",
 			probe_outcome_title(v->outcome), proven, total);

@@ -390,11 +390,6 @@ int probe_ek_cert_check(const uint8_t *der, size_t der_len, const char *ca_bundl
 
 /* ---- the session's challenge ---- */
 
-static const char *str(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 static int cred_fail(struct probe_credential_state *st, int r, const char *fmt, ...) _printf_(3, 4);
 static int cred_fail(struct probe_credential_state *st, int r, const char *fmt, ...)
 {
@@ -429,11 +424,11 @@ static int parse_ek_doc(const void *doc_text, size_t len, const char *nonce, uin
 		if (!known)
 			return fail(-EBADMSG, why, why_size, "an unknown key");
 	}
-	if (!str(doc, "schema") || strcmp(str(doc, "schema"), SC_EK_SCHEMA) != 0)
+	if (!sc_json_get_str(doc, "schema") || strcmp(sc_json_get_str(doc, "schema"), SC_EK_SCHEMA) != 0)
 		return fail(-EBADMSG, why, why_size, "schema is not %s", SC_EK_SCHEMA);
-	if (!str(doc, "nonce") || strcmp(str(doc, "nonce"), nonce) != 0)
+	if (!sc_json_get_str(doc, "nonce") || strcmp(sc_json_get_str(doc, "nonce"), nonce) != 0)
 		return fail(-EBADMSG, why, why_size, "it names another nonce");
-	if (!str(doc, "ek_public") || probe_base64_decode(str(doc, "ek_public"), PROBE_TPM_PUBLIC_MAX, pub, pub_len) < 0)
+	if (!sc_json_get_str(doc, "ek_public") || probe_base64_decode(sc_json_get_str(doc, "ek_public"), PROBE_TPM_PUBLIC_MAX, pub, pub_len) < 0)
 		return fail(-EBADMSG, why, why_size, "ek_public is not base64 of at most %u bytes", PROBE_TPM_PUBLIC_MAX);
 	v = json_object_get(doc, "ek_cert");
 	if (!v || (!json_is_null(v) && !json_is_string(v)))
@@ -462,8 +457,8 @@ int probe_credential_challenge(const struct probe_credential_config *cfg, const 
 	if (!cfg || !nonce || !sc_nonce_valid(nonce, strlen(nonce)))
 		return cred_fail(st, -EINVAL, "no credential configuration or nonce");
 	/* The AK of the evidence the quote is signed with. */
-	if (!str(evidence, "ak_public") ||
-	    probe_base64_decode(str(evidence, "ak_public"), PROBE_TPM_PUBLIC_MAX, &ak_raw, &ak_len) < 0 ||
+	if (!sc_json_get_str(evidence, "ak_public") ||
+	    probe_base64_decode(sc_json_get_str(evidence, "ak_public"), PROBE_TPM_PUBLIC_MAX, &ak_raw, &ak_len) < 0 ||
 	    probe_tpm2b_public_parse(ak_raw, ak_len, &ak, why, sizeof(why)) < 0)
 		return cred_fail(st, -EBADMSG, "AK not bound to the EK: the evidence's ak_public does not parse");
 	if (probe_tpm_ak_check(&ak, why, sizeof(why)) < 0)
@@ -561,10 +556,10 @@ int probe_credential_check_answer(struct probe_credential_state *st, const char 
 		if (!known)
 			return cred_fail(st, -EPERM, "AK not bound to the EK: the answer has an unknown key");
 	}
-	if (!str(doc, "schema") || strcmp(str(doc, "schema"), SC_ANSWER_SCHEMA) != 0 || !str(doc, "nonce") ||
-	    strcmp(str(doc, "nonce"), nonce) != 0)
+	if (!sc_json_get_str(doc, "schema") || strcmp(sc_json_get_str(doc, "schema"), SC_ANSWER_SCHEMA) != 0 || !sc_json_get_str(doc, "nonce") ||
+	    strcmp(sc_json_get_str(doc, "nonce"), nonce) != 0)
 		return cred_fail(st, -EPERM, "AK not bound to the EK: the answer is not for this nonce");
-	if (sc_hex_decode(str(doc, "answer"), got, sizeof(got)) < 0)
+	if (sc_hex_decode(sc_json_get_str(doc, "answer"), got, sizeof(got)) < 0)
 		return cred_fail(st, -EPERM, "AK not bound to the EK: the answer is not 64 hex characters");
 	if (CRYPTO_memcmp(got, st->answer, sizeof(got)) != 0)
 		return cred_fail(st, -EPERM,

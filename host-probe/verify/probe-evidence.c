@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "sc-endian.h"
 #include "sc-openssl.h"
 #include "probe-evidence.h"
 #include "probe-eventlog.h"
@@ -123,11 +124,6 @@ int probe_cert_der(const char *path, uint8_t **ret, size_t *ret_len)
 	return probe_cert_der_mem(buf, len, ret, ret_len);
 }
 
-static const char *str(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 struct decoded {
 	uint8_t *ak, *quote, *sig, *eventlog, *userlog;
 	size_t ak_len, quote_len, sig_len, eventlog_len, userlog_len;
@@ -163,19 +159,19 @@ static int decode(json_t *ev, struct decoded *d, char *why, size_t why_size)
 		if (!known)
 			return sc_why(-EBADMSG, why, why_size, "unknown key");
 	}
-	if (!str(ev, "schema") || strcmp(str(ev, "schema"), SC_EVIDENCE_SCHEMA) != 0)
+	if (!sc_json_get_str(ev, "schema") || strcmp(sc_json_get_str(ev, "schema"), SC_EVIDENCE_SCHEMA) != 0)
 		return sc_why(-EBADMSG, why, why_size, "schema is not %s", SC_EVIDENCE_SCHEMA);
-	if (!str(ev, "ak_public") || probe_base64_decode(str(ev, "ak_public"), PROBE_TPM_PUBLIC_MAX, &d->ak, &d->ak_len) < 0)
+	if (!sc_json_get_str(ev, "ak_public") || probe_base64_decode(sc_json_get_str(ev, "ak_public"), PROBE_TPM_PUBLIC_MAX, &d->ak, &d->ak_len) < 0)
 		return sc_why(-EBADMSG, why, why_size, "ak_public is not base64 of at most %u bytes",
 		              PROBE_TPM_PUBLIC_MAX);
-	if (!str(ev, "quote") || probe_base64_decode(str(ev, "quote"), PROBE_TPM_ATTEST_MAX, &d->quote, &d->quote_len) < 0)
+	if (!sc_json_get_str(ev, "quote") || probe_base64_decode(sc_json_get_str(ev, "quote"), PROBE_TPM_ATTEST_MAX, &d->quote, &d->quote_len) < 0)
 		return sc_why(-EBADMSG, why, why_size, "quote is not base64 of at most %u bytes", PROBE_TPM_ATTEST_MAX);
-	if (!str(ev, "signature") ||
-	    probe_base64_decode(str(ev, "signature"), PROBE_TPM_SIGNATURE_MAX, &d->sig, &d->sig_len) < 0)
+	if (!sc_json_get_str(ev, "signature") ||
+	    probe_base64_decode(sc_json_get_str(ev, "signature"), PROBE_TPM_SIGNATURE_MAX, &d->sig, &d->sig_len) < 0)
 		return sc_why(-EBADMSG, why, why_size, "signature is not base64 of at most %u bytes",
 		              PROBE_TPM_SIGNATURE_MAX);
-	if (!str(ev, "eventlog") ||
-	    probe_base64_decode(str(ev, "eventlog"), SC_EVIDENCE_EVENTLOG_MAX, &d->eventlog, &d->eventlog_len) < 0)
+	if (!sc_json_get_str(ev, "eventlog") ||
+	    probe_base64_decode(sc_json_get_str(ev, "eventlog"), SC_EVIDENCE_EVENTLOG_MAX, &d->eventlog, &d->eventlog_len) < 0)
 		return sc_why(-EBADMSG, why, why_size, "eventlog is not base64 of at most %u bytes",
 		              SC_EVIDENCE_EVENTLOG_MAX);
 	v = json_object_get(ev, "userspace_log");
@@ -199,7 +195,7 @@ static int decode(json_t *ev, struct decoded *d, char *why, size_t why_size)
 		if (!(SC_EVIDENCE_PCR_MASK & (1u << pcr)))
 			continue;
 		snprintf(name, sizeof(name), "%u", pcr);
-		if (sc_hex_decode(str(bank, name), d->values + d->values_len, 32) < 0)
+		if (sc_hex_decode(sc_json_get_str(bank, name), d->values + d->values_len, 32) < 0)
 			return sc_why(-EBADMSG, why, why_size, "pcrs.sha256.%u is not 64 hex characters", pcr);
 		d->values_len += 32;
 	}
@@ -417,11 +413,6 @@ int probe_evidence_pcr9_events(const struct probe_eventlog *log, const uint8_t *
 	return 0;
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Guest bytes for a message: printable ASCII only, at most 48 characters. */
 static void printable(const uint8_t *d, size_t n, char *out, size_t out_size)
 {
@@ -509,7 +500,7 @@ int probe_evidence_pcr4_events(const struct probe_eventlog *log, const struct pr
 				return sc_why(-EPERM, why, why_size, "PCR 4: a second boot attempt (\"Calling EFI Application from Boot Option\" again)");
 			break;
 		case PROBE_EV_SEPARATOR:
-			if (e->data_len != 4 || le32(e->data) != 0)
+			if (e->data_len != 4 || sc_le32(e->data) != 0)
 				return sc_why(-EPERM, why, why_size, "PCR 4: the separator's data is not 00000000");
 			if (++separators > 1)
 				return sc_why(-EPERM, why, why_size, "PCR 4: a second separator at offset %zu",
@@ -854,9 +845,9 @@ static bool link_binding(struct verification *v)
 		return false;
 	}
 	sc_evidence_report_sha256(v->x->report, v->x->report_len, report_sha);
-	if (!str(v->ev, "nonce") || strcmp(str(v->ev, "nonce"), v->x->nonce) != 0)
+	if (!sc_json_get_str(v->ev, "nonce") || strcmp(sc_json_get_str(v->ev, "nonce"), v->x->nonce) != 0)
 		say(v, PROBE_LINK_BINDING, false, "the evidence names another nonce");
-	else if (!str(v->ev, "report_sha256") || strcmp(str(v->ev, "report_sha256"), report_sha) != 0)
+	else if (!sc_json_get_str(v->ev, "report_sha256") || strcmp(sc_json_get_str(v->ev, "report_sha256"), report_sha) != 0)
 		say(v, PROBE_LINK_BINDING, false, "the evidence is for other report bytes than those received");
 	else
 		say(v, PROBE_LINK_BINDING, true, "the evidence names our nonce and the report received");

@@ -142,11 +142,6 @@ int probe_policy_load(const char *path, const char *vm_name, const char *vm_uuid
 	return r;
 }
 
-static const char *str(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 static int fail(json_t *links, const char *link, const char *reason)
 {
 	return json_array_append_new(links, json_pack("{s:s, s:o}", "link", link, "reason", sc_json_str(reason ? reason : "?")));
@@ -182,7 +177,7 @@ json_t *probe_policy_check(const struct probe_policy *p, json_t *report)
 {
 	_cleanup_json_ json_t *links = json_array();
 	json_t *checks = json_object_get(report, "checks");
-	const char *kind = str(report, "seal_kind");
+	const char *kind = sc_json_get_str(report, "seal_kind");
 	unsigned required = sc_required_checks(kind && strcmp(kind, "dm-verity") == 0,
 					       json_object_get(checks, "objects") != NULL);
 
@@ -190,17 +185,17 @@ json_t *probe_policy_check(const struct probe_policy *p, json_t *report)
 		return NULL;
 	for (unsigned id = 0; id < _SC_CHECK_MAX; id++) {
 		json_t *c = json_object_get(checks, sc_check_key(id));
-		const char *status = str(c, "status");
+		const char *status = sc_json_get_str(c, "status");
 		char buf[512];
 
 		if (!(required & (1u << id)) || (status && strcmp(status, "pass") == 0))
 			continue;
-		snprintf(buf, sizeof(buf), "%s: %s", status ? status : "missing", str(c, "reason") ?: "");
+		snprintf(buf, sizeof(buf), "%s: %s", status ? status : "missing", sc_json_get_str(c, "reason") ?: "");
 		if (fail(links, sc_check_key(id), buf) < 0)
 			return NULL;
 	}
 	if (p->require_secure_boot) {
-		const char *mode = str(json_object_get(checks, "secure_boot"), "mode");
+		const char *mode = sc_json_get_str(json_object_get(checks, "secure_boot"), "mode");
 
 		if (!mode || (strcmp(mode, "user") != 0 && strcmp(mode, "deployed") != 0))
 			if (fail(links, "policy:secure_boot", "Secure Boot is not in user or deployed mode") < 0)
@@ -216,13 +211,13 @@ json_t *probe_policy_check(const struct probe_policy *p, json_t *report)
 	} else {
 		json_t *digests = json_object_get(json_object_get(checks, "cmdline"), "digests"), *d;
 		json_t *root = json_object_get(checks, "root_mount");
-		const char *measured = str(json_object_get(checks, "composefs_image"), "measured");
+		const char *measured = sc_json_get_str(json_object_get(checks, "composefs_image"), "measured");
 		bool named = false, foreign = false;
 		size_t i;
 
 		/* Every digest the cmdline names must be allowed, and the root mounted from one. */
 		json_array_foreach(digests, i, d) {
-			if (allowed(p, str(d, "algorithm"), str(d, "digest")))
+			if (allowed(p, sc_json_get_str(d, "algorithm"), sc_json_get_str(d, "digest")))
 				named = true;
 			else
 				foreign = true;
@@ -233,11 +228,11 @@ json_t *probe_policy_check(const struct probe_policy *p, json_t *report)
 				 !named ? "the reported kernel cmdline names no digest the policy allows"
 					: "the reported kernel cmdline names a digest the policy does not allow") < 0)
 				return NULL;
-		if (!str(root, "digest")) {
+		if (!sc_json_get_str(root, "digest")) {
 			if (fail(links, "policy:digest",
 				 "the report names no composefs image mounted as the root (see root_mount), so none the policy allows") < 0)
 				return NULL;
-		} else if (!allowed(p, NULL, str(root, "digest")))
+		} else if (!allowed(p, NULL, sc_json_get_str(root, "digest")))
 			if (fail(links, "policy:digest", "the root is mounted from a composefs image the policy does not allow") < 0)
 				return NULL;
 		if (!measured) {

@@ -13,11 +13,6 @@
 #include "sc-macro.h"
 #include "sc-why.h"
 
-static const char *str(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 /* One record's JSON object (already parsed), record number @n for messages. */
 static int userlog_record(json_t *rec, unsigned n, struct probe_userlog *ul, char *why, size_t why_size)
 {
@@ -43,7 +38,7 @@ static int userlog_record(json_t *rec, unsigned n, struct probe_userlog *ul, cha
 	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= PROBE_TPM_PCRS)
 		return sc_why(-EBADMSG, why, why_size, "record %u: \"pcr\" is not a PCR index 0-23", n);
 	pcr = json_integer_value(v);
-	if (!str(rec, "content_type") || strcmp(str(rec, "content_type"), "systemd") != 0)
+	if (!sc_json_get_str(rec, "content_type") || strcmp(sc_json_get_str(rec, "content_type"), "systemd") != 0)
 		return sc_why(-EBADMSG, why, why_size, "record %u: content_type is not \"systemd\"", n);
 	if (!json_is_object(content))
 		return sc_why(-EBADMSG, why, why_size, "record %u: \"content\" is not an object", n);
@@ -66,13 +61,13 @@ static int userlog_record(json_t *rec, unsigned n, struct probe_userlog *ul, cha
 		              _PROBE_BANK_MAX);
 
 	if (pcr == 11) {
-		word = probe_pcr11_phase_word(str(content, "string"));
+		word = probe_pcr11_phase_word(sc_json_get_str(content, "string"));
 		if (!word)
 			return sc_why(-EPERM, why, why_size, "record %u: a PCR 11 measurement that is not a systemd-pcrphase word (\"%.40s\")",
-			              n, str(content, "string") ?: "(none)");
-		if (str(content, "eventType") && strcmp(str(content, "eventType"), "phase") != 0)
+			              n, sc_json_get_str(content, "string") ?: "(none)");
+		if (sc_json_get_str(content, "eventType") && strcmp(sc_json_get_str(content, "eventType"), "phase") != 0)
 			return sc_why(-EPERM, why, why_size, "record %u: phase word %s with eventType \"%.32s\"", n,
-			              word, str(content, "eventType"));
+			              word, sc_json_get_str(content, "eventType"));
 		if (ul->n_phases >= PROBE_PCR11_MAX_PHASES)
 			return sc_why(-EMSGSIZE, why, why_size, "more than %u PCR 11 records", PROBE_PCR11_MAX_PHASES);
 	} else if (SC_EVIDENCE_PCR_MASK & (1u << pcr)) {
@@ -82,19 +77,19 @@ static int userlog_record(json_t *rec, unsigned n, struct probe_userlog *ul, cha
 
 	json_array_foreach(digests, i, d) {
 		uint8_t got[PROBE_PCR_DIGEST_MAX], want[PROBE_PCR_DIGEST_MAX];
-		const char *alg = str(d, "hashAlg");
+		const char *alg = sc_json_get_str(d, "hashAlg");
 		enum probe_bank bank;
 
-		if (!json_is_object(d) || json_object_size(d) != 2 || !alg || !str(d, "digest"))
+		if (!json_is_object(d) || json_object_size(d) != 2 || !alg || !sc_json_get_str(d, "digest"))
 			return sc_why(-EBADMSG, why, why_size, "record %u: digest %zu is not {\"hashAlg\", \"digest\"}",
 			              n, i);
 		/* systemd writes the lowercase names; nothing else is taken. */
 		if (probe_bank_from_name(alg, &bank) < 0 || strcmp(alg, probe_bank_name(bank)) != 0)
 			return sc_why(-EBADMSG, why, why_size, "record %u: unknown hashAlg \"%.16s\"", n, alg);
 		for (size_t m = 0; m < i; m++)
-			if (strcmp(alg, str(json_array_get(digests, m), "hashAlg")) == 0)
+			if (strcmp(alg, sc_json_get_str(json_array_get(digests, m), "hashAlg")) == 0)
 				return sc_why(-EBADMSG, why, why_size, "record %u: two %s digests", n, alg);
-		if (sc_hex_decode(str(d, "digest"), got, probe_bank_size(bank)) < 0)
+		if (sc_hex_decode(sc_json_get_str(d, "digest"), got, probe_bank_size(bank)) < 0)
 			return sc_why(-EBADMSG, why, why_size, "record %u: the %s digest is not %zu lowercase hex bytes",
 			              n, alg, probe_bank_size(bank));
 		if (!word)

@@ -47,11 +47,6 @@ int probe_image_file(const char *dir, const char *name, char **ret, char *why, s
 	return 0;
 }
 
-static const char *str(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 int probe_manifest_load(const char *dir, struct probe_manifest *ret, char *why, size_t why_size)
 {
 	_cleanup_free_ char *path = NULL, *buf = NULL;
@@ -72,13 +67,13 @@ int probe_manifest_load(const char *dir, struct probe_manifest *ret, char *why, 
 	if (!json_is_object(m))
 		return sc_why(-EINVAL, why, why_size, "%s: line %d: %s", path, err.line,
 		              m ? "not a JSON object" : err.text);
-	d = str(m, "digest");
+	d = sc_json_get_str(m, "digest");
 	if (!d || sc_digest_from_hex(d, strlen(d), SC_HASH_NONE, &ret->digest) < 0)
 		return sc_why(-EINVAL, why, why_size, "%s: \"digest\" is not a 64 or 128 character lowercase hex digest",
 		              path);
-	names[0] = ret->root = str(m, "root") ?: "root.img";
-	names[1] = ret->vars = str(m, "vars") ?: "vars.fd";
-	names[2] = ret->esp = str(json_object_get(json_object_get(m, "esps"), "sealed"), "esp") ?: "esp.img";
+	names[0] = ret->root = sc_json_get_str(m, "root") ?: "root.img";
+	names[1] = ret->vars = sc_json_get_str(m, "vars") ?: "vars.fd";
+	names[2] = ret->esp = sc_json_get_str(json_object_get(json_object_get(m, "esps"), "sealed"), "esp") ?: "esp.img";
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
 		if (!probe_plain_name(names[i]))
 			return sc_why(-EINVAL, why, why_size, "%s: file name \"%.60s\" is not a plain file name", path,
@@ -96,7 +91,7 @@ void probe_manifest_done(struct probe_manifest *m)
 
 const char *probe_manifest_esp(const struct probe_manifest *m, const char *variant, char *buf, size_t buf_size)
 {
-	const char *name = str(json_object_get(json_object_get(m->doc, "esps"), variant), "esp");
+	const char *name = sc_json_get_str(json_object_get(json_object_get(m->doc, "esps"), variant), "esp");
 
 	if (!name) {
 		if (!probe_plain_name(variant))
