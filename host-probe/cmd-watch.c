@@ -474,7 +474,28 @@ static unsigned ms(unsigned long s)
 	return (unsigned)(s * 1000u);
 }
 
-int verb_watch(int argc, char **argv)
+/* The sources of VMs watch feeds its fleet from. */
+struct watch_sources {
+	struct probe_fleet_sockdir *sockdirs[4];
+#if HAVE_LIBVIRT
+	struct probe_libvirt *lv;
+#endif
+};
+
+/* What watch was asked to do: its options, read and checked before anything is set up. */
+struct watch_opts {
+	struct cli_common o;
+	const char *socket_dirs[4];
+	unsigned n_socket_dirs;
+	const char *state_dir, *tpm_uki, *tpm_keys, *ek_ca;
+	const char *metrics_listen, *textfile, *libvirt_uri;
+	unsigned long interval, stale;
+	bool all_events, reconnect;
+};
+
+#define WATCH_GO (-1) /* a step went well: the next one follows (otherwise a step returns the exit status) */
+
+static int watch_parse(int argc, char **argv, struct watch_opts *p)
 {
 	enum {
 		O_SOCKET_DIR = 0x100,
@@ -506,57 +527,41 @@ int verb_watch(int argc, char **argv)
 		CLI_POLICY_OPTIONS,
 		{},
 	};
-	struct cli_common o = { .timeout = 0 };
-	struct cli_policy *cp = &o.policy;
-	struct probe_fleet_config cfg = { .keep_connection = true };
-	struct watch w = { .out_flags = -1, .out_fd = STDOUT_FILENO };
-	struct probe_fleet_sockdir *sockdirs[4] = { NULL };
-	const char *socket_dirs[4] = { NULL }, *state_dir = NULL, *tpm_uki = NULL, *tpm_keys = NULL, *ek_ca = NULL;
-	unsigned n_socket_dirs = 0;
-	const char *metrics_listen = NULL, *textfile = NULL;
-	unsigned long interval = 30, stale = 0;
-	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
-	_cleanup_event_ sd_event *e = NULL;
-	struct probe_policy fixed;
-	char why[600];
-	int c, r, rc = EXIT_USAGE;
-	const char *libvirt_uri = NULL;
-#if HAVE_LIBVIRT
-	struct probe_libvirt *lv = NULL;
-#endif
+	struct cli_policy *cp = &p->o.policy;
+	int c, r;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
 		case O_SOCKET_DIR:
-			if (n_socket_dirs >= ELEMENTSOF(socket_dirs)) {
-				fprintf(stderr, "sealcheck-probe watch: --socket-dir: at most %zu\n", ELEMENTSOF(socket_dirs));
+			if (p->n_socket_dirs >= ELEMENTSOF(p->socket_dirs)) {
+				fprintf(stderr, "sealcheck-probe watch: --socket-dir: at most %zu\n", ELEMENTSOF(p->socket_dirs));
 				return EXIT_USAGE;
 			}
-			socket_dirs[n_socket_dirs++] = optarg;
+			p->socket_dirs[p->n_socket_dirs++] = optarg;
 			break;
 		case O_LIBVIRT:
 #if HAVE_LIBVIRT
 			/* --libvirt URI as two words: the next word when it is a URI. */
 			if (!optarg && optind < argc && probe_libvirt_is_uri(argv[optind]))
 				optarg = argv[optind++];
-			libvirt_uri = optarg ?: PROBE_LIBVIRT_DEFAULT_URI;
+			p->libvirt_uri = optarg ?: PROBE_LIBVIRT_DEFAULT_URI;
 			break;
 #else
 			fputs("sealcheck-probe watch: --libvirt: this sealcheck-probe was built without libvirt (meson -Dlibvirt)\n", stderr);
 			return EXIT_USAGE;
 #endif
 		case O_INTERVAL:
-			if (cli_parse_seconds("watch", "--interval", optarg, 86400, &interval) < 0)
+			if (cli_parse_seconds("watch", "--interval", optarg, 86400, &p->interval) < 0)
 				return EXIT_USAGE;
 			break;
 		case O_STALE:
-			if (cli_parse_seconds("watch", "--stale", optarg, 30 * 86400, &stale) < 0)
+			if (cli_parse_seconds("watch", "--stale", optarg, 30 * 86400, &p->stale) < 0)
 				return EXIT_USAGE;
 			break;
 		case O_EVENTS:
 			if (strcmp(optarg, "all") == 0)
-				w.all_events = true;
+				p->all_events = true;
 			else if (strcmp(optarg, "verdict") != 0) {
 				fputs("sealcheck-probe watch: --events ", stderr);
 				sc_term_fput(stderr, optarg, strlen(optarg) > 40 ? 40 : strlen(optarg), 0);
@@ -565,19 +570,19 @@ int verb_watch(int argc, char **argv)
 			}
 			break;
 		case O_RECONNECT:
-			cfg.keep_connection = false;
+			p->reconnect = true;
 			break;
 		case O_STATE_DIR:
-			state_dir = optarg;
+			p->state_dir = optarg;
 			break;
 		case O_TPM_UKI:
-			tpm_uki = optarg;
+			p->tpm_uki = optarg;
 			break;
 		case O_TPM_KEYS:
-			tpm_keys = optarg;
+			p->tpm_keys = optarg;
 			break;
 		case O_TPM_EK_CA:
-			ek_ca = optarg;
+			p->ek_ca = optarg;
 			break;
 		case O_METRICS_LISTEN: {
 			struct sockaddr_storage ss;
@@ -595,11 +600,11 @@ int verb_watch(int argc, char **argv)
 			      stderr);
 			return EXIT_USAGE;
 #endif
-			metrics_listen = optarg;
+			p->metrics_listen = optarg;
 			break;
 		}
 		case O_TEXTFILE:
-			textfile = optarg;
+			p->textfile = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -608,7 +613,7 @@ int verb_watch(int argc, char **argv)
 			fputs("sealcheck-probe watch: --vm: watch names each VM by its socket's file name\n", stderr);
 			return EXIT_USAGE;
 		default:
-			r = cli_common_option("watch", c, optarg, &o);
+			r = cli_common_option("watch", c, optarg, &p->o);
 			if (r > 0)
 				break;
 			if (r < 0)
@@ -621,7 +626,7 @@ int verb_watch(int argc, char **argv)
 		fputs("sealcheck-probe watch: no arguments, only options (see --help)\n", stderr);
 		return EXIT_USAGE;
 	}
-	if (!n_socket_dirs && !libvirt_uri) {
+	if (!p->n_socket_dirs && !p->libvirt_uri) {
 		fputs("sealcheck-probe watch: give a source of VMs: --socket-dir DIR or --libvirt [URI]\n", stderr);
 		return EXIT_USAGE;
 	}
@@ -635,48 +640,68 @@ int verb_watch(int argc, char **argv)
 		      stderr);
 		return EXIT_USAGE;
 	}
-	if (state_dir || tpm_uki || tpm_keys || ek_ca) {
-		if (!state_dir || !tpm_uki || !tpm_keys) {
+	return WATCH_GO;
+}
+
+/* The fleet's configuration from the options: rounds, deadlines and, with --state-dir, the TPM evidence. */
+static int watch_configure(const struct watch_opts *p, struct cli_tpm *tpm, struct probe_fleet_config *cfg)
+{
+	if (p->state_dir || p->tpm_uki || p->tpm_keys || p->ek_ca) {
+		/* The keys and the UKI, once for all; each VM adds its own AK Name and counters (no AK here:
+		 * an empty one, not NULL, which memcpy() may not be given even for 0 bytes). */
+		static const uint8_t no_ak[1];
+
+		if (!p->state_dir || !p->tpm_uki || !p->tpm_keys) {
 			fputs("sealcheck-probe watch: --state-dir, --tpm-uki and --tpm-keys go together (and --tpm-ek-ca "
 			      "with them)\n",
 			      stderr);
 			return EXIT_USAGE;
 		}
-		if (ek_ca && access(ek_ca, R_OK) < 0) {
-			fprintf(stderr, "sealcheck-probe watch: --tpm-ek-ca %s: %s\n", ek_ca, strerror(errno));
+		if (p->ek_ca && access(p->ek_ca, R_OK) < 0) {
+			fprintf(stderr, "sealcheck-probe watch: --tpm-ek-ca %s: %s\n", p->ek_ca, strerror(errno));
 			return EXIT_USAGE;
 		}
-		if (access(state_dir, R_OK | X_OK) < 0) {
-			fprintf(stderr, "sealcheck-probe watch: --state-dir %s: %s\n", state_dir, strerror(errno));
+		if (access(p->state_dir, R_OK | X_OK) < 0) {
+			fprintf(stderr, "sealcheck-probe watch: --state-dir %s: %s\n", p->state_dir, strerror(errno));
 			return EXIT_USAGE;
 		}
-		if (access(tpm_uki, R_OK) < 0) {
-			fprintf(stderr, "sealcheck-probe watch: --tpm-uki %s: %s\n", tpm_uki, strerror(errno));
+		if (access(p->tpm_uki, R_OK) < 0) {
+			fprintf(stderr, "sealcheck-probe watch: --tpm-uki %s: %s\n", p->tpm_uki, strerror(errno));
 			return EXIT_USAGE;
 		}
-		/* The keys and the UKI, once for all; each VM adds its own AK Name and counters (no AK here:
-		 * an empty one, not NULL, which memcpy() may not be given even for 0 bytes). */
-		static const uint8_t no_ak[1];
-
-		if (cli_tpm_prepare("watch", tpm_keys, no_ak, 0, tpm_uki, NULL, NULL, &tpm) < 0)
+		if (cli_tpm_prepare("watch", p->tpm_keys, no_ak, 0, p->tpm_uki, NULL, NULL, tpm) < 0)
 			return EXIT_USAGE;
-		cfg.state_dir = state_dir;
-		cfg.tpm = &tpm.x;
-		cfg.ek_ca_file = ek_ca;
+		cfg->state_dir = p->state_dir;
+		cfg->tpm = &tpm->x;
+		cfg->ek_ca_file = p->ek_ca;
 	}
-	cfg.interval_ms = ms(interval);
-	cfg.timeout_ms = o.timeout ? ms(o.timeout) : (interval < 20 ? ms(interval) : 20000u);
+	cfg->keep_connection = !p->reconnect;
+	cfg->interval_ms = ms(p->interval);
+	cfg->timeout_ms = p->o.timeout ? ms(p->o.timeout) : (p->interval < 20 ? ms(p->interval) : 20000u);
 	/* A TPM VM's round also waits for its quote and maybe activation (seconds of TPM work under TCG):
 	 * 20 s unless --timeout says otherwise; rounds never overlap, so it may exceed the interval. */
-	cfg.tpm_timeout_ms = o.timeout ? ms(o.timeout) : 20000u;
-	cfg.stale_ms = stale ? ms(stale) : 3u * ms(interval);
-	cfg.allow_setup_mode = cp->allow_setup_mode;
+	cfg->tpm_timeout_ms = p->o.timeout ? ms(p->o.timeout) : 20000u;
+	cfg->stale_ms = p->stale ? ms(p->stale) : 3u * ms(p->interval);
+	cfg->allow_setup_mode = p->o.policy.allow_setup_mode;
 	/* The socket is there (it was found), so a refused connect is a VM not listening: ask twice a second, not ten times. */
-	cfg.session.retry_ms = 500;
-	cfg.log = on_log;
-	w.tty = isatty(STDOUT_FILENO);
-	w.json = o.json || !w.tty;
-	w.policy_file = cp->policy_file;
+	cfg->session.retry_ms = 500;
+	cfg->log = on_log;
+	return WATCH_GO;
+}
+
+/* The loop, its signals, the fleet and its policy, the outputs, then the sources of VMs. */
+static int watch_setup(struct watch *w, const struct watch_opts *p, const struct probe_fleet_config *cfg,
+		       struct watch_sources *src)
+{
+	const struct cli_policy *cp = &p->o.policy;
+	struct probe_policy fixed;
+	char why[600];
+	int r;
+
+	w->tty = isatty(STDOUT_FILENO);
+	w->json = p->o.json || !w->tty;
+	w->all_events = p->all_events;
+	w->policy_file = cp->policy_file;
 
 	/* A session's 256 KiB frame buffer is mmap'd: its untouched pages never count, and go when it ends. */
 	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
@@ -692,97 +717,126 @@ int verb_watch(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	r = probe_block_signals();
 	if (r >= 0)
-		r = sd_event_new(&e);
+		r = sd_event_new(&w->event);
 	if (r >= 0)
-		r = sd_event_add_signal(e, NULL, SIGTERM, on_stop, &w);
+		r = sd_event_add_signal(w->event, NULL, SIGTERM, on_stop, w);
 	if (r >= 0)
-		r = sd_event_add_signal(e, NULL, SIGINT, on_stop, &w);
+		r = sd_event_add_signal(w->event, NULL, SIGINT, on_stop, w);
 	if (r >= 0)
-		r = sd_event_add_signal(e, NULL, SIGHUP, on_reload, &w);
+		r = sd_event_add_signal(w->event, NULL, SIGHUP, on_reload, w);
 	if (r >= 0)
-		r = probe_fleet_new(e, &cfg, &w.fleet);
+		r = probe_fleet_new(w->event, cfg, &w->fleet);
 	if (r < 0) {
 		fprintf(stderr, "sealcheck-probe watch: setting up the event loop: %s\n", strerror(-r));
-		goto out;
+		return EXIT_USAGE;
 	}
-	w.event = e;
 	if (cp->policy_file) {
-		r = probe_fleet_load_policy(w.fleet, cp->policy_file, why, sizeof(why));
+		r = probe_fleet_load_policy(w->fleet, cp->policy_file, why, sizeof(why));
 		if (r < 0) {
 			fputs("sealcheck-probe watch: --policy ", stderr);
 			sc_term_fput(stderr, why, strlen(why), 0);
 			fputc('\n', stderr);
-			goto out;
+			return EXIT_USAGE;
 		}
 	} else {
 		if (cli_make_policy("watch", cp, NULL, NULL, &fixed) < 0)
-			goto out;
-		probe_fleet_set_policy(w.fleet, &fixed);
+			return EXIT_USAGE;
+		probe_fleet_set_policy(w->fleet, &fixed);
 	}
 	/* Never block the loop on a slow reader: lines and frames wait in memory (capped) until stdout takes them. */
-	out_setup(&w);
-	if (!w.json) {
-		r = sd_event_add_time_relative(e, &w.redraw, CLOCK_MONOTONIC, 0, 100000, on_redraw, &w);
+	out_setup(w);
+	if (!w->json) {
+		r = sd_event_add_time_relative(w->event, &w->redraw, CLOCK_MONOTONIC, 0, 100000, on_redraw, w);
 		if (r >= 0)
-			r = sd_event_source_set_enabled(w.redraw, SD_EVENT_ON);
+			r = sd_event_source_set_enabled(w->redraw, SD_EVENT_ON);
 		if (r < 0) {
 			fprintf(stderr, "sealcheck-probe watch: setting up the table: %s\n", strerror(-r));
-			goto out;
+			return EXIT_USAGE;
 		}
 	}
-	r = probe_fleet_add_listener(w.fleet, on_change, &w);
-	if (r >= 0 && (metrics_listen || textfile)) {
-		r = probe_metrics_fleet_new(w.fleet, metrics_listen, textfile, &w.metrics);
+	r = probe_fleet_add_listener(w->fleet, on_change, w);
+	if (r >= 0 && (p->metrics_listen || p->textfile)) {
+		r = probe_metrics_fleet_new(w->fleet, p->metrics_listen, p->textfile, &w->metrics);
 		if (r < 0)
-			fprintf(stderr, "sealcheck-probe watch: --metrics-listen %s: %s\n", metrics_listen ?: "-", strerror(-r));
-		else if (metrics_listen)
-			fprintf(stderr, "sealcheck-probe watch: metrics on port %u\n", probe_metrics_fleet_port(w.metrics));
+			fprintf(stderr, "sealcheck-probe watch: --metrics-listen %s: %s\n", p->metrics_listen ?: "-",
+				strerror(-r));
+		else if (p->metrics_listen)
+			fprintf(stderr, "sealcheck-probe watch: metrics on port %u\n", probe_metrics_fleet_port(w->metrics));
 		if (r >= 0 && cp->policy_file)
-			probe_metrics_fleet_policy_loaded(w.metrics, 1);
+			probe_metrics_fleet_policy_loaded(w->metrics, 1);
 	}
-	for (unsigned i = 0; r >= 0 && i < n_socket_dirs; i++) {
-		r = probe_fleet_sockdir_new(w.fleet, socket_dirs[i], &sockdirs[i]);
+	for (unsigned i = 0; r >= 0 && i < p->n_socket_dirs; i++) {
+		r = probe_fleet_sockdir_new(w->fleet, p->socket_dirs[i], &src->sockdirs[i]);
 		if (r < 0)
-			fprintf(stderr, "sealcheck-probe watch: --socket-dir %s: %s\n", socket_dirs[i], strerror(-r));
+			fprintf(stderr, "sealcheck-probe watch: --socket-dir %s: %s\n", p->socket_dirs[i], strerror(-r));
 	}
 	/* Hook: further sources (--libvirt) start here. */
 #if HAVE_LIBVIRT
-	if (r >= 0 && libvirt_uri) {
-		r = probe_fleet_libvirt_new(w.fleet, libvirt_uri, &lv);
+	if (r >= 0 && p->libvirt_uri) {
+		r = probe_fleet_libvirt_new(w->fleet, p->libvirt_uri, &src->lv);
 		if (r < 0)
 			fprintf(stderr, "sealcheck-probe watch: --libvirt: %s\n", strerror(-r));
 	}
 #endif
-	if (r < 0)
-		goto out;
+	return r < 0 ? EXIT_USAGE : WATCH_GO;
+}
 
-	r = sd_event_loop(e);
+static int watch_run(struct watch *w)
+{
+	int r = sd_event_loop(w->event);
+
 	if (r < 0) {
 		fprintf(stderr, "sealcheck-probe watch: the event loop failed: %s\n", strerror(-r));
-		rc = EXIT_USAGE;
-	} else
-		rc = 0;
-out:
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The sources before the fleet they feed, the fleet before the metrics it calls to the end, then the output. */
+static void watch_teardown(struct watch *w, struct watch_sources *src, int rc)
+{
 #if HAVE_LIBVIRT
-	lv = probe_libvirt_free(lv); /* before the fleet it feeds */
+	src->lv = probe_libvirt_free(src->lv);
 	probe_libvirt_event_flush();
 #endif
-	for (unsigned i = 0; i < n_socket_dirs; i++)
-		sockdirs[i] = probe_fleet_sockdir_free(sockdirs[i]); /* before the fleet they feed */
-	w.fleet = probe_fleet_free(w.fleet);
-	w.metrics = probe_metrics_fleet_free(w.metrics); /* after the fleet, which calls its listener to the end */
-	sd_event_source_disable_unref(w.redraw);
-	sd_event_source_disable_unref(w.out_io);
-	if (w.out_len && !w.out_broken) {
+	for (size_t i = 0; i < ELEMENTSOF(src->sockdirs); i++)
+		src->sockdirs[i] = probe_fleet_sockdir_free(src->sockdirs[i]);
+	w->fleet = probe_fleet_free(w->fleet);
+	w->metrics = probe_metrics_fleet_free(w->metrics);
+	sd_event_source_disable_unref(w->redraw);
+	sd_event_source_disable_unref(w->out_io);
+	if (w->out_len && !w->out_broken) {
 		/* What is still queued goes out now, for at most 5 s. */
-		(void)sc_write_all(w.out_fd, w.out, w.out_len, sc_now_ms() + 5000);
+		(void)sc_write_all(w->out_fd, w->out, w->out_len, sc_now_ms() + 5000);
 	}
-	if (w.out_nonblock)
-		(void)fcntl(STDOUT_FILENO, F_SETFL, w.out_flags);
-	if (w.out_fd != STDOUT_FILENO)
-		close(w.out_fd);
-	free(w.out);
-	if (w.tty && !w.json && rc == 0)
+	if (w->out_nonblock)
+		(void)fcntl(STDOUT_FILENO, F_SETFL, w->out_flags);
+	if (w->out_fd != STDOUT_FILENO)
+		close(w->out_fd);
+	free(w->out);
+	w->event = sd_event_unref(w->event);
+	if (w->tty && !w->json && rc == 0)
 		fputc('\n', stdout);
+}
+
+int verb_watch(int argc, char **argv)
+{
+	struct watch_opts p = { .interval = 30 };
+	struct probe_fleet_config cfg = { 0 };
+	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
+	struct watch w = { .out_flags = -1, .out_fd = STDOUT_FILENO };
+	struct watch_sources src = { 0 };
+	int rc;
+
+	rc = watch_parse(argc, argv, &p);
+	if (rc != WATCH_GO)
+		return rc;
+	rc = watch_configure(&p, &tpm, &cfg);
+	if (rc != WATCH_GO)
+		return rc;
+	rc = watch_setup(&w, &p, &cfg, &src);
+	if (rc == WATCH_GO)
+		rc = watch_run(&w);
+	watch_teardown(&w, &src, rc);
 	return rc;
 }
