@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sealcheck-probe: the host side. One verb a file (cmd-*.c), each with its
- * own options; the attestation itself is the probe core's (libprobe-core:
- * probe-session, probe-attest, probe-policy, probe-verdict, probe-vm).
+ * own options; what they share is probe-cli.c and probe-attest.c, the rest
+ * is the rooms below (verify/, session/, vm/, libvirt/, fleet/: README.md).
  * Exit status: 0 sealed, 1 not sealed, 2 no valid report, no policy or error.
  */
 #include <stdio.h>

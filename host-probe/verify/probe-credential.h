@@ -11,8 +11,9 @@
  * answer is HMAC-SHA256(secret, nonce) (common/sc-evidence.h). Right answer:
  * the AK is pinned (ak.name) and later boots compare Names.
  *
- * As go-attestation's ActivationParameters.Generate and Keylime's registrar
- * (tpm-rules 19-20). Every byte of the EK document came from the guest.
+ * As go-attestation's ActivationParameters.Generate (attest/activation.go)
+ * and Keylime's registrar (keylime/registrar_common.py: the EK certificate's
+ * chain, then MakeCredential to the EK for the AK's Name). Every byte of the EK document came from the guest.
  * Functions return 0 or a negative errno with a NUL-terminated reason in @why.
  */
 #pragma once

@@ -5,8 +5,9 @@
  * it: parsing, replay into a PCR bank, and the PCR 7 Secure Boot state.
  *
  * The log is guest data and proves nothing by itself: only its replay
- * matching PCRs a verified quote covers ties it to the TPM (tpm-rules 6-12,
- * go-attestation attest/eventlog.go and secureboot.go). All fields are
+ * matching PCRs a verified quote covers ties it to the TPM (go-attestation
+ * attest/eventlog.go and attest/secureboot.go; TCG PC Client Platform
+ * Firmware Profile, section 10). All fields are
  * little-endian. The first event is the SHA-1-format TCG_PCClientPCREvent
  * carrying the "Spec ID Event03" structure that declares the algorithms and
  * their digest sizes; every TCG_PCR_EVENT2 after it carries exactly one
@@ -125,7 +126,7 @@ struct probe_secureboot {
 };
 
 /*
- * probe_eventlog_secureboot() - the PCR 7 rules (tpm-rules 8-12): only
+ * probe_eventlog_secureboot() - the PCR 7 rules (go-attestation attest/secureboot.go ParseSecurebootState, stricter): only
  * EV_EFI_VARIABLE_DRIVER_CONFIG, EV_EFI_VARIABLE_AUTHORITY, EV_SEPARATOR
  * and EV_EFI_ACTION "DMA Protection Disabled" in PCR 7; each event's every
  * digest (of the algorithms we can hash) equals the hash of its data;

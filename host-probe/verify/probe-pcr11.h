@@ -2,7 +2,8 @@
 /*
  * PCR 11 of a Unified Kernel Image, predicted on the host from its PE sections
  * as systemd-stub measures them and systemd-measure calculates them
- * (docs reference tpm-rules 13-16).
+ * (systemd src/measure/measure-tool.c, src/fundamental/uki.h, the UAPI
+ * group's UKI specification).
  *
  * From a PCR of zeros, for each measured section in the canonical order that
  * is present with a non-zero VirtualSize: extend H(name with its leading dot

@@ -101,7 +101,7 @@ int probe_tpm2b_public_parse(const uint8_t *buf, size_t len, struct probe_tpm_pu
 
 /*
  * probe_tpm_ak_check() - the attestation key rules go-attestation applies
- * (attest/activation.go; tpm-rules 19): fixedTPM, fixedParent,
+ * (attest/activation.go, checkAKParameters): fixedTPM, fixedParent,
  * sensitiveDataOrigin, restricted, sign and not decrypt; no symmetric
  * algorithm; a signing scheme that fits the key (RSASSA/RSAPSS for RSA,
  * ECDSA for ECC) with SHA-256 or stronger; nameAlg SHA-256 or stronger;
