@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The fleet benchmark (issue 10): `sealcheck-probe watch` on one event loop against
+"""The fleet benchmark: `sealcheck-probe watch` on one event loop against
 the same simulated guests attested by one `sealcheck-probe attest` process each.
 
     tests/bench/fleet-bench.py --probe BUILD/host-probe/sealcheck-probe [--json OUT]

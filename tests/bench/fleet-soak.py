@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The fleet soak (issue 10): `sealcheck-probe watch` over 1,000 simulated guests with
+"""The fleet soak: `sealcheck-probe watch` over 1,000 simulated guests with
 churn for a long time, its memory and descriptors sampled, every verdict accounted for.
 
     tests/bench/fleet-soak.py --probe BUILD/host-probe/sealcheck-probe [--duration S]

@@ -9,7 +9,7 @@ report, in one write. `sealcheck-probe attest --socket S --expect-digest D
 --json` runs RUNS times (after one unrecorded warm-up run); each run must end
 SEALED (exit 0). Printed: median and p90 (nearest rank) of
   - the probe's own `seconds` field (connect to verdict, as the probe measures
-    it; the probe of issue 8's start counts whole milliseconds),
+    it; the probe before its sd-event rework counted whole milliseconds),
   - the guest's view: from accepting the probe's connection to the probe
     hanging up, which it does once it has its verdict (perf_counter),
   - the wall time of the whole command (process start to exit).

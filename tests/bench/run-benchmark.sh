@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The deep-verification benchmark (issue 4), inside a 6.12 guest under QEMU
+# The deep-verification benchmark, inside a 6.12 guest under QEMU
 # (fs-verity needs the guest kernel). For each object count N: a generated
 # store (most objects under 16 KiB, about 1 % up to 1 MiB, random bytes), its
 # EROFS image, fs-verity enabled in the guest; then, warm (median of 3) and

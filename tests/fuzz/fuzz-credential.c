@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Credential activation's outside data (common/sc-evidence.h, host-probe/probe-credential.h). The
+ * Credential activation's outside data (common/sc-evidence.h, host-probe/verify/probe-credential.h). The
  * first byte picks the parser, the rest is its input:
  *   0  the agent's parse of the host's challenge frame (sc_credential_challenge_parse)
  *   1  the host's handling of the agent's EK document: parse, EK public area, EK certificate chain

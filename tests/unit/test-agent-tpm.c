@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The agent's TPM evidence (agent/core/sc-tpm.h) against a real swtpm on
- * loopback, checked by the host's own verifier (host-probe/probe-tpm.h):
+ * loopback, checked by the host's own verifier (host-probe/verify/probe-tpm.h):
  * the AK from the endorsement template, the quote over the binding of one
  * report, the PCR values in more than one TPM2_PCR_Read, the E payload.
  * Exit 77 (skipped) only when swtpm is not installed.

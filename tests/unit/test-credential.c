@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Binding the AK to the EK (host-probe/probe-credential.h, agent/core/sc-tpm.h):
+ * Binding the AK to the EK (host-probe/verify/probe-credential.h, agent/core/sc-tpm.h):
  *  - known answers for KDFa and the credential blob with an injected seed,
  *    from an independent reference (tests/unit/credential-kat.py, python's
  *    `cryptography`), and RSA-OAEP "IDENTITY\0" opened by OpenSSL's private key;

@@ -82,7 +82,7 @@ static void test_rejections(void **state)
 		      "unknown check");
 }
 
-/* TPM evidence (a later issue) fits in v1 without a new version. */
+/* TPM evidence (docs/evidence.md) fits in v1 without a new version. */
 static void test_evidence_room(void **state)
 {
 	size_t len, off;

@@ -2,7 +2,7 @@
 # A probe killed outright (SIGKILL: no handler runs) while its VM boots:
 # its QEMU and swtpm must die with it (parent-death signal), and the work
 # directory it cannot remove (the vars copy, the UKI, a TPM state) names its
-# owner; the next run removes it before making its own (host-probe/probe-workdir.h).
+# owner; the next run removes it before making its own (host-probe/vm/probe-workdir.h).
 #   tests/vm/test-killed.sh SEALCHECK SEALCHECK_PROBE IMAGE_CACHE_DIR
 VM_TEST_NAME=test-killed
 . "$(dirname "$0")/lib.sh"

@@ -14,7 +14,7 @@ img=$("$vm_srcdir/tests/vm/sealed-image.sh" "$sealcheck" "$cache" "$guest")
 work=$(mktemp -d "${TMPDIR:-/tmp}/sealcheck-probe-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-want_rc=0 want_link= want_console= want_listed= args=() timeout=150
+want_rc=0 want_link= want_console= want_console_line= want_listed= args=() timeout=150
 case $case in
 sealed) ;;
 systemd-sealed) timeout=300 ;;  # systemd as init: the agent runs as units/sealcheck-agent.service
@@ -44,7 +44,16 @@ corrupted-unread-object)
 		{ echo "not ok - $case: nothing to damage"; exit 1; }
 	want_rc=1 want_link=objects want_listed=/usr/share/sealcheck-demo/payload.bin
 	;;
-bad-key) want_rc=2 want_console="Access Denied|Security Violation|denied|Failed|fail" args=(--esp badkey) timeout=45 ;;
+bad-key)
+	# The firmware itself must refuse the UKI, not any later failure: DxeImageVerificationLib
+	# (edk2 SecurityPkg) denies an image whose signer is not in db with EFI_ACCESS_DENIED, and
+	# OVMF's boot manager prints the failed load (edk2 OvmfPkg/Library/PlatformBmPrintScLib/
+	# StatusCodeHandler.c: "%a: failed to %a %s \"%s\" from %s: %r"; edk2 since 2025 adds
+	# " -- rejected probably by Secure Boot"). Debian 12's OVMF (edk2 2022.11) prints e.g.
+	#   BdsDxe: failed to load Boot0001 "UEFI Non-Block Boot Device" from PciRoot(0x0)/Pci(0x1,0x0): Access Denied
+	want_rc=2 want_console="Access Denied|Security Violation|denied|Failed|fail" args=(--esp badkey) timeout=45
+	want_console_line='BdsDxe: failed to load Boot[0-9A-F]{4} "[^"]*" from [^ ]+: Access Denied( -- rejected probably by Secure Boot)?'
+	;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
 
@@ -115,6 +124,11 @@ if [ -n "$want_console" ]; then
 	else
 		bad "console excerpt lacks /$want_console/:"; jq -r .console_tail "$work/out.json"
 	fi
+fi
+if [ -n "$want_console_line" ]; then
+	# A whole line of the console excerpt, not a word anywhere in it.
+	line=$(jq -r '.console_tail // ""' "$work/out.json" | grep -xE "$want_console_line" | head -n 1) || true
+	[ -n "$line" ] && ok "the firmware refused it: $line" || bad "no console line matches /^$want_console_line\$/"
 fi
 echo "# $case: $(jq -r '.seconds' "$work/out.json") s to the report or deadline, accel $(jq -r .vm.accel "$work/out.json")"
 exit $fail

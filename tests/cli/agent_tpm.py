@@ -7,6 +7,7 @@ sends a nonce and checks that the report frame is followed by an 'E' frame
 whose quote binds that nonce and exactly the report bytes it received.
 
     agent_tpm.py --sealcheck BIN --fixtures DIR --preload SO CASE
+    agent_tpm.py --list
 CASE: evidence (a TPM: R then E), no-device (libraries, no TPM device: R alone),
 off (--tpm off: R alone), fixture-root (no TCTI under --root: R alone),
 ek-request (after R and E the host asks for the EK: the bytes that come back
@@ -39,12 +40,12 @@ import tty
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
 import fake_host  # noqa: E402
 import status_cases  # noqa: E402
 
 # The cases that talk to the TPM past the evidence: EK requests and credential challenges.
 SWTPM_CASES = ("ek-request", "ek-flood", "challenge-newest", "challenge-then-malformed")
+CASES = ("evidence", "no-device", "off", "fixture-root") + SWTPM_CASES
 KEYS = {"schema", "nonce", "report_sha256", "ak_public", "quote", "signature", "pcrs", "eventlog", "userspace_log"}
 PCRS = {"0", "1", "2", "3", "4", "5", "7", "9", "11", "12"}
 
@@ -123,11 +124,17 @@ def check_evidence(nonce, report, e, eventlog, fails):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--sealcheck", required=True)
-    p.add_argument("--fixtures", required=True)
-    p.add_argument("--preload", required=True)
-    p.add_argument("case", choices=["evidence", "no-device", "off", "fixture-root"] + list(SWTPM_CASES))
+    p.add_argument("--sealcheck")
+    p.add_argument("--fixtures")
+    p.add_argument("--preload")
+    p.add_argument("--list", action="store_true", help="print the cases, one a line (tests/meson.build)")
+    p.add_argument("case", nargs="?", choices=CASES)
     a = p.parse_args()
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    if not (a.sealcheck and a.fixtures and a.preload and a.case):
+        p.error("--sealcheck, --fixtures, --preload and a CASE are required")
     if a.case in SWTPM_CASES + ("evidence", "off") and not shutil.which("swtpm"):
         print("1..0 # SKIP swtpm is not installed")
         return 77

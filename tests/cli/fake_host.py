@@ -6,6 +6,7 @@ A pty stands in for the virtio-serial port: the agent opens the slave with
 agent POLLHUP, as a host disconnect does on a virtio-serial port.
 
     fake_host.py --sealcheck BIN --fixtures DIR --preload SO CASE
+    fake_host.py --list
 (a sealed tree is made from the real capture, as tests/cli/status_cases.py does)
 """
 import argparse
@@ -20,8 +21,10 @@ import tempfile
 import tty
 import zlib
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import status_cases  # noqa: E402
+
+CASES = ("answers", "garbage-then-nonce", "huge-input", "host-gone", "no-port", "nonce-burst", "nonce-again")
 
 
 def frame(kind, payload):
@@ -70,12 +73,17 @@ def read_reports(fd, seconds, want):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--sealcheck", required=True)
-    p.add_argument("--fixtures", required=True)
-    p.add_argument("--preload", required=True)
-    p.add_argument("case", choices=["answers", "garbage-then-nonce", "huge-input", "host-gone",
-                                    "no-port", "nonce-burst", "nonce-again"])
+    p.add_argument("--sealcheck")
+    p.add_argument("--fixtures")
+    p.add_argument("--preload")
+    p.add_argument("--list", action="store_true", help="print the cases, one a line (tests/meson.build)")
+    p.add_argument("case", nargs="?", choices=CASES)
     a = p.parse_args()
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    if not (a.sealcheck and a.fixtures and a.preload and a.case):
+        p.error("--sealcheck, --fixtures, --preload and a CASE are required")
     with tempfile.TemporaryDirectory(prefix="sealcheck-fake-host-") as tmp:
         tree = status_cases.Tree(a.fixtures, "snakeoil-user", tmp)
         status_cases.sealed(tree)
