@@ -69,9 +69,11 @@ int probe_manifest_load(const char *dir, struct probe_manifest *ret, char *why, 
 		return sc_why(r, why, why_size, "%s: %s (is %s an image made by the builder?)", path,
 		              r == -EFBIG ? "larger than 16 MiB" : strerror(-r), dir);
 	m = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (!m)
+		return sc_why(-EINVAL, why, why_size, "%s: line %d: %s", path, err.line, err.text);
+	/* A parse that succeeded leaves no position in err (jansson's json_error_t: line -1). */
 	if (!json_is_object(m))
-		return sc_why(-EINVAL, why, why_size, "%s: line %d: %s", path, err.line,
-		              m ? "not a JSON object" : err.text);
+		return sc_why(-EINVAL, why, why_size, "%s: not a JSON object", path);
 	d = str(m, "digest");
 	if (!d || sc_digest_from_hex(d, strlen(d), SC_HASH_NONE, &ret->digest) < 0)
 		return sc_why(-EINVAL, why, why_size, "%s: \"digest\" is not a 64 or 128 character lowercase hex digest",
