@@ -56,7 +56,9 @@ int probe_manifest_load(const char *dir, struct probe_manifest *ret, char *why, 
 {
 	_cleanup_free_ char *path = NULL, *buf = NULL;
 	_cleanup_json_ json_t *m = NULL;
+	static const char *const keys[] = { "root", "vars", "esp" };
 	json_error_t err;
+	json_t *esps, *sealed;
 	const char *d, *names[3];
 	size_t len;
 	int r;
@@ -78,9 +80,23 @@ int probe_manifest_load(const char *dir, struct probe_manifest *ret, char *why, 
 	if (!d || sc_digest_from_hex(d, strlen(d), SC_HASH_NONE, &ret->digest) < 0)
 		return sc_why(-EINVAL, why, why_size, "%s: \"digest\" is not a 64 or 128 character lowercase hex digest",
 		              path);
+	/* A name of another type is no name: refused, never replaced by the default below. */
+	esps = json_object_get(m, "esps");
+	sealed = json_object_get(esps, "sealed");
+	if (esps && !json_is_object(esps))
+		return sc_why(-EINVAL, why, why_size, "%s: \"esps\" is not an object", path);
+	if (sealed && !json_is_object(sealed))
+		return sc_why(-EINVAL, why, why_size, "%s: \"esps.sealed\" is not an object", path);
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		json_t *v = json_object_get(i < 2 ? m : sealed, keys[i]);
+
+		if (v && !json_is_string(v))
+			return sc_why(-EINVAL, why, why_size, "%s: \"%s%s\" is not a string", path,
+			              i < 2 ? "" : "esps.sealed.", keys[i]);
+	}
 	names[0] = ret->root = str(m, "root") ?: "root.img";
 	names[1] = ret->vars = str(m, "vars") ?: "vars.fd";
-	names[2] = ret->esp = str(json_object_get(json_object_get(m, "esps"), "sealed"), "esp") ?: "esp.img";
+	names[2] = ret->esp = str(sealed, "esp") ?: "esp.img";
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
 		if (!probe_plain_name(names[i]))
 			return sc_why(-EINVAL, why, why_size, "%s: file name \"%.60s\" is not a plain file name", path,
