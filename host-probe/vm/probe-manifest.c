@@ -51,7 +51,9 @@ int probe_manifest_load(const char *dir, struct probe_manifest *ret, char *why, 
 {
 	_cleanup_free_ char *path = NULL, *buf = NULL;
 	_cleanup_json_ json_t *m = NULL;
+	static const char *const keys[] = { "root", "vars", "esp" };
 	json_error_t err;
+	json_t *esps, *sealed;
 	const char *d, *names[3];
 	size_t len;
 	int r;
@@ -64,16 +66,32 @@ int probe_manifest_load(const char *dir, struct probe_manifest *ret, char *why, 
 		return sc_why(r, why, why_size, "%s: %s (is %s an image made by the builder?)", path,
 		              r == -EFBIG ? "larger than 16 MiB" : strerror(-r), dir);
 	m = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (!m)
+		return sc_why(-EINVAL, why, why_size, "%s: line %d: %s", path, err.line, err.text);
+	/* A parse that succeeded leaves no position in err (jansson's json_error_t: line -1). */
 	if (!json_is_object(m))
-		return sc_why(-EINVAL, why, why_size, "%s: line %d: %s", path, err.line,
-		              m ? "not a JSON object" : err.text);
+		return sc_why(-EINVAL, why, why_size, "%s: not a JSON object", path);
 	d = sc_json_get_str(m, "digest");
 	if (!d || sc_digest_from_hex(d, strlen(d), SC_HASH_NONE, &ret->digest) < 0)
 		return sc_why(-EINVAL, why, why_size, "%s: \"digest\" is not a 64 or 128 character lowercase hex digest",
 		              path);
+	/* A name of another type is no name: refused, never replaced by the default below. */
+	esps = json_object_get(m, "esps");
+	sealed = json_object_get(esps, "sealed");
+	if (esps && !json_is_object(esps))
+		return sc_why(-EINVAL, why, why_size, "%s: \"esps\" is not an object", path);
+	if (sealed && !json_is_object(sealed))
+		return sc_why(-EINVAL, why, why_size, "%s: \"esps.sealed\" is not an object", path);
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		json_t *v = json_object_get(i < 2 ? m : sealed, keys[i]);
+
+		if (v && !json_is_string(v))
+			return sc_why(-EINVAL, why, why_size, "%s: \"%s%s\" is not a string", path,
+			              i < 2 ? "" : "esps.sealed.", keys[i]);
+	}
 	names[0] = ret->root = sc_json_get_str(m, "root") ?: "root.img";
 	names[1] = ret->vars = sc_json_get_str(m, "vars") ?: "vars.fd";
-	names[2] = ret->esp = sc_json_get_str(json_object_get(json_object_get(m, "esps"), "sealed"), "esp") ?: "esp.img";
+	names[2] = ret->esp = sc_json_get_str(sealed, "esp") ?: "esp.img";
 	for (size_t i = 0; i < ELEMENTSOF(names); i++)
 		if (!probe_plain_name(names[i]))
 			return sc_why(-EINVAL, why, why_size, "%s: file name \"%.60s\" is not a plain file name", path,

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe-pe.h"
 #include "probe-spawn.h"
 #include "probe-sbref.h"
 #include "probe-swtpm.h"
@@ -231,11 +232,47 @@ struct direct_boot {
 	char kernel[320], initrd[320], cmdline[4096];
 };
 
+int probe_vm_write_section(const struct probe_pe *pe, const char *name, const char *path, char *why,
+			   size_t why_size)
+{
+	const struct probe_pe_section *sec = NULL;
+	const uint8_t *p = NULL;
+	size_t len = 0;
+	_cleanup_close_ int fd = -1;
+
+	for (unsigned i = 0; i < pe->n_sections; i++) {
+		if (strcmp(pe->sections[i].name, name) != 0)
+			continue;
+		/* objcopy would write both with the gap between them; which one a stub uses is not ours to guess. */
+		if (sec)
+			return sc_why(-EBADMSG, why, why_size, "the UKI has more than one %s section", name);
+		sec = &pe->sections[i];
+	}
+	if (sec)
+		probe_pe_section_raw(pe, sec, &p, &len);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return sc_why(-errno, why, why_size, "%s: %s", path, strerror(errno));
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return sc_why(n < 0 ? -errno : -EIO, why, why_size, "%s: %s", path,
+				      strerror(n < 0 ? errno : EIO));
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static int extract_uki(const char *esp, const char *workdir, const char *log, struct direct_boot *d, char *why,
 		       size_t why_size)
 {
 	_cleanup_free_ char *cmd = NULL;
-	char uki[320], sec[32], path[340];
+	_cleanup_(probe_pe_done) struct probe_pe pe = { 0 };
+	char uki[320], path[340], inner[400];
 	size_t len;
 	int r;
 
@@ -247,18 +284,19 @@ static int extract_uki(const char *esp, const char *workdir, const char *log, st
 		if (r < 0)
 			return sc_why(r, why, why_size, "extracting the UKI from %s (mcopy) failed", esp);
 	}
+	/* Read by the strict PE reader (at most PROBE_PE_FILE_MAX), as for PCR 11: no objcopy. */
+	r = probe_pe_load(uki, &pe, inner, sizeof(inner));
+	if (r < 0)
+		return sc_why(r, why, why_size, "the UKI in %s: %s", esp, inner);
 	snprintf(d->kernel, sizeof(d->kernel), "%s/linux", workdir);
 	snprintf(d->initrd, sizeof(d->initrd), "%s/initrd", workdir);
 	for (int i = 0; i < 3; i++) {
 		const char *name = i == 0 ? ".linux" : i == 1 ? ".initrd" : ".cmdline";
-		char out[340];
-		const char *argv[] = { "objcopy", "-O", "binary", sec, uki, out, NULL };
 
-		snprintf(sec, sizeof(sec), "--only-section=%s", name);
-		snprintf(out, sizeof(out), "%s/%s", workdir, name + 1);
-		r = probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS);
+		snprintf(path, sizeof(path), "%s/%s", workdir, name + 1);
+		r = probe_vm_write_section(&pe, name, path, inner, sizeof(inner));
 		if (r < 0)
-			return sc_why(r, why, why_size, "extracting %s from the UKI (objcopy) failed", name);
+			return sc_why(r, why, why_size, "extracting %s from the UKI: %s", name, inner);
 	}
 	snprintf(path, sizeof(path), "%s/cmdline", workdir);
 	r = sc_read_file_capped(path, sizeof(d->cmdline) - 1, &cmd, &len);

@@ -20,7 +20,7 @@
 #include "probe-manifest.h"
 #include "probe-swtpm.h"
 
-#define PROBE_HELPER_TIMEOUT_MS 60000 /* virt-fw-vars, mcopy, objcopy */
+#define PROBE_HELPER_TIMEOUT_MS 60000 /* virt-fw-vars, mcopy */
 
 enum probe_firmware {
 	PROBE_FW_UEFI_SECURE = 0, /* OVMF secboot code + an enrolled variable store */
@@ -87,3 +87,17 @@ int probe_kvm_usable(char *why, size_t why_size);
  * errno with @why.
  */
 int probe_vm_esp_path(const struct probe_vm *vm, const char *image_dir, char **ret, char *why, size_t why_size);
+
+/*
+ * probe_vm_write_section() - the bytes of @pe's section @name to the new file
+ * @path (O_CREAT|O_EXCL|O_NOFOLLOW, 0600): the BIOS boot's kernel, initrd and
+ * cmdline. The bytes are probe_pe_section_raw()'s, min(VirtualSize,
+ * SizeOfRawData), which is what `objcopy -O binary --only-section=NAME`
+ * wrote (BFD takes a padded image section's virtual size: binutils'
+ * bfd/peicode.h, coff_swap_scnhdr_in). A section the UKI lacks gives an
+ * empty file, as objcopy did; one it holds twice is -EBADMSG. 0, or a
+ * negative errno with @why.
+ */
+struct probe_pe;
+int probe_vm_write_section(const struct probe_pe *pe, const char *name, const char *path, char *why,
+			   size_t why_size);

@@ -11,10 +11,13 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "probe-evidence.h"
 #include "probe-pcr11.h"
 #include "probe-pe.h"
+#include "probe-vm.h"
 #include "sc-digest.h"
 #include "sc-fileio.h"
 #include "sc-macro.h"
@@ -593,6 +596,126 @@ static void test_load(void **state)
 	probe_pe_done(&pe);
 }
 
+/*
+ * The BIOS boot's kernel, initrd and cmdline, written out of the UKI by the
+ * PE reader (probe_vm_write_section(), in place of objcopy): byte for byte
+ * the payloads make-fixtures.sh put into the fixture, rebuilt here from its
+ * recipe, the section's file-alignment padding not included (VirtualSize <
+ * SizeOfRawData for the 3000-byte kernel).
+ */
+static void section_file(const char *dir, const char *name, char *ret, size_t size)
+{
+	snprintf(ret, size, "%s/%s", dir, name);
+}
+
+static void assert_file(const char *path, const uint8_t *want, size_t want_len)
+{
+	_cleanup_free_ char *got = NULL;
+	size_t len;
+
+	assert_int_equal(sc_read_file_capped(path, 1 << 20, &got, &len), 0);
+	assert_int_equal(len, want_len);
+	assert_memory_equal(got, want, want_len);
+}
+
+static void test_write_section(void **state)
+{
+	static const char cmdline[] =
+		"console=ttyS0 composefs=4d8ad9824efc90f2a34bdc3d59ab0b13d21c8cf41e1d0bd5eea2dbd9f1b1b8a6 rw";
+	static const char osrel[] = "ID=sealcheck-fixture\nNAME=\"sealcheck UKI fixture\"\nVERSION_ID=1\n";
+	static const char uname[] = "6.1.0-fixture-amd64";
+	const char *tmp = getenv("TMPDIR");
+	struct probe_pe pe = { 0 };
+	uint8_t linux_[3000], initrd[1206];
+	char dir[200], path[320], target[400], why[512];
+	struct stat st;
+
+	(void)state;
+	/* make-fixtures.sh: b"MZ" + bytes((i * 7 + 3) & 0xff for i in range(2998)),
+	 * b"070701" + bytes((i * 13 + 1) & 0xff for i in range(1200)). */
+	memcpy(linux_, "MZ", 2);
+	for (size_t i = 0; i < 2998; i++)
+		linux_[2 + i] = (uint8_t)((i * 7 + 3) & 0xff);
+	memcpy(initrd, "070701", 6);
+	for (size_t i = 0; i < 1200; i++)
+		initrd[6 + i] = (uint8_t)((i * 13 + 1) & 0xff);
+	snprintf(dir, sizeof(dir), "%s/sealcheck-sections-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+
+	assert_int_equal(probe_pe_load(UKI_DIR "/uki-252.efi", &pe, why, sizeof(why)), 0);
+	assert_string_equal(pe.sections[10].name, ".linux");
+	assert_true(pe.sections[10].size_of_raw_data > sizeof(linux_)); /* padded in the file */
+	section_file(dir, "linux", path, sizeof(path));
+	assert_int_equal(probe_vm_write_section(&pe, ".linux", path, why, sizeof(why)), 0);
+	assert_file(path, linux_, sizeof(linux_));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	section_file(dir, "initrd", path, sizeof(path));
+	assert_int_equal(probe_vm_write_section(&pe, ".initrd", path, why, sizeof(why)), 0);
+	assert_file(path, initrd, sizeof(initrd));
+	section_file(dir, "cmdline", path, sizeof(path));
+	assert_int_equal(probe_vm_write_section(&pe, ".cmdline", path, why, sizeof(why)), 0);
+	assert_file(path, (const uint8_t *)cmdline, strlen(cmdline));
+	section_file(dir, "osrel", path, sizeof(path));
+	assert_int_equal(probe_vm_write_section(&pe, ".osrel", path, why, sizeof(why)), 0);
+	assert_file(path, (const uint8_t *)osrel, strlen(osrel));
+
+	/* A section the UKI lacks: an empty file, as objcopy --only-section wrote. */
+	section_file(dir, "uname", path, sizeof(path));
+	assert_int_equal(probe_vm_write_section(&pe, ".uname", path, why, sizeof(why)), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(unlink(path), 0);
+
+	/* Never over what is there: a file (left as it was), a symlink, even a dangling one (nothing created). */
+	section_file(dir, "linux", path, sizeof(path));
+	assert_int_equal(probe_vm_write_section(&pe, ".initrd", path, why, sizeof(why)), -EEXIST);
+	snprintf(target, sizeof(target), "%s: File exists", path);
+	assert_string_equal(why, target);
+	assert_file(path, linux_, sizeof(linux_));
+	section_file(dir, "elsewhere", target, sizeof(target));
+	section_file(dir, "link", path, sizeof(path));
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(probe_vm_write_section(&pe, ".linux", path, why, sizeof(why)), -EEXIST);
+	assert_int_equal(lstat(target, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(unlink(path), 0);
+	/* No folder to write into. */
+	section_file(dir, "none/linux", path, sizeof(path));
+	assert_int_equal(probe_vm_write_section(&pe, ".linux", path, why, sizeof(why)), -ENOENT);
+	probe_pe_done(&pe);
+
+	/* The newer fixture's .uname. */
+	assert_int_equal(probe_pe_load(UKI_DIR "/uki-newer.efi", &pe, why, sizeof(why)), 0);
+	section_file(dir, "uname", path, sizeof(path));
+	assert_int_equal(probe_vm_write_section(&pe, ".uname", path, why, sizeof(why)), 0);
+	assert_file(path, (const uint8_t *)uname, strlen(uname));
+	assert_int_equal(unlink(path), 0);
+	probe_pe_done(&pe);
+
+	/* Two .linux sections (.osrel renamed in the section table): which one is not guessed. */
+	{
+		struct fixture f = load("uki-252.efi");
+		char *hdr = memmem(f.buf, 4096, ".osrel\0\0", 8);
+
+		assert_non_null(hdr);
+		memcpy(hdr, ".linux\0\0", 8);
+		assert_int_equal(probe_pe_parse(f.buf, f.len, &pe, why, sizeof(why)), 0);
+		section_file(dir, "twice", path, sizeof(path));
+		assert_int_equal(probe_vm_write_section(&pe, ".linux", path, why, sizeof(why)), -EBADMSG);
+		assert_string_equal(why, "the UKI has more than one .linux section");
+		assert_int_equal(lstat(path, &st), -1);
+		probe_pe_done(&pe);
+		free(f.buf);
+	}
+
+	for (const char *const *n = (const char *const[]){ "linux", "initrd", "cmdline", "osrel", NULL }; *n; n++) {
+		section_file(dir, *n, path, sizeof(path));
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void hex_of(const uint8_t *b, size_t n, char *out)
 {
 	for (size_t i = 0; i < n; i++)
@@ -677,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_events),		  cmocka_unit_test(test_pe_malformed),
 		cmocka_unit_test(test_predict_refused),	  cmocka_unit_test(test_phases_and_banks),
 		cmocka_unit_test(test_load), cmocka_unit_test(test_authenticode),		  cmocka_unit_test(test_boot_paths),
+		cmocka_unit_test(test_write_section),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
