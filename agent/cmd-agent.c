@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli-verb.h"
+#include "sc-verb.h"
 #include "config.h"
 #include "sc-evidence.h"
 #include "sc-io.h"

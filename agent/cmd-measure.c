@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli-verb.h"
+#include "sc-verb.h"
 #include "sc-fsverity.h"
 
 int cmd_measure(const struct cli_verb *verb, int argc, char **argv)

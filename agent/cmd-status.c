@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli-output.h"
-#include "cli-verb.h"
+#include "sc-verb.h"
 #include "sc-json.h"
 
 static int status_run(const struct sc_paths *paths, const struct sc_collect_options *collect, bool json)

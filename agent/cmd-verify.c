@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli-verb.h"
+#include "sc-verb.h"
 #include "sc-json.h"
 #include "sc-term.h"
 #include "sc-verify.h"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli-verb.h"
+#include "sc-verb.h"
 #include "config.h"
 
 static const struct cli_option status_options[] = {

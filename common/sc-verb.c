@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli-verb.h"
+#include "sc-verb.h"
 
 /* Every option of every verb: a verb's parser knows them all, so one it does not take is named as such. */
 static const struct option catalogue[] = {
