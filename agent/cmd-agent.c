@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sc-verb.h"
+#include "cli-options.h"
 #include "config.h"
 #include "sc-evidence.h"
 #include "sc-io.h"
@@ -508,7 +508,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 	return 0;
 }
 
-int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
+static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
 	struct sc_paths paths = SC_PATHS_SYSTEM;
 	struct cli_agent_options o = {
@@ -522,7 +522,7 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 	int c, r;
 
 	optind = 0;
-	while ((c = cli_next_option(verb, argc, argv)) >= 0) {
+	while ((c = sc_verb_next_option(prog, verb, argc, argv)) >= 0) {
 		switch (c) {
 		case CLI_OPT_PORT:
 			o.port = optarg;
@@ -533,7 +533,7 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 		case CLI_OPT_WAIT_PORT:
 		case CLI_OPT_MAX_ANSWERS:
 		case CLI_OPT_MAX_SECONDS:
-			if (cli_parse_number(verb, c, optarg, 0, 86400, &v) < 0)
+			if (sc_verb_parse_number(prog, verb, c, optarg, 0, 86400, &v) < 0)
 				return EXIT_USAGE;
 			*(c == CLI_OPT_WAIT_PORT     ? &o.wait_port_s
 			  : c == CLI_OPT_MAX_ANSWERS ? &o.max_answers
@@ -548,12 +548,12 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 			break;
 		case CLI_OPT_TPM:
 			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "off") != 0)
-				return cli_usage_error(verb, "--tpm takes auto or off, not '%s'", optarg);
+				return sc_verb_usage_error(prog, verb, "--tpm takes auto or off, not '%s'", optarg);
 			o.tpm = strcmp(optarg, "auto") == 0;
 			break;
 		case CLI_OPT_TPM_TCTI:
 			if (!optarg[0])
-				return cli_usage_error(verb, "--tpm-tcti needs a TCTI (device:/dev/tpmrm0, ...)");
+				return sc_verb_usage_error(prog, verb, "--tpm-tcti needs a TCTI (device:/dev/tpmrm0, ...)");
 			o.tpm_tcti = optarg;
 			break;
 		default:
@@ -561,11 +561,40 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 			break;
 		}
 	}
-	if ((r = cli_options_done(verb, c, argc, argv)) >= 0)
+	if ((r = sc_verb_options_done(prog, verb, c, argc, argv)) >= 0)
 		return r;
 	if ((o.collect.deep || bounded) && !o.collect.verify_objects)
-		return cli_usage_error(verb, "--%s needs --verify-objects", o.collect.deep ? "deep" : "max-seconds");
-	if (cli_check_paths(verb, &paths) != 0)
+		return sc_verb_usage_error(prog, verb, "--%s needs --verify-objects", o.collect.deep ? "deep" : "max-seconds");
+	if (cli_check_paths(prog, verb, &paths) != 0)
 		return EXIT_USAGE;
 	return cli_agent(&paths, &o);
 }
+
+static const struct sc_verb_option options[] = {
+	{ CLI_OPT_PORT, "the virtio-serial port's name (" SC_VIRTIO_PORT_DEFAULT ")" },
+	{ CLI_OPT_DEVICE, "use this device instead of looking the port up (tests)" },
+	{ CLI_OPT_WAIT_PORT, "look for the port this long (60)" },
+	{ CLI_OPT_MAX_ANSWERS, "exit after sending N reports (default 0: run forever)" },
+	{ CLI_OPT_TPM, "auto (default): after each answer to a nonce, TPM evidence when the "
+			"machine has a TPM; off: never" },
+	{ CLI_OPT_TPM_TCTI, "the tpm2-tss TCTI to use (default device:/dev/tpmrm0, then "
+			     "device:/dev/tpm0; e.g. swtpm:host=127.0.0.1,port=2321)" },
+	{ CLI_OPT_VERIFY_OBJECTS, "add checks.objects to each report, as status --verify-objects" },
+	{ CLI_OPT_DEEP, "with --verify-objects: read every object too" },
+	{ CLI_OPT_MAX_SECONDS, "with --verify-objects: stop each walk after S seconds (default "
+			       "120, 0: no limit); a walk cut short is an error, never a pass" },
+	{ CLI_OPT_ROOT, "read every system path below DIR (a fixture tree)" },
+	{ CLI_OPT_SYSROOT, "where the composefs repository's physical root is (/sysroot)" },
+	{},
+};
+
+const struct sc_verb cmd_agent = {
+	.name = "agent",
+	.summary = "attest to the host over a virtio-serial port (the service)",
+	.description = "The guest service: push a report when the port opens, then answer the newest\n"
+		       "nonce the host sent with a fresh report (docs/protocol.md), followed by TPM\n"
+		       "evidence for exactly that report when the machine has a TPM (docs/evidence.md).",
+	.exit_status = "0 done (--max-answers), 1 no port, 2 error or usage error.",
+	.run = run,
+	.options = options,
+};

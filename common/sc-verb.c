@@ -1,122 +1,88 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The option catalogue and what every verb's parser shares (cli-verb.h). */
+/* The option catalogue's parser and what every verb's parser shares (sc-verb.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "sc-verb.h"
 
-/* Every option of every verb: a verb's parser knows them all, so one it does not take is named as such. */
-static const struct option catalogue[] = {
-	{ "help", no_argument, NULL, CLI_OPT_HELP },
-	{ "version", no_argument, NULL, CLI_OPT_VERSION },
-	{ "json", no_argument, NULL, CLI_OPT_JSON },
-	{ "root", required_argument, NULL, CLI_OPT_ROOT },
-	{ "sysroot", required_argument, NULL, CLI_OPT_SYSROOT },
-	{ "verify-objects", no_argument, NULL, CLI_OPT_VERIFY_OBJECTS },
-	{ "deep", no_argument, NULL, CLI_OPT_DEEP },
-	{ "max-files", required_argument, NULL, CLI_OPT_MAX_FILES },
-	{ "max-seconds", required_argument, NULL, CLI_OPT_MAX_SECONDS },
-	{ "threads", required_argument, NULL, CLI_OPT_THREADS },
-	{ "image", required_argument, NULL, CLI_OPT_IMAGE },
-	{ "objects", required_argument, NULL, CLI_OPT_OBJECTS },
-	{ "mounted", required_argument, NULL, CLI_OPT_MOUNTED },
-	{ "walk", required_argument, NULL, CLI_OPT_WALK },
-	{ "port", required_argument, NULL, CLI_OPT_PORT },
-	{ "device", required_argument, NULL, CLI_OPT_DEVICE },
-	{ "wait-port", required_argument, NULL, CLI_OPT_WAIT_PORT },
-	{ "max-answers", required_argument, NULL, CLI_OPT_MAX_ANSWERS },
-	{ "tpm", required_argument, NULL, CLI_OPT_TPM },
-	{ "tpm-tcti", required_argument, NULL, CLI_OPT_TPM_TCTI },
-	{},
-};
+/* getopt_long()'s table is built from the catalogue on each call: at most this many options. */
+#define CATALOGUE_MAX 128
 
-/* What the usage calls an option's argument. */
-static const char *arg_name(int id)
+static bool is_short(int id)
 {
-	switch (id) {
-	case CLI_OPT_ROOT:
-	case CLI_OPT_OBJECTS:
-	case CLI_OPT_MOUNTED:
-		return "DIR";
-	case CLI_OPT_SYSROOT:
-	case CLI_OPT_IMAGE:
-	case CLI_OPT_DEVICE:
-		return "PATH";
-	case CLI_OPT_MAX_FILES:
-	case CLI_OPT_MAX_ANSWERS:
-	case CLI_OPT_THREADS:
-		return "N";
-	case CLI_OPT_MAX_SECONDS:
-	case CLI_OPT_WAIT_PORT:
-		return "S";
-	case CLI_OPT_WALK:
-		return "auto|parse|mount";
-	case CLI_OPT_PORT:
-		return "NAME";
-	case CLI_OPT_TPM:
-		return "auto|off";
-	case CLI_OPT_TPM_TCTI:
-		return "CONF";
-	default:
-		return NULL;
-	}
+	return id < 0x80 && ((id >= 'a' && id <= 'z') || (id >= 'A' && id <= 'Z') || (id >= '0' && id <= '9'));
 }
 
-const char *cli_option_name(int id)
+static const struct sc_opt *opt_by_id(const struct sc_program *prog, int id)
 {
-	for (const struct option *o = catalogue; o->name; o++)
-		if (o->val == id)
-			return o->name;
-	return "?";
-}
-
-int cli_option_has_arg(const char *name, size_t len)
-{
-	for (const struct option *o = catalogue; o->name; o++)
-		if (strlen(o->name) == len && memcmp(o->name, name, len) == 0)
-			return o->has_arg == required_argument;
-	return -1;
-}
-
-const struct cli_verb *cli_verb_find(const char *name)
-{
-	for (size_t i = 0; i < cli_n_verbs; i++)
-		if (strcmp(cli_verbs[i].name, name) == 0)
-			return &cli_verbs[i];
+	for (const struct sc_opt *o = prog->catalogue; o->name; o++)
+		if (o->id == id)
+			return o;
 	return NULL;
 }
 
-static bool verb_takes(const struct cli_verb *verb, int id)
+const char *sc_opt_name(const struct sc_program *prog, int id)
 {
-	if (id == CLI_OPT_HELP)
+	const struct sc_opt *o = id ? opt_by_id(prog, id) : NULL;
+
+	return o ? o->name : "?";
+}
+
+const struct sc_opt *sc_opt_find(const struct sc_program *prog, const char *name, size_t len)
+{
+	for (const struct sc_opt *o = prog->catalogue; o->name; o++)
+		if (strlen(o->name) == len && memcmp(o->name, name, len) == 0)
+			return o;
+	return NULL;
+}
+
+const struct sc_verb *sc_verb_find(const struct sc_program *prog, const char *name)
+{
+	for (const struct sc_verb *const *v = prog->verbs; *v; v++)
+		if (strcmp((*v)->name, name) == 0)
+			return *v;
+	return NULL;
+}
+
+static bool verb_takes(const struct sc_verb *verb, int id)
+{
+	if (id == SC_OPT_HELP)
 		return true;
-	for (const struct cli_option *o = verb->options; o && o->id; o++)
+	for (const struct sc_verb_option *o = verb->options; o && o->id; o++)
 		if (o->id == id)
 			return true;
 	return false;
 }
 
-static void synopsis(const struct cli_verb *verb, FILE *f)
+static void synopsis(const struct sc_program *prog, const struct sc_verb *verb, FILE *f)
 {
-	fprintf(f, "Usage: sealcheck %s%s%s%s\n", verb->name, verb->options && verb->options[0].id ? " [OPTIONS]" : "",
-		verb->args ? " " : "", verb->args ? verb->args : "");
+	fprintf(f, "Usage: %s %s%s%s%s\n", prog->name, verb->name,
+		verb->options && verb->options[0].id ? " [OPTIONS]" : "", verb->args ? " " : "",
+		verb->args ? verb->args : "");
 }
 
 /* "  --name ARG          help", the help wrapped at word boundaries to end before column 80. */
-static void option_line(FILE *f, int id, const char *help)
+static void option_line(const struct sc_program *prog, FILE *f, int id, const char *help)
 {
 	enum { INDENT = 22, WIDTH = 80 - INDENT };
-	char spec[48];
-	const char *arg = arg_name(id), *p = help;
+	const struct sc_opt *o = opt_by_id(prog, id);
+	const char *arg = o ? o->metavar : NULL, *p = help;
+	const char *name = o ? o->name : id == SC_OPT_HELP ? "help" : "?";
+	int has_arg = o ? o->has_arg : no_argument;
+	char spec[64], a[40] = "";
 
-	if (id == CLI_OPT_HELP)
-		snprintf(spec, sizeof(spec), "-h, --help");
+	/* --name ARG, --name[=ARG] */
+	if (arg && has_arg == optional_argument)
+		snprintf(a, sizeof(a), "[=%s]", arg);
+	else if (arg)
+		snprintf(a, sizeof(a), " %s", arg);
+	if (is_short(id))
+		snprintf(spec, sizeof(spec), "-%c, --%s%s", id, name, a);
 	else
-		snprintf(spec, sizeof(spec), "--%s%s%s", cli_option_name(id), arg ? " " : "", arg ? arg : "");
+		snprintf(spec, sizeof(spec), "--%s%s", name, a);
 	if (strlen(spec) > 19)
 		fprintf(f, "  %s\n%*s", spec, INDENT, "");
 	else
@@ -141,79 +107,102 @@ static void option_line(FILE *f, int id, const char *help)
 	fputc('\n', f);
 }
 
-void cli_verb_usage(const struct cli_verb *verb, FILE *f)
+void sc_verb_usage(const struct sc_program *prog, const struct sc_verb *verb, FILE *f)
 {
-	synopsis(verb, f);
+	synopsis(prog, verb, f);
 	fprintf(f, "\n%s\n\nOptions:\n", verb->description);
-	for (const struct cli_option *o = verb->options; o && o->id; o++)
-		option_line(f, o->id, o->help);
-	option_line(f, CLI_OPT_HELP, "this help");
+	for (const struct sc_verb_option *o = verb->options; o && o->id; o++)
+		option_line(prog, f, o->id, o->help);
+	option_line(prog, f, SC_OPT_HELP, "this help");
 	fprintf(f, "\nExit status: %s\n", verb->exit_status);
 }
 
-int cli_usage_error(const struct cli_verb *verb, const char *fmt, ...)
+int sc_verb_usage_error(const struct sc_program *prog, const struct sc_verb *verb, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "sealcheck %s: ", verb->name);
+	fprintf(stderr, "%s %s: ", prog->name, verb->name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	synopsis(verb, stderr);
-	fprintf(stderr, "(sealcheck %s --help lists its options)\n", verb->name);
-	return EXIT_USAGE;
+	synopsis(prog, verb, stderr);
+	fprintf(stderr, "(%s %s --help lists its options)\n", prog->name, verb->name);
+	return SC_EXIT_USAGE;
 }
 
 /* "--deep does not apply to measure (it is an option of status, verify, agent)" */
-static int not_applicable(const struct cli_verb *verb, int id)
+static int not_applicable(const struct sc_program *prog, const struct sc_verb *verb, int id)
 {
 	char others[128] = "";
 	size_t o = 0;
 
-	if (id == CLI_OPT_VERSION)
-		return cli_usage_error(verb, "--version does not apply to %s (it is sealcheck --version)", verb->name);
-	for (size_t i = 0; i < cli_n_verbs; i++)
-		if (verb_takes(&cli_verbs[i], id) && o < sizeof(others))
-			o += (size_t)snprintf(others + o, sizeof(others) - o, "%s%s", o ? ", " : "", cli_verbs[i].name);
-	return cli_usage_error(verb, "--%s does not apply to %s (it is an option of %s)", cli_option_name(id),
-			       verb->name, others);
+	if (id == SC_OPT_VERSION)
+		return sc_verb_usage_error(prog, verb, "--version does not apply to %s (it is %s --version)", verb->name,
+					   prog->name);
+	for (const struct sc_verb *const *v = prog->verbs; *v; v++)
+		if (verb_takes(*v, id) && o < sizeof(others))
+			o += (size_t)snprintf(others + o, sizeof(others) - o, "%s%s", o ? ", " : "", (*v)->name);
+	return sc_verb_usage_error(prog, verb, "--%s does not apply to %s (it is an option of %s)",
+				   sc_opt_name(prog, id), verb->name, others);
 }
 
-int cli_next_option(const struct cli_verb *verb, int argc, char **argv)
+int sc_verb_next_option(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
+	struct option longopts[CATALOGUE_MAX + 1] = { 0 };
+	char shortopts[2 + 3 * CATALOGUE_MAX + 1] = ":";
+	size_t n = 0, s = 1;
 	int c;
 
-	opterr = 0; /* every message here names the verb */
-	c = getopt_long(argc, argv, ":h", catalogue, NULL);
-	if (c == -1)
-		return CLI_OPTIONS_END;
-	if (c == '?' || c == ':') {
-		if (optopt >= CLI_OPT_VERSION && !verb_takes(verb, optopt))
-			not_applicable(verb, optopt);
-		else if (c == ':')
-			cli_usage_error(verb, "--%s needs an argument", cli_option_name(optopt));
-		else if (optopt >= CLI_OPT_VERSION)
-			cli_usage_error(verb, "--%s takes no argument", cli_option_name(optopt));
-		else if (optopt)
-			cli_usage_error(verb, "unknown option '-%c'", optopt);
-		else
-			cli_usage_error(verb, "unknown option '%s' (or an ambiguous abbreviation)", argv[optind - 1]);
-		return CLI_OPTIONS_USAGE;
+	for (const struct sc_opt *o = prog->catalogue; o->name; o++, n++) {
+		if (n == CATALOGUE_MAX) {
+			fprintf(stderr, "%s %s: more than %d options in the catalogue\n", prog->name, verb->name,
+				CATALOGUE_MAX);
+			return SC_OPTIONS_USAGE;
+		}
+		longopts[n] = (struct option){ o->name, o->has_arg, NULL, o->id };
+		if (is_short(o->id)) {
+			shortopts[s++] = (char)o->id;
+			if (o->has_arg != no_argument)
+				shortopts[s++] = ':';
+			if (o->has_arg == optional_argument)
+				shortopts[s++] = ':';
+		}
 	}
-	if (c == CLI_OPT_HELP) {
-		cli_verb_usage(verb, stdout);
-		return CLI_OPTIONS_EXIT0;
+	shortopts[s] = '\0';
+	opterr = 0; /* every message here names the verb */
+	c = getopt_long(argc, argv, shortopts, longopts, NULL);
+	if (c == -1)
+		return SC_OPTIONS_END;
+	if (c == '?' || c == ':') {
+		const struct sc_opt *o = optopt ? opt_by_id(prog, optopt) : NULL;
+
+		if (o && !verb_takes(verb, optopt))
+			not_applicable(prog, verb, optopt);
+		else if (c == ':')
+			sc_verb_usage_error(prog, verb, "--%s needs an argument", sc_opt_name(prog, optopt));
+		else if (o && !is_short(optopt))
+			sc_verb_usage_error(prog, verb, "--%s takes no argument", sc_opt_name(prog, optopt));
+		else if (optopt)
+			sc_verb_usage_error(prog, verb, "unknown option '-%c'", optopt);
+		else
+			sc_verb_usage_error(prog, verb, "unknown option '%s' (or an ambiguous abbreviation)",
+					    argv[optind - 1]);
+		return SC_OPTIONS_USAGE;
+	}
+	if (c == SC_OPT_HELP) {
+		sc_verb_usage(prog, verb, stdout);
+		return SC_OPTIONS_EXIT0;
 	}
 	if (!verb_takes(verb, c)) {
-		not_applicable(verb, c);
-		return CLI_OPTIONS_USAGE;
+		not_applicable(prog, verb, c);
+		return SC_OPTIONS_USAGE;
 	}
 	return c;
 }
 
-int cli_parse_number(const struct cli_verb *verb, int id, const char *arg, unsigned long long min,
-		     unsigned long long max, unsigned long long *ret)
+int sc_verb_parse_number(const struct sc_program *prog, const struct sc_verb *verb, int id, const char *arg,
+			 unsigned long long min, unsigned long long max, unsigned long long *ret)
 {
 	unsigned long long v;
 	char *end;
@@ -222,48 +211,83 @@ int cli_parse_number(const struct cli_verb *verb, int id, const char *arg, unsig
 	v = strtoull(arg, &end, 10);
 	/* strtoull() takes "-1" as ULLONG_MAX and skips blanks: only digits are a number here. */
 	if (arg[0] < '0' || arg[0] > '9' || errno || *end || v < min || v > max) {
-		cli_usage_error(verb, "--%s %s: not a number from %llu to %llu", cli_option_name(id), arg, min, max);
+		sc_verb_usage_error(prog, verb, "--%s %s: not a number from %llu to %llu", sc_opt_name(prog, id), arg,
+				    min, max);
 		return -EINVAL;
 	}
 	*ret = v;
 	return 0;
 }
 
-int cli_check_paths(const struct cli_verb *verb, const struct sc_paths *paths)
+int sc_verb_options_done(const struct sc_program *prog, const struct sc_verb *verb, int c, int argc, char **argv)
 {
-	struct stat st;
+	if (c != SC_OPTIONS_END)
+		return sc_options_exit(c);
+	if (optind < argc)
+		return sc_verb_usage_error(prog, verb, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
 
-	if (paths->root[0] && stat(paths->root, &st) < 0) {
-		fprintf(stderr, "sealcheck %s: --root %s: %s\n", verb->name, paths->root, strerror(errno));
-		return EXIT_USAGE;
-	}
-	if (paths->root[0] && !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "sealcheck %s: --root %s: not a directory\n", verb->name, paths->root);
-		return EXIT_USAGE;
-	}
-	if (paths->sysroot[0] != '/') {
-		fprintf(stderr, "sealcheck %s: --sysroot %s: must be an absolute path\n", verb->name, paths->sysroot);
-		return EXIT_USAGE;
+void sc_program_list_verbs(const struct sc_program *prog, FILE *f, int width)
+{
+	for (const struct sc_verb *const *v = prog->verbs; *v; v++)
+		fprintf(f, "  %-*s %s\n", width, (*v)->name, (*v)->summary);
+}
+
+/* Index of the verb in @argv, skipping options before it and their arguments; 0 when there is none. */
+static int find_verb(const struct sc_program *prog, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const struct sc_opt *o;
+
+		if (strcmp(a, "--") == 0)
+			return 0;
+		if (a[0] != '-' || a[1] == '\0')
+			return i;
+		if (a[1] == '-' && !strchr(a, '=') && (o = sc_opt_find(prog, a + 2, strlen(a + 2))) &&
+		    o->has_arg == required_argument)
+			i++; /* --root DIR */
 	}
 	return 0;
 }
 
-bool cli_path_option(int c, const char *arg, struct sc_paths *paths)
+int sc_program_main(const struct sc_program *prog, int argc, char **argv)
 {
-	if (c == CLI_OPT_ROOT)
-		paths->root = arg;
-	else if (c == CLI_OPT_SYSROOT)
-		paths->sysroot = arg;
-	else
-		return false;
-	return true;
-}
+	_cleanup_free_ char **args = NULL;
+	_cleanup_free_ char *name = NULL;
+	const struct sc_verb *verb;
+	int v, n = 0;
 
-int cli_options_done(const struct cli_verb *verb, int c, int argc, char **argv)
-{
-	if (c != CLI_OPTIONS_END)
-		return cli_options_exit(c);
-	if (optind < argc)
-		return cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
-	return -1;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		prog->usage(prog, stdout);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("%s %s\n", prog->name, prog->version);
+		return 0;
+	}
+	v = find_verb(prog, argc, argv);
+	if (!v && !prog->default_verb) {
+		prog->usage(prog, stderr);
+		return SC_EXIT_USAGE;
+	}
+	verb = sc_verb_find(prog, v ? argv[v] : prog->default_verb);
+	if (!verb) {
+		fprintf(stderr, "%s: unknown verb '%s' (%s --help lists them)\n", prog->name, argv[v], prog->name);
+		return SC_EXIT_USAGE;
+	}
+	/* The verb's own argv: "PROGRAM VERB", the options before the verb, then everything after it. */
+	args = calloc((size_t)argc + 1, sizeof(char *));
+	if (!args || asprintf(&name, "%s %s", prog->name, verb->name) < 0) {
+		name = NULL;
+		fprintf(stderr, "%s: out of memory\n", prog->name);
+		return 2; /* every program here: could not determine */
+	}
+	args[n++] = name;
+	for (int i = 1; i < argc; i++)
+		if (i != v)
+			args[n++] = argv[i];
+	args[n] = NULL;
+	return verb->run(prog, verb, n, args);
 }

@@ -1,119 +1,132 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The sealcheck command's verbs, as fsverity-utils' programs/fsverity.c has
- * them: a table of name, function and usage. Every option sealcheck knows is
- * in one catalogue (cli-verb.c); each verb lists the ones it takes, with the
- * help text for that verb. --help is generated from that list, and an option
- * of the catalogue that the verb does not list is a usage error naming both.
+ * A program's verbs, as fsverity-utils' programs/fsverity.c has them: a table
+ * of name, function and usage, and as kmod's tools/kmod.h has them: each verb
+ * defined in its own file beside its option handling, the program listing
+ * them. Every option the program knows is in one catalogue (struct
+ * sc_program); each verb lists the ones it takes, with the help text for that
+ * verb. VERB --help is generated from that list, and an option of the
+ * catalogue that the verb does not list is a usage error naming both.
+ *
+ * Nothing here knows a program: its name, catalogue and verbs come in a
+ * struct sc_program.
  */
 #pragma once
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "sc-checks.h"
+#include "sc-macro.h"
 
-#define EXIT_SEALED 0
-#define EXIT_UNSEALED 1
-#define EXIT_UNDETERMINED 2
-#define EXIT_USAGE 2
+/* The exit status of a usage error, for every program here. */
+#define SC_EXIT_USAGE 2
 
-enum cli_opt_id {
-	CLI_OPT_HELP = 'h',
-	CLI_OPT_VERSION = 0x100,
-	CLI_OPT_JSON,
-	CLI_OPT_ROOT,
-	CLI_OPT_SYSROOT,
-	CLI_OPT_VERIFY_OBJECTS,
-	CLI_OPT_DEEP,
-	CLI_OPT_MAX_FILES,
-	CLI_OPT_MAX_SECONDS,
-	CLI_OPT_THREADS,
-	CLI_OPT_IMAGE,
-	CLI_OPT_OBJECTS,
-	CLI_OPT_MOUNTED,
-	CLI_OPT_WALK,
-	CLI_OPT_PORT,
-	CLI_OPT_DEVICE,
-	CLI_OPT_WAIT_PORT,
-	CLI_OPT_MAX_ANSWERS,
-	CLI_OPT_TPM,
-	CLI_OPT_TPM_TCTI,
+/* Ids the layer knows: -h/--help (every verb takes it) and --version (the program's, no verb's). */
+#define SC_OPT_HELP 'h'
+#define SC_OPT_VERSION 0x100
+#define SC_OPT_FIRST 0x101 /* a program's own long-only options from here */
+
+/*
+ * One option of a program's catalogue. An @id that is an ASCII letter or
+ * digit is also the short option -@id. @has_arg is getopt's no_argument,
+ * required_argument or optional_argument (an optional argument is
+ * --name=ARG; a verb that also takes it as the next word consumes it itself,
+ * as getopt_long() leaves it there).
+ */
+struct sc_opt {
+	const char *name; /* without "--" */
+	int has_arg;
+	int id;              /* > 0, unique in the catalogue */
+	const char *metavar; /* what the usage calls the argument ("DIR"), or NULL */
 };
 
 /* One option a verb takes, with what it means for that verb (one line; --help wraps it). */
-struct cli_option {
-	int id; /* enum cli_opt_id; 0 ends a list */
+struct sc_verb_option {
+	int id; /* 0 ends a list */
 	const char *help;
 };
 
-struct cli_verb {
+struct sc_program;
+
+struct sc_verb {
 	const char *name;
-	/* @argv[0] is "sealcheck VERB"; options given before the verb are moved after it. Returns the exit status. */
-	int (*run)(const struct cli_verb *verb, int argc, char **argv);
+	/*
+	 * @argv[0] is "PROGRAM VERB"; options given before the verb are moved
+	 * after it. Returns the exit status. A verb may be taken by any option
+	 * repeated: sc_verb_next_option() returns each occurrence.
+	 */
+	int (*run)(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv);
 	const char *args;        /* operands after the options ("FILE..."), or NULL */
-	const char *summary;     /* one line, for sealcheck --help */
-	const char *description; /* for sealcheck VERB --help */
+	const char *summary;     /* one line, for PROGRAM --help */
+	const char *description; /* for PROGRAM VERB --help */
 	const char *exit_status;
-	const struct cli_option *options; /* what the verb takes besides -h/--help */
+	const struct sc_verb_option *options; /* what the verb takes besides -h/--help */
 };
 
-int cmd_status(const struct cli_verb *verb, int argc, char **argv);
-int cmd_measure(const struct cli_verb *verb, int argc, char **argv);
-int cmd_verify(const struct cli_verb *verb, int argc, char **argv);
-int cmd_agent(const struct cli_verb *verb, int argc, char **argv);
-
-/* The verb table (main.c) and its length. */
-extern const struct cli_verb cli_verbs[];
-extern const size_t cli_n_verbs;
-
-/* The verb called @name, or NULL. */
-const struct cli_verb *cli_verb_find(const char *name);
-
-/* A verb's usage: synopsis, description, every option it takes, exit status. */
-void cli_verb_usage(const struct cli_verb *verb, FILE *f);
-
-/* Whether an option of the catalogue called @name (without "--") takes an argument: 1, 0, or -1 unknown. */
-int cli_option_has_arg(const char *name, size_t len);
-
-#define CLI_OPTIONS_END (-1)  /* every option read; operands from optind */
-#define CLI_OPTIONS_EXIT0 (-2) /* --help printed: exit 0 */
-#define CLI_OPTIONS_USAGE (-3) /* a usage error printed: exit 2 */
+struct sc_program {
+	const char *name;                 /* "sealcheck" */
+	const char *version;              /* for --version */
+	const struct sc_opt *catalogue;   /* every option of every verb; { NULL } ends it */
+	const struct sc_verb *const *verbs; /* NULL ends it */
+	const char *default_verb;         /* run when no verb is given, or NULL: usage error */
+	/* PROGRAM --help (sc_program_list_verbs() lists the verbs). */
+	void (*usage)(const struct sc_program *prog, FILE *f);
+};
 
 /*
- * cli_next_option() - getopt_long() over the whole catalogue for @verb:
- * the next option's id (optarg set), CLI_OPTIONS_END, or, having printed the
- * verb's usage or a usage error, CLI_OPTIONS_EXIT0 / CLI_OPTIONS_USAGE.
+ * sc_program_main() - what main() does: PROGRAM --help and --version, then
+ * finds the verb (skipping options before it and their arguments), gives it
+ * "PROGRAM VERB", the options before the verb, then everything after it.
+ * Returns the exit status.
+ */
+int sc_program_main(const struct sc_program *prog, int argc, char **argv);
+
+/* "  NAME     SUMMARY" for each verb, the names padded to @width. */
+void sc_program_list_verbs(const struct sc_program *prog, FILE *f, int width);
+
+/* The verb called @name, or NULL. */
+const struct sc_verb *sc_verb_find(const struct sc_program *prog, const char *name);
+
+/* A verb's usage: synopsis, description, every option it takes, exit status. */
+void sc_verb_usage(const struct sc_program *prog, const struct sc_verb *verb, FILE *f);
+
+/* The catalogue's entry called @name (@len bytes, without "--"), or NULL. */
+const struct sc_opt *sc_opt_find(const struct sc_program *prog, const char *name, size_t len);
+
+/* The catalogue's name of option @id ("deep"), for messages; "?" when it has none. */
+const char *sc_opt_name(const struct sc_program *prog, int id);
+
+#define SC_OPTIONS_END (-1)   /* every option read; operands from optind */
+#define SC_OPTIONS_EXIT0 (-2) /* --help printed: exit 0 */
+#define SC_OPTIONS_USAGE (-3) /* a usage error printed: exit SC_EXIT_USAGE */
+
+/*
+ * sc_verb_next_option() - getopt_long() over the whole catalogue for @verb:
+ * the next option's id (optarg set), SC_OPTIONS_END, or, having printed the
+ * verb's usage or a usage error, SC_OPTIONS_EXIT0 / SC_OPTIONS_USAGE.
  * An option of the catalogue that @verb does not take is a usage error naming
  * the option and the verb. Reset optind to 0 (a fresh scan) before the first call.
  */
-int cli_next_option(const struct cli_verb *verb, int argc, char **argv);
+int sc_verb_next_option(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv);
 
-/* The exit status for a cli_next_option() result below 0. */
-static inline int cli_options_exit(int c)
+/* The exit status for a sc_verb_next_option() result below 0. */
+static inline int sc_options_exit(int c)
 {
-	return c == CLI_OPTIONS_EXIT0 ? 0 : EXIT_USAGE;
+	return c == SC_OPTIONS_EXIT0 ? 0 : SC_EXIT_USAGE;
 }
 
-/* --root and --sysroot, which every verb that reads the system takes: true when @c was one of them. */
-bool cli_path_option(int c, const char *arg, struct sc_paths *paths);
-
 /*
- * cli_options_done() - after the option loop ended with @c: -1 when the verb
- * goes on (every option read and no operand left), else the exit status
+ * sc_verb_options_done() - after the option loop ended with @c: -1 when the
+ * verb goes on (every option read and no operand left), else the exit status
  * (--help printed, a usage error said, or an unexpected operand named).
  */
-int cli_options_done(const struct cli_verb *verb, int c, int argc, char **argv);
-
-/* The catalogue's name of option @id ("deep"), for messages. */
-const char *cli_option_name(int id);
+int sc_verb_options_done(const struct sc_program *prog, const struct sc_verb *verb, int c, int argc, char **argv);
 
 /* @arg as a number from @min to @max; a usage error naming the verb and option otherwise. Returns 0 or -EINVAL. */
-int cli_parse_number(const struct cli_verb *verb, int id, const char *arg, unsigned long long min,
-		     unsigned long long max, unsigned long long *ret);
+int sc_verb_parse_number(const struct sc_program *prog, const struct sc_verb *verb, int id, const char *arg,
+			 unsigned long long min, unsigned long long max, unsigned long long *ret);
 
-/* A usage error, printed as "sealcheck VERB: ..." with a pointer to VERB --help. Returns EXIT_USAGE. */
-_printf_(2, 3) int cli_usage_error(const struct cli_verb *verb, const char *fmt, ...);
-
-/* --root must be a directory, --sysroot an absolute path. Returns 0, or EXIT_USAGE having said why. */
-int cli_check_paths(const struct cli_verb *verb, const struct sc_paths *paths);
+/* A usage error, printed as "PROGRAM VERB: ..." with a pointer to VERB --help. Returns SC_EXIT_USAGE. */
+_printf_(3, 4) int sc_verb_usage_error(const struct sc_program *prog, const struct sc_verb *verb, const char *fmt,
+				       ...);
