@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "sc-verb.h"
 #include "unit.h"
@@ -163,9 +164,43 @@ static void test_usage_errors(void **state)
 	/* no default verb: no verb is a usage error; an unknown verb too */
 	assert_int_equal(call((const char *[]){ "probe", NULL }), SC_EXIT_USAGE);
 	assert_int_equal(call((const char *[]){ "probe", "walk", NULL }), SC_EXIT_USAGE);
+}
+
+/* What @args prints on stdout (TAP's stream: kept out of it), and its exit status. */
+static int call_stdout(const char *const *args, char *out, size_t size)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(STDOUT_FILENO), r;
+	size_t n;
+
+	assert_non_null(tmp);
+	assert_true(saved >= 0);
+	fflush(stdout);
+	assert_int_equal(dup2(fileno(tmp), STDOUT_FILENO), STDOUT_FILENO);
+	r = call(args);
+	fflush(stdout);
+	assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+	close(saved);
+	rewind(tmp);
+	n = fread(out, 1, size - 1, tmp);
+	out[n] = '\0';
+	fclose(tmp);
+	return r;
+}
+
+static void test_help(void **state)
+{
+	char out[2048];
+
+	(void)state;
 	/* -h and --help are every verb's, and the program's */
-	assert_int_equal(call((const char *[]){ "probe", "predict-pcr11", "-h", NULL }), 0);
-	assert_int_equal(call((const char *[]){ "probe", "--help", NULL }), 0);
+	assert_int_equal(call_stdout((const char *[]){ "probe", "predict-pcr11", "-h", NULL }, out, sizeof(out)), 0);
+	assert_string_equal(out, "Usage: probe predict-pcr11 UKI\n\nPredict.\n\nOptions:\n"
+				 "  -h, --help          this help\n\nExit status: 0 done.\n");
+	assert_int_equal(call_stdout((const char *[]){ "probe", "--help", NULL }, out, sizeof(out)), 0);
+	assert_string_equal(out, "top\n  run           boot and attest\n  predict-pcr11 predict PCR 11\n");
+	assert_int_equal(call_stdout((const char *[]){ "probe", "--version", NULL }, out, sizeof(out)), 0);
+	assert_string_equal(out, "probe 1\n");
 }
 
 static void test_usage_text(void **state)
@@ -201,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_repeated_and_optional),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_usage_text),
+		cmocka_unit_test(test_help),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
