@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The sealcheck option catalogue and the path options every system-reading verb shares (cli-options.h). */
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
 
 #include "cli-options.h"
+#include "sc-log.h"
 
 /* Every option of every verb: a verb's parser knows them all, so one it does not take is named as such. */
 const struct sc_opt cli_catalogue[] = {
@@ -32,21 +30,20 @@ const struct sc_opt cli_catalogue[] = {
 	{},
 };
 
-int cli_check_paths(const struct sc_program *prog, const struct sc_verb *verb, const struct sc_paths *paths)
+int cli_check_paths(const struct sc_paths *paths)
 {
 	struct stat st;
 
 	if (paths->root[0] && stat(paths->root, &st) < 0) {
-		fprintf(stderr, "%s %s: --root %s: %s\n", prog->name, verb->name, paths->root, strerror(errno));
+		log_error("--root %s: %m", paths->root);
 		return EXIT_USAGE;
 	}
 	if (paths->root[0] && !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "%s %s: --root %s: not a directory\n", prog->name, verb->name, paths->root);
+		log_error("--root %s: not a directory", paths->root);
 		return EXIT_USAGE;
 	}
 	if (paths->sysroot[0] != '/') {
-		fprintf(stderr, "%s %s: --sysroot %s: must be an absolute path\n", prog->name, verb->name,
-			paths->sysroot);
+		log_error("--sysroot %s: must be an absolute path", paths->sysroot);
 		return EXIT_USAGE;
 	}
 	return 0;

@@ -44,6 +44,7 @@
 #include "sc-evidence.h"
 #include "sc-io.h"
 #include "sc-json.h"
+#include "sc-log.h"
 #include "sc-term.h"
 #include "sc-tpm.h"
 #include "sc-wire.h"
@@ -84,16 +85,19 @@ struct answered {
 
 _printf_(2, 3) static void logmsg(int level, const char *fmt, ...)
 {
+	int saved = errno;
+	char msg[SC_LOG_LINE_MAX];
 	va_list ap;
 
+	/* Device paths, port names and the reasons the TPM or the host gave: escaped, as log_error() does. */
+	va_start(ap, fmt);
+	sc_log_vformat(msg, sizeof(msg), saved, fmt, ap);
+	va_end(ap);
 	/* Under systemd, a <N> prefix sets the journal priority. */
 	if (to_journal)
 		fprintf(stderr, "<%d>", level);
-	fputs("sealcheck-agent: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "sealcheck-agent: %s\n", msg);
+	errno = saved;
 }
 
 /* /dev/vportNpM of the port called @name, from sysfs under the root. */
@@ -565,7 +569,7 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 		return r;
 	if ((o.collect.deep || bounded) && !o.collect.verify_objects)
 		return sc_verb_usage_error(prog, verb, "--%s needs --verify-objects", o.collect.deep ? "deep" : "max-seconds");
-	if (cli_check_paths(prog, verb, &paths) != 0)
+	if (cli_check_paths(&paths) != 0)
 		return EXIT_USAGE;
 	return cli_agent(&paths, &o);
 }

@@ -7,11 +7,14 @@
 
 #include "cli-options.h"
 #include "sc-fsverity.h"
+#include "sc-log.h"
 
 static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
 	int c, failed = 0;
 
+	/* As `fsverity measure`, a file's problem is said as "sealcheck: FILE: why", no verb named. */
+	sc_log_open(prog->name, NULL);
 	optind = 0;
 	while ((c = sc_verb_next_option(prog, verb, argc, argv)) >= 0)
 		; /* measure takes no option but --help: sc_verb_next_option() turns down every other */
@@ -27,7 +30,7 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 		if (r < 0) {
 			const char *why = sc_fsverity_strerror(r);
 
-			fprintf(stderr, "sealcheck: %s: %s\n", argv[i], why ? why : strerror(-r));
+			log_error("%s: %s", argv[i], why ? why : strerror(-r));
 			failed = 1;
 			continue;
 		}

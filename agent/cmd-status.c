@@ -76,7 +76,7 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 		return r;
 	if ((collect.deep || bounded) && !collect.verify_objects)
 		return sc_verb_usage_error(prog, verb, "--%s needs --verify-objects", collect.deep ? "deep" : "max-seconds");
-	if (cli_check_paths(prog, verb, &paths) != 0)
+	if (cli_check_paths(&paths) != 0)
 		return EXIT_USAGE;
 	return status_run(&paths, &collect, json);
 }

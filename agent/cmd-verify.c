@@ -8,6 +8,7 @@
 
 #include "cli-options.h"
 #include "sc-json.h"
+#include "sc-log.h"
 #include "sc-term.h"
 #include "sc-verify.h"
 
@@ -54,7 +55,7 @@ static int verify_run(const struct sc_paths *paths, struct sc_verify_options *o,
 	if (!o->image) {
 		r = default_paths(paths, &image, &objects, &digest, why, sizeof(why));
 		if (r < 0) {
-			fprintf(stderr, "sealcheck verify: %s\n", why[0] ? why : strerror(-r));
+			log_error("%s", why[0] ? why : strerror(-r));
 			return 2;
 		}
 		o->image = image;
@@ -63,7 +64,7 @@ static int verify_run(const struct sc_paths *paths, struct sc_verify_options *o,
 	}
 	r = sc_verify(o, &res, why, sizeof(why));
 	if (r < 0) {
-		fprintf(stderr, "sealcheck verify: %s\n", why[0] ? why : strerror(-r));
+		log_error("%s", why[0] ? why : strerror(-r));
 		return 2;
 	}
 	st = sc_verify_status(&res);
@@ -190,7 +191,7 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 		return r;
 	if (!o.image != !o.objects)
 		return sc_verb_usage_error(prog, verb, "give both --image and --objects, or neither");
-	if (cli_check_paths(prog, verb, &paths) != 0)
+	if (cli_check_paths(&paths) != 0)
 		return EXIT_USAGE;
 	return verify_run(&paths, &o, json);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sc-log.h"
 #include "sc-verb.h"
 
 /* getopt_long()'s table is built from the catalogue on each call: at most this many options. */
@@ -119,13 +120,14 @@ void sc_verb_usage(const struct sc_program *prog, const struct sc_verb *verb, FI
 
 int sc_verb_usage_error(const struct sc_program *prog, const struct sc_verb *verb, const char *fmt, ...)
 {
+	char msg[SC_LOG_LINE_MAX];
 	va_list ap;
 
-	fprintf(stderr, "%s %s: ", prog->name, verb->name);
+	/* The option values a message names are the user's (or a script's) words: escaped, as log_error() does. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	sc_log_vformat(msg, sizeof(msg), errno, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s %s: %s\n", prog->name, verb->name, msg);
 	synopsis(prog, verb, stderr);
 	fprintf(stderr, "(%s %s --help lists its options)\n", prog->name, verb->name);
 	return SC_EXIT_USAGE;
@@ -259,6 +261,7 @@ int sc_program_main(const struct sc_program *prog, int argc, char **argv)
 	const struct sc_verb *verb;
 	int v, n = 0;
 
+	sc_log_open(prog->name, NULL);
 	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		prog->usage(prog, stdout);
 		return 0;
@@ -274,14 +277,14 @@ int sc_program_main(const struct sc_program *prog, int argc, char **argv)
 	}
 	verb = sc_verb_find(prog, v ? argv[v] : prog->default_verb);
 	if (!verb) {
-		fprintf(stderr, "%s: unknown verb '%s' (%s --help lists them)\n", prog->name, argv[v], prog->name);
+		log_error("unknown verb '%s' (%s --help lists them)", argv[v], prog->name);
 		return SC_EXIT_USAGE;
 	}
 	/* The verb's own argv: "PROGRAM VERB", the options before the verb, then everything after it. */
 	args = calloc((size_t)argc + 1, sizeof(char *));
 	if (!args || asprintf(&name, "%s %s", prog->name, verb->name) < 0) {
 		name = NULL;
-		fprintf(stderr, "%s: out of memory\n", prog->name);
+		log_error("out of memory");
 		return 2; /* every program here: could not determine */
 	}
 	args[n++] = name;
@@ -289,5 +292,6 @@ int sc_program_main(const struct sc_program *prog, int argc, char **argv)
 		if (i != v)
 			args[n++] = argv[i];
 	args[n] = NULL;
+	sc_log_open(prog->name, verb->name);
 	return verb->run(prog, verb, n, args);
 }
