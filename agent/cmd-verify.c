@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli-options.h"
+#include "sc-composefs-paths.h"
 #include "sc-json.h"
 #include "sc-log.h"
 #include "sc-term.h"
