@@ -179,13 +179,12 @@ static int open_port(const struct sc_paths *paths, const char *name, const char 
  * is logged when it differs from the last time (once, not at every answer).
  */
 static int append_evidence(const struct sc_paths *paths, const struct cli_agent_options *o, const char *nonce,
-			   const char *report, size_t report_len, char **frame, size_t *frame_len)
+			   const char *report, size_t report_len, struct sc_wire_buf *frame)
 {
 	static char last_why[256];
-	_cleanup_free_ char *text = NULL, *e = NULL;
+	_cleanup_free_ char *text = NULL;
 	char why[256] = "";
-	size_t len, e_len;
-	char *both;
+	size_t len;
 	int r;
 
 	r = sc_evidence_collect(paths, o->tpm_tcti, nonce, report, report_len, &text, &len, why, sizeof(why));
@@ -200,27 +199,20 @@ static int append_evidence(const struct sc_paths *paths, const struct cli_agent_
 		return 0;
 	}
 	last_why[0] = '\0';
-	r = sc_wire_encode(SC_WIRE_EVIDENCE, text, len, &e, &e_len);
-	if (r < 0) {
+	r = sc_wire_buf_append(frame, SC_WIRE_EVIDENCE, text, len);
+	if (r < 0 && r != -ENOMEM)
 		logmsg(4, "no TPM evidence: the evidence frame: %s", strerror(-r));
-		return r == -ENOMEM ? r : 0;
-	}
-	if (*frame_len > SIZE_MAX - e_len || !(both = realloc(*frame, *frame_len + e_len)))
-		return -ENOMEM;
-	memcpy(both + *frame_len, e, e_len);
-	*frame = both;
-	*frame_len += e_len;
-	return 0;
+	return r == -ENOMEM ? r : 0;
 }
 
 static int make_report_frame(const struct sc_paths *paths, const struct cli_agent_options *o, const char *nonce,
-			     char **ret, size_t *ret_len, const char **verdict)
+			     struct sc_wire_buf *ret, const char **verdict)
 {
 	const struct sc_collect_options *collect = &o->collect;
 	struct sc_report rep;
 	_cleanup_json_ json_t *doc = NULL;
-	_cleanup_free_ char *text = NULL, *frame = NULL;
-	size_t frame_len;
+	_cleanup_free_ char *text = NULL;
+	_cleanup_(sc_wire_buf_done) struct sc_wire_buf frame = { 0 };
 	int r;
 
 	r = sc_report_collect(paths, collect, &rep);
@@ -234,17 +226,17 @@ static int make_report_frame(const struct sc_paths *paths, const struct cli_agen
 	text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (!text)
 		return -ENOMEM;
-	r = sc_wire_encode(SC_WIRE_REPORT, text, strlen(text), &frame, &frame_len);
+	r = sc_wire_buf_append(&frame, SC_WIRE_REPORT, text, strlen(text));
 	if (r < 0)
 		return r;
 	/* Evidence only answers a nonce: the push at start has nothing to bind. */
 	if (nonce && o->tpm) {
-		r = append_evidence(paths, o, nonce, text, strlen(text), &frame, &frame_len);
+		r = append_evidence(paths, o, nonce, text, strlen(text), &frame);
 		if (r < 0)
 			return r;
 	}
-	*ret = TAKE_PTR(frame);
-	*ret_len = frame_len;
+	*ret = frame;
+	frame = (struct sc_wire_buf){ 0 };
 	return 0;
 }
 
@@ -325,24 +317,6 @@ static int drain(int fd, struct sc_wire_decoder *dec, char nonce[static SC_NONCE
 	return 0;
 }
 
-/* Appends frame @type with @text to *@frame (NULL: a new one). */
-static int append_frame(char type, const char *text, size_t len, char **frame, size_t *frame_len)
-{
-	_cleanup_free_ char *f = NULL;
-	size_t f_len;
-	char *both;
-	int r = sc_wire_encode(type, text, len, &f, &f_len);
-
-	if (r < 0)
-		return r;
-	if (*frame_len > SIZE_MAX - f_len || !(both = realloc(*frame, *frame_len + f_len)))
-		return -ENOMEM;
-	memcpy(both + *frame_len, f, f_len);
-	*frame = both;
-	*frame_len += f_len;
-	return 0;
-}
-
 /*
  * The host's requests after an answer: the EK ('K') and a credential challenge ('C'), both for the
  * nonce answered, each taken once for it (marked in @ans whether or not the TPM could answer). The
@@ -350,7 +324,7 @@ static int append_frame(char type, const char *text, size_t len, char **frame, s
  * answer sends nothing: the host's deadline says so.
  */
 static int answer_requests(const struct sc_paths *paths, const struct cli_agent_options *o, struct answered *ans,
-			   struct sc_ek *ek, const struct host_requests *req, char **frame, size_t *frame_len)
+			   struct sc_ek *ek, const struct host_requests *req, struct sc_wire_buf *frame)
 {
 	const char *answered = ans->nonce;
 	char why[256] = "";
@@ -375,7 +349,7 @@ static int answer_requests(const struct sc_paths *paths, const struct cli_agent_
 			return r;
 		if (r < 0)
 			logmsg(4, "no EK for the host: %s", why);
-		else if ((r = append_frame(SC_WIRE_EK, text, len, frame, frame_len)) < 0)
+		else if ((r = sc_wire_buf_append(frame, SC_WIRE_EK, text, len)) < 0)
 			return r;
 		else
 			logmsg(6, "sent the EK (its public area%s)", strstr(text, "\"ek_cert\":null") ? "; no EK certificate" : " and certificate");
@@ -390,7 +364,7 @@ static int answer_requests(const struct sc_paths *paths, const struct cli_agent_
 			return r;
 		if (r < 0)
 			logmsg(4, "no answer to the credential challenge: %s", why);
-		else if ((r = append_frame(SC_WIRE_ANSWER, text, len, frame, frame_len)) < 0)
+		else if ((r = sc_wire_buf_append(frame, SC_WIRE_ANSWER, text, len)) < 0)
 			return r;
 		else
 			logmsg(6, "answered the credential challenge (TPM2_ActivateCredential)");
@@ -401,9 +375,10 @@ static int answer_requests(const struct sc_paths *paths, const struct cli_agent_
 static int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
 {
 	struct sc_wire_decoder dec;
-	_cleanup_free_ char *path = NULL, *pending = NULL;
+	_cleanup_free_ char *path = NULL;
+	/* The frames to send, whole; a report superseded or sent is freed with its length (sc_wire_buf_done()). */
+	_cleanup_(sc_wire_buf_done) struct sc_wire_buf pending = { 0 };
 	_cleanup_(sc_ek_done) struct sc_ek ek = { 0 }; /* read at the first EK request, kept for the run */
-	size_t pending_len = 0;
 	const char *verdict = "error";
 	struct answered ans = { .nonce = "" }; /* the nonce of the last report made, and its requests taken */
 	bool pending_report = true; /* pending holds a report (counted by --max-answers), not TPM answers */
@@ -421,7 +396,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		return 2;
 
 	/* The push at start: a report without a nonce, for hosts that only listen. */
-	r = make_report_frame(paths, o, NULL, &pending, &pending_len, &verdict);
+	r = make_report_frame(paths, o, NULL, &pending, &verdict);
 	if (r < 0)
 		logmsg(3, "making the report: %s", strerror(-r));
 	else
@@ -435,19 +410,18 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		bool have = false;
 		int d;
 
-		if (pending) {
+		if (pending.data) {
 			/* The whole frame or nothing: a frame cut short is resent whole, never resumed. */
-			r = sc_write_all(fd, pending, pending_len, sc_now_ms() + FRAME_DEADLINE_MS);
+			r = sc_write_all(fd, pending.data, pending.len, sc_now_ms() + FRAME_DEADLINE_MS);
 			if (r == 0) {
-				free(TAKE_PTR(pending));
-				pending_len = 0; /* append_frame() builds on it: a stale length sent freed heap bytes */
+				sc_wire_buf_done(&pending);
 				answered += o->max_answers && pending_report ? 1 : 0;
 				continue;
 			}
 			if (r != -ENOTCONN && r != -ETIMEDOUT)
 				logmsg(4, "sending the report: %s", strerror(-r));
 		}
-		if (poll(&p, 1, pending ? HOST_POLL_MS : -1) < 0 && errno != EINTR) {
+		if (poll(&p, 1, pending.data ? HOST_POLL_MS : -1) < 0 && errno != EINTR) {
 			logmsg(3, "poll: %m");
 			break;
 		}
@@ -485,9 +459,8 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		}
 		if (have) {
 			/* One collection for the newest nonce; a report not yet sent is superseded by it. */
-			free(TAKE_PTR(pending));
-			pending_len = 0;
-			r = make_report_frame(paths, o, nonce, &pending, &pending_len, &verdict);
+			sc_wire_buf_done(&pending);
+			r = make_report_frame(paths, o, nonce, &pending, &verdict);
 			if (r < 0)
 				logmsg(3, "making the report: %s", strerror(-r));
 			else {
@@ -497,9 +470,9 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 				pending_report = true;
 			}
 		} else if (o->tpm && (req.ek || req.challenge)) {
-			if (!pending)
+			if (!pending.data)
 				pending_report = false;
-			r = answer_requests(paths, o, &ans, &ek, &req, &pending, &pending_len);
+			r = answer_requests(paths, o, &ans, &ek, &req, &pending);
 			if (r < 0)
 				logmsg(3, "answering the host's TPM request: %s", strerror(-r));
 		}
