@@ -33,9 +33,8 @@ void sc_log_open(const char *program, const char *verb);
 /*
  * sc_log_vformat() - @fmt with @ap into @buf (@size bytes, NUL-terminated,
  * cut short to fit; nothing when @size is 0), every %s and %c argument
- * escaped for a terminal, %m the strerror() of @errnum. %n is not supported
- * (nothing is written for it, nor is its argument read). Returns the length
- * written.
+ * escaped for a terminal, %m the strerror() of @errnum. %n is not supported:
+ * its pointer is skipped, never written through. Returns the length written.
  */
 size_t sc_log_vformat(char *buf, size_t size, int errnum, const char *fmt, va_list ap);
 _printf_(3, 4) size_t sc_log_format(char *buf, size_t size, const char *fmt, ...);

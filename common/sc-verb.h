@@ -32,7 +32,8 @@
  * digit is also the short option -@id. @has_arg is getopt's no_argument,
  * required_argument or optional_argument (an optional argument is
  * --name=ARG; a verb that also takes it as the next word consumes it itself,
- * as getopt_long() leaves it there).
+ * as getopt_long() leaves it there; before the verb only --name=ARG is read
+ * as its argument, the next word being taken for the verb).
  */
 struct sc_opt {
 	const char *name; /* without "--" */
