@@ -35,15 +35,15 @@ int cli_check_paths(const struct sc_paths *paths)
 	struct stat st;
 
 	if (paths->root[0] && stat(paths->root, &st) < 0) {
-		log_error("--root %s: %m", paths->root);
+		sc_log_error("--root %s: %m", paths->root);
 		return EXIT_USAGE;
 	}
 	if (paths->root[0] && !S_ISDIR(st.st_mode)) {
-		log_error("--root %s: not a directory", paths->root);
+		sc_log_error("--root %s: not a directory", paths->root);
 		return EXIT_USAGE;
 	}
 	if (paths->sysroot[0] != '/') {
-		log_error("--sysroot %s: must be an absolute path", paths->sysroot);
+		sc_log_error("--sysroot %s: must be an absolute path", paths->sysroot);
 		return EXIT_USAGE;
 	}
 	return 0;

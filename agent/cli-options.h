@@ -52,5 +52,5 @@ extern const struct sc_verb cmd_agent;
 /* --root and --sysroot, which every verb that reads the system takes: true when @c was one of them. */
 bool cli_path_option(int c, const char *arg, struct sc_paths *paths);
 
-/* --root must be a directory, --sysroot an absolute path. Returns 0, or EXIT_USAGE having said why (log_error()). */
+/* --root must be a directory, --sysroot an absolute path. Returns 0, or EXIT_USAGE having said why (sc_log_error()). */
 int cli_check_paths(const struct sc_paths *paths);

@@ -89,7 +89,7 @@ _printf_(2, 3) static void logmsg(int level, const char *fmt, ...)
 	char msg[SC_LOG_LINE_MAX];
 	va_list ap;
 
-	/* Device paths, port names and the reasons the TPM or the host gave: escaped, as log_error() does. */
+	/* Device paths, port names and the reasons the TPM or the host gave: escaped, as sc_log_error() does. */
 	va_start(ap, fmt);
 	sc_log_vformat(msg, sizeof(msg), saved, fmt, ap);
 	va_end(ap);

@@ -30,7 +30,7 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 		if (r < 0) {
 			const char *why = sc_fsverity_strerror(r);
 
-			log_error("%s: %s", argv[i], why ? why : strerror(-r));
+			sc_log_error("%s: %s", argv[i], why ? why : strerror(-r));
 			failed = 1;
 			continue;
 		}

@@ -56,7 +56,7 @@ static int verify_run(const struct sc_paths *paths, struct sc_verify_options *o,
 	if (!o->image) {
 		r = default_paths(paths, &image, &objects, &digest, why, sizeof(why));
 		if (r < 0) {
-			log_error("%s", why[0] ? why : strerror(-r));
+			sc_log_error("%s", why[0] ? why : strerror(-r));
 			return 2;
 		}
 		o->image = image;
@@ -65,7 +65,7 @@ static int verify_run(const struct sc_paths *paths, struct sc_verify_options *o,
 	}
 	r = sc_verify(o, &res, why, sizeof(why));
 	if (r < 0) {
-		log_error("%s", why[0] ? why : strerror(-r));
+		sc_log_error("%s", why[0] ? why : strerror(-r));
 		return 2;
 	}
 	st = sc_verify_status(&res);

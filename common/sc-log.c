@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * log_error() (sc-log.h): the format is walked one conversion at a time;
+ * sc_log_error() (sc-log.h): the format is walked one conversion at a time;
  * each conversion's argument is read with its own type (C11 7.21.6.1: the
  * length modifier and the conversion specifier say it) and formatted alone
  * by snprintf(), except %s and %c, whose text is escaped by sc_term_escape()
@@ -325,7 +325,7 @@ size_t sc_log_format(char *buf, size_t size, const char *fmt, ...)
 	return n;
 }
 
-void log_error(const char *fmt, ...)
+void sc_log_error(const char *fmt, ...)
 {
 	int saved = errno;
 	char line[SC_LOG_LINE_MAX];

@@ -40,4 +40,4 @@ size_t sc_log_vformat(char *buf, size_t size, int errnum, const char *fmt, va_li
 _printf_(3, 4) size_t sc_log_format(char *buf, size_t size, const char *fmt, ...);
 
 /* "PREFIX: MESSAGE\n" to stderr in one write, at most SC_LOG_LINE_MAX bytes; errno is kept. */
-_printf_(1, 2) void log_error(const char *fmt, ...);
+_printf_(1, 2) void sc_log_error(const char *fmt, ...);

@@ -123,7 +123,7 @@ int sc_verb_usage_error(const struct sc_program *prog, const struct sc_verb *ver
 	char msg[SC_LOG_LINE_MAX];
 	va_list ap;
 
-	/* The option values a message names are the user's (or a script's) words: escaped, as log_error() does. */
+	/* The option values a message names are the user's (or a script's) words: escaped, as sc_log_error() does. */
 	va_start(ap, fmt);
 	sc_log_vformat(msg, sizeof(msg), errno, fmt, ap);
 	va_end(ap);
@@ -277,14 +277,14 @@ int sc_program_main(const struct sc_program *prog, int argc, char **argv)
 	}
 	verb = sc_verb_find(prog, v ? argv[v] : prog->default_verb);
 	if (!verb) {
-		log_error("unknown verb '%s' (%s --help lists them)", argv[v], prog->name);
+		sc_log_error("unknown verb '%s' (%s --help lists them)", argv[v], prog->name);
 		return SC_EXIT_USAGE;
 	}
 	/* The verb's own argv: "PROGRAM VERB", the options before the verb, then everything after it. */
 	args = calloc((size_t)argc + 1, sizeof(char *));
 	if (!args || asprintf(&name, "%s %s", prog->name, verb->name) < 0) {
 		name = NULL;
-		log_error("out of memory");
+		sc_log_error("out of memory");
 		return 2; /* every program here: could not determine */
 	}
 	args[n++] = name;

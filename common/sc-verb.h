@@ -79,7 +79,7 @@ struct sc_program {
  * sc_program_main() - what main() does: PROGRAM --help and --version, then
  * finds the verb (skipping options before it and their arguments), gives it
  * "PROGRAM VERB", the options before the verb, then everything after it.
- * log_error() says "PROGRAM: " until the verb runs, then "PROGRAM VERB: ".
+ * sc_log_error() says "PROGRAM: " until the verb runs, then "PROGRAM VERB: ".
  * Returns the exit status.
  */
 int sc_program_main(const struct sc_program *prog, int argc, char **argv);
@@ -131,7 +131,7 @@ int sc_verb_parse_number(const struct sc_program *prog, const struct sc_verb *ve
 
 /*
  * A usage error, printed as "PROGRAM VERB: ..." (each %s argument escaped
- * for a terminal, as log_error() does, sc-log.h) with a pointer to VERB
+ * for a terminal, as sc_log_error() does, sc-log.h) with a pointer to VERB
  * --help. Returns SC_EXIT_USAGE.
  */
 _printf_(3, 4) int sc_verb_usage_error(const struct sc_program *prog, const struct sc_verb *verb, const char *fmt,

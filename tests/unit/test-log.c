@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* common/sc-log: log_error() escapes its string arguments, leaves the rest to printf, stays bounded. */
+/* common/sc-log: sc_log_error() escapes its string arguments, leaves the rest to printf, stays bounded. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -102,12 +102,12 @@ static void test_log_error_line(void **state)
 	assert_int_equal(dup2(fileno(tmp), STDERR_FILENO), STDERR_FILENO);
 	sc_log_open("sealcheck", "verify");
 	errno = EACCES;
-	log_error("--root %s: %m (%d)", "/tmp/\x1b]0;owned\a", 5);
+	sc_log_error("--root %s: %m (%d)", "/tmp/\x1b]0;owned\a", 5);
 	assert_int_equal(errno, EACCES); /* kept */
 	sc_log_open("sealcheck", NULL);
-	log_error("plain");
+	sc_log_error("plain");
 	sc_log_open(NULL, "verify");
-	log_error("none");
+	sc_log_error("none");
 	fflush(stderr);
 	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
 	close(saved);
