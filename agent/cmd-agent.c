@@ -39,11 +39,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli-verb.h"
+#include "cli-options.h"
 #include "config.h"
 #include "sc-evidence.h"
 #include "sc-io.h"
 #include "sc-json.h"
+#include "sc-log.h"
 #include "sc-term.h"
 #include "sc-tpm.h"
 #include "sc-wire.h"
@@ -84,16 +85,19 @@ struct answered {
 
 _printf_(2, 3) static void logmsg(int level, const char *fmt, ...)
 {
+	int saved = errno;
+	char msg[SC_LOG_LINE_MAX];
 	va_list ap;
 
+	/* Device paths, port names and the reasons the TPM or the host gave: escaped, as sc_log_error() does. */
+	va_start(ap, fmt);
+	sc_log_vformat(msg, sizeof(msg), saved, fmt, ap);
+	va_end(ap);
 	/* Under systemd, a <N> prefix sets the journal priority. */
 	if (to_journal)
 		fprintf(stderr, "<%d>", level);
-	fputs("sealcheck-agent: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "sealcheck-agent: %s\n", msg);
+	errno = saved;
 }
 
 /* /dev/vportNpM of the port called @name, from sysfs under the root. */
@@ -175,13 +179,12 @@ static int open_port(const struct sc_paths *paths, const char *name, const char 
  * is logged when it differs from the last time (once, not at every answer).
  */
 static int append_evidence(const struct sc_paths *paths, const struct cli_agent_options *o, const char *nonce,
-			   const char *report, size_t report_len, char **frame, size_t *frame_len)
+			   const char *report, size_t report_len, struct sc_wire_buf *frame)
 {
 	static char last_why[256];
-	_cleanup_free_ char *text = NULL, *e = NULL;
+	_cleanup_free_ char *text = NULL;
 	char why[256] = "";
-	size_t len, e_len;
-	char *both;
+	size_t len;
 	int r;
 
 	r = sc_evidence_collect(paths, o->tpm_tcti, nonce, report, report_len, &text, &len, why, sizeof(why));
@@ -196,27 +199,20 @@ static int append_evidence(const struct sc_paths *paths, const struct cli_agent_
 		return 0;
 	}
 	last_why[0] = '\0';
-	r = sc_wire_encode(SC_WIRE_EVIDENCE, text, len, &e, &e_len);
-	if (r < 0) {
+	r = sc_wire_buf_append(frame, SC_WIRE_EVIDENCE, text, len);
+	if (r < 0 && r != -ENOMEM)
 		logmsg(4, "no TPM evidence: the evidence frame: %s", strerror(-r));
-		return r == -ENOMEM ? r : 0;
-	}
-	if (*frame_len > SIZE_MAX - e_len || !(both = realloc(*frame, *frame_len + e_len)))
-		return -ENOMEM;
-	memcpy(both + *frame_len, e, e_len);
-	*frame = both;
-	*frame_len += e_len;
-	return 0;
+	return r == -ENOMEM ? r : 0;
 }
 
 static int make_report_frame(const struct sc_paths *paths, const struct cli_agent_options *o, const char *nonce,
-			     char **ret, size_t *ret_len, const char **verdict)
+			     struct sc_wire_buf *ret, const char **verdict)
 {
 	const struct sc_collect_options *collect = &o->collect;
 	struct sc_report rep;
 	_cleanup_json_ json_t *doc = NULL;
-	_cleanup_free_ char *text = NULL, *frame = NULL;
-	size_t frame_len;
+	_cleanup_free_ char *text = NULL;
+	_cleanup_(sc_wire_buf_done) struct sc_wire_buf frame = { 0 };
 	int r;
 
 	r = sc_report_collect(paths, collect, &rep);
@@ -230,17 +226,17 @@ static int make_report_frame(const struct sc_paths *paths, const struct cli_agen
 	text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (!text)
 		return -ENOMEM;
-	r = sc_wire_encode(SC_WIRE_REPORT, text, strlen(text), &frame, &frame_len);
+	r = sc_wire_buf_append(&frame, SC_WIRE_REPORT, text, strlen(text));
 	if (r < 0)
 		return r;
 	/* Evidence only answers a nonce: the push at start has nothing to bind. */
 	if (nonce && o->tpm) {
-		r = append_evidence(paths, o, nonce, text, strlen(text), &frame, &frame_len);
+		r = append_evidence(paths, o, nonce, text, strlen(text), &frame);
 		if (r < 0)
 			return r;
 	}
-	*ret = TAKE_PTR(frame);
-	*ret_len = frame_len;
+	*ret = frame;
+	frame = (struct sc_wire_buf){ 0 };
 	return 0;
 }
 
@@ -321,24 +317,6 @@ static int drain(int fd, struct sc_wire_decoder *dec, char nonce[static SC_NONCE
 	return 0;
 }
 
-/* Appends frame @type with @text to *@frame (NULL: a new one). */
-static int append_frame(char type, const char *text, size_t len, char **frame, size_t *frame_len)
-{
-	_cleanup_free_ char *f = NULL;
-	size_t f_len;
-	char *both;
-	int r = sc_wire_encode(type, text, len, &f, &f_len);
-
-	if (r < 0)
-		return r;
-	if (*frame_len > SIZE_MAX - f_len || !(both = realloc(*frame, *frame_len + f_len)))
-		return -ENOMEM;
-	memcpy(both + *frame_len, f, f_len);
-	*frame = both;
-	*frame_len += f_len;
-	return 0;
-}
-
 /*
  * The host's requests after an answer: the EK ('K') and a credential challenge ('C'), both for the
  * nonce answered, each taken once for it (marked in @ans whether or not the TPM could answer). The
@@ -346,7 +324,7 @@ static int append_frame(char type, const char *text, size_t len, char **frame, s
  * answer sends nothing: the host's deadline says so.
  */
 static int answer_requests(const struct sc_paths *paths, const struct cli_agent_options *o, struct answered *ans,
-			   struct sc_ek *ek, const struct host_requests *req, char **frame, size_t *frame_len)
+			   struct sc_ek *ek, const struct host_requests *req, struct sc_wire_buf *frame)
 {
 	const char *answered = ans->nonce;
 	char why[256] = "";
@@ -371,7 +349,7 @@ static int answer_requests(const struct sc_paths *paths, const struct cli_agent_
 			return r;
 		if (r < 0)
 			logmsg(4, "no EK for the host: %s", why);
-		else if ((r = append_frame(SC_WIRE_EK, text, len, frame, frame_len)) < 0)
+		else if ((r = sc_wire_buf_append(frame, SC_WIRE_EK, text, len)) < 0)
 			return r;
 		else
 			logmsg(6, "sent the EK (its public area%s)", strstr(text, "\"ek_cert\":null") ? "; no EK certificate" : " and certificate");
@@ -386,7 +364,7 @@ static int answer_requests(const struct sc_paths *paths, const struct cli_agent_
 			return r;
 		if (r < 0)
 			logmsg(4, "no answer to the credential challenge: %s", why);
-		else if ((r = append_frame(SC_WIRE_ANSWER, text, len, frame, frame_len)) < 0)
+		else if ((r = sc_wire_buf_append(frame, SC_WIRE_ANSWER, text, len)) < 0)
 			return r;
 		else
 			logmsg(6, "answered the credential challenge (TPM2_ActivateCredential)");
@@ -397,9 +375,10 @@ static int answer_requests(const struct sc_paths *paths, const struct cli_agent_
 static int cli_agent(const struct sc_paths *paths, const struct cli_agent_options *o)
 {
 	struct sc_wire_decoder dec;
-	_cleanup_free_ char *path = NULL, *pending = NULL;
+	_cleanup_free_ char *path = NULL;
+	/* The frames to send, whole; a report superseded or sent is freed with its length (sc_wire_buf_done()). */
+	_cleanup_(sc_wire_buf_done) struct sc_wire_buf pending = { 0 };
 	_cleanup_(sc_ek_done) struct sc_ek ek = { 0 }; /* read at the first EK request, kept for the run */
-	size_t pending_len = 0;
 	const char *verdict = "error";
 	struct answered ans = { .nonce = "" }; /* the nonce of the last report made, and its requests taken */
 	bool pending_report = true; /* pending holds a report (counted by --max-answers), not TPM answers */
@@ -417,7 +396,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		return 2;
 
 	/* The push at start: a report without a nonce, for hosts that only listen. */
-	r = make_report_frame(paths, o, NULL, &pending, &pending_len, &verdict);
+	r = make_report_frame(paths, o, NULL, &pending, &verdict);
 	if (r < 0)
 		logmsg(3, "making the report: %s", strerror(-r));
 	else
@@ -431,19 +410,18 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		bool have = false;
 		int d;
 
-		if (pending) {
+		if (pending.data) {
 			/* The whole frame or nothing: a frame cut short is resent whole, never resumed. */
-			r = sc_write_all(fd, pending, pending_len, sc_now_ms() + FRAME_DEADLINE_MS);
+			r = sc_write_all(fd, pending.data, pending.len, sc_now_ms() + FRAME_DEADLINE_MS);
 			if (r == 0) {
-				free(TAKE_PTR(pending));
-				pending_len = 0; /* append_frame() builds on it: a stale length sent freed heap bytes */
+				sc_wire_buf_done(&pending);
 				answered += o->max_answers && pending_report ? 1 : 0;
 				continue;
 			}
 			if (r != -ENOTCONN && r != -ETIMEDOUT)
 				logmsg(4, "sending the report: %s", strerror(-r));
 		}
-		if (poll(&p, 1, pending ? HOST_POLL_MS : -1) < 0 && errno != EINTR) {
+		if (poll(&p, 1, pending.data ? HOST_POLL_MS : -1) < 0 && errno != EINTR) {
 			logmsg(3, "poll: %m");
 			break;
 		}
@@ -481,9 +459,8 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 		}
 		if (have) {
 			/* One collection for the newest nonce; a report not yet sent is superseded by it. */
-			free(TAKE_PTR(pending));
-			pending_len = 0;
-			r = make_report_frame(paths, o, nonce, &pending, &pending_len, &verdict);
+			sc_wire_buf_done(&pending);
+			r = make_report_frame(paths, o, nonce, &pending, &verdict);
 			if (r < 0)
 				logmsg(3, "making the report: %s", strerror(-r));
 			else {
@@ -493,9 +470,9 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 				pending_report = true;
 			}
 		} else if (o->tpm && (req.ek || req.challenge)) {
-			if (!pending)
+			if (!pending.data)
 				pending_report = false;
-			r = answer_requests(paths, o, &ans, &ek, &req, &pending, &pending_len);
+			r = answer_requests(paths, o, &ans, &ek, &req, &pending);
 			if (r < 0)
 				logmsg(3, "answering the host's TPM request: %s", strerror(-r));
 		}
@@ -508,7 +485,7 @@ static int cli_agent(const struct sc_paths *paths, const struct cli_agent_option
 	return 0;
 }
 
-int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
+static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
 	struct sc_paths paths = SC_PATHS_SYSTEM;
 	struct cli_agent_options o = {
@@ -522,7 +499,7 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 	int c, r;
 
 	optind = 0;
-	while ((c = cli_next_option(verb, argc, argv)) >= 0) {
+	while ((c = sc_verb_next_option(prog, verb, argc, argv)) >= 0) {
 		switch (c) {
 		case CLI_OPT_PORT:
 			o.port = optarg;
@@ -533,7 +510,7 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 		case CLI_OPT_WAIT_PORT:
 		case CLI_OPT_MAX_ANSWERS:
 		case CLI_OPT_MAX_SECONDS:
-			if (cli_parse_number(verb, c, optarg, 0, 86400, &v) < 0)
+			if (sc_verb_parse_number(prog, verb, c, optarg, 0, 86400, &v) < 0)
 				return EXIT_USAGE;
 			*(c == CLI_OPT_WAIT_PORT     ? &o.wait_port_s
 			  : c == CLI_OPT_MAX_ANSWERS ? &o.max_answers
@@ -548,12 +525,12 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 			break;
 		case CLI_OPT_TPM:
 			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "off") != 0)
-				return cli_usage_error(verb, "--tpm takes auto or off, not '%s'", optarg);
+				return sc_verb_usage_error(prog, verb, "--tpm takes auto or off, not '%s'", optarg);
 			o.tpm = strcmp(optarg, "auto") == 0;
 			break;
 		case CLI_OPT_TPM_TCTI:
 			if (!optarg[0])
-				return cli_usage_error(verb, "--tpm-tcti needs a TCTI (device:/dev/tpmrm0, ...)");
+				return sc_verb_usage_error(prog, verb, "--tpm-tcti needs a TCTI (device:/dev/tpmrm0, ...)");
 			o.tpm_tcti = optarg;
 			break;
 		default:
@@ -561,11 +538,40 @@ int cmd_agent(const struct cli_verb *verb, int argc, char **argv)
 			break;
 		}
 	}
-	if ((r = cli_options_done(verb, c, argc, argv)) >= 0)
+	if ((r = sc_verb_options_done(prog, verb, c, argc, argv)) >= 0)
 		return r;
 	if ((o.collect.deep || bounded) && !o.collect.verify_objects)
-		return cli_usage_error(verb, "--%s needs --verify-objects", o.collect.deep ? "deep" : "max-seconds");
-	if (cli_check_paths(verb, &paths) != 0)
+		return sc_verb_usage_error(prog, verb, "--%s needs --verify-objects", o.collect.deep ? "deep" : "max-seconds");
+	if (cli_check_paths(&paths) != 0)
 		return EXIT_USAGE;
 	return cli_agent(&paths, &o);
 }
+
+static const struct sc_verb_option options[] = {
+	{ CLI_OPT_PORT, "the virtio-serial port's name (" SC_VIRTIO_PORT_DEFAULT ")" },
+	{ CLI_OPT_DEVICE, "use this device instead of looking the port up (tests)" },
+	{ CLI_OPT_WAIT_PORT, "look for the port this long (60)" },
+	{ CLI_OPT_MAX_ANSWERS, "exit after sending N reports (default 0: run forever)" },
+	{ CLI_OPT_TPM, "auto (default): after each answer to a nonce, TPM evidence when the "
+			"machine has a TPM; off: never" },
+	{ CLI_OPT_TPM_TCTI, "the tpm2-tss TCTI to use (default device:/dev/tpmrm0, then "
+			     "device:/dev/tpm0; e.g. swtpm:host=127.0.0.1,port=2321)" },
+	{ CLI_OPT_VERIFY_OBJECTS, "add checks.objects to each report, as status --verify-objects" },
+	{ CLI_OPT_DEEP, "with --verify-objects: read every object too" },
+	{ CLI_OPT_MAX_SECONDS, "with --verify-objects: stop each walk after S seconds (default "
+			       "120, 0: no limit); a walk cut short is an error, never a pass" },
+	{ CLI_OPT_ROOT, "read every system path below DIR (a fixture tree)" },
+	{ CLI_OPT_SYSROOT, "where the composefs repository's physical root is (/sysroot)" },
+	{},
+};
+
+const struct sc_verb cmd_agent = {
+	.name = "agent",
+	.summary = "attest to the host over a virtio-serial port (the service)",
+	.description = "The guest service: push a report when the port opens, then answer the newest\n"
+		       "nonce the host sent with a fresh report (docs/protocol.md), followed by TPM\n"
+		       "evidence for exactly that report when the machine has a TPM (docs/evidence.md).",
+	.exit_status = "0 done (--max-answers), 1 no port, 2 error or usage error.",
+	.run = run,
+	.options = options,
+};

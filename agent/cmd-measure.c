@@ -5,20 +5,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli-verb.h"
+#include "cli-options.h"
 #include "sc-fsverity.h"
+#include "sc-log.h"
 
-int cmd_measure(const struct cli_verb *verb, int argc, char **argv)
+static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
 	int c, failed = 0;
 
+	/* As `fsverity measure`, a file's problem is said as "sealcheck: FILE: why", no verb named. */
+	sc_log_open(prog->name, NULL);
 	optind = 0;
-	while ((c = cli_next_option(verb, argc, argv)) >= 0)
-		; /* measure takes no option but --help: cli_next_option() turns down every other */
-	if (c != CLI_OPTIONS_END)
-		return cli_options_exit(c);
+	while ((c = sc_verb_next_option(prog, verb, argc, argv)) >= 0)
+		; /* measure takes no option but --help: sc_verb_next_option() turns down every other */
+	if (c != SC_OPTIONS_END)
+		return sc_options_exit(c);
 	if (optind >= argc)
-		return cli_usage_error(verb, "no FILE given");
+		return sc_verb_usage_error(prog, verb, "no FILE given");
 	for (int i = optind; i < argc; i++) {
 		struct sc_digest d;
 		char s[SC_DIGEST_HEX_MAX + 8];
@@ -27,7 +30,7 @@ int cmd_measure(const struct cli_verb *verb, int argc, char **argv)
 		if (r < 0) {
 			const char *why = sc_fsverity_strerror(r);
 
-			fprintf(stderr, "sealcheck: %s: %s\n", argv[i], why ? why : strerror(-r));
+			sc_log_error("%s: %s", argv[i], why ? why : strerror(-r));
 			failed = 1;
 			continue;
 		}
@@ -39,3 +42,13 @@ int cmd_measure(const struct cli_verb *verb, int argc, char **argv)
 	}
 	return failed ? 1 : 0;
 }
+
+const struct sc_verb cmd_measure = {
+	.name = "measure",
+	.args = "FILE...",
+	.summary = "each file's fs-verity digest, as `fsverity measure` prints it",
+	.description = "Print each FILE's fs-verity digest as ALGORITHM:HEX FILE, as `fsverity measure`\n"
+		       "does (symbolic links are followed). A FILE that begins with '-' goes after --.",
+	.exit_status = "0 every file measured, 1 some file could not be, 2 usage error.",
+	.run = run,
+};

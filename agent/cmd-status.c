@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli-output.h"
-#include "cli-verb.h"
+#include "cli-options.h"
 #include "sc-json.h"
 
 static int status_run(const struct sc_paths *paths, const struct sc_collect_options *collect, bool json)
@@ -41,7 +41,7 @@ static int status_run(const struct sc_paths *paths, const struct sc_collect_opti
 	return r;
 }
 
-int cmd_status(const struct cli_verb *verb, int argc, char **argv)
+static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
 	struct sc_paths paths = SC_PATHS_SYSTEM;
 	struct sc_collect_options collect = { 0 };
@@ -50,7 +50,7 @@ int cmd_status(const struct cli_verb *verb, int argc, char **argv)
 	int c, r;
 
 	optind = 0;
-	while ((c = cli_next_option(verb, argc, argv)) >= 0) {
+	while ((c = sc_verb_next_option(prog, verb, argc, argv)) >= 0) {
 		switch (c) {
 		case CLI_OPT_JSON:
 			json = true;
@@ -62,7 +62,7 @@ int cmd_status(const struct cli_verb *verb, int argc, char **argv)
 			collect.deep = true;
 			break;
 		case CLI_OPT_MAX_SECONDS:
-			if (cli_parse_number(verb, c, optarg, 0, 86400, &v) < 0)
+			if (sc_verb_parse_number(prog, verb, c, optarg, 0, 86400, &v) < 0)
 				return EXIT_USAGE;
 			collect.max_seconds = (unsigned)v;
 			bounded = true;
@@ -72,11 +72,35 @@ int cmd_status(const struct cli_verb *verb, int argc, char **argv)
 			break;
 		}
 	}
-	if ((r = cli_options_done(verb, c, argc, argv)) >= 0)
+	if ((r = sc_verb_options_done(prog, verb, c, argc, argv)) >= 0)
 		return r;
 	if ((collect.deep || bounded) && !collect.verify_objects)
-		return cli_usage_error(verb, "--%s needs --verify-objects", collect.deep ? "deep" : "max-seconds");
-	if (cli_check_paths(verb, &paths) != 0)
+		return sc_verb_usage_error(prog, verb, "--%s needs --verify-objects", collect.deep ? "deep" : "max-seconds");
+	if (cli_check_paths(&paths) != 0)
 		return EXIT_USAGE;
 	return status_run(&paths, &collect, json);
 }
+
+static const struct sc_verb_option options[] = {
+	{ CLI_OPT_JSON, "the report as JSON (sealcheck.report.v1) on stdout" },
+	{ CLI_OPT_VERIFY_OBJECTS, "add checks.objects: every object of the image, as sealcheck "
+				  "verify; it is then required for a sealed verdict" },
+	{ CLI_OPT_DEEP, "with --verify-objects: read every object too" },
+	{ CLI_OPT_MAX_SECONDS, "with --verify-objects: stop the walk after S seconds (default 0: "
+			       "no limit); a walk cut short is an error, never a pass" },
+	{ CLI_OPT_ROOT, "read every system path below DIR (a fixture tree)" },
+	{ CLI_OPT_SYSROOT, "where the composefs repository's physical root is (/sysroot)" },
+	{},
+};
+
+const struct sc_verb cmd_status = {
+	.name = "status",
+	.summary = "all checks, a human report and a verdict (the default)",
+	.description = "Verify that the running system is sealed: a signed UKI names a composefs\n"
+		       "digest, / is that composefs image with verity=require, the image measures\n"
+		       "to that digest, and Secure Boot is enforcing. One line per check, the facts\n"
+		       "behind it, and a verdict.",
+	.exit_status = "0 sealed, 1 not sealed, 2 could not determine or usage error.",
+	.run = run,
+	.options = options,
+};

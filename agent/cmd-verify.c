@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli-verb.h"
+#include "cli-options.h"
+#include "sc-composefs-paths.h"
 #include "sc-json.h"
+#include "sc-log.h"
 #include "sc-term.h"
 #include "sc-verify.h"
 
@@ -54,7 +56,7 @@ static int verify_run(const struct sc_paths *paths, struct sc_verify_options *o,
 	if (!o->image) {
 		r = default_paths(paths, &image, &objects, &digest, why, sizeof(why));
 		if (r < 0) {
-			fprintf(stderr, "sealcheck verify: %s\n", why[0] ? why : strerror(-r));
+			sc_log_error("%s", why[0] ? why : strerror(-r));
 			return 2;
 		}
 		o->image = image;
@@ -63,7 +65,7 @@ static int verify_run(const struct sc_paths *paths, struct sc_verify_options *o,
 	}
 	r = sc_verify(o, &res, why, sizeof(why));
 	if (r < 0) {
-		fprintf(stderr, "sealcheck verify: %s\n", why[0] ? why : strerror(-r));
+		sc_log_error("%s", why[0] ? why : strerror(-r));
 		return 2;
 	}
 	st = sc_verify_status(&res);
@@ -130,7 +132,7 @@ static int verify_run(const struct sc_paths *paths, struct sc_verify_options *o,
 	return r;
 }
 
-int cmd_verify(const struct cli_verb *verb, int argc, char **argv)
+static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
 	struct sc_paths paths = SC_PATHS_SYSTEM;
 	struct sc_verify_options o = { 0 };
@@ -139,23 +141,23 @@ int cmd_verify(const struct cli_verb *verb, int argc, char **argv)
 	int c, r;
 
 	optind = 0;
-	while ((c = cli_next_option(verb, argc, argv)) >= 0) {
+	while ((c = sc_verb_next_option(prog, verb, argc, argv)) >= 0) {
 		switch (c) {
 		case CLI_OPT_DEEP:
 			o.deep = true;
 			break;
 		case CLI_OPT_MAX_FILES:
-			if (cli_parse_number(verb, c, optarg, 0, UINT64_MAX, &v) < 0)
+			if (sc_verb_parse_number(prog, verb, c, optarg, 0, UINT64_MAX, &v) < 0)
 				return EXIT_USAGE;
 			o.max_files = v;
 			break;
 		case CLI_OPT_MAX_SECONDS:
-			if (cli_parse_number(verb, c, optarg, 0, 86400, &v) < 0)
+			if (sc_verb_parse_number(prog, verb, c, optarg, 0, 86400, &v) < 0)
 				return EXIT_USAGE;
 			o.max_seconds = (unsigned)v;
 			break;
 		case CLI_OPT_THREADS:
-			if (cli_parse_number(verb, c, optarg, 1, 64, &v) < 0)
+			if (sc_verb_parse_number(prog, verb, c, optarg, 1, 64, &v) < 0)
 				return EXIT_USAGE;
 			o.threads = (unsigned)v;
 			break;
@@ -176,7 +178,7 @@ int cmd_verify(const struct cli_verb *verb, int argc, char **argv)
 			else if (strcmp(optarg, "mount") == 0)
 				o.walk = SC_VERIFY_WALK_MOUNT;
 			else
-				return cli_usage_error(verb, "--walk %s: not one of auto, parse, mount", optarg);
+				return sc_verb_usage_error(prog, verb, "--walk %s: not one of auto, parse, mount", optarg);
 			break;
 		case CLI_OPT_JSON:
 			json = true;
@@ -186,11 +188,42 @@ int cmd_verify(const struct cli_verb *verb, int argc, char **argv)
 			break;
 		}
 	}
-	if ((r = cli_options_done(verb, c, argc, argv)) >= 0)
+	if ((r = sc_verb_options_done(prog, verb, c, argc, argv)) >= 0)
 		return r;
 	if (!o.image != !o.objects)
-		return cli_usage_error(verb, "give both --image and --objects, or neither");
-	if (cli_check_paths(verb, &paths) != 0)
+		return sc_verb_usage_error(prog, verb, "give both --image and --objects, or neither");
+	if (cli_check_paths(&paths) != 0)
 		return EXIT_USAGE;
 	return verify_run(&paths, &o, json);
 }
+
+static const struct sc_verb_option options[] = {
+	{ CLI_OPT_DEEP, "read every object too: on-disk corruption shows now as EIO" },
+	{ CLI_OPT_MAX_FILES, "stop after N files (default 0: no limit)" },
+	{ CLI_OPT_MAX_SECONDS, "stop after S seconds (default 0: no limit); a walk cut short "
+			       "says so and exits 2" },
+	{ CLI_OPT_THREADS, "I/O workers, 1 to 64 (default 64)" },
+	{ CLI_OPT_IMAGE, "this EROFS image, not the running system's (with --objects)" },
+	{ CLI_OPT_OBJECTS, "its object store (with --image)" },
+	{ CLI_OPT_WALK, "parse the image's bytes, or mount it read-only (needs root); "
+			"auto (the default): parse, mount if the layout is unknown" },
+	{ CLI_OPT_MOUNTED, "walk the image as mounted at DIR instead (diagnostics: the "
+				   "image file is then not measured against the digest)" },
+	{ CLI_OPT_JSON, "the result as JSON (the report's checks.objects) on stdout" },
+	{ CLI_OPT_ROOT, "find the running system's image below DIR (a fixture tree)" },
+	{ CLI_OPT_SYSROOT, "where the composefs repository's physical root is (/sysroot)" },
+	{},
+};
+
+const struct sc_verb cmd_verify = {
+	.name = "verify",
+	.summary = "check every object of the composefs image now (--deep: read all)",
+	.description = "Account for every file of the composefs image now: each object its metacopy\n"
+		       "names exists, has fs-verity and measures to the metacopy's digest. By default\n"
+		       "the image and store are the ones the kernel command line names, and the image\n"
+		       "must measure to that digest.",
+	.exit_status = "0 every object covered, 1 some object fails the seal, 2 error,\n"
+		       "stopped early or usage error.",
+	.run = run,
+	.options = options,
+};

@@ -13,3 +13,13 @@
  * the front end decides where the reason goes, escaped.
  */
 _printf_(4, 5) int sc_why(int r, char *why, size_t why_size, const char *fmt, ...);
+
+/*
+ * sc_why_errno() - sc_why() for a failed call that set errno: errno is read
+ * first, before anything is formatted (vsnprintf() may itself set errno, e.g.
+ * EILSEQ for a %ls it cannot convert, so `return snprintf(why, ...), -errno`
+ * can return the wrong error), and errno is that value again when @fmt is
+ * formatted (so %m says it) and on return. Returns -errno, or -EIO when errno
+ * was 0 (a failure is never returned as success).
+ */
+_printf_(3, 4) int sc_why_errno(char *why, size_t why_size, const char *fmt, ...);

@@ -46,6 +46,30 @@ int sc_wire_encode(char type, const void *payload, size_t len, char **ret, size_
 	return 0;
 }
 
+void sc_wire_buf_done(struct sc_wire_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+}
+
+int sc_wire_buf_append(struct sc_wire_buf *b, char type, const void *payload, size_t len)
+{
+	_cleanup_free_ char *f = NULL;
+	size_t f_len;
+	uint8_t *both;
+	int r = sc_wire_encode(type, payload, len, &f, &f_len);
+
+	if (r < 0)
+		return r;
+	if (b->len > SIZE_MAX - f_len || !(both = realloc(b->data, b->len + f_len)))
+		return -ENOMEM;
+	memcpy(both + b->len, f, f_len);
+	b->data = both;
+	b->len += f_len;
+	return 0;
+}
+
 int sc_wire_decoder_init(struct sc_wire_decoder *d, size_t max_payload)
 {
 	memset(d, 0, sizeof(*d));

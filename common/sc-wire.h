@@ -36,6 +36,22 @@ uint32_t sc_crc32(const void *data, size_t len);
 /* A whole frame for @payload, malloc'd. Returns 0, -EMSGSIZE (too large) or -ENOMEM. */
 int sc_wire_encode(char type, const void *payload, size_t len, char **ret, size_t *ret_len);
 
+/*
+ * Frames waiting to be written, owned with their length: one struct, so a
+ * buffer freed (sc_wire_buf_done()) is never sent with a stale length, and
+ * frames appended after it start a new buffer. { 0 } is empty.
+ */
+struct sc_wire_buf {
+	uint8_t *data;
+	size_t len;
+};
+
+/* Frees the bytes and zeroes the length; @b is empty and reusable after. */
+void sc_wire_buf_done(struct sc_wire_buf *b);
+
+/* Appends a whole frame for @payload (sc_wire_encode()). 0, -EMSGSIZE or -ENOMEM; @b unchanged on error. */
+int sc_wire_buf_append(struct sc_wire_buf *b, char type, const void *payload, size_t len);
+
 struct sc_wire_decoder {
 	uint8_t *buf;
 	size_t start;           /* where the undecoded bytes begin: dropping is O(1), never a memmove per byte */

@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 
 #include "sc-checks.h"
+#include "sc-composefs-paths.h"
 #include "sc-dmverity.h"
 #include "sc-json.h"
 #include "sc-mountopts.h"

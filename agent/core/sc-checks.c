@@ -6,21 +6,8 @@
 #include <stdlib.h>
 
 #include "sc-checks.h"
+#include "sc-composefs-paths.h"
 #include "sc-verify.h"
-
-int sc_composefs_paths(const struct sc_paths *paths, const struct sc_digest *d, char **ret_image, char **ret_objects)
-{
-	_cleanup_free_ char *repo_rel = NULL, *repo = NULL, *image = NULL, *objects = NULL;
-	char hex[SC_DIGEST_HEX_MAX + 1];
-
-	if (asprintf(&repo_rel, "%s/composefs", paths->sysroot) < 0 || sc_path_join(paths, repo_rel, &repo) < 0 ||
-	    asprintf(&image, "%s/images/%s", repo, sc_digest_to_hex(d, hex)) < 0 ||
-	    asprintf(&objects, "%s/objects", repo) < 0)
-		return -ENOMEM;
-	*ret_image = TAKE_PTR(image);
-	*ret_objects = TAKE_PTR(objects);
-	return 0;
-}
 
 /* checks.objects: the image and store the cmdline names, walked by sc_verify(). */
 static int check_objects(const struct sc_paths *paths, const struct sc_seal_cmdline *cmdline, int chosen,

@@ -43,12 +43,6 @@ struct sc_report {
 	struct sc_check checks[_SC_CHECK_MAX];
 };
 
-/*
- * sc_composefs_paths() - the image file and object store of digest @d in the
- * composefs repository under the (redirectable) sysroot. Returns 0 or -ENOMEM.
- */
-int sc_composefs_paths(const struct sc_paths *paths, const struct sc_digest *d, char **ret_image, char **ret_objects);
-
 /* What to collect beyond the standard checks. */
 struct sc_collect_options {
 	bool verify_objects; /* checks.objects: every object of the image (sc_verify) */

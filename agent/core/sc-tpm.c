@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "sc-base64.h"
 #include "sc-digest.h"
 #include "sc-evidence.h"
 #include "sc-json.h"
@@ -35,13 +35,9 @@ static json_t *json_base64(const void *data, size_t len)
 	_cleanup_free_ char *out = NULL;
 	size_t n;
 
-	if (len > (size_t)SC_WIRE_MAX_PAYLOAD) /* keeps 4 * ((len + 2) / 3) far from overflow and int range */
+	if (len > (size_t)SC_WIRE_MAX_PAYLOAD) /* more than a frame carries: refused here already */
 		return NULL;
-	n = 4 * ((len + 2) / 3);
-	out = malloc(n + 1);
-	if (!out)
-		return NULL;
-	if (EVP_EncodeBlock((unsigned char *)out, data, (int)len) != (int)n)
+	if (sc_base64_encode(data, len, &out, &n) < 0)
 		return NULL;
 	return json_stringn(out, n);
 }

@@ -24,6 +24,7 @@
 #include "sc-macro.h"
 #include "sc-metacopy.h"
 #include "sc-verify.h"
+#include "sc-why.h"
 
 #define QUEUE_LEN 1024
 /*
@@ -399,7 +400,7 @@ static int mount_image(const char *image, const char *target, char *why, size_t 
 	if (mount(image, target, "erofs", MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC, NULL) == 0)
 		return 0;
 	if (errno != ENOTBLK && errno != EINVAL)
-		return snprintf(why, why_size, "mounting %s read-only: %s", image, strerror(errno)), -errno;
+		return sc_why_errno(why, why_size, "mounting %s read-only: %m", image);
 	cxt = mnt_new_context();
 	if (!cxt)
 		return -ENOMEM;
@@ -467,7 +468,7 @@ static int mount_private(const char *image, char *why, size_t why_size)
 	int r;
 
 	if (!mkdtemp(mnt))
-		return snprintf(why, why_size, "mkdtemp: %s", strerror(errno)), -errno;
+		return sc_why_errno(why, why_size, "mkdtemp: %m");
 	r = pthread_create(&t, NULL, private_mount_thread, &pm);
 	if (r == 0)
 		pthread_join(t, NULL);

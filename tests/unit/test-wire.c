@@ -38,6 +38,46 @@ static void test_roundtrip(void **state)
 	sc_wire_decoder_done(&d);
 }
 
+/* Frames queued in an owned buffer: appended whole, decoded in order; freed together with their length. */
+static void test_buf(void **state)
+{
+	_cleanup_(sc_wire_buf_done) struct sc_wire_buf b = { 0 };
+	struct sc_wire_decoder d;
+	struct sc_wire_frame fr;
+	char *big;
+	size_t one;
+
+	assert_int_equal(sc_wire_buf_append(&b, 'R', "{}", 2), 0);
+	one = b.len;
+	assert_int_equal(one, SC_WIRE_HEADER_LEN + 2 + 1);
+	assert_int_equal(sc_wire_buf_append(&b, 'E', "{\"e\":1}", 7), 0);
+	assert_int_equal(b.len, one + SC_WIRE_HEADER_LEN + 7 + 1);
+	/* too large a payload: refused, the buffer as it was */
+	big = calloc(1, SC_WIRE_MAX_PAYLOAD + 1);
+	assert_non_null(big);
+	assert_int_equal(sc_wire_buf_append(&b, 'E', big, SC_WIRE_MAX_PAYLOAD + 1), -EMSGSIZE);
+	free(big);
+	assert_int_equal(b.len, one + SC_WIRE_HEADER_LEN + 7 + 1);
+	assert_int_equal(sc_wire_decoder_init(&d, 4096), 0);
+	assert_int_equal(sc_wire_feed(&d, b.data, b.len), b.len);
+	assert_int_equal(sc_wire_next(&d, &fr), 1);
+	assert_int_equal(fr.type, 'R');
+	assert_memory_equal(fr.payload, "{}", 2);
+	assert_int_equal(sc_wire_next(&d, &fr), 1);
+	assert_int_equal(fr.type, 'E');
+	assert_memory_equal(fr.payload, "{\"e\":1}", 7);
+	assert_int_equal(sc_wire_next(&d, &fr), 0);
+	sc_wire_decoder_done(&d);
+	/* done: no bytes, no length; what is appended next starts a new buffer */
+	sc_wire_buf_done(&b);
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	sc_wire_buf_done(&b); /* twice is harmless */
+	assert_int_equal(sc_wire_buf_append(&b, 'K', "{}", 2), 0);
+	assert_int_equal(b.len, one);
+	assert_memory_equal(b.data, "\x1eSC1K", 5);
+}
+
 /* The same frames whatever the read sizes: 1 byte, 143 bytes, two frames per read (docs/protocol.md). */
 static void test_chunking(void **state)
 {
@@ -229,7 +269,7 @@ static void test_nonce_valid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc32_known_answer), cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_crc32_known_answer), cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_chunking),           cmocka_unit_test(test_truncated_then_resent), cmocka_unit_test(test_cut_short_then_small),
 		cmocka_unit_test(test_bad_crc_and_oversize), cmocka_unit_test(test_back_pressure),
 		cmocka_unit_test(test_nonce_valid),        cmocka_unit_test(test_noise_is_linear),
