@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
 #include "probe-evidence.h"
 #include "probe-tpm-state.h"
 #include "probe-verdict.h"
+#include "sc-base64.h"
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-report.h"
@@ -166,12 +166,11 @@ json_t *probe_verdict_to_json(const struct probe_session *s, int signal, const s
 		json_object_set(out, "tpm", v->tpm);
 	if (out && s->evidence && s->report_bytes) {
 		/* What was verified, byte for byte, for audit and for re-verification. */
-		_cleanup_free_ char *b64 = malloc(4 * ((s->report_len + 2) / 3) + 1);
+		_cleanup_free_ char *b64 = NULL;
+		size_t b64_len;
 
-		if (b64) {
-			EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)s->report_bytes, (int)s->report_len);
-			json_object_set_new(out, "report_base64", json_string(b64));
-		}
+		if (sc_base64_encode(s->report_bytes, s->report_len, &b64, &b64_len) == 0)
+			json_object_set_new(out, "report_base64", json_stringn(b64, b64_len));
 		json_object_set(out, "tpm_evidence", s->evidence);
 	}
 	if (out && signal) {

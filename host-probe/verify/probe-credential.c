@@ -20,6 +20,7 @@
 #include "sc-openssl.h"
 #include "probe-credential.h"
 #include "probe-evidence.h"
+#include "sc-base64.h"
 #include "sc-digest.h"
 #include "sc-fileio.h"
 #include "sc-json.h"
@@ -428,12 +429,12 @@ static int parse_ek_doc(const void *doc_text, size_t len, const char *nonce, uin
 		return fail(-EBADMSG, why, why_size, "schema is not %s", SC_EK_SCHEMA);
 	if (!sc_json_get_str(doc, "nonce") || strcmp(sc_json_get_str(doc, "nonce"), nonce) != 0)
 		return fail(-EBADMSG, why, why_size, "it names another nonce");
-	if (!sc_json_get_str(doc, "ek_public") || probe_base64_decode(sc_json_get_str(doc, "ek_public"), PROBE_TPM_PUBLIC_MAX, pub, pub_len) < 0)
+	if (!sc_json_get_str(doc, "ek_public") || sc_base64_decode(sc_json_get_str(doc, "ek_public"), PROBE_TPM_PUBLIC_MAX, pub, pub_len) < 0)
 		return fail(-EBADMSG, why, why_size, "ek_public is not base64 of at most %u bytes", PROBE_TPM_PUBLIC_MAX);
 	v = json_object_get(doc, "ek_cert");
 	if (!v || (!json_is_null(v) && !json_is_string(v)))
 		return fail(-EBADMSG, why, why_size, "ek_cert is neither base64 nor null");
-	if (json_is_string(v) && probe_base64_decode(json_string_value(v), SC_EVIDENCE_EK_CERT_MAX, cert, cert_len) < 0)
+	if (json_is_string(v) && sc_base64_decode(json_string_value(v), SC_EVIDENCE_EK_CERT_MAX, cert, cert_len) < 0)
 		return fail(-EBADMSG, why, why_size, "ek_cert is not base64 of at most %u bytes", SC_EVIDENCE_EK_CERT_MAX);
 	return 0;
 }
@@ -458,7 +459,7 @@ int probe_credential_challenge(const struct probe_credential_config *cfg, const 
 		return cred_fail(st, -EINVAL, "no credential configuration or nonce");
 	/* The AK of the evidence the quote is signed with. */
 	if (!sc_json_get_str(evidence, "ak_public") ||
-	    probe_base64_decode(sc_json_get_str(evidence, "ak_public"), PROBE_TPM_PUBLIC_MAX, &ak_raw, &ak_len) < 0 ||
+	    sc_base64_decode(sc_json_get_str(evidence, "ak_public"), PROBE_TPM_PUBLIC_MAX, &ak_raw, &ak_len) < 0 ||
 	    probe_tpm2b_public_parse(ak_raw, ak_len, &ak, why, sizeof(why)) < 0)
 		return cred_fail(st, -EBADMSG, "AK not bound to the EK: the evidence's ak_public does not parse");
 	if (probe_tpm_ak_check(&ak, why, sizeof(why)) < 0)

@@ -16,6 +16,7 @@
 #include "probe-pcr11.h"
 #include "probe-pe.h"
 #include "probe-tpm-state.h"
+#include "sc-base64.h"
 #include "sc-cmdline.h"
 #include "sc-evidence.h"
 #include "sc-fileio.h"
@@ -23,59 +24,6 @@
 #include "sc-macro.h"
 #include "sc-why.h"
 #include "sc-wire.h"
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int probe_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len)
-{
-	size_t n = strlen(s), pad = 0, out_len, o = 0;
-	_cleanup_free_ uint8_t *out = NULL;
-
-	if (n % 4 != 0)
-		return -EBADMSG;
-	if (n && s[n - 1] == '=')
-		pad = n >= 2 && s[n - 2] == '=' ? 2 : 1;
-	out_len = n / 4 * 3 - pad;
-	if (out_len > max)
-		return -EMSGSIZE;
-	out = malloc(out_len ? out_len : 1);
-	if (!out)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		uint32_t w;
-
-		for (int k = 0; k < 4; k++) {
-			bool padding = s[i + k] == '=' && i + 4 == n && k >= 4 - (int)pad;
-
-			v[k] = padding ? 0 : b64_value((unsigned char)s[i + k]);
-			if (v[k] < 0)
-				return -EBADMSG;
-		}
-		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		for (int k = 0; k < 3 && o < out_len; k++)
-			out[o++] = (uint8_t)(w >> (16 - 8 * k));
-		/* Padding must encode zero bits (canonical form). */
-		if (i + 4 == n && pad && (w & (pad == 2 ? 0xffffu : 0xffu)) != 0)
-			return -EBADMSG;
-	}
-	*ret = TAKE_PTR(out);
-	*ret_len = out_len;
-	return 0;
-}
 
 int probe_cert_der_mem(const char *buf, size_t len, uint8_t **ret, size_t *ret_len)
 {
@@ -161,24 +109,24 @@ static int decode(json_t *ev, struct decoded *d, char *why, size_t why_size)
 	}
 	if (!sc_json_get_str(ev, "schema") || strcmp(sc_json_get_str(ev, "schema"), SC_EVIDENCE_SCHEMA) != 0)
 		return sc_why(-EBADMSG, why, why_size, "schema is not %s", SC_EVIDENCE_SCHEMA);
-	if (!sc_json_get_str(ev, "ak_public") || probe_base64_decode(sc_json_get_str(ev, "ak_public"), PROBE_TPM_PUBLIC_MAX, &d->ak, &d->ak_len) < 0)
+	if (!sc_json_get_str(ev, "ak_public") || sc_base64_decode(sc_json_get_str(ev, "ak_public"), PROBE_TPM_PUBLIC_MAX, &d->ak, &d->ak_len) < 0)
 		return sc_why(-EBADMSG, why, why_size, "ak_public is not base64 of at most %u bytes",
 		              PROBE_TPM_PUBLIC_MAX);
-	if (!sc_json_get_str(ev, "quote") || probe_base64_decode(sc_json_get_str(ev, "quote"), PROBE_TPM_ATTEST_MAX, &d->quote, &d->quote_len) < 0)
+	if (!sc_json_get_str(ev, "quote") || sc_base64_decode(sc_json_get_str(ev, "quote"), PROBE_TPM_ATTEST_MAX, &d->quote, &d->quote_len) < 0)
 		return sc_why(-EBADMSG, why, why_size, "quote is not base64 of at most %u bytes", PROBE_TPM_ATTEST_MAX);
 	if (!sc_json_get_str(ev, "signature") ||
-	    probe_base64_decode(sc_json_get_str(ev, "signature"), PROBE_TPM_SIGNATURE_MAX, &d->sig, &d->sig_len) < 0)
+	    sc_base64_decode(sc_json_get_str(ev, "signature"), PROBE_TPM_SIGNATURE_MAX, &d->sig, &d->sig_len) < 0)
 		return sc_why(-EBADMSG, why, why_size, "signature is not base64 of at most %u bytes",
 		              PROBE_TPM_SIGNATURE_MAX);
 	if (!sc_json_get_str(ev, "eventlog") ||
-	    probe_base64_decode(sc_json_get_str(ev, "eventlog"), SC_EVIDENCE_EVENTLOG_MAX, &d->eventlog, &d->eventlog_len) < 0)
+	    sc_base64_decode(sc_json_get_str(ev, "eventlog"), SC_EVIDENCE_EVENTLOG_MAX, &d->eventlog, &d->eventlog_len) < 0)
 		return sc_why(-EBADMSG, why, why_size, "eventlog is not base64 of at most %u bytes",
 		              SC_EVIDENCE_EVENTLOG_MAX);
 	v = json_object_get(ev, "userspace_log");
 	if (v && !json_is_null(v) && !json_is_string(v))
 		return sc_why(-EBADMSG, why, why_size, "userspace_log is neither base64 nor null");
 	if (json_is_string(v)) {
-		if (probe_base64_decode(json_string_value(v), SC_EVIDENCE_USERLOG_MAX, &d->userlog, &d->userlog_len) < 0)
+		if (sc_base64_decode(json_string_value(v), SC_EVIDENCE_USERLOG_MAX, &d->userlog, &d->userlog_len) < 0)
 			return sc_why(-EBADMSG, why, why_size, "userspace_log is not base64 of at most %u bytes",
 			              SC_EVIDENCE_USERLOG_MAX);
 		d->has_userlog = true;

@@ -180,9 +180,6 @@ int probe_boot_chain_add(struct probe_boot_chain *chain, const char *what, const
  */
 int probe_evidence_uki_cmdline(const struct probe_pe *pe, const struct probe_policy *policy, char *why, size_t why_size);
 
-/* Strict base64 (RFC 4648, padded, no whitespace) of at most @max decoded bytes; malloc'd. 0 or -EBADMSG/-EMSGSIZE. */
-int probe_base64_decode(const char *s, size_t max, uint8_t **ret, size_t *ret_len);
-
 /* A PEM or DER certificate file as DER, malloc'd (at most 64 KiB). 0 or a negative errno. */
 int probe_cert_der(const char *path, uint8_t **ret, size_t *ret_len);
 /* The same from @len bytes at @buf. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Child processes of the probe (QEMU, virt-fw-vars, mcopy, objcopy). Each
+ * Child processes of the probe (QEMU, virt-fw-vars, mcopy, swtpm). Each
  * gets a parent-death signal, so a probe killed with SIGKILL leaves nothing
  * running, the default signal mask and handlers, /dev/null as its input and
  * @out_fd as its output; helper tools are bounded by a timeout.

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sc-base64.h"
 #include "probe-evidence.h"
 #include "probe-policy.h"
 #include "probe-tpm.h"
@@ -69,7 +70,7 @@ int main(int argc, char **argv)
 	}
 	nonce[64] = '\0';
 	ev = json_loadb(ev_text, ev_len, 0, NULL);
-	if (!ev || probe_base64_decode(json_string_value(json_object_get(ev, "ak_public")), 1024, &ak, &ak_len) < 0 ||
+	if (!ev || sc_base64_decode(json_string_value(json_object_get(ev, "ak_public")), 1024, &ak, &ak_len) < 0 ||
 	    probe_tpm2b_public_parse(ak, ak_len, &pub, NULL, 0) < 0)
 		return 2;
 	probe_policy_init(&policy);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sc-base64.h"
 #include "probe-credential.h"
 #include "probe-evidence.h"
 #include "sc-evidence.h"
@@ -147,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char why[300];
 
 		/* The fixed EK: the AK's public area stands in for any RSA key (the key check comes first). */
-		if (probe_base64_decode(ak_public, 1024, &raw, &raw_len) < 0 ||
+		if (sc_base64_decode(ak_public, 1024, &raw, &raw_len) < 0 ||
 		    probe_tpm2b_public_parse(raw, raw_len, &ek, why, sizeof(why)) < 0)
 			abort();
 		free(raw);

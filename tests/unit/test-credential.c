@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
+#include "sc-base64.h"
 #include "probe-credential.h"
 #include "probe-evidence.h"
 #include "probe-session.h"
@@ -872,7 +873,7 @@ static void test_quote_link(void **state)
 	assert_int_equal(sc_read_file_capped(EVDIR "nonce", 128, &nonce, &len), 0);
 	memcpy(n, nonce, 64);
 	n[64] = 0;
-	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(ev, "ak_public")), 1024, &ak, &ak_len), 0);
+	assert_int_equal(sc_base64_decode(json_string_value(json_object_get(ev, "ak_public")), 1024, &ak, &ak_len), 0);
 	assert_int_equal(probe_tpm2b_public_parse(ak, ak_len, &pub, NULL, 0), 0);
 	probe_policy_init(&policy);
 	assert_non_null(mkdtemp(dir));

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "sc-base64.h"
 #include "probe-eventlog.h"
 #include "probe-evidence.h"
 #include "probe-pcr11.h"
@@ -51,7 +52,7 @@ static void fixture_chain(struct fixture *f)
 	bool found = false;
 
 	memset(&f->chain, 0, sizeof(f->chain));
-	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
+	assert_int_equal(sc_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
 	assert_int_equal(probe_eventlog_parse(raw, len, &log, NULL, 0), 0);
 	for (size_t i = 0; i < log->n_events; i++)
 		if (log->events[i].pcr == 4 && log->events[i].type == PROBE_EV_EFI_BOOT_SERVICES_APPLICATION) {
@@ -85,7 +86,7 @@ static void load(struct fixture *f)
 	f->nonce[64] = '\0';
 	assert_int_equal(probe_sb_reference_load(FIXTURES_DIR "/evidence", &f->sb, NULL, 0), 0);
 	/* The pinned Name: here the AK's own (the host derives it from the TPM it owns). */
-	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(f->ev, "ak_public")), 1024, &ak, &ak_len), 0);
+	assert_int_equal(sc_base64_decode(json_string_value(json_object_get(f->ev, "ak_public")), 1024, &ak, &ak_len), 0);
 	assert_int_equal(probe_tpm2b_public_parse(ak, ak_len, &f->ak, NULL, 0), 0);
 	free(ak);
 	probe_policy_init(&f->policy);
@@ -225,7 +226,7 @@ static void edit_log(struct fixture *f, bool (*pick)(const struct probe_event *e
 	char *b64;
 	bool done = false;
 
-	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
+	assert_int_equal(sc_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
 	assert_int_equal(probe_eventlog_parse(raw, len, &log, NULL, 0), 0);
 	for (size_t i = 0; i < log->n_events && !done; i++)
 		if (pick(&log->events[i])) {
@@ -358,7 +359,7 @@ static struct probe_eventlog *fixture_log(struct fixture *f)
 	uint8_t *raw = NULL;
 	size_t len;
 
-	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
+	assert_int_equal(sc_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
 	assert_int_equal(probe_eventlog_parse(raw, len, &log, NULL, 0), 0);
 	free(raw);
 	return log;
@@ -691,18 +692,18 @@ static void test_base64(void **state)
 	size_t len;
 
 	(void)state;
-	assert_int_equal(probe_base64_decode("aGVsbG8=", 16, &out, &len), 0);
+	assert_int_equal(sc_base64_decode("aGVsbG8=", 16, &out, &len), 0);
 	assert_int_equal(len, 5);
 	assert_memory_equal(out, "hello", 5);
 	free(out);
-	assert_int_equal(probe_base64_decode("", 16, &out, &len), 0);
+	assert_int_equal(sc_base64_decode("", 16, &out, &len), 0);
 	assert_int_equal(len, 0);
 	free(out);
-	assert_int_equal(probe_base64_decode("aGVsbG9=", 16, &out, &len), -EBADMSG); /* non-zero padding bits */
-	assert_int_equal(probe_base64_decode("aGVs bG8=", 16, &out, &len), -EBADMSG);
-	assert_int_equal(probe_base64_decode("aGVsbG8", 16, &out, &len), -EBADMSG);
-	assert_int_equal(probe_base64_decode("a=Vs", 16, &out, &len), -EBADMSG);
-	assert_int_equal(probe_base64_decode("aGVsbG8=", 4, &out, &len), -EMSGSIZE);
+	assert_int_equal(sc_base64_decode("aGVsbG9=", 16, &out, &len), -EBADMSG); /* non-zero padding bits */
+	assert_int_equal(sc_base64_decode("aGVs bG8=", 16, &out, &len), -EBADMSG);
+	assert_int_equal(sc_base64_decode("aGVsbG8", 16, &out, &len), -EBADMSG);
+	assert_int_equal(sc_base64_decode("a=Vs", 16, &out, &len), -EBADMSG);
+	assert_int_equal(sc_base64_decode("aGVsbG8=", 4, &out, &len), -EMSGSIZE);
 }
 
 /*
@@ -731,7 +732,7 @@ static void evlist_load(struct fixture *f, struct evlist *l)
 	size_t len;
 
 	memset(l, 0, sizeof(*l));
-	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
+	assert_int_equal(sc_base64_decode(json_string_value(json_object_get(f->ev, "eventlog")), 1 << 20, &raw, &len), 0);
 	assert_int_equal(probe_eventlog_parse(raw, len, &log, NULL, 0), 0);
 	assert_int_equal(log->n_algs, 1);
 	l->head_len = log->events[0].offset;

@@ -17,6 +17,7 @@
 
 #include <openssl/evp.h>
 
+#include "sc-base64.h"
 #include "probe-eventlog.h"
 #include "probe-evidence.h"
 #include "probe-policy.h"
@@ -570,11 +571,11 @@ static void real_load(struct real *f)
 	ev = json_loadb(f->evidence, f->evidence_len, JSON_REJECT_DUPLICATES, NULL);
 	assert_non_null(ev);
 	assert_int_equal(probe_sb_reference_load(FIXTURES_DIR "/evidence", &f->sb, NULL, 0), 0);
-	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(ev, "ak_public")), 1024, &raw, &len), 0);
+	assert_int_equal(sc_base64_decode(json_string_value(json_object_get(ev, "ak_public")), 1024, &raw, &len), 0);
 	assert_int_equal(probe_tpm2b_public_parse(raw, len, &f->ak, NULL, 0), 0);
 	free(raw);
 	/* The boot chain: the Authenticode digest OVMF measured into PCR 4, signed by db.crt (README.md there). */
-	assert_int_equal(probe_base64_decode(json_string_value(json_object_get(ev, "eventlog")), 1 << 20, &raw, &len), 0);
+	assert_int_equal(sc_base64_decode(json_string_value(json_object_get(ev, "eventlog")), 1 << 20, &raw, &len), 0);
 	assert_int_equal(probe_eventlog_parse(raw, len, &log, NULL, 0), 0);
 	free(raw);
 	for (size_t i = 0; i < log->n_events; i++)
