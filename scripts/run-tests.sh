@@ -3,8 +3,10 @@
 #   1. the main build (gcc): unit, whole-program (cli), fuzz corpus replay, VM tests;
 #   2. an ASan+UBSan build: unit, cli, probe (without the fleet bench and soak smokes) and fuzz replay
 #      under sanitizers;
-#   3. a clang libFuzzer build: each fuzzer runs FUZZ_SECONDS (default 20) from its corpus;
-#   4. the main job (tests/e2e/main-job.sh): scripts/demo.sh from a fresh clone of HEAD must say SEALED.
+#   3. a build without libvirt and libmicrohttpd (meson -Dlibvirt=disabled -Dmetrics=disabled): the probe
+#      builds, its libraries keep their prefixes, and it refuses --libvirt and --metrics-listen by name;
+#   4. a clang libFuzzer build: each fuzzer runs FUZZ_SECONDS (default 20) from its corpus;
+#   5. the main job (tests/e2e/main-job.sh): scripts/demo.sh from a fresh clone of HEAD must say SEALED.
 # Ends with one line "N passed, N failed, N skipped" over all of them; exit status 0 only if none
 # failed. A skipped test is not a passed one: the count says how many did not run.
 #   scripts/run-tests.sh
@@ -72,6 +74,17 @@ if meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dvm_t
 	count_meson build-asan
 else
 	tail -n 40 build-asan.log; failed=$((failed + 1))
+fi
+
+step "without libvirt and libmicrohttpd: run, attest and watch build, and refuse what they lack by name"
+rm -rf build-min
+if meson setup build-min -Dlibvirt=disabled -Dmetrics=disabled -Dvm_tests=disabled >build-min.log 2>&1 &&
+	ninja -C build-min >>build-min.log 2>&1; then
+	meson test -C build-min --print-errorlogs --num-processes 2 library-symbols probe-features predict-pcr11 \
+		probe-good probe-other-digest
+	count_meson build-min
+else
+	tail -n 40 build-min.log; failed=$((failed + 1))
 fi
 
 step "libFuzzer (clang): ${FUZZ_SECONDS}s per target"
