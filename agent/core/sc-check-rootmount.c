@@ -346,15 +346,6 @@ static int check_image_link(const struct sc_paths *paths, struct libmnt_table *t
 	return link_facts(c, "loop-backing-file", backing) < 0 ? -ENOMEM : 1;
 }
 
-static void optsp(struct sc_overlay_opts *o)
-{
-	sc_overlay_opts_done(o);
-}
-static void layersp(struct sc_overlay_layers *l)
-{
-	sc_overlay_layers_done(l);
-}
-
 /* @path with its trailing slashes dropped ends in the two components @tail ("a/b"). */
 static bool path_ends_with(const char *path, const char *tail)
 {
@@ -461,8 +452,8 @@ static int check_layers(const struct sc_paths *paths, const struct sc_digest *mo
 static int check_transient(struct libmnt_table *tb, const char *buf, size_t len, struct libmnt_fs *t,
 			   const struct sc_digest *mounted, struct sc_check *c)
 {
-	struct sc_overlay_opts o _cleanup_(optsp) = { 0 };
-	struct sc_overlay_layers l _cleanup_(layersp) = { 0 };
+	_cleanup_overlay_opts_ struct sc_overlay_opts o = { 0 };
+	_cleanup_overlay_layers_ struct sc_overlay_layers l = { 0 };
 	struct libmnt_iter *it _cleanup_(iterp) = mnt_new_iter(MNT_ITER_BACKWARD);
 	struct libmnt_fs *fs;
 	const char *raw;
@@ -568,8 +559,8 @@ static int check_composefs_root(const struct sc_paths *paths, const struct sc_se
 				struct libmnt_table *tb, const char *buf, size_t len, struct libmnt_fs *stack[], size_t n,
 				int *chosen, struct sc_check *c)
 {
-	struct sc_overlay_opts o _cleanup_(optsp) = { 0 };
-	struct sc_overlay_layers layers _cleanup_(layersp) = { 0 };
+	_cleanup_overlay_opts_ struct sc_overlay_opts o = { 0 };
+	_cleanup_overlay_layers_ struct sc_overlay_layers layers = { 0 };
 	size_t layer_at = 0;
 	struct libmnt_fs *layer = NULL;
 	struct sc_digest mounted;

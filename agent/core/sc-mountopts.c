@@ -89,7 +89,7 @@ static int set_value(char **slot, const char *v, size_t vl)
 
 int sc_overlay_opts_parse(const char *raw, size_t len, struct sc_overlay_opts *ret)
 {
-	struct sc_overlay_opts o = { 0 };
+	_cleanup_overlay_opts_ struct sc_overlay_opts o = { 0 };
 	const char *pos = raw, *end = raw + len, *n, *v;
 	size_t nl, vl;
 	int r = 0;
@@ -130,11 +130,10 @@ int sc_overlay_opts_parse(const char *raw, size_t len, struct sc_overlay_opts *r
 		if (r < 0)
 			break;
 	}
-	if (r < 0) {
-		sc_overlay_opts_done(&o);
+	if (r < 0)
 		return r;
-	}
 	*ret = o;
+	o = (struct sc_overlay_opts){ 0 }; /* now *ret's */
 	return 0;
 }
 
@@ -162,7 +161,7 @@ static int add_layer(struct sc_overlay_layers *l, const char *s, size_t len, boo
 
 int sc_overlay_split_lowerdir(const char *s, struct sc_overlay_layers *ret)
 {
-	struct sc_overlay_layers l = { 0 };
+	_cleanup_overlay_layers_ struct sc_overlay_layers l = { 0 };
 	_cleanup_free_ char *cur = malloc(strlen(s) + 1);
 	size_t len = 0;
 	bool data = false;
@@ -209,17 +208,16 @@ int sc_overlay_split_lowerdir(const char *s, struct sc_overlay_layers *ret)
 			break;
 		}
 	}
-	if (r < 0) {
-		sc_overlay_layers_done(&l);
+	if (r < 0)
 		return r;
-	}
 	*ret = l;
+	l = (struct sc_overlay_layers){ 0 }; /* now *ret's */
 	return 0;
 }
 
 int sc_overlay_opts_layers(const struct sc_overlay_opts *o, struct sc_overlay_layers *ret)
 {
-	struct sc_overlay_layers l = { 0 };
+	_cleanup_overlay_layers_ struct sc_overlay_layers l = { 0 };
 	int r;
 
 	if (o->n_lowerdir > 1 || (o->n_lowerdir && o->n_lower_plus + o->n_data_plus))
@@ -229,11 +227,10 @@ int sc_overlay_opts_layers(const struct sc_overlay_opts *o, struct sc_overlay_la
 	for (size_t i = 0; i < o->n_lower_plus + o->n_data_plus; i++) {
 		/* Linux refuses lowerdir+= after datadir+= ("regular lower layers cannot follow data layers"). */
 		r = !o->layer_is_data[i] && l.n_data ? -EINVAL : add_layer(&l, o->layers[i], strlen(o->layers[i]), o->layer_is_data[i]);
-		if (r < 0) {
-			sc_overlay_layers_done(&l);
+		if (r < 0)
 			return r;
-		}
 	}
 	*ret = l;
+	l = (struct sc_overlay_layers){ 0 }; /* now *ret's */
 	return 0;
 }

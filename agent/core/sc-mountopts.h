@@ -49,6 +49,7 @@ struct sc_overlay_opts {
 /* Returns 0, -ENOMEM, or -E2BIG for more than SC_OVERLAY_MAX_LAYERS layers. */
 int sc_overlay_opts_parse(const char *raw, size_t len, struct sc_overlay_opts *ret);
 void sc_overlay_opts_done(struct sc_overlay_opts *o);
+#define _cleanup_overlay_opts_ __attribute__((cleanup(sc_overlay_opts_done)))
 
 /* The layers of an overlay as the kernel splits them, top first. */
 struct sc_overlay_layers {
@@ -78,3 +79,4 @@ int sc_overlay_split_lowerdir(const char *s, struct sc_overlay_layers *ret);
  */
 int sc_overlay_opts_layers(const struct sc_overlay_opts *o, struct sc_overlay_layers *ret);
 void sc_overlay_layers_done(struct sc_overlay_layers *l);
+#define _cleanup_overlay_layers_ __attribute__((cleanup(sc_overlay_layers_done)))
