@@ -358,7 +358,8 @@ static bool path_ends_with(const char *path, const char *tail)
 
 /*
  * A data-only layer may only be the composefs repository's objects directory
- * (formats.md 4: <physical root>/composefs/objects). mountinfo shows the path
+ * (<physical root>/composefs/objects, bootc crates/lib/src/bootc_composefs/repo.rs; composefs-rs
+ * crates/composefs/src/repository.rs). mountinfo shows the path
  * the mounter gave in its own namespace (the initramfs's /sysroot or /phys),
  * so the name must end in composefs/objects, and where that path exists now
  * it must be <sysroot>/composefs/objects itself (device and inode).
@@ -499,7 +500,7 @@ static int check_transient(struct libmnt_table *tb, const char *buf, size_t len,
  * The paths of the sealed tree where a mount replaces sealed files: /usr, all
  * of a bootc image's content (bootc docs/src/filesystem.md), and the
  * merged-/usr top-level directories that lead into it. /etc and /var are not
- * covered by the seal (formats.md 1); /proc, /sys, /dev, /run, /tmp,
+ * covered by the seal (bootc docs/src/filesystem.md: /etc is merged, /var is state); /proc, /sys, /dev, /run, /tmp,
  * /sysroot, /boot and the rest are state or kernel interfaces.
  */
 static bool in_sealed_tree(const char *target)

@@ -110,7 +110,8 @@ domain_defined() {
 }
 domain_off() { [ "$($V domstate "$1" 2>/dev/null)" = "shut off" ]; }
 
-# What libvirt-daemon-system sets up, where it is missing, then the daemons (vm-notes: virtlogd first).
+# What libvirt-daemon-system sets up, where it is missing, then the daemons (virtlogd first: libvirtd
+# connects to it when a domain starts, as libvirt-daemon-system's units order them).
 start_daemons() {
 	libvirt_up && return 0
 	getent group kvm >/dev/null || groupadd -r kvm
