@@ -110,12 +110,16 @@ int probe_domain_start(virConnectPtr conn, const struct probe_domain_spec *spec,
 	if (virDomainCreateWithFlags(dom, autodestroy ? VIR_DOMAIN_START_AUTODESTROY : 0) < 0) {
 		const char *m = probe_domain_libvirt_error();
 
+		char started[600];
+
 		if (spec->kvm) /* its first line (QEMU's own error), for the accel note */
-			snprintf(why, why_size, "the KVM domain did not start: %.*s", (int)strcspn(m, "\n"), m);
+			snprintf(started, sizeof(started), "the KVM domain did not start: %.*s", (int)strcspn(m, "\n"), m);
 		else
-			snprintf(why, why_size, "starting the domain %s: %s", spec->name, m);
-		(void)probe_domain_undefine(dom, spec->name, spec->tpm, inner, sizeof(inner));
-		return -EIO;
+			snprintf(started, sizeof(started), "starting the domain %s: %s", spec->name, m);
+		/* Undefined again; when that fails too, both are said (the next run's reaper removes it). */
+		if (probe_domain_undefine(dom, spec->name, spec->tpm, inner, sizeof(inner)) < 0)
+			return sc_why(-EIO, why, why_size, "%.300s; then %.280s", started, inner);
+		return sc_why(-EIO, why, why_size, "%s", started);
 	}
 	*ret = TAKE_PTR(dom);
 	return 0;

@@ -759,11 +759,19 @@ const char *probe_link_name(enum probe_link l)
 	return (unsigned)l < _PROBE_LINK_MAX ? link_names[l] : NULL;
 }
 
-/* A link's outcome, said once: its reason formatted, proven or failed. */
+/*
+ * A link's outcome, said once: its reason formatted, proven or failed. Said
+ * again, it keeps its first reason and can only fail: a link never turns
+ * proven after it was said failed (fail closed).
+ */
 _printf_(4, 5) static void say(struct verification *v, enum probe_link l, bool proven, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (v->link[l].said) {
+		v->link[l].proven = v->link[l].proven && proven;
+		return;
+	}
 	v->link[l].said = true;
 	v->link[l].proven = proven;
 	va_start(ap, fmt);
@@ -969,30 +977,32 @@ static void link_pcr11(struct verification *v, const struct probe_pcr11 *pred, b
 						: -1;
 
 	if (!pred_ok)
-		return say(v, PROBE_LINK_PCR11, false, "%s", pred_why);
-	if (!log && path != -ENOENT)
-		return say(v, PROBE_LINK_PCR11, false, "not verified: rests on tpm:eventlog, which failed");
-	if (log && probe_evidence_pcr11_events(log, pred, why, sizeof(why)) < 0)
-		return say(v, PROBE_LINK_PCR11, false, "%s", why);
-	if (path == -ENOENT)
-		return say(v, PROBE_LINK_PCR11, false, "%s", pwhy);
-	if (memcmp(pcr_value(&v->d, 11), pred->value, 32) != 0)
-		return say(v, PROBE_LINK_PCR11, false,
-			   "PCR 11 is not what the sealed UKI the host built measures to: another UKI booted");
-	names[0] = 0;
-	for (unsigned i = 0; i < pred->n_events && o < sizeof(names); i++)
-		o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? " " : "", pred->events[i].name);
-	words_join(v->ul.phases, v->ul.n_phases, words, sizeof(words));
-	say(v, PROBE_LINK_PCR11, true,
-	    "PCR 11 event by event: the sealed UKI's %u sections (%s), each name then content, in order (systemd-stub %u)%s%s%s",
-	    pred->n_events, names, pred->stub_version,
-	    v->d.has_userlog ? (v->ul.n_phases ? ", then the userspace log's phase words " : ", no phase words")
-	    : v->ul.n_phases ? ", then the phase path \""
-			     : ", no phase words",
-	    words,
-	    v->d.has_userlog  ? ""
-	    : v->ul.n_phases ? "\" (no userspace log: one of systemd's boot phase paths)"
-			     : " (no userspace log: the empty boot phase path)");
+		say(v, PROBE_LINK_PCR11, false, "%s", pred_why);
+	else if (!log && path != -ENOENT)
+		say(v, PROBE_LINK_PCR11, false, "not verified: rests on tpm:eventlog, which failed");
+	else if (log && probe_evidence_pcr11_events(log, pred, why, sizeof(why)) < 0)
+		say(v, PROBE_LINK_PCR11, false, "%s", why);
+	else if (path == -ENOENT)
+		say(v, PROBE_LINK_PCR11, false, "%s", pwhy);
+	else if (memcmp(pcr_value(&v->d, 11), pred->value, 32) != 0)
+		say(v, PROBE_LINK_PCR11, false,
+		    "PCR 11 is not what the sealed UKI the host built measures to: another UKI booted");
+	else {
+		names[0] = 0;
+		for (unsigned i = 0; i < pred->n_events && o < sizeof(names); i++)
+			o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? " " : "", pred->events[i].name);
+		words_join(v->ul.phases, v->ul.n_phases, words, sizeof(words));
+		say(v, PROBE_LINK_PCR11, true,
+		    "PCR 11 event by event: the sealed UKI's %u sections (%s), each name then content, in order (systemd-stub %u)%s%s%s",
+		    pred->n_events, names, pred->stub_version,
+		    v->d.has_userlog ? (v->ul.n_phases ? ", then the userspace log's phase words " : ", no phase words")
+		    : v->ul.n_phases ? ", then the phase path \""
+				     : ", no phase words",
+		    words,
+		    v->d.has_userlog  ? ""
+		    : v->ul.n_phases ? "\" (no userspace log: one of systemd's boot phase paths)"
+				     : " (no userspace log: the empty boot phase path)");
+	}
 }
 
 static void link_pcr9(struct verification *v, const struct probe_pcr11 *pred, bool pred_ok)
@@ -1006,16 +1016,18 @@ static void link_pcr9(struct verification *v, const struct probe_pcr11 *pred, bo
 		if (strcmp(v->pe.sections[i].name, ".cmdline") == 0)
 			probe_pe_section_raw(&v->pe, &v->pe.sections[i], &cmdline, &cmdline_len);
 	if (!pred_ok)
-		return say(v, PROBE_LINK_PCR9, false, "not verified: the sealed UKI's sections could not be hashed");
-	if (!v->log_ok)
-		return say(v, PROBE_LINK_PCR9, false, "not verified: rests on tpm:eventlog, which failed");
-	if (probe_evidence_pcr9_events(v->log, cmdline, cmdline_len, pred, why, sizeof(why)) < 0)
-		return say(v, PROBE_LINK_PCR9, false, "%s", why);
-	for (unsigned i = 0; i < pred->n_events; i++)
-		has_initrd |= strcmp(pred->events[i].name, ".initrd") == 0;
-	say(v, PROBE_LINK_PCR9, true, "PCR 9: the kernel measured %s%s%s, nothing else",
-	    cmdline ? "the sealed UKI's .cmdline (as the stub passes it)" : "", cmdline && has_initrd ? " and " : "",
-	    has_initrd ? "its .initrd" : "");
+		say(v, PROBE_LINK_PCR9, false, "not verified: the sealed UKI's sections could not be hashed");
+	else if (!v->log_ok)
+		say(v, PROBE_LINK_PCR9, false, "not verified: rests on tpm:eventlog, which failed");
+	else if (probe_evidence_pcr9_events(v->log, cmdline, cmdline_len, pred, why, sizeof(why)) < 0)
+		say(v, PROBE_LINK_PCR9, false, "%s", why);
+	else {
+		for (unsigned i = 0; i < pred->n_events; i++)
+			has_initrd |= strcmp(pred->events[i].name, ".initrd") == 0;
+		say(v, PROBE_LINK_PCR9, true, "PCR 9: the kernel measured %s%s%s, nothing else",
+		    cmdline ? "the sealed UKI's .cmdline (as the stub passes it)" : "",
+		    cmdline && has_initrd ? " and " : "", has_initrd ? "its .initrd" : "");
+	}
 }
 
 static void link_pcr12(struct verification *v)
