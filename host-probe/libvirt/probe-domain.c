@@ -97,7 +97,7 @@ int probe_domain_start(virConnectPtr conn, const struct probe_domain_spec *spec,
 {
 	_cleanup_free_ char *xml = NULL;
 	_cleanup_domain_ virDomainPtr dom = NULL;
-	char inner[512];
+	char inner[512] = "";
 	int r;
 
 	*ret = NULL;
