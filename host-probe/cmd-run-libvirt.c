@@ -162,8 +162,10 @@ static int libvirt_tpm_trust(struct probe_vm *vm, const char *ek_ca, struct cli_
 			return -EIO;
 		}
 	}
-	if (fflush(f) != 0)
+	if (fflush(f) != 0) {
+		sc_log_error("%s: %m", bundle);
 		return -errno;
+	}
 	return cli_tpm_credential(bundle, NULL, NULL, tpm);
 }
 

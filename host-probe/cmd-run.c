@@ -39,20 +39,30 @@ static int local_ca_bundle(const char *state_dir, const char *out)
 	static const char *const names[] = { "swtpm-localca-rootca-cert.pem", "issuercert.pem" };
 	_cleanup_fclose_ FILE *f = fopen(out, "we");
 
-	if (!f)
+	/* Every failure said: the caller's exit 2 (and its --json error) repeats the last message. */
+	if (!f) {
+		sc_log_error("%s: %m", out);
 		return -errno;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
 		_cleanup_free_ char *path = NULL, *pem = NULL;
 		size_t len;
 
-		if (asprintf(&path, "%s/localca/%s", state_dir, names[i]) < 0)
+		if (asprintf(&path, "%s/localca/%s", state_dir, names[i]) < 0) {
+			path = NULL;
+			sc_log_error("out of memory");
 			return -ENOMEM;
+		}
 		if (sc_read_file_capped(path, 64 * 1024, &pem, &len) < 0 || fwrite(pem, 1, len, f) != len) {
 			sc_log_error("%s: the TPM state's local CA cannot be read", path);
 			return -EIO;
 		}
 	}
-	return fflush(f) == 0 ? 0 : -errno;
+	if (fflush(f) != 0) {
+		sc_log_error("%s: %m", out);
+		return -errno;
+	}
+	return 0;
 }
 
 static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
