@@ -20,6 +20,17 @@
 #include "sc-term.h"
 
 static char log_prefix[128];
+static char log_last[SC_LOG_LINE_MAX];
+
+const char *sc_log_last(void)
+{
+	return log_last;
+}
+
+void sc_log_set_last(const char *msg)
+{
+	snprintf(log_last, sizeof(log_last), "%s", msg ? msg : "");
+}
 
 void sc_log_open(const char *program, const char *verb)
 {
@@ -329,15 +340,17 @@ void sc_log_error(const char *fmt, ...)
 {
 	int saved = errno;
 	char line[SC_LOG_LINE_MAX];
-	size_t n = 0;
+	size_t n = 0, start;
 	va_list ap;
 
 	if (log_prefix[0])
 		n = (size_t)snprintf(line, sizeof(line), "%s: ", log_prefix);
+	start = n;
 	va_start(ap, fmt);
 	/* one byte kept for the newline */
 	n += sc_log_vformat(line + n, sizeof(line) - n - 1, saved, fmt, ap);
 	va_end(ap);
+	sc_log_set_last(line + start);
 	line[n++] = '\n';
 	(void)fwrite(line, 1, n, stderr);
 	errno = saved;

@@ -41,3 +41,12 @@ _printf_(3, 4) size_t sc_log_format(char *buf, size_t size, const char *fmt, ...
 
 /* "PREFIX: MESSAGE\n" to stderr in one write, at most SC_LOG_LINE_MAX bytes; errno is kept. */
 _printf_(1, 2) void sc_log_error(const char *fmt, ...);
+
+/*
+ * sc_log_last() - the text of the last message sc_log_error() or
+ * sc_verb_usage_error() said (escaped, without the prefix and the newline;
+ * "" before any): what a program's --json error document repeats.
+ * sc_log_set_last() records @msg as that text (sc-verb.c's usage errors).
+ */
+const char *sc_log_last(void);
+void sc_log_set_last(const char *msg);

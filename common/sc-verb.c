@@ -127,6 +127,7 @@ int sc_verb_usage_error(const struct sc_program *prog, const struct sc_verb *ver
 	va_start(ap, fmt);
 	sc_log_vformat(msg, sizeof(msg), errno, fmt, ap);
 	va_end(ap);
+	sc_log_set_last(msg);
 	fprintf(stderr, "%s %s: %s\n", prog->name, verb->name, msg);
 	synopsis(prog, verb, stderr);
 	fprintf(stderr, "(%s %s --help lists its options)\n", prog->name, verb->name);
@@ -188,7 +189,7 @@ int sc_verb_next_option(const struct sc_program *prog, const struct sc_verb *ver
 		else if (optopt)
 			sc_verb_usage_error(prog, verb, "unknown option '-%c'", optopt);
 		else
-			sc_verb_usage_error(prog, verb, "unknown option '%s' (or an ambiguous abbreviation)",
+			sc_verb_usage_error(prog, verb, "unknown option '%s' (an unrecognized option, or an ambiguous abbreviation)",
 					    argv[optind - 1]);
 		return SC_OPTIONS_USAGE;
 	}

@@ -13,46 +13,15 @@
 #include "probe-pcr11.h"
 #include "probe-pe.h"
 #include "sc-digest.h"
+#include "sc-log.h"
 #include "sc-macro.h"
-#include "sc-term.h"
 
-static void usage(FILE *f)
+/*
+ * Its --json is systemd-measure's document ({"BANK":[...]}), not
+ * sealcheck.probe.v1: a usage error says nothing on stdout, with or without it.
+ */
+static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
-	fputs("Usage: sealcheck-probe predict-pcr11 UKI [--bank ALG] [--phase WORD:WORD...] [--stub VERSION] [--json]\n"
-	      "\n"
-	      "Predict PCR 11 for a Unified Kernel Image from its PE sections, as its systemd-stub\n"
-	      "measures them and `systemd-measure calculate` prints it: 11:BANK=HEX.\n"
-	      "The sections measured depend on the stub's version, read from the UKI's .sdmagic\n"
-	      "(252: .linux .osrel .cmdline .initrd .splash .dtb .pcrpkey; 254 adds .uname .sbat,\n"
-	      "256 .ucode, 257 .hwids). Multi-profile UKIs are refused.\n"
-	      "\n"
-	      "Options:\n"
-	      "  --bank ALG              sha1, sha256 (default), sha384 or sha512\n"
-	      "  --phase WORD:WORD...    systemd-pcrphase words extended after the sections, in order:\n"
-	      "                          enter-initrd, leave-initrd, sysinit, ready, shutdown, final\n"
-	      "                          (default none, as `systemd-measure calculate --phase=`)\n"
-	      "  --stub VERSION          measure as systemd-stub VERSION (a systemd major version,\n"
-	      "                          252 or later) does; default auto: the UKI's .sdmagic\n"
-	      "  --json                  as systemd-measure --json=short: {\"BANK\":[{\"pcr\":11,\"hash\":\"HEX\"}]}\n"
-	      "  -h, --help              this text\n"
-	      "\n"
-	      "Exit status: 0 predicted, 2 usage error or a file that is not a supported UKI.\n",
-	      f);
-}
-
-static void put_arg(FILE *f, const char *s)
-{
-	sc_term_fput(f, s, strlen(s) > 200 ? 200 : strlen(s), 0);
-}
-
-int verb_predict_pcr11(int argc, char **argv)
-{
-	enum { O_BANK = 0x100, O_PHASE, O_STUB, O_JSON };
-	static const struct option options[] = {
-		{ "bank", required_argument, NULL, O_BANK }, { "phase", required_argument, NULL, O_PHASE },
-		{ "stub", required_argument, NULL, O_STUB }, { "json", no_argument, NULL, O_JSON },
-		{ "help", no_argument, NULL, 'h' },	     {},
-	};
 	struct probe_pe pe = { 0 };
 	struct probe_pcr11 pcr;
 	_cleanup_free_ char *phase_buf = NULL;
@@ -64,42 +33,42 @@ int verb_predict_pcr11(int argc, char **argv)
 	const char *path;
 	int c, r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	optind = 0;
+	while ((c = sc_verb_next_option(prog, verb, argc, argv)) >= 0) {
 		switch (c) {
-		case O_BANK:
-			if (have_bank || probe_bank_from_name(optarg, &bank) < 0) {
-				fputs("sealcheck-probe predict-pcr11: --bank ", stderr);
-				put_arg(stderr, optarg);
-				fputs(have_bank ? ": given twice\n" : ": not sha1, sha256, sha384 or sha512\n", stderr);
+		case CLI_O_BANK:
+			if (have_bank) {
+				sc_log_error("--bank %.200s: given twice", optarg);
+				return EXIT_USAGE;
+			}
+			if (probe_bank_from_name(optarg, &bank) < 0) {
+				sc_log_error("--bank %.200s: not sha1, sha256, sha384 or sha512", optarg);
 				return EXIT_USAGE;
 			}
 			have_bank = true;
 			break;
-		case O_PHASE:
+		case CLI_O_PHASE:
 			if (have_phase) {
-				fputs("sealcheck-probe predict-pcr11: --phase given twice (join the words with ':')\n", stderr);
+				sc_log_error("--phase given twice (join the words with ':')");
 				return EXIT_USAGE;
 			}
 			have_phase = true;
 			phase_buf = strdup(optarg);
 			if (!phase_buf) {
-				fputs("sealcheck-probe predict-pcr11: out of memory\n", stderr);
+				sc_log_error("out of memory");
 				return EXIT_USAGE;
 			}
 			if (probe_pcr11_parse_phases(phase_buf, phases, &n_phases, why, sizeof(why)) < 0) {
-				fputs("sealcheck-probe predict-pcr11: --phase: ", stderr);
-				put_arg(stderr, why);
-				fputc('\n', stderr);
+				sc_log_error("--phase: %.200s", why);
 				return EXIT_USAGE;
 			}
 			break;
-		case O_STUB: {
+		case CLI_O_STUB: {
 			char *end;
 			unsigned long v;
 
 			if (have_stub) {
-				fputs("sealcheck-probe predict-pcr11: --stub given twice\n", stderr);
+				sc_log_error("--stub given twice");
 				return EXIT_USAGE;
 			}
 			have_stub = true;
@@ -108,29 +77,22 @@ int verb_predict_pcr11(int argc, char **argv)
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
 			if (errno || end == optarg || *end || optarg[0] == '-' || v < PROBE_PCR11_STUB_MIN || v > 100000) {
-				fputs("sealcheck-probe predict-pcr11: --stub ", stderr);
-				put_arg(stderr, optarg);
-				fprintf(stderr, ": not auto or a systemd version from %u\n", PROBE_PCR11_STUB_MIN);
+				sc_log_error("--stub %.200s: not auto or a systemd version from %u", optarg,
+					     PROBE_PCR11_STUB_MIN);
 				return EXIT_USAGE;
 			}
 			stub = (unsigned)v;
 			break;
 		}
-		case O_JSON:
+		case CLI_O_JSON:
 			json = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			fputs("sealcheck-probe predict-pcr11: see --help for the options of this verb\n", stderr);
-			return EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc) {
-		fputs("sealcheck-probe predict-pcr11: give exactly one UKI file\n", stderr);
-		return EXIT_USAGE;
-	}
+	if (c != SC_OPTIONS_END)
+		return sc_options_exit(c);
+	if (optind + 1 != argc)
+		return sc_verb_usage_error(prog, verb, "give exactly one UKI file");
 	path = argv[optind];
 
 	r = probe_pe_load(path, &pe, why, sizeof(why));
@@ -138,11 +100,7 @@ int verb_predict_pcr11(int argc, char **argv)
 		r = probe_pcr11_predict(&pe, bank, stub, phases, n_phases, &pcr, why, sizeof(why));
 	probe_pe_done(&pe);
 	if (r < 0) {
-		fputs("sealcheck-probe predict-pcr11: ", stderr);
-		put_arg(stderr, path);
-		fputs(": ", stderr);
-		put_arg(stderr, why[0] ? why : strerror(-r));
-		fputc('\n', stderr);
+		sc_log_error("%.200s: %.200s", path, why[0] ? why : strerror(-r));
 		return EXIT_USAGE;
 	}
 	sc_hex_encode(pcr.value, pcr.digest_len, hex);
@@ -151,8 +109,33 @@ int verb_predict_pcr11(int argc, char **argv)
 	else
 		printf("11:%s=%s\n", probe_bank_name(bank), hex);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fputs("sealcheck-probe predict-pcr11: writing the result failed\n", stderr);
+		sc_log_error("writing the result failed");
 		return EXIT_USAGE;
 	}
 	return 0;
 }
+
+static const struct sc_verb_option options[] = {
+	{ CLI_O_BANK, "sha1, sha256 (default), sha384 or sha512" },
+	{ CLI_O_PHASE, "systemd-pcrphase words extended after the sections, in order: enter-initrd, "
+		       "leave-initrd, sysinit, ready, shutdown, final (default none, as `systemd-measure "
+		       "calculate --phase=`)" },
+	{ CLI_O_STUB, "measure as systemd-stub VERSION (a systemd major version, 252 or later) does; "
+		      "default auto: the UKI's .sdmagic" },
+	{ CLI_O_JSON, "as systemd-measure --json=short: {\"BANK\":[{\"pcr\":11,\"hash\":\"HEX\"}]}" },
+	{},
+};
+
+const struct sc_verb cmd_predict_pcr11 = {
+	.name = "predict-pcr11",
+	.args = "UKI",
+	.summary = "predict PCR 11 of a UKI as systemd-measure calculate does",
+	.description = "Predict PCR 11 for a Unified Kernel Image from its PE sections, as its systemd-stub\n"
+		       "measures them and `systemd-measure calculate` prints it: 11:BANK=HEX.\n"
+		       "The sections measured depend on the stub's version, read from the UKI's .sdmagic\n"
+		       "(252: .linux .osrel .cmdline .initrd .splash .dtb .pcrpkey; 254 adds .uname .sbat,\n"
+		       "256 .ucode, 257 .hwids). Multi-profile UKIs are refused.",
+	.exit_status = "0 predicted, 2 usage error or a file that is not a supported UKI.",
+	.run = run,
+	.options = options,
+};

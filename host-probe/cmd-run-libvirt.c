@@ -29,6 +29,7 @@
 #include "sc-fileio.h"
 #include "sc-io.h"
 #include "sc-json.h"
+#include "sc-log.h"
 #include "sc-macro.h"
 #include "sc-term.h"
 #include "sc-why.h"
@@ -49,9 +50,7 @@ static void run_log(struct probe_libvirt *l, const char *msg, void *userdata)
 {
 	(void)l;
 	(void)userdata;
-	fputs("sealcheck-probe run: libvirt: ", stderr);
-	sc_term_fput(stderr, msg, strlen(msg), 0);
-	fputc('\n', stderr);
+	sc_log_error("libvirt: %s", msg);
 }
 
 static void run_progress(const struct probe_attest *a, long long now, void *userdata)
@@ -144,12 +143,12 @@ static int libvirt_tpm_trust(struct probe_vm *vm, const char *ek_ca, struct cli_
 	_cleanup_fclose_ FILE *f = NULL;
 
 	if (ek_ca) /* the operator's CA (--tpm-ek-ca) */
-		return cli_tpm_credential("run", ek_ca, NULL, NULL, tpm);
+		return cli_tpm_credential(ek_ca, NULL, NULL, tpm);
 
 	snprintf(bundle, bundle_size, "%s/ek-ca.pem", vm->workdir);
 	f = fopen(bundle, "wxe");
 	if (!f) {
-		fprintf(stderr, "sealcheck-probe run: %s: %s\n", bundle, strerror(errno));
+		sc_log_error("%s: %m", bundle);
 		return -errno;
 	}
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
@@ -159,14 +158,15 @@ static int libvirt_tpm_trust(struct probe_vm *vm, const char *ek_ca, struct cli_
 
 		snprintf(path, sizeof(path), "%s/%s", SWTPM_LOCALCA_DIR, names[i]);
 		if (sc_read_file_capped(path, 64 * 1024, &pem, &len) < 0 || fwrite(pem, 1, len, f) != len) {
-			fprintf(stderr, "sealcheck-probe run: %s: libvirt's swtpm local CA cannot be read (the EK's issuer)\n",
-				path);
+			sc_log_error("%s: libvirt's swtpm local CA cannot be read (the EK's issuer)", path);
 			return -EIO;
 		}
 	}
-	if (fflush(f) != 0)
+	if (fflush(f) != 0) {
+		sc_log_error("%s: %m", bundle);
 		return -errno;
-	return cli_tpm_credential("run", bundle, NULL, NULL, tpm);
+	}
+	return cli_tpm_credential(bundle, NULL, NULL, tpm);
 }
 
 /* Under KVM the firmware writes to the console within a second; give it five (run's rule). */
@@ -190,9 +190,7 @@ static bool console_speaks(struct probe_vm *vm)
 /* One line on stderr, escaped: "sealcheck-probe run: MSG". */
 static void say(const char *msg)
 {
-	fputs("sealcheck-probe run: ", stderr);
-	(void)sc_term_fput(stderr, msg, strlen(msg), 0);
-	fputc('\n', stderr);
+	sc_log_error("%s", msg);
 }
 
 static void domain_log(const char *msg, void *userdata)
@@ -290,7 +288,7 @@ static int run_setup(struct run *r)
 	snprintf(vm->console_log, sizeof(vm->console_log), "%s/console.log", vm->workdir);
 	k = probe_console_open(&vm->console, vm->console_sock, vm->console_log, PROBE_CONSOLE_LOG_MAX);
 	if (k < 0) {
-		fprintf(stderr, "sealcheck-probe run: the console socket %s: %s\n", vm->console_sock, strerror(-k));
+		sc_log_error("the console socket %s: %s", vm->console_sock, strerror(-k));
 		return PROBE_NO_REPORT;
 	}
 	if (r->f.enroll) {
@@ -312,25 +310,23 @@ static int run_setup(struct run *r)
 		snprintf(log, sizeof(log), "%s/tools.log", vm->workdir);
 		snprintf(vm->uki_path, sizeof(vm->uki_path), "%s/sealed-uki.efi", vm->workdir);
 		if (probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS) < 0) {
-			fprintf(stderr, "sealcheck-probe run: copying the UKI out of the sealed ESP (mcopy) failed\n");
+			sc_log_error("copying the UKI out of the sealed ESP (mcopy) failed");
 			return PROBE_NO_REPORT;
 		}
-		if (cli_tpm_prepare("run", vm->keys_used, NULL, 0, vm->uki_path, NULL, &r->policy, &r->tpm) < 0)
-			return EXIT_USAGE;
+		if (cli_tpm_prepare(vm->keys_used, NULL, 0, vm->uki_path, NULL, &r->policy, &r->tpm) < 0)
+			return cli_error_exit(r->o->json, CLI_ERROR_USAGE);
 	}
 	/* KVM where it really works (the same test run makes), else TCG. */
 	if (strcmp(vm->accel, "tcg") != 0) {
 		if (probe_kvm_usable(r->kvm_why, sizeof(r->kvm_why)) == 0)
 			r->spec.kvm = true;
 		else if (strcmp(vm->accel, "kvm") == 0) {
-			fputs("sealcheck-probe run: KVM requested but unusable: ", stderr);
-			sc_term_fput(stderr, r->kvm_why, strlen(r->kvm_why), 0);
-			fputc('\n', stderr);
+			sc_log_error("KVM requested but unusable: %s", r->kvm_why);
 			return PROBE_NO_REPORT;
 		}
 	}
 	if (probe_domain_name(r->f.dir, r->name, sizeof(r->name)) < 0) {
-		fprintf(stderr, "sealcheck-probe run: getrandom: %s\n", strerror(errno));
+		sc_log_error("getrandom: %m");
 		return PROBE_NO_REPORT;
 	}
 	r->spec.name = r->name;
@@ -365,18 +361,14 @@ static int run_start(struct run *r)
 	if (k >= 0)
 		k = probe_libvirt_new(r->e, r->uri, SC_VIRTIO_PORT_DEFAULT, &ops, &r->ctx, &r->lv);
 	if (k < 0) {
-		fprintf(stderr, "sealcheck-probe run: setting up libvirt's events: %s\n", strerror(-k));
+		sc_log_error("setting up libvirt's events: %s", strerror(-k));
 		return PROBE_NO_REPORT;
 	}
 	r->ctx.event = r->e;
 	if (!probe_libvirt_conn(r->lv)) {
 		const char *m = probe_libvirt_last_error(r->lv);
 
-		fputs("sealcheck-probe run: connecting to ", stderr);
-		sc_term_fput(stderr, r->uri, strlen(r->uri), 0);
-		fputs(": ", stderr);
-		sc_term_fput(stderr, m, strlen(m), 0);
-		fputc('\n', stderr);
+		sc_log_error("connecting to %s: %s", r->uri, m);
 		return PROBE_NO_REPORT;
 	}
 	(void)probe_domain_reap_orphans(probe_libvirt_conn(r->lv), domain_log, NULL);
@@ -390,21 +382,19 @@ static int run_start(struct run *r)
 	}
 	if (k < 0) {
 		if (r->spec.kvm) {
-			fputs("sealcheck-probe run: KVM requested but ", stderr);
-			sc_term_fput(stderr, r->kvm_why, strlen(r->kvm_why), 0);
-			fputc('\n', stderr);
+			sc_log_error("KVM requested but %s", r->kvm_why);
 		}
 		return k == -EINVAL ? EXIT_USAGE : PROBE_NO_REPORT;
 	}
 	r->started = true;
 	if (vm->tpm && libvirt_tpm_trust(vm, r->ek_ca_file, &r->tpm, r->ek_ca, sizeof(r->ek_ca)) < 0)
-		return EXIT_USAGE;
+		return cli_error_exit(r->o->json, CLI_ERROR_USAGE);
 	if (vm->tpm) {
 		/* libvirt ran swtpm_setup --vmid <name>:<uuid>: the EK certificate must be this domain's. */
 		char u[VIR_UUID_STRING_BUFLEN];
 
 		if (virDomainGetUUIDString(r->dom, u) < 0) {
-			fprintf(stderr, "sealcheck-probe run: the domain's UUID: %s\n", probe_domain_libvirt_error());
+			sc_log_error("the domain's UUID: %s", probe_domain_libvirt_error());
 			return PROBE_NO_REPORT;
 		}
 		snprintf(r->tpm.ek_cn, sizeof(r->tpm.ek_cn), "%s:%s", r->name, u);
@@ -414,9 +404,7 @@ static int run_start(struct run *r)
 		 r->kvm_why[0] ? " (kvm unusable: " : "", r->kvm_why, r->kvm_why[0] ? ")" : "", r->uri);
 	k = probe_libvirt_channel(r->dom, SC_VIRTIO_PORT_DEFAULT, &r->ch, why, sizeof(why));
 	if (k != 1) {
-		fputs("sealcheck-probe run: the started domain's attestation channel: ", stderr);
-		sc_term_fput(stderr, k == 0 ? "none in its live XML" : why, strlen(k == 0 ? "none in its live XML" : why), 0);
-		fputc('\n', stderr);
+		sc_log_error("the started domain's attestation channel: %s", k == 0 ? "none in its live XML" : why);
 		return PROBE_NO_REPORT;
 	}
 	snprintf(vm->socket_path, sizeof(vm->socket_path), "%s", r->ch.path);
@@ -432,9 +420,8 @@ static int run_start(struct run *r)
 		/* libvirt's own user is qemu.conf's to choose (or a root session's): say so when it is root. */
 		snprintf(proc, sizeof(proc), "/proc/%d", (int)vm->pid);
 		if (r->spec.qemu_user_default && stat(proc, &st) == 0 && st.st_uid == 0)
-			fputs("sealcheck-probe run: warning: libvirt runs this domain's QEMU as root (qemu.conf's user, or a "
-			      "root qemu:///session): a guest that escapes QEMU is root on this host\n",
-			      stderr);
+			sc_log_error("warning: libvirt runs this domain's QEMU as root (qemu.conf's user, or a "
+				     "root qemu:///session): a guest that escapes QEMU is root on this host");
 	}
 	return RUN_GO;
 }
@@ -459,7 +446,7 @@ static int run_attest(struct run *r)
 		sc_term_fput(stdout, r->ch.path, strlen(r->ch.path), 0);
 		fputc('\n', stdout);
 	} else
-		fprintf(stderr, "sealcheck-probe run: libvirt domain %s\n", r->name); /* stdout is the JSON document alone */
+		sc_log_error("libvirt domain %s", r->name); /* stdout is the JSON document alone */
 	fflush(stdout);
 
 	a.socket_path = vm->socket_path;
@@ -476,7 +463,7 @@ static int run_attest(struct run *r)
 	if (r->ctx.tty)
 		fputs("\r\033[K", stderr);
 	if (k < 0)
-		fprintf(stderr, "sealcheck-probe run: setting up the event loop: %s\n", strerror(-k));
+		sc_log_error("setting up the event loop: %s", strerror(-k));
 	else
 		rc = cli_finish(&a, &r->policy, r->o->json, vm, vm->tpm ? &r->tpm.x : NULL);
 	probe_attest_done(&a);
@@ -491,10 +478,9 @@ static void run_teardown(struct run *r)
 
 	if (r->dom) {
 		if (r->started && vm->keep)
-			fprintf(stderr,
-				"sealcheck-probe: VM left running as libvirt domain %s, work directory %s (virsh -c %s destroy %s; "
-				"virsh -c %s undefine --nvram%s %s)\n",
-				r->name, vm->workdir, r->uri, r->name, r->uri, vm->tpm ? " --tpm" : "", r->name);
+			sc_log_error("VM left running as libvirt domain %s, work directory %s (virsh -c %s destroy %s; "
+				     "virsh -c %s undefine --nvram%s %s)",
+				     r->name, vm->workdir, r->uri, r->name, r->uri, vm->tpm ? " --tpm" : "", r->name);
 		else if (probe_domain_remove(r->dom, r->uri, r->name, vm->tpm, domain_log, NULL, why, sizeof(why)) < 0)
 			say(why);
 		virDomainFree(TAKE_PTR(r->dom));
@@ -520,14 +506,12 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 
 	/* The options: refused before anything is made. */
 	if (vm->tpm_state) {
-		fputs("sealcheck-probe run: --tpm-state is not offered with --libvirt: libvirt keeps the domain's TPM "
-		      "(use --tpm)\n",
-		      stderr);
-		return EXIT_USAGE;
+		sc_log_error("--tpm-state is not offered with --libvirt: libvirt keeps the domain's TPM (use --tpm)");
+		return cli_error_exit(o->json, CLI_ERROR_USAGE);
 	}
 	k = probe_block_signals();
 	if (k < 0) {
-		fprintf(stderr, "sealcheck-probe run: blocking signals: %s\n", strerror(-k));
+		sc_log_error("blocking signals: %s", strerror(-k));
 		return PROBE_NO_REPORT;
 	}
 	k = resolve_files(vm, &r.f, why, sizeof(why));
@@ -537,10 +521,10 @@ int run_libvirt(struct probe_vm *vm, struct cli_common *o, const char *uri, cons
 		probe_manifest_done(&vm->manifest);
 		return k == -EINVAL ? EXIT_USAGE : PROBE_NO_REPORT;
 	}
-	if (cli_make_policy("run", &o->policy, "the image's manifest", &vm->manifest.digest, &r.policy) < 0) {
+	if (cli_make_policy(&o->policy, "the image's manifest", &vm->manifest.digest, &r.policy) < 0) {
 		run_files_done(&r.f);
 		probe_manifest_done(&vm->manifest);
-		return EXIT_USAGE;
+		return cli_error_exit(o->json, CLI_ERROR_NO_POLICY);
 	}
 
 	rc = run_setup(&r);

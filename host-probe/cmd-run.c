@@ -14,51 +14,9 @@
 #include "probe-libvirt.h"
 #endif
 #include "sc-fileio.h"
-#include "sc-macro.h"
 #include "sc-io.h"
-#include "sc-term.h"
-
-static void usage(FILE *f)
-{
-	fputs("Usage: sealcheck-probe run [OPTIONS] IMAGE_DIR\n"
-	      "\n"
-	      "Boot the sealed image IMAGE_DIR (made by host-probe/builder) under QEMU with Secure Boot\n"
-	      "keys enrolled, send a fresh nonce over the virtio-serial port org.sealcheck.attest.0,\n"
-	      "validate the guest's report and judge it against the host's policy (by default the\n"
-	      "digest in the image's manifest). The guest gets no network and no host file beyond its\n"
-	      "disks; QEMU is stopped and the work directory removed when the probe ends, also on\n"
-	      "SIGTERM, SIGINT or SIGHUP.\n"
-	      "\n"
-	      "Options:\n"
-	      "  --secure-boot-keys DIR  enroll PK/KEK/db from DIR (bcvk layout) instead of the image's store\n"
-	      "  --firmware KIND         uefi-secure (default), uefi-insecure, uefi-setup (no keys),\n"
-	      "                          bios (no UEFI: the UKI's kernel, initrd and cmdline booted directly)\n"
-	      "  --esp VARIANT|FILE      boot this ESP: a variant of the image (insecure, noverity, ...) or a path\n"
-	      "  --expect-digest HEX     a composefs digest the VM may run (default: the image's); repeatable\n"
-	      "  --policy FILE           a sealcheck.policy.v1 file; the VM's name is --vm or the image's folder name\n"
-	      "  --vm NAME               the VM's name in the policy\n"
-	      "  --no-require-secure-boot  accept Secure Boot in setup, audit or disabled mode\n"
-	      "  --timeout S             how long to wait for the report (default 180)\n"
-	      "  --accel auto|kvm|tcg    KVM where it really works, else TCG (default auto)\n"
-	      "  --json                  the verdict as JSON (sealcheck.probe.v1), the guest report embedded\n"
-	      "  --tpm                   attach a TPM (swtpm, tpm-tis) made for this run, EK certified by a\n"
-	      "                          local CA of the probe's own\n"
-	      "  --tpm-state DIR         the VM's TPM state, made once and kept (implies --tpm)\n"
-	      "  --tpm-ak derive|activate  how the host trusts the VM's AK: derive it from the TPM state before\n"
-	      "                          boot and pin it (default), or bind the guest's AK to the EK by credential\n"
-	      "                          activation now and pin it (implies --tpm)\n"
-	      "  --tpm-ek-ca FILE        with --tpm-ak activate: the CA certificates (PEM) the EK certificate must\n"
-	      "                          chain to (default: the local CA of the VM's TPM state)\n"
-	      "  --libvirt [URI]         define and start the VM as a libvirt domain on URI (default\n"
-	      "                          qemu:///system; also --libvirt=URI or --libvirt-uri URI), as bcvk\n"
-	      "                          libvirt run does, attest it over its channel, then destroy and\n"
-	      "                          undefine it (docs/libvirt.md)\n"
-	      "  --keep                  leave the VM running and keep its work directory (console log)\n"
-	      "  -h, --help              this text\n"
-	      "\n"
-	      "Exit status: 0 sealed, 1 not sealed, 2 no valid report, no policy, interrupted or usage error.\n",
-	      f);
-}
+#include "sc-log.h"
+#include "sc-macro.h"
 
 struct progress {
 	bool tty;
@@ -81,42 +39,42 @@ static int local_ca_bundle(const char *state_dir, const char *out)
 	static const char *const names[] = { "swtpm-localca-rootca-cert.pem", "issuercert.pem" };
 	_cleanup_fclose_ FILE *f = fopen(out, "we");
 
-	if (!f)
+	/* Every failure said: the caller's exit 2 (and its --json error) repeats the last message. */
+	if (!f) {
+		sc_log_error("%s: %m", out);
 		return -errno;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
 		_cleanup_free_ char *path = NULL, *pem = NULL;
 		size_t len;
 
-		if (asprintf(&path, "%s/localca/%s", state_dir, names[i]) < 0)
+		if (asprintf(&path, "%s/localca/%s", state_dir, names[i]) < 0) {
+			path = NULL;
+			sc_log_error("out of memory");
 			return -ENOMEM;
+		}
 		if (sc_read_file_capped(path, 64 * 1024, &pem, &len) < 0 || fwrite(pem, 1, len, f) != len) {
-			fprintf(stderr, "sealcheck-probe run: %s: the TPM state's local CA cannot be read\n", path);
+			sc_log_error("%s: the TPM state's local CA cannot be read", path);
 			return -EIO;
 		}
 	}
-	return fflush(f) == 0 ? 0 : -errno;
+	if (fflush(f) != 0) {
+		sc_log_error("%s: %m", out);
+		return -errno;
+	}
+	return 0;
 }
 
-int verb_run(int argc, char **argv)
+static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
-	enum { O_KEYS = 0x100, O_FW, O_ESP, O_ACCEL, O_KEEP, O_TPM, O_TPM_STATE, O_TPM_AK, O_TPM_EK_CA };
-	enum { O_LIBVIRT = 0x200, O_LIBVIRT_URI };
-	static const struct option options[] = {
-		{ "libvirt", optional_argument, NULL, O_LIBVIRT },	 { "libvirt-uri", required_argument, NULL, O_LIBVIRT_URI },
-		{ "secure-boot-keys", required_argument, NULL, O_KEYS }, { "firmware", required_argument, NULL, O_FW },
-		{ "esp", required_argument, NULL, O_ESP },		 { "accel", required_argument, NULL, O_ACCEL },
-		{ "keep", no_argument, NULL, O_KEEP },			 { "tpm", no_argument, NULL, O_TPM },
-		{ "tpm-state", required_argument, NULL, O_TPM_STATE },	 { "tpm-ak", required_argument, NULL, O_TPM_AK },
-		{ "tpm-ek-ca", required_argument, NULL, O_TPM_EK_CA },	 CLI_POLICY_OPTIONS,
-		{},
-	};
-	struct cli_common o = { .timeout = 180 };
+	/* --json known first: a usage error among the options is then said in JSON too. */
+	struct cli_common o = { .timeout = 180, .json = cli_json_requested(prog, argc, argv) };
 	struct cli_policy *cp = &o.policy;
 	struct probe_policy policy;
 	struct probe_attest a = { 0 };
 	struct probe_vm vm;
 	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
-	struct progress prog = { .tty = isatty(STDERR_FILENO) };
+	struct progress progress = { .tty = isatty(STDERR_FILENO) };
 	char why[512] = "", name[128], ek_ca_default[320];
 	const char *ek_ca = NULL;
 	bool activate = false;
@@ -124,53 +82,51 @@ int verb_run(int argc, char **argv)
 	const char *libvirt_uri = NULL;
 
 	probe_vm_init(&vm);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	optind = 0;
+	while ((c = sc_verb_next_option(prog, verb, argc, argv)) >= 0) {
 		switch (c) {
-		case O_KEYS:
+		case CLI_O_KEYS:
 			vm.keys_dir = optarg;
 			break;
-		case O_FW:
+		case CLI_O_FIRMWARE:
 			if (probe_firmware_from_name(optarg, &vm.firmware) < 0) {
-				fputs("sealcheck-probe run: --firmware ", stderr);
-				sc_term_fput(stderr, optarg, strlen(optarg) > 40 ? 40 : strlen(optarg), 0);
-				fputs(": not uefi-secure, uefi-insecure, uefi-setup or bios\n", stderr);
-				return EXIT_USAGE;
+				sc_log_error("--firmware %.40s: not uefi-secure, uefi-insecure, uefi-setup or bios", optarg);
+				return cli_error_exit(o.json, CLI_ERROR_USAGE);
 			}
 			break;
-		case O_ESP:
+		case CLI_O_ESP:
 			vm.esp = optarg;
 			break;
-		case O_ACCEL:
+		case CLI_O_ACCEL:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "kvm") && strcmp(optarg, "tcg")) {
-				fputs("sealcheck-probe run: --accel: not auto, kvm or tcg\n", stderr);
-				return EXIT_USAGE;
+				sc_log_error("--accel: not auto, kvm or tcg");
+				return cli_error_exit(o.json, CLI_ERROR_USAGE);
 			}
 			vm.accel = optarg;
 			break;
-		case O_TPM:
+		case CLI_O_TPM:
 			vm.tpm = true;
 			break;
-		case O_TPM_STATE:
+		case CLI_O_TPM_STATE:
 			vm.tpm = true;
 			vm.tpm_state = optarg;
 			break;
-		case O_TPM_AK:
+		case CLI_O_TPM_AK:
 			if (strcmp(optarg, "derive") != 0 && strcmp(optarg, "activate") != 0) {
-				fputs("sealcheck-probe run: --tpm-ak: not derive or activate\n", stderr);
-				return EXIT_USAGE;
+				sc_log_error("--tpm-ak: not derive or activate");
+				return cli_error_exit(o.json, CLI_ERROR_USAGE);
 			}
 			activate = strcmp(optarg, "activate") == 0;
 			vm.tpm_ak_activate = activate;
 			vm.tpm = true;
 			break;
-		case O_TPM_EK_CA:
+		case CLI_O_TPM_EK_CA:
 			ek_ca = optarg;
 			break;
-		case O_KEEP:
+		case CLI_O_KEEP:
 			vm.keep = true;
 			break;
-		case O_LIBVIRT:
+		case CLI_O_LIBVIRT:
 #if HAVE_LIBVIRT
 			/* --libvirt URI as two words: the next word when it is a URI (an image folder is not). */
 			if (!optarg && optind < argc && probe_libvirt_is_uri(argv[optind]))
@@ -178,32 +134,27 @@ int verb_run(int argc, char **argv)
 			libvirt_uri = optarg ?: PROBE_LIBVIRT_DEFAULT_URI;
 			break;
 #else
-			fputs("sealcheck-probe run: --libvirt: this sealcheck-probe was built without libvirt (meson -Dlibvirt)\n", stderr);
-			return EXIT_USAGE;
+			sc_log_error("--libvirt: this sealcheck-probe was built without libvirt (meson -Dlibvirt)");
+			return cli_error_exit(o.json, CLI_ERROR_USAGE);
 #endif
-		case O_LIBVIRT_URI:
+		case CLI_O_LIBVIRT_URI:
 			libvirt_uri = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			r = cli_common_option("run", c, optarg, &o);
-			if (r > 0)
-				break;
-			if (r < 0)
-				return EXIT_USAGE;
-			fputs("sealcheck-probe run: see --help for the options of this verb\n", stderr);
-			return EXIT_USAGE;
+			if (cli_common_option(c, optarg, &o) < 0)
+				return cli_error_exit(o.json, CLI_ERROR_USAGE);
+			break;
 		}
 	}
+	if (c != SC_OPTIONS_END)
+		return cli_options_exit(o.json, sc_options_exit(c));
 	if (optind != argc - 1) {
-		fprintf(stderr, "sealcheck-probe run: give one IMAGE_DIR\n");
-		return EXIT_USAGE;
+		sc_verb_usage_error(prog, verb, "give one IMAGE_DIR");
+		return cli_error_exit(o.json, CLI_ERROR_USAGE);
 	}
 	if (ek_ca && !activate) {
-		fputs("sealcheck-probe run: --tpm-ek-ca goes with --tpm-ak activate\n", stderr);
-		return EXIT_USAGE;
+		sc_log_error("--tpm-ek-ca goes with --tpm-ak activate");
+		return cli_error_exit(o.json, CLI_ERROR_USAGE);
 	}
 	vm.image_dir = argv[optind];
 	if (!cp->vm_name) {
@@ -218,29 +169,26 @@ int verb_run(int argc, char **argv)
 		return run_libvirt(&vm, &o, libvirt_uri, ek_ca);
 #else
 	if (libvirt_uri) {
-		fputs("sealcheck-probe run: --libvirt-uri: this sealcheck-probe was built without libvirt (meson -Dlibvirt)\n",
-		      stderr);
-		return EXIT_USAGE;
+		sc_log_error("--libvirt-uri: this sealcheck-probe was built without libvirt (meson -Dlibvirt)");
+		return cli_error_exit(o.json, CLI_ERROR_USAGE);
 	}
 #endif
 
 	/* Before anything starts: a signal from now on ends the run with cleanup. */
 	r = probe_block_signals();
 	if (r < 0) {
-		fprintf(stderr, "sealcheck-probe run: blocking signals: %s\n", strerror(-r));
+		sc_log_error("blocking signals: %s", strerror(-r));
 		return PROBE_NO_REPORT;
 	}
 	r = probe_vm_start(&vm, why, sizeof(why));
 	if (r < 0) {
-		fputs("sealcheck-probe run: ", stderr);
-		sc_term_fput(stderr, why[0] ? why : strerror(-r), strlen(why[0] ? why : strerror(-r)), 0);
-		fputc('\n', stderr);
+		sc_log_error("%s", why[0] ? why : strerror(-r));
 		probe_vm_done(&vm, false);
 		return r == -EINVAL ? EXIT_USAGE : PROBE_NO_REPORT;
 	}
-	if (cli_make_policy("run", cp, "the image's manifest", &vm.manifest.digest, &policy) < 0) {
+	if (cli_make_policy(cp, "the image's manifest", &vm.manifest.digest, &policy) < 0) {
 		probe_vm_done(&vm, false);
-		return EXIT_USAGE;
+		return cli_error_exit(o.json, CLI_ERROR_NO_POLICY);
 	}
 	if (!o.json)
 		printf("VM:      %s, firmware %s, accel %s\n", vm.image_dir, probe_firmware_name(vm.firmware),
@@ -249,10 +197,10 @@ int verb_run(int argc, char **argv)
 
 	if (vm.tpm) {
 		/* What the VM's TPM must prove: the keys the host enrolled, the AK it derived, the UKI it built. */
-		if (cli_tpm_prepare("run", vm.keys_used, vm.ak_name, activate ? 0 : vm.ak_name_len, vm.uki_path,
+		if (cli_tpm_prepare(vm.keys_used, vm.ak_name, activate ? 0 : vm.ak_name_len, vm.uki_path,
 				    vm.swtpm.state_dir, &policy, &tpm) < 0) {
 			probe_vm_done(&vm, false);
-			return EXIT_USAGE;
+			return cli_error_exit(o.json, CLI_ERROR_USAGE);
 		}
 		if (activate) {
 			/* The AK is the guest's, proven by credential activation: the Name derived before boot is not used. */
@@ -264,9 +212,9 @@ int verb_run(int argc, char **argv)
 				ek_ca = ek_ca_default;
 			}
 			if ((ek_ca == ek_ca_default && local_ca_bundle(vm.swtpm.state_dir, ek_ca_default) < 0) ||
-			    cli_tpm_credential("run", ek_ca, NULL, vm.swtpm.state_dir, &tpm) < 0) {
+			    cli_tpm_credential(ek_ca, NULL, vm.swtpm.state_dir, &tpm) < 0) {
 				probe_vm_done(&vm, false);
-				return EXIT_USAGE;
+				return cli_error_exit(o.json, CLI_ERROR_USAGE);
 			}
 		}
 		a.expect_evidence = true;
@@ -275,21 +223,66 @@ int verb_run(int argc, char **argv)
 	a.deadline_ms = sc_now_ms() + (long long)o.timeout * 1000;
 	a.vm = &vm;
 	a.progress = show_progress;
-	a.userdata = &prog;
+	a.userdata = &progress;
 	a.credential = cli_tpm_credential_config(&tpm);
 	r = probe_attest_run(&a);
 	tpm.x.credential = &a.session.credential; /* how the credential phase went, if it ran */
-	if (prog.tty)
+	if (progress.tty)
 		fputs("\r\033[K", stderr);
 	if (r < 0) {
-		fprintf(stderr, "sealcheck-probe run: setting up the event loop: %s\n", strerror(-r));
+		sc_log_error("setting up the event loop: %s", strerror(-r));
 		rc = PROBE_NO_REPORT;
 	} else
 		rc = cli_finish(&a, &policy, o.json, &vm, vm.tpm ? &tpm.x : NULL);
 	if (vm.keep)
-		fprintf(stderr, "sealcheck-probe: VM left running (pid %d, socket %s, work directory %s)\n", (int)vm.pid,
-			vm.socket_path, vm.workdir);
+		sc_log_error("VM left running (pid %d, socket %s, work directory %s)", (int)vm.pid, vm.socket_path,
+			     vm.workdir);
 	probe_vm_done(&vm, vm.keep);
 	probe_attest_done(&a);
 	return rc;
 }
+
+static const struct sc_verb_option options[] = {
+	{ CLI_O_KEYS, "enroll PK/KEK/db from DIR (bcvk layout) instead of the image's store" },
+	{ CLI_O_FIRMWARE, "uefi-secure (default), uefi-insecure, uefi-setup (no keys), bios (no UEFI: the "
+			  "UKI's kernel, initrd and cmdline booted directly)" },
+	{ CLI_O_ESP, "boot this ESP: a variant of the image (insecure, noverity, ...) or a path" },
+	{ CLI_O_EXPECT, "a composefs digest the VM may run (default: the image's); repeatable" },
+	{ CLI_O_POLICY, "a sealcheck.policy.v1 file; the VM's name is --vm or the image's folder name" },
+	{ CLI_O_VM, "the VM's name in the policy" },
+	{ CLI_O_NO_SB, "accept Secure Boot in setup, audit or disabled mode" },
+	{ CLI_O_TIMEOUT, "how long to wait for the report (default 180)" },
+	{ CLI_O_ACCEL, "KVM where it really works, else TCG (default auto)" },
+	{ CLI_O_JSON, "the verdict as JSON (sealcheck.probe.v1), the guest report embedded; an exit 2 for a "
+		      "usage error or no policy as {\"verdict\": null, \"error\": ...}" },
+	{ CLI_O_TPM, "attach a TPM (swtpm, tpm-tis) made for this run, EK certified by a local CA of the "
+		     "probe's own" },
+	{ CLI_O_TPM_STATE, "the VM's TPM state, made once and kept (implies --tpm)" },
+	{ CLI_O_TPM_AK, "derive|activate: how the host trusts the VM's AK: derive it from the TPM state before "
+			"boot and pin it (default), or bind the guest's AK to the EK by credential activation "
+			"now and pin it (implies --tpm)" },
+	{ CLI_O_TPM_EK_CA, "with --tpm-ak activate: the CA certificates (PEM) the EK certificate must chain to "
+			   "(default: the local CA of the VM's TPM state)" },
+	{ CLI_O_LIBVIRT, "define and start the VM as a libvirt domain on URI (default qemu:///system; also "
+			 "--libvirt URI when the next word is a URI, or --libvirt-uri URI; before the verb only "
+			 "--libvirt=URI), as bcvk libvirt run does, attest it over its channel, then destroy and "
+			 "undefine it (docs/libvirt.md)" },
+	{ CLI_O_LIBVIRT_URI, "the same as --libvirt=URI" },
+	{ CLI_O_KEEP, "leave the VM running and keep its work directory (console log)" },
+	{},
+};
+
+const struct sc_verb cmd_run = {
+	.name = "run",
+	.args = "IMAGE_DIR",
+	.summary = "boot a sealed image under QEMU, attest it, stop it",
+	.description = "Boot the sealed image IMAGE_DIR (made by host-probe/builder) under QEMU with Secure Boot\n"
+		       "keys enrolled, send a fresh nonce over the virtio-serial port org.sealcheck.attest.0,\n"
+		       "validate the guest's report and judge it against the host's policy (by default the\n"
+		       "digest in the image's manifest). The guest gets no network and no host file beyond its\n"
+		       "disks; QEMU is stopped and the work directory removed when the probe ends, also on\n"
+		       "SIGTERM, SIGINT or SIGHUP.",
+	.exit_status = "0 sealed, 1 not sealed, 2 no valid report, no policy, interrupted or usage error.",
+	.run = run,
+	.options = options,
+};

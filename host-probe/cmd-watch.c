@@ -32,53 +32,11 @@
 #endif
 #include "sc-io.h"
 #include "sc-json.h"
+#include "sc-log.h"
 #include "sc-macro.h"
 #include "sc-term.h"
 
 #define OUT_MAX (16u << 20) /* JSON lines waiting for a slow reader; past this they are dropped and counted */
-
-static void usage(FILE *f)
-{
-	fputs("Usage: sealcheck-probe watch (--socket-dir DIR | --libvirt [URI])... (--expect-digest HEX... | --policy FILE) [OPTIONS]\n"
-	      "\n"
-	      "Attest every VM of this host, again and again, on one event loop: each *.sock in DIR is\n"
-	      "the host side of one VM's port org.sealcheck.attest.0, the VM named by the file name\n"
-	      "without .sock. A fresh nonce when the VM appears and every --interval, one deadline per\n"
-	      "round, the same policy and validation as attest. Prints a JSON line for every change of a\n"
-	      "VM's verdict, of its being up or stale (sealcheck.watch.v1, docs/fleet.md), or on a terminal a\n"
-	      "live table. SIGTERM or SIGINT stop it, SIGHUP reloads the --policy file.\n"
-	      "\n"
-	      "Options:\n"
-	      "  --socket-dir DIR        the VMs' sockets (added and removed as they come and go); up to 4\n"
-	      "  --libvirt [URI]         the running libvirt domains on URI (default qemu:///system; also\n"
-	      "                          --libvirt=URI) with the channel org.sealcheck.attest.0, each named by\n"
-	      "                          its domain name, found again on every start (docs/libvirt.md)\n"
-	      "  --expect-digest HEX     a composefs digest every VM may run; repeatable\n"
-	      "  --policy FILE           a sealcheck.policy.v1 file mapping VM names or UUIDs to digests\n"
-	      "  --no-require-secure-boot  accept Secure Boot in setup, audit or disabled mode\n"
-	      "  --interval S            seconds between a VM's rounds (default 30)\n"
-	      "  --timeout S             one round's deadline (default the interval, at most 20; a TPM VM's 20)\n"
-	      "  --stale S               a VM without a valid report this long is stale (default 3 intervals)\n"
-	      "  --reconnect             a new connection every round (default: keep an answering VM's)\n"
-	      "  --events verdict|all    JSON lines for changes only (default), or for every round too\n"
-	      "  --json                  JSON lines even on a terminal\n"
-	      "  --state-dir DIR         DIR/<vm>/ (as run --tpm-state keeps it): that VM has a TPM, its evidence\n"
-	      "                          is required and verified under the AK pinned in DIR/<vm>/ak.name;\n"
-	      "                          quote counters kept there (docs/fleet.md)\n"
-	      "  --tpm-uki FILE          with --state-dir: the sealed UKI the host built\n"
-	      "  --tpm-keys DIR          with --state-dir: the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt)\n"
-	      "  --tpm-ek-ca FILE        with --state-dir: a TPM VM with no ak.name (e.g. libvirt's swtpm) gets its AK\n"
-	      "                          bound to its EK by credential activation, the EK certificate chaining\n"
-	      "                          to these CA certificates (PEM), and pinned in DIR/<vm>/ak.name\n"
-	      "  --metrics-listen ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics (IPv4, or\n"
-	      "                          [IPv6]:PORT; port 0: any free one, said on stderr; docs/metrics.md)\n"
-	      "  --textfile PATH         the same metrics in PATH (*.prom) for node_exporter's textfile collector,\n"
-	      "                          replaced atomically after changes, at most once a second\n"
-	      "  -h, --help              this text\n"
-	      "\n"
-	      "Exit status: 0 stopped by SIGTERM or SIGINT, 2 usage or setup error.\n",
-	      f);
-}
 
 struct watch {
 	sd_event *event;
@@ -125,8 +83,7 @@ static void out_flush(struct watch *w)
 			break;
 		if (n <= 0) {
 			/* The reader is gone: nothing more can be said there; the loop goes on (metrics may still serve). */
-			fprintf(stderr, "sealcheck-probe watch: writing to stdout: %s; JSON lines stop\n",
-				n < 0 ? strerror(errno) : "nothing written");
+			sc_log_error("writing to stdout: %s; JSON lines stop", n < 0 ? strerror(errno) : "nothing written");
 			w->out_broken = true;
 			break;
 		}
@@ -449,11 +406,9 @@ static int on_reload(sd_event_source *src, const struct signalfd_siginfo *si, vo
 	r = probe_fleet_load_policy(w->fleet, w->policy_file, why, sizeof(why));
 	probe_metrics_fleet_policy_loaded(w->metrics, r >= 0);
 	if (r < 0) {
-		fputs("sealcheck-probe watch: SIGHUP: the new policy is refused, the old one stays: ", stderr);
-		sc_term_fput(stderr, why, strlen(why), 0);
-		fputc('\n', stderr);
+		sc_log_error("SIGHUP: the new policy is refused, the old one stays: %s", why);
 	} else
-		fprintf(stderr, "sealcheck-probe watch: SIGHUP: policy %s reloaded\n", w->policy_file);
+		sc_log_error("SIGHUP: policy %s reloaded", w->policy_file);
 	return 0;
 }
 
@@ -464,9 +419,7 @@ static int on_reload(sd_event_source *src, const struct signalfd_siginfo *si, vo
 static void on_log(const char *msg, void *userdata)
 {
 	(void)userdata;
-	fputs("sealcheck-probe watch: ", stderr);
-	(void)sc_term_fput(stderr, msg, strlen(msg), 0);
-	fputc('\n', stderr);
+	sc_log_error("%s", msg);
 }
 
 static unsigned ms(unsigned long s)
@@ -495,52 +448,24 @@ struct watch_opts {
 
 #define WATCH_GO (-1) /* a step went well: the next one follows (otherwise a step returns the exit status) */
 
-static int watch_parse(int argc, char **argv, struct watch_opts *p)
+/* The options, read and checked (exit 2 for a usage error: cli_error_exit()). */
+static int watch_parse(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv,
+		       struct watch_opts *p)
 {
-	enum {
-		O_SOCKET_DIR = 0x100,
-		O_INTERVAL,
-		O_STALE,
-		O_EVENTS,
-		O_RECONNECT,
-		O_STATE_DIR,
-		O_TPM_UKI,
-		O_TPM_KEYS,
-		O_METRICS_LISTEN,
-		O_TEXTFILE,
-		O_TPM_EK_CA,
-	};
-	enum { O_LIBVIRT = 0x200 };
-	static const struct option options[] = {
-		{ "socket-dir", required_argument, NULL, O_SOCKET_DIR },
-		{ "libvirt", optional_argument, NULL, O_LIBVIRT },
-		{ "interval", required_argument, NULL, O_INTERVAL },
-		{ "stale", required_argument, NULL, O_STALE },
-		{ "events", required_argument, NULL, O_EVENTS },
-		{ "reconnect", no_argument, NULL, O_RECONNECT },
-		{ "state-dir", required_argument, NULL, O_STATE_DIR },
-		{ "tpm-uki", required_argument, NULL, O_TPM_UKI },
-		{ "tpm-keys", required_argument, NULL, O_TPM_KEYS },
-		{ "metrics-listen", required_argument, NULL, O_METRICS_LISTEN },
-		{ "textfile", required_argument, NULL, O_TEXTFILE },
-		{ "tpm-ek-ca", required_argument, NULL, O_TPM_EK_CA },
-		CLI_POLICY_OPTIONS,
-		{},
-	};
 	struct cli_policy *cp = &p->o.policy;
-	int c, r;
+	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	optind = 0;
+	while ((c = sc_verb_next_option(prog, verb, argc, argv)) >= 0) {
 		switch (c) {
-		case O_SOCKET_DIR:
+		case CLI_O_SOCKET_DIR:
 			if (p->n_socket_dirs >= ELEMENTSOF(p->socket_dirs)) {
-				fprintf(stderr, "sealcheck-probe watch: --socket-dir: at most %zu\n", ELEMENTSOF(p->socket_dirs));
-				return EXIT_USAGE;
+				sc_log_error("--socket-dir: at most %zu", ELEMENTSOF(p->socket_dirs));
+				return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 			}
 			p->socket_dirs[p->n_socket_dirs++] = optarg;
 			break;
-		case O_LIBVIRT:
+		case CLI_O_LIBVIRT:
 #if HAVE_LIBVIRT
 			/* --libvirt URI as two words: the next word when it is a URI. */
 			if (!optarg && optind < argc && probe_libvirt_is_uri(argv[optind]))
@@ -548,97 +473,84 @@ static int watch_parse(int argc, char **argv, struct watch_opts *p)
 			p->libvirt_uri = optarg ?: PROBE_LIBVIRT_DEFAULT_URI;
 			break;
 #else
-			fputs("sealcheck-probe watch: --libvirt: this sealcheck-probe was built without libvirt (meson -Dlibvirt)\n", stderr);
-			return EXIT_USAGE;
+			sc_log_error("--libvirt: this sealcheck-probe was built without libvirt (meson -Dlibvirt)");
+			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 #endif
-		case O_INTERVAL:
-			if (cli_parse_seconds("watch", "--interval", optarg, 86400, &p->interval) < 0)
-				return EXIT_USAGE;
+		case CLI_O_INTERVAL:
+			if (cli_parse_seconds("--interval", optarg, 86400, &p->interval) < 0)
+				return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 			break;
-		case O_STALE:
-			if (cli_parse_seconds("watch", "--stale", optarg, 30 * 86400, &p->stale) < 0)
-				return EXIT_USAGE;
+		case CLI_O_STALE:
+			if (cli_parse_seconds("--stale", optarg, 30 * 86400, &p->stale) < 0)
+				return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 			break;
-		case O_EVENTS:
+		case CLI_O_EVENTS:
 			if (strcmp(optarg, "all") == 0)
 				p->all_events = true;
 			else if (strcmp(optarg, "verdict") != 0) {
-				fputs("sealcheck-probe watch: --events ", stderr);
-				sc_term_fput(stderr, optarg, strlen(optarg) > 40 ? 40 : strlen(optarg), 0);
-				fputs(": not \"verdict\" or \"all\"\n", stderr);
-				return EXIT_USAGE;
+				sc_log_error("--events %.40s: not \"verdict\" or \"all\"", optarg);
+				return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 			}
 			break;
-		case O_RECONNECT:
+		case CLI_O_RECONNECT:
 			p->reconnect = true;
 			break;
-		case O_STATE_DIR:
+		case CLI_O_STATE_DIR:
 			p->state_dir = optarg;
 			break;
-		case O_TPM_UKI:
+		case CLI_O_TPM_UKI:
 			p->tpm_uki = optarg;
 			break;
-		case O_TPM_KEYS:
+		case CLI_O_TPM_KEYS:
 			p->tpm_keys = optarg;
 			break;
-		case O_TPM_EK_CA:
+		case CLI_O_TPM_EK_CA:
 			p->ek_ca = optarg;
 			break;
-		case O_METRICS_LISTEN: {
+		case CLI_O_METRICS_LISTEN: {
 			struct sockaddr_storage ss;
 			socklen_t sl;
 
 			if (probe_metrics_parse_listen(optarg, &ss, &sl) < 0) {
-				fputs("sealcheck-probe watch: --metrics-listen ", stderr);
-				sc_term_fput(stderr, optarg, strlen(optarg) > 80 ? 80 : strlen(optarg), 0);
-				fputs(": not ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6)\n", stderr);
-				return EXIT_USAGE;
+				sc_log_error("--metrics-listen %.80s: not ADDR:PORT (IPv4) or [ADDR]:PORT (IPv6)", optarg);
+				return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 			}
 #if !HAVE_METRICS_HTTP
-			fputs("sealcheck-probe watch: --metrics-listen: this sealcheck-probe was built without libmicrohttpd "
-			      "(meson -Dmetrics); --textfile works without it\n",
-			      stderr);
-			return EXIT_USAGE;
+			sc_log_error("--metrics-listen: this sealcheck-probe was built without libmicrohttpd "
+				     "(meson -Dmetrics); --textfile works without it");
+			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 #endif
 			p->metrics_listen = optarg;
 			break;
 		}
-		case O_TEXTFILE:
+		case CLI_O_TEXTFILE:
 			p->textfile = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case CLI_O_VM:
-			fputs("sealcheck-probe watch: --vm: watch names each VM by its socket's file name\n", stderr);
-			return EXIT_USAGE;
 		default:
-			r = cli_common_option("watch", c, optarg, &p->o);
-			if (r > 0)
-				break;
-			if (r < 0)
-				return EXIT_USAGE;
-			fputs("sealcheck-probe watch: see --help for the options of this verb\n", stderr);
-			return EXIT_USAGE;
+			if (cli_common_option(c, optarg, &p->o) < 0)
+				return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
+			break;
 		}
 	}
+	if (c != SC_OPTIONS_END)
+		return cli_options_exit(p->o.json, sc_options_exit(c));
 	if (optind != argc) {
-		fputs("sealcheck-probe watch: no arguments, only options (see --help)\n", stderr);
-		return EXIT_USAGE;
+		sc_verb_usage_error(prog, verb, "no arguments, only options ('%s')", argv[optind]);
+		return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 	}
 	if (!p->n_socket_dirs && !p->libvirt_uri) {
-		fputs("sealcheck-probe watch: give a source of VMs: --socket-dir DIR or --libvirt [URI]\n", stderr);
-		return EXIT_USAGE;
+		sc_verb_usage_error(prog, verb, "give a source of VMs: --socket-dir DIR or --libvirt [URI]");
+		return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 	}
+	/* As cli_make_policy() says it for run and attest: both, or neither, is no policy to judge by. */
 	if (cp->policy_file && cp->n_expect) {
-		fputs("sealcheck-probe watch: give --expect-digest or --policy, not both\n", stderr);
-		return EXIT_USAGE;
+		sc_log_error("give --expect-digest or --policy, not both");
+		return cli_error_exit(p->o.json, CLI_ERROR_NO_POLICY);
 	}
 	if (!cp->policy_file && !cp->n_expect) {
-		fputs("sealcheck-probe watch: no digest policy: give --expect-digest HEX (the composefs digest the VMs "
-		      "may run) or --policy FILE; without one the probe judges nothing\n",
-		      stderr);
-		return EXIT_USAGE;
+		sc_log_error("no digest policy: give --expect-digest HEX (the composefs digest the VMs "
+			     "may run) or --policy FILE; without one the probe judges nothing");
+		return cli_error_exit(p->o.json, CLI_ERROR_NO_POLICY);
 	}
 	return WATCH_GO;
 }
@@ -652,25 +564,23 @@ static int watch_configure(const struct watch_opts *p, struct cli_tpm *tpm, stru
 		static const uint8_t no_ak[1];
 
 		if (!p->state_dir || !p->tpm_uki || !p->tpm_keys) {
-			fputs("sealcheck-probe watch: --state-dir, --tpm-uki and --tpm-keys go together (and --tpm-ek-ca "
-			      "with them)\n",
-			      stderr);
-			return EXIT_USAGE;
+			sc_log_error("--state-dir, --tpm-uki and --tpm-keys go together (and --tpm-ek-ca with them)");
+			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 		}
 		if (p->ek_ca && access(p->ek_ca, R_OK) < 0) {
-			fprintf(stderr, "sealcheck-probe watch: --tpm-ek-ca %s: %s\n", p->ek_ca, strerror(errno));
-			return EXIT_USAGE;
+			sc_log_error("--tpm-ek-ca %s: %m", p->ek_ca);
+			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 		}
 		if (access(p->state_dir, R_OK | X_OK) < 0) {
-			fprintf(stderr, "sealcheck-probe watch: --state-dir %s: %s\n", p->state_dir, strerror(errno));
-			return EXIT_USAGE;
+			sc_log_error("--state-dir %s: %m", p->state_dir);
+			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 		}
 		if (access(p->tpm_uki, R_OK) < 0) {
-			fprintf(stderr, "sealcheck-probe watch: --tpm-uki %s: %s\n", p->tpm_uki, strerror(errno));
-			return EXIT_USAGE;
+			sc_log_error("--tpm-uki %s: %m", p->tpm_uki);
+			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 		}
-		if (cli_tpm_prepare("watch", p->tpm_keys, no_ak, 0, p->tpm_uki, NULL, NULL, tpm) < 0)
-			return EXIT_USAGE;
+		if (cli_tpm_prepare(p->tpm_keys, no_ak, 0, p->tpm_uki, NULL, NULL, tpm) < 0)
+			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 		cfg->state_dir = p->state_dir;
 		cfg->tpm = &tpm->x;
 		cfg->ek_ca_file = p->ek_ca;
@@ -727,20 +637,18 @@ static int watch_setup(struct watch *w, const struct watch_opts *p, const struct
 	if (r >= 0)
 		r = probe_fleet_new(w->event, cfg, &w->fleet);
 	if (r < 0) {
-		fprintf(stderr, "sealcheck-probe watch: setting up the event loop: %s\n", strerror(-r));
+		sc_log_error("setting up the event loop: %s", strerror(-r));
 		return EXIT_USAGE;
 	}
 	if (cp->policy_file) {
 		r = probe_fleet_load_policy(w->fleet, cp->policy_file, why, sizeof(why));
 		if (r < 0) {
-			fputs("sealcheck-probe watch: --policy ", stderr);
-			sc_term_fput(stderr, why, strlen(why), 0);
-			fputc('\n', stderr);
-			return EXIT_USAGE;
+			sc_log_error("--policy %s", why);
+			return cli_error_exit(p->o.json, CLI_ERROR_NO_POLICY);
 		}
 	} else {
-		if (cli_make_policy("watch", cp, NULL, NULL, &fixed) < 0)
-			return EXIT_USAGE;
+		if (cli_make_policy(cp, NULL, NULL, &fixed) < 0)
+			return cli_error_exit(p->o.json, CLI_ERROR_NO_POLICY);
 		probe_fleet_set_policy(w->fleet, &fixed);
 	}
 	/* Never block the loop on a slow reader: lines and frames wait in memory (capped) until stdout takes them. */
@@ -750,7 +658,7 @@ static int watch_setup(struct watch *w, const struct watch_opts *p, const struct
 		if (r >= 0)
 			r = sd_event_source_set_enabled(w->redraw, SD_EVENT_ON);
 		if (r < 0) {
-			fprintf(stderr, "sealcheck-probe watch: setting up the table: %s\n", strerror(-r));
+			sc_log_error("setting up the table: %s", strerror(-r));
 			return EXIT_USAGE;
 		}
 	}
@@ -758,24 +666,23 @@ static int watch_setup(struct watch *w, const struct watch_opts *p, const struct
 	if (r >= 0 && (p->metrics_listen || p->textfile)) {
 		r = probe_metrics_fleet_new(w->fleet, p->metrics_listen, p->textfile, &w->metrics);
 		if (r < 0)
-			fprintf(stderr, "sealcheck-probe watch: --metrics-listen %s: %s\n", p->metrics_listen ?: "-",
-				strerror(-r));
+			sc_log_error("--metrics-listen %s: %s", p->metrics_listen ?: "-", strerror(-r));
 		else if (p->metrics_listen)
-			fprintf(stderr, "sealcheck-probe watch: metrics on port %u\n", probe_metrics_fleet_port(w->metrics));
+			sc_log_error("metrics on port %u", probe_metrics_fleet_port(w->metrics));
 		if (r >= 0 && cp->policy_file)
 			probe_metrics_fleet_policy_loaded(w->metrics, 1);
 	}
 	for (unsigned i = 0; r >= 0 && i < p->n_socket_dirs; i++) {
 		r = probe_fleet_sockdir_new(w->fleet, p->socket_dirs[i], &src->sockdirs[i]);
 		if (r < 0)
-			fprintf(stderr, "sealcheck-probe watch: --socket-dir %s: %s\n", p->socket_dirs[i], strerror(-r));
+			sc_log_error("--socket-dir %s: %s", p->socket_dirs[i], strerror(-r));
 	}
 	/* Hook: further sources (--libvirt) start here. */
 #if HAVE_LIBVIRT
 	if (r >= 0 && p->libvirt_uri) {
 		r = probe_fleet_libvirt_new(w->fleet, p->libvirt_uri, &src->lv);
 		if (r < 0)
-			fprintf(stderr, "sealcheck-probe watch: --libvirt: %s\n", strerror(-r));
+			sc_log_error("--libvirt: %s", strerror(-r));
 	}
 #endif
 	return r < 0 ? EXIT_USAGE : WATCH_GO;
@@ -786,7 +693,7 @@ static int watch_run(struct watch *w)
 	int r = sd_event_loop(w->event);
 
 	if (r < 0) {
-		fprintf(stderr, "sealcheck-probe watch: the event loop failed: %s\n", strerror(-r));
+		sc_log_error("the event loop failed: %s", strerror(-r));
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -819,16 +726,17 @@ static void watch_teardown(struct watch *w, struct watch_sources *src, int rc)
 		fputc('\n', stdout);
 }
 
-int verb_watch(int argc, char **argv)
+static int run(const struct sc_program *prog, const struct sc_verb *verb, int argc, char **argv)
 {
-	struct watch_opts p = { .interval = 30 };
+	/* --json known first: a usage error among the options is then said in JSON too. */
+	struct watch_opts p = { .interval = 30, .o.json = cli_json_requested(prog, argc, argv) };
 	struct probe_fleet_config cfg = { 0 };
 	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
 	struct watch w = { .out_flags = -1, .out_fd = STDOUT_FILENO };
 	struct watch_sources src = { 0 };
 	int rc;
 
-	rc = watch_parse(argc, argv, &p);
+	rc = watch_parse(prog, verb, argc, argv, &p);
 	if (rc != WATCH_GO)
 		return rc;
 	rc = watch_configure(&p, &tpm, &cfg);
@@ -840,3 +748,50 @@ int verb_watch(int argc, char **argv)
 	watch_teardown(&w, &src, rc);
 	return rc;
 }
+
+static const struct sc_verb_option options[] = {
+	{ CLI_O_SOCKET_DIR, "the VMs' sockets (added and removed as they come and go); up to 4" },
+	{ CLI_O_LIBVIRT, "the running libvirt domains on URI (default qemu:///system; also --libvirt URI when "
+			 "the next word is a URI; before the verb only --libvirt=URI) with the channel "
+			 "org.sealcheck.attest.0, each named by its domain name, found again on every start "
+			 "(docs/libvirt.md)" },
+	{ CLI_O_EXPECT, "a composefs digest every VM may run; repeatable" },
+	{ CLI_O_POLICY, "a sealcheck.policy.v1 file mapping VM names or UUIDs to digests" },
+	{ CLI_O_NO_SB, "accept Secure Boot in setup, audit or disabled mode" },
+	{ CLI_O_INTERVAL, "seconds between a VM's rounds (default 30)" },
+	{ CLI_O_TIMEOUT, "one round's deadline (default the interval, at most 20; a TPM VM's 20)" },
+	{ CLI_O_STALE, "a VM without a valid report this long is stale (default 3 intervals)" },
+	{ CLI_O_RECONNECT, "a new connection every round (default: keep an answering VM's)" },
+	{ CLI_O_EVENTS, "JSON lines for changes only (default), or for every round too" },
+	{ CLI_O_JSON, "JSON lines even on a terminal; an exit 2 for a usage error or no policy as one "
+		      "sealcheck.probe.v1 object {\"verdict\": null, \"error\": ...}" },
+	{ CLI_O_STATE_DIR, "DIR/<vm>/ (as run --tpm-state keeps it): that VM has a TPM, its evidence is "
+			   "required and verified under the AK pinned in DIR/<vm>/ak.name; quote counters kept "
+			   "there (docs/fleet.md)" },
+	{ CLI_O_TPM_UKI, "with --state-dir: the sealed UKI the host built" },
+	{ CLI_O_TPM_KEYS, "with --state-dir: the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt)" },
+	{ CLI_O_TPM_EK_CA, "with --state-dir: a TPM VM with no ak.name (e.g. libvirt's swtpm) gets its AK bound "
+			   "to its EK by credential activation, the EK certificate chaining to these CA "
+			   "certificates (PEM), and pinned in DIR/<vm>/ak.name" },
+	{ CLI_O_METRICS_LISTEN, "serve Prometheus metrics at http://ADDR:PORT/metrics (IPv4, or [IPv6]:PORT; "
+				"port 0: any free one, said on stderr; docs/metrics.md)" },
+	{ CLI_O_TEXTFILE, "the same metrics in PATH (*.prom) for node_exporter's textfile collector, replaced "
+			  "atomically after changes, at most once a second" },
+	{},
+};
+
+/* --vm is not among them: watch names each VM by its socket's file name or its domain name. */
+const struct sc_verb cmd_watch = {
+	.name = "watch",
+	.args = "(--socket-dir DIR | --libvirt [URI])... (--expect-digest HEX... | --policy FILE)",
+	.summary = "attest every VM of this host, round after round, and report changes",
+	.description = "Attest every VM of this host, again and again, on one event loop: each *.sock in DIR is\n"
+		       "the host side of one VM's port org.sealcheck.attest.0, the VM named by the file name\n"
+		       "without .sock. A fresh nonce when the VM appears and every --interval, one deadline per\n"
+		       "round, the same policy and validation as attest. Prints a JSON line for every change of a\n"
+		       "VM's verdict, of its being up or stale (sealcheck.watch.v1, docs/fleet.md), or on a terminal a\n"
+		       "live table. SIGTERM or SIGINT stop it, SIGHUP reloads the --policy file.",
+	.exit_status = "0 stopped by SIGTERM or SIGINT, 2 usage, no policy or setup error.",
+	.run = run,
+	.options = options,
+};

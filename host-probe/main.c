@@ -1,60 +1,54 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * sealcheck-probe: the host side. One verb a file (cmd-*.c), each with its
- * own options; what they share is probe-cli.c and probe-attest.c, the rest
- * is the rooms below (verify/, session/, vm/, libvirt/, fleet/: README.md).
+ * sealcheck-probe: the host side. The front end lists the verbs, each
+ * defined in its own file beside its option handling (cmd-*.c, as kmod's
+ * tools/ have them), and hands the arguments to common/sc-verb.c, which finds
+ * the verb and runs it. What the verbs share is probe-cli.c (the option
+ * catalogue, the policy options, the result) and probe-attest.c, the rest is
+ * the rooms below (verify/, session/, vm/, libvirt/, fleet/: README.md).
  * Exit status: 0 sealed, 1 not sealed, 2 no valid report, no policy or error.
  */
 #include <stdio.h>
-#include <string.h>
 
 #include "config.h"
 #include "probe-cli.h"
-#include "sc-macro.h"
-#include "sc-term.h"
 
-static const struct probe_verb verbs[] = {
-	{ "run", verb_run, "boot a sealed image under QEMU, attest it, stop it" },
-	{ "attest", verb_attest, "attest a VM that already runs, through its port's socket" },
-	{ "predict-pcr11", verb_predict_pcr11, "predict PCR 11 of a UKI as systemd-measure calculate does" },
-	{ "watch", verb_watch, "attest every VM of this host, round after round, and report changes" },
+static const struct sc_verb *const verbs[] = {
+	&cmd_run,
+	&cmd_attest,
+	&cmd_predict_pcr11,
+	&cmd_watch,
+	NULL,
 };
 
-static void usage(FILE *f)
+static void usage(const struct sc_program *prog, FILE *f)
 {
-	fputs("Usage: sealcheck-probe VERB [OPTIONS]\n\nVerbs:\n", f);
-	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
-	fputs("\n`sealcheck-probe VERB --help` lists a verb's options.\n"
+	fputs("Usage: sealcheck-probe VERB [OPTIONS]\n"
+	      "       sealcheck-probe VERB --help\n"
+	      "\n"
+	      "Verbs:\n",
+	      f);
+	sc_program_list_verbs(prog, f, 13);
+	fputs("\n"
+	      "`sealcheck-probe VERB --help` lists a verb's options. Options given before the\n"
+	      "verb are the verb's (sealcheck-probe --json attest --socket PATH ...).\n"
+	      "  -h, --help  this help\n"
+	      "  --version   the version\n"
+	      "\n"
 	      "Exit status: 0 sealed, 1 not sealed, 2 no valid report, no policy or error.\n",
 	      f);
 }
 
+static const struct sc_program program = {
+	.name = "sealcheck-probe",
+	.version = PACKAGE_VERSION,
+	.catalogue = probe_catalogue,
+	.verbs = verbs,
+	.default_verb = NULL, /* no verb: the usage, exit 2 */
+	.usage = usage,
+};
+
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("sealcheck-probe %s\n", PACKAGE_VERSION);
-		return 0;
-	}
-	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-		if (strcmp(argv[1], verbs[i].name) == 0) {
-			char name[64];
-
-			/* getopt's own messages then name the verb: "sealcheck-probe run: unrecognized option". */
-			snprintf(name, sizeof(name), "sealcheck-probe %s", verbs[i].name);
-			argv[1] = name;
-			return verbs[i].run(argc - 1, argv + 1);
-		}
-	fputs("sealcheck-probe: unknown verb '", stderr);
-	sc_term_fput(stderr, argv[1], strlen(argv[1]) > 40 ? 40 : strlen(argv[1]), 0);
-	fputs("' (try --help)\n", stderr);
-	return EXIT_USAGE;
+	return sc_program_main(&program, argc, argv);
 }

@@ -40,6 +40,15 @@ if [ "$have_libvirt" = false ]; then
 	expect_refused "watch --libvirt" "built without libvirt" watch --libvirt --expect-digest "$digest"
 else
 	expect_not_refused "run --libvirt" "built without libvirt" run --libvirt "$tmp/no-image"
+	# --libvirt's optional argument: the next word when it is a URI (then no IMAGE_DIR is left),
+	# --libvirt=URI, also before the verb; --tpm-state is refused once --libvirt was read.
+	expect_refused "run --libvirt URI (two words)" "give one IMAGE_DIR" run --libvirt qemu:///system
+	expect_refused "run --libvirt=URI" "is not offered with --libvirt" \
+		run --libvirt=qemu:///system --tpm-state "$tmp/tpm" "$tmp/no-image"
+	expect_refused "--libvirt=URI before the verb" "is not offered with --libvirt" \
+		--libvirt=qemu:///system run --tpm-state "$tmp/tpm" "$tmp/no-image"
+	expect_refused "run --libvirt IMAGE_DIR (not a URI)" "is not offered with --libvirt" \
+		run --libvirt --tpm-state "$tmp/tpm" "$tmp/no-image"
 fi
 if [ "$have_metrics" = false ]; then
 	expect_refused "watch --metrics-listen" "built without libmicrohttpd" \

@@ -104,6 +104,9 @@ static void test_log_error_line(void **state)
 	errno = EACCES;
 	sc_log_error("--root %s: %m (%d)", "/tmp/\x1b]0;owned\a", 5);
 	assert_int_equal(errno, EACCES); /* kept */
+	/* The last message's text, escaped, without the prefix or the newline (a --json error repeats it). */
+	snprintf(want, sizeof(want), "--root /tmp/\\x1b]0;owned\\x07: %s (5)", strerror(EACCES));
+	assert_string_equal(sc_log_last(), want);
 	sc_log_open("sealcheck", NULL);
 	sc_log_error("plain");
 	sc_log_open(NULL, "verify");
