@@ -184,7 +184,7 @@ static json_t *rfc3339(long long realtime_us)
 	return json_string(buf);
 }
 
-static json_t *vm_line(const struct probe_fleet_vm *vm, const char *event, unsigned what)
+static json_t *vm_line(struct probe_fleet *f, const struct probe_fleet_vm *vm, const char *event, unsigned what)
 {
 	_cleanup_json_ json_t *doc = NULL;
 	json_t *changed = json_array(), *checks = json_object();
@@ -207,6 +207,17 @@ static json_t *vm_line(const struct probe_fleet_vm *vm, const char *event, unsig
 	if (!doc) {
 		json_decref(checks);
 		return NULL;
+	}
+	if (what & PROBE_FLEET_LOST) {
+		/* Recorded just before the listeners are called: the newest record of this name and source. */
+		for (size_t i = probe_fleet_n_lost(f); i-- > 0;) {
+			const struct probe_fleet_lost *l = probe_fleet_lost_at(f, i);
+
+			if (l->source == vm->source && strcmp(l->name, vm->name) == 0) {
+				json_object_set_new(doc, "lost", json_string(probe_fleet_loss_name(l->reason)));
+				break;
+			}
+		}
 	}
 	/* The time of the event itself: now, in UTC. */
 	{
@@ -247,7 +258,6 @@ static void on_change(struct probe_fleet *f, const struct probe_fleet_vm *vm, un
 	struct watch *w = userdata;
 	const char *event;
 
-	(void)f;
 	if (!w->json) {
 		w->dirty = true;
 		return;
@@ -255,7 +265,7 @@ static void on_change(struct probe_fleet *f, const struct probe_fleet_vm *vm, un
 	if (what & PROBE_FLEET_ADDED)
 		event = "added";
 	else if (what & PROBE_FLEET_REMOVED)
-		event = "removed";
+		event = "removed"; /* with PROBE_FLEET_LOST, its lost record says why (vm_line) */
 	else if (what & (PROBE_FLEET_VERDICT | PROBE_FLEET_UP | PROBE_FLEET_STALE))
 		event = "change";
 	else if ((what & PROBE_FLEET_ROUND) && w->all_events)
@@ -263,7 +273,7 @@ static void on_change(struct probe_fleet *f, const struct probe_fleet_vm *vm, un
 	else
 		return;
 	{
-		_cleanup_json_ json_t *doc = vm_line(vm, event, what);
+		_cleanup_json_ json_t *doc = vm_line(f, vm, event, what);
 
 		out_line(w, doc);
 	}
@@ -365,6 +375,22 @@ static bool draw(struct watch *w)
 		}
 	if (shown < n)
 		fprintf(f, "... and %zu more\n", n - shown);
+	/* The ones that left without their owner stopping them stay in sight (probe-fleet.h, "Lost VMs"). */
+	{
+		size_t n_lost = probe_fleet_n_lost(w->fleet);
+
+		if (n_lost) {
+			fprintf(f, "LOST %zu:", n_lost);
+			for (size_t i = n_lost; i-- > 0 && n_lost - i <= 3;) {
+				const struct probe_fleet_lost *l = probe_fleet_lost_at(w->fleet, i);
+
+				fputc(' ', f);
+				put_cell(f, l->name, 24);
+				fprintf(f, " (%s, %s)", probe_fleet_source_name(l->source), probe_fleet_loss_name(l->reason));
+			}
+			fputs(n_lost > 3 ? " ...\n" : "\n", f);
+		}
+	}
 	r = fclose(f);
 	if (r != 0 || out_queue(w, frame, frame_len) < 0)
 		return false;

@@ -21,15 +21,18 @@ static void fleet_added(struct probe_libvirt *l, const char *name, const char *u
 	int r = probe_fleet_add_vm(userdata, name, uuid, socket_path, PROBE_FLEET_LIBVIRT);
 
 	/* A domain with a <tpm>: its rounds require TPM evidence from the first one (probe-fleet.h). Never
-	 * watched without it: a TPM VM judged self-reported would be a weaker verdict than its TPM allows. */
-	if (r >= 0 && (r = probe_fleet_set_vm_tpm(userdata, name, tpm)) < 0)
+	 * watched without it: a TPM VM judged self-reported would be a weaker verdict than its TPM allows.
+	 * A colliding offer (-EEXIST) keeps the word for when it is watched. */
+	if (r == -EEXIST)
+		(void)probe_fleet_set_vm_tpm(userdata, name, PROBE_FLEET_LIBVIRT, tpm);
+	if (r >= 0 && (r = probe_fleet_set_vm_tpm(userdata, name, PROBE_FLEET_LIBVIRT, tpm)) < 0)
 		(void)probe_fleet_remove_vm_source(userdata, name, PROBE_FLEET_LIBVIRT);
 
 	if (r < 0) {
 		char msg[PROBE_DOMAIN_NAME_MAX + 100];
 
 		snprintf(msg, sizeof(msg), "domain %s not watched: %s", name,
-			 r == -EEXIST ? "a VM of that name comes from another source" : strerror(-r));
+			 r == -EEXIST ? "another source offers a VM of that name" : strerror(-r));
 		fleet_log(l, msg, userdata);
 	}
 }

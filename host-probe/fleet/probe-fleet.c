@@ -39,7 +39,23 @@ struct probe_fleet {
 		void *userdata;
 	} listeners[PROBE_FLEET_MAX_LISTENERS];
 	unsigned n_listeners;
+	struct probe_fleet_lost *lost; /* oldest first */
+	size_t n_lost, lost_cap;
+	bool lost_full_logged;
+	struct offer *offers; /* colliding names: each source's offer (see probe-fleet.h, "Collisions") */
+	size_t n_offers;
 };
+
+/* A source's offer of a name that another source offers too. */
+struct offer {
+	char name[PROBE_FLEET_NAME_MAX + 1];
+	char uuid[PROBE_FLEET_UUID_MAX + 1];
+	char *socket_path;
+	enum probe_fleet_source source;
+	bool tpm;
+};
+
+static size_t offer_of(const struct probe_fleet *f, const char *name, enum probe_fleet_source source);
 
 const char *probe_fleet_source_name(enum probe_fleet_source s)
 {
@@ -66,6 +82,19 @@ const char *probe_fleet_check_name(enum probe_fleet_check c)
 	};
 
 	return (unsigned)c < ELEMENTSOF(names) ? names[c] : "?";
+}
+
+const char *probe_fleet_loss_name(enum probe_fleet_loss l)
+{
+	static const char *const names[_PROBE_FLEET_LOST_MAX] = {
+		[PROBE_FLEET_LOST_SOCKET_REMOVED] = "socket-removed",
+		[PROBE_FLEET_LOST_SOCKET_REPLACED] = "socket-replaced",
+		[PROBE_FLEET_LOST_DIR_REMOVED] = "directory-removed",
+		[PROBE_FLEET_LOST_VANISHED] = "vanished",
+		[PROBE_FLEET_LOST_COLLISION] = "name-collision",
+	};
+
+	return (unsigned)l < _PROBE_FLEET_LOST_MAX ? names[l] : "?";
 }
 
 uint32_t probe_fleet_hash(const char *name)
@@ -209,10 +238,15 @@ static int policy_for(struct probe_fleet *f, const struct probe_fleet_vm *vm, js
 	if (!p)
 		return -ENOMEM;
 	probe_policy_init(p);
-	if (vm->uuid[0] && (entry = json_object_get(vms, vm->uuid)))
+	/* As attest picks it (probe_policy_key_match()): the UUID's entry over the name's, and a UUID-shaped
+	 * key only by the UUID (a socket named like a domain's UUID does not get that domain's entry). */
+	if (vm->uuid[0] && (entry = json_object_get(vms, vm->uuid)) &&
+	    probe_policy_key_match(vm->uuid, NULL, vm->uuid) == 2)
 		key = vm->uuid;
-	else if ((entry = json_object_get(vms, vm->name)))
+	else if ((entry = json_object_get(vms, vm->name)) && probe_policy_key_match(vm->name, vm->name, NULL) == 1)
 		key = vm->name;
+	else
+		entry = NULL;
 	if (!entry) {
 		/* No digest the host allows: NOT SEALED by policy:digest, never a pass. */
 		snprintf(p->source, sizeof(p->source), "no entry in %.140s", path);
@@ -363,11 +397,17 @@ static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 	vm->ak = f->cfg.ek_ca_file ? PROBE_FLEET_AK_ACTIVATE : PROBE_FLEET_AK_UNTRUSTED;
 }
 
-int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, bool tpm)
+int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, enum probe_fleet_source source, bool tpm)
 {
 	struct probe_fleet_vm *vm = (struct probe_fleet_vm *)probe_fleet_find(f, name);
+	size_t k = offer_of(f, name, source);
 
-	if (!vm)
+	if (k < f->n_offers) {
+		/* A colliding offer: remembered for when it is re-offered. */
+		f->offers[k].tpm = tpm;
+		return 0;
+	}
+	if (!vm || vm->source != source)
 		return -ENOENT;
 	vm->tpm_source = tpm;
 	tpm_refresh(f, vm);
@@ -654,6 +694,182 @@ static int on_stale_timer(sd_event_source *src, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* ---- lost VMs and colliding offers (probe-fleet.h) ---- */
+
+static int remove_vm(struct probe_fleet *f, const char *name, int reason);
+
+static void lost_drop(struct probe_fleet *f, size_t i)
+{
+	memmove(f->lost + i, f->lost + i + 1, (f->n_lost - i - 1) * sizeof(*f->lost));
+	f->n_lost--;
+}
+
+static void lost_clear(struct probe_fleet *f, const char *name, enum probe_fleet_source source)
+{
+	for (size_t i = 0; i < f->n_lost; i++)
+		if (f->lost[i].source == source && strcmp(f->lost[i].name, name) == 0) {
+			lost_drop(f, i);
+			return;
+		}
+}
+
+/* The newest record of (@name, @source): any older one of it goes. */
+static void lost_record(struct probe_fleet *f, const char *name, const char *uuid, enum probe_fleet_source source,
+			enum probe_fleet_loss reason)
+{
+	struct probe_fleet_lost *l;
+
+	lost_clear(f, name, source);
+	if (f->n_lost >= PROBE_FLEET_LOST_MAX) {
+		if (!f->lost_full_logged)
+			probe_fleet_log(f, "more than %d VMs lost: the oldest records are dropped", PROBE_FLEET_LOST_MAX);
+		f->lost_full_logged = true;
+		lost_drop(f, 0);
+	}
+	if (f->n_lost == f->lost_cap) {
+		size_t cap = f->lost_cap ? f->lost_cap * 2 : 16;
+		struct probe_fleet_lost *n = reallocarray(f->lost, cap, sizeof(*n));
+
+		if (!n) {
+			probe_fleet_log(f, "VM %s lost (%s), not recorded: out of memory", name,
+					probe_fleet_loss_name(reason));
+			return;
+		}
+		f->lost = n;
+		f->lost_cap = cap;
+	}
+	l = &f->lost[f->n_lost++];
+	*l = (struct probe_fleet_lost){ .source = source, .reason = reason, .realtime_us = realtime_us(),
+					.mono_ms = sc_now_ms() };
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	snprintf(l->uuid, sizeof(l->uuid), "%s", uuid ?: "");
+}
+
+size_t probe_fleet_n_lost(struct probe_fleet *f)
+{
+	long long now = sc_now_ms();
+
+	/* Oldest first: the expired ones are at the front. */
+	while (f->n_lost && now - f->lost[0].mono_ms >= PROBE_FLEET_LOST_KEEP_MS)
+		lost_drop(f, 0);
+	return f->n_lost;
+}
+
+const struct probe_fleet_lost *probe_fleet_lost_at(const struct probe_fleet *f, size_t i)
+{
+	return i < f->n_lost ? &f->lost[i] : NULL;
+}
+
+/* The offer of @name from @source (any source: _PROBE_FLEET_SOURCE_MAX), or f->n_offers. */
+static size_t offer_of(const struct probe_fleet *f, const char *name, enum probe_fleet_source source)
+{
+	for (size_t i = 0; i < f->n_offers; i++)
+		if ((source == _PROBE_FLEET_SOURCE_MAX || f->offers[i].source == source) &&
+		    strcmp(f->offers[i].name, name) == 0)
+			return i;
+	return f->n_offers;
+}
+
+static void offer_drop(struct probe_fleet *f, size_t i)
+{
+	free(f->offers[i].socket_path);
+	memmove(f->offers + i, f->offers + i + 1, (f->n_offers - i - 1) * sizeof(*f->offers));
+	f->n_offers--;
+}
+
+/* Keep @source's offer of @name (new, or its UUID and path updated). -EEXIST: it stays unwatched; or -ENOMEM. */
+static int offer_put(struct probe_fleet *f, const char *name, const char *uuid, const char *socket_path,
+		     enum probe_fleet_source source, bool tpm)
+{
+	size_t k = offer_of(f, name, source);
+	char *path = strdup(socket_path);
+	struct offer *o;
+
+	if (!path)
+		return -ENOMEM;
+	if (k == f->n_offers) {
+		o = reallocarray(f->offers, f->n_offers + 1, sizeof(*o));
+		if (!o) {
+			free(path);
+			return -ENOMEM;
+		}
+		f->offers = o;
+		o = &f->offers[f->n_offers++];
+		*o = (struct offer){ .source = source, .tpm = tpm };
+		snprintf(o->name, sizeof(o->name), "%s", name);
+		/* A third word for a name already refused: said, and visible as lost. */
+		probe_fleet_log(f, "VM %s offered by %s too: not watched (a name offered by more than one source)", name,
+				probe_fleet_source_name(source));
+		lost_record(f, name, uuid, source, PROBE_FLEET_LOST_COLLISION);
+	} else
+		o = &f->offers[k];
+	free(o->socket_path);
+	o->socket_path = path;
+	snprintf(o->uuid, sizeof(o->uuid), "%s", uuid ?: "");
+	return -EEXIST;
+}
+
+/*
+ * @vm's name is offered by another source too: neither is watched (the name
+ * would say which VM, the policy entry and TPM state are keyed by it; taking
+ * either could attest one VM under the other's identity). Both offers are
+ * kept and lost as "name-collision" until one source withdraws its own.
+ */
+static int collide(struct probe_fleet *f, struct probe_fleet_vm *vm, const char *uuid, const char *socket_path,
+		   enum probe_fleet_source source)
+{
+	struct offer *o = reallocarray(f->offers, f->n_offers + 2, sizeof(*o));
+	char *held = strdup(vm->socket_path), *other = strdup(socket_path);
+	enum probe_fleet_source held_source = vm->source;
+
+	if (o)
+		f->offers = o;
+	if (!o || !held || !other) {
+		free(held);
+		free(other);
+		return -ENOMEM;
+	}
+	f->offers[f->n_offers] = (struct offer){ .socket_path = held, .source = vm->source, .tpm = vm->tpm_source };
+	snprintf(f->offers[f->n_offers].name, sizeof(f->offers[0].name), "%s", vm->name);
+	snprintf(f->offers[f->n_offers].uuid, sizeof(f->offers[0].uuid), "%s", vm->uuid);
+	f->offers[f->n_offers + 1] = (struct offer){ .socket_path = other, .source = source };
+	snprintf(f->offers[f->n_offers + 1].name, sizeof(f->offers[0].name), "%s", vm->name);
+	snprintf(f->offers[f->n_offers + 1].uuid, sizeof(f->offers[0].uuid), "%s", uuid ?: "");
+	f->n_offers += 2;
+	probe_fleet_log(f, "VM %s offered by both %s and %s: watched from neither until one of them goes", vm->name,
+			probe_fleet_source_name(held_source), probe_fleet_source_name(source));
+	lost_record(f, vm->name, uuid, source, PROBE_FLEET_LOST_COLLISION);
+	(void)remove_vm(f, f->offers[f->n_offers - 1].name, PROBE_FLEET_LOST_COLLISION);
+	return -EEXIST;
+}
+
+/* After a withdrawal: a name offered by one source only is that source's VM again, as a new one. */
+static void reoffer(struct probe_fleet *f, const char *name)
+{
+	size_t k = offer_of(f, name, _PROBE_FLEET_SOURCE_MAX);
+	_cleanup_free_ char *path = NULL;
+	struct offer o;
+	int r;
+
+	if (k == f->n_offers)
+		return;
+	for (size_t i = k + 1; i < f->n_offers; i++)
+		if (strcmp(f->offers[i].name, name) == 0)
+			return; /* still two */
+	o = f->offers[k];
+	path = TAKE_PTR(f->offers[k].socket_path);
+	offer_drop(f, k);
+	r = probe_fleet_add_vm(f, o.name, o.uuid, path, o.source);
+	if (r >= 0)
+		r = probe_fleet_set_vm_tpm(f, o.name, o.source, o.tpm);
+	if (r < 0)
+		probe_fleet_log(f, "VM %s (%s) could not be watched again: %s", o.name,
+				probe_fleet_source_name(o.source), strerror(-r));
+	else
+		probe_fleet_log(f, "VM %s: offered by %s only now, watched again", o.name,
+				probe_fleet_source_name(o.source));
+}
+
 /* ---- VMs ---- */
 
 static void vm_free(struct probe_fleet_vm *vm)
@@ -700,11 +916,13 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 		return -EINVAL;
 	if (!socket_path || !path_fits(socket_path))
 		return -ENAMETOOLONG;
+	if (offer_of(f, name, _PROBE_FLEET_SOURCE_MAX) < f->n_offers)
+		return offer_put(f, name, uuid, socket_path, source, false);
 	at = lookup(f, name, &found);
 	if (found) {
 		vm = f->vms[at];
 		if (vm->source != source)
-			return -EEXIST;
+			return collide(f, vm, uuid, socket_path, source);
 		snprintf(vm->uuid, sizeof(vm->uuid), "%s", uuid ?: "");
 		if (strcmp(vm->socket_path, socket_path) != 0) {
 			char *p = strdup(socket_path);
@@ -786,11 +1004,12 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 		spread = f->cfg.interval_ms;
 	schedule(vm, now + (long long)(vm->hash % (uint32_t)spread));
 	arm_stale(vm, now);
+	lost_clear(f, name, source);
 	notify(f, vm, PROBE_FLEET_ADDED);
 	return 1;
 }
 
-int probe_fleet_remove_vm(struct probe_fleet *f, const char *name)
+static int remove_vm(struct probe_fleet *f, const char *name, int reason)
 {
 	bool found;
 	size_t at = lookup(f, name, &found);
@@ -801,18 +1020,50 @@ int probe_fleet_remove_vm(struct probe_fleet *f, const char *name)
 	vm = f->vms[at];
 	memmove(f->vms + at, f->vms + at + 1, (f->n - at - 1) * sizeof(*f->vms));
 	f->n--;
-	notify(f, vm, PROBE_FLEET_REMOVED);
+	if (reason >= 0)
+		lost_record(f, vm->name, vm->uuid, vm->source, (enum probe_fleet_loss)reason);
+	notify(f, vm, PROBE_FLEET_REMOVED | (reason >= 0 ? PROBE_FLEET_LOST : 0));
 	vm_free(vm);
 	return 0;
 }
 
-int probe_fleet_remove_vm_source(struct probe_fleet *f, const char *name, enum probe_fleet_source source)
+int probe_fleet_remove_vm(struct probe_fleet *f, const char *name)
 {
-	const struct probe_fleet_vm *vm = probe_fleet_find(f, name);
+	return remove_vm(f, name, -1);
+}
 
+/* A source takes back its VM or offer: stopped by its owner (@reason -1) or lost. */
+static int withdraw(struct probe_fleet *f, const char *name, enum probe_fleet_source source, int reason)
+{
+	size_t k = offer_of(f, name, source);
+	const struct probe_fleet_vm *vm;
+
+	if (k < f->n_offers) {
+		if (reason >= 0)
+			lost_record(f, name, f->offers[k].uuid, source, (enum probe_fleet_loss)reason);
+		else
+			lost_clear(f, name, source);
+		offer_drop(f, k);
+		reoffer(f, name);
+		return 0;
+	}
+	vm = probe_fleet_find(f, name);
 	if (!vm || vm->source != source)
 		return -ENOENT;
-	return probe_fleet_remove_vm(f, name);
+	return remove_vm(f, name, reason);
+}
+
+int probe_fleet_remove_vm_source(struct probe_fleet *f, const char *name, enum probe_fleet_source source)
+{
+	return withdraw(f, name, source, -1);
+}
+
+int probe_fleet_lose_vm(struct probe_fleet *f, const char *name, enum probe_fleet_source source,
+			enum probe_fleet_loss reason)
+{
+	if ((unsigned)reason >= _PROBE_FLEET_LOST_MAX)
+		return -EINVAL;
+	return withdraw(f, name, source, (int)reason);
 }
 
 /* ---- the fleet ---- */
@@ -852,6 +1103,10 @@ struct probe_fleet *probe_fleet_free(struct probe_fleet *f)
 	for (size_t i = 0; i < f->n; i++)
 		vm_free(f->vms[i]);
 	free(f->vms);
+	while (f->n_offers)
+		offer_drop(f, f->n_offers - 1);
+	free(f->offers);
+	free(f->lost);
 	if (f->policy_vms)
 		json_decref(f->policy_vms);
 	sd_event_unref(f->event);

@@ -118,6 +118,42 @@ enum {
 	PROBE_FLEET_VERDICT = 1u << 3, /* the outcome changed, or the first round ended */
 	PROBE_FLEET_UP = 1u << 4,      /* up changed */
 	PROBE_FLEET_STALE = 1u << 5,   /* stale changed */
+	PROBE_FLEET_LOST = 1u << 6,    /* with REMOVED: the VM left without its owner stopping it (see below) */
+};
+
+/*
+ * Lost VMs. A VM that leaves for any reason but its owner stopping it (a
+ * libvirt domain stopped, crashed or undefined; probe_fleet_remove_vm_source())
+ * stays visible as a lost record: its name, UUID, source, why, and when. It
+ * is cleared when a VM of that name and source is added again, after
+ * PROBE_FLEET_LOST_KEEP_MS, or when the probe restarts; at most
+ * PROBE_FLEET_LOST_MAX records are kept (the oldest goes first, said once).
+ * watch prints it and exports sealcheck_vm_lost{reason}; an alert rule fires
+ * on it (docs/fleet.md, docs/alerts/).
+ *
+ * Collisions. A VM name offered by two sources (a socket web-01.sock and the
+ * libvirt domain web-01) is watched from neither: each source's offer is kept
+ * and lost with reason "name-collision", said through cfg.log; when one
+ * source withdraws its offer, the other's is added (re-offered) as a new VM.
+ */
+enum probe_fleet_loss {
+	PROBE_FLEET_LOST_SOCKET_REMOVED = 0, /* "socket-removed": its socket file went (socket directory) */
+	PROBE_FLEET_LOST_SOCKET_REPLACED,    /* "socket-replaced": another file renamed or made under its name */
+	PROBE_FLEET_LOST_DIR_REMOVED,	     /* "directory-removed": its socket directory went */
+	PROBE_FLEET_LOST_VANISHED,	     /* "vanished": gone from its source's listing while it could not be watched */
+	PROBE_FLEET_LOST_COLLISION,	     /* "name-collision": another source offers the same name */
+	_PROBE_FLEET_LOST_MAX,
+};
+
+#define PROBE_FLEET_LOST_MAX 1024
+#define PROBE_FLEET_LOST_KEEP_MS (24LL * 3600 * 1000)
+
+struct probe_fleet_lost {
+	char name[PROBE_FLEET_NAME_MAX + 1];
+	char uuid[PROBE_FLEET_UUID_MAX + 1];
+	enum probe_fleet_source source;
+	enum probe_fleet_loss reason;
+	long long realtime_us, mono_ms; /* when */
 };
 
 /* How a VM's attestation key is trusted (see the TPM paragraph above). */
@@ -241,7 +277,8 @@ bool probe_fleet_name_valid(const char *name, size_t len);
  * probe_fleet_add_vm() - watch a VM. @uuid may be NULL or "". Returns 1
  * added, 0 when a VM of that name and source already exists (its UUID and
  * socket path are updated; a changed path ends its round and starts a new
- * one), -EEXIST when it exists from another source, -EINVAL for a name
+ * one), -EEXIST when another source offers that name (a collision: neither
+ * is watched until one withdraws, see "Collisions" above), -EINVAL for a name
  * probe_fleet_name_valid() refuses or a UUID over 36 bytes, -ENAMETOOLONG
  * for a path a UNIX socket address cannot hold, -E2BIG past
  * PROBE_FLEET_MAX_VMS, -ENOMEM.
@@ -250,8 +287,19 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 		       enum probe_fleet_source source);
 /* Stop watching it (its round, if any, is dropped). 0, or -ENOENT. */
 int probe_fleet_remove_vm(struct probe_fleet *f, const char *name);
-/* The same, only when the VM of that name came from @source (a source removes only its own): 0 or -ENOENT. */
+/*
+ * Its owner stopped it: the VM of that name from @source is no longer
+ * watched, without a lost record (a source removes only its own; a withdrawn
+ * colliding offer re-offers the other source's). 0 or -ENOENT.
+ */
 int probe_fleet_remove_vm_source(struct probe_fleet *f, const char *name, enum probe_fleet_source source);
+/* It left for @reason: removed as above, and kept visible as a lost record. 0 or -ENOENT. */
+int probe_fleet_lose_vm(struct probe_fleet *f, const char *name, enum probe_fleet_source source,
+			enum probe_fleet_loss reason);
+/* The lost records, oldest first (expired ones dropped first). Valid until the next add, remove or loss. */
+size_t probe_fleet_n_lost(struct probe_fleet *f);
+const struct probe_fleet_lost *probe_fleet_lost_at(const struct probe_fleet *f, size_t i);
+const char *probe_fleet_loss_name(enum probe_fleet_loss l); /* "socket-removed", ..., "name-collision" */
 
 /* The VMs, sorted by name. Valid until the next add or remove. */
 size_t probe_fleet_n_vms(const struct probe_fleet *f);
@@ -269,10 +317,11 @@ void probe_fleet_refresh_tpm(struct probe_fleet *f);
  * from the loop, so it already expects the evidence. Called later, it
  * counts from the VM's next round. With cfg.state_dir a TPM VM without
  * DIR/<name>/ gets it made (0700) to pin its AK in; without cfg.state_dir
- * its rounds fail closed (tpm:evidence). Returns 0, or -ENOENT when no VM
- * has that name.
+ * its rounds fail closed (tpm:evidence). For a colliding offer (add
+ * returned -EEXIST) the word is kept for when it is re-offered. Returns 0,
+ * or -ENOENT when @source has no VM or offer of that name.
  */
-int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, bool tpm);
+int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, enum probe_fleet_source source, bool tpm);
 const char *probe_fleet_ak_name(enum probe_fleet_ak a); /* "none", "pinned", "activate", "untrusted", "no-state" */
 
 const char *probe_fleet_source_name(enum probe_fleet_source s);   /* "socket-dir", "libvirt" */

@@ -26,6 +26,8 @@ struct probe_metrics_fleet {
 	size_t vms_cap;
 	struct probe_metrics_check *checks;
 	size_t checks_cap;
+	struct probe_metrics_lost *lost;
+	size_t lost_cap;
 	/* the textfile */
 	char *textfile;
 	sd_event_source *timer;
@@ -117,7 +119,24 @@ static int fleet_snapshot(void *userdata, struct probe_metrics_snapshot *ret)
 		out->n_checks = k;
 		c += k;
 	}
-	*ret = (struct probe_metrics_snapshot){ m->vms, n, m->extra };
+	n = probe_fleet_n_lost(m->fleet);
+	if (n > m->lost_cap) {
+		struct probe_metrics_lost *p = reallocarray(m->lost, n, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		m->lost = p;
+		m->lost_cap = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct probe_fleet_lost *l = probe_fleet_lost_at(m->fleet, i);
+
+		m->lost[i] = (struct probe_metrics_lost){ l->name, l->uuid[0] ? l->uuid : NULL,
+							  probe_fleet_source_name(l->source),
+							  probe_fleet_loss_name(l->reason) };
+	}
+	*ret = (struct probe_metrics_snapshot){ m->vms, probe_fleet_n_vms(m->fleet), m->extra };
+	ret->extra.lost = m->lost;
+	ret->extra.n_lost = n;
 	return 0;
 }
 
@@ -248,6 +267,7 @@ struct probe_metrics_fleet *probe_metrics_fleet_free(struct probe_metrics_fleet 
 	free(m->textfile);
 	free(m->vms);
 	free(m->checks);
+	free(m->lost);
 	free(m);
 	return NULL;
 }

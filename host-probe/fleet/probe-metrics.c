@@ -472,6 +472,22 @@ int probe_metrics_render(const struct probe_metrics_vm *vms, size_t n, const str
 		}
 	}
 
+	family(&b, "sealcheck_vm_lost", "gauge",
+	       "A VM that left without its owner stopping it, always 1, by reason; kept for a day or until it is back.");
+	for (i = 0; x && i < x->n_lost; i++) {
+		if (!x->lost[i].name)
+			continue;
+		mb_puts(&b, "sealcheck_vm_lost{vm=");
+		mb_label_value(&b, x->lost[i].name);
+		mb_puts(&b, ",uuid=");
+		mb_label_value(&b, valid_uuid(x->lost[i].uuid));
+		mb_puts(&b, ",source=");
+		mb_label_value(&b, x->lost[i].source ?: "");
+		mb_puts(&b, ",reason=");
+		mb_label_value(&b, x->lost[i].reason ?: "");
+		series_end_u64(&b, 1);
+	}
+
 	if (b.err < 0) {
 		free(b.p);
 		return b.err;

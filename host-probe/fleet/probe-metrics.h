@@ -78,12 +78,22 @@ struct probe_metrics_vm {
 	uint64_t tpm_reset_count;  /* the TPM's resetCount from the last verified quote */
 };
 
+/* A VM that left without its owner stopping it (probe-fleet.h, "Lost VMs"). */
+struct probe_metrics_lost {
+	const char *name;   /* required */
+	const char *uuid;   /* or NULL */
+	const char *source; /* "socket-dir", "libvirt" */
+	const char *reason; /* "socket-removed", "socket-replaced", "directory-removed", "vanished", "name-collision" */
+};
+
 /* Probe-wide values. */
 struct probe_metrics_extra {
 	const char *version;       /* NULL: this build's PACKAGE_VERSION */
 	double start_time_seconds; /* Unix time the probe started; 0: not rendered */
 	double policy_reload_ts;   /* Unix time of the last policy (re)load; 0: not rendered */
 	int policy_reload_ok;      /* 1: that load succeeded (a failed SIGHUP keeps the old policy) */
+	const struct probe_metrics_lost *lost; /* sealcheck_vm_lost, one series each */
+	size_t n_lost;
 };
 
 struct probe_metrics_snapshot {

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,24 @@ static int parse_entry(json_t *e, const char *key, struct probe_policy *p, char 
 	return 0;
 }
 
+bool probe_policy_key_is_uuid(const char *k)
+{
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? k[i] != '-' : !isxdigit((unsigned char)k[i]))
+			return false;
+	}
+	return k[36] == '\0';
+}
+
+int probe_policy_key_match(const char *key, const char *vm_name, const char *vm_uuid)
+{
+	if (probe_policy_key_is_uuid(key))
+		return vm_uuid && strcmp(key, vm_uuid) == 0 ? 2 : 0;
+	return vm_name && strcmp(key, vm_name) == 0 ? 1 : 0;
+}
+
 int probe_policy_parse(const char *buf, size_t len, const char *vm_name, const char *vm_uuid,
 		       struct probe_policy *ret, char *why, size_t why_size)
 {
@@ -78,7 +97,7 @@ int probe_policy_parse(const char *buf, size_t len, const char *vm_name, const c
 	json_error_t err;
 	json_t *vms, *v, *mine = NULL;
 	const char *k, *mine_key = NULL;
-	int r;
+	int r, best = 0;
 
 	if (len > PROBE_POLICY_FILE_MAX)
 		return sc_why(-EINVAL, why, why_size, "larger than %u bytes", PROBE_POLICY_FILE_MAX);
@@ -106,10 +125,17 @@ int probe_policy_parse(const char *buf, size_t len, const char *vm_name, const c
 		probe_policy_init(&tmp);
 		if (k[0] == '\0')
 			return sc_why(-EINVAL, why, why_size, "vms: an empty VM name");
+		if (probe_policy_key_is_uuid(k))
+			for (const char *c = k; *c; c++)
+				if (isupper((unsigned char)*c))
+					return sc_why(-EINVAL, why, why_size,
+						      "vms.%.80s: a UUID in uppercase (write it lowercase, as libvirt does)", k);
 		r = parse_entry(v, k, &tmp, why, why_size);
 		if (r < 0)
 			return r;
-		if ((vm_uuid && strcmp(k, vm_uuid) == 0) || (!mine && vm_name && strcmp(k, vm_name) == 0)) {
+		r = probe_policy_key_match(k, vm_name, vm_uuid);
+		if (r > best) {
+			best = r;
 			mine = v;
 			mine_key = k;
 		}

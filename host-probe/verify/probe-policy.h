@@ -36,8 +36,23 @@ void probe_policy_init(struct probe_policy *p);
 int probe_policy_allow(struct probe_policy *p, const char *text);
 
 /*
+ * probe_policy_key_match() - does the policy key @key name the VM @vm_name
+ * with UUID @vm_uuid (either may be NULL)? A key shaped like a UUID
+ * (8-4-4-4-12 hex digits, RFC 9562 section 4) matches only the VM's UUID,
+ * exactly, never its name: a socket named like another VM's UUID does not get
+ * that VM's entry. Any other key matches only the name, exactly. UUID keys are
+ * lowercase, as libvirt formats UUIDs (src/util/viruuid.c, virUUIDFormat):
+ * probe_policy_parse() refuses an uppercase one. Returns 2 (by UUID), 1 (by
+ * name) or 0.
+ */
+int probe_policy_key_match(const char *key, const char *vm_name, const char *vm_uuid);
+/* Is @key shaped like a UUID (either case)? */
+bool probe_policy_key_is_uuid(const char *key);
+
+/*
  * probe_policy_parse() - the entry of a policy document for the VM named
- * @vm_name or with UUID @vm_uuid (either may be NULL). The whole document is
+ * @vm_name or with UUID @vm_uuid (either may be NULL), by
+ * probe_policy_key_match(); a UUID's entry wins over the name's. The whole document is
  * checked strictly (unknown keys, duplicate keys, caps). Returns 0, -ENOENT
  * when the document has no entry for the VM, or -EINVAL; @why says which.
  */

@@ -114,7 +114,7 @@ static void test_modes(void **state)
 
 	/* The source says the domain has a TPM: its folder is made to pin in. */
 	assert_false(vm_of(f, "lv")->tpm);
-	assert_int_equal(probe_fleet_set_vm_tpm(f, "lv", true), 0);
+	assert_int_equal(probe_fleet_set_vm_tpm(f, "lv", PROBE_FLEET_LIBVIRT, true), 0);
 	assert_true(vm_of(f, "lv")->tpm);
 	assert_true(vm_of(f, "lv")->tpm_source);
 	assert_int_equal(vm_of(f, "lv")->ak, PROBE_FLEET_AK_UNTRUSTED);
@@ -123,9 +123,9 @@ static void test_modes(void **state)
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0700);
 	/* Said not to have one: the folder now there still makes it a TPM VM. */
-	assert_int_equal(probe_fleet_set_vm_tpm(f, "lv", false), 0);
+	assert_int_equal(probe_fleet_set_vm_tpm(f, "lv", PROBE_FLEET_LIBVIRT, false), 0);
 	assert_true(vm_of(f, "lv")->tpm);
-	assert_int_equal(probe_fleet_set_vm_tpm(f, "nosuch", true), -ENOENT);
+	assert_int_equal(probe_fleet_set_vm_tpm(f, "nosuch", PROBE_FLEET_LIBVIRT, true), -ENOENT);
 
 	/* SIGHUP: the pin removed, the folder stays: unpinned now. */
 	snprintf(path, sizeof(path), "%s/pinned/ak.name", dir);
@@ -156,7 +156,7 @@ static void test_modes(void **state)
 		assert_int_equal(probe_fleet_new(e, &cfg, &f), 0);
 	}
 	assert_int_equal(probe_fleet_add_vm(f, "lv", NULL, "/r/lv.sock", PROBE_FLEET_LIBVIRT), 1);
-	assert_int_equal(probe_fleet_set_vm_tpm(f, "lv", true), 0);
+	assert_int_equal(probe_fleet_set_vm_tpm(f, "lv", PROBE_FLEET_LIBVIRT, true), 0);
 	assert_true(vm_of(f, "lv")->tpm);
 	assert_int_equal(vm_of(f, "lv")->ak, PROBE_FLEET_AK_NO_STATE);
 	assert_string_equal(probe_fleet_ak_name(PROBE_FLEET_AK_NO_STATE), "no-state");
@@ -320,7 +320,7 @@ static unsigned one_round(bool tpm, bool evidence, bool activate, struct result 
 	memset(res, 0, sizeof(*res));
 	assert_int_equal(probe_fleet_add_listener(f, on_round, res), 0);
 	assert_int_equal(probe_fleet_add_vm(f, "lv", NULL, sa.sun_path, PROBE_FLEET_LIBVIRT), 1);
-	assert_int_equal(probe_fleet_set_vm_tpm(f, "lv", tpm), 0);
+	assert_int_equal(probe_fleet_set_vm_tpm(f, "lv", PROBE_FLEET_LIBVIRT, tpm), 0);
 	/* The first round comes within a second; its deadline is 2 s. */
 	until = sc_now_ms() + 15000;
 	while (!res->rounds && sc_now_ms() < until)

@@ -131,6 +131,9 @@ static void test_table(void **state)
 	assert_string_equal(probe_fleet_find(f, "vm-0007")->socket_path, "/run/other.sock");
 	assert_string_equal(probe_fleet_find(f, "vm-0007")->uuid, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
 	assert_int_equal(probe_fleet_add_vm(f, "vm-0007", NULL, "/x.sock", PROBE_FLEET_LIBVIRT), -EEXIST);
+	assert_null(probe_fleet_find(f, "vm-0007")); /* a collision: neither is watched (test_collision) */
+	assert_int_equal(probe_fleet_remove_vm_source(f, "vm-0007", PROBE_FLEET_LIBVIRT), 0);
+	assert_string_equal(probe_fleet_find(f, "vm-0007")->socket_path, "/run/other.sock");
 	/* Refused: names, UUIDs, paths a socket address cannot hold. */
 	assert_int_equal(probe_fleet_add_vm(f, "a/b", NULL, "/x.sock", PROBE_FLEET_LIBVIRT), -EINVAL);
 	assert_int_equal(probe_fleet_add_vm(f, "esc\x1b", NULL, "/x.sock", PROBE_FLEET_LIBVIRT), -EINVAL);
@@ -153,7 +156,7 @@ static void test_table(void **state)
 	assert_int_equal(probe_fleet_remove_vm(f, "vm-0999"), 0);
 	assert_int_equal(probe_fleet_remove_vm(f, "vm-0500"), 0);
 	assert_int_equal(probe_fleet_remove_vm(f, "vm-0500"), -ENOENT);
-	assert_int_equal(seen.removed, 4);
+	assert_int_equal(seen.removed, 5); /* the collision took vm-0007 out once */
 	assert_string_equal(seen.last, "vm-0500");
 	assert_int_equal(probe_fleet_n_vms(f), 997);
 	assert_string_equal(probe_fleet_vm_at(f, 0)->name, "vm-0001");
@@ -227,12 +230,168 @@ static void test_policy(void **state)
 	sd_event_unref(e);
 }
 
+#define U1 "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+
+/* A key shaped like a UUID names a VM by its UUID only: a socket named like a domain's UUID gets no entry. */
+static void test_policy_uuid_keys(void **state)
+{
+	sd_event *e = NULL;
+	struct probe_fleet *f = fleet(&e);
+	char dir[] = "/tmp/test-fleet-XXXXXX", path[64], why[300];
+
+	(void)state;
+	assert_int_equal(probe_policy_key_match(U1, U1, NULL), 0);
+	assert_int_equal(probe_policy_key_match(U1, "x", U1), 2);
+	assert_int_equal(probe_policy_key_match("web", "web", U1), 1);
+	assert_int_equal(probe_policy_key_match("web", "webx", NULL), 0);
+	assert_int_equal(probe_policy_key_match("1B4E28BA-2FA1-11D2-883F-0016D3CCA427", NULL, U1), 0);
+	assert_true(probe_policy_key_is_uuid("1B4E28BA-2FA1-11D2-883F-0016D3CCA427"));
+	assert_false(probe_policy_key_is_uuid(U1 "0"));
+	assert_false(probe_policy_key_is_uuid("1b4e28ba+2fa1-11d2-883f-0016d3cca427"));
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/policy.json", dir);
+	write_file(path, "{\"schema\": \"sealcheck.policy.v1\", \"vms\": {"
+			 "\"" U1 "\": {\"digests\": [\"" D2 "\"]}}}");
+	assert_int_equal(probe_fleet_load_policy(f, path, why, sizeof(why)), 0);
+	/* The socket directory's VM named like the domain's UUID, and the domain itself. */
+	assert_int_equal(probe_fleet_add_vm(f, U1, NULL, "/r/u.sock", PROBE_FLEET_SOCKET_DIR), 1);
+	assert_int_equal(probe_fleet_add_vm(f, "db", U1, "/r/db.sock", PROBE_FLEET_LIBVIRT), 1);
+	assert_int_equal(probe_fleet_find(f, U1)->policy->n_allowed, 0);
+	assert_non_null(strstr(probe_fleet_find(f, U1)->policy->source, "no entry"));
+	assert_int_equal(probe_fleet_find(f, "db")->policy->n_allowed, 1);
+	/* attest's lookup is the same rule. */
+	{
+		struct probe_policy p;
+
+		assert_int_equal(probe_policy_load(path, U1, NULL, &p, why, sizeof(why)), -ENOENT);
+		assert_int_equal(probe_policy_load(path, "db", U1, &p, why, sizeof(why)), 0);
+	}
+	/* An uppercase UUID key would match nothing libvirt names: refused with the file. */
+	write_file(path, "{\"schema\": \"sealcheck.policy.v1\", \"vms\": {"
+			 "\"1B4E28BA-2FA1-11D2-883F-0016D3CCA427\": {\"digests\": [\"" D2 "\"]}}}");
+	assert_int_equal(probe_fleet_load_policy(f, path, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "uppercase"));
+	unlink(path);
+	rmdir(dir);
+	probe_fleet_free(f);
+	sd_event_unref(e);
+}
+
+static const struct probe_fleet_lost *lost_of(struct probe_fleet *f, const char *name, enum probe_fleet_source src)
+{
+	for (size_t i = 0; i < probe_fleet_n_lost(f); i++)
+		if (probe_fleet_lost_at(f, i)->source == src && strcmp(probe_fleet_lost_at(f, i)->name, name) == 0)
+			return probe_fleet_lost_at(f, i);
+	return NULL;
+}
+
+struct lost_seen {
+	unsigned lost, removed;
+};
+
+static void lost_listener(struct probe_fleet *f, const struct probe_fleet_vm *vm, unsigned what, void *userdata)
+{
+	struct lost_seen *s = userdata;
+
+	(void)f;
+	(void)vm;
+	s->removed += !!(what & PROBE_FLEET_REMOVED);
+	s->lost += !!(what & PROBE_FLEET_LOST);
+}
+
+/* A VM that leaves without its owner stopping it stays visible; a stopped one leaves no record. */
+static void test_lost(void **state)
+{
+	sd_event *e = NULL;
+	struct probe_fleet *f = fleet(&e);
+	struct lost_seen seen = { 0 };
+
+	(void)state;
+	assert_int_equal(probe_fleet_add_listener(f, lost_listener, &seen), 0);
+	assert_int_equal(probe_fleet_add_vm(f, "web", NULL, "/r/web.sock", PROBE_FLEET_SOCKET_DIR), 1);
+	assert_int_equal(probe_fleet_add_vm(f, "dom", U1, "/r/dom.sock", PROBE_FLEET_LIBVIRT), 1);
+	assert_int_equal(probe_fleet_lose_vm(f, "web", PROBE_FLEET_SOCKET_DIR, PROBE_FLEET_LOST_SOCKET_REPLACED), 0);
+	assert_int_equal(seen.lost, 1);
+	assert_null(probe_fleet_find(f, "web"));
+	assert_int_equal(probe_fleet_n_lost(f), 1);
+	assert_int_equal(lost_of(f, "web", PROBE_FLEET_SOCKET_DIR)->reason, PROBE_FLEET_LOST_SOCKET_REPLACED);
+	assert_string_equal(probe_fleet_loss_name(PROBE_FLEET_LOST_SOCKET_REPLACED), "socket-replaced");
+	/* Only its own source's VM: libvirt cannot lose the socket directory's, nor the other way. */
+	assert_int_equal(probe_fleet_lose_vm(f, "dom", PROBE_FLEET_SOCKET_DIR, PROBE_FLEET_LOST_SOCKET_REMOVED), -ENOENT);
+	assert_int_equal(probe_fleet_remove_vm_source(f, "dom", PROBE_FLEET_SOCKET_DIR), -ENOENT);
+	assert_int_equal(probe_fleet_lose_vm(f, "dom", PROBE_FLEET_LIBVIRT, _PROBE_FLEET_LOST_MAX), -EINVAL);
+	/* Stopped by its owner: gone, no record. */
+	assert_int_equal(probe_fleet_remove_vm_source(f, "dom", PROBE_FLEET_LIBVIRT), 0);
+	assert_int_equal(seen.lost, 1);
+	assert_int_equal(probe_fleet_n_lost(f), 1);
+	/* Back again: the record goes. */
+	assert_int_equal(probe_fleet_add_vm(f, "web", NULL, "/r/web.sock", PROBE_FLEET_SOCKET_DIR), 1);
+	assert_int_equal(probe_fleet_n_lost(f), 0);
+	/* Lost again for another reason: one record, the newest. */
+	assert_int_equal(probe_fleet_lose_vm(f, "web", PROBE_FLEET_SOCKET_DIR, PROBE_FLEET_LOST_SOCKET_REMOVED), 0);
+	assert_int_equal(probe_fleet_n_lost(f), 1);
+	/* At most PROBE_FLEET_LOST_MAX records: the oldest goes first. */
+	for (int i = 0; i < PROBE_FLEET_LOST_MAX + 5; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "vm-%05d", i);
+		assert_int_equal(probe_fleet_add_vm(f, name, NULL, "/r/x.sock", PROBE_FLEET_SOCKET_DIR), 1);
+		assert_int_equal(probe_fleet_lose_vm(f, name, PROBE_FLEET_SOCKET_DIR, PROBE_FLEET_LOST_DIR_REMOVED), 0);
+	}
+	assert_int_equal(probe_fleet_n_lost(f), PROBE_FLEET_LOST_MAX);
+	assert_null(lost_of(f, "web", PROBE_FLEET_SOCKET_DIR));
+	assert_string_equal(probe_fleet_lost_at(f, 0)->name, "vm-00005");
+	probe_fleet_free(f);
+	sd_event_unref(e);
+}
+
+/* A name two sources offer is watched from neither, loudly, and the one left is watched again when the other goes. */
+static void test_collision(void **state)
+{
+	sd_event *e = NULL;
+	struct probe_fleet *f = fleet(&e);
+
+	(void)state;
+	/* The socket directory is scanned first (as at every start), then libvirt offers its domain. */
+	assert_int_equal(probe_fleet_add_vm(f, "web-01", NULL, "/r/web-01.sock", PROBE_FLEET_SOCKET_DIR), 1);
+	assert_int_equal(probe_fleet_add_vm(f, "web-01", U1, "/lv/web-01.sock", PROBE_FLEET_LIBVIRT), -EEXIST);
+	assert_int_equal(probe_fleet_set_vm_tpm(f, "web-01", PROBE_FLEET_LIBVIRT, true), 0);
+	assert_null(probe_fleet_find(f, "web-01"));
+	assert_int_equal(lost_of(f, "web-01", PROBE_FLEET_SOCKET_DIR)->reason, PROBE_FLEET_LOST_COLLISION);
+	assert_int_equal(lost_of(f, "web-01", PROBE_FLEET_LIBVIRT)->reason, PROBE_FLEET_LOST_COLLISION);
+	assert_string_equal(lost_of(f, "web-01", PROBE_FLEET_LIBVIRT)->uuid, U1);
+	/* Offered again (a rescan, a reconnect): still neither. */
+	assert_int_equal(probe_fleet_add_vm(f, "web-01", NULL, "/r/web-01.sock", PROBE_FLEET_SOCKET_DIR), -EEXIST);
+	assert_int_equal(probe_fleet_add_vm(f, "web-01", U1, "/lv/web-01.sock", PROBE_FLEET_LIBVIRT), -EEXIST);
+	assert_null(probe_fleet_find(f, "web-01"));
+	/* The socket goes: the domain is watched, with its UUID, path and TPM word; only the socket's record stays. */
+	assert_int_equal(probe_fleet_lose_vm(f, "web-01", PROBE_FLEET_SOCKET_DIR, PROBE_FLEET_LOST_SOCKET_REMOVED), 0);
+	assert_non_null(probe_fleet_find(f, "web-01"));
+	assert_int_equal(probe_fleet_find(f, "web-01")->source, PROBE_FLEET_LIBVIRT);
+	assert_string_equal(probe_fleet_find(f, "web-01")->uuid, U1);
+	assert_string_equal(probe_fleet_find(f, "web-01")->socket_path, "/lv/web-01.sock");
+	assert_true(probe_fleet_find(f, "web-01")->tpm_source);
+	assert_null(lost_of(f, "web-01", PROBE_FLEET_LIBVIRT));
+	assert_int_equal(lost_of(f, "web-01", PROBE_FLEET_SOCKET_DIR)->reason, PROBE_FLEET_LOST_SOCKET_REMOVED);
+	/* The socket is back: a collision again; then the domain is stopped: the socket's VM is watched. */
+	assert_int_equal(probe_fleet_add_vm(f, "web-01", NULL, "/r/web-01.sock", PROBE_FLEET_SOCKET_DIR), -EEXIST);
+	assert_null(probe_fleet_find(f, "web-01"));
+	assert_int_equal(probe_fleet_remove_vm_source(f, "web-01", PROBE_FLEET_LIBVIRT), 0);
+	assert_int_equal(probe_fleet_find(f, "web-01")->source, PROBE_FLEET_SOCKET_DIR);
+	assert_int_equal(probe_fleet_n_lost(f), 0);
+	probe_fleet_free(f);
+	sd_event_unref(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_policy_uuid_keys),
+		cmocka_unit_test(test_lost),
+		cmocka_unit_test(test_collision),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,6 +65,9 @@
 #define F_CHECKS                                                                                                \
 	FAMILY("sealcheck_check_status", "gauge",                                                               \
 	       "Status of each check and TPM link of the VM's last valid report: 1 for its status, 0 for the others.")
+#define F_LOST                                                                                                  \
+	FAMILY("sealcheck_vm_lost", "gauge",                                                                    \
+	       "A VM that left without its owner stopping it, always 1, by reason; kept for a day or until it is back.")
 #define F_RESET                                                                                                 \
 	FAMILY("sealcheck_vm_tpm_resets", "gauge",                                                         \
 	       "The TPM's resetCount from the VM's last verified quote (it only grows while the TPM state lives).")
@@ -92,7 +95,7 @@ static void test_empty_fleet(void **state)
 			    "sealcheck_vms{state=\"no_report\"} 0\n"
 			    "sealcheck_vms{state=\"pending\"} 0\n"
 			    "sealcheck_vms{state=\"stale\"} 0\n" F_INFO F_SEALED F_UP F_STALE F_TPM F_LAST F_CONSEC
-				    F_ROUND F_REPORTS F_FRAMES F_CHECKS);
+				    F_ROUND F_REPORTS F_FRAMES F_CHECKS F_LOST);
 }
 
 static const char digest512[] = "sha512:"
@@ -244,7 +247,28 @@ static void test_known_fleet(void **state)
 		"sealcheck_check_status{vm=\"db-01\",check=\"root_mount\",status=\"error\"} 1\n"
 		"sealcheck_check_status{vm=\"db-01\",check=\"root_mount\",status=\"skip\"} 0\n"
 		F_RESET
-		"sealcheck_vm_tpm_resets{vm=\"web-01\"} 3\n");
+		"sealcheck_vm_tpm_resets{vm=\"web-01\"} 3\n" F_LOST);
+}
+
+/* A lost VM: one series with its reason, the UUID validated like a watched VM's, names escaped. */
+static void test_lost(void **state)
+{
+	const struct probe_metrics_lost lost[] = {
+		{ "web-02", NULL, "socket-dir", "socket-replaced" },
+		{ "db\"02", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "libvirt", "name-collision" },
+		{ "bad-uuid", "not-a-uuid", "libvirt", "vanished" },
+	};
+	const struct probe_metrics_extra x = { .version = "1.2.3", .lost = lost, .n_lost = 3 };
+	_cleanup_free_ char *text = render(NULL, 0, &x);
+	const char *at = strstr(text, F_LOST);
+
+	(void)state;
+	assert_non_null(at);
+	assert_string_equal(at + strlen(F_LOST),
+			    "sealcheck_vm_lost{vm=\"web-02\",uuid=\"\",source=\"socket-dir\",reason=\"socket-replaced\"} 1\n"
+			    "sealcheck_vm_lost{vm=\"db\\\"02\",uuid=\"1b4e28ba-2fa1-11d2-883f-0016d3cca427\",source=\"libvirt\","
+			    "reason=\"name-collision\"} 1\n"
+			    "sealcheck_vm_lost{vm=\"bad-uuid\",uuid=\"\",source=\"libvirt\",reason=\"vanished\"} 1\n");
 }
 
 /* Quote, backslash and newline escaped as the format says; bytes that are not UTF-8 as \xNN. */
@@ -391,9 +415,9 @@ static void test_ten_thousand(void **state)
 		}
 	/* Per VM: info, sealed, up, stale, tpm_proven, last report, failures, round duration (8), 5 results,
 	 * 3 frame reasons, 6 checks x 4 statuses; half of them a reset count; plus build_info and 5 states;
-	 * 14 families x 2 comment lines. */
+	 * 15 families x 2 comment lines. */
 	assert_int_equal(samples, 10000 * (8 + 5 + 3 + 24) + 5000 + 1 + 5);
-	assert_int_equal(lines, samples + 14 * 2);
+	assert_int_equal(lines, samples + 15 * 2);
 	assert_non_null(strstr(text, "sealcheck_vms{state=\"stale\"} 589\n"));
 	assert_non_null(strstr(text, "sealcheck_vm_tpm_resets{vm=\"vm-09999\"} 0\n"));
 	synth_free(&s);
@@ -828,6 +852,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_empty_fleet),
 		cmocka_unit_test(test_known_fleet),
 		cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_lost),
 		cmocka_unit_test(test_validation),
 		cmocka_unit_test(test_invalid_snapshot),
 		cmocka_unit_test(test_ten_thousand),
