@@ -85,10 +85,11 @@ static void dir_entry(struct probe_fleet_sockdir *d, const char *file, bool pres
 	if (!present) {
 		const struct probe_fleet_vm *vm = probe_fleet_find(d->fleet, name);
 
-		/* Only the VM of this very socket: another folder's VM of the same name stays. */
+		/* Only the VM of this very socket: another folder's VM of the same name stays. Not stopped by an
+		 * owner the probe can see: lost (probe-fleet.h); a colliding offer of it (no VM) is withdrawn. */
 		snprintf(path, sizeof(path), "%s/%s", d->path, file);
-		if (vm && vm->source == PROBE_FLEET_SOCKET_DIR && strcmp(vm->socket_path, path) == 0)
-			(void)probe_fleet_remove_vm(d->fleet, name);
+		if (!vm || (vm->source == PROBE_FLEET_SOCKET_DIR && strcmp(vm->socket_path, path) == 0))
+			(void)probe_fleet_lose_vm(d->fleet, name, PROBE_FLEET_SOCKET_DIR, PROBE_FLEET_LOST_SOCKET_REMOVED);
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s", d->path, file);
@@ -97,12 +98,11 @@ static void dir_entry(struct probe_fleet_sockdir *d, const char *file, bool pres
 	{
 		const struct probe_fleet_vm *held = probe_fleet_find(d->fleet, name);
 
-		/* One VM a name: the first socket that had it keeps it (another directory's is not a new path for it). */
-		if (held && strcmp(held->socket_path, path) != 0) {
+		/* One VM a name: the first socket that had it keeps it (another directory's is not a new path for
+		 * it). Another source's VM of that name is the fleet's to judge: a collision (probe-fleet.h). */
+		if (held && held->source == PROBE_FLEET_SOCKET_DIR && strcmp(held->socket_path, path) != 0) {
 			if (!quiet)
-				refuse(d, file, held->source == PROBE_FLEET_SOCKET_DIR
-						  ? "a VM of that name is watched in another directory"
-						  : "a VM of that name comes from another source");
+				refuse(d, file, "a VM of that name is watched in another directory");
 			return;
 		}
 	}
@@ -115,7 +115,7 @@ static void dir_entry(struct probe_fleet_sockdir *d, const char *file, bool pres
 	} else if (!quiet)
 		refuse(d, file,
 		       r == -ENAMETOOLONG ? "the socket's path is too long for a UNIX socket address"
-		       : r == -EEXIST	  ? "a VM of that name comes from another source"
+		       : r == -EEXIST	  ? "another source offers a VM of that name: neither is watched"
 		       : r == -E2BIG	  ? "too many VMs"
 					  : strerror(-r));
 }
@@ -138,7 +138,7 @@ static int rescan(struct probe_fleet_sockdir *d, bool quiet)
 
 		if (vm->source == PROBE_FLEET_SOCKET_DIR && !vm->seen &&
 		    strncmp(vm->socket_path, d->path, strlen(d->path)) == 0 && vm->socket_path[strlen(d->path)] == '/')
-			(void)probe_fleet_remove_vm(f, vm->name);
+			(void)probe_fleet_lose_vm(f, vm->name, PROBE_FLEET_SOCKET_DIR, PROBE_FLEET_LOST_SOCKET_REMOVED);
 	}
 	return 0;
 }
