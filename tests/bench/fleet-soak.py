@@ -4,7 +4,8 @@ churn for a long time, its memory and descriptors sampled, every verdict account
 
     tests/bench/fleet-soak.py --probe BUILD/host-probe/sealcheck-probe [--duration S]
         [--guests N] [--interval S] [--churn-ms MS] [--warmup S] [--out FILE] [--json FILE]
-        [--check] [--seed N]
+        [--check] [--seed N] [--recreate-dir-at S ...] [--libvirt URI [--libvirtd-restart-at S ...
+        --libvirtd-restart-cmd CMD]]
 
 Defaults: 1,000 guests, 30 minutes, --interval 2 (500 reports/s), stale after 3
 intervals, one churn event every 500 ms, warm-up 120 s (a quarter of shorter runs).
@@ -21,6 +22,14 @@ control channel, from random.Random(--seed), so each event's time is known:
   restart   `restart NAME`: socket deleted and made again, connections cut.
   reconnect `close NAME`: its connections cut, the socket kept.
   appear    `add NAME honest`, a guest never seen before.
+  recreate-dir (--recreate-dir-at S, any number): the socket directory removed and made
+            again with every guest's socket in it (sim_guests.py `recreate-dir`), a cut
+            for every guest; each live guest must be judged SEALED again within
+            --interval + 3 s + 5 s (the probe looks for a directory that came back at
+            least every 2 s), none lost for good.
+  libvirtd restart (--libvirtd-restart-at S, with --libvirt URI given to the watch): CMD
+            run by the shell; no guest may miss a round for it (the socket directory's
+            VMs do not go through libvirtd): no report lost, no cut counted.
 After gone-and-back, restart, reconnect and appear the guest must be judged SEALED
 again, within --interval + 3 s of the command (the first round comes within an
 interval; a cut connection is found at the next round).
@@ -51,6 +60,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -117,7 +127,13 @@ def main():
     ap.add_argument("--json", dest="json_out")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--tmp")
+    ap.add_argument("--recreate-dir-at", type=float, action="append", default=[])
+    ap.add_argument("--libvirt", help="the watch also watches libvirt at URI")
+    ap.add_argument("--libvirtd-restart-at", type=float, action="append", default=[])
+    ap.add_argument("--libvirtd-restart-cmd", help="a shell command that restarts libvirtd")
     args = ap.parse_args()
+    if args.libvirtd_restart_at and not (args.libvirt and args.libvirtd_restart_cmd):
+        ap.error("--libvirtd-restart-at needs --libvirt URI and --libvirtd-restart-cmd CMD")
     probe = os.path.abspath(args.probe)
     stale_s = args.stale or 3 * args.interval
     stale_ms = stale_s * 1000.0
@@ -133,10 +149,12 @@ def main():
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(), "probe": probe,
             "guests": args.guests, "duration_s": args.duration, "interval_s": args.interval, "stale_s": stale_s,
             "churn_ms": args.churn_ms, "warmup_s": warmup, "sample_s": args.sample, "seed": args.seed,
-            "nice": args.nice, "nofile": nofile, "slack_ms": SLACK_MS}
+            "nice": args.nice, "nofile": nofile, "slack_ms": SLACK_MS, "recreate_dir_at": args.recreate_dir_at,
+            "libvirt": args.libvirt, "libvirtd_restart_at": args.libvirtd_restart_at}
 
     sim = fb.Sim(tmp, "honest:%d" % args.guests, nice=args.nice)
-    watch = fb.Watch(probe, sim.dir, args.interval, extra=["--stale", str(stale_s)],
+    extra = ["--stale", str(stale_s)] + (["--libvirt=" + args.libvirt] if args.libvirt else [])
+    watch = fb.Watch(probe, sim.dir, args.interval, extra=extra,
                      err_path=os.path.join(tmp, "watch.err"), on_line=stream.on_line, nice=args.nice)
     start = fb.mono_ms()
     t_warm = start + warmup * 1000.0
@@ -163,6 +181,9 @@ def main():
     log_rest = ""
     next_churn = start + 2000.0
     next_sample = start
+    # Faults at fixed times: (ms, kind), in order.
+    faults = sorted([(start + t * 1000.0, "recreate-dir") for t in args.recreate_dir_at] +
+                    [(start + t * 1000.0, "libvirtd-restart") for t in args.libvirtd_restart_at])
 
     def cmd(line, name, cut):
         t_before = fb.mono_ms()
@@ -236,6 +257,27 @@ def main():
             counts["reconnect"] += 1
             checks.append({"kind": "sealed", "vm": name, "after": ta, "deadline": ta + resume_ms,
                            "hard": t_end - 500.0, "why": "reconnect"})
+
+    def fault(kind):
+        if kind == "libvirtd-restart":
+            t0 = fb.mono_ms()
+            r = subprocess.run(args.libvirtd_restart_cmd, shell=True)
+            counts["libvirtd_restart"] += 1
+            if r.returncode != 0:
+                problems.append("libvirtd restart command exited %d" % r.returncode)
+            delays["libvirtd_restart_cmd"].append(fb.mono_ms() - t0)
+            return
+        names = sorted(live | set(vanished))
+        tb = fb.mono_ms()
+        sim.cmd("recreate-dir")
+        ta = fb.mono_ms()
+        counts["recreate_dir"] += 1
+        for name in names:
+            cuts[name].append((tb - CUT_BEFORE_MS, ta + 200.0))
+        for name in sorted(live):
+            busy[name] = ta + resume_ms + 5000.0
+            checks.append({"kind": "sealed", "vm": name, "after": ta, "deadline": ta + resume_ms + 5000.0,
+                           "hard": t_end - 500.0, "why": "recreate-dir"})
 
     def drain_stream():
         while stream.q:
@@ -371,12 +413,15 @@ def main():
                 if watch.p.poll() is not None:
                     problems.append("the watch exited early: %s" % watch.p.returncode)
                     break
+            if faults and now >= faults[0][0]:
+                drain_stream()
+                fault(faults.pop(0)[1])
             if args.churn_ms and now >= next_churn and now < t_churn_end:
                 drain_stream()
                 churn(now)
                 next_churn += args.churn_ms
-            time.sleep(max(0.0, min(next_sample, next_churn if now < t_churn_end else t_end, t_end) - fb.mono_ms())
-                       / 1000.0)
+            time.sleep(max(0.0, min(next_sample, next_churn if now < t_churn_end else t_end, t_end,
+                                    faults[0][0] if faults else t_end) - fb.mono_ms()) / 1000.0)
         sample(fb.mono_ms())
         hwm_end = fb.status_kb(watch.pid, "VmHWM")
     finally:
@@ -410,7 +455,8 @@ def main():
     summary = {
         "schema": "sealcheck.fleet-soak.v1", "info": info,
         "ran_s": round(samples[-1]["t"], 1),
-        "churn_events": {k: counts[k] for k in ("vanish", "return", "gone", "back", "restart", "reconnect", "appear")},
+        "churn_events": {k: counts[k] for k in ("vanish", "return", "gone", "back", "restart", "reconnect", "appear",
+                                                "recreate_dir", "libvirtd_restart")},
         "reports": {"judged": counts["judged"], "lost": counts["lost"], "cut": counts["cut"], "late": counts["late"],
                     "p50_ms": fb.pct(lat, 50), "p99_ms": fb.pct(lat, 99), "max_ms": lat[-1] if lat else None},
         "checks": dict(results),

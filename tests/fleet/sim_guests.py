@@ -23,7 +23,8 @@ Guest NAME is BEHAVIOUR-NNNN (honest-0000, ...). Behaviours, per nonce the probe
 Control, one command a line on stdin (answered "ok ..." on stdout):
   add NAME BEHAVIOUR | remove NAME | restart NAME (socket gone and back, connections cut)
   | close NAME (cut its connections, keep listening) | become NAME BEHAVIOUR
-  | churn MS (0: stop) | list | count | quit
+  | churn MS (0: stop) | recreate-dir (every socket closed, DIR removed and made again, every
+  guest listening again) | list | count | quit
 --churn-ms MS: every MS one deterministic event (random.Random(--seed)): a guest
 vanishes, comes back, or restarts. --log FILE: one line per report sent,
 "NAME NONCE MONO_MS", CLOCK_MONOTONIC milliseconds taken right before the write
@@ -37,6 +38,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import socket
 import sys
 import time
@@ -236,6 +238,15 @@ class Sim:
             if int(words[1]):
                 self.churner = asyncio.ensure_future(self.churn(int(words[1])))
             return "churn %s" % words[1]
+        if cmd == "recreate-dir" and len(words) == 1:
+            # As systemd's RuntimeDirectory= or `rm -rf DIR; mkdir DIR` does to a running host.
+            for g in self.guests.values():
+                await g.stop()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            os.mkdir(self.dir)
+            for g in self.guests.values():
+                await g.start()
+            return "recreated %d" % len(self.guests)
         if cmd == "list":
             return " ".join(sorted(self.guests))
         if cmd == "count":
