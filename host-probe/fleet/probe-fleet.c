@@ -374,6 +374,18 @@ int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, bool tpm)
 	return 0;
 }
 
+int probe_fleet_pin_vm_socket(struct probe_fleet *f, const char *name, uint64_t dev, uint64_t ino)
+{
+	struct probe_fleet_vm *vm = (struct probe_fleet_vm *)probe_fleet_find(f, name);
+
+	if (!vm)
+		return -ENOENT;
+	vm->sock_pinned = true;
+	vm->sock_dev = dev;
+	vm->sock_ino = ino;
+	return 0;
+}
+
 void probe_fleet_refresh_tpm(struct probe_fleet *f)
 {
 	for (size_t i = 0; i < f->n; i++)
@@ -620,7 +632,9 @@ static void start_round(struct probe_fleet_vm *vm)
 	else {
 		if (vm->kept_fd >= 0)
 			close(TAKE_FD(vm->kept_fd));
-		r = probe_session_connect(&vm->session, vm->socket_path, now);
+		r = vm->sock_pinned ? probe_session_connect_pinned(&vm->session, vm->socket_path, vm->sock_dev,
+								   vm->sock_ino, now)
+				    : probe_session_connect(&vm->session, vm->socket_path, now);
 	}
 	if (r < 0)
 		probe_session_stop(&vm->session, PROBE_END_ERROR, strerror(-r), now);
