@@ -55,7 +55,8 @@ struct watch {
 	/* the table */
 	bool dirty;
 	sd_event_source *redraw;
-	struct probe_fleet_sockdir *const *sockdirs; /* the sources' socket directories (SIGHUP rescans them); NULL: none */
+	/* the sources' socket directories, n_sockdirs slots (NULL: none), rescanned on SIGHUP */
+	struct probe_fleet_sockdir *const *sockdirs;
 	size_t n_sockdirs;
 };
 
