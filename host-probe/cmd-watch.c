@@ -3,8 +3,8 @@
  * sealcheck-probe watch: every VM of a host, attested round after round on
  * one event loop (probe-fleet.h, docs/fleet.md). JSON lines of every change
  * on stdout, or a live table on a terminal. SIGTERM/SIGINT stop (exit 0),
- * SIGHUP reloads the policy file. Other outputs and sources (metrics,
- * libvirt) hook in below where marked.
+ * SIGHUP reloads the policy file and rescans the socket directories. Other
+ * outputs and sources (metrics, libvirt) hook in below where marked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +55,9 @@ struct watch {
 	/* the table */
 	bool dirty;
 	sd_event_source *redraw;
+	/* the sources' socket directories, n_sockdirs slots (NULL: none), rescanned on SIGHUP */
+	struct probe_fleet_sockdir *const *sockdirs;
+	size_t n_sockdirs;
 };
 
 /* ---- JSON lines ---- */
@@ -427,6 +430,10 @@ static int on_reload(sd_event_source *src, const struct signalfd_siginfo *si, vo
 	(void)src;
 	(void)si;
 	probe_fleet_refresh_tpm(w->fleet);
+	/* Each socket directory read again: a missed event (or a file changed under a name) is caught up. */
+	for (size_t i = 0; i < w->n_sockdirs; i++)
+		if (w->sockdirs[i])
+			(void)probe_fleet_sockdir_rescan(w->sockdirs[i]);
 	if (!w->policy_file)
 		return 0;
 	r = probe_fleet_load_policy(w->fleet, w->policy_file, why, sizeof(why));
@@ -698,6 +705,8 @@ static int watch_setup(struct watch *w, const struct watch_opts *p, const struct
 		if (r >= 0 && cp->policy_file)
 			probe_metrics_fleet_policy_loaded(w->metrics, 1);
 	}
+	w->sockdirs = src->sockdirs;
+	w->n_sockdirs = ELEMENTSOF(src->sockdirs);
 	for (unsigned i = 0; r >= 0 && i < p->n_socket_dirs; i++) {
 		r = probe_fleet_sockdir_new(w->fleet, p->socket_dirs[i], &src->sockdirs[i]);
 		if (r < 0)
@@ -816,7 +825,8 @@ const struct sc_verb cmd_watch = {
 		       "without .sock. A fresh nonce when the VM appears and every --interval, one deadline per\n"
 		       "round, the same policy and validation as attest. Prints a JSON line for every change of a\n"
 		       "VM's verdict, of its being up or stale (sealcheck.watch.v1, docs/fleet.md), or on a terminal a\n"
-		       "live table. SIGTERM or SIGINT stop it, SIGHUP reloads the --policy file.",
+		       "live table. SIGTERM or SIGINT stop it, SIGHUP reloads the --policy file and reads each\n"
+		       "--socket-dir again.",
 	.exit_status = "0 stopped by SIGTERM or SIGINT, 2 usage, no policy or setup error.",
 	.run = run,
 	.options = options,

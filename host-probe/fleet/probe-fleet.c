@@ -53,6 +53,8 @@ struct offer {
 	char *socket_path;
 	enum probe_fleet_source source;
 	bool tpm;
+	bool sock_pinned; /* probe_fleet_pin_vm_socket() */
+	uint64_t sock_dev, sock_ino;
 };
 
 static size_t offer_of(const struct probe_fleet *f, const char *name, enum probe_fleet_source source);
@@ -414,6 +416,26 @@ int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, enum probe_f
 	return 0;
 }
 
+int probe_fleet_pin_vm_socket(struct probe_fleet *f, const char *name, uint64_t dev, uint64_t ino)
+{
+	struct probe_fleet_vm *vm = (struct probe_fleet_vm *)probe_fleet_find(f, name);
+	size_t k = offer_of(f, name, PROBE_FLEET_SOCKET_DIR);
+
+	if (k < f->n_offers) {
+		/* A colliding offer: pinned when it is watched (reoffer()). */
+		f->offers[k].sock_pinned = true;
+		f->offers[k].sock_dev = dev;
+		f->offers[k].sock_ino = ino;
+		return 0;
+	}
+	if (!vm)
+		return -ENOENT;
+	vm->sock_pinned = true;
+	vm->sock_dev = dev;
+	vm->sock_ino = ino;
+	return 0;
+}
+
 void probe_fleet_refresh_tpm(struct probe_fleet *f)
 {
 	for (size_t i = 0; i < f->n; i++)
@@ -660,7 +682,9 @@ static void start_round(struct probe_fleet_vm *vm)
 	else {
 		if (vm->kept_fd >= 0)
 			close(TAKE_FD(vm->kept_fd));
-		r = probe_session_connect(&vm->session, vm->socket_path, now);
+		r = vm->sock_pinned ? probe_session_connect_pinned(&vm->session, vm->socket_path, vm->sock_dev,
+								   vm->sock_ino, now)
+				    : probe_session_connect(&vm->session, vm->socket_path, now);
 	}
 	if (r < 0)
 		probe_session_stop(&vm->session, PROBE_END_ERROR, strerror(-r), now);
@@ -829,7 +853,9 @@ static int collide(struct probe_fleet *f, struct probe_fleet_vm *vm, const char 
 		free(other);
 		return -ENOMEM;
 	}
-	f->offers[f->n_offers] = (struct offer){ .socket_path = held, .source = vm->source, .tpm = vm->tpm_source };
+	f->offers[f->n_offers] = (struct offer){ .socket_path = held, .source = vm->source, .tpm = vm->tpm_source,
+						 .sock_pinned = vm->sock_pinned, .sock_dev = vm->sock_dev,
+						 .sock_ino = vm->sock_ino };
 	snprintf(f->offers[f->n_offers].name, sizeof(f->offers[0].name), "%s", vm->name);
 	snprintf(f->offers[f->n_offers].uuid, sizeof(f->offers[0].uuid), "%s", vm->uuid);
 	f->offers[f->n_offers + 1] = (struct offer){ .socket_path = other, .source = source };
@@ -862,6 +888,8 @@ static void reoffer(struct probe_fleet *f, const char *name)
 	r = probe_fleet_add_vm(f, o.name, o.uuid, path, o.source);
 	if (r >= 0)
 		r = probe_fleet_set_vm_tpm(f, o.name, o.source, o.tpm);
+	if (r >= 0 && o.sock_pinned)
+		r = probe_fleet_pin_vm_socket(f, o.name, o.sock_dev, o.sock_ino);
 	if (r < 0)
 		probe_fleet_log(f, "VM %s (%s) could not be watched again: %s", o.name,
 				probe_fleet_source_name(o.source), strerror(-r));

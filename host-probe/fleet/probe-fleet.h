@@ -178,6 +178,8 @@ struct probe_fleet_vm {
 	bool tpm; /* the VM has a TPM: its evidence is required (never self-reported SEALED) */
 	bool tpm_source; /* its source said it has a TPM (probe_fleet_set_vm_tpm()) */
 	enum probe_fleet_ak ak; /* how its AK is trusted in its next round */
+	bool sock_pinned;	/* probe_fleet_pin_vm_socket(): a new connection only to the socket inode below */
+	uint64_t sock_dev, sock_ino;
 
 	/* state after the last round */
 	bool judged;		   /* at least one round ended */
@@ -323,6 +325,21 @@ void probe_fleet_refresh_tpm(struct probe_fleet *f);
  */
 int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, enum probe_fleet_source source, bool tpm);
 const char *probe_fleet_ak_name(enum probe_fleet_ak a); /* "none", "pinned", "activate", "untrusted", "no-state" */
+
+/*
+ * probe_fleet_pin_vm_socket() - the VM's socket is the inode @dev/@ino (what
+ * its source found at its socket path, lstat(2) st_dev/st_ino): every new
+ * connection of its rounds goes to that socket only
+ * (probe_session_connect_pinned()), never to whatever was put at the path
+ * since; a kept connection stays. Call it right after probe_fleet_add_vm(),
+ * in the same callback, as probe_fleet_set_vm_tpm(). A source that sees
+ * another file at the path removes the VM (and adds a new one for a new
+ * socket): a VM's name, policy, counters and TPM state are never carried
+ * over to another socket. A colliding offer (add returned -EEXIST) is pinned
+ * for when it is watched. Returns 0, or -ENOENT when no VM or offer has that
+ * name.
+ */
+int probe_fleet_pin_vm_socket(struct probe_fleet *f, const char *name, uint64_t dev, uint64_t ino);
 
 const char *probe_fleet_source_name(enum probe_fleet_source s);   /* "socket-dir", "libvirt" */
 const char *probe_fleet_result_name(enum probe_fleet_result r);   /* "sealed", "unsealed", "timeout", "closed", "error" */

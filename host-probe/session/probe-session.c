@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -237,13 +239,54 @@ int probe_session_attach(struct probe_session *s, int fd, long long now)
 	return 0;
 }
 
+/*
+ * A pinned session's socket: s->path opened without following a symlink (open(2): O_PATH with O_NOFOLLOW
+ * opens the link itself, never its target) and checked to be the very socket the source found. Its
+ * descriptor, -ENOENT (nothing there: retried) or -ESTALE (something else is there now).
+ */
+static int open_pinned(const struct probe_session *s)
+{
+	_cleanup_close_ int fd = open(s->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode) || (uint64_t)st.st_dev != s->pin_dev || (uint64_t)st.st_ino != s->pin_ino)
+		return -ESTALE;
+	return TAKE_FD(fd);
+}
+
 /* One connect() attempt. The socket may not exist yet: that is retried. */
 static void try_connect(struct probe_session *s, long long now)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = -1, pinned = -1;
 
-	memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
+	if (s->pinned) {
+		/* Checked on every attempt: what is at the path now, not what was there at the last one. */
+		pinned = open_pinned(s);
+		if (pinned == -ENOENT) {
+			s->error = -ENOENT;
+			s->next_connect_ms = now + s->cfg.retry_ms;
+			return;
+		}
+		if (pinned < 0) {
+			s->error = pinned;
+			if (pinned == -ESTALE)
+				snprintf(s->why, sizeof(s->why),
+					 "%s is no longer the socket the VM was found as (replaced): not connected", s->path);
+			else
+				snprintf(s->why, sizeof(s->why), "opening %s: %s", s->path, strerror(-pinned));
+			finish(s, PROBE_END_ERROR, now, s->why);
+			return;
+		}
+		/* proc(5): /proc/self/fd/N of an O_PATH descriptor is a link to its file, and connect() through it
+		 * reaches the socket that inode is (systemd's connect_unix_path() connects so too). */
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pinned);
+	} else
+		memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		s->error = -errno;
@@ -255,13 +298,15 @@ static void try_connect(struct probe_session *s, long long now)
 		(void)probe_session_attach(s, TAKE_FD(fd), now);
 		return;
 	}
-	if (errno == ENOENT || errno == ECONNREFUSED || errno == EAGAIN || errno == EINTR) {
+	/* Pinned, ENOENT is /proc/self/fd itself missing (the socket is held open): not retried. */
+	if ((errno == ENOENT && !s->pinned) || errno == ECONNREFUSED || errno == EAGAIN || errno == EINTR) {
 		s->error = -errno;
 		s->next_connect_ms = now + s->cfg.retry_ms;
 		return;
 	}
 	s->error = -errno;
-	snprintf(s->why, sizeof(s->why), "connecting to %s: %s", s->path, strerror(errno));
+	snprintf(s->why, sizeof(s->why), "connecting to %s%s: %s", s->path,
+		 s->pinned ? " through /proc/self/fd" : "", strerror(errno));
 	finish(s, PROBE_END_ERROR, now, s->why);
 }
 
@@ -273,6 +318,17 @@ int probe_session_connect(struct probe_session *s, const char *path, long long n
 	s->state = PROBE_SESSION_CONNECTING;
 	try_connect(s, now);
 	return 0;
+}
+
+int probe_session_connect_pinned(struct probe_session *s, const char *path, uint64_t dev, uint64_t ino,
+				 long long now)
+{
+	if (strlen(path) >= sizeof(s->path))
+		return -ENAMETOOLONG;
+	s->pinned = true;
+	s->pin_dev = dev;
+	s->pin_ino = ino;
+	return probe_session_connect(s, path, now);
 }
 
 int probe_session_fd(const struct probe_session *s)

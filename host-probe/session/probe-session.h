@@ -71,6 +71,8 @@ struct probe_session {
 	int fd;
 	int error;		/* PROBE_END_ERROR (and a failed connect): negative errno */
 	char path[108];		/* the socket, for CONNECTING */
+	bool pinned;		/* probe_session_connect_pinned(): only the socket inode pin_dev/pin_ino */
+	uint64_t pin_dev, pin_ino;
 	char nonce[SC_NONCE_HEX_LEN + 1];
 	char *nonce_frame;
 	size_t nonce_frame_len, nonce_sent; /* bytes of the frame written so far */
@@ -103,6 +105,17 @@ void probe_session_done(struct probe_session *s);
 
 /* Start connecting to the UNIX socket @path (retried until the deadline). 0 or -ENAMETOOLONG. */
 int probe_session_connect(struct probe_session *s, const char *path, long long now_ms);
+/*
+ * probe_session_connect_pinned() - the same, but only to the socket that is
+ * the inode @dev/@ino (what its source found, stat(2) st_dev/st_ino): each
+ * attempt opens @path with O_PATH|O_NOFOLLOW, checks it is that socket and
+ * connects through /proc/self/fd/N, so nothing swapped in at @path since (a
+ * symlink, another socket, a file) is ever connected to. @path absent is
+ * retried like a socket not there yet; anything else at @path ends the
+ * session PROBE_END_ERROR (s->error -ESTALE). 0 or -ENAMETOOLONG.
+ */
+int probe_session_connect_pinned(struct probe_session *s, const char *path, uint64_t dev, uint64_t ino,
+				 long long now_ms);
 /* Use @fd, already connected (non-blocking; the session takes it). 0, or a negative errno. */
 int probe_session_attach(struct probe_session *s, int fd, long long now_ms);
 

@@ -305,6 +305,96 @@ static void test_connect_retry(void **state)
 	probe_session_done(&s);
 }
 
+static int listen_at(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	return fd;
+}
+
+/* Nobody connected to the listener @fd. */
+static bool untouched(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 0;
+}
+
+/* A pinned connect reaches only the socket it was given (dev/ino), checked at every attempt, never a
+ * symlink, a file or another socket put at its path since. */
+static void test_connect_pinned(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = T0 + 10000, .retry_ms = 100 };
+	char dir[] = "/tmp/sealcheck-session-XXXXXX", a[64], b[64], t[64], nonce[SC_NONCE_HEX_LEN + 1];
+	struct probe_session s;
+	struct stat st;
+	int la, lb, lc, peer;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.sock", dir);
+	snprintf(b, sizeof(b), "%s/b.sock", dir);
+	snprintf(t, sizeof(t), "%s/t", dir);
+	la = listen_at(a);
+	lb = listen_at(b);
+	assert_int_equal(lstat(a, &st), 0);
+
+	/* The socket itself: connected, through /proc/self/fd. */
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_connect_pinned(&s, a, st.st_dev, st.st_ino, T0), 0);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	peer = accept(la, NULL, NULL);
+	assert_true(peer >= 0);
+	read_nonce(peer, nonce);
+	assert_string_equal(nonce, s.nonce);
+	probe_session_done(&s);
+	close(peer);
+
+	/* A symlink to another socket renamed over it: refused, the other socket never connected to. */
+	assert_int_equal(symlink(b, t), 0);
+	assert_int_equal(rename(t, a), 0);
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_connect_pinned(&s, a, st.st_dev, st.st_ino, T0), 0);
+	assert_int_equal(s.state, PROBE_SESSION_DONE);
+	assert_int_equal(s.end, PROBE_END_ERROR);
+	assert_int_equal(s.error, -ESTALE);
+	assert_non_null(strstr(s.why, "no longer the socket"));
+	assert_true(untouched(lb));
+	probe_session_done(&s);
+
+	/* Another socket renamed over it: the same. */
+	assert_int_equal(rename(b, a), 0);
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_connect_pinned(&s, a, st.st_dev, st.st_ino, T0), 0);
+	assert_int_equal(s.end, PROBE_END_ERROR);
+	assert_true(untouched(lb));
+	probe_session_done(&s);
+
+	/* Gone: retried; a socket made at the path meanwhile is not the one pinned, at the next attempt either. */
+	assert_int_equal(unlink(a), 0);
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_connect_pinned(&s, a, st.st_dev, st.st_ino, T0), 0);
+	assert_int_equal(s.state, PROBE_SESSION_CONNECTING);
+	assert_int_equal(s.error, -ENOENT);
+	lc = listen_at(a);
+	probe_session_tick(&s, T0 + 100);
+	assert_int_equal(s.end, PROBE_END_ERROR);
+	assert_int_equal(s.error, -ESTALE);
+	assert_true(untouched(lc));
+	probe_session_done(&s);
+
+	close(la);
+	close(lb);
+	close(lc);
+	unlink(a);
+	rmdir(dir);
+}
+
 static void test_stop(void **state)
 {
 	struct probe_session s;
@@ -587,6 +677,7 @@ int main(void)
 		cmocka_unit_test(test_stop),		   cmocka_unit_test(test_policy_parse),
 		cmocka_unit_test(test_policy_check),	   cmocka_unit_test(test_console),
 		cmocka_unit_test(test_evidence),	   cmocka_unit_test(test_keep_connection),
+		cmocka_unit_test(test_connect_pinned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
