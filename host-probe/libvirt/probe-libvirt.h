@@ -41,6 +41,8 @@
 int probe_libvirt_event_init(sd_event *e);
 /* Run the free callbacks still pending (after the last connection closed, before the loop goes). */
 void probe_libvirt_event_flush(void);
+/* True once probe_libvirt_event_init() bound libvirt's events to a loop in this process. */
+bool probe_libvirt_event_bound(void);
 
 /* True when @s looks like a libvirt URI ("scheme:..."), for `--libvirt [URI]` as two words. */
 bool probe_libvirt_is_uri(const char *s);
@@ -55,6 +57,18 @@ struct probe_libvirt_ops {
 	void (*removed)(struct probe_libvirt *l, const char *name, const char *uuid, void *userdata);
 	/* Something the operator may want to know (unescaped: the caller escapes it). May be NULL. */
 	void (*log)(struct probe_libvirt *l, const char *msg, void *userdata);
+	/* A listing of the running domains succeeded (each with the channel was announced by added() before,
+	 * those known and gone removed()). May be NULL. */
+	void (*listed)(struct probe_libvirt *l, void *userdata);
+	/* Between the domains of a listing, one call per domain examined: a sign of life. May be NULL. */
+	void (*progress)(struct probe_libvirt *l, void *userdata);
+	/*
+	 * When set, nothing is retried: a failed connect leaves probe_libvirt_conn() NULL (the error in
+	 * probe_libvirt_last_error()), and a connection that closes, or whose listing fails, calls this
+	 * (from libvirt's dispatch: @l must not be freed inside). May be NULL: then the connection is
+	 * reopened with backoff.
+	 */
+	void (*closed)(struct probe_libvirt *l, const char *why, void *userdata);
 };
 
 /*
