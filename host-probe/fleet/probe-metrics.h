@@ -84,6 +84,8 @@ struct probe_metrics_extra {
 	double start_time_seconds; /* Unix time the probe started; 0: not rendered */
 	double policy_reload_ts;   /* Unix time of the last policy (re)load; 0: not rendered */
 	int policy_reload_ok;      /* 1: that load succeeded (a failed SIGHUP keeps the old policy) */
+	int has_libvirt;           /* 1: a libvirt source is watched: sealcheck_source_up{source="libvirt"} rendered */
+	int libvirt_up;            /* 1: its last listing stands; 0: not yet, or unreachable (its VMs are kept) */
 };
 
 struct probe_metrics_snapshot {
