@@ -110,7 +110,9 @@ static int child_on_alive(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	(void)userdata;
 	child_send(MSG_ALIVE, NULL, NULL, NULL, false);
+	/* A time source is one-shot: armed again for the next second. */
 	(void)sd_event_source_set_time(s, usec + 1000000);
+	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
 }
 
@@ -460,7 +462,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 		lost(w, why, false);
 		return 0;
 	}
-	(void)sd_event_source_set_time(s, usec + 1000000);
+	(void)sd_event_source_set_time(s, usec + 1000000); /* enabled SD_EVENT_ON by spawn(): stays armed */
 	return 0;
 }
 

@@ -128,11 +128,20 @@ static void reconcile(void **state)
 	snprintf(path, sizeof(path), "%s/node.xml", tmpdir);
 	snprintf(uri, sizeof(uri), "test://%s", path);
 	write_node(path, first);
-	assert_int_equal(probe_libvirt_watch_new(loop, uri, PORT, 5000, &ops, &s, &w), 0);
+	assert_int_equal(probe_libvirt_watch_new(loop, uri, PORT, 2000, &ops, &s, &w), 0);
 	run_until(&s.up, 1, 10000);
 	assert_true(probe_libvirt_watch_reachable(w));
 	assert_int_equal(s.added, 2);
 	assert_int_equal(s.removed, 0);
+	/* An idle connection is no missed deadline: the child says it is alive every second, for good. */
+	{
+		long long until = sc_now_ms() + 4500;
+
+		while (sc_now_ms() < until)
+			assert_true(sd_event_run(loop, 100000) >= 0);
+		assert_int_equal(s.down, 0);
+		assert_true(probe_libvirt_watch_reachable(w));
+	}
 
 	/* The source goes away (its process killed, as a deadline would): both VMs stay. */
 	write_node(path, second);

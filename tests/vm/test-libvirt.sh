@@ -408,8 +408,13 @@ EOF
 	# libvirtd goes away and comes back: watch says libvirt unreachable (a "source" line), keeps every VM
 	# it knows (rounds go to QEMU's sockets), says it reachable again after the next listing, drops none.
 	if printf '%s\n' "${started_daemons[@]}" | grep -q libvirtd.pid; then
-		source_lines() { jq -c --argjson up "$1" 'select(.event == "source" and .reachable == $up)' "$work/watch.jsonl" 2>/dev/null; }
+		# Only the lines after the kill count; before it, libvirt was said reachable once and never lost.
+		since_kill=$(($(wc -l <"$work/watch.jsonl") + 1))
+		source_lines() { tail -n +"$since_kill" "$work/watch.jsonl" | jq -c --argjson up "$1" 'select(.event == "source" and .reachable == $up)' 2>/dev/null; }
 		has_source_line() { [ -n "$(source_lines "$1")" ]; }
+		[ "$(jq -c 'select(.event == "source")' "$work/watch.jsonl" | jq -c .reachable | tr '\n' ' ')" = "true " ] &&
+			ok "libvirt said reachable once, never lost while libvirtd ran" ||
+			bad "source lines before the restart: $(jq -c 'select(.event == "source") | [.reachable, .reason]' "$work/watch.jsonl" | tr '\n' ' ')"
 		n_removed=$(jq -r 'select(.event == "removed") | .vm' "$work/watch.jsonl" | wc -l)
 		pid=$(cat "$work/libvirtd.pid")
 		kill "$pid"
