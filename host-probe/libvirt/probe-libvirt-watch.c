@@ -40,6 +40,7 @@ struct wire {
 };
 
 #define MAX_MSGS_PER_WAKE 64 /* the loop serves others between batches */
+#define MAX_KNOWN 100000     /* domains with the channel (probe-fleet.h's PROBE_FLEET_MAX_VMS) */
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
 
@@ -216,6 +217,7 @@ struct probe_libvirt_watch {
 	struct child *cur, *children; /* all of them, the current one included */
 	long long last_heard_ms;
 	bool listed; /* the current child's first listing came */
+	bool full_said; /* MAX_KNOWN reached: said once */
 	sd_event_source *deadline, *respawn;
 	unsigned backoff_ms;
 	enum reach reach;
@@ -328,6 +330,13 @@ static void on_added(struct probe_libvirt_watch *w, const struct wire *m)
 	}
 	if (k) /* restarted at a new path (or renamed): its owner's doing */
 		known_drop(w, k, PROBE_LIBVIRT_GONE_STOPPED);
+	if (w->n_known >= MAX_KNOWN) {
+		/* A libvirtd announcing more domains than a fleet can hold: the rest ignored, said once. */
+		if (!w->full_said)
+			say(w, "%s: more than %d domains with the channel; the others are not watched", w->uri, MAX_KNOWN);
+		w->full_said = true;
+		return;
+	}
 	{
 		struct known *a = reallocarray(w->known, w->n_known + 1, sizeof(*a));
 
