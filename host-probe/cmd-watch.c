@@ -56,7 +56,7 @@ struct watch {
 	bool dirty;
 	sd_event_source *redraw;
 	/* the libvirt source (--libvirt): not answering (before its first listing, or unreachable since) */
-	bool has_libvirt, libvirt_down;
+	bool has_libvirt, libvirt_down, libvirt_said; /* said: reachable() was called at least once */
 };
 
 /* ---- JSON lines ---- */
@@ -281,6 +281,7 @@ static void on_libvirt_reachable(struct probe_fleet_libvirt *s, bool up, const c
 
 	(void)s;
 	w->libvirt_down = !up;
+	w->libvirt_said = true;
 	probe_metrics_fleet_libvirt_up(w->metrics, up);
 	if (!w->json) {
 		w->dirty = true;
@@ -376,7 +377,10 @@ static bool draw(struct watch *w)
 	}
 	fputs("\x1b[H\x1b[2J", f);
 	fprintf(f, "sealcheck-probe watch: %zu VMs: %zu sealed, %zu NOT SEALED, %zu no report, %zu stale%s\n", n, sealed,
-		unsealed, none, stale, w->has_libvirt && w->libvirt_down ? "; libvirt NOT REACHABLE (its VMs kept)" : "");
+		unsealed, none, stale,
+		!w->has_libvirt || !w->libvirt_down ? ""
+		: w->libvirt_said		     ? "; libvirt NOT REACHABLE (its VMs kept)"
+						     : "; libvirt: listing the domains");
 	fprintf(f, "%-24s %-10s %-3s %-5s %-10s %5s  %s\n", "VM", "VERDICT", "UP", "STALE", "REPORT", "FAILS", "DETAIL");
 	/* The ones that need a look first, then the sealed ones, as many as fit. */
 	for (int pass = 0; pass < 2; pass++)
