@@ -58,6 +58,8 @@ struct watch {
 	/* the sources' socket directories, n_sockdirs slots (NULL: none), rescanned on SIGHUP */
 	struct probe_fleet_sockdir *const *sockdirs;
 	size_t n_sockdirs;
+	/* the libvirt source (--libvirt): not answering (before its first listing, or unreachable since) */
+	bool has_libvirt, libvirt_down, libvirt_said; /* said: reachable() was called at least once */
 };
 
 /* ---- JSON lines ---- */
@@ -282,6 +284,31 @@ static void on_change(struct probe_fleet *f, const struct probe_fleet_vm *vm, un
 	}
 }
 
+#if HAVE_LIBVIRT
+/* The libvirt source became reachable or unreachable: a line of its own (event "source"), the metrics' gauge. */
+static void on_libvirt_reachable(struct probe_fleet_libvirt *s, bool up, const char *why, void *userdata)
+{
+	struct watch *w = userdata;
+	struct timespec ts;
+	_cleanup_json_ json_t *doc = NULL;
+
+	(void)s;
+	w->libvirt_down = !up;
+	w->libvirt_said = true;
+	probe_metrics_fleet_libvirt_up(w->metrics, up);
+	if (!w->json) {
+		w->dirty = true;
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	doc = json_pack("{s:s, s:s, s:[s], s:f, s:o, s:s, s:b, s:o}", "schema", "sealcheck.watch.v1", "event", "source",
+			"changed", "reachable", "mono_ms", (double)sc_now_us() / 1000.0, "time",
+			rfc3339((long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000), "source", "libvirt", "reachable", up,
+			"reason", up || !why[0] ? json_null() : sc_json_str(why));
+	out_line(w, doc);
+}
+#endif
+
 /* ---- the table ---- */
 
 static void put_cell(FILE *f, const char *s, size_t width)
@@ -362,8 +389,11 @@ static bool draw(struct watch *w)
 		stale += vm->stale;
 	}
 	fputs("\x1b[H\x1b[2J", f);
-	fprintf(f, "sealcheck-probe watch: %zu VMs: %zu sealed, %zu NOT SEALED, %zu no report, %zu stale\n", n, sealed,
-	       unsealed, none, stale);
+	fprintf(f, "sealcheck-probe watch: %zu VMs: %zu sealed, %zu NOT SEALED, %zu no report, %zu stale%s\n", n, sealed,
+		unsealed, none, stale,
+		!w->has_libvirt || !w->libvirt_down ? ""
+		: w->libvirt_said		     ? "; libvirt NOT REACHABLE (its VMs kept)"
+						     : "; libvirt: listing the domains");
 	fprintf(f, "%-24s %-10s %-3s %-5s %-10s %5s  %s\n", "VM", "VERDICT", "UP", "STALE", "REPORT", "FAILS", "DETAIL");
 	/* The ones that need a look first, then the sealed ones, as many as fit. */
 	for (int pass = 0; pass < 2; pass++)
@@ -464,7 +494,7 @@ static unsigned ms(unsigned long s)
 struct watch_sources {
 	struct probe_fleet_sockdir *sockdirs[4];
 #if HAVE_LIBVIRT
-	struct probe_libvirt *lv;
+	struct probe_fleet_libvirt *lv;
 #endif
 };
 
@@ -715,7 +745,10 @@ static int watch_setup(struct watch *w, const struct watch_opts *p, const struct
 	/* Hook: further sources (--libvirt) start here. */
 #if HAVE_LIBVIRT
 	if (r >= 0 && p->libvirt_uri) {
-		r = probe_fleet_libvirt_new(w->fleet, p->libvirt_uri, &src->lv);
+		/* Not reachable until its first listing: the gauge says 0 from the start. */
+		w->has_libvirt = w->libvirt_down = true;
+		probe_metrics_fleet_libvirt_up(w->metrics, 0);
+		r = probe_fleet_libvirt_new(w->fleet, p->libvirt_uri, on_libvirt_reachable, w, &src->lv);
 		if (r < 0)
 			sc_log_error("--libvirt: %s", strerror(-r));
 	}
@@ -738,8 +771,8 @@ static int watch_run(struct watch *w)
 static void watch_teardown(struct watch *w, struct watch_sources *src, int rc)
 {
 #if HAVE_LIBVIRT
-	src->lv = probe_libvirt_free(src->lv);
-	probe_libvirt_event_flush();
+	/* Its discovery process killed and reaped (at most a second, even inside a hung RPC). */
+	src->lv = probe_fleet_libvirt_free(src->lv);
 #endif
 	for (size_t i = 0; i < ELEMENTSOF(src->sockdirs); i++)
 		src->sockdirs[i] = probe_fleet_sockdir_free(src->sockdirs[i]);

@@ -255,6 +255,16 @@ void probe_metrics_fleet_policy_loaded(struct probe_metrics_fleet *m, int ok)
 		textfile_schedule(m, 1000000);
 }
 
+void probe_metrics_fleet_libvirt_up(struct probe_metrics_fleet *m, int up)
+{
+	if (!m)
+		return;
+	m->extra.has_libvirt = 1;
+	m->extra.libvirt_up = up;
+	if (m->textfile)
+		textfile_schedule(m, 1000000);
+}
+
 struct probe_metrics_fleet *probe_metrics_fleet_free(struct probe_metrics_fleet *m)
 {
 	if (!m)

@@ -24,4 +24,6 @@ int probe_metrics_fleet_new(struct probe_fleet *f, const char *listen, const cha
 unsigned probe_metrics_fleet_port(const struct probe_metrics_fleet *m);
 /* The policy was (re)loaded now; @ok: or refused, the old one kept (sealcheck_policy_last_reload_*). */
 void probe_metrics_fleet_policy_loaded(struct probe_metrics_fleet *m, int ok);
+/* The libvirt source is watched and answers (@up 1) or not (0): sealcheck_source_up{source="libvirt"}. */
+void probe_metrics_fleet_libvirt_up(struct probe_metrics_fleet *m, int up);
 struct probe_metrics_fleet *probe_metrics_fleet_free(struct probe_metrics_fleet *m);

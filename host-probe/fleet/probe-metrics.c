@@ -350,6 +350,13 @@ int probe_metrics_render(const struct probe_metrics_vm *vms, size_t n, const str
 		mb_seconds(&b, x->policy_reload_ts);
 		mb_puts(&b, "\n");
 	}
+	if (x && x->has_libvirt) {
+		family(&b, "sealcheck_source_up", "gauge",
+		       "Whether a source of VMs answers (1) or not (0: not yet, or unreachable; its VMs known are kept).");
+		mb_puts(&b, "sealcheck_source_up{source=\"libvirt\"} ");
+		mb_u64(&b, x->libvirt_up ? 1 : 0);
+		mb_puts(&b, "\n");
+	}
 
 	family(&b, "sealcheck_vms", "gauge",
 	       "VMs watched, by state: stale, else the verdict of the last round (pending: none yet).");

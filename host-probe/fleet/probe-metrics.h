@@ -94,6 +94,8 @@ struct probe_metrics_extra {
 	int policy_reload_ok;      /* 1: that load succeeded (a failed SIGHUP keeps the old policy) */
 	const struct probe_metrics_lost *lost; /* sealcheck_vm_lost, one series each */
 	size_t n_lost;
+	int has_libvirt;           /* 1: a libvirt source is watched: sealcheck_source_up{source="libvirt"} rendered */
+	int libvirt_up;            /* 1: its last listing stands; 0: not yet, or unreachable (its VMs are kept) */
 };
 
 struct probe_metrics_snapshot {

@@ -236,6 +236,11 @@ static void silent_error(void *userdata, virErrorPtr err)
 	(void)err;
 }
 
+bool probe_libvirt_event_bound(void)
+{
+	return ev.loop != NULL;
+}
+
 int probe_libvirt_event_init(sd_event *e)
 {
 	int r;
@@ -412,8 +417,9 @@ static void on_device(virConnectPtr conn, virDomainPtr dom, const char *alias, v
 		examine(opaque, dom);
 }
 
-/* After (re)connecting: every active domain examined; those known but gone are removed. */
-static void rediscover(struct probe_libvirt *l)
+/* After (re)connecting: every active domain examined; those known but gone are removed. 0, or -EIO
+ * with l->error when the listing failed. */
+static int rediscover(struct probe_libvirt *l)
 {
 	virDomainPtr *doms = NULL;
 	int n;
@@ -422,12 +428,15 @@ static void rediscover(struct probe_libvirt *l)
 		l->known[i].seen = false;
 	n = virConnectListAllDomains(l->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
 	if (n < 0) {
+		snprintf(l->error, sizeof(l->error), "listing the domains: %s", last_error());
 		note(l, "listing the domains of %s: %s", l->uri, last_error());
-		return;
+		return -EIO;
 	}
 	for (int i = 0; i < n; i++) {
 		examine(l, doms[i]);
 		virDomainFree(doms[i]);
+		if (l->ops.progress)
+			l->ops.progress(l, l->userdata);
 	}
 	free(doms);
 	for (size_t i = 0; i < l->n_known;)
@@ -435,6 +444,9 @@ static void rediscover(struct probe_libvirt *l)
 			known_drop(l, &l->known[i]);
 		else
 			i++;
+	if (l->ops.listed)
+		l->ops.listed(l, l->userdata);
+	return 0;
 }
 
 static void disconnect(struct probe_libvirt *l)
@@ -474,9 +486,17 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 	struct probe_libvirt *l = opaque;
 	static const char *const reasons[] = { "an error", "end of file", "keepalive timeout", "a client request" };
 
+	const char *why = reason >= 0 && reason < (int)ELEMENTSOF(reasons) ? reasons[reason] : "unknown reason";
+
 	(void)conn;
-	note(l, "the connection to %s closed (%s); reconnecting", l->uri,
-	     reason >= 0 && reason < (int)ELEMENTSOF(reasons) ? reasons[reason] : "unknown reason");
+	if (l->ops.closed) {
+		char msg[100];
+
+		snprintf(msg, sizeof(msg), "the connection closed (%s)", why);
+		l->ops.closed(l, msg, l->userdata);
+		return;
+	}
+	note(l, "the connection to %s closed (%s); reconnecting", l->uri, why);
 	/* Not here: libvirt is inside its own dispatch. The retry tears down and reconnects. */
 	l->backoff_ms = 1000;
 	schedule_retry(l, 0);
@@ -512,7 +532,8 @@ static int try_connect(struct probe_libvirt *l)
 	l->device_ids[1] = virConnectDomainEventRegisterAny(l->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
 							    VIR_DOMAIN_EVENT_CALLBACK(on_device), l, NULL);
 	l->error[0] = '\0';
-	rediscover(l);
+	if (rediscover(l) < 0 && l->ops.closed)
+		l->ops.closed(l, l->error, l->userdata); /* no retry here: the owner of closed() decides */
 	return 0;
 }
 
@@ -555,7 +576,7 @@ int probe_libvirt_new(sd_event *e, const char *uri, const char *port, const stru
 		probe_libvirt_free(l);
 		return -ENOMEM;
 	}
-	if (try_connect(l) < 0) {
+	if (try_connect(l) < 0 && !l->ops.closed) {
 		note(l, "connecting to %s: %s; retrying", l->uri, l->error);
 		schedule_retry(l, l->backoff_ms);
 		l->backoff_ms *= 2;

@@ -4,8 +4,10 @@
  *
  * Events. probe_libvirt_event_init() gives libvirt an event loop
  * implementation (virEventRegisterImpl) whose handles and timeouts are
- * sd-event io and time sources on the probe's loop: no second thread, no
- * virEventRunDefaultImpl. A removed handle's or timeout's free callback runs
+ * sd-event io and time sources on the caller's loop: no second thread, no
+ * virEventRunDefaultImpl. libvirt takes one implementation per process, for
+ * good (src/util/virevent.c): `run --libvirt` binds it to its loop, `watch`
+ * never does in its own process (probe-libvirt-watch.h binds it in a child). A removed handle's or timeout's free callback runs
  * on a later iteration of the loop, never inside the remove call (libvirt may
  * hold a lock there). libvirt's default error printer is replaced by a silent
  * one: its messages carry domain names and paths, and the probe prints them
@@ -20,8 +22,11 @@
  * running domain (DEVICE_ADDED/REMOVED events) has its XML read again. When libvirtd goes away (the close
  * callback, or keepalive), the connection is reopened with backoff (1 s
  * doubling to 30 s) and the domains found again: those gone are removed,
- * those new or with a new path added. A VM is named by its domain name and
- * identified by its UUID.
+ * those new or with a new path added; or, with ops.closed, nothing is retried
+ * and closed() says so. A VM is named by its domain name and identified by
+ * its UUID. Every call here is a synchronous RPC made on the caller's thread
+ * (it waits for libvirtd as long as libvirtd takes): `watch` runs discovery
+ * in a child process (probe-libvirt-watch.h), never on its own loop.
  */
 #pragma once
 
@@ -41,6 +46,8 @@
 int probe_libvirt_event_init(sd_event *e);
 /* Run the free callbacks still pending (after the last connection closed, before the loop goes). */
 void probe_libvirt_event_flush(void);
+/* True once probe_libvirt_event_init() bound libvirt's events to a loop in this process. */
+bool probe_libvirt_event_bound(void);
 
 /* True when @s looks like a libvirt URI ("scheme:..."), for `--libvirt [URI]` as two words. */
 bool probe_libvirt_is_uri(const char *s);
@@ -55,6 +62,18 @@ struct probe_libvirt_ops {
 	void (*removed)(struct probe_libvirt *l, const char *name, const char *uuid, void *userdata);
 	/* Something the operator may want to know (unescaped: the caller escapes it). May be NULL. */
 	void (*log)(struct probe_libvirt *l, const char *msg, void *userdata);
+	/* A listing of the running domains succeeded (each with the channel was announced by added() before,
+	 * those known and gone removed()). May be NULL. */
+	void (*listed)(struct probe_libvirt *l, void *userdata);
+	/* Between the domains of a listing, one call per domain examined: a sign of life. May be NULL. */
+	void (*progress)(struct probe_libvirt *l, void *userdata);
+	/*
+	 * When set, nothing is retried: a failed connect leaves probe_libvirt_conn() NULL (the error in
+	 * probe_libvirt_last_error()), and a connection that closes, or whose listing fails, calls this
+	 * (from libvirt's dispatch: @l must not be freed inside). May be NULL: then the connection is
+	 * reopened with backoff.
+	 */
+	void (*closed)(struct probe_libvirt *l, const char *why, void *userdata);
 };
 
 /*

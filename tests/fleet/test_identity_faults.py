@@ -86,7 +86,7 @@ def case_collision(probe, tmp):
                  lambda: lost_series(prom) == {(name, "socket-dir", "name-collision"),
                                                (name, "libvirt", "name-collision")})
         time.sleep(2.5)  # two intervals: no round may have judged either
-        judged = [d for d in w.snapshot() if d["vm"] == name and d["event"] in ("change", "round")]
+        judged = [d for d in w.snapshot() if d.get("vm") == name and d["event"] in ("change", "round")]
         check(not judged, "a colliding name was attested: %s" % judged[:1])
         # The socket goes: the domain is watched, as the domain (UUID, its own socket).
         sockdir.cmd("remove " + name)
@@ -97,7 +97,7 @@ def case_collision(probe, tmp):
         # The socket comes back: a collision again, and the domain's VM is removed as lost.
         sockdir.cmd("add %s honest" % name)
         w.wait("the domain lost to the collision",
-               lambda: any(x["event"] == "removed" and x["vm"] == name and x["source"] == "libvirt" and
+               lambda: any(x["event"] == "removed" and x.get("vm") == name and x["source"] == "libvirt" and
                            x.get("lost") == "name-collision" for x in w.snapshot()))
     finally:
         rc = w.stop()
@@ -141,7 +141,7 @@ def case_lost_socket(probe, tmp):
                                           for i in range(2)))
         sim.cmd("remove honest-0001")
         w.wait("the removed line says lost",
-               lambda: any(d["event"] == "removed" and d["vm"] == "honest-0001" and d.get("lost") == "socket-removed"
+               lambda: any(d["event"] == "removed" and d.get("vm") == "honest-0001" and d.get("lost") == "socket-removed"
                            for d in w.snapshot()))
         wait_for("sealcheck_vm_lost", lambda: lost_series(prom) == {("honest-0001", "socket-dir", "socket-removed")})
         sim.cmd("add honest-0001 honest")

@@ -98,6 +98,25 @@ static void test_empty_fleet(void **state)
 				    F_ROUND F_REPORTS F_FRAMES F_CHECKS F_LOST);
 }
 
+/* The libvirt source's gauge: only with a libvirt source, 1 or 0, after the policy's. */
+static void test_source_up(void **state)
+{
+	const struct probe_metrics_extra down = { .version = "1.2.3", .has_libvirt = 1, .libvirt_up = 0 },
+					 up = { .version = "1.2.3", .has_libvirt = 1, .libvirt_up = 1 };
+	const char *const family_text =
+		FAMILY("sealcheck_source_up", "gauge",
+		       "Whether a source of VMs answers (1) or not (0: not yet, or unreachable; its VMs known are kept).");
+	_cleanup_free_ char *none = render(NULL, 0, &extra_version), *d = render(NULL, 0, &down), *u = render(NULL, 0, &up);
+
+	(void)state;
+	assert_null(strstr(none, "sealcheck_source_up"));
+	assert_non_null(strstr(d, family_text));
+	assert_non_null(strstr(d, "\nsealcheck_source_up{source=\"libvirt\"} 0\n"));
+	assert_non_null(strstr(u, "\nsealcheck_source_up{source=\"libvirt\"} 1\n"));
+	/* Nothing else moves: the rest of the page is the same as without a source. */
+	assert_int_equal(strlen(d), strlen(none) + strlen(family_text) + strlen("sealcheck_source_up{source=\"libvirt\"} 0\n"));
+}
+
 static const char digest512[] = "sha512:"
 				"22daa96e4ac60922aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 				"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -850,6 +869,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty_fleet),
+		cmocka_unit_test(test_source_up),
 		cmocka_unit_test(test_known_fleet),
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_lost),

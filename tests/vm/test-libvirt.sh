@@ -26,7 +26,8 @@
 #                  UUID) and dropped when stopped; a stopped one started again is
 #                  found again under its new socket path; a domain
 #                  without the channel is not watched until one is hot-plugged; when the
-#                  test started libvirtd, it is restarted and watch reconnects
+#                  test started libvirtd, it is restarted: watch says libvirt unreachable,
+#                  then reachable again once it lists the domains, and drops none
 # The test starts virtlogd and libvirtd when they do not run (needs root, as the VM
 # suite has) and stops what it started; every domain it made is destroyed and
 # undefined at the end, also on failure. Every wait has a deadline.
@@ -404,20 +405,30 @@ EOF
 	vm_wait_for 20 is_event "$late" added && ok "$late found once its channel was hot-plugged" ||
 		bad "$late not found after the hot-plug"
 
-	# libvirtd goes away and comes back: watch reconnects, finds the same domains, drops none.
+	# libvirtd goes away and comes back: watch says libvirt unreachable (a "source" line), keeps every VM
+	# it knows (rounds go to QEMU's sockets), says it reachable again after the next listing, drops none.
 	if printf '%s\n' "${started_daemons[@]}" | grep -q libvirtd.pid; then
+		# Only the lines after the kill count; before it, libvirt was said reachable once and never lost.
+		since_kill=$(($(wc -l <"$work/watch.jsonl") + 1))
+		source_lines() { tail -n +"$since_kill" "$work/watch.jsonl" | jq -c --argjson up "$1" 'select(.event == "source" and .reachable == $up)' 2>/dev/null; }
+		has_source_line() { [ -n "$(source_lines "$1")" ]; }
+		[ "$(jq -c 'select(.event == "source")' "$work/watch.jsonl" | jq -c .reachable | tr '\n' ' ')" = "true " ] &&
+			ok "libvirt said reachable once, never lost while libvirtd ran" ||
+			bad "source lines before the restart: $(jq -c 'select(.event == "source") | [.reachable, .reason]' "$work/watch.jsonl" | tr '\n' ' ')"
 		n_removed=$(jq -r 'select(.event == "removed") | .vm' "$work/watch.jsonl" | wc -l)
 		pid=$(cat "$work/libvirtd.pid")
 		kill "$pid"
 		vm_wait_for 20 gone "$pid" || bad "libvirtd did not stop"
-		vm_wait_for 30 grep -q 'closed' "$work/watch.err" && ok "watch saw libvirtd go: $(grep -m1 closed "$work/watch.err")" ||
-			bad "watch did not notice libvirtd going"
+		vm_wait_for 30 has_source_line false && ok "watch saw libvirtd go: $(source_lines false | tail -n 1 | jq -r .reason)" ||
+			bad "watch did not say libvirt unreachable"
+		grep -q 'unreachable' "$work/watch.err" && ok "and said so on stderr: $(grep -m1 unreachable "$work/watch.err" | cut -c1-200)" ||
+			bad "no 'unreachable' on stderr"
 		libvirtd -d -p "$work/libvirtd.pid"
 		vm_wait_for 30 libvirt_up || bad "libvirtd did not come back"
-		vm_wait_for 60 grep -q 'connected to' "$work/watch.err" && ok "watch reconnected: $(grep -m1 'connected to' "$work/watch.err")" ||
-			bad "watch did not reconnect"
+		vm_wait_for 60 has_source_line true && ok "watch listed the domains again: $(grep -m1 'reachable again' "$work/watch.err" | cut -c1-200)" ||
+			bad "watch did not say libvirt reachable again"
 		[ "$(jq -r 'select(.event == "removed") | .vm' "$work/watch.jsonl" | wc -l)" = "$n_removed" ] &&
-			ok "no running domain dropped across the reconnect" || bad "a domain was dropped across the reconnect"
+			ok "no running domain dropped across the restart" || bad "a domain was dropped across the restart"
 	else
 		echo "# libvirtd restart not exercised: libvirtd ran before this test, so it is not the test's to stop"
 	fi
