@@ -133,7 +133,8 @@ enum probe_fleet_ak {
 	PROBE_FLEET_AK_ACTIVATE,  /* no ak.name: credential activation (cfg.ek_ca_file), then pinned */
 	PROBE_FLEET_AK_UNTRUSTED, /* no ak.name and no EK CA: tpm:quote fails */
 	PROBE_FLEET_AK_NO_STATE,  /* a TPM by its source, no cfg.state_dir: tpm:evidence fails */
-	PROBE_FLEET_AK_REFUSED,   /* DIR or DIR/<name>/ or its ak.name refused (state_why): tpm:evidence fails */
+	PROBE_FLEET_AK_REFUSED,   /* DIR or DIR/<name>/ or its ak.name refused (state_why): tpm:evidence fails;
+				   * probe_fleet_ak_name(): "refused" */
 	_PROBE_FLEET_AK_MAX,
 };
 
@@ -281,8 +282,7 @@ void probe_fleet_refresh_tpm(struct probe_fleet *f);
  * has that name.
  */
 int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, bool tpm);
-/* "none", "pinned", "activate", "untrusted", "no-state", "refused" */
-const char *probe_fleet_ak_name(enum probe_fleet_ak a);
+const char *probe_fleet_ak_name(enum probe_fleet_ak a); /* "none", "pinned", "activate", "untrusted", "no-state" */
 
 const char *probe_fleet_source_name(enum probe_fleet_source s);   /* "socket-dir", "libvirt" */
 const char *probe_fleet_result_name(enum probe_fleet_result r);   /* "sealed", "unsealed", "timeout", "closed", "error" */
