@@ -283,6 +283,9 @@ static void test_vm_symlink(void **state)
 	assert_int_equal(probe_tpm_state_check_counters(f->counters, &q, why, sizeof(why)), -ELOOP);
 	assert_int_equal(probe_tpm_state_pin_ak(f->ak, NAME, sizeof(NAME), why, sizeof(why)), -ELOOP);
 	assert_int_equal(probe_tpm_state_read_ak(f->ak, back, sizeof(back), &len), -ELOOP);
+	/* Made for a TPM VM (watch's mkdirat): EEXIST on the symlink, refused, nothing made at its target. */
+	assert_int_equal(probe_tpm_state_open(f->dir, "web", true, why, sizeof(why)), -ELOOP);
+	assert_non_null(strstr(why, "web: a symbolic link"));
 	/* A trailing slash makes open(2) follow a symlink: it is not one more way in. */
 	snprintf(path, sizeof(path), "%s//" PROBE_TPM_STATE_COUNTERS, f->vm);
 	assert_int_equal(probe_tpm_state_check_counters(path, &q, why, sizeof(why)), -ELOOP);
@@ -308,6 +311,11 @@ static void test_vm_owner(void **state)
 	assert_int_equal(probe_tpm_state_pin_ak(f->ak, NAME, sizeof(NAME), why, sizeof(why)), -EPERM);
 	assert_int_equal(probe_tpm_state_read_ak(f->ak, back, sizeof(back), &len), -EPERM);
 	assert_int_equal(entries(f->vm), 0);
+	/* Nor is the state dir itself, nor a VM folder in it, when another user owns it. */
+	assert_int_equal(probe_tpm_state_open(f->dir, "web", true, why, sizeof(why)), -EPERM);
+	assert_int_equal(chown(f->dir, nobody(), (gid_t)-1), 0);
+	assert_int_equal(probe_tpm_state_open(f->dir, NULL, false, why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, f->dir));
 	fx_free(f);
 }
 
