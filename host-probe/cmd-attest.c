@@ -96,7 +96,7 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 	if (tpm_state || tpm_uki || tpm_keys || ek_ca || ek_pub || activate) {
 		/* The VM's TPM, as the host recorded it: its evidence is required. */
 		uint8_t ak[PROBE_TPM_STATE_NAME_MAX];
-		char ak_path[PATH_MAX];
+		char ak_path[PATH_MAX], why[400];
 		size_t ak_len = 0;
 
 		if (!tpm_state || !tpm_uki || !tpm_keys) {
@@ -107,7 +107,21 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 			sc_log_error("--tpm-state: the path is too long");
 			return cli_error_exit(o.json, CLI_ERROR_USAGE);
 		}
-		r = activate ? -ENOENT : probe_tpm_state_read_ak(ak_path, ak, sizeof(ak), &ak_len);
+		{
+			/* The VM folder itself: not a symlink, ours, not group/other writable (probe-tpm-state.h). */
+			_cleanup_close_ int fd = probe_tpm_state_open(tpm_state, NULL, false, why, sizeof(why));
+
+			if (fd < 0) {
+				sc_log_error("--tpm-state %s", why);
+				return cli_error_exit(o.json, CLI_ERROR_USAGE);
+			}
+			r = activate ? -ENOENT : probe_tpm_state_read_ak_at(fd, tpm_state, ak, sizeof(ak), &ak_len, why, sizeof(why));
+		}
+		if (r < 0 && r != -ENOENT && r != -EBADMSG) {
+			/* Refused (a symlink, another owner, ...): never read through, never replaced by activation. */
+			sc_log_error("%s", why);
+			return cli_error_exit(o.json, CLI_ERROR_USAGE);
+		}
 		if (r < 0 && r != -ENOENT) {
 			/* A pin that is there but unreadable or cut short is never replaced by a new activation. */
 			sc_log_error("%s: the pinned AK Name cannot be read or is shorter than 34 bytes; "

@@ -634,9 +634,16 @@ static int watch_configure(const struct watch_opts *p, struct cli_tpm *tpm, stru
 			sc_log_error("--tpm-ek-ca %s: %m", p->ek_ca);
 			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
 		}
-		if (access(p->state_dir, R_OK | X_OK) < 0) {
-			sc_log_error("--state-dir %s: %m", p->state_dir);
-			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
+		{
+			/* Not a symlink, ours, not group/other writable (probe-tpm-state.h); again at each VM's refresh. */
+			char why[400];
+			int fd = probe_tpm_state_open(p->state_dir, NULL, false, why, sizeof(why));
+
+			if (fd < 0) {
+				sc_log_error("--state-dir %s", why);
+				return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
+			}
+			close(fd);
 		}
 		if (access(p->tpm_uki, R_OK) < 0) {
 			sc_log_error("--tpm-uki %s: %m", p->tpm_uki);

@@ -348,7 +348,7 @@ const char *probe_fleet_ak_name(enum probe_fleet_ak a)
 	static const char *const names[] = {
 		[PROBE_FLEET_AK_NONE] = "none",		  [PROBE_FLEET_AK_PINNED] = "pinned",
 		[PROBE_FLEET_AK_ACTIVATE] = "activate",	  [PROBE_FLEET_AK_UNTRUSTED] = "untrusted",
-		[PROBE_FLEET_AK_NO_STATE] = "no-state",
+		[PROBE_FLEET_AK_NO_STATE] = "no-state",	  [PROBE_FLEET_AK_REFUSED] = "refused",
 	};
 
 	return (unsigned)a < ELEMENTSOF(names) ? names[a] : "?";
@@ -357,9 +357,11 @@ const char *probe_fleet_ak_name(enum probe_fleet_ak a)
 /* Does the VM have a TPM, and how is its AK trusted? From DIR/<name>/, its ak.name and the source's word. */
 static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 {
-	_cleanup_free_ char *dir = NULL;
+	_cleanup_close_ int fd = -1;
+	char why[sizeof(vm->state_why)];
 	struct stat st;
 	size_t len = 0;
+	int r;
 
 	free(TAKE_PTR(vm->ak_name));
 	vm->ak_name_len = 0;
@@ -373,29 +375,40 @@ static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 		}
 		return;
 	}
-	if (access(vm->pin_file, F_OK) >= 0) {
-		/* An AK the host pinned: the quote must be signed by it; an unreadable or short Name fails tpm:quote. */
-		vm->tpm = true;
-		vm->ak = PROBE_FLEET_AK_PINNED;
+	/* DIR, then DIR/<name>/ (made 0700 for a source's TPM VM), neither followed nor trusted unless ours. */
+	fd = probe_tpm_state_open(f->cfg.state_dir, vm->name, vm->tpm_source, why, sizeof(why));
+	if (fd == -ENOENT && !vm->tpm_source)
+		return; /* no TPM state and no word of a TPM: self-reported */
+	r = fd < 0 ? fd : 0;
+	if (fd >= 0 && fstatat(fd, PROBE_TPM_STATE_AK_NAME, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
+		/* An AK the host pinned: the quote must be signed by it; a short Name fails tpm:quote. */
 		uint8_t name[PROBE_TPM_STATE_NAME_MAX];
 
-		if (probe_tpm_state_read_ak(vm->pin_file, name, sizeof(name), &len) == 0 && (vm->ak_name = malloc(len))) {
+		r = probe_tpm_state_read_ak_at(fd, vm->pin_file, name, sizeof(name), &len, why, sizeof(why));
+		if (r == 0 && (vm->ak_name = malloc(len))) {
 			memcpy(vm->ak_name, name, len);
 			vm->ak_name_len = len;
 		}
+		if (r == 0 || r == -EBADMSG || r == -ENOMEM) {
+			vm->tpm = true;
+			vm->ak = PROBE_FLEET_AK_PINNED;
+			vm->state_logged = false;
+			return;
+		}
+		/* else refused (a symlink, another owner, ...): as a folder refused */
+	}
+	vm->tpm = true;
+	if (r < 0) {
+		/* A folder or pin refused: a TPM VM whose evidence cannot be trusted; said once, then each round. */
+		vm->ak = PROBE_FLEET_AK_REFUSED;
+		if (!vm->state_logged || strcmp(vm->state_why, why) != 0)
+			probe_fleet_log(f, "%s: the VM's TPM state is refused: %s", vm->name, why);
+		vm->state_logged = true;
+		snprintf(vm->state_why, sizeof(vm->state_why), "%s", why);
 		return;
 	}
-	if (asprintf(&dir, "%s/%s", f->cfg.state_dir, vm->name) < 0)
-		dir = NULL;
-	if (vm->tpm_source && dir && mkdir(dir, 0700) < 0 && errno != EEXIST && !vm->mkdir_logged) {
-		/* Said once a VM, not every round: its activation fails to pin (tpm:quote says so) until it can. */
-		vm->mkdir_logged = true;
-		probe_fleet_log(f, "%s: %s (the AK cannot be pinned there)", dir, strerror(errno));
-	}
-	if (!vm->tpm_source && (!dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
-		return; /* no TPM state and no word of a TPM: self-reported */
+	vm->state_logged = false;
 	/* A TPM whose AK the host has not pinned: bind it to the EK by credential activation, or fail. */
-	vm->tpm = true;
 	vm->ak = f->cfg.ek_ca_file ? PROBE_FLEET_AK_ACTIVATE : PROBE_FLEET_AK_UNTRUSTED;
 }
 
@@ -516,7 +529,8 @@ static void on_round_done(struct probe_session *s, void *userdata)
 	bool was_judged = vm->judged, was_up = vm->up, was_stale = vm->stale;
 	unsigned what = PROBE_FLEET_ROUND;
 	enum probe_fleet_ak ak = vm->round_ak;
-	bool verify = ak != PROBE_FLEET_AK_NONE && ak != PROBE_FLEET_AK_NO_STATE && f->cfg.tpm;
+	bool verify = ak != PROBE_FLEET_AK_NONE && ak != PROBE_FLEET_AK_NO_STATE && ak != PROBE_FLEET_AK_REFUSED &&
+		      f->cfg.tpm;
 	struct probe_credential_state untrusted;
 	int fd;
 
@@ -554,6 +568,9 @@ static void on_round_done(struct probe_session *s, void *userdata)
 						"the VM has a TPM but watch keeps no TPM state to verify its evidence: give "
 						"--state-dir (with --tpm-uki and --tpm-keys, and --tpm-ek-ca for an AK not "
 						"pinned)");
+	if (ak == PROBE_FLEET_AK_REFUSED)
+		/* Its state folder or pin refused (tpm_refresh()): nothing there is trusted, nothing written. */
+		probe_verdict_fail_unverifiable(s, &v, vm->state_why);
 	/* Activation may have pinned the AK just now: the next round compares that Name. */
 	if (ak == PROBE_FLEET_AK_ACTIVATE)
 		tpm_refresh(f, vm);

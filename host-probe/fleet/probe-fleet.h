@@ -48,8 +48,14 @@
  *                                  verifies, is pinned, and the next rounds are PINNED
  *   no ak.name, no CA              UNTRUSTED: tpm:quote fails, saying to give --tpm-ek-ca
  *   no cfg.state_dir (source)      NO_STATE: tpm:evidence fails, saying to give --state-dir
+ *   DIR, DIR/<name>/ or its ak.name refused
+ *                                  REFUSED: tpm:evidence fails with the reason, also
+ *                                  said once in the log: a symlink, not a directory
+ *                                  (not a regular file), another owner than the
+ *                                  probe's euid, group or other writable
+ *                                  (probe-tpm-state.h; never followed, read or written)
  * A TPM VM is never judged self-reported SEALED. A source's TPM VM without
- * DIR/<name>/ gets it made (mode 0700) so its AK can be pinned there.
+ * DIR/<name>/ gets it made (mkdirat, mode 0700) so its AK can be pinned there.
  * Timing: a TPM VM's round has its own deadline, cfg.tpm_timeout_ms (a quote
  * costs the guest 0.5-2 s under TCG, activation two more round trips with TPM
  * work); the session's evidence and credential waits end at that deadline.
@@ -163,6 +169,8 @@ enum probe_fleet_ak {
 	PROBE_FLEET_AK_ACTIVATE,  /* no ak.name: credential activation (cfg.ek_ca_file), then pinned */
 	PROBE_FLEET_AK_UNTRUSTED, /* no ak.name and no EK CA: tpm:quote fails */
 	PROBE_FLEET_AK_NO_STATE,  /* a TPM by its source, no cfg.state_dir: tpm:evidence fails */
+	PROBE_FLEET_AK_REFUSED,   /* DIR or DIR/<name>/ or its ak.name refused (state_why): tpm:evidence fails;
+				   * probe_fleet_ak_name(): "refused" */
 	_PROBE_FLEET_AK_MAX,
 };
 
@@ -222,7 +230,8 @@ struct probe_fleet_vm {
 	char *pin_file;		     /* with cfg.state_dir: DIR/<name>/ak.name (owned, fixed) */
 	enum probe_fleet_ak round_ak; /* vm->ak when the current round started */
 	struct probe_credential_config cred; /* ACTIVATE: the current round's (its session points here) */
-	bool mkdir_logged;	     /* DIR/<name>/ could not be made: said once */
+	char state_why[300];	     /* REFUSED: why DIR/<name>/ or its ak.name was refused (probe-tpm-state.h) */
+	bool state_logged;	     /* state_why said in the log, once until the folder is fine again */
 	bool seen;		     /* socket-dir rescans */
 };
 

@@ -6,9 +6,22 @@
  * counters (quote-counters: "clock reset restart", Keylime's
  * check_quote_timing in keylime/tpm/tpm_main.py). Every verb that reads or
  * writes them goes through here, so the names are spelled once.
+ *
+ * The probe runs as root, so nothing here follows a symlink or trusts an
+ * entry someone else could have made: the state dir and the VM folder are
+ * opened O_DIRECTORY|O_NOFOLLOW and must be directories owned by the probe's
+ * euid and not writable by group or others; the files inside are opened
+ * relative to the folder's descriptor with O_NOFOLLOW and must be regular
+ * files under the same rule; new contents go to a temporary name of our own
+ * (".FILE.XXXXXXXX", O_CREAT|O_EXCL, 0600), written whole and fsync'd, then
+ * linked or renamed over FILE inside the same folder. A refusal is a negative
+ * errno with a reason naming the path: -ELOOP (a symlink), -ENOTDIR, -EISDIR
+ * or -EBADFD (the wrong type), -EPERM (another owner, or group/other
+ * writable).
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +32,29 @@
 /* A Name: a 2-byte nameAlg and a SHA-256 (34 bytes) up to SHA-512 (66 bytes). */
 #define PROBE_TPM_STATE_NAME_MIN 34
 #define PROBE_TPM_STATE_NAME_MAX 66
+
+/* The counters' lock (flock(2) on the VM folder): tried this many times, this far apart, then -EBUSY. */
+#define PROBE_TPM_STATE_LOCK_TRIES 20
+#define PROBE_TPM_STATE_LOCK_NAP_MS 5
+
+/*
+ * probe_tpm_state_open() - the VM folder as a descriptor (O_CLOEXEC): @dir
+ * opened without following its last component and checked (see above),
+ * then, when @vm is not NULL, @vm inside it by openat(2) likewise, made
+ * first with mkdirat(2) mode 0700 when @create. @vm NULL: @dir is the VM
+ * folder itself (attest and run --tpm-state DIR). Returns the descriptor, or
+ * a negative errno with @why (-ENOENT: no such folder, -EINVAL: @vm is not a
+ * single name).
+ */
+int probe_tpm_state_open(const char *dir, const char *vm, bool create, char *why, size_t why_size);
+
+/*
+ * probe_tpm_state_read_ak_at() - probe_tpm_state_read_ak() of the ak.name in
+ * the VM folder @vmfd (from probe_tpm_state_open(); @vmpath names it in
+ * @why). Its errors also with @why.
+ */
+int probe_tpm_state_read_ak_at(int vmfd, const char *vmpath, uint8_t *ret, size_t ret_size, size_t *ret_len, char *why,
+			       size_t why_size);
 
 /*
  * probe_tpm_state_path() - @dir/@file (one of the names above) into @buf of
@@ -31,14 +67,16 @@ int probe_tpm_state_path(const char *dir, const char *file, char *buf, size_t si
  * probe_tpm_state_pin_ak()): 0 with its bytes in @ret (@ret_size at least
  * PROBE_TPM_STATE_NAME_MAX) and its length in @ret_len; -ENOENT when none is
  * pinned; -EBADMSG when the file is shorter than a Name or longer than the
- * longest; or the negative errno of reading it.
+ * longest; or the negative errno of reading it (-ELOOP, -EPERM, ... for a
+ * folder or file refused, see above).
  */
 int probe_tpm_state_read_ak(const char *path, uint8_t *ret, size_t ret_size, size_t *ret_len);
 
 /*
- * probe_tpm_state_pin_ak() - pins @name in @path: written whole to a
- * temporary file of its own, then linked as @path, so a reader sees the
- * whole Name or none, and a pin once made is never replaced. @path already
+ * probe_tpm_state_pin_ak() - pins @name in @path (VMDIR/ak.name): written
+ * whole to a temporary file of its own in VMDIR, then linked as @path, so a
+ * reader sees the whole Name or none, and a pin once made is never replaced
+ * (an entry already there, a symlink too, is never followed). @path already
  * holding exactly @name is success; holding another Name is -EEXIST (a
  * concurrent pinner won; its pin stays). 0 or a negative errno with @why.
  */
@@ -48,8 +86,12 @@ int probe_tpm_state_pin_ak(const char *path, const uint8_t *name, size_t name_le
  * probe_tpm_state_check_counters() - Keylime's check_quote_timing across the
  * quotes of one VM: resetCount and restartCount never decrease, and while
  * both stay the same the clock only goes forward. The last quote's values
- * are kept in @state_file ("clock reset restart"), replaced atomically (a
- * temporary file of its own, renamed over it) when this quote passes.
+ * are kept in @state_file ("clock reset restart", VMDIR/quote-counters),
+ * replaced atomically (a temporary file of its own, renamed over it) when
+ * this quote passes. The read of the old values and the write of the new
+ * ones hold an exclusive flock(2) on VMDIR, so two writers never interleave;
+ * one that cannot have it within PROBE_TPM_STATE_LOCK_TRIES naps of
+ * PROBE_TPM_STATE_LOCK_NAP_MS returns -EBUSY with @why (never a long wait).
  * Returns 1 (first quote of this TPM state), 0 (newer than the last), -EPERM
  * with @why (went back), or another negative errno with @why.
  */

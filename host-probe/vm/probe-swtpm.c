@@ -78,6 +78,13 @@ int probe_swtpm_prepare(struct probe_swtpm *t, const char *state_dir, const char
 	memcpy(t->state_dir, state_dir, strlen(state_dir) + 1); /* length checked above */
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
 		return sc_why(-errno, why, why_size, "%s: %s", state_dir, strerror(errno));
+	{
+		/* Before anything is written there: not a symlink, ours, not group/other writable (probe-tpm-state.h). */
+		_cleanup_close_ int fd = probe_tpm_state_open(state_dir, NULL, false, why, why_size);
+
+		if (fd < 0)
+			return fd;
+	}
 	snprintf(marker, sizeof(marker), "%s/tpm2-00.permall", state_dir);
 	if (stat(marker, &st) == 0)
 		return 0; /* made before: the EK the host recorded stays */
@@ -209,7 +216,7 @@ int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *
 			char *why, size_t why_size)
 {
 	_cleanup_close_ int out = -1, pidfd = -1;
-	char path[320], ctx[320], server[80], ctrl[80], tcti[80], state[300];
+	char path[320], ctx[320], made[320], server[80], ctrl[80], tcti[80], state[300];
 	unsigned port = 0;
 	pid_t pid;
 	int r;
@@ -217,8 +224,12 @@ int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *
 	r = probe_tpm_state_path(t->state_dir, PROBE_TPM_STATE_AK_NAME, path, sizeof(path));
 	if (r < 0)
 		return sc_why(r, why, why_size, "the TPM state directory's path is too long");
-	if (probe_tpm_state_read_ak(path, ret, PROBE_TPM_STATE_NAME_MAX, ret_len) == 0)
+	r = probe_tpm_state_read_ak(path, ret, PROBE_TPM_STATE_NAME_MAX, ret_len);
+	if (r == 0)
 		return 0;
+	if (r != -ENOENT) /* a pin is never replaced; one refused (a symlink, another owner, ...) is never read */
+		return sc_why(r, why, why_size, "%s: %s (refused; remove it to derive the AK again)", path,
+			      r == -EBADMSG ? "not an AK Name" : strerror(-r));
 	r = free_port_pair(&port);
 	if (r < 0)
 		return sc_why(r, why, why_size, "no free loopback port for deriving the AK: %s", strerror(-r));
@@ -227,6 +238,9 @@ int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *
 	snprintf(tcti, sizeof(tcti), "swtpm:host=127.0.0.1,port=%u", port);
 	snprintf(state, sizeof(state), "dir=%s", t->state_dir);
 	snprintf(ctx, sizeof(ctx), "%s/ak.ctx", workdir);
+	/* tpm2_readpublic writes its -n file as it finds it (a symlink followed): into our work
+	 * directory, then pinned in the state folder by probe_tpm_state_pin_ak(), which never follows. */
+	snprintf(made, sizeof(made), "%s/ak.name", workdir);
 	out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0)
 		return -errno;
@@ -241,7 +255,7 @@ int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *
 	{
 		const char *create[] = { "tpm2_createprimary", "-T", tcti, "-C", "e", "-G", SC_AK_TOOLS_ALG, "-g", "sha256",
 					 "-a", SC_AK_TOOLS_ATTRS, "-c", ctx, NULL };
-		const char *readpub[] = { "tpm2_readpublic", "-T", tcti, "-c", ctx, "-n", path, NULL };
+		const char *readpub[] = { "tpm2_readpublic", "-T", tcti, "-c", ctx, "-n", made, NULL };
 
 		/* swtpm listens a moment after it starts. */
 		for (int i = 0; i < 50; i++) {
@@ -262,8 +276,19 @@ int probe_swtpm_ak_name(struct probe_swtpm *t, const char *workdir, const char *
 	if (r < 0)
 		return sc_why(r, why, why_size, "deriving the AK with tpm2-tools %s (see %s)",
 		              r == -ENOENT ? "failed: tpm2-tools is not installed" : "failed", log);
-	r = probe_tpm_state_read_ak(path, ret, PROBE_TPM_STATE_NAME_MAX, ret_len);
-	if (r < 0)
-		return sc_why(r, why, why_size, "%s: no AK Name written", path);
+	{
+		_cleanup_free_ char *name = NULL;
+		size_t len = 0;
+
+		r = sc_read_file_capped(made, PROBE_TPM_STATE_NAME_MAX, &name, &len);
+		(void)unlink(made);
+		if (r < 0 || len < PROBE_TPM_STATE_NAME_MIN)
+			return sc_why(r < 0 ? r : -EBADMSG, why, why_size, "%s: no AK Name written (see %s)", made, log);
+		r = probe_tpm_state_pin_ak(path, (const uint8_t *)name, len, why, why_size);
+		if (r < 0)
+			return r;
+		memcpy(ret, name, len);
+		*ret_len = len;
+	}
 	return 0;
 }

@@ -127,6 +127,40 @@ static void test_modes(void **state)
 	assert_true(vm_of(f, "lv")->tpm);
 	assert_int_equal(probe_fleet_set_vm_tpm(f, "nosuch", PROBE_FLEET_LIBVIRT, true), -ENOENT);
 
+	/* A planted symlink as DIR/<name>/ or its ak.name, a folder of another owner or writable by
+	 * others: refused (probe-tpm-state.h), a TPM VM whose tpm:evidence fails with the reason. */
+	{
+		char other[] = "/tmp/test-fleet-tpm-other-XXXXXX", target[128];
+
+		assert_non_null(mkdtemp(other));
+		snprintf(path, sizeof(path), "%s/symvm", dir);
+		assert_int_equal(symlink(other, path), 0);
+		snprintf(path, sizeof(path), "%s/symak", dir);
+		assert_int_equal(mkdir(path, 0700), 0);
+		snprintf(target, sizeof(target), "%s/ak.name", other);
+		write_file(target, name34, sizeof(name34));
+		snprintf(path, sizeof(path), "%s/symak/ak.name", dir);
+		assert_int_equal(symlink(target, path), 0);
+		snprintf(path, sizeof(path), "%s/open", dir);
+		assert_int_equal(mkdir(path, 0700), 0);
+		assert_int_equal(chmod(path, 0777), 0);
+		assert_int_equal(probe_fleet_add_vm(f, "symvm", NULL, "/r/symvm.sock", PROBE_FLEET_SOCKET_DIR), 1);
+		assert_int_equal(probe_fleet_add_vm(f, "symak", NULL, "/r/symak.sock", PROBE_FLEET_SOCKET_DIR), 1);
+		assert_int_equal(probe_fleet_add_vm(f, "open", NULL, "/r/open.sock", PROBE_FLEET_SOCKET_DIR), 1);
+		assert_true(vm_of(f, "symvm")->tpm);
+		assert_int_equal(vm_of(f, "symvm")->ak, PROBE_FLEET_AK_REFUSED);
+		assert_non_null(strstr(vm_of(f, "symvm")->state_why, "symvm: a symbolic link"));
+		assert_int_equal(vm_of(f, "symak")->ak, PROBE_FLEET_AK_REFUSED);
+		assert_null(vm_of(f, "symak")->ak_name);
+		assert_non_null(strstr(vm_of(f, "symak")->state_why, "ak.name: a symbolic link"));
+		assert_int_equal(vm_of(f, "open")->ak, PROBE_FLEET_AK_REFUSED);
+		assert_non_null(strstr(vm_of(f, "open")->state_why, "writable by group or others"));
+		assert_string_equal(probe_fleet_ak_name(PROBE_FLEET_AK_REFUSED), "refused");
+		snprintf(target, sizeof(target), "%s/ak.name", other);
+		assert_int_equal(unlink(target), 0);
+		assert_int_equal(rmdir(other), 0); /* empty: nothing was made in it */
+	}
+
 	/* SIGHUP: the pin removed, the folder stays: unpinned now. */
 	snprintf(path, sizeof(path), "%s/pinned/ak.name", dir);
 	assert_int_equal(unlink(path), 0);
