@@ -333,7 +333,7 @@ void probe_fleet_refresh_tpm(struct probe_fleet *f);
  * or -ENOENT when @source has no VM or offer of that name.
  */
 int probe_fleet_set_vm_tpm(struct probe_fleet *f, const char *name, enum probe_fleet_source source, bool tpm);
-const char *probe_fleet_ak_name(enum probe_fleet_ak a); /* "none", "pinned", "activate", "untrusted", "no-state" */
+const char *probe_fleet_ak_name(enum probe_fleet_ak a); /* "none", "pinned", "activate", "untrusted", "no-state", "refused" */
 
 /*
  * probe_fleet_pin_vm_socket() - the VM's socket is the inode @dev/@ino (what
