@@ -22,6 +22,14 @@
 #define DEFAULT_MAX_FRAMES 256
 #define DEFAULT_MAX_READ (64u * 1024u)
 /*
+ * Frames refused in one round (oversized, bad CRC, invalid or stale reports, stray evidence) before the
+ * guest is cut off. An honest agent sends at most its push at connect (no nonce) and late answers to an
+ * earlier round's resent nonce (a resend every 5 s within a 20 s deadline: 4) that are stale here; each
+ * refused frame costs at most a CRC and a parse of max_report bytes, so a round costs a hostile guest's
+ * host at most 9 of them, not MAX_BYTES_PER_ROUND of parsing.
+ */
+#define DEFAULT_MAX_REFUSED 8
+/*
  * Bytes one round may bring: a report, its evidence and the credential answers are well under
  * this; past it a guest is cut off, so whole frames with valid CRCs (each parsed and validated)
  * cannot make the host's one loop parse megabytes per round for it.
@@ -75,6 +83,10 @@ int probe_session_init(struct probe_session *s, const struct probe_session_confi
 		s->cfg.max_frames = DEFAULT_MAX_FRAMES;
 	if (!s->cfg.max_payload || s->cfg.max_payload > SC_WIRE_MAX_PAYLOAD)
 		s->cfg.max_payload = SC_WIRE_MAX_PAYLOAD;
+	if (!s->cfg.max_report || s->cfg.max_report > SC_WIRE_MAX_REPORT)
+		s->cfg.max_report = SC_WIRE_MAX_REPORT;
+	if (!s->cfg.max_refused)
+		s->cfg.max_refused = DEFAULT_MAX_REFUSED;
 	if (!s->cfg.max_read_per_io)
 		s->cfg.max_read_per_io = DEFAULT_MAX_READ;
 	if (!s->cfg.evidence_wait_ms)
@@ -92,6 +104,8 @@ int probe_session_init(struct probe_session *s, const struct probe_session_confi
 		free(TAKE_PTR(s->nonce_frame));
 		return r;
 	}
+	/* Only evidence may be larger than a report (common/sc-wire.h). */
+	sc_wire_decoder_limit(&s->dec, s->cfg.max_report, (const char[]){ SC_WIRE_EVIDENCE, '\0' });
 	return 0;
 }
 
@@ -396,6 +410,32 @@ static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr,
 		s->evidence_deadline_ms = s->cfg.deadline_ms;
 }
 
+static unsigned refused(const struct probe_session *s)
+{
+	return s->dec.oversized + s->dec.bad_crc + s->rejected + s->stale + s->evidence_rejected;
+}
+
+/* Past a cap: the round ends as a flood, and the guest is not read further. */
+static bool flooded(struct probe_session *s, long long now)
+{
+	if (s->state == PROBE_SESSION_DONE)
+		return true;
+	if (refused(s) > s->cfg.max_refused)
+		snprintf(s->why, sizeof(s->why),
+			 "%u frames refused (%u oversized, %u bad CRC, %u invalid, %u stale reports, %u stray evidence): "
+			 "the guest is cut off",
+			 refused(s), s->dec.oversized, s->dec.bad_crc, s->rejected, s->stale, s->evidence_rejected);
+	else if (s->dec.bad_frames > s->cfg.max_bad_frames)
+		snprintf(s->why, sizeof(s->why), "%u malformed frames (%u oversized): the guest is cut off",
+			 s->dec.bad_frames, s->dec.oversized);
+	else if (s->frames > s->cfg.max_frames)
+		snprintf(s->why, sizeof(s->why), "%u frames without a valid answer: the guest is cut off", s->frames);
+	else
+		return false;
+	finish(s, PROBE_END_FLOOD, now, s->why);
+	return true;
+}
+
 int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long long now)
 {
 	const uint8_t *p = buf;
@@ -412,19 +452,12 @@ int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long 
 
 		p += took;
 		n -= took;
-		while (s->state != PROBE_SESSION_DONE && sc_wire_next(&s->dec, &fr) == 1)
+		/* The caps are checked after every frame: the one past a cap is the last one looked at. */
+		while (!flooded(s, now) && sc_wire_next(&s->dec, &fr) == 1)
 			judge_frame(s, &fr, now);
-		if (s->state == PROBE_SESSION_DONE)
+		if (flooded(s, now)) /* also what sc_wire_next() refused at its last call */
 			break;
-		if (s->dec.bad_frames > s->cfg.max_bad_frames) {
-			snprintf(s->why, sizeof(s->why), "%u malformed frames (%u oversized): the guest is cut off",
-				 s->dec.bad_frames, s->dec.oversized);
-			finish(s, PROBE_END_FLOOD, now, s->why);
-		} else if (s->frames > s->cfg.max_frames) {
-			snprintf(s->why, sizeof(s->why), "%u frames without a valid answer: the guest is cut off",
-				 s->frames);
-			finish(s, PROBE_END_FLOOD, now, s->why);
-		} else if (took == 0)
+		if (took == 0)
 			break; /* cannot happen: after sc_wire_next() the buffer has room; never spin */
 	}
 	return 0;
