@@ -505,10 +505,29 @@ int probe_session_io(struct probe_session *s, short revents, long long now)
 	return 0;
 }
 
+/* A deadline of the round is due at @now (not a resend or a connect retry). */
+static bool deadline_due(const struct probe_session *s, long long now)
+{
+	return now >= s->cfg.deadline_ms || (s->credential_step && now >= s->credential_deadline_ms) ||
+	       (s->report && !s->evidence && now >= s->evidence_deadline_ms);
+}
+
 int probe_session_tick(struct probe_session *s, long long now)
 {
 	if (s->state == PROBE_SESSION_DONE)
 		return 0;
+	/*
+	 * A deadline is judged on what the guest sent before it: what already waits in the socket is read
+	 * first (one read budget, never blocking). An event loop that runs late (stopped, or busy with other
+	 * VMs) may dispatch the deadline's timer before the io event of an answer that came in time:
+	 * sd-event dispatches pending sources of one priority oldest first (systemd
+	 * src/libsystemd/sd-event/sd-event.c, pending_prioq_compare(): "Older entries first").
+	 */
+	if (s->state == PROBE_SESSION_WAITING && s->fd >= 0 && deadline_due(s, now)) {
+		probe_session_io(s, POLLIN, now);
+		if (s->state == PROBE_SESSION_DONE)
+			return 0;
+	}
 	if (s->credential_step && now >= s->credential_deadline_ms) {
 		s->credential.status = PROBE_CRED_FAILED;
 		snprintf(s->credential.why, sizeof(s->credential.why),

@@ -118,7 +118,8 @@ long long probe_session_wakeup(const struct probe_session *s);
 
 /* The fd is ready (@revents: POLLIN/POLLOUT/POLLHUP/POLLERR). Returns 0; the state tells the rest. */
 int probe_session_io(struct probe_session *s, short revents, long long now_ms);
-/* Timers: connect retries, nonce resends, the deadline. Returns 0. */
+/* Timers: connect retries, nonce resends, the deadlines. A deadline first reads what the socket already
+ * holds (non-blocking, one max_read_per_io), so an answer that came before it is judged. Returns 0. */
 int probe_session_tick(struct probe_session *s, long long now_ms);
 /* Bytes received (fuzzers, tests, and the io path): decoded and judged. Returns 0. */
 int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long long now_ms);

@@ -9,12 +9,15 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "probe-console.h"
+#include "probe-loop.h"
+#include "sc-io.h"
 #include "probe-policy.h"
 #include "probe-session.h"
 #include "sc-fileio.h"
@@ -367,6 +370,124 @@ static void test_refused_cap(void **state)
 	assert_non_null(strstr(s.why, "9 frames refused (2 oversized, 3 bad CRC, 2 invalid, 2 stale"));
 	probe_session_done(&s);
 	close(peer);
+}
+
+static char *evidence_frame(const char *nonce, const char *report, size_t report_len, size_t *ret_len);
+
+/*
+ * The deadline is judged on what the guest sent before it. The answer is already in the socket when the
+ * deadline's tick runs (the loop ran late: a stall, or other VMs' events first): the tick reads what is
+ * ready before it judges, and the VM is judged on its answer, not "no report".
+ */
+static void test_deadline_reads_first(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = T0 + 2000, .expect_evidence = true, .evidence_wait_ms = 500 };
+	struct probe_session s;
+	_cleanup_free_ char *good = NULL, *ev = NULL;
+	size_t good_len, ev_len;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, NULL);
+	good = report_frame(s.nonce, &good_len);
+	assert_int_equal(write(peer, good, good_len), (ssize_t)good_len);
+	probe_session_tick(&s, T0 + 60000); /* the deadline, and the answer unread */
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.report);
+	probe_session_done(&s);
+	close(peer);
+
+	/* Nothing there: a timeout as before. */
+	start(&s, &peer, NULL);
+	probe_session_tick(&s, T0 + 60000);
+	assert_int_equal(s.end, PROBE_END_TIMEOUT);
+	probe_session_done(&s);
+	close(peer);
+
+	/* The evidence's deadline too: evidence that came before it is taken. */
+	start(&s, &peer, &cfg);
+	free(good);
+	good = report_frame(s.nonce, &good_len);
+	probe_session_feed(&s, good, good_len, T0 + 1);
+	assert_non_null(s.report);
+	ev = evidence_frame(s.nonce, good + SC_WIRE_HEADER_LEN, good_len - SC_WIRE_HEADER_LEN - 1, &ev_len);
+	assert_int_equal(write(peer, ev, ev_len), (ssize_t)ev_len);
+	probe_session_tick(&s, T0 + 501);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.evidence);
+	probe_session_done(&s);
+	close(peer);
+}
+
+/* --- the same on sd-event: the deadline's timer dispatched before the answer's io --- */
+
+struct late_loop {
+	int peer;
+	const char *frame;
+	size_t len;
+	bool done;
+};
+
+/*
+ * The guest answers while the deadline's timer is already pending, before the loop polls again: the
+ * next iteration has both, and sd-event dispatches the older pending source, the timer, first
+ * (sd-event's pending queue: priority, then the iteration it became pending in). The order a loop
+ * late by a stall sees for any VM whose deadline passed while other events were dispatched.
+ */
+static int late_answer(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct late_loop *l = userdata;
+	char c;
+
+	(void)revents;
+	assert_int_equal(read(fd, &c, 1), 1);
+	assert_int_equal(write(l->peer, l->frame, l->len), (ssize_t)l->len);
+	return sd_event_source_set_enabled(src, SD_EVENT_OFF);
+}
+
+static void late_done(struct probe_session *s, void *userdata)
+{
+	(void)s;
+	((struct late_loop *)userdata)->done = true;
+}
+
+static void test_deadline_reads_first_loop(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = sc_now_ms() - 1 }; /* already past */
+	struct probe_session s;
+	struct late_loop l = { 0 };
+	_cleanup_free_ char *good = NULL;
+	struct probe_watch *w = NULL;
+	sd_event_source *kick = NULL;
+	sd_event *e = NULL;
+	int sv[2], kp[2];
+
+	(void)state;
+	assert_int_equal(sd_event_new(&e), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(pipe2(kp, O_CLOEXEC | O_NONBLOCK), 0);
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_attach(&s, sv[0], sc_now_ms()), 0);
+	good = report_frame(s.nonce, &l.len);
+	l.peer = sv[1];
+	l.frame = good;
+	assert_int_equal(probe_watch_new(e, &s, late_done, &l, &w), 0);
+	/* Dispatched first in the first iteration (higher priority), with the deadline's timer pending. */
+	assert_int_equal(sd_event_add_io(e, &kick, kp[0], EPOLLIN, late_answer, &l), 0);
+	assert_int_equal(sd_event_source_set_priority(kick, SD_EVENT_PRIORITY_IMPORTANT), 0);
+	assert_int_equal(write(kp[1], "x", 1), 1);
+	for (int i = 0; i < 10 && !l.done; i++)
+		assert_true(sd_event_run(e, 1000 * 1000) >= 0);
+	assert_true(l.done);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.report);
+	probe_watch_free(w);
+	sd_event_source_disable_unref(kick);
+	probe_session_done(&s);
+	sd_event_unref(e);
+	close(sv[1]);
+	close(kp[0]);
+	close(kp[1]);
 }
 
 /* The nonce again every resend_ms while unanswered (a restarted agent lost it); the deadline ends it. */
@@ -755,6 +876,7 @@ int main(void)
 		cmocka_unit_test(test_policy_check),	   cmocka_unit_test(test_console),
 		cmocka_unit_test(test_evidence),	   cmocka_unit_test(test_keep_connection),
 		cmocka_unit_test(test_report_cap),	   cmocka_unit_test(test_refused_cap),
+		cmocka_unit_test(test_deadline_reads_first), cmocka_unit_test(test_deadline_reads_first_loop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
