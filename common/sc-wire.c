@@ -222,6 +222,7 @@ int sc_wire_next(struct sc_wire_decoder *d, struct sc_wire_frame *ret)
 		if (p[SC_WIRE_HEADER_LEN + len] != '\n' || sc_crc32(p + SC_WIRE_HEADER_LEN, len) != crc) {
 			d->bad_frames++;
 			d->bad_crc++;
+			d->bad_crc_bytes += len;
 			drop(d, 1);
 			continue;
 		}

@@ -75,6 +75,7 @@ struct sc_wire_decoder {
 	size_t checked;         /* bytes of the incomplete frame at @start already looked at for a marker */
 	unsigned cut_short;     /* frames another marker showed cut short (counted in bad_frames too) */
 	unsigned bad_crc;       /* whole frames whose CRC or final LF was wrong (counted in bad_frames too) */
+	uint64_t bad_crc_bytes; /* ... their payload bytes (each CRC-checked whole) */
 	size_t small_max;       /* sc_wire_decoder_limit(): the cap of the types not in big_types (0: max_payload) */
 	char big_types[8];      /* ... the types that keep max_payload */
 };

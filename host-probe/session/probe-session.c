@@ -26,7 +26,9 @@
  * guest is cut off. An honest agent sends at most its push at connect (no nonce) and late answers to an
  * earlier round's resent nonce (a resend every 5 s within a 20 s deadline: 4) that are stale here; each
  * refused frame costs at most a CRC and a parse of max_report bytes, so a round costs a hostile guest's
- * host at most 9 of them, not MAX_BYTES_PER_ROUND of parsing.
+ * host at most 9 of them, not MAX_BYTES_PER_ROUND of parsing; and those CRC-checked or parsed whole may
+ * carry at most max_refused_bytes (2 reports' worth: an honest agent's are ~5 KiB), so frames just under
+ * the report cap cost at most 3 parses.
  */
 #define DEFAULT_MAX_REFUSED 8
 /*
@@ -87,6 +89,8 @@ int probe_session_init(struct probe_session *s, const struct probe_session_confi
 		s->cfg.max_report = SC_WIRE_MAX_REPORT;
 	if (!s->cfg.max_refused)
 		s->cfg.max_refused = DEFAULT_MAX_REFUSED;
+	if (!s->cfg.max_refused_bytes)
+		s->cfg.max_refused_bytes = 2 * s->cfg.max_report;
 	if (!s->cfg.max_read_per_io)
 		s->cfg.max_read_per_io = DEFAULT_MAX_READ;
 	if (!s->cfg.evidence_wait_ms)
@@ -346,6 +350,7 @@ static void judge_evidence(struct probe_session *s, const struct sc_wire_frame *
 	sha = json_string_value(json_object_get(doc, "report_sha256"));
 	if (!json_is_object(doc) || !nonce || strcmp(nonce, s->nonce) != 0 || !sha || strcmp(sha, s->report_sha256) != 0) {
 		s->evidence_rejected++;
+		s->refused_bytes += fr->len;
 		snprintf(s->last_reject, sizeof(s->last_reject), "evidence rejected: %s",
 			 !json_is_object(doc) ? "not a JSON object" : "not for this nonce and report");
 		json_decref(doc);
@@ -379,6 +384,7 @@ static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr,
 		return; /* unknown frame types are for later versions; a second report changes nothing */
 	if (sc_report_validate((const char *)fr->payload, fr->len, &doc, why, sizeof(why)) < 0) {
 		s->rejected++;
+		s->refused_bytes += fr->len;
 		reject(s, why);
 		return;
 	}
@@ -386,6 +392,7 @@ static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr,
 	if (!json_is_string(nonce) || strcmp(json_string_value(nonce), s->nonce) != 0) {
 		/* The push at start (no nonce), or a replay of an older report. */
 		s->stale++;
+		s->refused_bytes += fr->len;
 		reject(s, json_is_string(nonce) ? "stale or foreign nonce (replay?)" : "no nonce (unsolicited)");
 		json_decref(doc);
 		return;
@@ -425,6 +432,12 @@ static bool flooded(struct probe_session *s, long long now)
 			 "%u frames refused (%u oversized, %u bad CRC, %u invalid, %u stale reports, %u stray evidence): "
 			 "the guest is cut off",
 			 refused(s), s->dec.oversized, s->dec.bad_crc, s->rejected, s->stale, s->evidence_rejected);
+	else if (s->refused_bytes + s->dec.bad_crc_bytes > s->cfg.max_refused_bytes)
+		snprintf(s->why, sizeof(s->why),
+			 "%llu bytes of refused frames (%u bad CRC, %u invalid, %u stale reports, %u stray evidence): "
+			 "the guest is cut off",
+			 (unsigned long long)(s->refused_bytes + s->dec.bad_crc_bytes), s->dec.bad_crc, s->rejected,
+			 s->stale, s->evidence_rejected);
 	else if (s->dec.bad_frames > s->cfg.max_bad_frames)
 		snprintf(s->why, sizeof(s->why), "%u malformed frames (%u oversized): the guest is cut off",
 			 s->dec.bad_frames, s->dec.oversized);

@@ -55,6 +55,8 @@ struct probe_session_config {
 				   * refused at its header, before its CRC or a parse (sc_wire_decoder_limit()) */
 	unsigned max_refused;	  /* frames refused in one round before the guest is cut off as a flood (default 8):
 				   * oversized, with a bad CRC, invalid or stale reports, evidence not for this round */
+	size_t max_refused_bytes; /* ... or when the refused frames CRC-checked or parsed whole carry more than this
+				   * (default 2 x max_report: a guest's frames just under the report cap cost 3 parses) */
 	size_t max_read_per_io;	  /* bytes read per probe_session_io() call: fairness (default 64 KiB) */
 	bool expect_evidence;	  /* after the report, wait for its TPM evidence frame (common/sc-evidence.h) */
 	unsigned evidence_wait_ms; /* ... this long at most (default 30000, never past the deadline) */
@@ -82,6 +84,7 @@ struct probe_session {
 	long long connected_ms, ended_ms;
 	struct sc_wire_decoder dec;
 	unsigned frames, rejected, stale; /* frames judged; reports invalid; reports of another nonce */
+	uint64_t refused_bytes;	/* payload bytes of the reports and evidence refused after a parse */
 	uint64_t bytes_in;
 	json_t *report;		/* PROBE_END_REPORT: the validated report (owned) */
 	char *report_bytes;	/* ... exactly as received (the evidence is bound to these bytes) */

@@ -311,7 +311,8 @@ static void test_report_cap(void **state)
 
 /*
  * After max_refused refused frames of any kind (oversized, bad CRC, invalid, stale, stray evidence) the
- * next one ends the round as a flood, and the guest is not read further.
+ * next one ends the round as a flood, and the guest is not read further; so does the refused frame that
+ * brings those CRC-checked or parsed whole past max_refused_bytes.
  */
 static void test_refused_cap(void **state)
 {
@@ -368,6 +369,24 @@ static void test_refused_cap(void **state)
 	probe_session_feed(&s, bad_crc, strlen(bad_crc), T0 + 1);
 	assert_int_equal(s.end, PROBE_END_FLOOD);
 	assert_non_null(strstr(s.why, "9 frames refused (2 oversized, 3 bad CRC, 2 invalid, 2 stale"));
+	probe_session_done(&s);
+	close(peer);
+
+	/* Refused frames just under the report cap: the third parsed whole passes 2 reports' worth of bytes. */
+	start(&s, &peer, NULL);
+	{
+		_cleanup_free_ char *big_stale = padded_report_frame("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+								     SC_WIRE_MAX_REPORT - 100, &stale_len);
+
+		probe_session_feed(&s, big_stale, stale_len, T0);
+		probe_session_feed(&s, big_stale, stale_len, T0);
+		assert_int_equal(s.state, PROBE_SESSION_WAITING);
+		assert_int_equal(s.refused_bytes, 2 * (SC_WIRE_MAX_REPORT - 100));
+		probe_session_feed(&s, big_stale, stale_len, T0);
+		assert_int_equal(s.end, PROBE_END_FLOOD);
+		assert_int_equal(s.stale, 3);
+		assert_non_null(strstr(s.why, "bytes of refused frames"));
+	}
 	probe_session_done(&s);
 	close(peer);
 }
