@@ -21,6 +21,8 @@ Guest NAME is BEHAVIOUR-NNNN (honest-0000, ...). Behaviours, per nonce the probe
   dead         a socket nobody accepts on (bound, not listening: connect is refused)
   bigflood     9 valid-CRC report frames of 240 KiB (valid reports of a stale nonce padded with a long note:
                the costliest to parse and validate) per nonce: 2.1 MiB, past the probe's 2 MiB a round
+  capflood     9 valid-CRC report frames just under the probe's 64 KiB report cap (valid reports of a stale
+               nonce) per nonce: the most parsing the refused-frame cap lets a guest cost
   bigreport    a valid report echoing the nonce, padded to 100 KiB: a frame over the report cap
   rejects      9 small valid-CRC report frames that are no report ({}) per nonce
 
@@ -50,9 +52,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "probe"))
 from fake_guest import failing, frame, hostile_strings, other_digest, report  # noqa: E402  (the frame code the probe tests use)
 
 BEHAVIOURS = ("honest", "slow", "silent", "flood", "oversized", "malformed", "replay", "liar", "otherdigest",
-              "hostile", "longreason", "dead", "bigflood", "bigreport", "rejects")
+              "hostile", "longreason", "dead", "bigflood", "capflood", "bigreport", "rejects")
 BIG_FLOOD_FRAMES, BIG_FLOOD_BYTES = 9, 240 * 1024
 BIG_REPORT_BYTES = 100 * 1024
+CAP_FLOOD_BYTES = 64 * 1024 - 16
 
 
 def padded(template, nonce, size):
@@ -151,6 +154,10 @@ class Guest:
             if sim.bigflood is None:  # made once: the simulator's cost is the write, as a real guest's would be
                 sim.bigflood = frame(b"R", padded(t, "0" * 64, BIG_FLOOD_BYTES)) * BIG_FLOOD_FRAMES
             writer.write(sim.bigflood)
+        elif b == "capflood":
+            if sim.capflood is None:
+                sim.capflood = frame(b"R", padded(t, "0" * 64, CAP_FLOOD_BYTES)) * BIG_FLOOD_FRAMES
+            writer.write(sim.capflood)
         elif b == "bigreport":
             self.send_report(writer, nonce, padded(t, nonce, BIG_REPORT_BYTES))
         elif b == "rejects":
@@ -212,7 +219,7 @@ class Sim:
         with open(args.template) as f:
             self.template = json.load(f)
         self.other = other_digest(self.template)
-        self.bigflood = None
+        self.bigflood = self.capflood = None
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.guests = {}
         self.rng = random.Random(args.seed)
