@@ -476,18 +476,14 @@ int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long 
 	return 0;
 }
 
-int probe_session_io(struct probe_session *s, short revents, long long now)
+/*
+ * Read and judge what the socket holds, at most max_read_per_io, never blocking. @at_deadline: only the
+ * bytes already there count; the end of the stream or an error is left to the deadline to judge.
+ */
+static void read_ready(struct probe_session *s, long long now, bool at_deadline)
 {
 	size_t budget = s->cfg.max_read_per_io;
 
-	if (s->state != PROBE_SESSION_WAITING)
-		return 0;
-	if ((revents & POLLOUT) && s->nonce_sent < s->nonce_frame_len)
-		flush_nonce(s, now);
-	if ((revents & POLLOUT) && s->out_frame && s->out_sent < s->out_frame_len)
-		flush_out(s, now);
-	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
-		return 0;
 	while (s->state == PROBE_SESSION_WAITING && budget > 0) {
 		uint8_t buf[16384];
 		size_t want = sc_wire_space(&s->dec);
@@ -501,20 +497,34 @@ int probe_session_io(struct probe_session *s, short revents, long long now)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
+			return;
+		if (n <= 0 && at_deadline)
+			return;
 		if (n < 0 && errno != ECONNRESET) {
 			s->error = -errno;
 			snprintf(s->why, sizeof(s->why), "reading from the guest: %s", strerror(errno));
 			finish(s, PROBE_END_ERROR, now, s->why);
-			return 0;
+			return;
 		}
 		if (n <= 0) {
 			finish(s, PROBE_END_CLOSED, now, "the guest's socket closed (the VM or its QEMU went away)");
-			return 0;
+			return;
 		}
 		budget -= (size_t)n;
 		probe_session_feed(s, buf, (size_t)n, now);
 	}
+}
+
+int probe_session_io(struct probe_session *s, short revents, long long now)
+{
+	if (s->state != PROBE_SESSION_WAITING)
+		return 0;
+	if ((revents & POLLOUT) && s->nonce_sent < s->nonce_frame_len)
+		flush_nonce(s, now);
+	if ((revents & POLLOUT) && s->out_frame && s->out_sent < s->out_frame_len)
+		flush_out(s, now);
+	if (revents & (POLLIN | POLLHUP | POLLERR))
+		read_ready(s, now, false);
 	return 0;
 }
 
@@ -537,7 +547,7 @@ int probe_session_tick(struct probe_session *s, long long now)
 	 * src/libsystemd/sd-event/sd-event.c, pending_prioq_compare(): "Older entries first").
 	 */
 	if (s->state == PROBE_SESSION_WAITING && s->fd >= 0 && deadline_due(s, now)) {
-		probe_session_io(s, POLLIN, now);
+		read_ready(s, now, true);
 		if (s->state == PROBE_SESSION_DONE)
 			return 0;
 	}

@@ -218,8 +218,8 @@ CASES = {
     "bad-not-json": (2, "not valid JSON"),
     "oversized": (2, "no valid report"),
     # A guest that floods malformed frames is cut off and judged (docs/threat-model.md T2): frames with a
-    # bad CRC, 9 refused in one round.
-    "flood": (1, "9 frames refused"),
+    # bad CRC, more than 8 refused in one round (all those of one read are counted).
+    "flood": (1, "frames refused"),
     "dribble": (2, "no valid report"),
     # Without a digest policy the probe must refuse, not judge.
     "no-policy": (2, "--expect-digest"),
