@@ -416,12 +416,17 @@ static void test_deadline_reads_first(void **state)
 	probe_session_done(&s);
 	close(peer);
 
-	/* Nothing there: a timeout as before. */
+	/* Nothing there: a timeout as before; and with the peer gone unnoticed, still the deadline's judgement. */
 	start(&s, &peer, NULL);
 	probe_session_tick(&s, T0 + 60000);
 	assert_int_equal(s.end, PROBE_END_TIMEOUT);
 	probe_session_done(&s);
 	close(peer);
+	start(&s, &peer, NULL);
+	close(peer);
+	probe_session_tick(&s, T0 + 60000);
+	assert_int_equal(s.end, PROBE_END_TIMEOUT);
+	probe_session_done(&s);
 
 	/* The evidence's deadline too: evidence that came before it is taken. */
 	start(&s, &peer, &cfg);
