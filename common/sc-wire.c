@@ -81,6 +81,20 @@ int sc_wire_decoder_init(struct sc_wire_decoder *d, size_t max_payload)
 	return d->buf ? 0 : -ENOMEM;
 }
 
+void sc_wire_decoder_limit(struct sc_wire_decoder *d, size_t max, const char *big_types)
+{
+	d->small_max = max < d->max_payload ? max : d->max_payload;
+	snprintf(d->big_types, sizeof(d->big_types), "%s", big_types ? big_types : "");
+}
+
+/* The cap of a frame of @type. */
+static size_t type_max(const struct sc_wire_decoder *d, uint8_t type)
+{
+	if (!d->small_max || (type && strchr(d->big_types, type)))
+		return d->max_payload;
+	return d->small_max;
+}
+
 void sc_wire_decoder_done(struct sc_wire_decoder *d)
 {
 	free(d->buf);
@@ -179,7 +193,7 @@ int sc_wire_next(struct sc_wire_decoder *d, struct sc_wire_frame *ret)
 			drop(d, 1);
 			continue;
 		}
-		if (len > d->max_payload) {
+		if (len > type_max(d, p[4])) {
 			d->oversized++;
 			d->bad_frames++;
 			drop(d, 1);
@@ -207,6 +221,8 @@ int sc_wire_next(struct sc_wire_decoder *d, struct sc_wire_frame *ret)
 		}
 		if (p[SC_WIRE_HEADER_LEN + len] != '\n' || sc_crc32(p + SC_WIRE_HEADER_LEN, len) != crc) {
 			d->bad_frames++;
+			d->bad_crc++;
+			d->bad_crc_bytes += len;
 			drop(d, 1);
 			continue;
 		}

@@ -21,8 +21,19 @@
 #define SC_WIRE_MAGIC "\x1eSC1"
 #define SC_WIRE_MAGIC_LEN 4
 #define SC_WIRE_HEADER_LEN (SC_WIRE_MAGIC_LEN + 1 + 8 + 8 + 1)
-/* A report is a few KiB; TPM evidence (quote + event log) adds ~10 KiB. */
+/*
+ * The largest frame payload: TPM evidence, whose event logs the agent sends up to
+ * SC_EVIDENCE_EVENTLOG_MAX + SC_EVIDENCE_USERLOG_MAX (128 + 32 KiB) decoded, about 219 KiB of base64
+ * with the quote; a real boot's evidence is 10.4 KiB (tests/fixtures/evidence/evidence.json).
+ */
 #define SC_WIRE_MAX_PAYLOAD (256u * 1024u)
+/*
+ * The largest report, and the cap of every frame type but evidence (sc_wire_decoder_limit()): a real
+ * sealed guest's report is 4,978 bytes (tests/fixtures/evidence/report.json, a TPM boot) and the template
+ * 4,139 (tests/probe/sealed-report.json), compact JSON as the agent sends it; 64 KiB is 13x that, room
+ * for long command lines, deep mount stacks and key databases of many certificates.
+ */
+#define SC_WIRE_MAX_REPORT (64u * 1024u)
 
 enum sc_wire_type {
 	SC_WIRE_NONCE = 'N',  /* host -> guest: 64 lowercase hex characters */
@@ -63,6 +74,10 @@ struct sc_wire_decoder {
 	size_t pending;         /* the frame last handed out, dropped on the next call */
 	size_t checked;         /* bytes of the incomplete frame at @start already looked at for a marker */
 	unsigned cut_short;     /* frames another marker showed cut short (counted in bad_frames too) */
+	unsigned bad_crc;       /* whole frames whose CRC or final LF was wrong (counted in bad_frames too) */
+	uint64_t bad_crc_bytes; /* ... their payload bytes (each CRC-checked whole) */
+	size_t small_max;       /* sc_wire_decoder_limit(): the cap of the types not in big_types (0: max_payload) */
+	char big_types[8];      /* ... the types that keep max_payload */
 };
 
 struct sc_wire_frame {
@@ -74,6 +89,14 @@ struct sc_wire_frame {
 /* Returns 0 or -ENOMEM (the buffer is one frame of @max_payload, allocated once). */
 int sc_wire_decoder_init(struct sc_wire_decoder *d, size_t max_payload);
 void sc_wire_decoder_done(struct sc_wire_decoder *d);
+
+/*
+ * sc_wire_decoder_limit() - frames of any type but those in @big_types (up to 7 type letters) may carry
+ * at most @max bytes (never more than max_payload). A header announcing more is refused as it arrives,
+ * counted in oversized and bad_frames like one over max_payload: its payload is never buffered as a
+ * frame, CRC-checked or handed out, only scanned for the next marker.
+ */
+void sc_wire_decoder_limit(struct sc_wire_decoder *d, size_t max, const char *big_types);
 
 /*
  * sc_wire_feed() - append received bytes. Returns how many of the @n bytes

@@ -24,6 +24,16 @@
 #define DEFAULT_MAX_FRAMES 256
 #define DEFAULT_MAX_READ (64u * 1024u)
 /*
+ * Frames refused in one round (oversized, bad CRC, invalid or stale reports, stray evidence) before the
+ * guest is cut off. An honest agent sends at most its push at connect (no nonce) and late answers to an
+ * earlier round's resent nonce (a resend every 5 s within a 20 s deadline: 4) that are stale here; each
+ * refused frame costs at most a CRC and a parse of max_report bytes, so a round costs a hostile guest's
+ * host at most 9 of them, not MAX_BYTES_PER_ROUND of parsing; and those CRC-checked or parsed whole may
+ * carry at most max_refused_bytes (2 reports' worth: an honest agent's are ~5 KiB), so frames just under
+ * the report cap cost at most 3 parses.
+ */
+#define DEFAULT_MAX_REFUSED 8
+/*
  * Bytes one round may bring: a report, its evidence and the credential answers are well under
  * this; past it a guest is cut off, so whole frames with valid CRCs (each parsed and validated)
  * cannot make the host's one loop parse megabytes per round for it.
@@ -77,6 +87,12 @@ int probe_session_init(struct probe_session *s, const struct probe_session_confi
 		s->cfg.max_frames = DEFAULT_MAX_FRAMES;
 	if (!s->cfg.max_payload || s->cfg.max_payload > SC_WIRE_MAX_PAYLOAD)
 		s->cfg.max_payload = SC_WIRE_MAX_PAYLOAD;
+	if (!s->cfg.max_report || s->cfg.max_report > SC_WIRE_MAX_REPORT)
+		s->cfg.max_report = SC_WIRE_MAX_REPORT;
+	if (!s->cfg.max_refused)
+		s->cfg.max_refused = DEFAULT_MAX_REFUSED;
+	if (!s->cfg.max_refused_bytes)
+		s->cfg.max_refused_bytes = 2 * s->cfg.max_report;
 	if (!s->cfg.max_read_per_io)
 		s->cfg.max_read_per_io = DEFAULT_MAX_READ;
 	if (!s->cfg.evidence_wait_ms)
@@ -94,6 +110,8 @@ int probe_session_init(struct probe_session *s, const struct probe_session_confi
 		free(TAKE_PTR(s->nonce_frame));
 		return r;
 	}
+	/* Only evidence may be larger than a report (common/sc-wire.h). */
+	sc_wire_decoder_limit(&s->dec, s->cfg.max_report, (const char[]){ SC_WIRE_EVIDENCE, '\0' });
 	return 0;
 }
 
@@ -388,6 +406,7 @@ static void judge_evidence(struct probe_session *s, const struct sc_wire_frame *
 	sha = json_string_value(json_object_get(doc, "report_sha256"));
 	if (!json_is_object(doc) || !nonce || strcmp(nonce, s->nonce) != 0 || !sha || strcmp(sha, s->report_sha256) != 0) {
 		s->evidence_rejected++;
+		s->refused_bytes += fr->len;
 		snprintf(s->last_reject, sizeof(s->last_reject), "evidence rejected: %s",
 			 !json_is_object(doc) ? "not a JSON object" : "not for this nonce and report");
 		json_decref(doc);
@@ -421,6 +440,7 @@ static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr,
 		return; /* unknown frame types are for later versions; a second report changes nothing */
 	if (sc_report_validate((const char *)fr->payload, fr->len, &doc, why, sizeof(why)) < 0) {
 		s->rejected++;
+		s->refused_bytes += fr->len;
 		reject(s, why);
 		return;
 	}
@@ -428,6 +448,7 @@ static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr,
 	if (!json_is_string(nonce) || strcmp(json_string_value(nonce), s->nonce) != 0) {
 		/* The push at start (no nonce), or a replay of an older report. */
 		s->stale++;
+		s->refused_bytes += fr->len;
 		reject(s, json_is_string(nonce) ? "stale or foreign nonce (replay?)" : "no nonce (unsolicited)");
 		json_decref(doc);
 		return;
@@ -452,6 +473,38 @@ static void judge_frame(struct probe_session *s, const struct sc_wire_frame *fr,
 		s->evidence_deadline_ms = s->cfg.deadline_ms;
 }
 
+static unsigned refused(const struct probe_session *s)
+{
+	return s->dec.oversized + s->dec.bad_crc + s->rejected + s->stale + s->evidence_rejected;
+}
+
+/* Past a cap: the round ends as a flood, and the guest is not read further. */
+static bool flooded(struct probe_session *s, long long now)
+{
+	if (s->state == PROBE_SESSION_DONE)
+		return true;
+	if (refused(s) > s->cfg.max_refused)
+		snprintf(s->why, sizeof(s->why),
+			 "%u frames refused (%u oversized, %u bad CRC, %u invalid, %u stale reports, %u stray evidence): "
+			 "the guest is cut off",
+			 refused(s), s->dec.oversized, s->dec.bad_crc, s->rejected, s->stale, s->evidence_rejected);
+	else if (s->refused_bytes + s->dec.bad_crc_bytes > s->cfg.max_refused_bytes)
+		snprintf(s->why, sizeof(s->why),
+			 "%llu bytes of refused frames (%u bad CRC, %u invalid, %u stale reports, %u stray evidence): "
+			 "the guest is cut off",
+			 (unsigned long long)(s->refused_bytes + s->dec.bad_crc_bytes), s->dec.bad_crc, s->rejected,
+			 s->stale, s->evidence_rejected);
+	else if (s->dec.bad_frames > s->cfg.max_bad_frames)
+		snprintf(s->why, sizeof(s->why), "%u malformed frames (%u oversized): the guest is cut off",
+			 s->dec.bad_frames, s->dec.oversized);
+	else if (s->frames > s->cfg.max_frames)
+		snprintf(s->why, sizeof(s->why), "%u frames without a valid answer: the guest is cut off", s->frames);
+	else
+		return false;
+	finish(s, PROBE_END_FLOOD, now, s->why);
+	return true;
+}
+
 int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long long now)
 {
 	const uint8_t *p = buf;
@@ -468,36 +521,25 @@ int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long 
 
 		p += took;
 		n -= took;
-		while (s->state != PROBE_SESSION_DONE && sc_wire_next(&s->dec, &fr) == 1)
+		/* The caps are checked after every frame: the one past a cap is the last one looked at. */
+		while (!flooded(s, now) && sc_wire_next(&s->dec, &fr) == 1)
 			judge_frame(s, &fr, now);
-		if (s->state == PROBE_SESSION_DONE)
+		if (flooded(s, now)) /* also what sc_wire_next() refused at its last call */
 			break;
-		if (s->dec.bad_frames > s->cfg.max_bad_frames) {
-			snprintf(s->why, sizeof(s->why), "%u malformed frames (%u oversized): the guest is cut off",
-				 s->dec.bad_frames, s->dec.oversized);
-			finish(s, PROBE_END_FLOOD, now, s->why);
-		} else if (s->frames > s->cfg.max_frames) {
-			snprintf(s->why, sizeof(s->why), "%u frames without a valid answer: the guest is cut off",
-				 s->frames);
-			finish(s, PROBE_END_FLOOD, now, s->why);
-		} else if (took == 0)
+		if (took == 0)
 			break; /* cannot happen: after sc_wire_next() the buffer has room; never spin */
 	}
 	return 0;
 }
 
-int probe_session_io(struct probe_session *s, short revents, long long now)
+/*
+ * Read and judge what the socket holds, at most max_read_per_io, never blocking. @at_deadline: only the
+ * bytes already there count; the end of the stream or an error is left to the deadline to judge.
+ */
+static void read_ready(struct probe_session *s, long long now, bool at_deadline)
 {
 	size_t budget = s->cfg.max_read_per_io;
 
-	if (s->state != PROBE_SESSION_WAITING)
-		return 0;
-	if ((revents & POLLOUT) && s->nonce_sent < s->nonce_frame_len)
-		flush_nonce(s, now);
-	if ((revents & POLLOUT) && s->out_frame && s->out_sent < s->out_frame_len)
-		flush_out(s, now);
-	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
-		return 0;
 	while (s->state == PROBE_SESSION_WAITING && budget > 0) {
 		uint8_t buf[16384];
 		size_t want = sc_wire_space(&s->dec);
@@ -511,27 +553,60 @@ int probe_session_io(struct probe_session *s, short revents, long long now)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
+			return;
+		if (n <= 0 && at_deadline)
+			return;
 		if (n < 0 && errno != ECONNRESET) {
 			s->error = -errno;
 			snprintf(s->why, sizeof(s->why), "reading from the guest: %s", strerror(errno));
 			finish(s, PROBE_END_ERROR, now, s->why);
-			return 0;
+			return;
 		}
 		if (n <= 0) {
 			finish(s, PROBE_END_CLOSED, now, "the guest's socket closed (the VM or its QEMU went away)");
-			return 0;
+			return;
 		}
 		budget -= (size_t)n;
 		probe_session_feed(s, buf, (size_t)n, now);
 	}
+}
+
+int probe_session_io(struct probe_session *s, short revents, long long now)
+{
+	if (s->state != PROBE_SESSION_WAITING)
+		return 0;
+	if ((revents & POLLOUT) && s->nonce_sent < s->nonce_frame_len)
+		flush_nonce(s, now);
+	if ((revents & POLLOUT) && s->out_frame && s->out_sent < s->out_frame_len)
+		flush_out(s, now);
+	if (revents & (POLLIN | POLLHUP | POLLERR))
+		read_ready(s, now, false);
 	return 0;
+}
+
+/* A deadline of the round is due at @now (not a resend or a connect retry). */
+static bool deadline_due(const struct probe_session *s, long long now)
+{
+	return now >= s->cfg.deadline_ms || (s->credential_step && now >= s->credential_deadline_ms) ||
+	       (s->report && !s->evidence && now >= s->evidence_deadline_ms);
 }
 
 int probe_session_tick(struct probe_session *s, long long now)
 {
 	if (s->state == PROBE_SESSION_DONE)
 		return 0;
+	/*
+	 * A deadline is judged on what the guest sent before it: what already waits in the socket is read
+	 * first (one read budget, never blocking). An event loop that runs late (stopped, or busy with other
+	 * VMs) may dispatch the deadline's timer before the io event of an answer that came in time:
+	 * sd-event dispatches pending sources of one priority oldest first (systemd
+	 * src/libsystemd/sd-event/sd-event.c, pending_prioq_compare(): "Older entries first").
+	 */
+	if (s->state == PROBE_SESSION_WAITING && s->fd >= 0 && deadline_due(s, now)) {
+		read_ready(s, now, true);
+		if (s->state == PROBE_SESSION_DONE)
+			return 0;
+	}
 	if (s->credential_step && now >= s->credential_deadline_ms) {
 		s->credential.status = PROBE_CRED_FAILED;
 		snprintf(s->credential.why, sizeof(s->credential.why),

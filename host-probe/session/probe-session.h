@@ -50,7 +50,13 @@ struct probe_session_config {
 	unsigned retry_ms;	  /* connect() again after this long (default 100) */
 	unsigned max_bad_frames;  /* malformed frames before the guest is cut off (default 64) */
 	unsigned max_frames;	  /* frames of any kind in one session (default 256) */
-	size_t max_payload;	  /* largest frame payload (default SC_WIRE_MAX_PAYLOAD) */
+	size_t max_payload;	  /* largest frame payload (default SC_WIRE_MAX_PAYLOAD): evidence frames */
+	size_t max_report;	  /* largest payload of every other frame, reports first (default SC_WIRE_MAX_REPORT):
+				   * refused at its header, before its CRC or a parse (sc_wire_decoder_limit()) */
+	unsigned max_refused;	  /* frames refused in one round before the guest is cut off as a flood (default 8):
+				   * oversized, with a bad CRC, invalid or stale reports, evidence not for this round */
+	size_t max_refused_bytes; /* ... or when the refused frames CRC-checked or parsed whole carry more than this
+				   * (default 2 x max_report: a guest's frames just under the report cap cost 3 parses) */
 	size_t max_read_per_io;	  /* bytes read per probe_session_io() call: fairness (default 64 KiB) */
 	bool expect_evidence;	  /* after the report, wait for its TPM evidence frame (common/sc-evidence.h) */
 	unsigned evidence_wait_ms; /* ... this long at most (default 30000, never past the deadline) */
@@ -79,7 +85,8 @@ struct probe_session {
 	long long next_send_ms, next_connect_ms;
 	long long connected_ms, ended_ms;
 	struct sc_wire_decoder dec;
-	unsigned frames, rejected, stale;
+	unsigned frames, rejected, stale; /* frames judged; reports invalid; reports of another nonce */
+	uint64_t refused_bytes;	/* payload bytes of the reports and evidence refused after a parse */
 	uint64_t bytes_in;
 	json_t *report;		/* PROBE_END_REPORT: the validated report (owned) */
 	char *report_bytes;	/* ... exactly as received (the evidence is bound to these bytes) */
@@ -127,7 +134,8 @@ long long probe_session_wakeup(const struct probe_session *s);
 
 /* The fd is ready (@revents: POLLIN/POLLOUT/POLLHUP/POLLERR). Returns 0; the state tells the rest. */
 int probe_session_io(struct probe_session *s, short revents, long long now_ms);
-/* Timers: connect retries, nonce resends, the deadline. Returns 0. */
+/* Timers: connect retries, nonce resends, the deadlines. A deadline first reads what the socket already
+ * holds (non-blocking, one max_read_per_io), so an answer that came before it is judged. Returns 0. */
 int probe_session_tick(struct probe_session *s, long long now_ms);
 /* Bytes received (fuzzers, tests, and the io path): decoded and judged. Returns 0. */
 int probe_session_feed(struct probe_session *s, const void *buf, size_t n, long long now_ms);

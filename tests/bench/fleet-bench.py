@@ -14,6 +14,13 @@ Scenarios, one after the other in this one run, the same build, the same machine
   c2  peer, the guests of b, every 10 s, the same way
   d   watch, N=1,000 with 10 % hostile (flood, oversized, malformed, replay, silent,
       slow; 100 of them, 17/17/17/17/16/16) beside 900 honest, --interval 1
+  e   watch, N=1,000 with 3 % flooders (30 "bigflood" guests: per nonce 9 valid-CRC report
+      frames of 240 KiB, valid reports of a stale nonce, 2.1 MiB) beside 970 honest, --interval 1:
+      honest p50/p99 against a's
+  fh  watch, 30 honest guests alone, --interval 1 \  the watch's CPU per round of one kind of
+  ff  watch, 30 bigflood guests alone, --interval 1 /  guest: utime+stime over the rounds ended
+  fc  watch, 30 capflood guests alone (9 stale reports just under the 64 KiB report cap a nonce: the
+      most parsing a guest can cost a round), --interval 1; not in the default list
 
 The guests are tests/fleet/sim_guests.py: a Python process playing many guests,
 one UNIX socket each, the real protocol (split over processes: see RLIMIT_NOFILE
@@ -95,6 +102,16 @@ def run_wait_s(pid):
     try:
         with open("/proc/%d/schedstat" % pid) as f:
             return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def on_cpu_s(pid):
+    """Seconds PID's main thread ran (/proc/PID/schedstat, the 1st field, in ns: finer than the ticks of
+    /proc/PID/stat, which count 10 ms at a time). The watch is one thread (no --metrics-listen here)."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            return int(f.read().split()[0]) / 1e9
     except (OSError, IndexError, ValueError):
         return None
 
@@ -297,10 +314,10 @@ def run_watch(args, label, n_honest, hostile, interval, warmup, window, tmp_root
     try:
         time.sleep(warmup)
         t0 = mono_ms()
-        cw0, cs0, q0 = cpu_s(watch.pid), sim.cpu(), run_wait_s(watch.pid)
+        cw0, cs0, q0, x0 = cpu_s(watch.pid), sim.cpu(), run_wait_s(watch.pid), on_cpu_s(watch.pid)
         time.sleep(window)
         t1 = mono_ms()
-        cw1, cs1, q1 = cpu_s(watch.pid), sim.cpu(), run_wait_s(watch.pid)
+        cw1, cs1, q1, x1 = cpu_s(watch.pid), sim.cpu(), run_wait_s(watch.pid), on_cpu_s(watch.pid)
         time.sleep(timeout + 2)
         fds_w = n_fds(watch.pid)
         hwm_w, hwm_s = status_kb(watch.pid, "VmHWM"), sim.hwm()
@@ -310,11 +327,12 @@ def run_watch(args, label, n_honest, hostile, interval, warmup, window, tmp_root
         sim.stop()
     return analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmup, window, t_start, t_ready,
                          t0, t1, cw1 - cw0, cs1 - cs0, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args,
-                         q1 - q0 if q0 is not None and q1 is not None else None)
+                         q1 - q0 if q0 is not None and q1 is not None else None,
+                         x1 - x0 if x0 is not None and x1 is not None else None)
 
 
 def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmup, window, t_start, t_ready, t0, t1,
-                  cpu_w, cpu_s_, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args, run_wait=None):
+                  cpu_w, cpu_s_, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args, run_wait=None, on_cpu=None):
     problems = []
     ends = {}  # (vm, nonce) -> first round-end line
     per_vm = {}  # vm -> list of round-end lines (all times)
@@ -378,6 +396,10 @@ def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmu
     if not_sealed:
         problems.append("%d honest guests not SEALED in the window, e.g. %s" % (len(not_sealed), not_sealed[:3]))
     judged_late = [n for n in honest_names if first_verdict.get(n, float("inf")) >= t0]
+    rounds_in = {}
+    for vm, ds in per_vm.items():
+        k = sum(1 for d in ds if t0 <= d["verdict_mono_ms"] < t1)
+        rounds_in[behaviour(vm)] = rounds_in.get(behaviour(vm), 0) + k
     hostile_out = {}
     for b, c in hostile.items():
         names = ["%s-%04d" % (b, i) for i in range(c)]
@@ -404,7 +426,11 @@ def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmu
         "honest_round_timeouts": honest_timeouts,
         "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": lat[-1] if lat else None,
         "watch": {"cpu_s": cpu_w, "run_queue_wait_s": run_wait, "peak_rss_kib": hwm_w, "rss_end_kib": rss_w, "fds_end": fds_w,
-                  "cpu_us_per_report": cpu_w * 1e6 / validated if validated else None},
+                  "cpu_us_per_report": cpu_w * 1e6 / validated if validated else None,
+                  "on_cpu_s": on_cpu,
+                  "cpu_us_per_round": (on_cpu if on_cpu is not None else cpu_w) * 1e6 / sum(rounds_in.values())
+                  if sum(rounds_in.values()) else None},
+        "rounds_in_window": rounds_in,
         "sim": {"cpu_s": cpu_s_, "peak_rss_kib": hwm_s, "processes": len(sim.pids)},
         "dropped_lines": dropped, "hostile_result": hostile_out, "problems": problems,
     }
@@ -606,7 +632,40 @@ def targets(by):
     if a and d and a["p99_ms"] and d["p99_ms"] is not None:
         g = d["p99_ms"] / a["p99_ms"]
         t("hostile mix: honest p99 growth < 1.5x", g < 1.5, "%.2f ms vs %.2f ms: %.2fx" % (d["p99_ms"], a["p99_ms"], g))
+    e, fh, ff = (by.get(k) for k in ("e", "fh", "ff"))
+    if a and e and a["p99_ms"] and e["p99_ms"] is not None:
+        g = e["p99_ms"] / a["p99_ms"]
+        t("3 % flooders: honest p99 within 1.5x of all-honest (e vs a)", g < 1.5,
+          "%.2f ms vs %.2f ms: %.2fx (p50 %s vs %s ms)" % (e["p99_ms"], a["p99_ms"], g, fmt(e["p50_ms"]), fmt(a["p50_ms"])))
+    if fh and ff and fh["watch"]["cpu_us_per_round"] and ff["watch"]["cpu_us_per_round"]:
+        g = ff["watch"]["cpu_us_per_round"] / fh["watch"]["cpu_us_per_round"]
+        t("a flooder's CPU per round within 10x an honest guest's (ff vs fh)", g < 10,
+          "%.0f vs %.0f µs: %.1fx" % (ff["watch"]["cpu_us_per_round"], fh["watch"]["cpu_us_per_round"], g))
+    fc = by.get("fc")
+    if fh and fc and fh["watch"]["cpu_us_per_round"] and fc["watch"]["cpu_us_per_round"]:
+        g = fc["watch"]["cpu_us_per_round"] / fh["watch"]["cpu_us_per_round"]
+        t("a guest flooding just under the report cap, CPU per round (fc vs fh)", None,
+          "%.0f vs %.0f µs: %.1fx" % (fc["watch"]["cpu_us_per_round"], fh["watch"]["cpu_us_per_round"], g))
+    if a and e and a["watch"]["cpu_us_per_round"] and e["rounds_in_window"].get("bigflood"):
+        # The same from the mixed run: its CPU less its honest rounds at a's cost per round.
+        rest = (e["watch"]["on_cpu_s"] if e["watch"]["on_cpu_s"] is not None else e["watch"]["cpu_s"]) * 1e6 - \
+            e["rounds_in_window"].get("honest", 0) * a["watch"]["cpu_us_per_round"]
+        est = rest / e["rounds_in_window"]["bigflood"]
+        t("... estimated inside e (CPU less honest rounds at a's cost)", None,
+          "%.0f µs per flooder round, %.1fx a's %.0f µs" % (est, est / a["watch"]["cpu_us_per_round"],
+                                                          a["watch"]["cpu_us_per_round"]))
     return out
+
+
+def round_table(results):
+    rows = ["| scenario | rounds in the window, by guest | watch on CPU s (schedstat) | CPU µs per round |",
+            "|---|---|---|---|"]
+    for r in results:
+        if r["kind"] == "watch":
+            rows.append("| %s | %s | %s | %s |" % (
+                r["scenario"], ", ".join("%s %d" % kv for kv in sorted(r["rounds_in_window"].items())),
+                fmt(r["watch"]["on_cpu_s"], "%.3f"), fmt(r["watch"]["cpu_us_per_round"], "%.0f")))
+    return "\n".join(rows)
 
 
 def main():
@@ -620,17 +679,24 @@ def main():
     ap.add_argument("--check", action="store_true", help="exit 1 on a correctness problem (never on timing)")
     ap.add_argument("--keep", action="store_true", help="keep the scenarios' folders")
     ap.add_argument("--per-sim", type=int, help="guests per simulator process (default: what RLIMIT_NOFILE allows)")
+    ap.add_argument("--fleet", type=int, help="N of a and e instead of 1,000 (e: 3 %% of it flooders); on a busy "
+                    "machine a smaller fleet keeps the simulator answering in time")
     ap.add_argument("--tmp", default=None)
     args = ap.parse_args()
     args.probe = os.path.abspath(args.probe)
     nofile = raise_nofile()
     if args.smoke:
         # Small, and --interval 2 (a 2 s deadline) so a loaded test machine still answers in time.
-        plan = {"a": (50, 2, 4), "b": (200, 4, 6), "c1": (50, 2, 2), "c2": (200, 4, 2), "d": (54, 2, 4)}
+        plan = {"a": (50, 2, 4), "b": (200, 4, 6), "c1": (50, 2, 2), "c2": (200, 4, 2), "d": (54, 2, 4),
+                "e": (48, 2, 4), "fh": (4, 2, 4), "ff": (4, 2, 4), "fc": (4, 2, 4)}
         window = args.window or 4
     else:
-        plan = {"a": (1000, 1, 5), "b": (10000, 10, 25), "c1": (1000, 1, 3), "c2": (10000, 10, 3), "d": (900, 1, 5)}
+        plan = {"a": (1000, 1, 5), "b": (10000, 10, 25), "c1": (1000, 1, 3), "c2": (10000, 10, 3), "d": (900, 1, 5),
+                "e": (970, 1, 5), "fh": (30, 1, 5), "ff": (30, 1, 5), "fc": (30, 1, 5)}
         window = args.window or 30
+    if args.fleet:
+        plan["a"] = (args.fleet,) + plan["a"][1:]
+        plan["e"] = (args.fleet - -(-args.fleet * 3 // 100),) + plan["e"][1:]
     tmp_root = tempfile.mkdtemp(prefix="fleet-bench-", dir=args.tmp)
     results, by = [], {}
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
@@ -638,11 +704,17 @@ def main():
             "loadavg_start": os.getloadavg()}
     for key in args.scenarios.split(","):
         n, interval, warmup = plan[key]
+        flooders = {"e": max(1, -(-n * 3 // 97)), "ff": n, "fc": n}.get(key, 0)  # e: 3 % of the whole
         print("fleet-bench: %s (N=%d, every %d s, warm-up %d s, window %g s)" % (
-            key, n + (max(len(HOSTILE_MIX), n // 9) if key == "d" else 0), interval, warmup, window),
-            file=sys.stderr, flush=True)
-        if key in ("a", "b"):
+            key, n + (max(len(HOSTILE_MIX), n // 9) if key == "d" else 0) + (flooders if key == "e" else 0),
+            interval, warmup, window), file=sys.stderr, flush=True)
+        if key in ("a", "b", "fh"):
             r = run_watch(args, key, n, {}, interval, warmup, window, tmp_root)
+        elif key == "e":
+            r = run_watch(args, key, n, {"bigflood": flooders}, interval, warmup, window, tmp_root)
+        elif key in ("ff", "fc"):
+            r = run_watch(args, key, 0, {"bigflood" if key == "ff" else "capflood": flooders}, interval, warmup,
+                          window, tmp_root)
         elif key == "d":
             hostile_n = max(len(HOSTILE_MIX), n // 9)  # 10 % of the whole
             hostile = {b: hostile_n // len(HOSTILE_MIX) + (1 if i < hostile_n % len(HOSTILE_MIX) else 0)
@@ -657,6 +729,8 @@ def main():
             print("fleet-bench: %s: PROBLEM: %s" % (key, p), file=sys.stderr, flush=True)
     tg = targets(by)
     print(table(results))
+    print()
+    print(round_table(results))
     print()
     print("| target | result | measured |")
     print("|---|---|---|")

@@ -19,6 +19,12 @@ Guest NAME is BEHAVIOUR-NNNN (honest-0000, ...). Behaviours, per nonce the probe
   hostile      root_mount fails with terminal escapes, CR, bidi overrides in its strings
   longreason   root_mount fails with a 2 KiB reason of 2-byte UTF-8 characters (cut anywhere, it splits one)
   dead         a socket nobody accepts on (bound, not listening: connect is refused)
+  bigflood     9 valid-CRC report frames of 240 KiB (valid reports of a stale nonce padded with a long note:
+               the costliest to parse and validate) per nonce: 2.1 MiB, past the probe's 2 MiB a round
+  capflood     9 valid-CRC report frames just under the probe's 64 KiB report cap (valid reports of a stale
+               nonce) per nonce: the most parsing the refused-frame cap lets a guest cost
+  bigreport    a valid report echoing the nonce, padded to 100 KiB: a frame over the report cap
+  rejects      9 small valid-CRC report frames that are no report ({}) per nonce
 
 Control, one command a line on stdin (answered "ok ..." on stdout):
   add NAME BEHAVIOUR | remove NAME | restart NAME (socket gone and back, connections cut)
@@ -48,7 +54,21 @@ sys.path.insert(0, os.path.join(HERE, "..", "probe"))
 from fake_guest import failing, frame, hostile_strings, other_digest, report  # noqa: E402  (the frame code the probe tests use)
 
 BEHAVIOURS = ("honest", "slow", "silent", "flood", "oversized", "malformed", "replay", "liar", "otherdigest",
-              "hostile", "longreason", "dead")
+              "hostile", "longreason", "dead", "bigflood", "capflood", "bigreport", "rejects")
+BIG_FLOOD_FRAMES, BIG_FLOOD_BYTES = 9, 240 * 1024
+BIG_REPORT_BYTES = 100 * 1024
+CAP_FLOOD_BYTES = 64 * 1024 - 16
+
+
+def padded(template, nonce, size):
+    """A valid report echoing nonce whose JSON is exactly size bytes: a note pads it."""
+    base = len(report(template, nonce))
+
+    def pad(doc):
+        doc["notes"].append("x" * (size - base - 3))  # ,"xx..x"
+    out = report(template, nonce, pad)
+    assert len(out) == size
+    return out
 NONCE_FRAME = 22 + 64 + 1
 
 
@@ -132,6 +152,18 @@ class Guest:
             self.send_report(writer, nonce, report(sim.other, nonce))
         elif b == "hostile":
             self.send_report(writer, nonce, report(t, nonce, hostile_strings))
+        elif b == "bigflood":
+            if sim.bigflood is None:  # made once: the simulator's cost is the write, as a real guest's would be
+                sim.bigflood = frame(b"R", padded(t, "0" * 64, BIG_FLOOD_BYTES)) * BIG_FLOOD_FRAMES
+            writer.write(sim.bigflood)
+        elif b == "capflood":
+            if sim.capflood is None:
+                sim.capflood = frame(b"R", padded(t, "0" * 64, CAP_FLOOD_BYTES)) * BIG_FLOOD_FRAMES
+            writer.write(sim.capflood)
+        elif b == "bigreport":
+            self.send_report(writer, nonce, padded(t, nonce, BIG_REPORT_BYTES))
+        elif b == "rejects":
+            writer.write(frame(b"R", b"{}") * 9)
         elif b == "longreason":
             self.send_report(writer, nonce, report(t, nonce, failing("root_mount", "\u00e9" * 1000)))
         self.last_nonce = nonce
@@ -189,6 +221,7 @@ class Sim:
         with open(args.template) as f:
             self.template = json.load(f)
         self.other = other_digest(self.template)
+        self.bigflood = self.capflood = None
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.guests = {}
         self.rng = random.Random(args.seed)

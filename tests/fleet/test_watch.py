@@ -699,6 +699,44 @@ def case_reconnect(probe, tmp):
     check(rc == 0, "exit %s" % rc)
 
 
+def case_frame_caps(probe, tmp):
+    """A report frame over the report cap is refused at its header, unparsed (counted oversized, not
+    rejected), even a valid report echoing the nonce; 9 refused frames in a round end it as a flood; a
+    guest sending 2 MiB of valid-CRC 240 KiB report frames is cut off with none of them parsed. Honest
+    guests beside them stay SEALED."""
+    sim = Sim(tmp, "honest:2,bigreport:1,rejects:1,bigflood:1")
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "2", "--timeout", "2",
+                      "--events", "all"])
+    names = ("honest-0000", "honest-0001", "bigreport-0000", "rejects-0000", "bigflood-0000")
+    try:
+        def rounds(name):
+            return [d for d in w.snapshot() if d["vm"] == name and d["event"] in ("change", "round")]
+
+        w.wait("two rounds of every guest", lambda: all(len(rounds(n)) >= 2 for n in names), timeout=40)
+        for n in names:
+            for d in rounds(n)[:2]:
+                f, why = d["frames"], json.dumps(d)[:500]
+                if n.startswith("honest"):
+                    check(d["verdict"] == "sealed", "%s: not SEALED: %s" % (n, why))
+                elif n == "bigreport-0000":
+                    check(d["verdict"] == "no-report" and not d["up"], "%s: %s" % (n, why))
+                    check(f["oversized"] >= 1 and f["rejected"] == 0 and f["stale"] == 0,
+                          "%s: the big report was parsed: %s" % (n, f))
+                elif n == "rejects-0000":
+                    check(d["verdict"] == "unsealed" and "protocol" in links(d), "%s: not a flood: %s" % (n, why))
+                    check(f["rejected"] == 9 and any("9 frames refused" in x["reason"] for x in d["failed_links"]),
+                          "%s: %s" % (n, why))
+                else:
+                    check(d["verdict"] == "unsealed" and "protocol" in links(d), "%s: not a flood: %s" % (n, why))
+                    check(f["oversized"] >= 1 and f["rejected"] == 0 and f["stale"] == 0,
+                          "%s: its frames were parsed: %s" % (n, f))
+        check(w.p.poll() is None, "the probe died")
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s after SIGTERM" % rc)
+
+
 def case_log(probe, tmp):
     """--log: one line per report sent, matching the probe's round nonces, and
     mono_ms on the probe's lines after the guest's stamp (same clock)."""
@@ -804,6 +842,7 @@ CASES = {
     "table": case_table,
     "table-paused": case_table_paused,
     "reconnect": case_reconnect,
+    "frame-caps": case_frame_caps,
     "log": case_log,
     "manpage": case_manpage,
     "stdout-blocked": case_stdout_blocked,

@@ -217,8 +217,9 @@ CASES = {
     "bad-missing-field": (2, "missing field 'checks'"),
     "bad-not-json": (2, "not valid JSON"),
     "oversized": (2, "no valid report"),
-    # A guest that floods malformed frames is cut off and judged (docs/threat-model.md T2).
-    "flood": (1, "malformed frames"),
+    # A guest that floods malformed frames is cut off and judged (docs/threat-model.md T2): frames with a
+    # bad CRC, more than 8 refused in one round (all those of one read are counted).
+    "flood": (1, "frames refused"),
     "dribble": (2, "no valid report"),
     # Without a digest policy the probe must refuse, not judge.
     "no-policy": (2, "--expect-digest"),

@@ -9,12 +9,15 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "probe-console.h"
+#include "probe-loop.h"
+#include "sc-io.h"
 #include "probe-policy.h"
 #include "probe-session.h"
 #include "sc-fileio.h"
@@ -170,16 +173,33 @@ static void test_flood(void **state)
 	probe_session_done(&s);
 	close(peer);
 
+	/* Endless stale reports: each is parsed, so the refused-frame cap ends it. */
 	start(&s, &peer, NULL);
 	old = report_frame(NULL, &len);
 	for (int i = 0; i < 1000 && s.state == PROBE_SESSION_WAITING; i++)
 		probe_session_feed(&s, old, len, T0);
 	assert_int_equal(s.end, PROBE_END_FLOOD);
+	assert_int_equal(s.frames, 9);
+	assert_int_equal(s.stale, 9);
+	assert_non_null(strstr(s.why, "9 frames refused"));
+	probe_session_done(&s);
+	close(peer);
+
+	/* Frames of no known type are ignored, not refused: the frame cap ends an endless stream of them. */
+	start(&s, &peer, NULL);
+	{
+		_cleanup_free_ char *unknown = NULL;
+
+		assert_int_equal(sc_wire_encode('Z', "{}", 2, &unknown, &len), 0);
+		for (int i = 0; i < 1000 && s.state == PROBE_SESSION_WAITING; i++)
+			probe_session_feed(&s, unknown, len, T0);
+	}
+	assert_int_equal(s.end, PROBE_END_FLOOD);
 	assert_int_equal(s.frames, 257);
 	probe_session_done(&s);
 	close(peer);
 
-	/* Whole frames with valid CRCs, each parsed: at most 2 MiB of them in one round. */
+	/* Whole frames with valid CRCs, over the report cap: refused at their headers, none parsed. */
 	{
 		_cleanup_free_ char *big = NULL, *frame = NULL;
 		size_t big_len = SC_WIRE_MAX_PAYLOAD - 16, frame_len = 0;
@@ -197,9 +217,301 @@ static void test_flood(void **state)
 		assert_int_equal(s.end, PROBE_END_FLOOD);
 		assert_non_null(strstr(s.why, "bytes in one round"));
 		assert_true(sent <= 9); /* 8 x 256 KiB and the frame that passed it */
+		assert_int_equal(s.rejected, 0);
+		assert_int_equal(s.frames, 0);
+		assert_true(s.dec.oversized >= 7);
 		probe_session_done(&s);
 		close(peer);
 	}
+}
+
+/* A report frame echoing @nonce whose payload is exactly @payload_len bytes (a long note pads it), malloc'd. */
+static char *padded_report_frame(const char *nonce, size_t payload_len, size_t *ret_len)
+{
+	_cleanup_json_ json_t *doc = template_doc();
+	_cleanup_free_ char *text = NULL, *pad = NULL;
+	size_t len;
+	char *frame;
+
+	json_object_set_new(doc, "nonce", json_string(nonce));
+	text = json_dumps(doc, JSON_COMPACT);
+	assert_non_null(text);
+	len = strlen(text);
+	assert_true(payload_len > len + 3);
+	pad = malloc(payload_len - len - 3 + 1);
+	assert_non_null(pad);
+	memset(pad, 'x', payload_len - len - 3);
+	pad[payload_len - len - 3] = '\0';
+	json_array_append_new(json_object_get(doc, "notes"), json_string(pad)); /* ,"xxx" */
+	free(text);
+	text = json_dumps(doc, JSON_COMPACT);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), payload_len);
+	assert_int_equal(sc_wire_encode(SC_WIRE_REPORT, text, payload_len, &frame, ret_len), 0);
+	return frame;
+}
+
+/*
+ * A report frame over the report cap is refused at its header: counted oversized, never parsed (not
+ * counted rejected, even though its JSON is a valid report echoing the nonce). One at the cap is taken;
+ * evidence, which may be larger than a report, too.
+ */
+static void test_report_cap(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = T0 + 60000, .expect_evidence = true };
+	struct probe_session s;
+	_cleanup_free_ char *over = NULL, *at = NULL, *ev = NULL, *big = NULL, *text = NULL;
+	size_t over_len, at_len, ev_len;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, NULL);
+	over = padded_report_frame(s.nonce, SC_WIRE_MAX_REPORT + 1, &over_len);
+	probe_session_feed(&s, over, over_len, T0 + 1);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	assert_int_equal(s.dec.oversized, 1);
+	assert_int_equal(s.rejected, 0);
+	assert_int_equal(s.frames, 0);
+	assert_null(s.report);
+	at = padded_report_frame(s.nonce, SC_WIRE_MAX_REPORT, &at_len);
+	probe_session_feed(&s, at, at_len, T0 + 2);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_int_equal(s.dec.oversized, 1);
+	probe_session_done(&s);
+	close(peer);
+
+	/* Evidence of 3 x the report cap (a long event log) is still evidence. */
+	start(&s, &peer, &cfg);
+	free(at);
+	at = padded_report_frame(s.nonce, 5000, &at_len);
+	probe_session_feed(&s, at, at_len, T0 + 1);
+	assert_non_null(s.report);
+	big = malloc(3 * SC_WIRE_MAX_REPORT + 1);
+	assert_non_null(big);
+	memset(big, 'A', 3 * SC_WIRE_MAX_REPORT);
+	big[3 * SC_WIRE_MAX_REPORT] = '\0';
+	{
+		unsigned char d[32];
+		char hex[65];
+
+		SHA256((const uint8_t *)at + SC_WIRE_HEADER_LEN, at_len - SC_WIRE_HEADER_LEN - 1, d);
+		for (size_t i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", d[i]);
+		assert_true(asprintf(&text, "{\"schema\":\"sealcheck.evidence.v1\",\"nonce\":\"%s\",\"report_sha256\":\"%s\","
+					   "\"eventlog\":\"%s\"}", s.nonce, hex, big) > 0);
+	}
+	assert_int_equal(sc_wire_encode(SC_WIRE_EVIDENCE, text, strlen(text), &ev, &ev_len), 0);
+	probe_session_feed(&s, ev, ev_len, T0 + 2);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.evidence);
+	assert_int_equal(s.dec.oversized, 0);
+	probe_session_done(&s);
+	close(peer);
+}
+
+/*
+ * After max_refused refused frames of any kind (oversized, bad CRC, invalid, stale, stray evidence) the
+ * next one ends the round as a flood, and the guest is not read further; so does the refused frame that
+ * brings those CRC-checked or parsed whole past max_refused_bytes.
+ */
+static void test_refused_cap(void **state)
+{
+	struct probe_session s;
+	_cleanup_free_ char *invalid = NULL, *stale = NULL, *good = NULL;
+	char bad_crc[] = "\x1eSC1R00000002deadbeef:{}\n", over[] = "\x1eSC1R00010001deadbeef:";
+	size_t invalid_len, stale_len, good_len;
+	int peer;
+
+	(void)state;
+	assert_int_equal(sc_wire_encode(SC_WIRE_REPORT, "{}", 2, &invalid, &invalid_len), 0);
+	start(&s, &peer, NULL);
+	for (int i = 0; i < 8; i++)
+		probe_session_feed(&s, invalid, invalid_len, T0);
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	assert_int_equal(s.rejected, 8);
+	probe_session_feed(&s, invalid, invalid_len, T0 + 1);
+	assert_int_equal(s.end, PROBE_END_FLOOD);
+	assert_int_equal(s.rejected, 9);
+	assert_non_null(strstr(s.why, "9 frames refused"));
+	assert_int_equal(probe_session_fd(&s), -1);
+	assert_int_equal(s.fd, -1); /* closed: not read further */
+	probe_session_done(&s);
+	close(peer);
+
+	/* Each kind counts; up to the cap an answer is still taken. */
+	start(&s, &peer, NULL);
+	stale = report_frame(NULL, &stale_len);
+	good = report_frame(s.nonce, &good_len);
+	for (int i = 0; i < 2; i++) {
+		probe_session_feed(&s, invalid, invalid_len, T0);
+		probe_session_feed(&s, stale, stale_len, T0);
+		probe_session_feed(&s, bad_crc, strlen(bad_crc), T0);
+		probe_session_feed(&s, over, strlen(over), T0); /* a header announcing 65,537 bytes: nothing after */
+	}
+	assert_int_equal(s.state, PROBE_SESSION_WAITING);
+	assert_int_equal(s.rejected, 2);
+	assert_int_equal(s.stale, 2);
+	assert_int_equal(s.dec.bad_crc, 2);
+	assert_int_equal(s.dec.oversized, 2);
+	probe_session_feed(&s, good, good_len, T0 + 1);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	probe_session_done(&s);
+	close(peer);
+
+	/* ... and one more refused frame instead ends it. */
+	start(&s, &peer, NULL);
+	for (int i = 0; i < 2; i++) {
+		probe_session_feed(&s, invalid, invalid_len, T0);
+		probe_session_feed(&s, stale, stale_len, T0);
+		probe_session_feed(&s, bad_crc, strlen(bad_crc), T0);
+		probe_session_feed(&s, over, strlen(over), T0);
+	}
+	probe_session_feed(&s, bad_crc, strlen(bad_crc), T0 + 1);
+	assert_int_equal(s.end, PROBE_END_FLOOD);
+	assert_non_null(strstr(s.why, "9 frames refused (2 oversized, 3 bad CRC, 2 invalid, 2 stale"));
+	probe_session_done(&s);
+	close(peer);
+
+	/* Refused frames just under the report cap: the third parsed whole passes 2 reports' worth of bytes. */
+	start(&s, &peer, NULL);
+	{
+		_cleanup_free_ char *big_stale = padded_report_frame("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+								     SC_WIRE_MAX_REPORT - 100, &stale_len);
+
+		probe_session_feed(&s, big_stale, stale_len, T0);
+		probe_session_feed(&s, big_stale, stale_len, T0);
+		assert_int_equal(s.state, PROBE_SESSION_WAITING);
+		assert_int_equal(s.refused_bytes, 2 * (SC_WIRE_MAX_REPORT - 100));
+		probe_session_feed(&s, big_stale, stale_len, T0);
+		assert_int_equal(s.end, PROBE_END_FLOOD);
+		assert_int_equal(s.stale, 3);
+		assert_non_null(strstr(s.why, "bytes of refused frames"));
+	}
+	probe_session_done(&s);
+	close(peer);
+}
+
+static char *evidence_frame(const char *nonce, const char *report, size_t report_len, size_t *ret_len);
+
+/*
+ * The deadline is judged on what the guest sent before it. The answer is already in the socket when the
+ * deadline's tick runs (the loop ran late: a stall, or other VMs' events first): the tick reads what is
+ * ready before it judges, and the VM is judged on its answer, not "no report".
+ */
+static void test_deadline_reads_first(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = T0 + 2000, .expect_evidence = true, .evidence_wait_ms = 500 };
+	struct probe_session s;
+	_cleanup_free_ char *good = NULL, *ev = NULL;
+	size_t good_len, ev_len;
+	int peer;
+
+	(void)state;
+	start(&s, &peer, NULL);
+	good = report_frame(s.nonce, &good_len);
+	assert_int_equal(write(peer, good, good_len), (ssize_t)good_len);
+	probe_session_tick(&s, T0 + 60000); /* the deadline, and the answer unread */
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.report);
+	probe_session_done(&s);
+	close(peer);
+
+	/* Nothing there: a timeout as before; and with the peer gone unnoticed, still the deadline's judgement. */
+	start(&s, &peer, NULL);
+	probe_session_tick(&s, T0 + 60000);
+	assert_int_equal(s.end, PROBE_END_TIMEOUT);
+	probe_session_done(&s);
+	close(peer);
+	start(&s, &peer, NULL);
+	close(peer);
+	probe_session_tick(&s, T0 + 60000);
+	assert_int_equal(s.end, PROBE_END_TIMEOUT);
+	probe_session_done(&s);
+
+	/* The evidence's deadline too: evidence that came before it is taken. */
+	start(&s, &peer, &cfg);
+	free(good);
+	good = report_frame(s.nonce, &good_len);
+	probe_session_feed(&s, good, good_len, T0 + 1);
+	assert_non_null(s.report);
+	ev = evidence_frame(s.nonce, good + SC_WIRE_HEADER_LEN, good_len - SC_WIRE_HEADER_LEN - 1, &ev_len);
+	assert_int_equal(write(peer, ev, ev_len), (ssize_t)ev_len);
+	probe_session_tick(&s, T0 + 501);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.evidence);
+	probe_session_done(&s);
+	close(peer);
+}
+
+/* --- the same on sd-event: the deadline's timer dispatched before the answer's io --- */
+
+struct late_loop {
+	int peer;
+	const char *frame;
+	size_t len;
+	bool done;
+};
+
+/*
+ * The guest answers while the deadline's timer is already pending, before the loop polls again: the
+ * next iteration has both, and sd-event dispatches the older pending source, the timer, first
+ * (sd-event's pending queue: priority, then the iteration it became pending in). The order a loop
+ * late by a stall sees for any VM whose deadline passed while other events were dispatched.
+ */
+static int late_answer(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct late_loop *l = userdata;
+	char c;
+
+	(void)revents;
+	assert_int_equal(read(fd, &c, 1), 1);
+	assert_int_equal(write(l->peer, l->frame, l->len), (ssize_t)l->len);
+	return sd_event_source_set_enabled(src, SD_EVENT_OFF);
+}
+
+static void late_done(struct probe_session *s, void *userdata)
+{
+	(void)s;
+	((struct late_loop *)userdata)->done = true;
+}
+
+static void test_deadline_reads_first_loop(void **state)
+{
+	struct probe_session_config cfg = { .deadline_ms = sc_now_ms() - 1 }; /* already past */
+	struct probe_session s;
+	struct late_loop l = { 0 };
+	_cleanup_free_ char *good = NULL;
+	struct probe_watch *w = NULL;
+	sd_event_source *kick = NULL;
+	sd_event *e = NULL;
+	int sv[2], kp[2];
+
+	(void)state;
+	assert_int_equal(sd_event_new(&e), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(pipe2(kp, O_CLOEXEC | O_NONBLOCK), 0);
+	assert_int_equal(probe_session_init(&s, &cfg), 0);
+	assert_int_equal(probe_session_attach(&s, sv[0], sc_now_ms()), 0);
+	good = report_frame(s.nonce, &l.len);
+	l.peer = sv[1];
+	l.frame = good;
+	assert_int_equal(probe_watch_new(e, &s, late_done, &l, &w), 0);
+	/* Dispatched first in the first iteration (higher priority), with the deadline's timer pending. */
+	assert_int_equal(sd_event_add_io(e, &kick, kp[0], EPOLLIN, late_answer, &l), 0);
+	assert_int_equal(sd_event_source_set_priority(kick, SD_EVENT_PRIORITY_IMPORTANT), 0);
+	assert_int_equal(write(kp[1], "x", 1), 1);
+	for (int i = 0; i < 10 && !l.done; i++)
+		assert_true(sd_event_run(e, 1000 * 1000) >= 0);
+	assert_true(l.done);
+	assert_int_equal(s.end, PROBE_END_REPORT);
+	assert_non_null(s.report);
+	probe_watch_free(w);
+	sd_event_source_disable_unref(kick);
+	probe_session_done(&s);
+	sd_event_unref(e);
+	close(sv[1]);
+	close(kp[0]);
+	close(kp[1]);
 }
 
 /* The nonce again every resend_ms while unanswered (a restarted agent lost it); the deadline ends it. */
@@ -678,6 +990,8 @@ int main(void)
 		cmocka_unit_test(test_policy_check),	   cmocka_unit_test(test_console),
 		cmocka_unit_test(test_evidence),	   cmocka_unit_test(test_keep_connection),
 		cmocka_unit_test(test_connect_pinned),
+		cmocka_unit_test(test_report_cap),	   cmocka_unit_test(test_refused_cap),
+		cmocka_unit_test(test_deadline_reads_first), cmocka_unit_test(test_deadline_reads_first_loop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -205,6 +205,44 @@ static void test_bad_crc_and_oversize(void **state)
 	assert_int_equal(sc_wire_encode('R', "", SC_WIRE_MAX_PAYLOAD + 1, &f, &n), -EMSGSIZE);
 }
 
+/* Per-type caps: a report over its cap is refused at the header, evidence keeps the decoder's cap. */
+static void test_type_limit(void **state)
+{
+	_cleanup_free_ char *r_over = NULL, *r_at = NULL, *e_big = NULL, *payload = NULL;
+	size_t n_over, n_at, n_big;
+	struct sc_wire_decoder d;
+	struct sc_wire_frame fr;
+
+	(void)state;
+	payload = malloc(300);
+	assert_non_null(payload);
+	memset(payload, 'x', 300);
+	assert_int_equal(sc_wire_encode('R', payload, 101, &r_over, &n_over), 0);
+	assert_int_equal(sc_wire_encode('R', payload, 100, &r_at, &n_at), 0);
+	assert_int_equal(sc_wire_encode('E', payload, 300, &e_big, &n_big), 0);
+	assert_int_equal(sc_wire_decoder_init(&d, 4096), 0);
+	sc_wire_decoder_limit(&d, 100, "E");
+	assert_int_equal(sc_wire_feed(&d, r_over, n_over), n_over);
+	assert_int_equal(sc_wire_next(&d, &fr), 0);
+	assert_int_equal(d.oversized, 1);
+	assert_int_equal(d.bad_crc, 0); /* never CRC-checked */
+	assert_int_equal(sc_wire_feed(&d, e_big, n_big), n_big);
+	assert_int_equal(sc_wire_next(&d, &fr), 1);
+	assert_int_equal(fr.type, 'E');
+	assert_int_equal(fr.len, 300);
+	assert_int_equal(sc_wire_feed(&d, r_at, n_at), n_at);
+	assert_int_equal(sc_wire_next(&d, &fr), 1);
+	assert_int_equal(fr.type, 'R');
+	assert_int_equal(fr.len, 100);
+	r_at[SC_WIRE_HEADER_LEN] ^= 1; /* a CRC that no longer matches */
+	assert_int_equal(sc_wire_feed(&d, r_at, n_at), n_at);
+	assert_int_equal(sc_wire_next(&d, &fr), 0);
+	assert_int_equal(d.bad_crc, 1);
+	assert_int_equal(d.oversized, 1);
+	assert_int_equal(d.bad_frames, 2);
+	sc_wire_decoder_done(&d);
+}
+
 static void test_back_pressure(void **state)
 {
 	struct sc_wire_decoder d;
@@ -272,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_crc32_known_answer), cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_chunking),           cmocka_unit_test(test_truncated_then_resent), cmocka_unit_test(test_cut_short_then_small),
 		cmocka_unit_test(test_bad_crc_and_oversize), cmocka_unit_test(test_back_pressure),
+		cmocka_unit_test(test_type_limit),
 		cmocka_unit_test(test_nonce_valid),        cmocka_unit_test(test_noise_is_linear),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
