@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -808,6 +809,70 @@ static void test_server_ipv6(void **state)
 	serve_on(AF_INET6, "[::1]:0");
 }
 
+struct said {
+	unsigned n;
+	char last[256];
+};
+
+static void on_said(const char *msg, void *userdata)
+{
+	struct said *l = userdata;
+
+	l->n++;
+	snprintf(l->last, sizeof(l->last), "%s", msg);
+}
+
+/* Out of descriptors (RLIMIT_NOFILE reached): accept() fails with EMFILE; the server says so once, does not
+ * spin, leaves the client in the backlog, and answers it once a descriptor is free again. */
+static void test_server_emfile(void **state)
+{
+	_cleanup_event_ sd_event *e = NULL;
+	_cleanup_metrics_server_ struct probe_metrics_server *srv = NULL;
+	struct fleet_fixture f = { .s = synth_new(3), .n = 3 };
+	const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct said said = { 0 };
+	struct rlimit old, low;
+	int fill[256], n_fill = 0, fd, x;
+	unsigned calls;
+	size_t len;
+	char *r, byte;
+
+	assert_int_equal(sd_event_new(&e), 0);
+	assert_int_equal(probe_metrics_server_new(e, "127.0.0.1:0", snapshot_cb, &f, &srv), 0);
+	probe_metrics_server_set_log(srv, on_said, &said);
+	fd = connect_to(AF_INET, probe_metrics_server_port(srv));
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	/* No descriptor left: the limit just above the client's socket, every lower hole filled. */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)fd + 1;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while ((x = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+		assert_true(n_fill < (int)ELEMENTSOF(fill));
+		fill[n_fill++] = x;
+	}
+	calls = f.calls;
+	for (int i = 0; i < 10; i++)
+		assert_true(sd_event_run(e, 100 * 1000) >= 0);
+	assert_int_equal(said.n, 1);
+	assert_non_null(strstr(said.last, "cannot accept a scrape: Too many open files"));
+	assert_int_equal(f.calls, calls);
+	assert_int_equal(recv(fd, &byte, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* A descriptor again: the client waiting in the backlog is answered, and that is said once too. */
+	for (int i = 0; i < n_fill; i++)
+		close(fill[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	r = exchange(e, fd, NULL, 30, &len);
+	assert_true(strncmp(r, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	free(r);
+	close(fd);
+	assert_int_equal(said.n, 2);
+	assert_non_null(strstr(said.last, "accepting scrapes again"));
+	synth_free(&f.s);
+}
+
 static void test_server_errors(void **state)
 {
 	_cleanup_event_ sd_event *e = NULL;
@@ -872,6 +937,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_server_ipv4),
 		cmocka_unit_test(test_server_ipv6),
 		cmocka_unit_test(test_server_errors),
+		cmocka_unit_test(test_server_emfile),
 	};
 
 	if (argc == 3 && strcmp(argv[1], "--dump") == 0)
