@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -150,6 +151,7 @@ def main():
                     results.append(r)
     finally:
         sims.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     print("%d guests, --interval %d, window %g s, %d cpus, RLIMIT_NOFILE %s, loadavg %s" % (
         a.guests, a.interval, a.window, os.cpu_count(), nofile[0], " ".join("%.1f" % x for x in os.getloadavg())))
     print()
