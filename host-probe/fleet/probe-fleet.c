@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -44,6 +45,10 @@ struct probe_fleet {
 	bool lost_full_logged;
 	struct offer *offers; /* colliding names: each source's offer (see probe-fleet.h, "Collisions") */
 	size_t n_offers;
+	/* Kept connections (vm->kept_fd >= 0) and how many RLIMIT_NOFILE leaves them (probe-fleet.h). */
+	size_t n_kept, kept_max;
+	unsigned long long fd_limit;
+	bool kept_shed_said;
 };
 
 /* A source's offer of a name that another source offers too. */
@@ -97,6 +102,18 @@ const char *probe_fleet_loss_name(enum probe_fleet_loss l)
 	};
 
 	return (unsigned)l < _PROBE_FLEET_LOST_MAX ? names[l] : "?";
+}
+
+size_t probe_fleet_kept_max(unsigned long long fd_limit)
+{
+	unsigned long long reserve = PROBE_FLEET_FD_RESERVE + fd_limit / 8;
+
+	return fd_limit > reserve ? (size_t)(fd_limit - reserve) : 0;
+}
+
+size_t probe_fleet_n_kept(const struct probe_fleet *f)
+{
+	return f->n_kept;
 }
 
 uint32_t probe_fleet_hash(const char *name)
@@ -518,6 +535,51 @@ static void take_digest(struct probe_fleet_vm *vm, json_t *report)
 		sc_digest_to_string(&d, vm->digest);
 }
 
+/* The VM's kept connection, taken out of the count (-1: none). */
+static int kept_take(struct probe_fleet_vm *vm)
+{
+	if (vm->kept_fd < 0)
+		return -1;
+	vm->fleet->n_kept--;
+	return TAKE_FD(vm->kept_fd);
+}
+
+static void kept_close(struct probe_fleet_vm *vm)
+{
+	int fd = kept_take(vm);
+
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * Keep @fd for the VM's next round when the budget has room; else close it
+ * (the next round connects again) and say once that the limit cannot hold
+ * a kept connection per VM. Shedding the newest, not the least recently
+ * used, costs nothing per round and ends the same way: at most kept_max
+ * connections kept, the rest of the fleet reconnecting.
+ */
+static void kept_put(struct probe_fleet_vm *vm, int fd)
+{
+	struct probe_fleet *f = vm->fleet;
+
+	kept_close(vm);
+	if (f->n_kept >= f->kept_max) {
+		close(fd);
+		if (!f->kept_shed_said) {
+			f->kept_shed_said = true;
+			probe_fleet_log(f,
+					"RLIMIT_NOFILE %llu holds kept connections for %zu of %zu VMs (%u descriptors "
+					"reserved for the metrics, the textfile, libvirt, inotify and rounds in "
+					"flight): the others connect again each round; raise LimitNOFILE= (ulimit -n)",
+					f->fd_limit, f->kept_max, f->n, (unsigned)(f->fd_limit - f->kept_max));
+		}
+		return;
+	}
+	vm->kept_fd = fd;
+	f->n_kept++;
+}
+
 static void on_round_done(struct probe_session *s, void *userdata)
 {
 	struct probe_fleet_vm *vm = userdata;
@@ -629,11 +691,8 @@ static void on_round_done(struct probe_session *s, void *userdata)
 
 	/* Keep an answering guest's connection for the next round. */
 	fd = probe_session_take_fd(s);
-	if (fd >= 0) {
-		if (vm->kept_fd >= 0)
-			close(vm->kept_fd);
-		vm->kept_fd = fd;
-	}
+	if (fd >= 0)
+		kept_put(vm, fd);
 	/* The session's buffers go now; the watch (already idle) goes at the next round. */
 	probe_session_done(s);
 	vm->in_round = false;
@@ -695,10 +754,9 @@ static void start_round(struct probe_fleet_vm *vm)
 	}
 	vm->in_round = true;
 	if (vm->kept_fd >= 0 && kept_alive(vm->kept_fd))
-		r = probe_session_attach(&vm->session, TAKE_FD(vm->kept_fd), now);
+		r = probe_session_attach(&vm->session, kept_take(vm), now);
 	else {
-		if (vm->kept_fd >= 0)
-			close(TAKE_FD(vm->kept_fd));
+		kept_close(vm);
 		r = vm->sock_pinned ? probe_session_connect_pinned(&vm->session, vm->socket_path, vm->sock_dev,
 								   vm->sock_ino, now)
 				    : probe_session_connect(&vm->session, vm->socket_path, now);
@@ -922,8 +980,7 @@ static void vm_free(struct probe_fleet_vm *vm)
 	if (!vm)
 		return;
 	end_round_state(vm);
-	if (vm->kept_fd >= 0)
-		close(vm->kept_fd);
+	kept_close(vm);
 	sd_event_source_disable_unref(vm->round_timer);
 	sd_event_source_disable_unref(vm->stale_timer);
 	if (vm->policy && vm->policy != &vm->fleet->fixed)
@@ -978,8 +1035,7 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 			vm->socket_path = p;
 			/* Another socket (a restarted domain): this round and its connection are of the old one. */
 			end_round_state(vm);
-			if (vm->kept_fd >= 0)
-				close(TAKE_FD(vm->kept_fd));
+			kept_close(vm);
 			schedule(vm, now);
 		}
 		return resolve_policy(f, vm) < 0 ? -ENOMEM : 0;
@@ -1135,6 +1191,15 @@ int probe_fleet_new(sd_event *e, const struct probe_fleet_config *cfg, struct pr
 	if (!f->cfg.tpm_timeout_ms)
 		f->cfg.tpm_timeout_ms = f->cfg.timeout_ms > 20000 ? f->cfg.timeout_ms : 20000;
 	f->epoch_ms = sc_now_ms();
+	{
+		struct rlimit rl;
+
+		f->fd_limit = f->cfg.fd_limit;
+		if (!f->fd_limit)
+			f->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur
+													   : 1024;
+		f->kept_max = probe_fleet_kept_max(f->fd_limit);
+	}
 	probe_policy_init(&f->fixed);
 	snprintf(f->fixed.source, sizeof(f->fixed.source), "no policy");
 	*ret = f;

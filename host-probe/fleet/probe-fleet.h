@@ -253,6 +253,9 @@ struct probe_fleet_config {
 	 * outside are in it: the front end escapes it). NULL: said nowhere. */
 	void (*log)(const char *msg, void *userdata);
 	void *log_userdata;
+	/* The descriptors the process may hold (0: RLIMIT_NOFILE's soft limit when the fleet is made; the
+	 * caller raises it to the hard limit first, as systemd.exec(5)'s LimitNOFILE= suggests). */
+	unsigned long long fd_limit;
 };
 
 /* Returns 0 with *ret, -EINVAL for a state_dir without tpm or an ek_ca_file without state_dir, or another
@@ -353,5 +356,20 @@ int probe_fleet_pin_vm_socket(struct probe_fleet *f, const char *name, uint64_t 
 const char *probe_fleet_source_name(enum probe_fleet_source s);   /* "socket-dir", "libvirt" */
 const char *probe_fleet_result_name(enum probe_fleet_result r);   /* "sealed", "unsealed", "timeout", "closed", "error" */
 const char *probe_fleet_check_name(enum probe_fleet_check c);     /* "absent", "pass", "fail", "error", "skip" */
+/*
+ * Descriptors. With keep_connection each answering VM holds one descriptor
+ * between rounds; they are budgeted so the rest of the process always has
+ * some: at most probe_fleet_kept_max(fd_limit) = fd_limit - reserve are kept,
+ * reserve = PROBE_FLEET_FD_RESERVE (the metrics listener and its 8
+ * connections, the textfile and its directory, libvirt, inotify and the socket
+ * directories being read, the loop's own, stdio) + fd_limit / 8 (rounds in
+ * flight, whose connection is open only during the round). A round's
+ * connection past the budget is closed when the round ends (that VM connects
+ * again next round), and cfg.log says so once.
+ */
+#define PROBE_FLEET_FD_RESERVE 64
+size_t probe_fleet_kept_max(unsigned long long fd_limit);
+/* Connections kept between rounds now. */
+size_t probe_fleet_n_kept(const struct probe_fleet *f);
 /* FNV-1a of @name: the VM's phase in the interval. */
 uint32_t probe_fleet_hash(const char *name);

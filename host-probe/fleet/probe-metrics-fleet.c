@@ -142,6 +142,15 @@ static int fleet_snapshot(void *userdata, struct probe_metrics_snapshot *ret)
 
 static void textfile_schedule(struct probe_metrics_fleet *m, uint64_t after_usec);
 
+#if HAVE_METRICS_HTTP
+static void server_log(const char *msg, void *userdata)
+{
+	struct probe_metrics_fleet *m = userdata;
+
+	probe_fleet_log(m->fleet, "%s", msg);
+}
+#endif
+
 static void textfile_write(struct probe_metrics_fleet *m)
 {
 	struct probe_metrics_snapshot snap;
@@ -183,6 +192,10 @@ static void on_fleet_change(struct probe_fleet *f, const struct probe_fleet_vm *
 {
 	struct probe_metrics_fleet *m = userdata;
 
+#if HAVE_METRICS_HTTP
+	/* Any change, a round's counters included: the server renders again at its next scrape past a second. */
+	probe_metrics_server_changed(m->server);
+#endif
 	if (!m->textfile)
 		return;
 	/* REMOVED comes before the VM goes: the write (later, from the timer) no longer sees it. */
@@ -208,11 +221,13 @@ int probe_metrics_fleet_new(struct probe_fleet *f, const char *listen_addr, cons
 	if (listen_addr) {
 #if HAVE_METRICS_HTTP
 		r = probe_metrics_server_new(probe_fleet_event(f), listen_addr, fleet_snapshot, m, &m->server);
-#else
-		r = -EOPNOTSUPP; /* built without libmicrohttpd: the textfile only */
-#endif
 		if (r < 0)
 			goto fail;
+		probe_metrics_server_set_log(m->server, server_log, m);
+#else
+		r = -EOPNOTSUPP; /* built without libmicrohttpd: the textfile only */
+		goto fail;
+#endif
 	}
 	if (textfile) {
 		m->textfile = strdup(textfile);
@@ -251,6 +266,9 @@ void probe_metrics_fleet_policy_loaded(struct probe_metrics_fleet *m, int ok)
 		return;
 	m->extra.policy_reload_ts = realtime_now();
 	m->extra.policy_reload_ok = ok;
+#if HAVE_METRICS_HTTP
+	probe_metrics_server_changed(m->server);
+#endif
 	if (m->textfile)
 		textfile_schedule(m, 1000000);
 }

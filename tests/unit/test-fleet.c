@@ -383,6 +383,18 @@ static void test_collision(void **state)
 	sd_event_unref(e);
 }
 
+/* The kept connections' budget (probe-fleet.h): RLIMIT_NOFILE - (64 + limit / 8), never below 0. */
+static void test_fd_budget(void **state)
+{
+	assert_int_equal(probe_fleet_kept_max(0), 0);
+	assert_int_equal(probe_fleet_kept_max(PROBE_FLEET_FD_RESERVE), 0);
+	assert_int_equal(probe_fleet_kept_max(72), 0);	  /* 64 + 9 = 73 > 72 */
+	assert_int_equal(probe_fleet_kept_max(160), 76);  /* the low-nofile case of tests/fleet/test_fd_faults.py */
+	assert_int_equal(probe_fleet_kept_max(1024), 832); /* a shell's default soft limit */
+	/* The unit's LimitNOFILE=131072 keeps a connection for every VM the fleet takes. */
+	assert_true(probe_fleet_kept_max(131072) >= PROBE_FLEET_MAX_VMS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_policy_uuid_keys),
 		cmocka_unit_test(test_lost),
 		cmocka_unit_test(test_collision),
+		cmocka_unit_test(test_fd_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

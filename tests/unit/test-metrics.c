@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -678,6 +679,39 @@ static void serve_on(int family, const char *listen)
 	assert_string_equal(body_of(resp), want);
 	free(resp);
 	assert_int_equal(probe_metrics_server_scrapes(srv), 1);
+	assert_int_equal(probe_metrics_server_renders(srv), 1);
+
+	/* The page is kept: a fleet that changed without saying so is served the page already rendered. */
+	f.n = 4;
+	request(e, family, port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK\r\n",
+		&resp);
+	assert_string_equal(body_of(resp), want);
+	free(resp);
+	/* Said changed, within the render interval (an hour here, not to depend on this machine's speed): the
+	 * kept page still, no render. */
+	probe_metrics_server_set_render_interval(srv, 3600ull * 1000 * 1000);
+	probe_metrics_server_changed(srv);
+	request(e, family, port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK\r\n",
+		&resp);
+	assert_string_equal(body_of(resp), want);
+	free(resp);
+	assert_int_equal(probe_metrics_server_renders(srv), 1);
+	/* Past the interval: rendered once more, then kept again for the scrapes after it. */
+	probe_metrics_server_set_render_interval(srv, 0);
+	free(want);
+	want = render(f.s.vms, f.n, &(struct probe_metrics_extra){ .version = "1.2.3" });
+	for (int i = 0; i < 3; i++) {
+		request(e, family, port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+			"HTTP/1.1 200 OK\r\n", &resp);
+		assert_string_equal(body_of(resp), want);
+		free(resp);
+	}
+	assert_int_equal(probe_metrics_server_renders(srv), 2);
+	assert_int_equal(probe_metrics_server_scrapes(srv), 6);
+	f.n = 3;
+	probe_metrics_server_changed(srv);
+	free(want);
+	want = render(f.s.vms, f.n, &(struct probe_metrics_extra){ .version = "1.2.3" });
 
 	/* A query string is not part of the path; HTTP/1.0 closes by itself (the answer says 1.1, as RFC 9110 wants). */
 	request(e, family, port, "GET /metrics?x=1 HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK\r\n", &resp);
@@ -728,8 +762,9 @@ static void serve_on(int family, const char *listen)
 	request(e, family, port, "\x16\x03\x01 hello\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n", &resp);
 	free(resp);
 
-	/* The fleet could not say: a 500, not a partial page. */
+	/* The fleet could not say: a 500, not a partial page (and not kept: the next scrape renders). */
 	f.fail = 1;
+	probe_metrics_server_changed(srv);
 	request(e, family, port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		"HTTP/1.1 500 Internal Server Error\r\n", &resp);
 	free(resp);
@@ -737,6 +772,7 @@ static void serve_on(int family, const char *listen)
 
 	/* A page far larger than a socket buffer: written over many loop iterations, whole. */
 	f.n = 3000;
+	probe_metrics_server_changed(srv);
 	free(want);
 	want = render(f.s.vms, f.n, &(struct probe_metrics_extra){ .version = "1.2.3" });
 	assert_true(strlen(want) > 2u << 20);
@@ -745,6 +781,7 @@ static void serve_on(int family, const char *listen)
 	assert_string_equal(body_of(resp), want);
 	free(resp);
 	f.n = 3;
+	probe_metrics_server_changed(srv);
 	free(want);
 	want = render(f.s.vms, f.n, &(struct probe_metrics_extra){ .version = "1.2.3" });
 
@@ -760,7 +797,7 @@ static void serve_on(int family, const char *listen)
 		/* IPv6 has one loopback address: the total limit is for the IPv4 run. */
 		for (size_t i = 0; i < PROBE_METRICS_PER_IP_MAX; i++)
 			close(idle[i]);
-		assert_int_equal(probe_metrics_server_scrapes(srv), 4);
+		assert_int_equal(probe_metrics_server_scrapes(srv), 9);
 		synth_free(&f.s);
 		return;
 	}
@@ -775,7 +812,7 @@ static void serve_on(int family, const char *listen)
 		free(r);
 	}
 	/* At most PROBE_METRICS_CONNECTIONS_MAX at once: one more waits in the kernel's backlog, unanswered,
-	 * until one of them goes (MHD stops accepting at the limit). */
+	 * until one of them goes (the server stops accepting at the limit). */
 	for (size_t i = PROBE_METRICS_PER_IP_MAX; i < ELEMENTSOF(idle); i++)
 		idle[i] = connect_from(family, port, 2 + (unsigned)(i / PROBE_METRICS_PER_IP_MAX));
 	{
@@ -792,7 +829,7 @@ static void serve_on(int family, const char *listen)
 		assert_int_equal(errno, EAGAIN);
 		close(TAKE_FD(idle[0]));
 		/* Answered at once: 30 idle iterations (3 s) are far below MHD's 10 s connection timeout,
-		 * which is what it waited for before run() ran MHD twice. */
+		 * not waiting for it. */
 		r = exchange(e, extra, NULL, 30, &len);
 		assert_true(strncmp(r, "HTTP/1.1 200 OK\r\n", 17) == 0);
 		assert_string_equal(body_of(r), want);
@@ -801,7 +838,7 @@ static void serve_on(int family, const char *listen)
 	for (size_t i = 1; i < ELEMENTSOF(idle); i++)
 		close(idle[i]);
 
-	assert_int_equal(probe_metrics_server_scrapes(srv), 6);
+	assert_int_equal(probe_metrics_server_scrapes(srv), 11);
 	synth_free(&f.s);
 }
 
@@ -813,6 +850,70 @@ static void test_server_ipv4(void **state)
 static void test_server_ipv6(void **state)
 {
 	serve_on(AF_INET6, "[::1]:0");
+}
+
+struct said {
+	unsigned n;
+	char last[256];
+};
+
+static void on_said(const char *msg, void *userdata)
+{
+	struct said *l = userdata;
+
+	l->n++;
+	snprintf(l->last, sizeof(l->last), "%s", msg);
+}
+
+/* Out of descriptors (RLIMIT_NOFILE reached): accept() fails with EMFILE; the server says so once, does not
+ * spin, leaves the client in the backlog, and answers it once a descriptor is free again. */
+static void test_server_emfile(void **state)
+{
+	_cleanup_event_ sd_event *e = NULL;
+	_cleanup_metrics_server_ struct probe_metrics_server *srv = NULL;
+	struct fleet_fixture f = { .s = synth_new(3), .n = 3 };
+	const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct said said = { 0 };
+	struct rlimit old, low;
+	int fill[256], n_fill = 0, fd, x;
+	unsigned calls;
+	size_t len;
+	char *r, byte;
+
+	assert_int_equal(sd_event_new(&e), 0);
+	assert_int_equal(probe_metrics_server_new(e, "127.0.0.1:0", snapshot_cb, &f, &srv), 0);
+	probe_metrics_server_set_log(srv, on_said, &said);
+	fd = connect_to(AF_INET, probe_metrics_server_port(srv));
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	/* No descriptor left: the limit just above the client's socket, every lower hole filled. */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)fd + 1;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while ((x = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+		assert_true(n_fill < (int)ELEMENTSOF(fill));
+		fill[n_fill++] = x;
+	}
+	calls = f.calls;
+	for (int i = 0; i < 10; i++)
+		assert_true(sd_event_run(e, 100 * 1000) >= 0);
+	assert_int_equal(said.n, 1);
+	assert_non_null(strstr(said.last, "cannot accept a scrape: Too many open files"));
+	assert_int_equal(f.calls, calls);
+	assert_int_equal(recv(fd, &byte, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* A descriptor again: the client waiting in the backlog is answered, and that is said once too. */
+	for (int i = 0; i < n_fill; i++)
+		close(fill[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	r = exchange(e, fd, NULL, 30, &len);
+	assert_true(strncmp(r, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	free(r);
+	close(fd);
+	assert_int_equal(said.n, 2);
+	assert_non_null(strstr(said.last, "accepting scrapes again"));
+	synth_free(&f.s);
 }
 
 static void test_server_errors(void **state)
@@ -881,6 +982,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_server_ipv4),
 		cmocka_unit_test(test_server_ipv6),
 		cmocka_unit_test(test_server_errors),
+		cmocka_unit_test(test_server_emfile),
 	};
 
 	if (argc == 3 && strcmp(argv[1], "--dump") == 0)
