@@ -263,6 +263,11 @@ static void on_change(struct probe_fleet *f, const struct probe_fleet_vm *vm, un
 	struct watch *w = userdata;
 	const char *event;
 
+	if (!vm) {
+		/* Lost records changed without a VM (a colliding offer): the table's LOST line. */
+		w->dirty = true;
+		return;
+	}
 	if (!w->json) {
 		w->dirty = true;
 		return;

@@ -59,6 +59,14 @@ static void fleet_removed(struct probe_libvirt_watch *w, const char *name, const
 	 * that name: a colliding offer of it, if any, is withdrawn (probe-fleet.h, "Collisions"). */
 	if (vm && vm->source == PROBE_FLEET_LIBVIRT && uuid && vm->uuid[0] && strcmp(vm->uuid, uuid) != 0)
 		return;
+	if (!vm || vm->source != PROBE_FLEET_LIBVIRT) {
+		const struct probe_fleet_offer *o = probe_fleet_find_offer(s->fleet, name, PROBE_FLEET_LIBVIRT);
+
+		/* Likewise an offer: only that domain's (a domain of the same name and another UUID offered since
+		 * keeps its offer). */
+		if (!o || (uuid && o->uuid[0] && strcmp(o->uuid, uuid) != 0))
+			return;
+	}
 	switch (why) {
 	case PROBE_LIBVIRT_GONE_STOPPED:
 		/* Removal by its owner: the domain stopped, crashed, was undefined, lost its channel, or restarted

@@ -75,12 +75,72 @@ static void refuse(struct probe_fleet_sockdir *d, const char *file, const char *
  * directory it was found in, and a directory adds, replaces and removes only its own: a socket of
  * --socket-dir DIR/sub (DIR/sub/x.sock) is never DIR's.
  */
-static bool own(const struct probe_fleet_sockdir *d, const struct probe_fleet_vm *vm)
+static int entry_stat(const struct probe_fleet_sockdir *d, int dfd, const char *file, struct stat *st);
+
+static bool own_path(const struct probe_fleet_sockdir *d, const char *p)
 {
 	size_t n = strlen(d->path);
 
-	return vm && vm->source == PROBE_FLEET_SOCKET_DIR && strncmp(vm->socket_path, d->path, n) == 0 &&
-	       vm->socket_path[n] == '/' && vm->socket_path[n + 1] && !strchr(vm->socket_path + n + 1, '/');
+	return strncmp(p, d->path, n) == 0 && p[n] == '/' && p[n + 1] && !strchr(p + n + 1, '/');
+}
+
+static bool own(const struct probe_fleet_sockdir *d, const struct probe_fleet_vm *vm)
+{
+	return vm && vm->source == PROBE_FLEET_SOCKET_DIR && own_path(d, vm->socket_path);
+}
+
+/*
+ * This directory's VMs (@unseen_only: those a rescan did not see) are lost for @reason. Names first,
+ * then the losses: a loss may watch another source's VM of that name (a collision re-offered), which
+ * moves the table. Returns how many.
+ */
+static size_t lose_own(struct probe_fleet_sockdir *d, bool unseen_only, enum probe_fleet_loss reason)
+{
+	struct probe_fleet *f = d->fleet;
+	size_t n = probe_fleet_n_vms(f), k = 0, m = 0;
+	_cleanup_free_ char(*names)[PROBE_FLEET_NAME_MAX + 1] = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		m += own(d, probe_fleet_vm_at(f, i)) && !(unseen_only && probe_fleet_vm_at(f, i)->seen);
+	if (!m || !(names = calloc(m, sizeof(*names))))
+		return 0;
+	for (size_t i = 0; i < n && k < m; i++) {
+		const struct probe_fleet_vm *vm = probe_fleet_vm_at(f, i);
+
+		if (own(d, vm) && !(unseen_only && vm->seen))
+			snprintf(names[k++], sizeof(names[0]), "%s", vm->name);
+	}
+	for (size_t i = 0; i < k; i++)
+		(void)probe_fleet_lose_vm(f, names[i], PROBE_FLEET_SOCKET_DIR, reason);
+	return k;
+}
+
+/*
+ * This directory's colliding offers (probe-fleet.h, "Collisions") no longer backed by a socket in it
+ * (@all: every one, the directory went) are withdrawn as lost for @reason. Names first, then the
+ * withdrawals: each may change the offers (and watch the other source's VM).
+ */
+static void withdraw_offers(struct probe_fleet_sockdir *d, int dfd, bool all, enum probe_fleet_loss reason)
+{
+	struct probe_fleet *f = d->fleet;
+	size_t n = probe_fleet_n_offers(f), k = 0;
+	_cleanup_free_ char(*names)[PROBE_FLEET_NAME_MAX + 1] = NULL;
+
+	if (!n || !(names = calloc(n, sizeof(*names))))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct probe_fleet_offer *o = probe_fleet_offer_at(f, i);
+		const char *file = strrchr(o->socket_path, '/');
+		struct stat st;
+
+		if (o->source != PROBE_FLEET_SOCKET_DIR || !own_path(d, o->socket_path))
+			continue;
+		if (!all && entry_stat(d, dfd, file + 1, &st) == 0 && S_ISSOCK(st.st_mode))
+			continue;
+		snprintf(names[k++], sizeof(names[0]), "%s", o->name);
+	}
+	for (size_t i = 0; i < k; i++)
+		(void)probe_fleet_lose_vm(f, names[i], PROBE_FLEET_SOCKET_DIR, reason);
 }
 
 /*
@@ -146,6 +206,17 @@ static void dir_entry(struct probe_fleet_sockdir *d, int dfd, const char *file, 
 	 * collision, probe-fleet.h) and keeps the offer until it is withdrawn below. */
 	if (held && held->source != PROBE_FLEET_SOCKET_DIR)
 		held = NULL;
+	if (!held) {
+		const struct probe_fleet_offer *o = probe_fleet_find_offer(d->fleet, name, PROBE_FLEET_SOCKET_DIR);
+
+		/* The name's colliding offer is another directory's socket: this one neither takes it over nor
+		 * withdraws it, as for a watched VM above. */
+		if (o && strcmp(o->socket_path, path) != 0) {
+			if (present && !quiet)
+				refuse(d, file, "a VM of that name is offered from another directory");
+			return;
+		}
+	}
 	there = entry_stat(d, dfd, file, &st) == 0;
 	if (held) {
 		if (there && same_socket(held, &st)) {
@@ -210,13 +281,9 @@ static int rescan(struct probe_fleet_sockdir *d, bool quiet)
 	}
 	while ((de = readdir(dir)))
 		dir_entry(d, dirfd(dir), de->d_name, true, quiet);
-	for (size_t i = probe_fleet_n_vms(f); i-- > 0;) {
-		const struct probe_fleet_vm *vm = probe_fleet_vm_at(f, i);
-
-		if (own(d, vm) && !vm->seen)
-			/* No longer in DIR when it was read again. */
-			(void)probe_fleet_lose_vm(f, vm->name, PROBE_FLEET_SOCKET_DIR, PROBE_FLEET_LOST_SOCKET_REMOVED);
-	}
+	/* No longer in DIR when it was read again: lost, and so are its colliding offers. */
+	lose_own(d, true, PROBE_FLEET_LOST_SOCKET_REMOVED);
+	withdraw_offers(d, dirfd(dir), false, PROBE_FLEET_LOST_SOCKET_REMOVED);
 	return 0;
 }
 
@@ -254,14 +321,8 @@ static void dir_gone(struct probe_fleet_sockdir *d, const char *how)
 	size_t n = 0;
 
 	d->inotify = sd_event_source_disable_unref(d->inotify);
-	for (size_t i = probe_fleet_n_vms(f); i-- > 0;) {
-		const struct probe_fleet_vm *vm = probe_fleet_vm_at(f, i);
-
-		if (own(d, vm)) {
-			(void)probe_fleet_lose_vm(f, vm->name, PROBE_FLEET_SOCKET_DIR, PROBE_FLEET_LOST_DIR_REMOVED);
-			n++;
-		}
-	}
+	n = lose_own(d, false, PROBE_FLEET_LOST_DIR_REMOVED);
+	withdraw_offers(d, AT_FDCWD, true, PROBE_FLEET_LOST_DIR_REMOVED);
 	probe_fleet_log(f, "%s went away (%s): its %zu VM%s removed; looking for it again every second", d->path,
 			how, n, n == 1 ? "" : "s");
 }

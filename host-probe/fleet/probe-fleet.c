@@ -43,7 +43,7 @@ struct probe_fleet {
 	struct probe_fleet_lost *lost; /* oldest first */
 	size_t n_lost, lost_cap;
 	bool lost_full_logged;
-	struct offer *offers; /* colliding names: each source's offer (see probe-fleet.h, "Collisions") */
+	struct probe_fleet_offer *offers; /* colliding names: each source's offer (see probe-fleet.h, "Collisions") */
 	size_t n_offers;
 	/* Kept connections (vm->kept_fd >= 0) and how many RLIMIT_NOFILE leaves them (probe-fleet.h). */
 	size_t n_kept, kept_max;
@@ -51,16 +51,6 @@ struct probe_fleet {
 	bool kept_shed_said;
 };
 
-/* A source's offer of a name that another source offers too. */
-struct offer {
-	char name[PROBE_FLEET_NAME_MAX + 1];
-	char uuid[PROBE_FLEET_UUID_MAX + 1];
-	char *socket_path;
-	enum probe_fleet_source source;
-	bool tpm;
-	bool sock_pinned; /* probe_fleet_pin_vm_socket() */
-	uint64_t sock_dev, sock_ino;
-};
 
 static size_t offer_of(const struct probe_fleet *f, const char *name, enum probe_fleet_source source);
 
@@ -394,8 +384,15 @@ static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 	}
 	/* DIR, then DIR/<name>/ (made 0700 for a source's TPM VM), neither followed nor trusted unless ours. */
 	fd = probe_tpm_state_open(f->cfg.state_dir, vm->name, vm->tpm_source, why, sizeof(why));
-	if (fd == -ENOENT && !vm->tpm_source)
-		return; /* no TPM state and no word of a TPM: self-reported */
+	if (fd == -ENOENT && !vm->tpm_source) {
+		/* DIR is there and DIR/<name>/ is not: no TPM state and no word of a TPM: self-reported. DIR itself
+		 * gone (a mount not there yet, moved away): which VMs have a TPM cannot be told, so none is
+		 * judged self-reported: refused, failing tpm:evidence, until DIR is back (SIGHUP re-reads it). */
+		if (fstatat(AT_FDCWD, f->cfg.state_dir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+			return;
+		snprintf(why, sizeof(why), "%s: the state directory is gone (which VMs have a TPM cannot be told)",
+			 f->cfg.state_dir);
+	}
 	r = fd < 0 ? fd : 0;
 	if (fd >= 0 && fstatat(fd, PROBE_TPM_STATE_AK_NAME, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
 		/* An AK the host pinned: the quote must be signed by it; a short Name fails tpm:quote. */
@@ -803,13 +800,22 @@ static void lost_drop(struct probe_fleet *f, size_t i)
 	f->n_lost--;
 }
 
-static void lost_clear(struct probe_fleet *f, const char *name, enum probe_fleet_source source)
+/* The record of (@name, @source) goes; with @uuid, only a record of no UUID or of that one (another
+ * domain of that name, vanished, stays lost). */
+static void lost_clear_vm(struct probe_fleet *f, const char *name, enum probe_fleet_source source, const char *uuid)
 {
 	for (size_t i = 0; i < f->n_lost; i++)
 		if (f->lost[i].source == source && strcmp(f->lost[i].name, name) == 0) {
+			if (uuid && uuid[0] && f->lost[i].uuid[0] && strcmp(f->lost[i].uuid, uuid) != 0)
+				continue;
 			lost_drop(f, i);
 			return;
 		}
+}
+
+static void lost_clear(struct probe_fleet *f, const char *name, enum probe_fleet_source source)
+{
+	lost_clear_vm(f, name, source, NULL);
 }
 
 /* The newest record of (@name, @source): any older one of it goes. */
@@ -848,9 +854,12 @@ size_t probe_fleet_n_lost(struct probe_fleet *f)
 {
 	long long now = sc_now_ms();
 
-	/* Oldest first: the expired ones are at the front. */
-	while (f->n_lost && now - f->lost[0].mono_ms >= PROBE_FLEET_LOST_KEEP_MS)
-		lost_drop(f, 0);
+	/* Expired ones go, except a collision's while its offer stands: that VM is still not watched. */
+	for (size_t i = f->n_lost; i-- > 0;)
+		if (now - f->lost[i].mono_ms >= PROBE_FLEET_LOST_KEEP_MS &&
+		    !(f->lost[i].reason == PROBE_FLEET_LOST_COLLISION &&
+		      offer_of(f, f->lost[i].name, f->lost[i].source) < f->n_offers))
+			lost_drop(f, i);
 	return f->n_lost;
 }
 
@@ -860,6 +869,24 @@ const struct probe_fleet_lost *probe_fleet_lost_at(const struct probe_fleet *f, 
 }
 
 /* The offer of @name from @source (any source: _PROBE_FLEET_SOURCE_MAX), or f->n_offers. */
+size_t probe_fleet_n_offers(const struct probe_fleet *f)
+{
+	return f->n_offers;
+}
+
+const struct probe_fleet_offer *probe_fleet_offer_at(const struct probe_fleet *f, size_t i)
+{
+	return i < f->n_offers ? &f->offers[i] : NULL;
+}
+
+const struct probe_fleet_offer *probe_fleet_find_offer(const struct probe_fleet *f, const char *name,
+							enum probe_fleet_source source)
+{
+	size_t k = offer_of(f, name, source);
+
+	return k < f->n_offers ? &f->offers[k] : NULL;
+}
+
 static size_t offer_of(const struct probe_fleet *f, const char *name, enum probe_fleet_source source)
 {
 	for (size_t i = 0; i < f->n_offers; i++)
@@ -881,9 +908,14 @@ static int offer_put(struct probe_fleet *f, const char *name, const char *uuid, 
 		     enum probe_fleet_source source, bool tpm)
 {
 	size_t k = offer_of(f, name, source);
-	char *path = strdup(socket_path);
-	struct offer *o;
+	char *path;
+	struct probe_fleet_offer *o;
 
+	/* A socket directory's offer is its socket: another directory's socket of that name never takes it
+	 * over (its UUID-less name is all that binds it; probe-fleet-sockdir.c refuses it by path first). */
+	if (k < f->n_offers && source == PROBE_FLEET_SOCKET_DIR && strcmp(f->offers[k].socket_path, socket_path) != 0)
+		return -EEXIST;
+	path = strdup(socket_path);
 	if (!path)
 		return -ENOMEM;
 	if (k == f->n_offers) {
@@ -894,12 +926,13 @@ static int offer_put(struct probe_fleet *f, const char *name, const char *uuid, 
 		}
 		f->offers = o;
 		o = &f->offers[f->n_offers++];
-		*o = (struct offer){ .source = source, .tpm = tpm };
+		*o = (struct probe_fleet_offer){ .source = source, .tpm = tpm };
 		snprintf(o->name, sizeof(o->name), "%s", name);
 		/* A third word for a name already refused: said, and visible as lost. */
 		probe_fleet_log(f, "VM %s offered by %s too: not watched (a name offered by more than one source)", name,
 				probe_fleet_source_name(source));
 		lost_record(f, name, uuid, source, PROBE_FLEET_LOST_COLLISION);
+		notify(f, NULL, PROBE_FLEET_LOST);
 	} else
 		o = &f->offers[k];
 	free(o->socket_path);
@@ -917,7 +950,7 @@ static int offer_put(struct probe_fleet *f, const char *name, const char *uuid, 
 static int collide(struct probe_fleet *f, struct probe_fleet_vm *vm, const char *uuid, const char *socket_path,
 		   enum probe_fleet_source source)
 {
-	struct offer *o = reallocarray(f->offers, f->n_offers + 2, sizeof(*o));
+	struct probe_fleet_offer *o = reallocarray(f->offers, f->n_offers + 2, sizeof(*o));
 	char *held = strdup(vm->socket_path), *other = strdup(socket_path);
 	enum probe_fleet_source held_source = vm->source;
 
@@ -928,12 +961,12 @@ static int collide(struct probe_fleet *f, struct probe_fleet_vm *vm, const char 
 		free(other);
 		return -ENOMEM;
 	}
-	f->offers[f->n_offers] = (struct offer){ .socket_path = held, .source = vm->source, .tpm = vm->tpm_source,
+	f->offers[f->n_offers] = (struct probe_fleet_offer){ .socket_path = held, .source = vm->source, .tpm = vm->tpm_source,
 						 .sock_pinned = vm->sock_pinned, .sock_dev = vm->sock_dev,
 						 .sock_ino = vm->sock_ino };
 	snprintf(f->offers[f->n_offers].name, sizeof(f->offers[0].name), "%s", vm->name);
 	snprintf(f->offers[f->n_offers].uuid, sizeof(f->offers[0].uuid), "%s", vm->uuid);
-	f->offers[f->n_offers + 1] = (struct offer){ .socket_path = other, .source = source };
+	f->offers[f->n_offers + 1] = (struct probe_fleet_offer){ .socket_path = other, .source = source };
 	snprintf(f->offers[f->n_offers + 1].name, sizeof(f->offers[0].name), "%s", vm->name);
 	snprintf(f->offers[f->n_offers + 1].uuid, sizeof(f->offers[0].uuid), "%s", uuid ?: "");
 	f->n_offers += 2;
@@ -949,7 +982,7 @@ static void reoffer(struct probe_fleet *f, const char *name)
 {
 	size_t k = offer_of(f, name, _PROBE_FLEET_SOURCE_MAX);
 	_cleanup_free_ char *path = NULL;
-	struct offer o;
+	struct probe_fleet_offer o;
 	int r;
 
 	if (k == f->n_offers)
@@ -1021,6 +1054,13 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 	if (offer_of(f, name, _PROBE_FLEET_SOURCE_MAX) < f->n_offers)
 		return offer_put(f, name, uuid, socket_path, source, false);
 	at = lookup(f, name, &found);
+	if (found && f->vms[at]->source == source && f->vms[at]->uuid[0] && uuid && uuid[0] &&
+	    strcmp(f->vms[at]->uuid, uuid) != 0) {
+		/* Another VM of that name (a domain undefined and another defined while libvirt was not heard):
+		 * the old one vanished, the new one starts fresh, never with the old one's verdict or counters. */
+		(void)remove_vm(f, name, PROBE_FLEET_LOST_VANISHED);
+		at = lookup(f, name, &found);
+	}
 	if (found) {
 		vm = f->vms[at];
 		if (vm->source != source)
@@ -1105,7 +1145,7 @@ int probe_fleet_add_vm(struct probe_fleet *f, const char *name, const char *uuid
 		spread = f->cfg.interval_ms;
 	schedule(vm, now + (long long)(vm->hash % (uint32_t)spread));
 	arm_stale(vm, now);
-	lost_clear(f, name, source);
+	lost_clear_vm(f, name, source, uuid);
 	notify(f, vm, PROBE_FLEET_ADDED);
 	return 1;
 }
@@ -1145,6 +1185,7 @@ static int withdraw(struct probe_fleet *f, const char *name, enum probe_fleet_so
 		else
 			lost_clear(f, name, source);
 		offer_drop(f, k);
+		notify(f, NULL, PROBE_FLEET_LOST);
 		reoffer(f, name);
 		return 0;
 	}

@@ -124,7 +124,8 @@ enum {
 	PROBE_FLEET_VERDICT = 1u << 3, /* the outcome changed, or the first round ended */
 	PROBE_FLEET_UP = 1u << 4,      /* up changed */
 	PROBE_FLEET_STALE = 1u << 5,   /* stale changed */
-	PROBE_FLEET_LOST = 1u << 6,    /* with REMOVED: the VM left without its owner stopping it (see below) */
+	PROBE_FLEET_LOST = 1u << 6,    /* with REMOVED: the VM left without its owner stopping it (see below);
+					* alone, with a NULL VM: the lost records changed without a VM (an offer) */
 };
 
 /*
@@ -132,7 +133,8 @@ enum {
  * libvirt domain stopped, crashed or undefined; probe_fleet_remove_vm_source())
  * stays visible as a lost record: its name, UUID, source, why, and when. It
  * is cleared when a VM of that name and source is added again, after
- * PROBE_FLEET_LOST_KEEP_MS, or when the probe restarts; at most
+ * PROBE_FLEET_LOST_KEEP_MS (a collision's not while its offer stands), or
+ * when the probe restarts; at most
  * PROBE_FLEET_LOST_MAX records are kept (the oldest goes first, said once).
  * watch prints it and exports sealcheck_vm_lost{reason}; an alert rule fires
  * on it (docs/fleet.md, docs/alerts/).
@@ -149,6 +151,17 @@ enum probe_fleet_loss {
 	PROBE_FLEET_LOST_VANISHED,	     /* "vanished": gone from its source's listing while it could not be watched */
 	PROBE_FLEET_LOST_COLLISION,	     /* "name-collision": another source offers the same name */
 	_PROBE_FLEET_LOST_MAX,
+};
+
+/* A source's offer of a name another source offers too (neither is watched). */
+struct probe_fleet_offer {
+	char name[PROBE_FLEET_NAME_MAX + 1];
+	char uuid[PROBE_FLEET_UUID_MAX + 1];
+	char *socket_path;
+	enum probe_fleet_source source;
+	bool tpm;	  /* probe_fleet_set_vm_tpm() */
+	bool sock_pinned; /* probe_fleet_pin_vm_socket() */
+	uint64_t sock_dev, sock_ino;
 };
 
 #define PROBE_FLEET_LOST_MAX 1024
@@ -235,6 +248,7 @@ struct probe_fleet_vm {
 	bool seen;		     /* socket-dir rescans */
 };
 
+/* @vm is NULL only for PROBE_FLEET_LOST alone. */
 typedef void (*probe_fleet_listener_t)(struct probe_fleet *f, const struct probe_fleet_vm *vm, unsigned what,
 				       void *userdata);
 
@@ -314,6 +328,11 @@ int probe_fleet_lose_vm(struct probe_fleet *f, const char *name, enum probe_flee
 size_t probe_fleet_n_lost(struct probe_fleet *f);
 const struct probe_fleet_lost *probe_fleet_lost_at(const struct probe_fleet *f, size_t i);
 const char *probe_fleet_loss_name(enum probe_fleet_loss l); /* "socket-removed", ..., "name-collision" */
+/* The colliding offers (read-only; valid until the next add, remove or loss), and @source's offer of @name. */
+size_t probe_fleet_n_offers(const struct probe_fleet *f);
+const struct probe_fleet_offer *probe_fleet_offer_at(const struct probe_fleet *f, size_t i);
+const struct probe_fleet_offer *probe_fleet_find_offer(const struct probe_fleet *f, const char *name,
+							enum probe_fleet_source source);
 
 /* The VMs, sorted by name. Valid until the next add or remove. */
 size_t probe_fleet_n_vms(const struct probe_fleet *f);

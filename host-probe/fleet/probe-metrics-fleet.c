@@ -199,7 +199,8 @@ static void on_fleet_change(struct probe_fleet *f, const struct probe_fleet_vm *
 	if (!m->textfile)
 		return;
 	/* REMOVED comes before the VM goes: the write (later, from the timer) no longer sees it. */
-	if (what & (PROBE_FLEET_ADDED | PROBE_FLEET_REMOVED | PROBE_FLEET_VERDICT | PROBE_FLEET_UP | PROBE_FLEET_STALE))
+	if (what & (PROBE_FLEET_ADDED | PROBE_FLEET_REMOVED | PROBE_FLEET_VERDICT | PROBE_FLEET_UP | PROBE_FLEET_STALE |
+		    PROBE_FLEET_LOST))
 		textfile_schedule(m, 1000000);
 	else
 		textfile_schedule(m, PROBE_METRICS_TEXTFILE_ROUNDS_S * 1000000ull);
@@ -279,6 +280,9 @@ void probe_metrics_fleet_libvirt_up(struct probe_metrics_fleet *m, int up)
 		return;
 	m->extra.has_libvirt = 1;
 	m->extra.libvirt_up = up;
+#if HAVE_METRICS_HTTP
+	probe_metrics_server_changed(m->server);
+#endif
 	if (m->textfile)
 		textfile_schedule(m, 1000000);
 }

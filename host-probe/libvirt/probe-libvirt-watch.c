@@ -453,6 +453,16 @@ static int on_child_exit(sd_event_source *s, int fd, uint32_t revents, void *use
 	/* Readable: it has exited. Reaped here (ECHILD: already reaped). */
 	if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == 0 && si.si_pid == 0)
 		return 0; /* not yet */
+	/* What it sent before it ended is read first (a domain stopped right before libvirtd went is a stop,
+	 * not a domain vanished): on_sock() until the socket is empty (EAGAIN) or at its end (lost()). The
+	 * socket holds what a SEQPACKET socket buffer holds, so this ends. */
+	for (unsigned i = 0; w->cur == c && c->sock >= 0 && i < 1024; i++) {
+		struct pollfd p = { .fd = c->sock, .events = POLLIN };
+
+		if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP)))
+			break;
+		(void)on_sock(NULL, c->sock, 0, c);
+	}
 	if (w->cur == c)
 		lost(w, "the discovery process ended", w->listed);
 	child_free(c);

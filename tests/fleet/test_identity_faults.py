@@ -106,6 +106,31 @@ def case_collision(probe, tmp):
     check(rc == 0, "exit %s" % rc)
 
 
+def case_collision_dir_gone(probe, tmp):
+    """A name in collision whose socket directory goes (moved away): the socket's offer goes with it and the
+    domain is watched; the socket's side stays lost as directory-removed."""
+    sockdir = Sim(os.path.join(tmp, "dir"), "honest:1")
+    lv = Sim(os.path.join(tmp, "lv"), "honest:1")
+    name = "honest-0000"
+    xml = os.path.join(tmp, "node.xml")
+    node_xml(xml, [(name, U1, os.path.join(lv.dir, name + ".sock"))])
+    prom = os.path.join(tmp, "sealcheck.prom")
+    w = Watch(probe, ["--socket-dir", sockdir.dir, "--libvirt=test://" + xml, "--expect-digest", DIGEST,
+                      "--interval", "1", "--textfile", prom])
+    try:
+        w.wait("the collision said", lambda: "offered by both socket-dir and libvirt" in w.stderr())
+        os.rename(sockdir.dir, sockdir.dir + ".old")
+        w.wait("the domain judged sealed", lambda: w.latest().get(name, {}).get("verdict") == "sealed", timeout=20)
+        check(w.latest()[name]["source"] == "libvirt", "watched from %s" % w.latest()[name]["source"])
+        wait_for("the socket's side lost with its directory",
+                 lambda: lost_series(prom) == {(name, "socket-dir", "directory-removed")})
+    finally:
+        rc = w.stop()
+        sockdir.stop()
+        lv.stop()
+    check(rc == 0, "exit %s" % rc)
+
+
 def case_uuid_named_socket(probe, tmp):
     """A socket named like a domain's UUID does not get the policy entry keyed by that UUID: NOT SEALED by
     policy:digest, while a VM that has that UUID (the libvirt domain) gets it."""
@@ -155,6 +180,7 @@ def case_lost_socket(probe, tmp):
 
 CASES = {
     "collision": case_collision,
+    "collision-dir-gone": case_collision_dir_gone,
     "uuid-named-socket": case_uuid_named_socket,
     "lost-socket": case_lost_socket,
 }

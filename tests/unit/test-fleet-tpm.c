@@ -418,9 +418,43 @@ static void test_activation_bounded(void **state)
 	assert_non_null(strstr(r.links, "tpm:binding: "));
 }
 
+/*
+ * The state directory itself gone (a mount not there yet, moved away): which VMs have a TPM cannot be
+ * told, so a socket directory's VM without a folder is refused (tpm:evidence fails), never self-reported.
+ */
+static void test_state_dir_gone(void **state)
+{
+	struct probe_evidence_expect x = { .uki_path = "/nonexistent.efi" };
+	char dir[] = "/tmp/test-fleet-tpm-XXXXXX";
+	struct probe_fleet_config cfg = { .interval_ms = 10000, .tpm = &x };
+	sd_event *e = NULL;
+	struct probe_fleet *f = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	cfg.state_dir = dir;
+	assert_int_equal(sd_event_new(&e), 0);
+	assert_int_equal(probe_fleet_new(e, &cfg, &f), 0);
+	assert_int_equal(probe_fleet_add_vm(f, "plain", NULL, "/r/plain.sock", PROBE_FLEET_SOCKET_DIR), 1);
+	assert_false(vm_of(f, "plain")->tpm); /* DIR there, no DIR/plain/: self-reported */
+	assert_int_equal(rmdir(dir), 0);
+	probe_fleet_refresh_tpm(f);
+	assert_true(vm_of(f, "plain")->tpm);
+	assert_int_equal(vm_of(f, "plain")->ak, PROBE_FLEET_AK_REFUSED);
+	assert_non_null(strstr(vm_of(f, "plain")->state_why, "the state directory is gone"));
+	/* Back: self-reported again at the next refresh. */
+	assert_int_equal(mkdir(dir, 0700), 0);
+	probe_fleet_refresh_tpm(f);
+	assert_false(vm_of(f, "plain")->tpm);
+	rmdir(dir);
+	probe_fleet_free(f);
+	sd_event_unref(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_state_dir_gone),
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_no_state_fails_closed),
 		cmocka_unit_test(test_activation_bounded),

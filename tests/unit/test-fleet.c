@@ -68,7 +68,8 @@ static void listener(struct probe_fleet *f, const struct probe_fleet_vm *vm, uns
 		s->added++;
 	if (what & PROBE_FLEET_REMOVED)
 		s->removed++;
-	snprintf(s->last, sizeof(s->last), "%s", vm->name);
+	if (vm)
+		snprintf(s->last, sizeof(s->last), "%s", vm->name);
 }
 
 static struct probe_fleet *fleet(sd_event **e)
@@ -379,6 +380,48 @@ static void test_collision(void **state)
 	assert_int_equal(probe_fleet_remove_vm_source(f, "web-01", PROBE_FLEET_LIBVIRT), 0);
 	assert_int_equal(probe_fleet_find(f, "web-01")->source, PROBE_FLEET_SOCKET_DIR);
 	assert_int_equal(probe_fleet_n_lost(f), 0);
+
+	/* Another directory's socket of a colliding name never takes the first one's offer over. */
+	assert_int_equal(probe_fleet_add_vm(f, "web-01", U1, "/lv/web-01.sock", PROBE_FLEET_LIBVIRT), -EEXIST);
+	assert_int_equal(probe_fleet_add_vm(f, "web-01", NULL, "/other/web-01.sock", PROBE_FLEET_SOCKET_DIR), -EEXIST);
+	assert_string_equal(probe_fleet_find_offer(f, "web-01", PROBE_FLEET_SOCKET_DIR)->socket_path, "/r/web-01.sock");
+	/* A stop of another domain of that name (another UUID) does not withdraw this domain's offer... */
+	assert_string_equal(probe_fleet_find_offer(f, "web-01", PROBE_FLEET_LIBVIRT)->uuid, U1);
+	/* ...and a collision stays visible past the day a lost record is kept, while it stands. */
+	((struct probe_fleet_lost *)probe_fleet_lost_at(f, 0))->mono_ms -= PROBE_FLEET_LOST_KEEP_MS + 1;
+	((struct probe_fleet_lost *)probe_fleet_lost_at(f, 1))->mono_ms -= PROBE_FLEET_LOST_KEEP_MS + 1;
+	assert_int_equal(probe_fleet_n_lost(f), 2);
+	assert_int_equal(probe_fleet_remove_vm_source(f, "web-01", PROBE_FLEET_LIBVIRT), 0);
+	assert_string_equal(probe_fleet_find(f, "web-01")->socket_path, "/r/web-01.sock");
+	probe_fleet_free(f);
+	sd_event_unref(e);
+}
+
+/* A name a source holds, offered again with another UUID: another VM (the old one vanished), never the old one's state. */
+static void test_uuid_reused(void **state)
+{
+	sd_event *e = NULL;
+	struct probe_fleet *f = fleet(&e);
+	const struct probe_fleet_vm *vm;
+
+	(void)state;
+	assert_int_equal(probe_fleet_add_vm(f, "web", U1, "/lv/web.sock", PROBE_FLEET_LIBVIRT), 1);
+	((struct probe_fleet_vm *)probe_fleet_find(f, "web"))->judged = true;
+	((struct probe_fleet_vm *)probe_fleet_find(f, "web"))->outcome = PROBE_SEALED;
+	/* The same UUID again: the same VM, kept. */
+	assert_int_equal(probe_fleet_add_vm(f, "web", U1, "/lv/web.sock", PROBE_FLEET_LIBVIRT), 0);
+	assert_true(probe_fleet_find(f, "web")->judged);
+	/* Another UUID: added anew, the old one lost as vanished. */
+	assert_int_equal(probe_fleet_add_vm(f, "web", "2c5f39cb-3fb2-42e3-994f-1127e4ddb538", "/lv/web2.sock",
+					    PROBE_FLEET_LIBVIRT),
+			 1);
+	vm = probe_fleet_find(f, "web");
+	assert_false(vm->judged);
+	assert_int_equal(vm->outcome, PROBE_NO_REPORT);
+	assert_string_equal(vm->uuid, "2c5f39cb-3fb2-42e3-994f-1127e4ddb538");
+	assert_int_equal(probe_fleet_n_lost(f), 1);
+	assert_int_equal(probe_fleet_lost_at(f, 0)->reason, PROBE_FLEET_LOST_VANISHED);
+	assert_string_equal(probe_fleet_lost_at(f, 0)->uuid, U1);
 	probe_fleet_free(f);
 	sd_event_unref(e);
 }
@@ -404,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_policy_uuid_keys),
 		cmocka_unit_test(test_lost),
 		cmocka_unit_test(test_collision),
+		cmocka_unit_test(test_uuid_reused),
 		cmocka_unit_test(test_fd_budget),
 	};
 
