@@ -17,20 +17,17 @@ used, in scrape-storm, is the server's documented contract (a changed fleet is
 rendered again at the first scrape at least a second after the last render,
 probe-metrics-http.h), not a speed.
 """
-import argparse
 import http.client
 import os
 import re
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_watch import DIGEST, LINE_SCHEMA, Fail, Sim, Watch, check  # noqa: E402
+from test_watch import DIGEST, Fail, Sim, Watch, check, run_cases  # noqa: E402
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$')
 
@@ -251,31 +248,5 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--probe")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("case", nargs="?")
-    a = ap.parse_args()
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if not a.probe or a.case not in CASES:
-        ap.error("give --probe BIN and a case: " + ", ".join(CASES))
-    if LINE_SCHEMA is None:
-        print("FAIL %s: python3-jsonschema is missing (run with Debian's /usr/bin/python3)" % a.case)
-        return 1
-    tmp = tempfile.mkdtemp(prefix="fd-faults-")
-    try:
-        CASES[a.case](os.path.abspath(a.probe), tmp)
-    except Fail as e:
-        print("FAIL %s: %s" % (a.case, e))
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS %s" % a.case)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES, "fd-faults-"))

@@ -10,16 +10,13 @@ our channel pointing at a simulated guest's socket. No libvirtd is needed for
 these rules, which are the fleet's, not libvirt's; tests/vm/test-libvirt.sh
 covers the real daemon.
 """
-import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_watch import DIGEST, Fail, Sim, Watch, check, links  # noqa: E402
+from test_watch import DIGEST, Fail, Sim, Watch, check, links, run_cases  # noqa: E402
 
 U1 = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 PORT = "org.sealcheck.attest.0"
@@ -186,28 +183,5 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--probe")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("case", nargs="?")
-    a = ap.parse_args()
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if not a.probe or a.case not in CASES:
-        ap.error("give --probe BIN and a case: " + ", ".join(CASES))
-    tmp = tempfile.mkdtemp(prefix="sealcheck-identity-")
-    try:
-        CASES[a.case](os.path.abspath(a.probe), tmp)
-        print("ok " + a.case)
-        return 0
-    except Fail as e:
-        print("FAIL %s: %s" % (a.case, e))
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES, "sealcheck-identity-"))

@@ -21,21 +21,18 @@ within a second, JSON lines keep coming, the source is said unreachable (a
 within 2 s, and no process of the probe's is left. No sleeps as assertions:
 each step waits for a condition with a deadline.
 """
-import argparse
 import os
 import re
-import shutil
 import signal
 import socket
 import struct
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_watch import DIGEST, LINE_SCHEMA, Fail, Sim, Watch, check  # noqa: E402
+from test_watch import DIGEST, Sim, Watch, check, run_cases  # noqa: E402
 
 KEEPALIVE_PROGRAM = 0x6B656570
 KEEPALIVE_VERSION = 1
@@ -241,31 +238,5 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--probe")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("case", nargs="?")
-    a = ap.parse_args()
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if not a.probe or a.case not in CASES:
-        ap.error("give --probe BIN and a case: " + ", ".join(CASES))
-    if LINE_SCHEMA is None:
-        print("FAIL %s: python3-jsonschema is missing (run with Debian's /usr/bin/python3)" % a.case)
-        return 1
-    tmp = tempfile.mkdtemp(prefix="libvirt-faults-")
-    try:
-        CASES[a.case](os.path.abspath(a.probe), tmp)
-    except Fail as e:
-        print("FAIL %s: %s" % (a.case, e))
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS %s" % a.case)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES, "libvirt-faults-"))

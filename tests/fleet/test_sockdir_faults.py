@@ -10,18 +10,16 @@ and made again is watched again; nested socket directories keep each its own
 VMs. No sleeps as assertions: each case waits for a condition on the probe's
 JSON lines or stderr with a deadline (test_watch.py's Watch and Sim).
 """
-import argparse
 import os
 import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_watch import DIGEST, LINE_SCHEMA, Fail, Sim, Watch, check  # noqa: E402
+from test_watch import DIGEST, Sim, Watch, check, run_cases  # noqa: E402
 
 
 class Decoy:
@@ -251,31 +249,5 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--probe")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("case", nargs="?")
-    a = ap.parse_args()
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if not a.probe or a.case not in CASES:
-        ap.error("give --probe BIN and a case: " + ", ".join(CASES))
-    if LINE_SCHEMA is None:
-        print("FAIL %s: python3-jsonschema is missing (run with Debian's /usr/bin/python3)" % a.case)
-        return 1
-    tmp = tempfile.mkdtemp(prefix="sockdir-")
-    try:
-        CASES[a.case](os.path.abspath(a.probe), tmp)
-    except Fail as e:
-        print("FAIL %s: %s" % (a.case, e))
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS %s" % a.case)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES, "sockdir-"))

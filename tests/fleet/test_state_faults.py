@@ -10,17 +10,13 @@ content and mtime, and nothing is made beside it. A --state-dir that is itself a
 symlink is refused at startup (exit 2). The watch and the simulated guests are
 test_watch.py's; every wait is a condition with a deadline.
 """
-import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_watch  # noqa: E402 (the Sim and Watch of the watch cases)
-from test_watch import DIGEST, FIXTURES, Fail, Sim, Watch, check, links  # noqa: E402
+from test_watch import DIGEST, FIXTURES, Fail, Sim, Watch, check, links, run_cases  # noqa: E402
 
 PAST = 1000000000  # an mtime long past: a write, truncation or touch shows
 
@@ -137,31 +133,5 @@ CASES = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--probe")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("case", nargs="?")
-    a = ap.parse_args()
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if not a.probe or a.case not in CASES:
-        ap.error("give --probe BIN and a case: " + ", ".join(CASES))
-    if test_watch.LINE_SCHEMA is None:
-        print("FAIL %s: python3-jsonschema is missing (run with Debian's /usr/bin/python3)" % a.case)
-        return 1
-    tmp = tempfile.mkdtemp(prefix="state-faults-")
-    try:
-        CASES[a.case](os.path.abspath(a.probe), tmp)
-    except Fail as e:
-        print("FAIL %s: %s" % (a.case, e))
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("PASS %s" % a.case)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES, "state-faults-"))

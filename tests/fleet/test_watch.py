@@ -849,23 +849,25 @@ CASES = {
 }
 
 
-def main():
+def run_cases(cases, prefix, argv=None):
+    """The command line of every tests/fleet case file: --list prints the cases; --probe BIN CASE runs one in
+    a fresh temporary folder (removed after), printing "PASS CASE" or "FAIL CASE: why". Returns the exit status."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--probe")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("case", nargs="?")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.list:
-        print("\n".join(CASES))
+        print("\n".join(cases))
         return 0
-    if not a.probe or a.case not in CASES:
-        ap.error("give --probe BIN and a case: " + ", ".join(CASES))
+    if not a.probe or a.case not in cases:
+        ap.error("give --probe BIN and a case: " + ", ".join(cases))
     if LINE_SCHEMA is None:
         print("FAIL %s: python3-jsonschema is missing (run with Debian's /usr/bin/python3)" % a.case)
         return 1
-    tmp = tempfile.mkdtemp(prefix="watch-")
+    tmp = tempfile.mkdtemp(prefix=prefix)
     try:
-        CASES[a.case](os.path.abspath(a.probe), tmp)
+        cases[a.case](os.path.abspath(a.probe), tmp)
     except Fail as e:
         print("FAIL %s: %s" % (a.case, e))
         return 1
@@ -876,4 +878,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cases(CASES, "watch-"))
