@@ -34,10 +34,14 @@ static void fleet_added(struct probe_libvirt_watch *w, const char *name, const c
 	/* A domain with a <tpm>: its rounds require TPM evidence from the first one (probe-fleet.h). Never
 	 * watched without it: a TPM VM judged self-reported would be a weaker verdict than its TPM allows.
 	 * A colliding offer (-EEXIST) keeps the word for when it is watched. */
-	if (r == -EEXIST)
-		(void)probe_fleet_set_vm_tpm(s->fleet, name, PROBE_FLEET_LIBVIRT, tpm);
-	if (r >= 0 && (r = probe_fleet_set_vm_tpm(s->fleet, name, PROBE_FLEET_LIBVIRT, tpm)) < 0)
-		(void)probe_fleet_remove_vm_source(s->fleet, name, PROBE_FLEET_LIBVIRT);
+	if (r >= 0 || r == -EEXIST) {
+		int t = probe_fleet_set_vm_tpm(s->fleet, name, PROBE_FLEET_LIBVIRT, tpm);
+
+		if (r >= 0 && t < 0) {
+			(void)probe_fleet_remove_vm_source(s->fleet, name, PROBE_FLEET_LIBVIRT);
+			r = t;
+		}
+	}
 
 	if (r < 0) {
 		char msg[PROBE_DOMAIN_NAME_MAX + 100];

@@ -246,14 +246,13 @@ static void dir_entry(struct probe_fleet_sockdir *d, int dfd, const char *file, 
 	if (!there || !S_ISSOCK(st.st_mode))
 		return;
 	r = probe_fleet_add_vm(d->fleet, name, NULL, path, PROBE_FLEET_SOCKET_DIR);
-	if (r == -EEXIST)
-		/* A colliding offer: its socket is pinned too, for when it is watched. */
+	if (r >= 0 || r == -EEXIST)
+		/* Its rounds connect to this very socket, checked again at each connect (probe-fleet.h); a
+		 * colliding offer's is pinned too, for when it is watched. */
 		(void)probe_fleet_pin_vm_socket(d->fleet, name, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 	if (r >= 0) {
 		struct probe_fleet_vm *vm = (struct probe_fleet_vm *)probe_fleet_find(d->fleet, name);
 
-		/* Its rounds connect to this very socket, checked again at each connect (probe-fleet.h). */
-		(void)probe_fleet_pin_vm_socket(d->fleet, name, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 		if (vm)
 			vm->seen = true;
 	} else if (!quiet)
