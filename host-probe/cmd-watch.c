@@ -43,6 +43,7 @@ struct watch {
 	struct probe_fleet *fleet;
 	struct probe_metrics_fleet *metrics;
 	const char *policy_file;
+	struct cli_tpm *tpm; /* with --state-dir: the keys and the sealed UKI (read again on SIGHUP) */
 	bool json, all_events, tty;
 	/* JSON lines or the table's frames, written without ever blocking the loop (out_setup()) */
 	char *out;
@@ -465,6 +466,14 @@ static int on_reload(sd_event_source *src, const struct signalfd_siginfo *si, vo
 	(void)src;
 	(void)si;
 	probe_fleet_refresh_tpm(w->fleet);
+	if (w->tpm) {
+		r = cli_tpm_load_uki(w->tpm, why, sizeof(why));
+		if (r < 0)
+			sc_log_error("SIGHUP: the sealed UKI cannot be read again, the one read before stays: %s",
+				     r == -ENOMEM ? "out of memory" : why);
+		else
+			sc_log_error("SIGHUP: sealed UKI %s read again", w->tpm->x.uki_path);
+	}
 	/* Each socket directory read again: a missed event (or a file changed under a name) is caught up. */
 	for (size_t i = 0; i < w->n_sockdirs; i++)
 		if (w->sockdirs[i])
@@ -656,6 +665,16 @@ static int watch_configure(const struct watch_opts *p, struct cli_tpm *tpm, stru
 		}
 		if (cli_tpm_prepare(p->tpm_keys, no_ak, 0, p->tpm_uki, NULL, NULL, tpm) < 0)
 			return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
+		{
+			/* Read and hashed once, not per round (a UKI is tens of MiB); SIGHUP reads it again. */
+			char why[600];
+			int r = cli_tpm_load_uki(tpm, why, sizeof(why));
+
+			if (r < 0) {
+				sc_log_error("--tpm-uki %s", r == -ENOMEM ? "out of memory" : why);
+				return cli_error_exit(p->o.json, CLI_ERROR_USAGE);
+			}
+		}
 		cfg->state_dir = p->state_dir;
 		cfg->tpm = &tpm->x;
 		cfg->ek_ca_file = p->ek_ca;
@@ -822,6 +841,8 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 	rc = watch_configure(&p, &tpm, &cfg);
 	if (rc != WATCH_GO)
 		return rc;
+	if (cfg.tpm)
+		w.tpm = &tpm;
 	rc = watch_setup(&w, &p, &cfg, &src);
 	if (rc == WATCH_GO)
 		rc = watch_run(&w);

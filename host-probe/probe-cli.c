@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "probe-cli.h"
+#include "probe-uki-ref.h"
 #include "sc-fileio.h"
 #include "sc-json.h"
 #include "sc-log.h"
@@ -203,9 +204,35 @@ int cli_make_policy(const struct cli_policy *c, const char *fallback_source, con
 
 void cli_tpm_done(struct cli_tpm *t)
 {
+	if (t->uki) {
+		probe_uki_ref_done(t->uki);
+		free(t->uki);
+	}
 	probe_sb_reference_done(&t->sb);
 	free(t->ek_pub);
 	memset(t, 0, sizeof(*t));
+}
+
+int cli_tpm_load_uki(struct cli_tpm *t, char *why, size_t why_size)
+{
+	struct probe_uki_ref *u = malloc(sizeof(*u));
+
+	if (!u)
+		return -ENOMEM;
+	probe_uki_ref_load(t->x.uki_path, &t->sb, u);
+	if (!u->pe_ok) {
+		snprintf(why, why_size, "%s", u->pe_why);
+		probe_uki_ref_done(u);
+		free(u);
+		return -EINVAL;
+	}
+	if (t->uki) {
+		probe_uki_ref_done(t->uki);
+		free(t->uki);
+	}
+	t->uki = u;
+	t->x.uki = u;
+	return 0;
 }
 
 int cli_tpm_credential(const char *ek_ca, const char *ek_pub, const char *state_dir, struct cli_tpm *t)

@@ -148,8 +148,17 @@ struct cli_tpm {
 	uint8_t *ek_pub;                     /* owned: --tpm-ek-pub's bytes */
 	char pin[320];                       /* where a proven AK is pinned (ak.name) */
 	char ek_cn[300];                     /* the EK certificate's expected CN (cred.ek_cert_cn), libvirt's */
+	struct probe_uki_ref *uki;           /* owned: the sealed UKI read once (cli_tpm_load_uki()), x.uki */
 };
 void cli_tpm_done(struct cli_tpm *t);
+
+/*
+ * cli_tpm_load_uki() - after cli_tpm_prepare(): read x.uki_path and hash it once (probe-uki-ref.h) for
+ * every verdict to come (watch: each round of each VM), against the key directory t->sb. Again (SIGHUP)
+ * the new file replaces the old only when it can judge evidence. 0; -EINVAL with @why when the file
+ * cannot be read or parsed (then the UKI read before, if any, stays); -ENOMEM.
+ */
+int cli_tpm_load_uki(struct cli_tpm *t, char *why, size_t why_size);
 
 /*
  * cli_tpm_credential() - after cli_tpm_prepare(), for a VM whose AK is not pinned: bind the evidence's

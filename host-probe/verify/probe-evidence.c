@@ -16,6 +16,7 @@
 #include "probe-pcr11.h"
 #include "probe-pe.h"
 #include "probe-tpm-state.h"
+#include "probe-uki-ref.h"
 #include "sc-base64.h"
 #include "sc-cmdline.h"
 #include "sc-evidence.h"
@@ -735,7 +736,9 @@ struct verification {
 	bool log_ok;
 	struct probe_userlog ul;
 	struct probe_tpm_attest attest;
-	struct probe_pe pe; /* the sealed UKI the host built, when pe_ok */
+	/* The sealed UKI the host built: the caller's (x->uki), or read from x->uki_path into own. */
+	const struct probe_uki_ref *uki;
+	struct probe_uki_ref own;
 	bool pe_ok;
 	struct probe_boot_chain chain; /* what PCR 4 and PCR 7 must show, when chain_ok */
 	bool chain_ok;
@@ -788,7 +791,7 @@ static void verification_done(struct verification *v)
 {
 	decoded_done(&v->d);
 	probe_eventlog_free(v->log);
-	probe_pe_done(&v->pe);
+	probe_uki_ref_done(&v->own);
 }
 
 /* The evidence names our nonce and the report's bytes. False when it cannot be decoded at all. */
@@ -895,25 +898,15 @@ static void link_eventlog(struct verification *v)
 static void load_boot_chain(struct verification *v)
 {
 	const struct probe_evidence_expect *x = v->x;
-	char why[512];
 
-	if (x->uki_path) {
-		if (probe_pe_load(x->uki_path, &v->pe, why, sizeof(why)) < 0)
-			snprintf(v->pe_why, sizeof(v->pe_why), "%s: %s", x->uki_path, why);
-		else {
-			v->pe_ok = true;
-			if (!x->chain && probe_boot_chain_add(&v->chain, "the sealed UKI", &v->pe, x->sb, why, sizeof(why)) < 0) {
-				/* Kept for tpm:secure_boot: which db entry the chain needs is what could not be told. */
-				snprintf(v->sb_why, sizeof(v->sb_why), "PCR 7: %s", why);
-				if (v->chain.n == 0) {
-					snprintf(v->pe_why, sizeof(v->pe_why), "%s", why);
-					v->pe_ok = false;
-				}
-			}
-		}
-	} else
-		snprintf(v->pe_why, sizeof(v->pe_why), "the host does not know which UKI it booted");
-
+	if (x->uki)
+		v->uki = x->uki;
+	else {
+		probe_uki_ref_load(x->uki_path, x->sb, &v->own);
+		v->uki = &v->own;
+	}
+	v->pe_ok = v->uki->pe_ok;
+	snprintf(v->pe_why, sizeof(v->pe_why), "%s", v->uki->pe_why);
 	if (x->chain) {
 		v->chain = *x->chain;
 		v->chain_ok = v->chain.n > 0 && v->chain.n <= PROBE_BOOT_CHAIN_MAX &&
@@ -921,8 +914,11 @@ static void load_boot_chain(struct verification *v)
 		if (!v->chain_ok)
 			snprintf(v->pe_why, sizeof(v->pe_why), "the host's boot chain has %u applications (1 to %d)",
 				 v->chain.n, PROBE_BOOT_CHAIN_MAX);
-	} else
+	} else {
+		v->chain = v->uki->chain;
+		snprintf(v->sb_why, sizeof(v->sb_why), "%s", v->uki->sb_why);
 		v->chain_ok = v->pe_ok && v->chain.n > 0;
+	}
 }
 
 /* PCR 7. */
@@ -1012,9 +1008,9 @@ static void link_pcr9(struct verification *v, const struct probe_pcr11 *pred, bo
 	bool has_initrd = false;
 	char why[512];
 
-	for (unsigned i = 0; i < v->pe.n_sections; i++)
-		if (strcmp(v->pe.sections[i].name, ".cmdline") == 0)
-			probe_pe_section_raw(&v->pe, &v->pe.sections[i], &cmdline, &cmdline_len);
+	for (unsigned i = 0; i < v->uki->pe.n_sections; i++)
+		if (strcmp(v->uki->pe.sections[i].name, ".cmdline") == 0)
+			probe_pe_section_raw(&v->uki->pe, &v->uki->pe.sections[i], &cmdline, &cmdline_len);
 	if (!pred_ok)
 		say(v, PROBE_LINK_PCR9, false, "not verified: the sealed UKI's sections could not be hashed");
 	else if (!v->log_ok)
@@ -1045,7 +1041,7 @@ static void link_cmdline(struct verification *v)
 {
 	char why[512];
 
-	if (probe_evidence_uki_cmdline(&v->pe, v->x->policy, why, sizeof(why)) < 0)
+	if (probe_evidence_uki_cmdline(&v->uki->pe, v->x->policy, why, sizeof(why)) < 0)
 		say(v, PROBE_LINK_CMDLINE, false, "%s", why);
 	else if (!proven(v, PROBE_LINK_SECURE_BOOT) || !proven(v, PROBE_LINK_PCR4) || !proven(v, PROBE_LINK_PCR11))
 		say(v, PROBE_LINK_CMDLINE, false, "not proven: rests on %s, which failed (%s)",
@@ -1071,8 +1067,13 @@ static void uki_links(struct verification *v)
 		say(v, PROBE_LINK_CMDLINE, false, "%s", v->pe_why);
 		return;
 	}
-	pred_ok = probe_pcr11_predict(&v->pe, PROBE_BANK_SHA256, 0, v->ul.phases, v->ul.n_phases, &pred, why,
-				      sizeof(why)) >= 0;
+	/* The sections hashed once (probe-uki-ref.h), this quote's phase words on a copy. */
+	pred = v->uki->pred;
+	if (!v->uki->pred_ok) {
+		snprintf(why, sizeof(why), "%s", v->uki->pred_why);
+		pred_ok = false;
+	} else
+		pred_ok = probe_pcr11_add_phases(&pred, v->ul.phases, v->ul.n_phases, why, sizeof(why)) >= 0;
 	link_pcr11(v, &pred, pred_ok, why);
 	link_pcr9(v, &pred, pred_ok);
 	link_pcr12(v);

@@ -69,6 +69,8 @@ struct probe_boot_chain {
 	} known[PROBE_BOOT_CHAIN_MAX];
 };
 
+struct probe_uki_ref;
+
 struct probe_evidence_expect {
 	const char *nonce;
 	const uint8_t *report; /* the R frame's payload bytes, as received */
@@ -76,6 +78,8 @@ struct probe_evidence_expect {
 	const uint8_t *ak_name; /* the AK the host derived from the TPM it owns; NULL: none pinned (fails) */
 	size_t ak_name_len;
 	const char *uki_path;   /* the sealed UKI the host built (for PCR 11 and its .cmdline); NULL: not known (fails) */
+	/* The same, read and hashed once (probe-uki-ref.h, with this sb): used instead of uki_path when set. */
+	const struct probe_uki_ref *uki;
 	const struct probe_policy *policy;
 	/* The key directory's PK, KEK, db and dbx (probe-sbref.h): PCR 7 must measure exactly these. */
 	const struct probe_sb_reference *sb;

@@ -315,18 +315,33 @@ int probe_pcr11_predict(const struct probe_pe *pe, enum probe_bank bank, unsigne
 			return fail(why, why_size, "hashing with OpenSSL failed"), r;
 	}
 	memcpy(p.sections_value, p.value, sizeof(p.value));
+	r = probe_pcr11_add_phases(&p, phases, n_phases, why, why_size);
+	if (r < 0)
+		return r;
+	*ret = p;
+	return 0;
+}
+
+int probe_pcr11_add_phases(struct probe_pcr11 *p, const char *const *phases, unsigned n_phases, char *why,
+			   size_t why_size)
+{
+	int r;
+
+	if (n_phases > PROBE_PCR11_MAX_PHASES || !bank_md(p->bank))
+		return -EINVAL;
+	memcpy(p->value, p->sections_value, sizeof(p->value));
+	p->n_phases = 0;
 	for (unsigned i = 0; i < n_phases; i++) {
 		if (!probe_pcr11_phase_word(phases[i])) {
 			fail(why, why_size, "phase word \"%.40s\" is not a systemd-pcrphase word", phases[i]);
 			return -EINVAL;
 		}
-		r = probe_bank_hash(bank, phases[i], strlen(phases[i]), p.phase_digests[i]);
+		r = probe_bank_hash(p->bank, phases[i], strlen(phases[i]), p->phase_digests[i]);
 		if (r >= 0)
-			r = probe_pcr_extend(bank, p.value, p.phase_digests[i]);
+			r = probe_pcr_extend(p->bank, p->value, p->phase_digests[i]);
 		if (r < 0)
 			return fail(why, why_size, "hashing with OpenSSL failed"), r;
 	}
-	p.n_phases = n_phases;
-	*ret = p;
+	p->n_phases = n_phases;
 	return 0;
 }

@@ -156,3 +156,12 @@ struct probe_pcr11 {
 int probe_pcr11_predict(const struct probe_pe *pe, enum probe_bank bank, unsigned stub_version,
 			const char *const *phases, unsigned n_phases, struct probe_pcr11 *ret, char *why,
 			size_t why_size);
+
+/*
+ * probe_pcr11_add_phases() - @p (a prediction) made again from its
+ * sections_value, extended by @phases instead of its own words: one UKI's
+ * sections hashed once, each quote's phase words applied to a copy. 0, or
+ * -EINVAL with @why for a word that is not systemd-pcrphase's, or -EIO.
+ */
+int probe_pcr11_add_phases(struct probe_pcr11 *p, const char *const *phases, unsigned n_phases, char *why,
+			   size_t why_size);

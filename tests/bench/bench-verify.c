@@ -2,9 +2,10 @@
 /*
  * The host's cost of verifying one report's TPM evidence: N verifications of
  * a real boot's evidence (tests/fixtures/evidence), median and p99, and with
- * a UKI given, the same with PCR 11 predicted from it every time (what
- * `run --tpm` does per report), side by side with the baseline of just
- * parsing the evidence JSON.
+ * a UKI given, the same with the UKI read and PCR 11 predicted from it every
+ * time (what `run --tpm` does for its one report) and with the UKI read once
+ * (probe-uki-ref.h: what `watch` does for every round), side by side with
+ * the baseline of just parsing the evidence JSON.
  *   bench-verify FIXTURE_DIR [N] [UKI]
  * A measurement, not a test.
  */
@@ -16,6 +17,7 @@
 #include "probe-evidence.h"
 #include "probe-policy.h"
 #include "probe-tpm.h"
+#include "probe-uki-ref.h"
 #include "sc-fileio.h"
 #include "sc-io.h"
 #include "sc-json.h"
@@ -56,6 +58,7 @@ int main(int argc, char **argv)
 	struct probe_sb_reference sb;
 	struct probe_tpm_public pub;
 	struct probe_policy policy;
+	struct probe_uki_ref ref = { 0 };
 	json_t *ev;
 
 	if (n == 0 || n > 1000000)
@@ -78,11 +81,13 @@ int main(int argc, char **argv)
 				 "sha512:00000000000000000000000000000000000000000000000000000000000000000000000000000000"
 				 "000000000000000000000000000000000000000000000000");
 
-	for (int pass = 0; pass < (uki ? 3 : 2); pass++) {
+	if (uki)
+		probe_uki_ref_load(uki, &sb, &ref);
+	for (int pass = 0; pass < (uki ? 4 : 2); pass++) {
 		struct probe_evidence_expect x = {
 			.nonce = nonce, .report = (const uint8_t *)report_bytes, .report_len = report_len,
-			.ak_name = pub.name, .ak_name_len = pub.name_len, .uki_path = pass == 2 ? uki : NULL,
-			.policy = &policy, .sb = &sb,
+			.ak_name = pub.name, .ak_name_len = pub.name_len, .uki_path = pass >= 2 ? uki : NULL,
+			.uki = pass == 3 ? &ref : NULL, .policy = &policy, .sb = &sb,
 		};
 
 		for (unsigned i = 0; i < n; i++) {
@@ -103,10 +108,12 @@ int main(int argc, char **argv)
 		}
 		report(pass == 0   ? "baseline: parse the evidence JSON"
 		       : pass == 1 ? "verify: quote, event log, PCR 7"
-				   : "verify + PCR 11 predicted from the UKI",
+		       : pass == 2 ? "verify + the UKI read, PCR 11 predicted"
+				   : "verify + the UKI read once (watch)",
 		       us, n);
 	}
 	json_decref(ev);
+	probe_uki_ref_done(&ref);
 	probe_sb_reference_done(&sb);
 	free(ak);
 	return 0;

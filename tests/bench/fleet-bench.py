@@ -21,6 +21,12 @@ Scenarios, one after the other in this one run, the same build, the same machine
   ff  watch, 30 bigflood guests alone, --interval 1 /  guest: utime+stime over the rounds ended
   fc  watch, 30 capflood guests alone (9 stale reports just under the 64 KiB report cap a nonce: the
       most parsing a guest can cost a round), --interval 1; not in the default list
+  t1  watch --state-dir --tpm-uki --tpm-keys, N=1,000 guests with a TPM, --interval 10: each report
+      comes with TPM evidence (sim_guests.py "tpm": a fresh quote of the guest's own AK over a real
+      boot's event log and PCRs, --tpm-capture), every link verified, counters kept per VM
+  t10 the same, N=10,000: against b (the same N and interval without a TPM)
+      t1 and t10 need --tpm-capture DIR (tests/bench/tpm-capture.sh makes one: a real sealed boot
+      under swtpm, its evidence, report, UKI and keys); not in the default list
 
 The guests are tests/fleet/sim_guests.py: a Python process playing many guests,
 one UNIX socket each, the real protocol (split over processes: see RLIMIT_NOFILE
@@ -191,22 +197,22 @@ class Sims:
     (honest-0000.. and the hostile ones); the others add their honest guests by name on the control
     channel, all in the one socket folder."""
 
-    def __init__(self, tmp, n_honest, hostile_spec=(), per=None):
+    def __init__(self, tmp, n_honest, hostile_spec=(), per=None, kind="honest", sim_extra=()):
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         per = per or max(100, (soft - 500) // 2)
         n_total = n_honest + sum(c for _, c in hostile_spec)
         k = max(1, -(-n_total // per))
         share = -(-n_honest // k)
         first = min(n_honest, share)
-        spec = ["honest:%d" % first] + ["%s:%d" % (b, c) for b, c in hostile_spec if c]
-        self.sims = [Sim(tmp, ",".join(spec))]
+        spec = ["%s:%d" % (kind, first)] + ["%s:%d" % (b, c) for b, c in hostile_spec if c]
+        self.sims = [Sim(tmp, ",".join(spec), extra=sim_extra)]
         self.dir = self.sims[0].dir
         at = first
         for i in range(1, k):
-            sim = Sim(tmp, "honest:0", log_name="sim%d.log" % i)
-            names = ["honest-%04d" % j for j in range(at, min(n_honest, at + share))]
+            sim = Sim(tmp, "%s:0" % kind, extra=sim_extra, log_name="sim%d.log" % i)
+            names = ["%s-%04d" % (kind, j) for j in range(at, min(n_honest, at + share))]
             at += len(names)
-            sim.p.stdin.write("".join("add %s honest\n" % nm for nm in names))
+            sim.p.stdin.write("".join("add %s %s\n" % (nm, kind) for nm in names))
             sim.p.stdin.flush()
             for nm in names:
                 answer = sim.p.stdout.readline()
@@ -237,8 +243,8 @@ class Watch:
     """sealcheck-probe watch --events all; its stdout collected raw by a thread (parsed afterwards),
     or handed line by line to on_line (the soak)."""
 
-    def __init__(self, probe, sock_dir, interval, extra=(), err_path=None, on_line=None, nice=0):
-        args = [probe, "watch", "--socket-dir", sock_dir, "--expect-digest", digest(), "--interval", str(interval),
+    def __init__(self, probe, sock_dir, interval, extra=(), err_path=None, on_line=None, nice=0, dig=None):
+        args = [probe, "watch", "--socket-dir", sock_dir, "--expect-digest", dig or digest(), "--interval", str(interval),
                 "--events", "all", "--json"] + list(extra)
         if nice:
             args = ["nice", "-n", str(nice)] + args
@@ -303,14 +309,29 @@ def behaviour(name):
 
 # ---- a watch scenario ----
 
-def run_watch(args, label, n_honest, hostile, interval, warmup, window, tmp_root):
-    """hostile: {behaviour: count}. Returns the result dict."""
+def tpm_setup(args, tmp):
+    """The simulator's and the watch's TPM options over --tpm-capture, and the capture's digest."""
+    cap = args.tpm_capture
+    state = os.path.join(tmp, "state")
+    os.mkdir(state, 0o700)
+    with open(os.path.join(cap, "report.json")) as f:
+        dig = json.load(f)["checks"]["root_mount"]["digest"]
+    sim_extra = ["--template", os.path.join(cap, "report.json"), "--tpm-evidence", os.path.join(cap, "evidence.json"),
+                 "--tpm-state", state]
+    watch_extra = ["--state-dir", state, "--tpm-uki", os.path.join(cap, "uki.efi"), "--tpm-keys", os.path.join(cap, "keys")]
+    return sim_extra, watch_extra, dig
+
+
+def run_watch(args, label, n_honest, hostile, interval, warmup, window, tmp_root, kind="honest"):
+    """hostile: {behaviour: count}; kind: the well-behaved guests' behaviour (honest, or tpm: with TPM
+    evidence, --tpm-capture). Returns the result dict."""
     tmp = tempfile.mkdtemp(prefix=label + "-", dir=tmp_root)
     timeout = min(interval, 20)
+    sim_extra, watch_extra, dig = tpm_setup(args, tmp) if kind == "tpm" else ((), (), None)
     t_start = mono_ms()
-    sim = Sims(tmp, n_honest, list(hostile.items()), per=args.per_sim)
+    sim = Sims(tmp, n_honest, list(hostile.items()), per=args.per_sim, kind=kind, sim_extra=sim_extra)
     t_ready = mono_ms()
-    watch = Watch(args.probe, sim.dir, interval, err_path=os.path.join(tmp, "watch.err"))
+    watch = Watch(args.probe, sim.dir, interval, extra=watch_extra, err_path=os.path.join(tmp, "watch.err"), dig=dig)
     try:
         time.sleep(warmup)
         t0 = mono_ms()
@@ -328,11 +349,11 @@ def run_watch(args, label, n_honest, hostile, interval, warmup, window, tmp_root
     return analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmup, window, t_start, t_ready,
                          t0, t1, cw1 - cw0, cs1 - cs0, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args,
                          q1 - q0 if q0 is not None and q1 is not None else None,
-                         x1 - x0 if x0 is not None and x1 is not None else None)
+                         x1 - x0 if x0 is not None and x1 is not None else None, kind)
 
 
 def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmup, window, t_start, t_ready, t0, t1,
-                  cpu_w, cpu_s_, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args, run_wait=None, on_cpu=None):
+                  cpu_w, cpu_s_, hwm_w, hwm_s, rss_w, fds_w, rc, tmp, args, run_wait=None, on_cpu=None, kind="honest"):
     problems = []
     ends = {}  # (vm, nonce) -> first round-end line
     per_vm = {}  # vm -> list of round-end lines (all times)
@@ -371,7 +392,7 @@ def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmu
 
     lat, lost, late, sent_in = [], [], 0, 0
     for name, nonce, t in sim.sent():
-        if behaviour(name) != "honest" or not (t0 <= t < t1):
+        if behaviour(name) != kind or not (t0 <= t < t1):
             continue
         sent_in += 1
         d = ends.get((name, nonce))
@@ -385,7 +406,7 @@ def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmu
     if lost:
         problems.append("%d honest reports lost, e.g. %s" % (len(lost), lost[:3]))
 
-    honest_names = ["honest-%04d" % i for i in range(n_honest)]
+    honest_names = ["%s-%04d" % (kind, i) for i in range(n_honest)]
     never = [n for n in honest_names if n not in per_vm]
     in_window = [d for n in honest_names for d in per_vm.get(n, ()) if t0 <= d["verdict_mono_ms"] < t1]
     # A round that timed out is a slow machine, not a wrong verdict: counted, never a problem.
@@ -395,6 +416,12 @@ def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmu
         problems.append("%d honest guests never judged, e.g. %s" % (len(never), never[:3]))
     if not_sealed:
         problems.append("%d honest guests not SEALED in the window, e.g. %s" % (len(not_sealed), not_sealed[:3]))
+    if kind == "tpm":
+        # SEALED by a guest with a TPM only when every TPM link was proven (evidence "tpm").
+        unproven = [d for d in in_window if d.get("verdict") == "sealed" and d.get("evidence") != "tpm"]
+        if unproven:
+            problems.append("%d TPM rounds SEALED without evidence \"tpm\", e.g. %s" % (
+                len(unproven), [(d["vm"], d.get("evidence")) for d in unproven[:3]]))
     judged_late = [n for n in honest_names if first_verdict.get(n, float("inf")) >= t0]
     rounds_in = {}
     for vm, ds in per_vm.items():
@@ -417,7 +444,7 @@ def analyse_watch(label, watch, sim, n_honest, hostile, interval, timeout, warmu
             problems.append("silent: %d of %d never marked stale" % (c - len(stale), c))
     wsec = (t1 - t0) / 1000.0
     res = {
-        "scenario": label, "kind": "watch", "n": n_honest + sum(hostile.values()), "honest": n_honest,
+        "scenario": label, "kind": "watch", "guests": kind, "n": n_honest + sum(hostile.values()), "honest": n_honest,
         "hostile": hostile, "interval_s": interval, "timeout_s": timeout, "warmup_s": warmup,
         "window_s": round(wsec, 3), "startup_s": round((t_ready - t_start) / 1000.0, 3),
         "honest_first_verdict_after_window_start": len(judged_late),
@@ -584,7 +611,8 @@ def table(results):
         if r["kind"] == "watch":
             who = r["watch"]
             rows.append("| %s watch%s | %d | %d s | %.0f | %s | %s | %s | %d of %d | %.1f | %.2f | %s | %.2f%s | %.1f |" % (
-                r["scenario"], " (%d hostile)" % sum(r["hostile"].values()) if r["hostile"] else "", r["n"],
+                r["scenario"], " (%d hostile)" % sum(r["hostile"].values()) if r["hostile"] else
+                " (TPM evidence)" if r.get("guests") == "tpm" else "", r["n"],
                 r["interval_s"], r["reports_per_s"], fmt(r["p50_ms"]), fmt(r["p99_ms"]), fmt(r["max_ms"]),
                 r["honest_lost"], r["honest_sent"], who["peak_rss_kib"] / 1024.0, who["cpu_s"],
                 fmt(who["cpu_us_per_report"], "%.0f"), r["sim"]["cpu_s"],
@@ -619,7 +647,7 @@ def targets(by):
         t("N=%d p99 < 100 ms" % b["n"], b["p99_ms"] is not None and b["p99_ms"] < 100, "%s ms" % fmt(b["p99_ms"]))
         t("N=%d RSS < 256 MiB" % b["n"], b["watch"]["peak_rss_kib"] < 256 * 1024,
           "%.1f MiB" % (b["watch"]["peak_rss_kib"] / 1024.0))
-    watches = [r for r in (a, b, d) if r]
+    watches = [r for r in (a, b, d, by.get("t1"), by.get("t10")) if r]
     if watches:
         lost = sum(r["honest_lost"] for r in watches)
         t("no honest report lost", lost == 0, "%d lost of %d sent (%d late, after their round's deadline)" % (
@@ -641,6 +669,20 @@ def targets(by):
         g = ff["watch"]["cpu_us_per_round"] / fh["watch"]["cpu_us_per_round"]
         t("a flooder's CPU per round within 10x an honest guest's (ff vs fh)", g < 10,
           "%.0f vs %.0f µs: %.1fx" % (ff["watch"]["cpu_us_per_round"], fh["watch"]["cpu_us_per_round"], g))
+    for k in ("t1", "t10"):
+        x = by.get(k)
+        if not x:
+            continue
+        t("TPM N=%d p99 < 5 ms" % x["n"], x["p99_ms"] is not None and x["p99_ms"] < 5, "%s ms" % fmt(x["p99_ms"]))
+        core = x["watch"]["cpu_s"] / x["window_s"]
+        t("TPM N=%d watch CPU < 1/4 core" % x["n"], core < 0.25,
+          "%.3f of a core (%.2f s in %.0f s, %s µs a report)" % (core, x["watch"]["cpu_s"], x["window_s"],
+                                                                fmt(x["watch"]["cpu_us_per_report"], "%.0f")))
+    t10 = by.get("t10")
+    if b and t10 and b["watch"]["cpu_us_per_report"] and t10["watch"]["cpu_us_per_report"]:
+        t("TPM evidence's cost per report (t10 vs b)", None, "%.0f vs %.0f µs: %.2fx" % (
+            t10["watch"]["cpu_us_per_report"], b["watch"]["cpu_us_per_report"],
+            t10["watch"]["cpu_us_per_report"] / b["watch"]["cpu_us_per_report"]))
     fc = by.get("fc")
     if fh and fc and fh["watch"]["cpu_us_per_round"] and fc["watch"]["cpu_us_per_round"]:
         g = fc["watch"]["cpu_us_per_round"] / fh["watch"]["cpu_us_per_round"]
@@ -681,6 +723,8 @@ def main():
     ap.add_argument("--per-sim", type=int, help="guests per simulator process (default: what RLIMIT_NOFILE allows)")
     ap.add_argument("--fleet", type=int, help="N of a and e instead of 1,000 (e: 3 %% of it flooders); on a busy "
                     "machine a smaller fleet keeps the simulator answering in time")
+    ap.add_argument("--tpm-capture", help="for t1 and t10: a folder with a real TPM boot's evidence.json, "
+                    "report.json, uki.efi and keys/ (tests/bench/tpm-capture.sh)")
     ap.add_argument("--tmp", default=None)
     args = ap.parse_args()
     args.probe = os.path.abspath(args.probe)
@@ -688,21 +732,34 @@ def main():
     if args.smoke:
         # Small, and --interval 2 (a 2 s deadline) so a loaded test machine still answers in time.
         plan = {"a": (50, 2, 4), "b": (200, 4, 6), "c1": (50, 2, 2), "c2": (200, 4, 2), "d": (54, 2, 4),
-                "e": (48, 2, 4), "fh": (4, 2, 4), "ff": (4, 2, 4), "fc": (4, 2, 4)}
+                "e": (48, 2, 4), "fh": (4, 2, 4), "ff": (4, 2, 4), "fc": (4, 2, 4), "t1": (20, 2, 4), "t10": (60, 4, 6)}
         window = args.window or 4
     else:
         plan = {"a": (1000, 1, 5), "b": (10000, 10, 25), "c1": (1000, 1, 3), "c2": (10000, 10, 3), "d": (900, 1, 5),
-                "e": (970, 1, 5), "fh": (30, 1, 5), "ff": (30, 1, 5), "fc": (30, 1, 5)}
+                "e": (970, 1, 5), "fh": (30, 1, 5), "ff": (30, 1, 5), "fc": (30, 1, 5), "t1": (1000, 10, 25),
+                "t10": (10000, 10, 25)}
         window = args.window or 30
     if args.fleet:
         plan["a"] = (args.fleet,) + plan["a"][1:]
         plan["e"] = (args.fleet - -(-args.fleet * 3 // 100),) + plan["e"][1:]
+    keys = args.scenarios.split(",")
+    unknown = [k for k in keys if k not in plan]
+    if unknown:
+        ap.error("unknown scenario(s) %s (known: %s)" % (", ".join(unknown), ", ".join(plan)))
+    if any(k in ("t1", "t10") for k in keys):
+        if not args.tpm_capture:
+            ap.error("t1 and t10 need --tpm-capture DIR (tests/bench/tpm-capture.sh)")
+        args.tpm_capture = os.path.abspath(args.tpm_capture)
+        missing = [f for f in ("evidence.json", "report.json", "uki.efi", "keys/db.crt")
+                   if not os.path.isfile(os.path.join(args.tpm_capture, f))]
+        if missing:
+            ap.error("--tpm-capture %s: no %s" % (args.tpm_capture, ", ".join(missing)))
     tmp_root = tempfile.mkdtemp(prefix="fleet-bench-", dir=args.tmp)
     results, by = [], {}
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
             "probe": args.probe, "nofile": nofile, "window_s": window, "smoke": args.smoke,
             "loadavg_start": os.getloadavg()}
-    for key in args.scenarios.split(","):
+    for key in keys:
         n, interval, warmup = plan[key]
         flooders = {"e": max(1, -(-n * 3 // 97)), "ff": n, "fc": n}.get(key, 0)  # e: 3 % of the whole
         print("fleet-bench: %s (N=%d, every %d s, warm-up %d s, window %g s)" % (
@@ -710,6 +767,8 @@ def main():
             interval, warmup, window), file=sys.stderr, flush=True)
         if key in ("a", "b", "fh"):
             r = run_watch(args, key, n, {}, interval, warmup, window, tmp_root)
+        elif key in ("t1", "t10"):
+            r = run_watch(args, key, n, {}, interval, warmup, window, tmp_root, kind="tpm")
         elif key == "e":
             r = run_watch(args, key, n, {"bigflood": flooders}, interval, warmup, window, tmp_root)
         elif key in ("ff", "fc"):

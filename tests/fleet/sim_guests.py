@@ -25,6 +25,9 @@ Guest NAME is BEHAVIOUR-NNNN (honest-0000, ...). Behaviours, per nonce the probe
                nonce) per nonce: the most parsing the refused-frame cap lets a guest cost
   bigreport    a valid report echoing the nonce, padded to 100 KiB: a frame over the report cap
   rejects      9 small valid-CRC report frames that are no report ({}) per nonce
+  tpm          as honest, then an evidence frame ('E') as the agent sends with a TPM: a fresh quote of
+               the guest's own software AK (tests/fleet/sim_tpm.py) over the --tpm-evidence capture's
+               PCRs and logs; its AK Name pinned in --tpm-state DIR/NAME/ak.name (needs both options)
 
 Control, one command a line on stdin (answered "ok ..." on stdout):
   add NAME BEHAVIOUR | remove NAME | restart NAME (socket gone and back, connections cut)
@@ -51,10 +54,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "probe"))
+import sim_tpm  # noqa: E402
 from fake_guest import failing, frame, hostile_strings, other_digest, report  # noqa: E402  (the frame code the probe tests use)
 
 BEHAVIOURS = ("honest", "slow", "silent", "flood", "oversized", "malformed", "replay", "liar", "otherdigest",
-              "hostile", "longreason", "dead", "bigflood", "capflood", "bigreport", "rejects")
+              "hostile", "longreason", "dead", "bigflood", "capflood", "bigreport", "rejects", "tpm")
 BIG_FLOOD_FRAMES, BIG_FLOOD_BYTES = 9, 240 * 1024
 BIG_REPORT_BYTES = 100 * 1024
 CAP_FLOOD_BYTES = 64 * 1024 - 16
@@ -86,6 +90,10 @@ class Guest:
         self.last_nonce = None
         self.answered = 0
         self.pending_log = []
+        self.ak = None
+        if behaviour == "tpm":
+            self.ak = sim_tpm.SoftAK()
+            self.ak.pin(sim.tpm_state, name)
 
     async def start(self):
         try:
@@ -116,8 +124,10 @@ class Guest:
         except FileNotFoundError:
             pass
 
-    def send_report(self, writer, nonce, payload):
+    def send_report(self, writer, nonce, payload, evidence=None):
         data = frame(b"R", payload)
+        if evidence is not None:  # one write, as the agent's R then E: the stamp is after both are made
+            data += frame(b"E", evidence)
         # Stamped right before the write that hands the last byte to the kernel, so a
         # latency measured from it is never under-estimated (the probe may read it at once).
         t = mono_ms()
@@ -134,6 +144,9 @@ class Guest:
         b = self.behaviour
         if b == "honest":
             self.send_report(writer, nonce, report(t, nonce))
+        elif b == "tpm":
+            payload = report(t, nonce)
+            self.send_report(writer, nonce, payload, self.ak.evidence(sim.tpm_capture, nonce, payload))
         elif b == "slow":
             await asyncio.sleep(sim.slow_ms / 1000.0)
             if not writer.is_closing():
@@ -222,6 +235,8 @@ class Sim:
             self.template = json.load(f)
         self.other = other_digest(self.template)
         self.bigflood = self.capflood = None
+        self.tpm_capture = sim_tpm.Capture(args.tpm_evidence) if args.tpm_evidence else None
+        self.tpm_state = args.tpm_state
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.guests = {}
         self.rng = random.Random(args.seed)
@@ -250,6 +265,8 @@ class Sim:
             return "empty"
         cmd = words[0]
         if cmd == "add" and len(words) == 3 and words[2] in BEHAVIOURS:
+            if words[2] == "tpm" and not self.tpm_capture:
+                return "no --tpm-evidence"
             return await self.add(words[1], words[2])
         if cmd == "remove" and len(words) == 2:
             return await self.remove(words[1])
@@ -353,8 +370,12 @@ def main():
     ap.add_argument("--slow-ms", type=int, default=5000)
     ap.add_argument("--churn-ms", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tpm-evidence", help="a real boot's evidence document, for tpm guests")
+    ap.add_argument("--tpm-state", help="the watch's --state-dir: tpm guests pin their AK Name there")
     ap.add_argument("--exit-on-eof", action="store_true", default=True)
     args = ap.parse_args()
+    if any(b == "tpm" for b, _ in parse_spec(args.guests)) and not (args.tpm_evidence and args.tpm_state):
+        raise SystemExit("sim_guests: tpm guests need --tpm-evidence and --tpm-state")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
