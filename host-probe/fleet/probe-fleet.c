@@ -372,6 +372,8 @@ static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 
 	free(TAKE_PTR(vm->ak_name));
 	vm->ak_name_len = 0;
+	/* Everything known of its TPM read again: the next quote is compared with the counters file. */
+	vm->counters_mem = (struct probe_tpm_counters_mem){ 0 };
 	vm->tpm = false;
 	vm->ak = PROBE_FLEET_AK_NONE;
 	if (!f->cfg.state_dir || !vm->pin_file) {
@@ -598,6 +600,7 @@ static void on_round_done(struct probe_session *s, void *userdata)
 		x.ak_name = ak == PROBE_FLEET_AK_PINNED ? vm->ak_name : NULL;
 		x.ak_name_len = ak == PROBE_FLEET_AK_PINNED ? vm->ak_name_len : 0;
 		x.counters_file = vm->counters_file;
+		x.counters_mem = &vm->counters_mem;
 		x.policy = vm->policy;
 		x.credential = NULL;
 		x.ak_pin_file = NULL;
@@ -1014,6 +1017,12 @@ static void vm_free(struct probe_fleet_vm *vm)
 		return;
 	end_round_state(vm);
 	kept_close(vm);
+	if (vm->counters_file && vm->ak != PROBE_FLEET_AK_REFUSED) {
+		/* The last quote verified since the file was written, so a verifier started again compares with it. */
+		char why[300];
+
+		(void)probe_tpm_state_flush_counters(vm->counters_file, &vm->counters_mem, why, sizeof(why));
+	}
 	sd_event_source_disable_unref(vm->round_timer);
 	sd_event_source_disable_unref(vm->stale_timer);
 	if (vm->policy && vm->policy != &vm->fleet->fixed)

@@ -79,6 +79,7 @@
 #include <systemd/sd-event.h>
 
 #include "probe-session.h"
+#include "probe-tpm-state.h"
 #include "probe-evidence.h"
 #include "probe-loop.h"
 #include "probe-policy.h"
@@ -240,6 +241,7 @@ struct probe_fleet_vm {
 	uint8_t *ak_name;	     /* TPM: the pinned AK Name (owned) */
 	size_t ak_name_len;
 	char *counters_file;	     /* with cfg.state_dir: DIR/<name>/quote-counters (owned, fixed) */
+	struct probe_tpm_counters_mem counters_mem; /* the last verified quote, between writes of counters_file */
 	char *pin_file;		     /* with cfg.state_dir: DIR/<name>/ak.name (owned, fixed) */
 	enum probe_fleet_ak round_ak; /* vm->ak when the current round started */
 	struct probe_credential_config cred; /* ACTIVATE: the current round's (its session points here) */

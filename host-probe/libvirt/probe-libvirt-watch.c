@@ -330,6 +330,12 @@ static void on_added(struct probe_libvirt_watch *w, const struct wire *m)
 	}
 	if (k) /* restarted at a new path (or renamed): its owner's doing */
 		known_drop(w, k, PROBE_LIBVIRT_GONE_STOPPED);
+	if (strlen(m->text) >= sizeof(k->path)) {
+		/* Never cut: a shortened socket path would name another socket. */
+		say(w, "%s: domain %s: its channel's socket path is longer than %zu bytes; not watched", w->uri,
+		    m->name, sizeof(k->path) - 1);
+		return;
+	}
 	if (w->n_known >= MAX_KNOWN) {
 		/* A libvirtd announcing more domains than a fleet can hold: the rest ignored, said once. */
 		if (!w->full_said)
@@ -347,7 +353,7 @@ static void on_added(struct probe_libvirt_watch *w, const struct wire *m)
 		memset(k, 0, sizeof(*k));
 		snprintf(k->name, sizeof(k->name), "%s", m->name);
 		snprintf(k->uuid, sizeof(k->uuid), "%s", m->uuid);
-		snprintf(k->path, sizeof(k->path), "%s", m->text);
+		memcpy(k->path, m->text, strlen(m->text) + 1); /* fits: checked above */
 		k->tpm = m->tpm;
 		k->seen = true;
 	}

@@ -8,6 +8,7 @@
 #include "probe-tpm-state.h"
 #include "probe-verdict.h"
 #include "sc-base64.h"
+#include "sc-io.h"
 #include "sc-json.h"
 #include "sc-macro.h"
 #include "sc-report.h"
@@ -48,7 +49,9 @@ static int add_tpm_links(const struct probe_session *s, const struct probe_evide
 		}
 		if (v->tpm && x.counters_file && q.magic) {
 			char why[256];
-			int r = probe_tpm_state_check_counters(x.counters_file, &q, why, sizeof(why));
+			int r = x.counters_mem ? probe_tpm_state_check_counters_mem(x.counters_file, &q, x.counters_mem,
+										    sc_now_ms(), why, sizeof(why))
+					       : probe_tpm_state_check_counters(x.counters_file, &q, why, sizeof(why));
 
 			if (r == 1)
 				snprintf(why, sizeof(why), "the first quote of this TPM state (reset %u, restart %u)",

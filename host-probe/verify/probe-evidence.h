@@ -70,6 +70,7 @@ struct probe_boot_chain {
 };
 
 struct probe_uki_ref;
+struct probe_tpm_counters_mem;
 
 struct probe_evidence_expect {
 	const char *nonce;
@@ -86,6 +87,8 @@ struct probe_evidence_expect {
 	/* The boot chain PCR 4 and PCR 7 must show; NULL: the UKI at uki_path alone (probe_boot_chain_add()). */
 	const struct probe_boot_chain *chain;
 	const char *counters_file; /* the VM's last quote's clock and counters (probe_tpm_state_check_counters()), or NULL */
+	/* With counters_file: the same kept in memory between writes (probe_tpm_state_check_counters_mem()), or NULL. */
+	struct probe_tpm_counters_mem *counters_mem;
 	/* No AK pinned: the session's credential phase (probe-credential.h). An AK it proved bound to the
 	 * EK is the one the quote must be signed by, and is pinned in ak_pin_file once the quote verifies. */
 	const struct probe_credential_state *credential;

@@ -340,6 +340,9 @@ static int lock_vm(int vmfd, const char *vmpath, char *why, size_t why_size)
 	}
 }
 
+static int counters_forward(unsigned long long clock, unsigned reset, unsigned restart, const struct probe_tpm_attest *q,
+			    char *why, size_t why_size);
+
 int probe_tpm_state_check_counters(const char *state_file, const struct probe_tpm_attest *q, char *why,
 				   size_t why_size)
 {
@@ -371,14 +374,9 @@ int probe_tpm_state_check_counters(const char *state_file, const struct probe_tp
 	else if (sscanf(buf, "%llu %u %u", &clock, &reset, &restart) != 3)
 		return sc_why(-EBADMSG, why, why_size, "%s: not \"clock reset restart\"", state_file);
 	if (!first) {
-		if (q->reset_count < reset)
-			return sc_why(-EPERM, why, why_size, "resetCount went back from %u to %u", reset, q->reset_count);
-		if (q->reset_count == reset && q->restart_count < restart)
-			return sc_why(-EPERM, why, why_size, "restartCount went back from %u to %u", restart,
-				      q->restart_count);
-		if (q->reset_count == reset && q->restart_count == restart && q->clock <= clock)
-			return sc_why(-EPERM, why, why_size, "the TPM clock did not advance (%llu after %llu)",
-				      (unsigned long long)q->clock, clock);
+		r = counters_forward(clock, reset, restart, q, why, why_size);
+		if (r < 0)
+			return r;
 	}
 	n = snprintf(line, sizeof(line), "%llu %u %u\n", (unsigned long long)q->clock, q->reset_count, q->restart_count);
 	if (n < 0 || (size_t)n >= sizeof(line))
@@ -395,4 +393,59 @@ int probe_tpm_state_check_counters(const char *state_file, const struct probe_tp
 	}
 	(void)fsync(vmfd); /* the rename itself durable (fsync(2): the directory too) */
 	return first ? 1 : 0;
+}
+
+/* The rules of probe_tpm_state_check_counters() between two quotes of one TPM. */
+static int counters_forward(unsigned long long clock, unsigned reset, unsigned restart, const struct probe_tpm_attest *q,
+			    char *why, size_t why_size)
+{
+	if (q->reset_count < reset)
+		return sc_why(-EPERM, why, why_size, "resetCount went back from %u to %u", reset, q->reset_count);
+	if (q->reset_count == reset && q->restart_count < restart)
+		return sc_why(-EPERM, why, why_size, "restartCount went back from %u to %u", restart, q->restart_count);
+	if (q->reset_count == reset && q->restart_count == restart && q->clock <= clock)
+		return sc_why(-EPERM, why, why_size, "the TPM clock did not advance (%llu after %llu)",
+			      (unsigned long long)q->clock, clock);
+	return 0;
+}
+
+int probe_tpm_state_check_counters_mem(const char *state_file, const struct probe_tpm_attest *q,
+				       struct probe_tpm_counters_mem *mem, long long now_ms, char *why, size_t why_size)
+{
+	int r;
+
+	if (mem->valid) {
+		r = counters_forward(mem->clock, mem->reset, mem->restart, q, why, why_size);
+		if (r < 0)
+			return r;
+		if (q->reset_count == mem->reset && q->restart_count == mem->restart &&
+		    now_ms - mem->written_ms < PROBE_TPM_STATE_COUNTERS_WRITE_MS) {
+			mem->clock = q->clock;
+			return 0;
+		}
+	}
+	r = probe_tpm_state_check_counters(state_file, q, why, why_size);
+	if (r < 0)
+		return r;
+	*mem = (struct probe_tpm_counters_mem){ .valid = true, .clock = q->clock, .reset = q->reset_count,
+						.restart = q->restart_count, .written_ms = now_ms,
+						.written_clock = q->clock };
+	return r;
+}
+
+int probe_tpm_state_flush_counters(const char *state_file, struct probe_tpm_counters_mem *mem, char *why,
+				   size_t why_size)
+{
+	struct probe_tpm_attest q = { 0 };
+	int r;
+
+	if (!mem->valid || mem->clock == mem->written_clock)
+		return 0;
+	q.clock = mem->clock;
+	q.reset_count = mem->reset;
+	q.restart_count = mem->restart;
+	r = probe_tpm_state_check_counters(state_file, &q, why, why_size);
+	if (r >= 0)
+		mem->written_clock = mem->clock;
+	return r < 0 ? r : 0;
 }

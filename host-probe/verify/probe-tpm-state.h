@@ -97,3 +97,32 @@ int probe_tpm_state_pin_ak(const char *path, const uint8_t *name, size_t name_le
  */
 int probe_tpm_state_check_counters(const char *state_file, const struct probe_tpm_attest *q, char *why,
 				   size_t why_size);
+
+/*
+ * A VM's last verified quote as a long-running verifier (watch) keeps it between writes of its
+ * counters file: each round is compared with it in memory; the file is written (through
+ * probe_tpm_state_check_counters(), read and compared too) at the VM's first round, whenever
+ * resetCount or restartCount change, and otherwise once PROBE_TPM_STATE_COUNTERS_WRITE_MS have passed
+ * since the last write, so a TPM round costs no fsync(2) at each of thousands of VMs' rounds. A verifier
+ * started again compares with the file: at most that long behind the last quote it verified.
+ */
+struct probe_tpm_counters_mem {
+	bool valid;
+	uint64_t clock;
+	uint32_t reset, restart;
+	long long written_ms; /* CLOCK_MONOTONIC ms of the last write */
+	uint64_t written_clock; /* the clock the file holds (dirty while clock differs) */
+};
+#define PROBE_TPM_STATE_COUNTERS_WRITE_MS 60000
+
+/*
+ * probe_tpm_state_check_counters_mem() - probe_tpm_state_check_counters() with @mem (zeroed for a VM
+ * new to the verifier, or after anything it knew of the VM's TPM was read again), @now_ms CLOCK_MONOTONIC.
+ * The same rules, results and reasons.
+ */
+int probe_tpm_state_check_counters_mem(const char *state_file, const struct probe_tpm_attest *q,
+				       struct probe_tpm_counters_mem *mem, long long now_ms, char *why, size_t why_size);
+
+/* Write @mem's last quote to @state_file when the file is behind it (a verifier stopping). 0 or a negative errno. */
+int probe_tpm_state_flush_counters(const char *state_file, struct probe_tpm_counters_mem *mem, char *why,
+				   size_t why_size);

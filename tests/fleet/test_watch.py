@@ -458,6 +458,9 @@ def case_usage(probe, tmp):
         (ok + ["--state-dir", tmp, "--tpm-uki", os.path.join(tmp, "no.efi"), "--tpm-keys", tmp], "no.efi"),
         (ok + ["--state-dir", tmp, "--tpm-uki", bad_json, "--tpm-keys", tmp], "the Secure Boot key directory (the trust root of PCR 7): " + tmp + "/GUID.txt"),
         (ok + ["--tpm-ek-ca", bad_json], "go together"),
+        # Read and parsed at start (not at the first round): a file that is no UKI is a usage error.
+        (ok + ["--state-dir", tmp, "--tpm-uki", bad_json, "--tpm-keys", os.path.join(FIXTURES, "evidence")],
+         "--tpm-uki " + bad_json + ": "),
         (ok + ["--state-dir", tmp, "--tpm-uki", bad_json, "--tpm-keys", tmp, "--tpm-ek-ca",
                os.path.join(tmp, "no-ca.pem")], "no-ca.pem"),
     ]
@@ -508,15 +511,17 @@ def case_names(probe, tmp):
 def case_tpm(probe, tmp):
     """A VM whose TPM state the host holds (DIR/<vm>/ak.name) must send TPM
     evidence: without it, NOT SEALED by tpm:evidence; its neighbour without
-    TPM state stays self-reported SEALED."""
+    TPM state stays self-reported SEALED. The UKI is read at start and on
+    SIGHUP: one that no longer parses is refused and the one read before stays."""
     sim = Sim(tmp, "honest:2")
     state = os.path.join(tmp, "state")
     os.makedirs(os.path.join(state, "honest-0001"))
     with open(os.path.join(state, "honest-0001", "ak.name"), "wb") as f:
         f.write(b"\x00\x0b" + bytes(range(32)))
+    uki = os.path.join(tmp, "sealed.efi")
+    shutil.copy(os.path.join(FIXTURES, "uki", "uki-252.efi"), uki)
     w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--timeout", "2",
-                      "--state-dir", state, "--tpm-uki", os.path.join(FIXTURES, "uki", "uki-252.efi"),
-                      "--tpm-keys", os.path.join(FIXTURES, "evidence")])
+                      "--state-dir", state, "--tpm-uki", uki, "--tpm-keys", os.path.join(FIXTURES, "evidence")])
     try:
         w.wait("both judged", lambda: all("honest-%04d" % i in w.latest() for i in range(2)), timeout=20)
         plain, tpm = w.latest()["honest-0000"], w.latest()["honest-0001"]
@@ -533,6 +538,12 @@ def case_tpm(probe, tmp):
         w.wait("honest-0000 needs its evidence now", lambda: w.latest()["honest-0000"]["tpm"] and
                w.latest()["honest-0000"]["verdict"] == "unsealed" and
                "tpm:evidence" in links(w.latest()["honest-0000"]), timeout=20)
+        w.wait("the UKI read again", lambda: "SIGHUP: sealed UKI %s read again" % uki in w.stderr())
+        with open(uki, "wb") as f:
+            f.write(b"not a PE file")
+        w.p.send_signal(signal.SIGHUP)
+        w.wait("the broken UKI refused", lambda: "the one read before stays: %s" % uki in w.stderr())
+        check(w.p.poll() is None, "a broken UKI on SIGHUP stopped the probe")
     finally:
         rc = w.stop()
         sim.stop()

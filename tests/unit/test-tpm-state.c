@@ -150,6 +150,69 @@ static void assert_is_symlink(const char *path)
 	assert_true(S_ISLNK(st.st_mode));
 }
 
+/* watch's counters kept in memory: each quote compared there, the file written at the first quote, when
+ * resetCount or restartCount change, once PROBE_TPM_STATE_COUNTERS_WRITE_MS have passed, and on flush. */
+static void test_counters_mem(void **state)
+{
+	struct fx *f = fx_new();
+	struct probe_tpm_attest q = quote(10);
+	struct probe_tpm_counters_mem mem = { 0 };
+	_cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL, *t4 = NULL, *t5 = NULL;
+	long long now = 1000000;
+	char why[300];
+
+	assert_int_equal(mkdir(f->vm, 0700), 0);
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now, why, sizeof(why)), 1);
+	t1 = read_text(f->counters);
+	assert_string_equal(t1, "10 0 0\n");
+	/* Forward within the window: compared in memory, the file left as it was. */
+	q.clock = 11;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 1000, why, sizeof(why)), 0);
+	t2 = read_text(f->counters);
+	assert_string_equal(t2, "10 0 0\n");
+	/* Back, against the memory (the file still says 10): the same rule and reason as the file's. */
+	q.clock = 11;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 2000, why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, "did not advance (11 after 11)"));
+	q.clock = 5;
+	q.restart_count = 0;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 2000, why, sizeof(why)), -EPERM);
+	/* A restart: written at once. */
+	q.clock = 3;
+	q.restart_count = 1;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 3000, why, sizeof(why)), 0);
+	t3 = read_text(f->counters);
+	assert_string_equal(t3, "3 0 1\n");
+	assert_int_equal(mem.restart, 1);
+	/* ... and the memory then refuses the old restartCount. */
+	q.clock = 100;
+	q.restart_count = 0;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 4000, why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, "restartCount went back from 1 to 0"));
+	/* The window over: written again. */
+	q.clock = 20;
+	q.restart_count = 1;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 3000 + PROBE_TPM_STATE_COUNTERS_WRITE_MS,
+							   why, sizeof(why)), 0);
+	t4 = read_text(f->counters);
+	assert_string_equal(t4, "20 0 1\n");
+	/* Flush: the last quote compared in memory reaches the file; nothing to write is no write. */
+	q.clock = 21;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 3001 + PROBE_TPM_STATE_COUNTERS_WRITE_MS,
+							   why, sizeof(why)), 0);
+	assert_int_equal(probe_tpm_state_flush_counters(f->counters, &mem, why, sizeof(why)), 0);
+	t5 = read_text(f->counters);
+	assert_string_equal(t5, "21 0 1\n");
+	assert_int_equal(probe_tpm_state_flush_counters(f->counters, &mem, why, sizeof(why)), 0);
+	/* A verifier started again (no memory) compares with the file. */
+	mem = (struct probe_tpm_counters_mem){ 0 };
+	q.clock = 21;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now, why, sizeof(why)), -EPERM);
+	assert_int_equal(entries(f->vm), 1);
+	fx_free(f);
+	(void)state;
+}
+
 /* The plain path: first quote, forward, back; the file a 0600 regular file of ours, no temporary name left. */
 static void test_counters(void **state)
 {
@@ -562,6 +625,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counters),   cmocka_unit_test(test_counters_symlink),
+		cmocka_unit_test(test_counters_mem),
 		cmocka_unit_test(test_ak_symlink), cmocka_unit_test(test_temp_names),
 		cmocka_unit_test(test_vm_symlink), cmocka_unit_test(test_vm_owner),
 		cmocka_unit_test(test_vm_mode),	   cmocka_unit_test(test_files),
