@@ -869,7 +869,7 @@ static const struct sc_verb_option options[] = {
 	{ CLI_O_STATE_DIR, "DIR/<vm>/ (as run --tpm-state keeps it): that VM has a TPM, its evidence is "
 			   "required and verified under the AK pinned in DIR/<vm>/ak.name; quote counters kept "
 			   "there (docs/fleet.md)" },
-	{ CLI_O_TPM_UKI, "with --state-dir: the sealed UKI the host built" },
+	{ CLI_O_TPM_UKI, "with --state-dir: the sealed UKI the host built (read at start and on SIGHUP)" },
 	{ CLI_O_TPM_KEYS, "with --state-dir: the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt)" },
 	{ CLI_O_TPM_EK_CA, "with --state-dir: a TPM VM with no ak.name (e.g. libvirt's swtpm) gets its AK bound "
 			   "to its EK by credential activation, the EK certificate chaining to these CA "
@@ -891,8 +891,8 @@ const struct sc_verb cmd_watch = {
 		       "without .sock. A fresh nonce when the VM appears and every --interval, one deadline per\n"
 		       "round, the same policy and validation as attest. Prints a JSON line for every change of a\n"
 		       "VM's verdict, of its being up or stale (sealcheck.watch.v1, docs/fleet.md), or on a terminal a\n"
-		       "live table. SIGTERM or SIGINT stop it, SIGHUP reloads the --policy file and reads each\n"
-		       "--socket-dir again.",
+		       "live table. SIGTERM or SIGINT stop it, SIGHUP reloads the --policy file and the --tpm-uki\n"
+		       "(read once at start, not per round) and reads each --socket-dir again.",
 	.exit_status = "0 stopped by SIGTERM or SIGINT, 2 usage, no policy or setup error.",
 	.run = run,
 	.options = options,
