@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli-output.h"
+#include "sc-bootc.h"
 #include "sc-json.h"
 #include "sc-term.h"
 
@@ -144,7 +145,44 @@ static void check_facts(FILE *f, enum sc_check_id id, const struct sc_check *c)
 	}
 }
 
-void cli_print_human(FILE *f, const struct sc_report *rep, bool color)
+/* "Image: <image> @ <manifest digest>" as bootc status names the booted deployment, and what differs from a plain boot. */
+static void print_deployment(FILE *f, const struct sc_bootc_deployment *d)
+{
+	if (!d || !d->present)
+		return;
+	fputs("\nImage:   ", f);
+	if (d->has_origin && d->origin.has_image) {
+		put_safe(f, d->origin.imgref.image);
+		fputs(" @ ", f);
+		put_safe(f, d->origin.manifest_digest[0] ? d->origin.manifest_digest : "(no manifest digest in the origin)");
+		fprintf(f, " (%s, signature ", d->origin.imgref.transport);
+		put_safe(f, d->origin.imgref.signature); /* ostree-remote:<the guest's remote name> */
+		fputs(")\n", f);
+	} else if (d->has_origin)
+		fputs("(the deployment's origin names no container image)\n", f);
+	else {
+		fputs("unknown: ", f);
+		put_safe(f, d->origin_error);
+		fputc('\n', f);
+	}
+	if (d->verity[0])
+		fprintf(f, "         deployment %.16s...%s%s%s%s\n", d->verity,
+			d->has_origin && d->origin.boot_type[0] ? ", boot type " : "", d->has_origin ? d->origin.boot_type : "",
+			d->bootloader[0] ? ", boot loader " : "", d->bootloader);
+	if (d->soft_reboot)
+		fprintf(f, "         soft-rebooted: the kernel command line names %.16s..., the root is %.16s...\n",
+			d->cmdline_verity, d->verity);
+	if (d->has_staged)
+		fprintf(f, "         staged for the next boot: %.16s...%s\n", d->staged.verity,
+			d->staged.finalization_locked ? " (finalization locked)" : "");
+	else if (d->staged_error[0]) {
+		fputs("         staged deployment unreadable: ", f);
+		put_safe(f, d->staged_error);
+		fputc('\n', f);
+	}
+}
+
+void cli_print_human(FILE *f, const struct sc_report *rep, const struct sc_bootc_deployment *d, bool color)
 {
 	const char *verdict_color = rep->verdict == SC_VERDICT_SEALED	  ? ANSI_GREEN
 				    : rep->verdict == SC_VERDICT_UNSEALED ? ANSI_RED
@@ -165,6 +203,7 @@ void cli_print_human(FILE *f, const struct sc_report *rep, bool color)
 		fputc('\n', f);
 		check_facts(f, i, c);
 	}
+	print_deployment(f, d);
 	fprintf(f, "\n%sVerdict: %s%s", color ? verdict_color : "",
 		rep->verdict == SC_VERDICT_SEALED     ? "SEALED"
 		: rep->verdict == SC_VERDICT_UNSEALED ? "NOT SEALED"

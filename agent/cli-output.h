@@ -11,4 +11,6 @@
 bool cli_use_color(FILE *f);
 
 /* The human report: one line per check, the facts behind it, a verdict line. */
-void cli_print_human(FILE *f, const struct sc_report *rep, bool color);
+struct sc_bootc_deployment;
+/* The checks, the booted deployment (@d: NULL or not present, no line) and the verdict. */
+void cli_print_human(FILE *f, const struct sc_report *rep, const struct sc_bootc_deployment *d, bool color);

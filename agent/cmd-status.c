@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli-output.h"
 #include "cli-options.h"
+#include "sc-bootc.h"
+#include "sc-checks.h"
 #include "sc-json.h"
 
 static int status_run(const struct sc_paths *paths, const struct sc_collect_options *collect, bool json)
@@ -28,8 +31,16 @@ static int status_run(const struct sc_paths *paths, const struct sc_collect_opti
 			return EXIT_UNDETERMINED;
 		}
 		fputc('\n', stdout);
-	} else
-		cli_print_human(stdout, &rep, cli_use_color(stdout));
+	} else {
+		_cleanup_free_ struct sc_bootc_deployment *d = calloc(1, sizeof(*d));
+
+		if (!d || sc_report_deployment(paths, &rep, d) < 0) {
+			fprintf(stderr, "sealcheck: out of memory\n");
+			sc_report_done(&rep);
+			return EXIT_UNDETERMINED;
+		}
+		cli_print_human(stdout, &rep, d, cli_use_color(stdout));
+	}
 	r = rep.verdict == SC_VERDICT_SEALED	 ? EXIT_SEALED
 	    : rep.verdict == SC_VERDICT_UNSEALED ? EXIT_UNSEALED
 						 : EXIT_UNDETERMINED;

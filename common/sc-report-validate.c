@@ -85,6 +85,59 @@ static int check_checks(json_t *checks, char *why, size_t why_size)
 	return 0;
 }
 
+/*
+ * system.deployment (optional; agents before it send none): null, or the booted bootc deployment
+ * (agent/core/sc-bootc.h) with exactly its keys, each of its type. What it names is the guest's claim,
+ * shown escaped, never judged.
+ */
+static int check_deployment(json_t *d, char *why, size_t why_size)
+{
+	static const char *const strings[] = { "verity", "cmdline_verity", "image_digest", "boot_type", "boot_digest",
+					       "bootloader", "origin_error", "staged_error", NULL };
+	static const char *const keys[] = { "source", "verity", "soft_reboot", "cmdline_verity", "image",
+					    "image_digest", "boot_type", "boot_digest", "bootloader", "origin_error",
+					    "staged", "staged_error", NULL };
+	const char *k;
+	json_t *v;
+	int r;
+
+	if (!d || json_is_null(d))
+		return 0;
+	if (!json_is_object(d))
+		BAD("system.deployment is not an object");
+	json_object_foreach(d, k, v)
+		if (!is_one_of(k, keys))
+			BAD("system.deployment: unknown field '%.40s'", k);
+	if (!json_is_string(json_object_get(d, "source")) ||
+	    strcmp(json_string_value(json_object_get(d, "source")), "bootc") != 0)
+		BAD("system.deployment.source is not \"bootc\"");
+	if (!json_is_boolean(json_object_get(d, "soft_reboot")))
+		BAD("system.deployment.soft_reboot is not a boolean");
+	for (const char *const *f = strings; *f; f++) {
+		r = string_or_null(d, *f, why, why_size, "system.deployment");
+		if (r < 0)
+			return r;
+	}
+	v = json_object_get(d, "image");
+	if (!v)
+		BAD("missing field system.deployment.image");
+	if (!json_is_null(v)) {
+		if (!json_is_object(v) || json_object_size(v) != 4)
+			BAD("system.deployment.image is not an object of reference, image, transport and signature");
+		for (const char *const *f = (const char *const[]){ "reference", "image", "transport", "signature", NULL }; *f; f++)
+			if (!json_is_string(json_object_get(v, *f)))
+				BAD("system.deployment.image.%s is not a string", *f);
+	}
+	v = json_object_get(d, "staged");
+	if (!v)
+		BAD("missing field system.deployment.staged");
+	if (!json_is_null(v) && (!json_is_object(v) || json_object_size(v) != 2 ||
+				 !json_is_string(json_object_get(v, "verity")) ||
+				 !json_is_boolean(json_object_get(v, "finalization_locked"))))
+		BAD("system.deployment.staged is not an object of verity and finalization_locked");
+	return 0;
+}
+
 int sc_report_validate(const char *data, size_t len, json_t **ret, char *why, size_t why_size)
 {
 	static const char *const top[] = { "schema", "agent", "system", "time", "nonce", "seal_kind",
@@ -134,6 +187,9 @@ int sc_report_validate(const char *data, size_t len, json_t **ret, char *why, si
 		if (r < 0)
 			return r;
 	}
+	r = check_deployment(json_object_get(sys, "deployment"), why, why_size);
+	if (r < 0)
+		return r;
 	r = string_or_null(doc, "time", why, why_size, "report");
 	if (r < 0)
 		return r;

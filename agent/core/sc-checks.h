@@ -63,3 +63,12 @@ void sc_report_done(struct sc_report *r);
  * libsystemd where available. Returns 0, or -ENOMEM.
  */
 int sc_report_to_json(const struct sc_paths *paths, const struct sc_report *rep, const char *nonce, json_t **ret);
+
+/*
+ * sc_report_deployment() - the booted bootc deployment (sc-bootc.h) for @rep: the root overlay's
+ * digest from root_mount, the command line's from cmdline (one of several composefs.digest= equal
+ * to the mounted one is no soft reboot). 0 or -ENOMEM; ret->present false on a system that is not
+ * a bootc composefs one. The report's system.deployment.
+ */
+struct sc_bootc_deployment;
+int sc_report_deployment(const struct sc_paths *paths, const struct sc_report *rep, struct sc_bootc_deployment *ret);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "sc-bootc.h"
 #include "sc-checks.h"
 #include "sc-json.h"
 
@@ -114,6 +116,65 @@ static json_t *now_rfc3339(void)
 	return json_string(buf);
 }
 
+/* A string field, or null when empty. */
+static json_t *str_or_null(const char *s)
+{
+	return s && s[0] ? sc_json_str(s) : json_null();
+}
+
+/*
+ * system.deployment: the booted bootc deployment as `bootc status` names it (sc-bootc.h), or null on a
+ * system that is not a bootc composefs one. The mounted digest is root_mount's; the command line's,
+ * cmdline's (one of several composefs.digest= matching the mount is no soft reboot).
+ */
+int sc_report_deployment(const struct sc_paths *paths, const struct sc_report *rep, struct sc_bootc_deployment *ret)
+{
+	json_t *mounted = json_object_get(rep->checks[SC_CHECK_ROOT_MOUNT].facts, "digest");
+	json_t *digests = json_object_get(rep->checks[SC_CHECK_CMDLINE].facts, "digests"), *e;
+	const char *m = json_string_value(mounted), *c = NULL;
+	size_t i;
+
+	json_array_foreach(digests, i, e) {
+		const char *x = json_string_value(json_object_get(e, "digest"));
+
+		if (x && (!c || (m && strcmp(x, m) == 0)))
+			c = x;
+	}
+	return sc_bootc_deployment(paths, m, c, ret);
+}
+
+static json_t *deployment_json(const struct sc_paths *paths, const struct sc_report *rep)
+{
+	struct sc_bootc_deployment *d = calloc(1, sizeof(*d));
+	json_t *o = NULL, *image = NULL, *staged = NULL;
+
+	if (!d || sc_report_deployment(paths, rep, d) < 0) {
+		free(d);
+		return NULL;
+	}
+	if (!d->present) {
+		free(d);
+		return json_null();
+	}
+	if (d->has_origin && d->origin.has_image)
+		image = json_pack("{s:o, s:o, s:o, s:o}", "reference", sc_json_str(d->origin.image_ref), "image",
+				  sc_json_str(d->origin.imgref.image), "transport", sc_json_str(d->origin.imgref.transport),
+				  "signature", sc_json_str(d->origin.imgref.signature));
+	if (d->has_staged)
+		staged = json_pack("{s:o, s:b}", "verity", sc_json_str(d->staged.verity), "finalization_locked",
+				   d->staged.finalization_locked);
+	o = json_pack("{s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "source", "bootc", "verity",
+		      str_or_null(d->verity), "soft_reboot", d->soft_reboot, "cmdline_verity", str_or_null(d->cmdline_verity),
+		      "image", image ?: json_null(), "image_digest",
+		      str_or_null(d->has_origin ? d->origin.manifest_digest : NULL), "boot_type",
+		      str_or_null(d->has_origin ? d->origin.boot_type : NULL), "boot_digest",
+		      str_or_null(d->has_origin ? d->origin.boot_digest : NULL), "bootloader", str_or_null(d->bootloader),
+		      "origin_error", str_or_null(d->origin_error), "staged", staged ?: json_null(), "staged_error",
+		      str_or_null(d->staged_error));
+	free(d);
+	return o;
+}
+
 int sc_report_to_json(const struct sc_paths *paths, const struct sc_report *rep, const char *nonce, json_t **ret)
 {
 	_cleanup_json_ json_t *o = json_object(), *sys = json_object(), *checks = json_object(), *notes = NULL;
@@ -132,7 +193,8 @@ int sc_report_to_json(const struct sc_paths *paths, const struct sc_report *rep,
 	if (sc_json_set(sys, "machine_id", machine_id(paths, false)) < 0 ||
 	    sc_json_set(sys, "boot_id", machine_id(paths, true)) < 0 ||
 	    sc_json_set(sys, "kernel_release", kernel_field(paths, "/proc/sys/kernel/osrelease", true)) < 0 ||
-	    sc_json_set(sys, "hostname", kernel_field(paths, "/proc/sys/kernel/hostname", false)) < 0)
+	    sc_json_set(sys, "hostname", kernel_field(paths, "/proc/sys/kernel/hostname", false)) < 0 ||
+	    sc_json_set(sys, "deployment", deployment_json(paths, rep)) < 0)
 		return -ENOMEM;
 	for (int i = 0; i < _SC_CHECK_MAX; i++)
 		if ((i < SC_CHECK_ALWAYS || (i == SC_CHECK_OBJECTS && rep->objects_checked)) &&

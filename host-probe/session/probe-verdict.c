@@ -206,6 +206,37 @@ static const char *tag(const char *status)
 	return "?";
 }
 
+/* The guest's bootc deployment (system.deployment, validated by sc_report_validate()): its own claim, escaped. */
+static void print_deployment(FILE *f, json_t *d)
+{
+	json_t *image = json_object_get(d, "image"), *staged = json_object_get(d, "staged");
+
+	if (!json_is_object(d))
+		return;
+	fputs("Image:   ", f);
+	if (json_is_object(image)) {
+		put(f, sc_json_get_str(image, "image"));
+		fputs(" @ ", f);
+		put(f, sc_json_get_str(d, "image_digest") ?: "(no manifest digest)");
+	} else {
+		fputs("unknown: ", f);
+		put(f, sc_json_get_str(d, "origin_error") ?: "no image in the deployment's origin");
+	}
+	fputs(" (the guest's claim)\n", f);
+	if (json_is_true(json_object_get(d, "soft_reboot"))) {
+		fputs("         soft-rebooted: the command line names ", f);
+		put(f, sc_json_get_str(d, "cmdline_verity"));
+		fputs(", the root is ", f);
+		put(f, sc_json_get_str(d, "verity"));
+		fputc('\n', f);
+	}
+	if (json_is_object(staged)) {
+		fputs("         staged for the next boot: ", f);
+		put(f, sc_json_get_str(staged, "verity"));
+		fputc('\n', f);
+	}
+}
+
 void probe_verdict_print(FILE *f, const struct probe_session *s, const struct probe_policy *p,
 			 const struct probe_verdict *v)
 {
@@ -223,6 +254,7 @@ void probe_verdict_print(FILE *f, const struct probe_session *s, const struct pr
 		put(f, sc_json_get_str(sys, "kernel_release"));
 		fprintf(f, "\nNonce:   %.16s... echoed (fresh); %u stale or unsolicited report(s) ignored\n", s->nonce,
 			s->stale);
+		print_deployment(f, json_object_get(sys, "deployment"));
 	}
 	fputs("Policy:  ", f);
 	for (unsigned k = 0; k < p->n_allowed; k++)

@@ -467,8 +467,58 @@ def c_db_garbage(t):
 P, F, E, S = "pass", "fail", "error", "skip"
 ALL_PASS = {"cmdline": P, "root_mount": P, "secure_boot": P, "composefs_image": P}
 
+LOADER = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"  # systemd's loader GUID (LoaderInfo)
+MANIFEST = "sha256:" + "9f" * 32
+
+
+def origin(t, verity, ref="ostree-unverified-image:docker://quay.io/example/sealed-host:latest",
+           manifest=MANIFEST, extra=""):
+    """The deployment's .origin as bootc's write_composefs_state() writes it (tini: "key = value")."""
+    t.write(f"sysroot/state/deploy/{verity}/{verity}.origin",
+            f"[origin]\ncontainer-image-reference = {ref}\n\n[boot]\nboot_type = uki\n\n"
+            f"[image]\nmanifest_digest = {manifest}\n{extra}")
+
+
+def c_bootc(t):
+    d = t.add_image()
+    origin(t, d)
+    t.efivar("LoaderInfo", LOADER, "systemd-boot 257.9\0".encode("utf-16-le"))
+    t.write("run/composefs/staged-deployment", json.dumps({"depl_id": "e" * 128, "finalization_locked": False}))
+
+
+def c_bootc_soft_reboot(t):
+    # The root mounted from another deployment than the command line names (bootc's soft reboot):
+    # said with both digests; the mount check still fails (the command line proves nothing of this root).
+    d = t.add_image()
+    other = ("0" * 128) if d != "0" * 128 else ("1" * 128)
+    t.sub("proc/self/mountinfo", "composefs:" + d, "composefs:" + other)
+    origin(t, other, ref="ostree-unverified-registry:quay.io/example/next:2")
+
+
+def c_bootc_hostile_origin(t):
+    # A guest's origin naming its image with terminal escapes: shown escaped, never raw.
+    d = t.add_image()
+    origin(t, d, ref="ostree-unverified-image:docker://quay.io/x\x1b[2J\x1b]0;pwned\x07:1")
+
+
+def c_bootc_origin_twice(t):
+    # A second manifest_digest a loose reader would take one of: the origin refused, the reason said.
+    d = t.add_image()
+    origin(t, d, extra="manifest_digest = sha256:" + "00" * 32 + "\n")
+
+
 CASES = {
     "sealed": ("snakeoil-user", sealed, 0, "sealed", ALL_PASS, []),
+    # The booted bootc deployment as bootc status names it (system.deployment; agent/core/sc-bootc.h).
+    "bootc-deployment": ("snakeoil-user", c_bootc, 0, "sealed", ALL_PASS,
+                         ["Image:   quay.io/example/sealed-host:latest @ " + MANIFEST + " (registry, signature insecure)",
+                          "boot type uki, boot loader systemd", "staged for the next boot: eeeeeeeeeeeeeeee..."]),
+    "bootc-soft-reboot": ("snakeoil-user", c_bootc_soft_reboot, 1, "unsealed", {"root_mount": F},
+                          ["Image:   quay.io/example/next:2 @ ", "soft-rebooted: the kernel command line names "]),
+    "bootc-hostile-origin": ("snakeoil-user", c_bootc_hostile_origin, 0, "sealed", ALL_PASS,
+                             ["quay.io/x\\x1b[2J\\x1b]0;pwned\\x07:1 @ "]),
+    "bootc-origin-twice": ("snakeoil-user", c_bootc_origin_twice, 0, "sealed", ALL_PASS,
+                           ["Image:   unknown: ", "manifest_digest given twice"]),
     "sealed-sha256": ("snakeoil-user", c_image_sha256, 0, "sealed", ALL_PASS, []),
     "sealed-deployed-mode": ("snakeoil-user", c_deployed, 0, "sealed", ALL_PASS, ["deployed mode"]),
     "sealed-transient-root": ("snakeoil-user", c_transient, 0, "sealed", ALL_PASS, ["transient"]),
@@ -582,6 +632,20 @@ FACTS = {
 VERDICT_LINE = {"sealed": "Verdict: SEALED", "unsealed": "Verdict: NOT SEALED", "error": "Verdict: UNDETERMINED"}
 
 
+# system.deployment in the JSON report, key path -> value.
+DEPLOYMENT = {
+    "bootc-deployment": {"source": "bootc", "image.image": "quay.io/example/sealed-host:latest",
+                         "image.transport": "registry", "image.signature": "insecure",
+                         "image.reference": "ostree-unverified-image:docker://quay.io/example/sealed-host:latest",
+                         "image_digest": MANIFEST, "boot_type": "uki", "bootloader": "systemd", "soft_reboot": False,
+                         "cmdline_verity": None, "staged.verity": "e" * 128, "staged.finalization_locked": False,
+                         "origin_error": None, "staged_error": None},
+    "bootc-soft-reboot": {"soft_reboot": True, "verity": "0" * 128, "image.image": "quay.io/example/next:2",
+                          "bootloader": "none"},
+    "bootc-hostile-origin": {"image.image": "quay.io/x\x1b[2J\x1b]0;pwned\x07:1"},
+    "bootc-origin-twice": {"image": None, "image_digest": None},
+}
+
 def run_case(args, name):
     base, mutate, want_rc, want_verdict, want_checks, want_text = CASES[name]
     failures = []
@@ -629,6 +693,15 @@ def run_case(args, name):
             got = doc.get("checks", {}).get(check, {}).get(fact)
             if got != value:
                 failures.append(f"check {check}: {fact} {got!r}, expected {value!r}")
+        dep = doc.get("system", {}).get("deployment")
+        for key, value in DEPLOYMENT.get(name, {}).items():
+            got = dep
+            for k in key.split("."):
+                got = got.get(k) if isinstance(got, dict) else None
+            if got != value:
+                failures.append(f"system.deployment.{key}: {got!r}, expected {value!r}")
+        if name not in DEPLOYMENT and dep is not None:
+            failures.append(f"system.deployment {dep!r} on a tree without bootc state")
         if name == "sealed-non-utf8-cmdline" and "\\xff\\xfe\\x00x" not in doc["checks"]["cmdline"]["raw"]:
             failures.append("non-UTF-8 cmdline bytes not escaped as \\xNN in the JSON")
     if failures:

@@ -131,7 +131,7 @@ static void test_exact(void **state)
 		   "\"root_mount\":{\"reason\":\"no verity=require\",\"status\":\"fail\"},"
 		   "\"secure_boot\":{\"reason\":\"SecureBoot: malformed\",\"status\":\"error\"}},"
 		   "\"nonce\":null," NOTES ",\"schema\":\"sealcheck.report.v1\",\"seal_kind\":\"composefs\","
-		   "\"system\":{\"boot_id\":\"a196d4c2111122223333444455556666\","
+		   "\"system\":{\"boot_id\":\"a196d4c2111122223333444455556666\",\"deployment\":null,"
 		   "\"hostname\":\"evil\\u001B[2J\\\"\\\\\\u202E\\\\xff\","
 		   "\"kernel_release\":\"6.12.95+deb12-cloud-amd64\","
 		   "\"machine_id\":\"0123456789abcdef0123456789abcdef\"},"

@@ -119,6 +119,49 @@ static void test_structural(void **state)
 	expect_reject(deep, n, "deeper");
 }
 
+/* system.deployment (agent/core/sc-bootc.h): null or absent accepted, then exactly its keys and types. */
+#define DEPLOYMENT                                                                                                  \
+	"\"deployment\": {\"source\": \"bootc\", \"verity\": null, \"soft_reboot\": false, \"cmdline_verity\": null, " \
+	"\"image\": {\"reference\": \"ostree-unverified-image:docker://quay.io/x:1\", \"image\": \"quay.io/x:1\", "     \
+	"\"transport\": \"registry\", \"signature\": \"insecure\"}, \"image_digest\": null, \"boot_type\": \"uki\", "  \
+	"\"boot_digest\": null, \"bootloader\": \"none\", \"origin_error\": null, \"staged\": null, "                  \
+	"\"staged_error\": null}, \"hostname\""
+
+static void with_deployment(const char *from, const char *to, const char *why_part)
+{
+	size_t len, off;
+	_cleanup_free_ char *t = template_text(&len), *m = NULL, *d = NULL;
+	const char *at = strstr(DEPLOYMENT, from);
+	json_t *doc = NULL;
+	char why[256] = "";
+
+	assert_non_null(at);
+	assert_true(asprintf(&d, "%.*s%s%s", (int)(at - DEPLOYMENT), DEPLOYMENT, to, at + strlen(from)) > 0);
+	off = (size_t)(strstr(t, "\"hostname\"") - t);
+	assert_true(asprintf(&m, "%.*s%s%s", (int)off, t, d, t + off + strlen("\"hostname\"")) > 0);
+	if (!why_part) {
+		assert_int_equal(sc_report_validate(m, strlen(m), &doc, why, sizeof(why)), 0);
+		json_decref(doc);
+	} else
+		expect_reject(m, strlen(m), why_part);
+}
+
+static void test_deployment(void **state)
+{
+	with_deployment("\"source\"", "\"source\"", NULL);
+	with_deployment("\"staged\": null", "\"staged\": {\"verity\": \"ab\", \"finalization_locked\": true}", NULL);
+	mutate_reject("\"hostname\"", "\"deployment\": [], \"hostname\"", "system.deployment is not an object");
+	with_deployment("\"source\": \"bootc\"", "\"source\": \"ostree\"", "source");
+	with_deployment("\"soft_reboot\": false", "\"soft_reboot\": \"no\"", "soft_reboot");
+	with_deployment("\"verity\": null", "\"verity\": 5", "system.deployment.verity is not a string");
+	with_deployment("\"staged_error\": null", "\"staged_error\": null, \"admin\": true", "unknown field 'admin'");
+	with_deployment("\"image_digest\": null, ", "", "missing field system.deployment.image_digest");
+	with_deployment("\"signature\": \"insecure\"", "\"signature\": \"insecure\", \"x\": \"y\"", "image is not an object");
+	with_deployment("\"transport\": \"registry\"", "\"transport\": 1", "image.transport is not a string");
+	with_deployment("\"staged\": null", "\"staged\": {\"verity\": \"ab\"}", "staged is not an object");
+	with_deployment("\"soft_reboot\": false, ", "", "soft_reboot is not a boolean");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +169,7 @@ int main(void)
 		cmocka_unit_test(test_structural),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_evidence_room),
+		cmocka_unit_test(test_deployment),
 	};
 	return cmocka_run_group_tests_name("report-validate", tests, NULL, NULL);
 }
