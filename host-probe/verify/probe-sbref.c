@@ -119,8 +119,45 @@ void probe_sb_reference_done(struct probe_sb_reference *r)
 	}
 }
 
-/* @name in the directory @dfd: a regular file, not a link, owned as check_owner() wants, read through the
- * descriptor that was checked (no window for a rename between the check and the read). */
+/*
+ * A key file that is a symbolic link: rhel-bootc-examples' util/keys.py writes sb-PK.crt and makes PK.crt
+ * a link to it (and KEK.crt, db.crt the same), the directory users hand to `bcvk --secure-boot-keys`.
+ * Taken only as a link of the directory's owner to a plain name in the same directory (no '/', not "."
+ * or ".."), itself opened without following links: one step, never out of the checked directory.
+ */
+static int open_key_link(int dfd, const char *path, const char *name, char *why, size_t why_size)
+{
+	char target[256];
+	struct stat lst;
+	ssize_t n;
+	int fd, k;
+
+	if (fstatat(dfd, name, &lst, AT_SYMLINK_NOFOLLOW) < 0)
+		return fail(-errno, why, why_size, "%s: %s", path, strerror(errno));
+	/* A link's own mode is always 0777 and never consulted (symlink(7)): its owner is what counts. */
+	lst.st_mode &= ~(mode_t)(S_IWGRP | S_IWOTH);
+	k = check_owner(path, &lst, why, why_size);
+	if (k < 0)
+		return k;
+	n = readlinkat(dfd, name, target, sizeof(target));
+	if (n < 0)
+		return fail(-errno, why, why_size, "%s: %s", path, strerror(errno));
+	if ((size_t)n >= sizeof(target) || n == 0 || memchr(target, '/', (size_t)n) || memchr(target, '\0', (size_t)n) ||
+	    (n == 1 && target[0] == '.') || (n == 2 && target[0] == '.' && target[1] == '.'))
+		return fail(-ELOOP, why, why_size,
+			    "%s: a symbolic link out of the key directory (only a link to a file beside it, as "
+			    "rhel-bootc-examples' PK.crt -> sb-PK.crt, is taken)", path);
+	target[n] = '\0';
+	fd = openat(dfd, target, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(-errno, why, why_size, "%s -> %s: %s", path, target,
+			    errno == ELOOP ? "a link to a link (one step only)" : strerror(errno));
+	return fd;
+}
+
+/* @name in the directory @dfd: a regular file (or one link to a file beside it: open_key_link()), owned as
+ * check_owner() wants, read through the descriptor that was checked (no window for a rename between the check
+ * and the read). */
 static int read_key_file(int dfd, const char *dir, const char *name, size_t cap, char **ret, size_t *ret_len,
 			 char *why, size_t why_size)
 {
@@ -130,9 +167,12 @@ static int read_key_file(int dfd, const char *dir, const char *name, size_t cap,
 	int k;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (fd < 0)
-		return fail(-errno, why, why_size, "%s: %s", path,
-			    errno == ELOOP ? "a symbolic link (the key directory's files must be its own)" : strerror(errno));
+	if (fd < 0 && errno == ELOOP) {
+		fd = open_key_link(dfd, path, name, why, why_size);
+		if (fd < 0)
+			return fd;
+	} else if (fd < 0)
+		return fail(-errno, why, why_size, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0)
 		return fail(-errno, why, why_size, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))

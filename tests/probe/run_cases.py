@@ -248,11 +248,20 @@ def case_tpm(probe, tmp):
         raise Fail("the system's swtpm local CA was used")
 
 
-def case_vars_from_keys(probe, tmp):
+def bootc_examples_layout(keys):
+    """The key directory as rhel-bootc-examples' util/keys.py leaves it: sb-PK.crt ..., PK.crt -> sb-PK.crt."""
+    for k in ("PK", "KEK", "db"):
+        os.rename(os.path.join(keys, k + ".crt"), os.path.join(keys, "sb-" + k + ".crt"))
+        os.symlink("sb-" + k + ".crt", os.path.join(keys, k + ".crt"))
+
+
+def case_vars_from_keys(probe, tmp, layout=None):
     """The store QEMU boots is made from the key directory, not the image folder's vars.fd."""
     image, runtime = os.path.join(tmp, "img"), os.path.join(tmp, "run")
     os.makedirs(runtime)
     make_image(image)
+    if layout:
+        layout(os.path.join(image, "keys"))
     with open(os.path.join(image, "vars.fd"), "r+b") as f:
         f.write(b"not the store the probe boots")
     p = start(probe, image, runtime)
@@ -319,8 +328,19 @@ CASES = {
     "keys-group-writable": lambda p, t: refused(
         p, t, {}, "writable by its group (mode 0775): others could change what SEALED means",
         prepare=lambda d: os.chmod(os.path.join(d, "keys"), 0o775)),
+    # rhel-bootc-examples' key directory (PK.crt a link to sb-PK.crt beside it): taken, enrolled.
+    "keys-bootc-examples-layout": lambda p, t: case_vars_from_keys(p, t, bootc_examples_layout),
+    "keys-link-to-link": lambda p, t: refused(
+        p, t, {}, "db.crt -> sb-db.crt: a link to a link (one step only)",
+        prepare=lambda d: (bootc_examples_layout(os.path.join(d, "keys")),
+                           os.rename(os.path.join(d, "keys", "sb-db.crt"), os.path.join(d, "keys", "real-db.crt")),
+                           os.symlink("real-db.crt", os.path.join(d, "keys", "sb-db.crt")))),
+    "keys-link-up": lambda p, t: refused(
+        p, t, {}, "db.crt: a symbolic link out of the key directory",
+        prepare=lambda d: (os.rename(os.path.join(d, "keys", "db.crt"), os.path.join(d, "db-elsewhere.crt")),
+                           os.symlink("../db-elsewhere.crt", os.path.join(d, "keys", "db.crt")))),
     "keys-symlink": lambda p, t: refused(
-        p, t, {}, "db.crt: a symbolic link (the key directory's files must be its own)",
+        p, t, {}, "db.crt: a symbolic link out of the key directory",
         prepare=lambda d: (os.rename(os.path.join(d, "keys", "db.crt"), os.path.join(d, "db-elsewhere.crt")),
                            os.symlink(os.path.join(d, "db-elsewhere.crt"), os.path.join(d, "keys", "db.crt")))),
     "keys-missing": lambda p, t: refused(
