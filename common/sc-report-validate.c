@@ -85,6 +85,23 @@ static int check_checks(json_t *checks, char *why, size_t why_size)
 	return 0;
 }
 
+static bool lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* A digest as bootc names deployments: lowercase hex of SHA-256 or SHA-512 (agent/core/sc-bootc.h). */
+static bool is_verity(json_t *v)
+{
+	const char *s = json_string_value(v);
+	size_t n = s ? strlen(s) : 0;
+
+	return (n == 64 || n == 128) && lower_hex(s, n);
+}
+
 /*
  * system.deployment (optional; agents before it send none): null, or the booted bootc deployment
  * (agent/core/sc-bootc.h) with exactly its keys, each of its type. What it names is the guest's claim,
@@ -118,6 +135,20 @@ static int check_deployment(json_t *d, char *why, size_t why_size)
 		if (r < 0)
 			return r;
 	}
+	for (const char *const *f = (const char *const[]){ "verity", "cmdline_verity", NULL }; *f; f++)
+		if (!json_is_null(json_object_get(d, *f)) && !is_verity(json_object_get(d, *f)))
+			BAD("system.deployment.%s is not a digest", *f);
+	v = json_object_get(d, "image_digest");
+	if (!json_is_null(v) && (!json_string_value(v) || json_string_length(v) != 71 ||
+				 strncmp(json_string_value(v), "sha256:", 7) != 0 || !lower_hex(json_string_value(v) + 7, 64)))
+		BAD("system.deployment.image_digest is not sha256: and 64 lowercase hex digits");
+	v = json_object_get(d, "boot_type");
+	if (!json_is_null(v) && !is_one_of(json_string_value(v), (const char *const[]){ "uki", "bls", NULL }))
+		BAD("system.deployment.boot_type is not uki or bls");
+	v = json_object_get(d, "bootloader");
+	if (!json_is_null(v) &&
+	    !is_one_of(json_string_value(v), (const char *const[]){ "systemd", "grub", "grub-cc", "none", NULL }))
+		BAD("system.deployment.bootloader is not systemd, grub, grub-cc or none");
 	v = json_object_get(d, "image");
 	if (!v)
 		BAD("missing field system.deployment.image");
@@ -127,12 +158,16 @@ static int check_deployment(json_t *d, char *why, size_t why_size)
 		for (const char *const *f = (const char *const[]){ "reference", "image", "transport", "signature", NULL }; *f; f++)
 			if (!json_is_string(json_object_get(v, *f)))
 				BAD("system.deployment.image.%s is not a string", *f);
+		if (!is_one_of(json_string_value(json_object_get(v, "transport")),
+			       (const char *const[]){ "registry", "oci", "oci-archive", "docker-archive", "containers-storage",
+						      "dir", "docker-daemon", NULL }))
+			BAD("system.deployment.image.transport is not a transport bootc knows");
 	}
 	v = json_object_get(d, "staged");
 	if (!v)
 		BAD("missing field system.deployment.staged");
 	if (!json_is_null(v) && (!json_is_object(v) || json_object_size(v) != 2 ||
-				 !json_is_string(json_object_get(v, "verity")) ||
+				 !is_verity(json_object_get(v, "verity")) ||
 				 !json_is_boolean(json_object_get(v, "finalization_locked"))))
 		BAD("system.deployment.staged is not an object of verity and finalization_locked");
 	return 0;

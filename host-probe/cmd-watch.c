@@ -468,9 +468,11 @@ static int on_reload(sd_event_source *src, const struct signalfd_siginfo *si, vo
 	probe_fleet_refresh_tpm(w->fleet);
 	if (w->tpm) {
 		r = cli_tpm_load_uki(w->tpm, why, sizeof(why));
-		if (r < 0)
-			sc_log_error("SIGHUP: the sealed UKI cannot be read again, the one read before stays: %s",
-				     r == -ENOMEM ? "out of memory" : why);
+		if (r == -ENOMEM)
+			sc_log_error("SIGHUP: the sealed UKI cannot be read again (out of memory); the one read before stays");
+		else if (r < 0)
+			sc_log_error("SIGHUP: the sealed UKI cannot be read: %s; every VM with a TPM fails its UKI links "
+				     "until it can and SIGHUP again", why);
 		else
 			sc_log_error("SIGHUP: sealed UKI %s read again", w->tpm->x.uki_path);
 	}

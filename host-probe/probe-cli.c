@@ -222,9 +222,13 @@ int cli_tpm_load_uki(struct cli_tpm *t, char *why, size_t why_size)
 	probe_uki_ref_load(t->x.uki_path, &t->sb, u);
 	if (!u->pe_ok) {
 		snprintf(why, why_size, "%s", u->pe_why);
-		probe_uki_ref_done(u);
-		free(u);
-		return -EINVAL;
+		if (!t->uki) {
+			probe_uki_ref_done(u);
+			free(u);
+			return -EINVAL;
+		}
+		/* Read before: replaced all the same (fail closed: a UKI removed or broken to revoke it is
+		 * never trusted from memory); every verification's UKI links now fail with this reason. */
 	}
 	if (t->uki) {
 		probe_uki_ref_done(t->uki);
@@ -232,7 +236,7 @@ int cli_tpm_load_uki(struct cli_tpm *t, char *why, size_t why_size)
 	}
 	t->uki = u;
 	t->x.uki = u;
-	return 0;
+	return u->pe_ok ? 0 : -EINVAL;
 }
 
 int cli_tpm_credential(const char *ek_ca, const char *ek_pub, const char *state_dir, struct cli_tpm *t)

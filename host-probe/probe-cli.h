@@ -154,9 +154,10 @@ void cli_tpm_done(struct cli_tpm *t);
 
 /*
  * cli_tpm_load_uki() - after cli_tpm_prepare(): read x.uki_path and hash it once (probe-uki-ref.h) for
- * every verdict to come (watch: each round of each VM), against the key directory t->sb. Again (SIGHUP)
- * the new file replaces the old only when it can judge evidence. 0; -EINVAL with @why when the file
- * cannot be read or parsed (then the UKI read before, if any, stays); -ENOMEM.
+ * every verdict to come (watch: each round of each VM), against the key directory t->sb. 0; -EINVAL
+ * with @why when the file cannot be read or parsed: the first time nothing is loaded; again (SIGHUP) the
+ * failure replaces the UKI read before, so every verification's UKI links fail with @why (fail closed);
+ * -ENOMEM (the UKI read before stays).
  */
 int cli_tpm_load_uki(struct cli_tpm *t, char *why, size_t why_size);
 

@@ -88,6 +88,8 @@ int sc_bootc_imgref_parse(const char *s, struct sc_bootc_imgref *ret, char *why,
 	size_t slen;
 
 	memset(ret, 0, sizeof(*ret));
+	if (strlen(s) >= SC_BOOTC_VALUE_MAX)
+		return BAD("image reference of %zu bytes, over %u", strlen(s), SC_BOOTC_VALUE_MAX - 1);
 	if (!colon)
 		return BAD("image reference \"%.80s\": no signature scheme", s);
 	slen = (size_t)(colon - s);

@@ -47,8 +47,9 @@ struct probe_fleet {
 	size_t n_offers;
 	/* Kept connections (vm->kept_fd >= 0) and how many RLIMIT_NOFILE leaves them (probe-fleet.h). */
 	size_t n_kept, kept_max;
+	size_t n_in_round; /* rounds in progress, each holding one connection */
 	unsigned long long fd_limit;
-	bool kept_shed_said;
+	bool kept_shed_said, conn_wait_said;
 };
 
 
@@ -99,6 +100,11 @@ size_t probe_fleet_kept_max(unsigned long long fd_limit)
 	unsigned long long reserve = PROBE_FLEET_FD_RESERVE + fd_limit / 8;
 
 	return fd_limit > reserve ? (size_t)(fd_limit - reserve) : 0;
+}
+
+size_t probe_fleet_conn_max(unsigned long long fd_limit)
+{
+	return fd_limit > PROBE_FLEET_FD_RESERVE ? (size_t)(fd_limit - PROBE_FLEET_FD_RESERVE) : 1;
 }
 
 size_t probe_fleet_n_kept(const struct probe_fleet *f)
@@ -372,8 +378,8 @@ static void tpm_refresh(struct probe_fleet *f, struct probe_fleet_vm *vm)
 
 	free(TAKE_PTR(vm->ak_name));
 	vm->ak_name_len = 0;
-	/* Everything known of its TPM read again: the next quote is compared with the counters file. */
-	vm->counters_mem = (struct probe_tpm_counters_mem){ 0 };
+	if (vm->counters_file)
+		probe_tpm_state_counters_mem_refresh(vm->counters_file, &vm->counters_mem);
 	vm->tpm = false;
 	vm->ak = PROBE_FLEET_AK_NONE;
 	if (!f->cfg.state_dir || !vm->pin_file) {
@@ -502,6 +508,7 @@ static void end_round_state(struct probe_fleet_vm *vm)
 	if (vm->in_round) {
 		probe_session_done(&vm->session);
 		vm->in_round = false;
+		vm->fleet->n_in_round--;
 	}
 }
 
@@ -696,6 +703,7 @@ static void on_round_done(struct probe_session *s, void *userdata)
 	/* The session's buffers go now; the watch (already idle) goes at the next round. */
 	probe_session_done(s);
 	vm->in_round = false;
+	f->n_in_round--;
 
 	schedule(vm, next_grid(vm, now > vm->round_started_ms + f->cfg.interval_ms / 2
 					   ? now
@@ -724,9 +732,23 @@ static void start_round(struct probe_fleet_vm *vm)
 	struct probe_fleet *f = vm->fleet;
 	struct probe_session_config cfg = f->cfg.session;
 	long long now = sc_now_ms();
+	bool reuse;
 	int r;
 
 	end_round_state(vm);
+	reuse = vm->kept_fd >= 0 && kept_alive(vm->kept_fd);
+	if (!reuse && f->n_kept + f->n_in_round >= probe_fleet_conn_max(f->fd_limit)) {
+		/* A new connection now would take a descriptor the rest of the process needs (socket(): EMFILE,
+		 * a round failed on our side): this round starts when a round in flight has ended. */
+		if (!f->conn_wait_said) {
+			f->conn_wait_said = true;
+			probe_fleet_log(f, "RLIMIT_NOFILE %llu: %zu connections open (%zu kept, %zu in rounds); new rounds "
+					   "wait for one to end (raise LimitNOFILE=, ulimit -n)",
+					f->fd_limit, f->n_kept + f->n_in_round, f->n_kept, f->n_in_round);
+		}
+		schedule(vm, now + PROBE_FLEET_CONN_WAIT_MS);
+		return;
+	}
 	/* The TPM mode, fixed for this round (a refresh during it counts from the next). */
 	vm->round_ak = vm->ak;
 	cfg.deadline_ms = now + (vm->tpm ? f->cfg.tpm_timeout_ms : f->cfg.timeout_ms);
@@ -753,7 +775,8 @@ static void start_round(struct probe_fleet_vm *vm)
 		return;
 	}
 	vm->in_round = true;
-	if (vm->kept_fd >= 0 && kept_alive(vm->kept_fd))
+	f->n_in_round++;
+	if (reuse)
 		r = probe_session_attach(&vm->session, kept_take(vm), now);
 	else {
 		kept_close(vm);
@@ -768,6 +791,7 @@ static void start_round(struct probe_fleet_vm *vm)
 	if (r < 0) {
 		probe_session_done(&vm->session);
 		vm->in_round = false;
+		f->n_in_round--;
 		schedule(vm, next_grid(vm, now + f->cfg.interval_ms / 2));
 	}
 }

@@ -390,6 +390,13 @@ const char *probe_fleet_check_name(enum probe_fleet_check c);     /* "absent", "
  */
 #define PROBE_FLEET_FD_RESERVE 64
 size_t probe_fleet_kept_max(unsigned long long fd_limit);
+/*
+ * Connections (kept and in rounds) never pass probe_fleet_conn_max(fd_limit) = fd_limit -
+ * PROBE_FLEET_FD_RESERVE (at least 1): a round that would open one more waits
+ * PROBE_FLEET_CONN_WAIT_MS and tries again (cfg.log says so once), never failing on EMFILE.
+ */
+#define PROBE_FLEET_CONN_WAIT_MS 50
+size_t probe_fleet_conn_max(unsigned long long fd_limit);
 /* Connections kept between rounds now. */
 size_t probe_fleet_n_kept(const struct probe_fleet *f);
 /* FNV-1a of @name: the VM's phase in the interval. */

@@ -393,7 +393,7 @@ static void on_record(struct probe_libvirt_watch *w, struct wire *m)
 	case MSG_ALIVE:
 		break;
 	case MSG_ADDED:
-		if (m->name[0] && m->uuid[0] && strlen(m->text) < PROBE_DOMAIN_PATH_MAX)
+		if (m->name[0] && m->uuid[0]) /* a path too long for a socket address: on_added() says so */
 			on_added(w, m);
 		break;
 	case MSG_REMOVED: {

@@ -328,7 +328,8 @@ int probe_pcr11_add_phases(struct probe_pcr11 *p, const char *const *phases, uns
 	int r;
 
 	if (n_phases > PROBE_PCR11_MAX_PHASES || !bank_md(p->bank))
-		return -EINVAL;
+		return fail(why, why_size, "%u phase words (at most %d) or an unknown bank", n_phases,
+			    PROBE_PCR11_MAX_PHASES);
 	memcpy(p->value, p->sections_value, sizeof(p->value));
 	p->n_phases = 0;
 	for (unsigned i = 0; i < n_phases; i++) {

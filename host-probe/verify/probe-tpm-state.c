@@ -182,7 +182,7 @@ static int read_at(int vmfd, const char *vmpath, const char *name, size_t cap, c
  * unlinks it on failure.
  */
 static int write_temp(int vmfd, const char *vmpath, const char *final, const void *data, size_t len, char *tmp,
-		      size_t tmp_size, char *why, size_t why_size)
+		      size_t tmp_size, bool durable, char *why, size_t why_size)
 {
 	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 	_cleanup_close_ int fd = -1;
@@ -224,7 +224,7 @@ static int write_temp(int vmfd, const char *vmpath, const char *final, const voi
 		p += w;
 		len -= (size_t)w;
 	}
-	if (fsync(fd) < 0) {
+	if (durable && fsync(fd) < 0) {
 		int r = -errno;
 
 		(void)unlinkat(vmfd, tmp, 0);
@@ -293,7 +293,7 @@ int probe_tpm_state_pin_ak(const char *path, const uint8_t *name, size_t name_le
 	if (!vmpath)
 		return -ENOMEM;
 	/* A name of our own (two pinners never write one file), made whole before it appears as @path. */
-	r = write_temp(vmfd, vmpath, file, name, name_len, tmp, sizeof(tmp), why, why_size);
+	r = write_temp(vmfd, vmpath, file, name, name_len, tmp, sizeof(tmp), true, why, why_size);
 	if (r < 0)
 		return r;
 	/* linkat(2), not renameat(2): a pin once made is never replaced, by us or by a concurrent pinner;
@@ -343,8 +343,15 @@ static int lock_vm(int vmfd, const char *vmpath, char *why, size_t why_size)
 static int counters_forward(unsigned long long clock, unsigned reset, unsigned restart, const struct probe_tpm_attest *q,
 			    char *why, size_t why_size);
 
-int probe_tpm_state_check_counters(const char *state_file, const struct probe_tpm_attest *q, char *why,
-				   size_t why_size)
+/*
+ * The counters file's update under the VM folder's lock: @q compared with what the file holds (none:
+ * the first quote), then written. With @only_if (a flush), the file must hold exactly only_if's last
+ * written values, else nothing is written (1 returned: another writer's file, or none). @ret_st (may
+ * be NULL) gets the file as written. @durable: fsync the file and the folder.
+ */
+static int counters_update(const char *state_file, const struct probe_tpm_attest *q,
+			   const struct probe_tpm_counters_mem *only_if, bool durable, struct stat *ret_st, char *why,
+			   size_t why_size)
 {
 	_cleanup_free_ char *buf = NULL, *vmpath = NULL;
 	_cleanup_close_ int vmfd = -1;
@@ -373,6 +380,9 @@ int probe_tpm_state_check_counters(const char *state_file, const struct probe_tp
 		return r;
 	else if (sscanf(buf, "%llu %u %u", &clock, &reset, &restart) != 3)
 		return sc_why(-EBADMSG, why, why_size, "%s: not \"clock reset restart\"", state_file);
+	if (only_if && (first || clock != only_if->written_clock || reset != only_if->written_reset ||
+			restart != only_if->written_restart))
+		return 1;
 	if (!first) {
 		r = counters_forward(clock, reset, restart, q, why, why_size);
 		if (r < 0)
@@ -383,7 +393,7 @@ int probe_tpm_state_check_counters(const char *state_file, const struct probe_tp
 		return sc_why(-EINVAL, why, why_size, "the counters do not fit a line");
 	/* A name of our own, written whole, then renamed over the last values: a reader sees one or the other.
 	 * renameat(2) replaces the entry under the name (a planted symlink itself), never a symlink's target. */
-	r = write_temp(vmfd, vmpath, file, line, (size_t)n, tmp, sizeof(tmp), why, why_size);
+	r = write_temp(vmfd, vmpath, file, line, (size_t)n, tmp, sizeof(tmp), durable, why, why_size);
 	if (r < 0)
 		return r;
 	if (renameat(vmfd, tmp, vmfd, file) < 0) {
@@ -391,8 +401,17 @@ int probe_tpm_state_check_counters(const char *state_file, const struct probe_tp
 		(void)unlinkat(vmfd, tmp, 0);
 		return sc_why(r, why, why_size, "%s: %s", state_file, strerror(-r));
 	}
-	(void)fsync(vmfd); /* the rename itself durable (fsync(2): the directory too) */
+	if (durable)
+		(void)fsync(vmfd); /* the rename itself durable (fsync(2): the directory too) */
+	if (ret_st && fstatat(vmfd, file, ret_st, AT_SYMLINK_NOFOLLOW) < 0)
+		memset(ret_st, 0, sizeof(*ret_st)); /* unknown: the next round reads the file */
 	return first ? 1 : 0;
+}
+
+int probe_tpm_state_check_counters(const char *state_file, const struct probe_tpm_attest *q, char *why,
+				   size_t why_size)
+{
+	return counters_update(state_file, q, NULL, true, NULL, why, why_size);
 }
 
 /* The rules of probe_tpm_state_check_counters() between two quotes of one TPM. */
@@ -409,43 +428,73 @@ static int counters_forward(unsigned long long clock, unsigned reset, unsigned r
 	return 0;
 }
 
+/* The file is still the one this verifier wrote last (same inode, same mtime): nobody else wrote or removed it. */
+static bool file_ours(const char *state_file, const struct probe_tpm_counters_mem *mem)
+{
+	struct stat st;
+
+	return mem->file_ino && lstat(state_file, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_dev == mem->file_dev &&
+	       (uint64_t)st.st_ino == mem->file_ino && (int64_t)st.st_mtim.tv_sec == mem->file_mtime_sec &&
+	       (long)st.st_mtim.tv_nsec == mem->file_mtime_nsec;
+}
+
+static void remember(struct probe_tpm_counters_mem *mem, const struct probe_tpm_attest *q, const struct stat *st,
+		     long long now_ms)
+{
+	*mem = (struct probe_tpm_counters_mem){ .valid = true, .clock = q->clock, .reset = q->reset_count,
+						.restart = q->restart_count, .written_ms = now_ms,
+						.written_clock = q->clock, .written_reset = q->reset_count,
+						.written_restart = q->restart_count, .file_dev = (uint64_t)st->st_dev,
+						.file_ino = (uint64_t)st->st_ino, .file_mtime_sec = (int64_t)st->st_mtim.tv_sec,
+						.file_mtime_nsec = (long)st->st_mtim.tv_nsec };
+}
+
 int probe_tpm_state_check_counters_mem(const char *state_file, const struct probe_tpm_attest *q,
 				       struct probe_tpm_counters_mem *mem, long long now_ms, char *why, size_t why_size)
 {
+	struct stat st = { 0 };
 	int r;
 
 	if (mem->valid) {
 		r = counters_forward(mem->clock, mem->reset, mem->restart, q, why, why_size);
 		if (r < 0)
 			return r;
+		/* Compared in memory only while the file is the one written last: a file another writer
+		 * (attest --tpm-state) moved on, or the operator removed, is read again. */
 		if (q->reset_count == mem->reset && q->restart_count == mem->restart &&
-		    now_ms - mem->written_ms < PROBE_TPM_STATE_COUNTERS_WRITE_MS) {
+		    now_ms - mem->written_ms < PROBE_TPM_STATE_COUNTERS_WRITE_MS && file_ours(state_file, mem)) {
 			mem->clock = q->clock;
 			return 0;
 		}
 	}
-	r = probe_tpm_state_check_counters(state_file, q, why, why_size);
+	r = counters_update(state_file, q, NULL, true, &st, why, why_size);
 	if (r < 0)
 		return r;
-	*mem = (struct probe_tpm_counters_mem){ .valid = true, .clock = q->clock, .reset = q->reset_count,
-						.restart = q->restart_count, .written_ms = now_ms,
-						.written_clock = q->clock };
+	remember(mem, q, &st, now_ms);
 	return r;
+}
+
+void probe_tpm_state_counters_mem_refresh(const char *state_file, struct probe_tpm_counters_mem *mem)
+{
+	if (mem->valid && !file_ours(state_file, mem))
+		*mem = (struct probe_tpm_counters_mem){ 0 };
 }
 
 int probe_tpm_state_flush_counters(const char *state_file, struct probe_tpm_counters_mem *mem, char *why,
 				   size_t why_size)
 {
 	struct probe_tpm_attest q = { 0 };
+	struct stat st = { 0 };
 	int r;
 
-	if (!mem->valid || mem->clock == mem->written_clock)
+	if (!mem->valid || mem->clock == mem->written_clock || !file_ours(state_file, mem))
 		return 0;
 	q.clock = mem->clock;
 	q.reset_count = mem->reset;
 	q.restart_count = mem->restart;
-	r = probe_tpm_state_check_counters(state_file, &q, why, why_size);
-	if (r >= 0)
-		mem->written_clock = mem->clock;
+	/* Not fsync'd: a stopping watch may write thousands; the rename is still all or nothing. */
+	r = counters_update(state_file, &q, mem, false, &st, why, why_size);
+	if (r == 0)
+		remember(mem, &q, &st, mem->written_ms);
 	return r < 0 ? r : 0;
 }

@@ -102,16 +102,23 @@ int probe_tpm_state_check_counters(const char *state_file, const struct probe_tp
  * A VM's last verified quote as a long-running verifier (watch) keeps it between writes of its
  * counters file: each round is compared with it in memory; the file is written (through
  * probe_tpm_state_check_counters(), read and compared too) at the VM's first round, whenever
- * resetCount or restartCount change, and otherwise once PROBE_TPM_STATE_COUNTERS_WRITE_MS have passed
- * since the last write, so a TPM round costs no fsync(2) at each of thousands of VMs' rounds. A verifier
- * started again compares with the file: at most that long behind the last quote it verified.
+ * resetCount or restartCount change, once PROBE_TPM_STATE_COUNTERS_WRITE_MS have passed since the
+ * last write, and whenever the file is no longer the one written last (another writer such as
+ * `attest --tpm-state` moved it on, or the operator removed it: an lstat(2) each round), so a TPM
+ * round costs no fsync(2) at each of thousands of VMs' rounds. A verifier started again compares
+ * with the file: at most that long behind the last quote it verified.
  */
 struct probe_tpm_counters_mem {
 	bool valid;
 	uint64_t clock;
 	uint32_t reset, restart;
 	long long written_ms; /* CLOCK_MONOTONIC ms of the last write */
-	uint64_t written_clock; /* the clock the file holds (dirty while clock differs) */
+	/* What the file holds since that write, and the file as written (dev, inode, mtime). */
+	uint64_t written_clock;
+	uint32_t written_reset, written_restart;
+	uint64_t file_dev, file_ino;
+	int64_t file_mtime_sec;
+	long file_mtime_nsec;
 };
 #define PROBE_TPM_STATE_COUNTERS_WRITE_MS 60000
 
@@ -123,6 +130,18 @@ struct probe_tpm_counters_mem {
 int probe_tpm_state_check_counters_mem(const char *state_file, const struct probe_tpm_attest *q,
 				       struct probe_tpm_counters_mem *mem, long long now_ms, char *why, size_t why_size);
 
-/* Write @mem's last quote to @state_file when the file is behind it (a verifier stopping). 0 or a negative errno. */
+/*
+ * The VM's TPM state read again (SIGHUP, the VM offered anew): @mem forgotten when the file is no
+ * longer the one written last (the operator removed it for a TPM made anew, or another writer moved
+ * it on), so the next quote is compared with the file; kept otherwise (a refresh that changed nothing
+ * must not open the window a stale file would).
+ */
+void probe_tpm_state_counters_mem_refresh(const char *state_file, struct probe_tpm_counters_mem *mem);
+
+/*
+ * Write @mem's last quote to @state_file when the file is behind it and still exactly the one written
+ * last (a verifier stopping, a VM leaving): never a file another writer changed, never one the operator
+ * removed (re-created, it would refuse the next TPM's lower counters). Not fsync'd. 0 or a negative errno.
+ */
 int probe_tpm_state_flush_counters(const char *state_file, struct probe_tpm_counters_mem *mem, char *why,
 				   size_t why_size);

@@ -512,7 +512,7 @@ def case_tpm(probe, tmp):
     """A VM whose TPM state the host holds (DIR/<vm>/ak.name) must send TPM
     evidence: without it, NOT SEALED by tpm:evidence; its neighbour without
     TPM state stays self-reported SEALED. The UKI is read at start and on
-    SIGHUP: one that no longer parses is refused and the one read before stays."""
+    SIGHUP: one that no longer parses is said, and the TPM VMs' UKI links fail with it."""
     sim = Sim(tmp, "honest:2")
     state = os.path.join(tmp, "state")
     os.makedirs(os.path.join(state, "honest-0001"))
@@ -542,7 +542,7 @@ def case_tpm(probe, tmp):
         with open(uki, "wb") as f:
             f.write(b"not a PE file")
         w.p.send_signal(signal.SIGHUP)
-        w.wait("the broken UKI refused", lambda: "the one read before stays: %s" % uki in w.stderr())
+        w.wait("the broken UKI said", lambda: "SIGHUP: the sealed UKI cannot be read: %s" % uki in w.stderr())
         check(w.p.poll() is None, "a broken UKI on SIGHUP stopped the probe")
     finally:
         rc = w.stop()

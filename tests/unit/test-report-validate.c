@@ -120,6 +120,7 @@ static void test_structural(void **state)
 }
 
 /* system.deployment (agent/core/sc-bootc.h): null or absent accepted, then exactly its keys and types. */
+#define D64 "abababababababababababababababababababababababababababababababab"
 #define DEPLOYMENT                                                                                                  \
 	"\"deployment\": {\"source\": \"bootc\", \"verity\": null, \"soft_reboot\": false, \"cmdline_verity\": null, " \
 	"\"image\": {\"reference\": \"ostree-unverified-image:docker://quay.io/x:1\", \"image\": \"quay.io/x:1\", "     \
@@ -149,7 +150,17 @@ static void with_deployment(const char *from, const char *to, const char *why_pa
 static void test_deployment(void **state)
 {
 	with_deployment("\"source\"", "\"source\"", NULL);
-	with_deployment("\"staged\": null", "\"staged\": {\"verity\": \"ab\", \"finalization_locked\": true}", NULL);
+	with_deployment("\"staged\": null",
+			"\"staged\": {\"verity\": \"" D64 "\", \"finalization_locked\": true}", NULL);
+	with_deployment("\"image_digest\": null", "\"image_digest\": \"sha256:" D64 "\"", NULL);
+	with_deployment("\"staged\": null", "\"staged\": {\"verity\": \"ab\", \"finalization_locked\": true}",
+			"staged is not an object");
+	with_deployment("\"verity\": null", "\"verity\": \"../../etc\"", "verity is not a digest");
+	with_deployment("\"image_digest\": null", "\"image_digest\": \"sha256:" D64 "0\"", "image_digest");
+	with_deployment("\"image_digest\": null", "\"image_digest\": \"sha512:" D64 "\"", "image_digest");
+	with_deployment("\"boot_type\": \"uki\"", "\"boot_type\": \"UKI\"", "boot_type");
+	with_deployment("\"bootloader\": \"none\"", "\"bootloader\": \"lilo\"", "bootloader");
+	with_deployment("\"transport\": \"registry\"", "\"transport\": \"http\"", "transport");
 	mutate_reject("\"hostname\"", "\"deployment\": [], \"hostname\"", "system.deployment is not an object");
 	with_deployment("\"source\": \"bootc\"", "\"source\": \"ostree\"", "source");
 	with_deployment("\"soft_reboot\": false", "\"soft_reboot\": \"no\"", "soft_reboot");

@@ -209,6 +209,58 @@ static void test_counters_mem(void **state)
 	q.clock = 21;
 	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now, why, sizeof(why)), -EPERM);
 	assert_int_equal(entries(f->vm), 1);
+
+	/* A refresh while the file is the one written last keeps the memory (no window opens). */
+	q.clock = 22;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now, why, sizeof(why)), 0);
+	probe_tpm_state_counters_mem_refresh(f->counters, &mem);
+	assert_true(mem.valid);
+	q.clock = 22;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now, why, sizeof(why)), -EPERM);
+
+	/* Another writer (attest --tpm-state) moved the file on within the window: read again, so a clock
+	 * between the memory's and the file's is refused as the file would refuse it. */
+	q.clock = 23;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now, why, sizeof(why)), 0);
+	{
+		struct probe_tpm_attest other = quote(50);
+
+		other.restart_count = 1;
+		assert_int_equal(probe_tpm_state_check_counters(f->counters, &other, why, sizeof(why)), 0);
+	}
+	q.clock = 40;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 1, why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, "did not advance (40 after 50)"));
+	/* A flush never overwrites a file another writer changed. */
+	q.clock = 51;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 2, why, sizeof(why)), 0);
+	q.clock = 52;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 3, why, sizeof(why)), 0);
+	{
+		struct probe_tpm_attest other = quote(60);
+		_cleanup_free_ char *t6 = NULL;
+
+		other.restart_count = 1;
+		assert_int_equal(probe_tpm_state_check_counters(f->counters, &other, why, sizeof(why)), 0);
+		assert_int_equal(probe_tpm_state_flush_counters(f->counters, &mem, why, sizeof(why)), 0);
+		t6 = read_text(f->counters);
+		assert_string_equal(t6, "60 0 1\n");
+	}
+	/* The operator removed the file (a TPM made anew): the next quote is its first; a flush never re-creates it. */
+	q.clock = 61;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 4, why, sizeof(why)), 0);
+	q.clock = 62;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 5, why, sizeof(why)), 0);
+	assert_int_equal(unlink(f->counters), 0);
+	assert_int_equal(probe_tpm_state_flush_counters(f->counters, &mem, why, sizeof(why)), 0);
+	assert_int_equal(access(f->counters, F_OK), -1);
+	q.clock = 3;
+	q.restart_count = 0;
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 6, why, sizeof(why)), -EPERM);
+	/* The operator's SIGHUP: the file is gone, so the memory goes too. */
+	probe_tpm_state_counters_mem_refresh(f->counters, &mem);
+	assert_false(mem.valid);
+	assert_int_equal(probe_tpm_state_check_counters_mem(f->counters, &q, &mem, now + 6, why, sizeof(why)), 1);
 	fx_free(f);
 	(void)state;
 }
