@@ -247,6 +247,9 @@ static json_t *vm_line(struct probe_fleet *f, const struct probe_fleet_vm *vm, c
 		json_object_set_new(doc, "tpm_links", json_incref(vm->tpm_links));
 	json_object_set_new(doc, "checks", checks ? checks : json_object());
 	json_object_set_new(doc, "digest", vm->digest[0] ? json_string(vm->digest) : json_null());
+	/* The guest's claim (system.deployment): which container image it says it runs, as bootc status does. */
+	json_object_set_new(doc, "image", vm->image[0] ? sc_json_str(vm->image) : json_null());
+	json_object_set_new(doc, "image_digest", vm->image_digest[0] ? json_string(vm->image_digest) : json_null());
 	json_object_set_new(doc, "nonce", vm->nonce[0] ? json_string(vm->nonce) : json_null());
 	json_object_set_new(doc, "last_report", rfc3339(vm->last_report_realtime_us));
 	json_object_set_new(doc, "round_ms", json_integer(vm->round_ms));

@@ -541,6 +541,20 @@ static void take_digest(struct probe_fleet_vm *vm, json_t *report)
 		sc_digest_to_string(&d, vm->digest);
 }
 
+/* The bootc deployment the report names (validated by sc_report_validate(): its image and manifest digest). */
+static void take_image(struct probe_fleet_vm *vm, json_t *report)
+{
+	json_t *d = json_object_get(json_object_get(report, "system"), "deployment");
+	const char *image = json_string_value(json_object_get(json_object_get(d, "image"), "image"));
+	const char *digest = json_string_value(json_object_get(d, "image_digest"));
+
+	vm->image[0] = vm->image_digest[0] = '\0';
+	if (image && strlen(image) < sizeof(vm->image))
+		memcpy(vm->image, image, strlen(image) + 1);
+	if (digest && strlen(digest) < sizeof(vm->image_digest))
+		memcpy(vm->image_digest, digest, strlen(digest) + 1);
+}
+
 /* The VM's kept connection, taken out of the count (-1: none). */
 static int kept_take(struct probe_fleet_vm *vm)
 {
@@ -680,6 +694,7 @@ static void on_round_done(struct probe_session *s, void *userdata)
 			vm->checks[id] = (uint8_t)check_of(
 				json_string_value(json_object_get(json_object_get(checks, sc_check_key(id)), "status")));
 		take_digest(vm, s->report);
+		take_image(vm, s->report);
 		vm->last_report_mono_ms = now;
 		vm->last_report_realtime_us = vm->last_round_realtime_us;
 		vm->stale = false;

@@ -214,6 +214,10 @@ struct probe_fleet_vm {
 	json_t *tpm_links;	   /* the last round's TPM links [{link, status, reason}], or NULL */
 	char reason[600];	   /* no valid report: why */
 	char digest[SC_DIGEST_HEX_MAX + 8]; /* "sha512:<hex>" the last valid report's image measured to, or "" */
+	/* The last valid report's bootc deployment (system.deployment, the guest's claim): its image name
+	 * ("" when none, or longer than the field: never cut) and manifest digest ("sha256:<hex>" or ""). */
+	char image[256];
+	char image_digest[72];
 	char nonce[SC_NONCE_HEX_LEN + 1];   /* the last round's nonce */
 	long long last_report_mono_ms, last_round_mono_ms; /* sc_now_ms(); 0: never */
 	long long last_report_realtime_us, last_round_realtime_us; /* CLOCK_REALTIME; 0: never */

@@ -42,13 +42,15 @@ except ImportError:
 
 
 class Sim:
-    def __init__(self, tmp, guests, slow_ms=4000, log=None):
+    def __init__(self, tmp, guests, slow_ms=4000, log=None, template=None):
         self.dir = os.path.join(tmp, "sockets")
         os.makedirs(self.dir, exist_ok=True)
         args = [sys.executable, os.path.join(HERE, "sim_guests.py"), "--dir", self.dir, "--guests", guests,
                 "--slow-ms", str(slow_ms)]
         if log:
             args += ["--log", log]
+        if template:
+            args += ["--template", template]
         self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         line = self.p.stdout.readline()
         if not line.startswith("ready"):
@@ -508,6 +510,34 @@ def case_names(probe, tmp):
     check(rc == 0, "exit %s" % rc)
 
 
+def case_image(probe, tmp):
+    """The container image a guest's bootc deployment names (report system.deployment) is in its lines, as
+    the guest's claim: name and manifest digest."""
+    with open(os.path.join(HERE, "..", "probe", "sealed-report.json")) as f:
+        t = json.load(f)
+    t["system"]["deployment"] = {
+        "source": "bootc", "verity": None, "soft_reboot": False, "cmdline_verity": None,
+        "image": {"reference": "ostree-unverified-image:docker://quay.io/example/sealed-host:1", "image":
+                  "quay.io/example/sealed-host:1", "transport": "registry", "signature": "insecure"},
+        "image_digest": "sha256:" + "9f" * 32, "boot_type": "uki", "boot_digest": None, "bootloader": "systemd",
+        "origin_error": None, "staged": None, "staged_error": None}
+    template = os.path.join(tmp, "bootc-report.json")
+    with open(template, "w") as f:
+        json.dump(t, f)
+    sim = Sim(tmp, "honest:1", template=template)
+    w = Watch(probe, ["--socket-dir", sim.dir, "--expect-digest", DIGEST, "--interval", "1", "--events", "all"])
+    try:
+        w.wait("judged", lambda: any(d["event"] in ("change", "round") for d in w.snapshot()))
+    finally:
+        rc = w.stop()
+        sim.stop()
+    check(rc == 0, "exit %s" % rc)
+    lines = [d for d in w.snapshot() if d["event"] in ("change", "round")]
+    check(all(d["image"] == "quay.io/example/sealed-host:1" and d["image_digest"] == "sha256:" + "9f" * 32 and
+              d["verdict"] == "sealed" for d in lines),
+          "image fields: %s" % [(d["vm"], d["verdict"], d["image"], d["image_digest"]) for d in lines])
+    # Every other case's guests name no image: their lines carry nulls (the schema requires both keys).
+
 def case_tpm(probe, tmp):
     """A VM whose TPM state the host holds (DIR/<vm>/ak.name) must send TPM
     evidence: without it, NOT SEALED by tpm:evidence; its neighbour without
@@ -813,11 +843,20 @@ def case_stdout_blocked(probe, tmp):
             return sum(1 for _ in f)
     try:
         deadline = time.monotonic() + 40
-        while queued() < 60000:
-            check(time.monotonic() < deadline, "the pipe never filled (%d bytes)" % queued())
+        # Full: over half the pipe queued and no byte more for 2 s of rounds (how many bytes a full pipe
+        # holds depends on how the writes fell into its pages: 55-64 KiB of 64 KiB).
+        last, still_since = -1, time.monotonic()
+        while True:
+            q = queued()
+            if q != last:
+                last, still_since = q, time.monotonic()
+            elif q > 32768 and time.monotonic() - still_since >= 2:
+                break
+            check(time.monotonic() < deadline, "the pipe never filled (%d bytes)" % q)
             if p.poll() is not None:
                 raise Fail("the probe exited: %s" % p.stderr.read().decode())
             time.sleep(0.1)
+        deadline = time.monotonic() + 40
         at_full = sent()
         # 20 guests a second: 60 more reports is a few seconds of rounds the probe made while it could not write.
         while sent() < at_full + 60:
@@ -848,6 +887,7 @@ CASES = {
     "signals": case_signals,
     "usage": case_usage,
     "names": case_names,
+    "image": case_image,
     "tpm": case_tpm,
     "tpm-unpinned": case_tpm_unpinned,
     "table": case_table,
