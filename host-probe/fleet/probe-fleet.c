@@ -752,6 +752,8 @@ static void start_round(struct probe_fleet_vm *vm)
 
 	end_round_state(vm);
 	reuse = vm->kept_fd >= 0 && kept_alive(vm->kept_fd);
+	if (!reuse)
+		kept_close(vm); /* a kept connection the guest closed: its descriptor freed before counting */
 	if (!reuse && f->n_kept + f->n_in_round >= probe_fleet_conn_max(f->fd_limit)) {
 		/* A new connection now would take a descriptor the rest of the process needs (socket(): EMFILE,
 		 * a round failed on our side): this round starts when a round in flight has ended. */
