@@ -237,6 +237,128 @@ int probe_pcr11_parse_phases(char *words, const char **ret, unsigned *ret_n, cha
 	return 0;
 }
 
+/* systemd-stub 257 src/boot/cpio.c: one "newc" header of 13 eight-digit hex words. */
+static void cpio_header(uint8_t h[110], uint32_t ino, uint32_t mode, uint32_t size, uint32_t namesize)
+{
+	const uint32_t w[13] = { ino, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, namesize, 0 };
+
+	memcpy(h, "070701", 6);
+	for (unsigned i = 0; i < 13; i++)
+		for (unsigned k = 0; k < 8; k++)
+			h[6 + 8 * i + 7 - k] = (uint8_t)"0123456789abcdef"[(w[i] >> (4 * k)) & 0xf];
+}
+
+static int update(EVP_MD_CTX *ctx, const void *p, size_t n)
+{
+	return n == 0 || EVP_DigestUpdate(ctx, p, n) == 1 ? 0 : -EIO;
+}
+
+static int update_zeros(EVP_MD_CTX *ctx, uint64_t n)
+{
+	static const uint8_t zero[4096];
+
+	while (n > 0) {
+		size_t k = n < sizeof(zero) ? (size_t)n : sizeof(zero);
+
+		if (EVP_DigestUpdate(ctx, zero, k) != 1)
+			return -EIO;
+		n -= k;
+	}
+	return 0;
+}
+
+/* A section as it lies in memory: its raw data, zero-filled to VirtualSize. */
+static int update_section(EVP_MD_CTX *ctx, const struct probe_pe *pe, const struct probe_pe_section *s)
+{
+	const uint8_t *raw;
+	size_t len;
+
+	probe_pe_section_raw(pe, s, &raw, &len);
+	if (update(ctx, raw, len) < 0)
+		return -EIO;
+	return update_zeros(ctx, s->virtual_size - len);
+}
+
+/* pack_cpio_literal(): ".extra" (0555), ".extra/<file>" (0444) holding the section, the trailer. */
+static int update_cpio(EVP_MD_CTX *ctx, const struct probe_pe *pe, const struct probe_pe_section *s, const char *file)
+{
+	/* ino, mode, uid, gid, nlink 1, mtime, size, devmajor, devminor, rdevmajor, rdevminor, namesize 11, check */
+	static const char trailer[] = "070701"
+				      "00000000" "00000000" "00000000" "00000000" "00000001" "00000000" "00000000"
+				      "00000000" "00000000" "00000000" "00000000" "0000000B" "00000000"
+				      "TRAILER!!!\0\0\0"; /* and the string's NUL: 124 bytes */
+	_Static_assert(sizeof(trailer) == 124, "the cpio trailer of systemd src/boot/cpio.c");
+	uint8_t h[110];
+	char name[64];
+	size_t o, n = (size_t)snprintf(name, sizeof(name), ".extra/%s", file) + 1;
+
+	cpio_header(h, 1, 0040000 | 0555, 0, 7);
+	if (update(ctx, h, sizeof(h)) < 0 || update(ctx, ".extra", 7) < 0 || update_zeros(ctx, (4 - (110 + 7) % 4) % 4) < 0)
+		return -EIO;
+	o = 120; /* 110 + 7, padded to 4 */
+	cpio_header(h, 2, 0100000 | 0444, s->virtual_size, (uint32_t)n);
+	if (update(ctx, h, sizeof(h)) < 0 || update(ctx, name, n) < 0)
+		return -EIO;
+	o += sizeof(h) + n;
+	if (update_zeros(ctx, (4 - o % 4) % 4) < 0 || update_section(ctx, pe, s) < 0 ||
+	    update_zeros(ctx, (4 - s->virtual_size % 4) % 4) < 0)
+		return -EIO;
+	return update(ctx, trailer, sizeof(trailer));
+}
+
+static int predict_initrd(const struct probe_pe *pe, unsigned stub_version, struct probe_pcr11 *p, char *why,
+			  size_t why_size)
+{
+	static const struct {
+		const char *section, *file; /* file: wrapped in a cpio archive; NULL: passed as it is */
+	} parts[] = {
+		{ ".ucode", NULL },
+		{ ".initrd", NULL },
+		{ ".pcrsig", "tpm2-pcr-signature.json" },
+		{ ".pcrpkey", "tpm2-pcr-public-key.pem" },
+		{ ".osrel", "os-release" },
+		{ ".profile", "profile" },
+	};
+	const struct probe_pe_section *found[ELEMENTSOF(parts)] = { NULL };
+	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned n = 0, count;
+	unsigned int len = 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+		/* 252 passes .initrd alone (with no sidecar on the ESP): the rest is 257's. */
+		if (stub_version < 257 && strcmp(parts[i].section, ".initrd") != 0)
+			continue;
+		found[i] = find_unique(pe, parts[i].section, &count);
+		if (found[i] && count > 1)
+			return fail(why, why_size, "%u %s sections: which one the stub passes is ambiguous", count,
+				    parts[i].section);
+		if (found[i] && found[i]->virtual_size == 0 && !parts[i].file)
+			found[i] = NULL; /* an empty iovec is not appended */
+		if (found[i])
+			n++;
+	}
+	p->has_initrd = n > 0;
+	if (!n)
+		return 0;
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		return -EIO;
+	for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+		int r;
+
+		if (!found[i])
+			continue;
+		r = parts[i].file ? update_cpio(ctx, pe, found[i], parts[i].file) : update_section(ctx, pe, found[i]);
+		/* combine_initrds() pads each to 4 bytes when there is more than one (a cpio archive is already). */
+		if (r >= 0 && n > 1 && !parts[i].file)
+			r = update_zeros(ctx, (4 - found[i]->virtual_size % 4) % 4);
+		if (r < 0)
+			return fail(why, why_size, "hashing with OpenSSL failed"), r;
+	}
+	if (EVP_DigestFinal_ex(ctx, p->initrd_sha256, &len) != 1 || len != 32)
+		return -EIO;
+	return 0;
+}
+
 int probe_pcr11_predict(const struct probe_pe *pe, enum probe_bank bank, unsigned stub_version,
 			const char *const *phases, unsigned n_phases, struct probe_pcr11 *ret, char *why,
 			size_t why_size)
@@ -315,6 +437,9 @@ int probe_pcr11_predict(const struct probe_pe *pe, enum probe_bank bank, unsigne
 			return fail(why, why_size, "hashing with OpenSSL failed"), r;
 	}
 	memcpy(p.sections_value, p.value, sizeof(p.value));
+	r = predict_initrd(pe, stub_version, &p, why, why_size);
+	if (r < 0)
+		return r;
 	r = probe_pcr11_add_phases(&p, phases, n_phases, why, why_size);
 	if (r < 0)
 		return r;

@@ -143,6 +143,10 @@ struct probe_pcr11 {
 	unsigned n_phases;
 	uint8_t phase_digests[PROBE_PCR11_MAX_PHASES][PROBE_PCR_DIGEST_MAX];
 	uint8_t value[PROBE_PCR_DIGEST_MAX]; /* the prediction */
+	/* PCR 9: the initrd the stub hands the kernel, which the kernel measures as "Linux initrd"
+	 * (SHA-256, whatever @bank): see probe_pcr11_predict(). */
+	bool has_initrd;
+	uint8_t initrd_sha256[32];
 };
 
 /*
@@ -151,6 +155,13 @@ struct probe_pcr11 {
  * whose section table to use (>= 252).
  * @phases/@n_phases: words from probe_pcr11_parse_phases(), extended after the
  * sections (none: what `systemd-measure calculate --phase=` prints).
+ * Also the SHA-256 of the initrd the stub passes to the kernel (PCR 9),
+ * without ESP sidecars (credentials, system extensions, addons: those the
+ * stub measures into PCR 12 and 13 first): systemd-stub 252 passes .initrd
+ * alone; 257 (src/boot/stub.c generate_embedded_initrds(), combine_initrds(),
+ * src/boot/cpio.c pack_cpio_literal()) concatenates, each zero-padded to 4
+ * bytes when more than one, .ucode, .initrd, then a cpio archive
+ * ".extra/<file>" of each of .pcrsig, .pcrpkey, .osrel and .profile present.
  * Returns 0, or a negative errno with @why.
  */
 int probe_pcr11_predict(const struct probe_pe *pe, enum probe_bank bank, unsigned stub_version,

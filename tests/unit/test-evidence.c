@@ -396,6 +396,9 @@ static void fixture_pred(struct probe_pcr11 *p)
 			assert_int_equal(probe_bank_hash(PROBE_BANK_SHA256, fixture_cmdline, strlen(fixture_cmdline), e->data_digest), 0);
 		e->size = i == 2 ? strlen(fixture_cmdline) : 1u << 20;
 	}
+	/* systemd-stub 252 passes its .initrd alone: what the kernel measures into PCR 9. */
+	p->has_initrd = true;
+	memcpy(p->initrd_sha256, p->events[3].data_digest, 32);
 }
 
 static void expect_why(int r, const char *why, const char *part)
@@ -447,6 +450,7 @@ static void test_pcr11_events(void **state)
 	/* The log has more than the host's UKI: .initrd after the last predicted section. */
 	q = p;
 	q.n_events = 3;
+	q.has_initrd = false;
 	expect_why(probe_evidence_pcr11_events(log, &q, why, sizeof(why)), why, "after the sealed UKI's last section");
 	unload(&f);
 }
@@ -531,7 +535,7 @@ static void test_pcr9_events(void **state)
 		   "\"LOADED_IMAGE::LoadOptions\" is not the sealed UKI's .cmdline");
 	/* Another initrd. */
 	q = p;
-	q.events[3].data_digest[31] ^= 0x80;
+	q.initrd_sha256[31] ^= 0x80;
 	expect_why(probe_evidence_pcr9_events(log, cmd, strlen(fixture_cmdline), &q, why, sizeof(why)), why,
 		   "\"Linux initrd\" is not the sealed UKI's .initrd");
 	/* A UKI without .cmdline accounts for no LoadOptions event. */
@@ -539,6 +543,7 @@ static void test_pcr9_events(void **state)
 	/* Nor, without .initrd, for the initrd. */
 	q = p;
 	q.n_events = 3;
+	q.has_initrd = false;
 	expect_why(probe_evidence_pcr9_events(log, cmd, strlen(fixture_cmdline), &q, why, sizeof(why)), why, "an extra \"Linux initrd\"");
 	unload(&f);
 }

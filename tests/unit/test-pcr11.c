@@ -149,6 +149,44 @@ static void test_known_answers_newer(void **state)
 	check_expect("uki-newer.efi", "uki-252.expect", 252, 252);
 }
 
+/*
+ * PCR 9's "Linux initrd": what the stub hands the kernel. 252: the .initrd
+ * alone. 257: .initrd zero-padded to 4 bytes, then .osrel as the cpio archive
+ * ".extra/os-release" (systemd src/boot/stub.c generate_embedded_initrds(),
+ * combine_initrds(); src/boot/cpio.c pack_cpio_literal()). The values are an
+ * independent Python implementation's (the one that reproduced the "Linux
+ * initrd" digest of a real systemd-stub 257.13 boot under OVMF and swtpm,
+ * tests/vm/test-bootc.sh boots the same).
+ */
+static void test_initrd_passed(void **state)
+{
+	static const struct {
+		const char *uki;
+		unsigned stub;
+		const char *want;
+	} cases[] = {
+		{ "uki-252.efi", 0, "32079613ce62e63ef918ebdcc46d0d93bb9ccd21975fbbd14e300c73440f88cd" },
+		{ "uki-newer.efi", 0, "918016dcd66eee893f1831ef26b6755402528253071efa19194b1c2fe1f8507c" },
+		/* The same UKI started by a 252 stub: .initrd alone. */
+		{ "uki-newer.efi", 252, "32079613ce62e63ef918ebdcc46d0d93bb9ccd21975fbbd14e300c73440f88cd" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct fixture f = load(cases[i].uki);
+		_cleanup_free_ _unused_ char *ufree = f.buf;
+		struct probe_pe pe;
+		struct probe_pcr11 p;
+		char why[256], h[65];
+
+		assert_int_equal(probe_pe_parse(f.buf, f.len, &pe, why, sizeof(why)), 0);
+		assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA1, cases[i].stub, NULL, 0, &p, why, sizeof(why)), 0);
+		assert_true(p.has_initrd);
+		hex(p.initrd_sha256, 32, h);
+		assert_string_equal(h, cases[i].want);
+	}
+}
+
 static void test_events(void **state)
 {
 	struct fixture f = load("uki-252.efi"), g = load("uki-newer.efi");
@@ -797,7 +835,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answers_252), cmocka_unit_test(test_known_answers_newer),
-		cmocka_unit_test(test_events),		  cmocka_unit_test(test_pe_malformed),
+		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_initrd_passed),
+		cmocka_unit_test(test_pe_malformed),
 		cmocka_unit_test(test_predict_refused),	  cmocka_unit_test(test_phases_and_banks),
 		cmocka_unit_test(test_load), cmocka_unit_test(test_authenticode),		  cmocka_unit_test(test_boot_paths),
 		cmocka_unit_test(test_write_section),
