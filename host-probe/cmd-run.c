@@ -2,6 +2,7 @@
 /* sealcheck-probe run: boot a sealed image under QEMU, attest it, stop it. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 	struct probe_vm vm;
 	_cleanup_(cli_tpm_done) struct cli_tpm tpm = { 0 };
 	struct progress progress = { .tty = isatty(STDERR_FILENO) };
-	char why[512] = "", name[128], ek_ca_default[320];
+	char why[1024] = "", name[128], ek_ca_default[320], disk_path[PATH_MAX];
 	const char *ek_ca = NULL;
 	bool activate = false;
 	int c, r, rc;
@@ -96,6 +97,9 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 			break;
 		case CLI_O_ESP:
 			vm.esp = optarg;
+			break;
+		case CLI_O_DISK:
+			vm.disk = optarg;
 			break;
 		case CLI_O_ACCEL:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "kvm") && strcmp(optarg, "tcg")) {
@@ -148,19 +152,32 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 	}
 	if (c != SC_OPTIONS_END)
 		return cli_options_exit(o.json, sc_options_exit(c));
-	if (optind != argc - 1) {
-		sc_verb_usage_error(prog, verb, "give one IMAGE_DIR");
+	if (vm.disk ? optind != argc : optind != argc - 1) {
+		sc_verb_usage_error(prog, verb, vm.disk ? "--disk DISK takes no IMAGE_DIR" : "give one IMAGE_DIR or --disk DISK");
 		return cli_error_exit(o.json, CLI_ERROR_USAGE);
+	}
+	if (vm.disk && vm.esp) {
+		sc_log_error("--esp goes with an IMAGE_DIR, not --disk");
+		return cli_error_exit(o.json, CLI_ERROR_USAGE);
+	}
+	if (vm.disk) {
+		/* QEMU and qemu-img are given an absolute path: never one a protocol prefix ("nbd:") could be read into. */
+		if (!realpath(vm.disk, disk_path)) {
+			sc_log_error("--disk %s: %m", vm.disk);
+			return cli_error_exit(o.json, CLI_ERROR_USAGE);
+		}
+		vm.disk = disk_path;
 	}
 	if (ek_ca && !activate) {
 		sc_log_error("--tpm-ek-ca goes with --tpm-ak activate");
 		return cli_error_exit(o.json, CLI_ERROR_USAGE);
 	}
-	vm.image_dir = argv[optind];
+	vm.image_dir = vm.disk ? NULL : argv[optind];
 	if (!cp->vm_name) {
-		const char *base = strrchr(vm.image_dir, '/') ? strrchr(vm.image_dir, '/') + 1 : vm.image_dir;
+		const char *src = vm.disk ?: vm.image_dir;
+		const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
 
-		snprintf(name, sizeof(name), "%s", base[0] ? base : vm.image_dir);
+		snprintf(name, sizeof(name), "%.120s", base[0] ? base : src);
 		cp->vm_name = name;
 	}
 
@@ -181,18 +198,43 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 		return PROBE_NO_REPORT;
 	}
 	r = probe_vm_start(&vm, why, sizeof(why));
+	if (r == -EKEYREJECTED) {
+		/* The firmware would refuse the disk's boot chain: not sealed, and said without a boot. */
+		sc_log_error("%s", why);
+		probe_vm_done(&vm, false);
+		return cli_not_bootable_exit(o.json);
+	}
 	if (r < 0) {
 		sc_log_error("%s", why[0] ? why : strerror(-r));
 		probe_vm_done(&vm, false);
-		return r == -EINVAL ? EXIT_USAGE : PROBE_NO_REPORT;
+		return r == -EINVAL ? cli_error_exit(o.json, CLI_ERROR_USAGE) : PROBE_NO_REPORT;
 	}
-	if (cli_make_policy(cp, "the image's manifest", &vm.manifest.digest, &policy) < 0) {
+	if (vm.disk && vm.disk_info.digest.alg == SC_HASH_NONE && !cp->policy_file && !cp->n_expect) {
+		sc_log_error("%s: the UKI %s names no single composefs digest in its .cmdline: no policy to judge it by "
+			     "(give --expect-digest or --policy)", vm.disk, vm.disk_info.entry.efi);
+		probe_vm_done(&vm, false);
+		return cli_error_exit(o.json, CLI_ERROR_NO_POLICY);
+	}
+	if (cli_make_policy(cp, vm.disk ? "the disk's signed UKI" : "the image's manifest",
+			    vm.disk ? &vm.disk_info.digest : &vm.manifest.digest, &policy) < 0) {
 		probe_vm_done(&vm, false);
 		return cli_error_exit(o.json, CLI_ERROR_NO_POLICY);
 	}
 	if (!o.json)
-		printf("VM:      %s, firmware %s, accel %s\n", vm.image_dir, probe_firmware_name(vm.firmware),
+		printf("VM:      %s, firmware %s, accel %s\n", vm.disk ?: vm.image_dir, probe_firmware_name(vm.firmware),
 		       vm.accel_used);
+	if (!o.json && vm.disk) {
+		char hex[SC_DIGEST_HEX_MAX + 1];
+
+		printf("Disk:    %s (%s), ESP partition %u: systemd-boot entry %s starts %s, composefs=%s%.16s...; "
+		       "boot loader and UKI signed by %s's db\n",
+		       vm.disk, vm.disk_info.format, vm.disk_info.esp.index, vm.disk_info.entry_name,
+		       vm.disk_info.entry.efi, vm.disk_info.insecure ? "?" : "",
+		       vm.disk_info.digest.alg != SC_HASH_NONE
+			       ? sc_hex_encode(vm.disk_info.digest.bytes, vm.disk_info.digest.len, hex)
+			       : "(none)",
+		       vm.keys_used);
+	}
 	fflush(stdout);
 
 	if (vm.tpm) {
@@ -202,6 +244,9 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 			probe_vm_done(&vm, false);
 			return cli_error_exit(o.json, CLI_ERROR_USAGE);
 		}
+		/* The disk's chain: systemd-boot first (PCR 4, PCR 7). */
+		if (vm.disk)
+			tpm.x.bootloader_path = vm.disk_info.bootloader;
 		if (activate) {
 			/* The AK is the guest's, proven by credential activation: the Name derived before boot is not used. */
 			snprintf(name, sizeof(name), "%.100s/" PROBE_TPM_STATE_AK_NAME, vm.swtpm.state_dir);
@@ -247,6 +292,10 @@ static const struct sc_verb_option options[] = {
 	{ CLI_O_FIRMWARE, "uefi-secure (default), uefi-insecure, uefi-setup (no keys), bios (no UEFI: the "
 			  "UKI's kernel, initrd and cmdline booted directly)" },
 	{ CLI_O_ESP, "boot this ESP: a variant of the image (insecure, noverity, ...) or a path" },
+	{ CLI_O_DISK, "boot this sealed bootc disk (raw or qcow2, GPT) instead of an IMAGE_DIR, never written "
+		      "(a snapshot per run): its ESP's systemd-boot and the UKI its one boot entry names must be "
+		      "signed by --secure-boot-keys DIR's db, and that UKI's composefs digest is the policy unless "
+		      "--expect-digest or --policy says otherwise" },
 	{ CLI_O_EXPECT, "a composefs digest the VM may run (default: the image's); repeatable" },
 	{ CLI_O_POLICY, "a sealcheck.policy.v1 file; the VM's name is --vm or the image's folder name" },
 	{ CLI_O_VM, "the VM's name in the policy" },
@@ -274,7 +323,7 @@ static const struct sc_verb_option options[] = {
 
 const struct sc_verb cmd_run = {
 	.name = "run",
-	.args = "IMAGE_DIR",
+	.args = "IMAGE_DIR | --disk DISK",
 	.summary = "boot a sealed image under QEMU, attest it, stop it",
 	.description = "Boot the sealed image IMAGE_DIR (made by host-probe/builder) under QEMU with Secure Boot\n"
 		       "keys enrolled, send a fresh nonce over the virtio-serial port org.sealcheck.attest.0,\n"

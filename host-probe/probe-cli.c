@@ -25,6 +25,7 @@ const struct sc_opt probe_catalogue[] = {
 	{ "secure-boot-keys", required_argument, CLI_O_KEYS, "DIR" },
 	{ "firmware", required_argument, CLI_O_FIRMWARE, "KIND" },
 	{ "esp", required_argument, CLI_O_ESP, "VARIANT|FILE" },
+	{ "disk", required_argument, CLI_O_DISK, "DISK" },
 	{ "accel", required_argument, CLI_O_ACCEL, "auto|kvm|tcg" },
 	{ "keep", no_argument, CLI_O_KEEP, NULL },
 	{ "tpm", no_argument, CLI_O_TPM, NULL },
@@ -102,6 +103,28 @@ int cli_error_exit(bool json, enum cli_error kind)
 		fflush(stdout);
 	}
 	return EXIT_USAGE;
+}
+
+int cli_not_bootable_exit(bool json)
+{
+	_cleanup_json_ json_t *doc = NULL;
+
+	if (!json) {
+		printf("Verdict: NOT SEALED (the boot chain on the disk is not signed by the enrolled keys' db: the "
+		       "firmware refuses it; not booted)\n");
+		fflush(stdout);
+		return PROBE_UNSEALED;
+	}
+	doc = json_pack("{s:s, s:s, s:s, s:o}", "schema", "sealcheck.probe.v1", "verdict", "unsealed", "error",
+			"not-bootable", "message", sc_json_str(sc_log_last()));
+	if (doc) {
+		_cleanup_free_ char *text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+
+		if (text)
+			printf("%s\n", text);
+		fflush(stdout);
+	}
+	return PROBE_UNSEALED;
 }
 
 int cli_options_exit(bool json, int rc)
@@ -219,7 +242,7 @@ int cli_tpm_load_uki(struct cli_tpm *t, char *why, size_t why_size)
 
 	if (!u)
 		return -ENOMEM;
-	probe_uki_ref_load(t->x.uki_path, &t->sb, u);
+	probe_uki_ref_load(t->x.uki_path, t->x.bootloader_path, &t->sb, u);
 	if (!u->pe_ok) {
 		snprintf(why, why_size, "%s", u->pe_why);
 		if (!t->uki) {

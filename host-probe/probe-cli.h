@@ -35,6 +35,7 @@ enum cli_opt_id {
 	CLI_O_KEYS,
 	CLI_O_FIRMWARE,
 	CLI_O_ESP,
+	CLI_O_DISK,
 	CLI_O_ACCEL,
 	CLI_O_KEEP,
 	CLI_O_TPM,
@@ -134,6 +135,14 @@ bool cli_json_requested(const struct sc_program *prog, int argc, char **argv);
  * Returns EXIT_USAGE.
  */
 int cli_error_exit(bool json, enum cli_error kind);
+
+/*
+ * cli_not_bootable_exit() - `run --disk` found a boot chain the enrolled keys'
+ * firmware refuses (said on stderr): NOT SEALED without a boot, exit 1. With
+ * @json: {"schema": "sealcheck.probe.v1", "verdict": "unsealed", "error":
+ * "not-bootable", "message": ...}.
+ */
+int cli_not_bootable_exit(bool json);
 
 /* After sc_verb_next_option() returned @c < 0 or sc_verb_options_done() @rc >= 0: 0 for --help, else cli_error_exit(@json, CLI_ERROR_USAGE). */
 int cli_options_exit(bool json, int rc);

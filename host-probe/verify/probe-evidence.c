@@ -302,13 +302,13 @@ static int pcr9_expected(const uint8_t *cmdline, size_t cmdline_len, const struc
 			n++;
 		}
 	}
-	for (unsigned i = 0; i < pred->n_events; i++)
-		if (strcmp(pred->events[i].name, ".initrd") == 0) {
-			out[n].tag = TAG_INITRD;
-			out[n].desc = "Linux initrd";
-			memcpy(out[n].digest, pred->events[i].data_digest, 32);
-			n++;
-		}
+	if (pred->has_initrd) {
+		/* What the stub passes (probe_pcr11_predict()): .initrd, or for 257 more, concatenated. */
+		out[n].tag = TAG_INITRD;
+		out[n].desc = "Linux initrd";
+		memcpy(out[n].digest, pred->initrd_sha256, 32);
+		n++;
+	}
 	*ret_n = n;
 	return 0;
 }
@@ -902,7 +902,7 @@ static void load_boot_chain(struct verification *v)
 	if (x->uki)
 		v->uki = x->uki;
 	else {
-		probe_uki_ref_load(x->uki_path, x->sb, &v->own);
+		probe_uki_ref_load(x->uki_path, x->bootloader_path, x->sb, &v->own);
 		v->uki = &v->own;
 	}
 	v->pe_ok = v->uki->pe_ok;
@@ -954,10 +954,17 @@ static void link_pcr4(struct verification *v)
 	else if (probe_evidence_pcr4_events(v->log, &v->chain, why, sizeof(why)) < 0)
 		say(v, PROBE_LINK_PCR4, false, "%s", why);
 	else {
-		hex16(v->chain.apps[0].authenticode_sha256, h);
-		say(v, PROBE_LINK_PCR4, true,
-		    "PCR 4: the firmware started %s (Authenticode sha256 %s...)%s and no other EFI application",
-		    v->chain.apps[0].what, h, v->chain.n > 1 ? " and the rest of the boot chain" : "");
+		char apps[400];
+		size_t o = 0;
+
+		apps[0] = 0;
+		for (unsigned i = 0; i < v->chain.n && o < sizeof(apps); i++) {
+			hex16(v->chain.apps[i].authenticode_sha256, h);
+			o += (size_t)snprintf(apps + o, sizeof(apps) - o, "%s%s (Authenticode sha256 %s...)",
+					      i == 0 ? "" : i + 1 == v->chain.n ? ", then " : ", ", v->chain.apps[i].what, h);
+		}
+		say(v, PROBE_LINK_PCR4, true, "PCR 4: the firmware started %s, in this order, and no other EFI application",
+		    apps);
 	}
 }
 
@@ -1005,7 +1012,6 @@ static void link_pcr9(struct verification *v, const struct probe_pcr11 *pred, bo
 {
 	const uint8_t *cmdline = NULL;
 	size_t cmdline_len = 0;
-	bool has_initrd = false;
 	char why[512];
 
 	for (unsigned i = 0; i < v->uki->pe.n_sections; i++)
@@ -1017,13 +1023,13 @@ static void link_pcr9(struct verification *v, const struct probe_pcr11 *pred, bo
 		say(v, PROBE_LINK_PCR9, false, "not verified: rests on tpm:eventlog, which failed");
 	else if (probe_evidence_pcr9_events(v->log, cmdline, cmdline_len, pred, why, sizeof(why)) < 0)
 		say(v, PROBE_LINK_PCR9, false, "%s", why);
-	else {
-		for (unsigned i = 0; i < pred->n_events; i++)
-			has_initrd |= strcmp(pred->events[i].name, ".initrd") == 0;
+	else
 		say(v, PROBE_LINK_PCR9, true, "PCR 9: the kernel measured %s%s%s, nothing else",
 		    cmdline ? "the sealed UKI's .cmdline (as the stub passes it)" : "",
-		    cmdline && has_initrd ? " and " : "", has_initrd ? "its .initrd" : "");
-	}
+		    cmdline && pred->has_initrd ? " and " : "",
+		    !pred->has_initrd	     ? ""
+		    : pred->stub_version < 257 ? "its .initrd"
+					     : "the initrd the stub makes of its sections (.initrd, then .osrel and the like as cpio archives)");
 }
 
 static void link_pcr12(struct verification *v)

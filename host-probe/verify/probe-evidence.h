@@ -81,6 +81,7 @@ struct probe_evidence_expect {
 	const char *uki_path;   /* the sealed UKI the host built (for PCR 11 and its .cmdline); NULL: not known (fails) */
 	/* The same, read and hashed once (probe-uki-ref.h, with this sb): used instead of uki_path when set. */
 	const struct probe_uki_ref *uki;
+	const char *bootloader_path; /* with uki_path: the boot loader started before it (systemd-boot), or NULL */
 	const struct probe_policy *policy;
 	/* The key directory's PK, KEK, db and dbx (probe-sbref.h): PCR 7 must measure exactly these. */
 	const struct probe_sb_reference *sb;

@@ -28,7 +28,7 @@ struct probe_uki_ref {
 	struct probe_pe pe; /* owned bytes, when pe_ok */
 	bool pe_ok;
 	char pe_why[600]; /* !pe_ok: why the UKI cannot judge anything */
-	struct probe_boot_chain chain; /* the UKI alone */
+	struct probe_boot_chain chain; /* [the boot loader,] the UKI */
 	char sb_why[600]; /* the chain's signer is not known from the key directory (tpm:secure_boot) */
 	bool pred_ok;
 	struct probe_pcr11 pred; /* PCR 11 after the sections, no phase word */
@@ -38,9 +38,15 @@ struct probe_uki_ref {
 /*
  * probe_uki_ref_load() - read @path (NULL: "the host does not know which UKI
  * it booted") and derive the above, the signer looked up in @sb (may be NULL).
+ * @bootloader (NULL: none) is the boot loader the firmware starts first
+ * (systemd-boot): the chain is then it, then the UKI. The UKI's kernel is
+ * not expected: systemd-stub 252 and 257 start it without a PCR 4
+ * measurement when Secure Boot is on (seen on OVMF and swtpm); should one
+ * appear it is named (a known application), never accepted.
  * Always fills @ret: a file that cannot be read or parsed (or memory that
  * runs out) leaves pe_ok false with pe_why, and every link that rests on the
  * UKI fails with it. Release with probe_uki_ref_done().
  */
-void probe_uki_ref_load(const char *path, const struct probe_sb_reference *sb, struct probe_uki_ref *ret);
+void probe_uki_ref_load(const char *path, const char *bootloader, const struct probe_sb_reference *sb,
+			struct probe_uki_ref *ret);
 void probe_uki_ref_done(struct probe_uki_ref *u);

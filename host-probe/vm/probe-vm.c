@@ -348,6 +348,15 @@ static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, c
 		"-device", "virtio-serial-pci", "-chardev", d->attest,
 		"-device", "virtserialport,chardev=attest,name=" SC_VIRTIO_PORT_DEFAULT, QEMU_TPM, NULL,
 	};
+	/* --disk: the user's one disk, the ESP and the root on it. */
+	const char *disk_argv[] = {
+		QEMU_COMMON, "-machine", "q35,smm=on",
+		"-global", "driver=cfi.pflash01,property=secure,value=on",
+		"-drive", d->code, "-drive", d->vars,
+		"-drive", d->esp, "-device", "virtio-blk-pci,drive=esp,bootindex=0",
+		"-device", "virtio-serial-pci", "-chardev", d->attest,
+		"-device", "virtserialport,chardev=attest,name=" SC_VIRTIO_PORT_DEFAULT, QEMU_TPM, NULL,
+	};
 	const char *bios_argv[] = {
 		QEMU_COMMON, "-machine", "q35",
 		"-kernel", direct ? direct->kernel : "", "-initrd", direct ? direct->initrd : "",
@@ -364,7 +373,7 @@ static int spawn_qemu(struct probe_vm *vm, const char *accel, const char *cpu, c
 
 	if (out < 0)
 		return -errno;
-	r = probe_spawn(direct ? bios_argv : uefi_argv, out, !vm->keep, &vm->pid, &vm->pidfd);
+	r = probe_spawn(direct ? bios_argv : vm->disk ? disk_argv : uefi_argv, out, !vm->keep, &vm->pid, &vm->pidfd);
 	if (r < 0)
 		return r;
 	/* QEMU connects to the console socket while it starts. */
@@ -411,15 +420,16 @@ static int make_drives(struct probe_vm *vm, const char *code, const char *vars, 
 		       struct qemu_drives *d)
 {
 	_cleanup_free_ char *c = probe_qemu_escape(code), *v = probe_qemu_escape(vars), *e = probe_qemu_escape(esp),
-			    *ro = probe_qemu_escape(root), *s = probe_qemu_escape(vm->socket_path),
+			    *ro = probe_qemu_escape(root ?: ""), *s = probe_qemu_escape(vm->socket_path),
 			    *cs = probe_qemu_escape(vm->console_sock);
 
 	if (!c || !v || !e || !ro || !s || !cs)
 		return -ENOMEM;
 	if (asprintf(&d->code, "if=pflash,format=raw,unit=0,file=%s,readonly=on", c) < 0 ||
 	    asprintf(&d->vars, "if=pflash,format=raw,unit=1,file=%s", v) < 0 ||
-	    asprintf(&d->esp, "if=none,id=esp,file=%s,format=raw,readonly=on", e) < 0 ||
-	    asprintf(&d->root, "if=none,id=root,file=%s,format=raw,snapshot=on", ro) < 0 ||
+	    (vm->disk ? asprintf(&d->esp, "if=none,id=esp,file=%s,format=%s,snapshot=on", e, vm->disk_info.format)
+		      : asprintf(&d->esp, "if=none,id=esp,file=%s,format=raw,readonly=on", e)) < 0 ||
+	    (!vm->disk && asprintf(&d->root, "if=none,id=root,file=%s,format=raw,snapshot=on", ro) < 0) ||
 	    asprintf(&d->attest, "socket,id=attest,path=%s,server=on,wait=off", s) < 0 ||
 	    asprintf(&d->console, "socket,id=con,path=%s,server=off", cs) < 0)
 		return -ENOMEM;
@@ -489,9 +499,15 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 	struct direct_boot direct;
 	int r;
 
-	r = probe_manifest_load(vm->image_dir, &vm->manifest, why, why_size);
-	if (r < 0)
-		return r;
+	if (vm->disk && vm->firmware == PROBE_FW_BIOS)
+		return sc_why(-EINVAL, why, why_size, "--disk boots through UEFI (its systemd-boot): not with --firmware bios");
+	if (vm->disk && (!vm->keys_dir || !vm->keys_dir[0]))
+		return sc_why(-EINVAL, why, why_size, "--disk needs --secure-boot-keys DIR: the keys to enroll, and what the disk's boot chain must be signed by");
+	if (!vm->disk) {
+		r = probe_manifest_load(vm->image_dir, &vm->manifest, why, why_size);
+		if (r < 0)
+			return r;
+	}
 	/* Owned unless --keep: a later probe removes it if this one is killed outright (probe-workdir.h). */
 	r = probe_workdir_create(vm->workdir, sizeof(vm->workdir), NULL, 100, !vm->keep, why, why_size);
 	if (r < 0)
@@ -507,19 +523,36 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 
 	snprintf(vm->keys_used, sizeof(vm->keys_used), "%s",
 		 vm->keys_dir ?: json_string_value(json_object_get(vm->manifest.doc, "keys")) ?: "");
+	if (vm->disk) {
+		/* What the host expects comes from the disk's ESP, and only once its signatures are the keys'. */
+		r = probe_vm_disk_read(vm->disk, vm->workdir, log, &vm->disk_info, why, why_size);
+		if (r >= 0)
+			r = probe_vm_disk_verify(&vm->disk_info, vm->keys_used, why, why_size);
+		if (r < 0)
+			return r;
+		if (!vm->disk_info.chain_signed && vm->firmware == PROBE_FW_UEFI_SECURE)
+			return sc_why(-EKEYREJECTED, why, why_size, "%s: Secure Boot with the keys of %s refuses to start it: not booted",
+				      vm->disk_info.chain_why, vm->keys_used);
+	}
 	r = prepare_vars(vm, vars, log, &code, why, why_size);
 	if (r < 0)
 		return r;
 
-	/* The ESP: a variant of the manifest (plain names only), or a file the operator names by path. */
-	r = probe_vm_esp_path(vm, vm->image_dir, &esp, why, why_size);
-	if (r < 0)
-		return r;
-	if (access(esp, R_OK) < 0)
-		return sc_why(-errno, why, why_size, "%s: %s", esp, strerror(errno));
-	r = probe_image_file(vm->image_dir, vm->manifest.root, &root, why, why_size);
-	if (r < 0)
-		return r;
+	if (vm->disk) {
+		/* Never written: QEMU's snapshot=on puts the guest's writes in a temporary overlay. */
+		if (!(esp = strdup(vm->disk)))
+			return -ENOMEM;
+	} else {
+		/* The ESP: a variant of the manifest (plain names only), or a file the operator names by path. */
+		r = probe_vm_esp_path(vm, vm->image_dir, &esp, why, why_size);
+		if (r < 0)
+			return r;
+		if (access(esp, R_OK) < 0)
+			return sc_why(-errno, why, why_size, "%s: %s", esp, strerror(errno));
+		r = probe_image_file(vm->image_dir, vm->manifest.root, &root, why, why_size);
+		if (r < 0)
+			return r;
+	}
 	if (vm->tpm) {
 		char state[300];
 
@@ -529,12 +562,18 @@ int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size)
 		if (r >= 0 && !vm->tpm_ak_activate)
 			r = probe_swtpm_ak_name(&vm->swtpm, vm->workdir, log, vm->ak_name, &vm->ak_name_len, why, why_size);
 		if (r >= 0) {
-			/* PCR 11 must be the UKI the host built as sealed (the manifest's), whatever ESP boots. */
+			/* PCR 11 must be the UKI the host built as sealed (the manifest's), whatever ESP boots;
+			 * with --disk, the one its boot entry names (signed by db: checked above). */
 			_cleanup_free_ char *sealed = NULL;
 
-			r = probe_image_file(vm->image_dir, vm->manifest.esp, &sealed, why, why_size);
-			if (r >= 0)
-				r = copy_uki(sealed, vm->workdir, log, vm->uki_path, sizeof(vm->uki_path), why, why_size);
+			if (vm->disk)
+				snprintf(vm->uki_path, sizeof(vm->uki_path), "%s", vm->disk_info.uki);
+			else {
+				r = probe_image_file(vm->image_dir, vm->manifest.esp, &sealed, why, why_size);
+				if (r >= 0)
+					r = copy_uki(sealed, vm->workdir, log, vm->uki_path, sizeof(vm->uki_path), why,
+						     why_size);
+			}
 		}
 		if (r >= 0)
 			r = probe_swtpm_start(&vm->swtpm, vm->workdir, log, !vm->keep, why, why_size);

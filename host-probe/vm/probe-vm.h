@@ -19,6 +19,7 @@
 #include "probe-console.h"
 #include "probe-manifest.h"
 #include "probe-swtpm.h"
+#include "probe-vm-disk.h"
 
 #define PROBE_HELPER_TIMEOUT_MS 60000 /* virt-fw-vars, mcopy */
 
@@ -35,6 +36,8 @@ const char *probe_firmware_name(enum probe_firmware fw);
 
 struct probe_vm {
 	const char *image_dir;  /* the builder's output: manifest.json, root.img, esp*.img, vars.fd */
+	const char *disk;       /* --disk: a sealed bootc disk (raw or qcow2, absolute path) instead of image_dir */
+	struct probe_vm_disk disk_info; /* --disk: what its ESP holds, verified against keys_dir */
 	const char *esp;        /* --esp: a variant of the manifest ("insecure") or a file the operator names */
 	const char *keys_dir;   /* --secure-boot-keys: the trust root (default: the image's manifest "keys") */
 	enum probe_firmware firmware;
@@ -46,7 +49,7 @@ struct probe_vm {
 	struct probe_swtpm swtpm;
 	uint8_t ak_name[PROBE_TPM_STATE_NAME_MAX]; /* --tpm: the AK the host derived and pins */
 	size_t ak_name_len;
-	char uki_path[300];     /* --tpm: the sealed UKI the host built (the manifest's ESP), for PCR 11 */
+	char uki_path[330];     /* --tpm: the sealed UKI the host built (the manifest's ESP), for PCR 11 */
 	char keys_used[256];    /* the Secure Boot keys enrolled (PK.crt, KEK.crt, db.crt) */
 	struct probe_manifest manifest;
 	char workdir[256];      /* vars copy, sockets, console log, UKI parts; removed by probe_vm_done() */
@@ -69,7 +72,11 @@ void probe_vm_init(struct probe_vm *vm);
  * UEFI Secure Boot VM boots such a store, never one that came with an image.
  */
 int probe_vm_enroll_keys(const char *keys, const char *vars, const char *log, char *why, size_t why_size);
-/* Load the manifest, prepare the work directory and start QEMU. 0, or -errno with @why. */
+/*
+ * Load the manifest (or read and verify --disk), prepare the work directory
+ * and start QEMU. 0, or -errno with @why; -EKEYREJECTED: the disk's boot
+ * loader or UKI is not signed by the key directory's db (nothing started).
+ */
 int probe_vm_start(struct probe_vm *vm, char *why, size_t why_size);
 /* Stop QEMU (SIGTERM, then SIGKILL after 3 s). */
 void probe_vm_stop(struct probe_vm *vm);

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
 				 "000000000000000000000000000000000000000000000000");
 
 	if (uki)
-		probe_uki_ref_load(uki, &sb, &ref);
+		probe_uki_ref_load(uki, NULL, &sb, &ref);
 	for (int pass = 0; pass < (uki ? 4 : 2); pass++) {
 		struct probe_evidence_expect x = {
 			.nonce = nonce, .report = (const uint8_t *)report_bytes, .report_len = report_len,

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "probe-evidence.h"
+#include "probe-pe.h"
+#include "probe-sbref.h"
+#include "probe-spawn.h"
+#include "probe-vm-disk.h"
+#include "probe-vm.h"
+#include "sc-cmdline.h"
+#include "sc-fileio.h"
+#include "sc-macro.h"
+#include "sc-why.h"
+
+#define ENTRIES_MAX 64
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The largest block size of qemu-img dd that divides both: the ESP is copied in a few thousand steps. */
+static unsigned dd_block(uint64_t offset, uint64_t len)
+{
+	static const unsigned sizes[] = { 1u << 20, 1u << 16, 4096, 512 };
+
+	for (size_t i = 0; i < ELEMENTSOF(sizes); i++)
+		if (offset % sizes[i] == 0 && len % sizes[i] == 0)
+			return sizes[i];
+	return 512;
+}
+
+/* QEMU's reader with the format named (never probed), the absolute path (never a protocol prefix). */
+static int dd(const char *disk, const char *format, uint64_t offset, uint64_t len, const char *out, const char *log)
+{
+	unsigned bs = dd_block(offset, len);
+	char a_bs[32], a_skip[48], a_count[48];
+	_cleanup_free_ char *a_if = NULL, *a_of = NULL;
+
+	snprintf(a_bs, sizeof(a_bs), "bs=%u", bs);
+	snprintf(a_skip, sizeof(a_skip), "skip=%llu", (unsigned long long)(offset / bs));
+	snprintf(a_count, sizeof(a_count), "count=%llu", (unsigned long long)(len / bs));
+	if (asprintf(&a_if, "if=%s", disk) < 0 || asprintf(&a_of, "of=%s", out) < 0) {
+		a_if = a_of = NULL;
+		return -ENOMEM;
+	}
+	{
+		const char *argv[] = { "qemu-img", "dd", "-f", format, "-O", "raw", a_bs, a_skip, a_count, a_if, a_of, NULL };
+
+		return probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS);
+	}
+}
+
+static int mcopy(const char *esp, const char *from, const char *to, bool dir, const char *log)
+{
+	_cleanup_free_ char *src = NULL;
+
+	if (asprintf(&src, "::%s", from) < 0)
+		return -ENOMEM;
+	{
+		const char *argv_file[] = { "mcopy", "-n", "-i", esp, src, to, NULL };
+		const char *argv_dir[] = { "mcopy", "-s", "-n", "-i", esp, src, to, NULL };
+
+		return probe_spawn_wait(dir ? argv_dir : argv_file, log, PROBE_HELPER_TIMEOUT_MS);
+	}
+}
+
+/* systemd-boot's one type #1 entry: bootc writes exactly one at install (a second after an update). */
+static int read_entry(const char *disk, const char *dir, struct probe_vm_disk *ret, char *why, size_t why_size)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	_cleanup_free_ char *text = NULL;
+	char path[600], inner[300];
+	struct dirent *de;
+	unsigned n = 0;
+	size_t len;
+	int r;
+
+	if (!d)
+		return sc_why(-ENOENT, why, why_size, "%s: its ESP has no loader/entries: systemd-boot has no entry to start (bootc writes loader/entries/bootc_*.conf)",
+			      disk);
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".conf") != 0)
+			continue;
+		if (++n > 1 || l >= sizeof(ret->entry_name))
+			break;
+		snprintf(ret->entry_name, sizeof(ret->entry_name), "%s", de->d_name);
+	}
+	if (n == 0)
+		return sc_why(-ENOENT, why, why_size, "%s: its ESP's loader/entries has no .conf entry", disk);
+	if (n > 1)
+		return sc_why(-ENOTUNIQ, why, why_size, "%s: its ESP has more than one entry in loader/entries: which UKI systemd-boot starts then depends on sort keys and EFI variables; sealcheck judges a disk with one entry (as bootc install writes)",
+			      disk);
+	for (const char *c = ret->entry_name; *c; c++)
+		if (*c < 0x20 || *c >= 0x7f)
+			return sc_why(-EBADMSG, why, why_size, "%s: the ESP's boot entry has a name with a non-ASCII byte", disk);
+	snprintf(path, sizeof(path), "%s/%s", dir, ret->entry_name);
+	r = sc_read_file_capped(path, PROBE_BLS_ENTRY_MAX, &text, &len);
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: loader/entries/%s: %s", disk, ret->entry_name,
+			      r == -EFBIG ? "over 16 KiB" : strerror(-r));
+	r = probe_bls_entry_parse(text, len, &ret->entry, inner, sizeof(inner));
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: loader/entries/%s: %s", disk, ret->entry_name, inner);
+	return 0;
+}
+
+int probe_vm_disk_read(const char *disk, const char *workdir, const char *log, struct probe_vm_disk *ret, char *why,
+		       size_t why_size)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *head = NULL;
+	uint8_t magic[32];
+	char head_path[300], esp_path[300], dir[300], inner[300];
+	struct stat st;
+	size_t len;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (disk[0] != '/')
+		return sc_why(-EINVAL, why, why_size, "%s: not an absolute path", disk);
+	fd = open(disk, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return sc_why(-errno, why, why_size, "%s: %s", disk, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		return sc_why(-errno, why, why_size, "%s: %s", disk, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return sc_why(-EINVAL, why, why_size, "%s: not a regular file (a raw or qcow2 disk image)", disk);
+	if (pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic))
+		return sc_why(-EBADMSG, why, why_size, "%s: shorter than any disk image", disk);
+	/* qcow2 (QEMU docs/interop/qcow2.txt): "QFI\xfb", then the virtual size at byte 24, big-endian. */
+	if (memcmp(magic, "QFI\xfb", 4) == 0) {
+		uint8_t ext[80];
+
+		snprintf(ret->format, sizeof(ret->format), "qcow2");
+		ret->size = be64(magic + 24);
+		/* Only the file itself: a backing file or an external data file would hand the guest another
+		 * host file than the one named (docs/threat-model.md), an encrypted one needs a key. */
+		if (pread(fd, ext, sizeof(ext), 0) != (ssize_t)sizeof(ext))
+			return sc_why(-EBADMSG, why, why_size, "%s: a truncated qcow2 header", disk);
+		if (be64(ext + 8) != 0)
+			return sc_why(-EPERM, why, why_size, "%s: a qcow2 image with a backing file: give the flattened image "
+				      "(qemu-img convert -O qcow2), the probe boots exactly the file it is given", disk);
+		if (be64(ext + 32) >> 32 != 0)
+			return sc_why(-EPERM, why, why_size, "%s: an encrypted qcow2 image", disk);
+		if (ext[7] >= 3 && (be64(ext + 72) & 4))
+			return sc_why(-EPERM, why, why_size, "%s: a qcow2 image with an external data file", disk);
+	} else {
+		snprintf(ret->format, sizeof(ret->format), "raw");
+		ret->size = (uint64_t)st.st_size;
+	}
+	if (ret->size < 2 * PROBE_GPT_HEAD_MAX)
+		return sc_why(-EBADMSG, why, why_size, "%s: a %s disk of %llu bytes is too small for a GPT and an ESP", disk,
+			      ret->format, (unsigned long long)ret->size);
+	snprintf(head_path, sizeof(head_path), "%s/disk-head.raw", workdir);
+	r = dd(disk, ret->format, 0, PROBE_GPT_HEAD_MAX, head_path, log);
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: qemu-img dd could not read it as %s (see %s)", disk, ret->format, log);
+	r = sc_read_file_capped(head_path, PROBE_GPT_HEAD_MAX, &head, &len);
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: its first MiB: %s", disk, strerror(-r));
+	r = probe_gpt_find_esp((const uint8_t *)head, len, ret->size, &ret->esp, inner, sizeof(inner));
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: %s", disk, inner);
+	if ((ret->esp.last_lba - ret->esp.first_lba + 1) * PROBE_GPT_SECTOR > PROBE_DISK_ESP_MAX)
+		return sc_why(-EFBIG, why, why_size, "%s: its ESP is over 2 GiB", disk);
+	snprintf(esp_path, sizeof(esp_path), "%s/esp.img", workdir);
+	r = dd(disk, ret->format, ret->esp.first_lba * PROBE_GPT_SECTOR,
+	       (ret->esp.last_lba - ret->esp.first_lba + 1) * PROBE_GPT_SECTOR, esp_path, log);
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: copying its ESP (partition %u) failed (see %s)", disk, ret->esp.index, log);
+
+	snprintf(dir, sizeof(dir), "%s/esp-entries", workdir);
+	if (mkdir(dir, 0700) < 0)
+		return sc_why(-errno, why, why_size, "%s: %s", dir, strerror(errno));
+	/* A missing directory is said by read_entry(). */
+	(void)mcopy(esp_path, "/loader/entries", dir, true, log);
+	snprintf(dir, sizeof(dir), "%s/esp-entries/entries", workdir);
+	r = read_entry(disk, dir, ret, why, why_size);
+	if (r < 0)
+		return r;
+	snprintf(ret->uki, sizeof(ret->uki), "%s/uki.efi", workdir);
+	r = mcopy(esp_path, ret->entry.efi, ret->uki, false, log);
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: the UKI its boot entry names, %s, is not on the ESP (mcopy: see %s)",
+			      disk, ret->entry.efi, log);
+	snprintf(ret->bootloader, sizeof(ret->bootloader), "%s/bootloader.efi", workdir);
+	r = mcopy(esp_path, "/EFI/BOOT/BOOTX64.EFI", ret->bootloader, false, log);
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: its ESP has no EFI/BOOT/BOOTX64.EFI, the boot loader the firmware starts (mcopy: see %s)",
+			      disk, log);
+	return 0;
+}
+
+static int verify_one(const char *path, const char *what, const struct probe_sb_reference *sb,
+		      struct probe_boot_chain *chain, struct probe_pe *pe, char *why, size_t why_size)
+{
+	char inner[400];
+	int r = probe_pe_load(path, pe, inner, sizeof(inner));
+
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s: %s", what, inner);
+	r = probe_boot_chain_add(chain, what, pe, sb, inner, sizeof(inner));
+	if (r < 0)
+		return sc_why(r, why, why_size, "%s", inner);
+	return 0;
+}
+
+int probe_vm_disk_verify(struct probe_vm_disk *d, const char *keys, char *why, size_t why_size)
+{
+	_cleanup_(probe_pe_done) struct probe_pe boot = { 0 }, uki = { 0 };
+	_cleanup_(sc_seal_cmdline_done) struct sc_seal_cmdline c = { 0 };
+	struct probe_sb_reference sb;
+	struct probe_boot_chain chain = { 0 };
+	char inner[400], what[320];
+	const uint8_t *raw = NULL;
+	size_t len = 0;
+	int r;
+
+	r = probe_sb_reference_load(keys, &sb, inner, sizeof(inner));
+	if (r < 0)
+		return sc_why(r, why, why_size, "the Secure Boot key directory: %s", inner);
+	d->chain_signed = true;
+	r = verify_one(d->bootloader, "the boot loader EFI/BOOT/BOOTX64.EFI", &sb, &chain, &boot, d->chain_why,
+		       sizeof(d->chain_why));
+	if (r >= 0) {
+		snprintf(what, sizeof(what), "the UKI %.250s", d->entry.efi);
+		r = verify_one(d->uki, what, &sb, &chain, &uki, d->chain_why, sizeof(d->chain_why));
+	}
+	probe_sb_reference_done(&sb);
+	if (r < 0) {
+		d->chain_signed = false;
+		if (!uki.data && probe_pe_load(d->uki, &uki, inner, sizeof(inner)) < 0)
+			return 0;
+	}
+	/* What the UKI seals, read as the guest's cmdline check reads it (common/sc-cmdline.h). */
+	for (unsigned i = 0; i < uki.n_sections; i++)
+		if (strcmp(uki.sections[i].name, ".cmdline") == 0)
+			probe_pe_section_raw(&uki, &uki.sections[i], &raw, &len);
+	if (!raw || len > 4096)
+		return 0;
+	if (memchr(raw, 0, len))
+		len = (size_t)((const uint8_t *)memchr(raw, 0, len) - raw);
+	if (sc_seal_cmdline_parse((const char *)raw, len, &c) < 0)
+		return -ENOMEM;
+	if (c.kind == SC_SEAL_COMPOSEFS && c.n_digests == 1) {
+		d->digest = c.digests[0].digest;
+		d->insecure = c.digests[0].insecure;
+	}
+	return 0;
+}
