@@ -9,7 +9,7 @@ deb_pkgs=(
 	libmount-dev libefivar-dev libsystemd-dev libssl-dev libcryptsetup-dev libjansson-dev
 	libfsverity-dev fsverity libcmocka-dev
 	python3 python3-jsonschema python3-cryptography python3-pefile python3-pkg-resources
-	qemu-system-x86 ovmf e2fsprogs erofs-utils dosfstools mtools sbsigntool systemd-boot-efi binutils openssl
+	qemu-system-x86 qemu-utils ovmf e2fsprogs erofs-utils dosfstools mtools fdisk sbsigntool systemd-boot-efi binutils openssl
 	busybox-static cpio xz-utils gzip jq debian-archive-keyring systemd debootstrap kmod attr
 	swtpm swtpm-tools tpm2-tools libtss2-dev
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libmicrohttpd-dev libxml2-dev
@@ -20,7 +20,7 @@ rpm_pkgs=(
 	libmount-devel efivar-devel systemd-devel openssl-devel cryptsetup-devel jansson-devel
 	fsverity-utils-devel fsverity-utils libcmocka-devel
 	python3 python3-jsonschema python3-cryptography python3-pefile python3-virt-firmware
-	qemu-system-x86-core edk2-ovmf e2fsprogs erofs-utils dosfstools mtools sbsigntools systemd-boot-unsigned binutils openssl
+	qemu-system-x86-core qemu-img edk2-ovmf e2fsprogs erofs-utils dosfstools mtools util-linux sbsigntools systemd-boot-unsigned binutils openssl
 	busybox cpio xz gzip jq systemd debootstrap kmod attr
 	swtpm swtpm-tools tpm2-tools tpm2-tss-devel
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-client libvirt-devel libmicrohttpd-devel libxml2-devel

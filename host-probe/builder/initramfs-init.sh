@@ -29,10 +29,10 @@ done
 [ -n "$digest" ] || fail "No composefs image in cmdline"
 
 for i in $(seq 1 100); do
-	dev=$(findfs LABEL=sealroot 2>/dev/null) && break
+	dev=$(findfs LABEL=sealroot 2>/dev/null || findfs LABEL=root 2>/dev/null) && break
 	sleep 0.1
 done
-[ -n "$dev" ] || fail "root disk (LABEL=sealroot) not found"
+[ -n "$dev" ] || fail "root disk (LABEL=sealroot or LABEL=root, as bootc labels it) not found"
 mkdir -p /sysroot /run/img /newroot
 mount -t ext4 -o ro "$dev" /sysroot || fail "cannot mount $dev"
 
