@@ -245,8 +245,10 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 			return cli_error_exit(o.json, CLI_ERROR_USAGE);
 		}
 		/* The disk's chain: systemd-boot first (PCR 4, PCR 7). */
-		if (vm.disk)
+		if (vm.disk) {
 			tpm.x.bootloader_path = vm.disk_info.bootloader;
+			tpm.x.pcr5 = &vm.disk_info.pcr5;
+		}
 		if (activate) {
 			/* The AK is the guest's, proven by credential activation: the Name derived before boot is not used. */
 			snprintf(name, sizeof(name), "%.100s/" PROBE_TPM_STATE_AK_NAME, vm.swtpm.state_dir);

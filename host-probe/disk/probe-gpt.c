@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "probe-gpt.h"
@@ -95,5 +96,43 @@ int probe_gpt_find_esp(const uint8_t *head, size_t len, uint64_t disk_size, stru
 	}
 	if (!found)
 		return sc_why(-ENOENT, why, why_size, "the GPT has no EFI System Partition");
+	return 0;
+}
+
+int probe_gpt_event_data(const uint8_t *head, size_t len, uint8_t **ret, size_t *ret_len)
+{
+	static const uint8_t zero[16];
+	const uint8_t *h = head + PROBE_GPT_SECTOR;
+	uint64_t entries_lba, used = 0;
+	uint32_t n, esize;
+	uint8_t *out, *p;
+
+	if (len < 2 * PROBE_GPT_SECTOR || len > PROBE_GPT_HEAD_MAX)
+		return -EBADMSG;
+	entries_lba = le64(h + 72);
+	n = le32(h + 80);
+	esize = le32(h + 84);
+	if (esize < 128 || esize > 4096 || n == 0 || n > GPT_ENTRIES_MAX || entries_lba < 2 ||
+	    entries_lba > len / PROBE_GPT_SECTOR || (uint64_t)n * esize > len - entries_lba * PROBE_GPT_SECTOR)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < n; i++)
+		used += memcmp(head + entries_lba * PROBE_GPT_SECTOR + (size_t)i * esize, zero, 16) != 0;
+	out = malloc(GPT_HEADER_MIN + 8 + used * esize);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, h, GPT_HEADER_MIN);
+	for (int k = 0; k < 8; k++)
+		out[GPT_HEADER_MIN + k] = (uint8_t)(used >> (8 * k));
+	p = out + GPT_HEADER_MIN + 8;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *e = head + entries_lba * PROBE_GPT_SECTOR + (size_t)i * esize;
+
+		if (memcmp(e, zero, 16) == 0)
+			continue;
+		memcpy(p, e, esize);
+		p += esize;
+	}
+	*ret = out;
+	*ret_len = (size_t)(p - out);
 	return 0;
 }

@@ -32,5 +32,15 @@ struct probe_gpt_part {
 int probe_gpt_find_esp(const uint8_t *head, size_t len, uint64_t disk_size, struct probe_gpt_part *ret, char *why,
 		       size_t why_size);
 
+/*
+ * probe_gpt_event_data() - the UEFI_GPT_DATA the firmware measures into PCR 5
+ * for this disk (TCG PC Client PFP EV_EFI_GPT_EVENT; edk2
+ * SecurityPkg/Library/DxeTpm2MeasureBootLib Tcg2MeasureGptTable(), packed):
+ * the 92-byte header, the number of used entries as a UINT64, then each entry
+ * whose type GUID is not zero, in order. @head as probe_gpt_find_esp()
+ * accepted it. malloc'd into *ret; 0, -EBADMSG or -ENOMEM.
+ */
+int probe_gpt_event_data(const uint8_t *head, size_t len, uint8_t **ret, size_t *ret_len);
+
 /* CRC-32 (IEEE 802.3, reflected, as UEFI's CalculateCrc32). */
 uint32_t probe_crc32(const uint8_t *p, size_t n);

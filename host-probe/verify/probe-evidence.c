@@ -488,6 +488,97 @@ int probe_evidence_pcr4_events(const struct probe_eventlog *log, const struct pr
 	return 0;
 }
 
+#define EV_EFI_GPT_EVENT 0x80000006u   /* TCG PC Client PFP: UEFI_GPT_DATA */
+#define LOADER_CONF_TAG 0xf5bc582au    /* systemd src/fundamental/tpm2-pcr.h LOADER_CONF_EVENT_TAG_ID */
+
+static bool sha256_of_data_is(const struct probe_event *e, const uint8_t want[32])
+{
+	uint8_t h[PROBE_TPM_HASH_MAX];
+
+	return probe_tpm_hash(PROBE_TPM_ALG_SHA256, e->data, e->data_len, h) >= 0 && memcmp(h, want, 32) == 0;
+}
+
+static bool is_loader_conf_tag(const struct probe_event *e)
+{
+	static const uint8_t desc[] = { 'l', 0, 'o', 0, 'a', 0, 'd', 0, 'e', 0, 'r', 0, '.', 0, 'c', 0, 'o', 0, 'n', 0,
+					'f', 0, 0, 0 };
+
+	return e->data_len == 8 + sizeof(desc) && sc_le32(e->data) == LOADER_CONF_TAG &&
+	       sc_le32(e->data + 4) == sizeof(desc) && memcmp(e->data + 8, desc, sizeof(desc)) == 0;
+}
+
+int probe_evidence_pcr5_events(const struct probe_eventlog *log, bool boot_loader, const struct probe_pcr5_expect *x,
+			       char *why, size_t why_size)
+{
+	int a = probe_eventlog_alg_index(log, PROBE_TPM_ALG_SHA256);
+	unsigned separators = 0, gpts = 0, confs = 0, ebs = 0, ebs_ok = 0, n = 0;
+
+	if (a < 0)
+		return sc_why(-EPERM, why, why_size, "PCR 5: the log has no sha256 digests");
+	for (size_t i = 0; i < log->n_events; i++) {
+		const struct probe_event *e = &log->events[i];
+
+		if (e->pcr != 5 || e->type == PROBE_EV_NO_ACTION)
+			continue;
+		if (n++ == 0 && e->type != PROBE_EV_SEPARATOR)
+			return sc_why(-EPERM, why, why_size, "PCR 5: the first event (type 0x%08x, offset %zu) is not the separator",
+				      e->type, e->offset);
+		if (ebs && !(e->type == PROBE_EV_EFI_ACTION && !ebs_ok &&
+			     data_is(e, "Exit Boot Services Returned with Success") && digest_of_data(log, e)))
+			return sc_why(-EPERM, why, why_size, "PCR 5: an event (type 0x%08x, offset %zu) after ExitBootServices",
+				      e->type, e->offset);
+		switch (e->type) {
+		case PROBE_EV_SEPARATOR:
+			if (separators++ || e->data_len != 4 || sc_le32(e->data) != 0 || !digest_of_data(log, e))
+				return sc_why(-EPERM, why, why_size, "PCR 5: a second separator, or one that is not 00000000 (offset %zu)",
+					      e->offset);
+			break;
+		case EV_EFI_GPT_EVENT:
+			if (gpts++)
+				return sc_why(-EPERM, why, why_size, "PCR 5: a second GPT event (offset %zu): a second disk was booted from",
+					      e->offset);
+			if (!digest_of_data(log, e) || e->data_len < 100 || memcmp(e->data, "EFI PART", 8) != 0)
+				return sc_why(-EPERM, why, why_size, "PCR 5: the GPT event (offset %zu) is not a GPT, or its digest is not its data's",
+					      e->offset);
+			if (x && x->gpt_known && !sha256_of_data_is(e, x->gpt_sha256))
+				return sc_why(-EPERM, why, why_size, "PCR 5: the GPT the firmware measured is not the disk's the host read");
+			break;
+		case PROBE_EV_EVENT_TAG:
+			if (!boot_loader || !is_loader_conf_tag(e))
+				return sc_why(-EPERM, why, why_size, "PCR 5: a tagged event (offset %zu) %s", e->offset,
+					      boot_loader ? "that is not systemd-boot's loader.conf"
+							  : "where no boot loader runs before the UKI");
+			if (confs++)
+				return sc_why(-EPERM, why, why_size, "PCR 5: loader.conf measured twice");
+			if (x && !x->loader_conf)
+				return sc_why(-EPERM, why, why_size, "PCR 5: a loader.conf was measured, the disk's ESP has none");
+			if (x && memcmp(e->digests[a], x->loader_conf_sha256, 32) != 0)
+				return sc_why(-EPERM, why, why_size, "PCR 5: the loader.conf systemd-boot read is not the one on the disk's ESP");
+			break;
+		case PROBE_EV_EFI_ACTION:
+			if (data_is(e, "Exit Boot Services Invocation") && digest_of_data(log, e) && !ebs) {
+				ebs++;
+				break;
+			}
+			if (ebs && !ebs_ok) {
+				ebs_ok++;
+				break;
+			}
+			/* fall through */
+		default:
+			return sc_why(-EPERM, why, why_size, "PCR 5: event type 0x%08x at offset %zu not expected", e->type,
+				      e->offset);
+		}
+	}
+	if (!separators || !ebs)
+		return sc_why(-EPERM, why, why_size, "PCR 5: no %s", !separators ? "separator" : "ExitBootServices");
+	if (x && x->gpt_known && !gpts)
+		return sc_why(-EPERM, why, why_size, "PCR 5: no GPT event: the firmware did not boot from the disk the host read");
+	if (x && x->loader_conf && !confs)
+		return sc_why(-EPERM, why, why_size, "PCR 5: systemd-boot did not measure the ESP's loader.conf: not the boot loader the host expected");
+	return 0;
+}
+
 int probe_boot_chain_add(struct probe_boot_chain *chain, const char *what, const struct probe_pe *pe,
 			 const struct probe_sb_reference *sb, char *why, size_t why_size)
 {
@@ -953,6 +1044,8 @@ static void link_pcr4(struct verification *v)
 		say(v, PROBE_LINK_PCR4, false, "%s", v->pe_why);
 	else if (probe_evidence_pcr4_events(v->log, &v->chain, why, sizeof(why)) < 0)
 		say(v, PROBE_LINK_PCR4, false, "%s", why);
+	else if (probe_evidence_pcr5_events(v->log, v->chain.n > 1, v->x->pcr5, why, sizeof(why)) < 0)
+		say(v, PROBE_LINK_PCR4, false, "%s", why);
 	else {
 		char apps[400];
 		size_t o = 0;
@@ -963,8 +1056,11 @@ static void link_pcr4(struct verification *v)
 			o += (size_t)snprintf(apps + o, sizeof(apps) - o, "%s%s (Authenticode sha256 %s...)",
 					      i == 0 ? "" : i + 1 == v->chain.n ? ", then " : ", ", v->chain.apps[i].what, h);
 		}
-		say(v, PROBE_LINK_PCR4, true, "PCR 4: the firmware started %s, in this order, and no other EFI application",
-		    apps);
+		say(v, PROBE_LINK_PCR4, true, "PCR 4: the firmware started %s, in this order, and no other EFI application; "
+		    "PCR 5: %s, then ExitBootServices", apps,
+		    v->x->pcr5 ? (v->x->pcr5->loader_conf ? "the disk's GPT and systemd-boot's loader.conf, as the host read them"
+							 : "the disk's GPT, as the host read it")
+			       : "the separator and at most the boot disk's GPT");
 	}
 }
 

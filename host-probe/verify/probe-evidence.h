@@ -72,6 +72,14 @@ struct probe_boot_chain {
 struct probe_uki_ref;
 struct probe_tpm_counters_mem;
 
+/* What PCR 5 must show beyond the separator and ExitBootServices, when the host read the disk. */
+struct probe_pcr5_expect {
+	bool gpt_known;
+	uint8_t gpt_sha256[32];     /* UEFI_GPT_DATA of the disk: the header, the count, its non-empty entries */
+	bool loader_conf;           /* the ESP has loader/loader.conf: systemd-boot measures it */
+	uint8_t loader_conf_sha256[32];
+};
+
 struct probe_evidence_expect {
 	const char *nonce;
 	const uint8_t *report; /* the R frame's payload bytes, as received */
@@ -82,6 +90,9 @@ struct probe_evidence_expect {
 	/* The same, read and hashed once (probe-uki-ref.h, with this sb): used instead of uki_path when set. */
 	const struct probe_uki_ref *uki;
 	const char *bootloader_path; /* with uki_path: the boot loader started before it (systemd-boot), or NULL */
+	/* PCR 5's GPT and loader.conf as the host read them from the disk (run --disk), or NULL: their
+	 * digests unknown (then no loader.conf event is allowed without a boot loader). */
+	const struct probe_pcr5_expect *pcr5;
 	const struct probe_policy *policy;
 	/* The key directory's PK, KEK, db and dbx (probe-sbref.h): PCR 7 must measure exactly these. */
 	const struct probe_sb_reference *sb;
@@ -143,6 +154,20 @@ int probe_evidence_pcr11_events(const struct probe_eventlog *log, const struct p
  */
 int probe_evidence_pcr9_events(const struct probe_eventlog *log, const uint8_t *cmdline, size_t cmdline_len,
 			       const struct probe_pcr11 *pred, char *why, size_t why_size);
+
+/*
+ * probe_evidence_pcr5_events() - PCR 5, exactly: the separator (00000000)
+ * first; at most one EV_EFI_GPT_EVENT (EDK2's UEFI_GPT_DATA of the boot disk:
+ * its digest the hash of its data, and with @x that data the disk's); with
+ * @boot_loader at most one systemd-boot EV_EVENT_TAG "loader.conf" (tag
+ * 0xf5bc582a, systemd src/fundamental/tpm2-pcr.h LOADER_CONF_EVENT_TAG_ID;
+ * src/boot/boot.c config_load()), which with @x must be there exactly when the
+ * ESP has the file, carrying its SHA-256; then one EV_EFI_ACTION "Exit Boot
+ * Services Invocation", optionally followed by "Exit Boot Services Returned
+ * with Success". Anything else is -EPERM with @why.
+ */
+int probe_evidence_pcr5_events(const struct probe_eventlog *log, bool boot_loader, const struct probe_pcr5_expect *x,
+			       char *why, size_t why_size);
 
 /*
  * probe_evidence_pcr4_events() - PCR 4 as EDK2 extends it for a boot from a

@@ -12,6 +12,7 @@
 #include "probe-pe.h"
 #include "probe-sbref.h"
 #include "probe-spawn.h"
+#include "probe-tpm.h"
 #include "probe-vm-disk.h"
 #include "probe-vm.h"
 #include "sc-cmdline.h"
@@ -19,7 +20,15 @@
 #include "sc-macro.h"
 #include "sc-why.h"
 
-#define ENTRIES_MAX 64
+static int sha256(const void *p, size_t n, uint8_t out[32])
+{
+	uint8_t h[PROBE_TPM_HASH_MAX];
+	int r = probe_tpm_hash(PROBE_TPM_ALG_SHA256, p, n, h);
+
+	if (r >= 0)
+		memcpy(out, h, 32);
+	return r;
+}
 
 static uint64_t be64(const uint8_t *p)
 {
@@ -175,6 +184,16 @@ int probe_vm_disk_read(const char *disk, const char *workdir, const char *log, s
 	r = probe_gpt_find_esp((const uint8_t *)head, len, ret->size, &ret->esp, inner, sizeof(inner));
 	if (r < 0)
 		return sc_why(r, why, why_size, "%s: %s", disk, inner);
+	{
+		_cleanup_free_ uint8_t *gpt = NULL;
+		size_t gpt_len;
+
+		r = probe_gpt_event_data((const uint8_t *)head, len, &gpt, &gpt_len);
+		if (r < 0 || sha256(gpt, gpt_len, ret->pcr5.gpt_sha256) < 0)
+			return sc_why(r < 0 ? r : -EIO, why, why_size, "%s: its GPT as the firmware measures it: %s", disk,
+				      strerror(r < 0 ? -r : EIO));
+		ret->pcr5.gpt_known = true;
+	}
 	if ((ret->esp.last_lba - ret->esp.first_lba + 1) * PROBE_GPT_SECTOR > PROBE_DISK_ESP_MAX)
 		return sc_why(-EFBIG, why, why_size, "%s: its ESP is over 2 GiB", disk);
 	snprintf(esp_path, sizeof(esp_path), "%s/esp.img", workdir);
@@ -197,6 +216,17 @@ int probe_vm_disk_read(const char *disk, const char *workdir, const char *log, s
 	if (r < 0)
 		return sc_why(r, why, why_size, "%s: the UKI its boot entry names, %s, is not on the ESP (mcopy: see %s)",
 			      disk, ret->entry.efi, log);
+	/* systemd-boot measures loader/loader.conf into PCR 5 when the file is there (src/boot/boot.c). */
+	snprintf(dir, sizeof(dir), "%s/loader.conf", workdir);
+	if (mcopy(esp_path, "/loader/loader.conf", dir, false, log) >= 0) {
+		_cleanup_free_ char *conf = NULL;
+
+		r = sc_read_file_capped(dir, 1u << 20, &conf, &len);
+		if (r < 0 || sha256(conf, len, ret->pcr5.loader_conf_sha256) < 0)
+			return sc_why(r < 0 ? r : -EIO, why, why_size, "%s: the ESP's loader/loader.conf: %s", disk,
+				      r == -EFBIG ? "over 1 MiB" : strerror(r < 0 ? -r : EIO));
+		ret->pcr5.loader_conf = true;
+	}
 	snprintf(ret->bootloader, sizeof(ret->bootloader), "%s/bootloader.efi", workdir);
 	r = mcopy(esp_path, "/EFI/BOOT/BOOTX64.EFI", ret->bootloader, false, log);
 	if (r < 0)

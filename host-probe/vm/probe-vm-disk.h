@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "probe-bls.h"
+#include "probe-evidence.h"
 #include "probe-gpt.h"
 #include "sc-digest.h"
 
@@ -37,6 +38,7 @@ struct probe_vm_disk {
 	char chain_why[600];         /* !chain_signed: which one and why */
 	struct sc_digest digest;     /* the UKI's composefs digest (SC_HASH_NONE: none it names) */
 	bool insecure;               /* its .cmdline marks the digest optional ("composefs=?") */
+	struct probe_pcr5_expect pcr5; /* the disk's GPT as the firmware measures it, the ESP's loader.conf */
 };
 
 /* Copy out and parse: 0, or -errno with @why naming @disk and the problem. */

@@ -15,6 +15,7 @@
 #include "sc-base64.h"
 #include "probe-eventlog.h"
 #include "probe-evidence.h"
+#include "probe-gpt.h"
 #include "probe-pcr11.h"
 #include "sc-evidence.h"
 #include "probe-policy.h"
@@ -546,6 +547,115 @@ static void test_pcr9_events(void **state)
 	q.has_initrd = false;
 	expect_why(probe_evidence_pcr9_events(log, cmd, strlen(fixture_cmdline), &q, why, sizeof(why)), why, "an extra \"Linux initrd\"");
 	unload(&f);
+}
+
+/*
+ * PCR 5 of a real boot of the bootc-shaped disk (systemd-boot 257, OVMF,
+ * swtpm: fixtures/evidence/bootc-257.eventlog): the separator, the GPT, the
+ * loader.conf systemd-boot measured, ExitBootServices and its success. The
+ * GPT the host computes from that disk's first sectors
+ * (fixtures/disk/bootc-gpt-head.bin, the same disk) is the one measured.
+ */
+static struct probe_eventlog *bootc_log(uint8_t **raw, size_t *len)
+{
+	struct probe_eventlog *log = NULL;
+
+	assert_int_equal(sc_read_file_capped(FIXTURES_DIR "/evidence/bootc-257.eventlog", 1 << 20, (char **)raw, len), 0);
+	assert_int_equal(probe_eventlog_parse(*raw, *len, &log, NULL, 0), 0);
+	return log;
+}
+
+static void expect_pcr5(const uint8_t *raw, size_t len, bool boot_loader, const struct probe_pcr5_expect *x, const char *part)
+{
+	_cleanup_eventlog_ struct probe_eventlog *log = NULL;
+	char why[512] = "";
+
+	assert_int_equal(probe_eventlog_parse(raw, len, &log, NULL, 0), 0);
+	if (!part) {
+		if (probe_evidence_pcr5_events(log, boot_loader, x, why, sizeof(why)) != 0)
+			fail_msg("%s", why);
+		return;
+	}
+	expect_why(probe_evidence_pcr5_events(log, boot_loader, x, why, sizeof(why)), why, part);
+}
+
+static uint32_t le32p(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The offset of PCR 5's event of @type in @raw (a crypto-agile log with sha1 and sha256), its data after it. */
+static size_t find_event(const uint8_t *raw, size_t len, uint32_t type, size_t *data_off)
+{
+	size_t o = 8 + 20;
+
+	o += 4 + le32p(raw + o);
+	while (o + 12 <= len) {
+		size_t start = o, n;
+		uint32_t pcr = le32p(raw + o), t = le32p(raw + o + 4), cnt = le32p(raw + o + 8);
+
+		o += 12;
+		for (uint32_t i = 0; i < cnt; i++)
+			o += 2 + ((raw[o] | raw[o + 1] << 8) == 0x000b ? 32 : 20);
+		n = le32p(raw + o);
+		if (pcr == 5 && t == type) {
+			*data_off = o + 4;
+			return start;
+		}
+		o += 4 + n;
+	}
+	fail_msg("no PCR 5 event of type %#x", type);
+	return 0;
+}
+
+static void test_pcr5_events(void **state)
+{
+	_cleanup_free_ uint8_t *raw = NULL, *head = NULL, *gpt = NULL, *copy = NULL;
+	_cleanup_eventlog_ struct probe_eventlog *log = NULL;
+	struct probe_pcr5_expect x = { .gpt_known = true, .loader_conf = true }, y;
+	uint8_t h[PROBE_TPM_HASH_MAX];
+	size_t len, head_len, gpt_len, data;
+	char why[512];
+
+	(void)state;
+	log = bootc_log(&raw, &len);
+	assert_int_equal(sc_read_file_capped(FIXTURES_DIR "/disk/bootc-gpt-head.bin", PROBE_GPT_HEAD_MAX, (char **)&head, &head_len), 0);
+	assert_int_equal(probe_gpt_event_data(head, head_len, &gpt, &gpt_len), 0);
+	assert_int_equal(gpt_len, 92 + 8 + 3 * 128); /* BIOS-BOOT, ESP, root */
+	assert_int_equal(probe_tpm_hash(PROBE_TPM_ALG_SHA256, gpt, gpt_len, h), 0);
+	memcpy(x.gpt_sha256, h, 32);
+	assert_int_equal(probe_tpm_hash(PROBE_TPM_ALG_SHA256, "timeout 5\n", 10, h), 0); /* bootc's loader.conf */
+	memcpy(x.loader_conf_sha256, h, 32);
+	/* The real boot, exactly as the host read the disk; and with nothing known but the boot loader. */
+	assert_int_equal(probe_evidence_pcr5_events(log, true, &x, why, sizeof(why)), 0);
+	assert_int_equal(probe_evidence_pcr5_events(log, true, NULL, why, sizeof(why)), 0);
+	/* A loader.conf measurement where no boot loader ran (the chain is the UKI alone). */
+	expect_pcr5(raw, len, false, NULL, "where no boot loader runs before the UKI");
+	/* Another loader.conf than the ESP's; none on the ESP; another GPT than the disk's. */
+	y = x;
+	y.loader_conf_sha256[0] ^= 1;
+	expect_pcr5(raw, len, true, &y, "is not the one on the disk's ESP");
+	y = x;
+	y.loader_conf = false;
+	expect_pcr5(raw, len, true, &y, "the disk's ESP has none");
+	y = x;
+	y.gpt_sha256[31] ^= 1;
+	expect_pcr5(raw, len, true, &y, "not the disk's the host read");
+	/* The tagged event relabelled: another tag than systemd-boot's loader.conf. */
+	copy = malloc(len);
+	assert_non_null(copy);
+	memcpy(copy, raw, len);
+	(void)find_event(copy, len, PROBE_EV_EVENT_TAG, &data);
+	copy[data + 4] ^= 1;
+	expect_pcr5(copy, len, true, NULL, "that is not systemd-boot's loader.conf");
+	/* The GPT event retyped as an unknown event: PCR 5 still replays, the type is not allowed. */
+	memcpy(copy, raw, len);
+	copy[find_event(copy, len, 0x80000006u, &data) + 4] = 0x09;
+	expect_pcr5(copy, len, true, NULL, "event type 0x80000009");
+	/* The GPT retyped as a second separator. */
+	memcpy(copy, raw, len);
+	memcpy(copy + find_event(copy, len, 0x80000006u, &data) + 4, "\x04\0\0\0", 4);
+	expect_pcr5(copy, len, true, NULL, "a second separator");
 }
 
 static bool pick_pcr9_initrd(const struct probe_event *e)
@@ -1177,6 +1287,7 @@ int main(void)
 		cmocka_unit_test(test_malformed), cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_pcr11_events), cmocka_unit_test(test_pcr11_event_of_another_type),
 		cmocka_unit_test(test_pcr11_unknown_section), cmocka_unit_test(test_pcr9_events),
+		cmocka_unit_test(test_pcr5_events),
 		cmocka_unit_test(test_pcr9_unknown_event), cmocka_unit_test(test_userlog),
 		cmocka_unit_test(test_userlog_in_evidence), cmocka_unit_test(test_pcr7_exact),
 		cmocka_unit_test(test_pcr4_exact), cmocka_unit_test(test_uki_cmdline),
