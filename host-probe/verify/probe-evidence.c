@@ -269,6 +269,30 @@ struct pcr9_expect {
  * .initrd content as the stub serves it, zero-padded to VirtualSize: PCR 11's
  * content digest of .initrd).
  */
+/*
+ * The command line the stub passes from its .cmdline (systemd src/boot/util.c
+ * mangle_stub_cmdline(), 252 and 257): up to the first NUL, control bytes and
+ * DEL become spaces, leading and trailing ones dropped. Into @out (@len + 1
+ * bytes); returns its length.
+ */
+static size_t stub_cmdline(const uint8_t *raw, size_t len, char *out)
+{
+	size_t o = 0, end = 0, i = 0;
+
+	while (i < len && raw[i] != 0 && (raw[i] <= 0x20 || raw[i] == 0x7f))
+		i++;
+	for (; i < len && raw[i] != 0; i++) {
+		if (raw[i] <= 0x20 || raw[i] == 0x7f) {
+			out[o++] = ' ';
+			continue;
+		}
+		out[o++] = (char)raw[i];
+		end = o;
+	}
+	out[end] = 0;
+	return end;
+}
+
 static int pcr9_expected(const uint8_t *cmdline, size_t cmdline_len, const struct probe_pcr11 *pred, struct pcr9_expect *out,
 			 unsigned *ret_n, char *why, size_t why_size)
 {
@@ -279,15 +303,19 @@ static int pcr9_expected(const uint8_t *cmdline, size_t cmdline_len, const struc
 
 		if (cmdline && strcmp(ev->name, ".cmdline") == 0) {
 			_cleanup_free_ uint8_t *u16 = NULL;
-			const uint8_t *raw = cmdline;
-			size_t len = cmdline_len, chars = 0;
+			_cleanup_free_ char *mangled = NULL;
+			size_t len = cmdline_len, chars;
+			const uint8_t *raw;
 
 			if (len > ev->size)
 				len = (size_t)ev->size;
-			while (chars < len && raw[chars] != 0)
-				chars++;
-			if (chars > 64 * 1024)
+			if (len > 64 * 1024)
 				return sc_why(-EPERM, why, why_size, "PCR 9: the .cmdline is over 64 KiB");
+			mangled = malloc(len + 1);
+			if (!mangled)
+				return -ENOMEM;
+			chars = stub_cmdline(cmdline, len, mangled);
+			raw = (const uint8_t *)mangled;
 			u16 = calloc(chars + 1, 2);
 			if (!u16)
 				return -ENOMEM;
@@ -717,6 +745,7 @@ int probe_evidence_uki_cmdline(const struct probe_pe *pe, const struct probe_pol
 	const uint8_t *raw = NULL;
 	size_t len = 0;
 	unsigned n_found = 0;
+	char mangled[4097];
 	char hex[SC_DIGEST_HEX_MAX + 1];
 
 	for (unsigned i = 0; i < pe->n_sections; i++)
@@ -730,14 +759,14 @@ int probe_evidence_uki_cmdline(const struct probe_pe *pe, const struct probe_pol
 		return sc_why(-EPERM, why, why_size, "the sealed UKI has %u .cmdline sections", n_found);
 	if (len > 4096)
 		return sc_why(-EPERM, why, why_size, "the sealed UKI's .cmdline is longer than 4 KiB");
-	/* The stub passes the section up to its first NUL (PCR 9's LoadOptions are the same bytes). */
-	if (memchr(raw, 0, len))
-		len = (size_t)((const uint8_t *)memchr(raw, 0, len) - raw);
+	/* What the stub passes (PCR 9's LoadOptions are the same bytes): up to the first NUL, control
+	 * bytes as spaces. Read as the kernel gets it, not as the section's raw bytes. */
+	len = stub_cmdline(raw, len, mangled);
 	/* The kernel strips a token's leading quote before it looks at the key ("composefs=X" is
 	 * composefs=X to systemd and bootc): a sealed cmdline needs no quotes, so none is taken. */
-	if (memchr(raw, '"', len))
+	if (memchr(mangled, '"', len))
 		return sc_why(-EPERM, why, why_size, "the sealed UKI's .cmdline has a double quote: its tokens could be read two ways");
-	if (sc_seal_cmdline_parse((const char *)raw, len, &c) < 0)
+	if (sc_seal_cmdline_parse(mangled, len, &c) < 0)
 		return -ENOMEM;
 	if (c.problem != SC_CMDLINE_OK)
 		return sc_why(-EPERM, why, why_size, "the sealed UKI's .cmdline: %s", c.detail);

@@ -325,17 +325,28 @@ static int predict_initrd(const struct probe_pe *pe, unsigned stub_version, stru
 	unsigned int len = 0;
 
 	for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
-		/* 252 passes .initrd alone (with no sidecar on the ESP): the rest is 257's. */
-		if (stub_version < 257 && strcmp(parts[i].section, ".initrd") != 0)
+		const uint8_t *raw;
+		size_t raw_len;
+
+		/* 252 (src/boot/stub.c combine_initrd()) passes .initrd, then .pcrsig and .pcrpkey as cpio
+		 * archives; .ucode, .osrel and .profile are 257's. Stubs 253 to 256 are predicted as 252. */
+		if (stub_version < 257 && strcmp(parts[i].section, ".initrd") != 0 &&
+		    strcmp(parts[i].section, ".pcrsig") != 0 && strcmp(parts[i].section, ".pcrpkey") != 0)
 			continue;
 		found[i] = find_unique(pe, parts[i].section, &count);
 		if (found[i] && count > 1)
 			return fail(why, why_size, "%u %s sections: which one the stub passes is ambiguous", count,
 				    parts[i].section);
-		if (found[i] && found[i]->virtual_size == 0 && !parts[i].file)
-			found[i] = NULL; /* an empty iovec is not appended */
-		if (found[i])
-			n++;
+		/* A section of no size is not set (257 PE_SECTION_VECTOR_IS_SET), nothing is appended for it. */
+		if (found[i] && found[i]->virtual_size == 0)
+			found[i] = NULL;
+		if (!found[i])
+			continue;
+		probe_pe_section_raw(pe, found[i], &raw, &raw_len);
+		if (found[i]->virtual_size - raw_len > PROBE_PCR11_PAD_MAX)
+			return fail(why, why_size, "section %s: VirtualSize %#x exceeds its raw data (%#zx) by more than %u",
+				    found[i]->name, found[i]->virtual_size, raw_len, PROBE_PCR11_PAD_MAX);
+		n++;
 	}
 	p->has_initrd = n > 0;
 	if (!n)

@@ -157,11 +157,14 @@ struct probe_pcr11 {
  * sections (none: what `systemd-measure calculate --phase=` prints).
  * Also the SHA-256 of the initrd the stub passes to the kernel (PCR 9),
  * without ESP sidecars (credentials, system extensions, addons: those the
- * stub measures into PCR 12 and 13 first): systemd-stub 252 passes .initrd
- * alone; 257 (src/boot/stub.c generate_embedded_initrds(), combine_initrds(),
- * src/boot/cpio.c pack_cpio_literal()) concatenates, each zero-padded to 4
- * bytes when more than one, .ucode, .initrd, then a cpio archive
- * ".extra/<file>" of each of .pcrsig, .pcrpkey, .osrel and .profile present.
+ * stub measures into PCR 12 and 13 first): systemd-stub 252 passes .initrd,
+ * followed (zero-padded to 4 bytes) by a cpio archive ".extra/<file>" of
+ * .pcrsig and of .pcrpkey when present (src/boot/stub.c combine_initrd());
+ * 253 to 256 are taken as 252 (not checked); 257 (generate_embedded_initrds(),
+ * combine_initrds(), src/boot/cpio.c pack_cpio_literal()) concatenates, each
+ * zero-padded to 4 bytes when more than one, .ucode, .initrd, then a cpio
+ * archive of each of .pcrsig, .pcrpkey, .osrel and .profile. A section of
+ * size 0 adds nothing.
  * Returns 0, or a negative errno with @why.
  */
 int probe_pcr11_predict(const struct probe_pe *pe, enum probe_bank bank, unsigned stub_version,

@@ -530,6 +530,21 @@ static void test_pcr9_events(void **state)
 	memcpy(padded, fixture_cmdline, strlen(fixture_cmdline));
 	p.events[2].size = sizeof(padded);
 	assert_int_equal(probe_evidence_pcr9_events(log, padded, sizeof(padded), &p, why, sizeof(why)), 0);
+	/* The stub's mangling (src/boot/util.c mangle_stub_cmdline()): control bytes as spaces, leading and
+	 * trailing ones dropped; a .cmdline written with a newline and a tab passes what the kernel measured. */
+	{
+		char mangle[256];
+		struct probe_pcr11 m = p;
+
+		snprintf(mangle, sizeof(mangle), "\t %s\n", fixture_cmdline);
+		*strchr(mangle + 2, ' ') = '\x01';
+		m.events[2].size = strlen(mangle);
+		assert_int_equal(probe_evidence_pcr9_events(log, (const uint8_t *)mangle, strlen(mangle), &m, why, sizeof(why)), 0);
+		/* Without that mangling, a byte more: another cmdline. */
+		*strchr(mangle, '\x01') = 'x';
+		expect_why(probe_evidence_pcr9_events(log, (const uint8_t *)mangle, strlen(mangle), &m, why, sizeof(why)), why,
+			   "is not the sealed UKI's .cmdline");
+	}
 	/* Another cmdline than the one the stub passed. */
 	padded[10] = 'X';
 	expect_why(probe_evidence_pcr9_events(log, padded, sizeof(padded), &p, why, sizeof(why)), why,

@@ -187,6 +187,36 @@ static void test_initrd_passed(void **state)
 	}
 }
 
+/* @uki's section @from renamed @to (8 bytes each), or with @from's VirtualSize 0 when @to is NULL. */
+static void check_initrd_edit(const char *from, const char *to, unsigned stub, const char *want)
+{
+	struct fixture f = load("uki-newer.efi");
+	_cleanup_free_ _unused_ char *ufree = f.buf;
+	struct probe_pe pe;
+	struct probe_pcr11 p;
+	char why[256], h[65], *at = memmem(f.buf, f.len, from, 8);
+
+	assert_non_null(at);
+	if (to)
+		memcpy(at, to, 8);
+	else
+		memset(at + 8, 0, 4);
+	assert_int_equal(probe_pe_parse(f.buf, f.len, &pe, why, sizeof(why)), 0);
+	assert_int_equal(probe_pcr11_predict(&pe, PROBE_BANK_SHA256, stub, NULL, 0, &p, why, sizeof(why)), 0);
+	hex(p.initrd_sha256, 32, h);
+	assert_string_equal(h, want);
+}
+
+/* The same independent model: a .pcrpkey (the fixture's .uname renamed) is passed as a cpio archive by both
+ * stubs, before 257's .osrel; a section of VirtualSize 0 passes nothing, and then .initrd goes alone, unpadded. */
+static void test_initrd_passed_sections(void **state)
+{
+	(void)state;
+	check_initrd_edit(".uname\0\0", ".pcrpkey", 0, "6d211aeefb45dc2f5e6fd008493f0389b73c15a641f9b8b04b37ecc460b57ec8");
+	check_initrd_edit(".uname\0\0", ".pcrpkey", 252, "9d241220a8068ac6d63a36b8ed89a82b99c66b591544b7bb40168139410c4626");
+	check_initrd_edit(".osrel\0\0", NULL, 0, "32079613ce62e63ef918ebdcc46d0d93bb9ccd21975fbbd14e300c73440f88cd");
+}
+
 static void test_events(void **state)
 {
 	struct fixture f = load("uki-252.efi"), g = load("uki-newer.efi");
@@ -837,6 +867,7 @@ int main(void)
 		cmocka_unit_test(test_known_answers_252), cmocka_unit_test(test_known_answers_newer),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_initrd_passed),
+		cmocka_unit_test(test_initrd_passed_sections),
 		cmocka_unit_test(test_pe_malformed),
 		cmocka_unit_test(test_predict_refused),	  cmocka_unit_test(test_phases_and_banks),
 		cmocka_unit_test(test_load), cmocka_unit_test(test_authenticode),		  cmocka_unit_test(test_boot_paths),
