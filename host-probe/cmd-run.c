@@ -226,9 +226,10 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 	if (!o.json && vm.disk) {
 		char hex[SC_DIGEST_HEX_MAX + 1];
 
-		printf("Disk:    %s (%s), ESP partition %u: systemd-boot entry %s starts %s, composefs=%s%.16s...; "
+		printf("Disk:    %s (%s), ESP partition %u: systemd-boot %s, entry %s starts %s, composefs=%s%.16s...; "
 		       "boot loader and UKI signed by %s's db\n",
-		       vm.disk, vm.disk_info.format, vm.disk_info.esp.index, vm.disk_info.entry_name,
+		       vm.disk, vm.disk_info.format, vm.disk_info.esp.index, vm.disk_info.bootloader_version,
+		       vm.disk_info.entry_name,
 		       vm.disk_info.entry.efi, vm.disk_info.insecure ? "?" : "",
 		       vm.disk_info.digest.alg != SC_HASH_NONE
 			       ? sc_hex_encode(vm.disk_info.digest.bytes, vm.disk_info.digest.len, hex)

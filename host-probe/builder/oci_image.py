@@ -147,6 +147,10 @@ def unpack(ref, dest):
     layers = manifest.get("layers", [])
     if [l.get("digest") for l in layers] != config.get("rootfs", {}).get("diff_ids"):
         raise OciError(f"{ref}: the layers are not the config's diff_ids (only uncompressed layers are read)")
+    # One layer, as build-bootc-image.py writes: with more, a symbolic link of one layer could carry a later
+    # layer's files outside DEST (GNU tar follows it), and whiteouts would need their own reading.
+    if len(layers) != 1:
+        raise OciError(f"{ref}: {len(layers)} layers (one is read here)")
     for l in layers:
         if l.get("mediaType") != MT_LAYER:
             raise OciError(f"{ref}: layer media type {l.get('mediaType')!r} (only {MT_LAYER} is read)")

@@ -50,12 +50,16 @@ int probe_bls_entry_parse(const char *text, size_t len, struct probe_bls_entry *
 	if (memchr(text, 0, len))
 		return sc_why(-EBADMSG, why, why_size, "a NUL byte");
 	for (size_t i = 0; i < len;) {
-		const char *line = text + i, *nl = memchr(line, '\n', len - i);
-		size_t n = nl ? (size_t)(nl - line) : len - i, k = 0, v;
+		const char *line = text + i;
+		size_t n = 0, k = 0, v;
 
-		i += n + (nl ? 1 : 0);
+		/* A line ends at \n or \r, as systemd-boot splits them (src/boot/efi-string.c line_get_key_value()):
+		 * "title x\roptions ..." is two lines there, so it is here. */
+		while (i + n < len && text[i + n] != '\n' && text[i + n] != '\r')
+			n++;
+		i += n + (i + n < len ? 1 : 0);
 		lineno++;
-		while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+		while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
 			n--;
 		while (k < n && (line[k] == ' ' || line[k] == '\t'))
 			k++;

@@ -15,6 +15,9 @@
 /* EFI System Partition type, as stored (the first three fields little-endian). */
 static const uint8_t esp_type[16] = { 0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11,
 				      0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b };
+/* The Discoverable Partitions Specification's XBOOTLDR (BC13C2FF-59E6-4262-A352-B275FD6F7172). */
+static const uint8_t xbootldr_type[16] = { 0xff, 0xc2, 0x13, 0xbc, 0xe6, 0x59, 0x62, 0x42,
+					   0xa3, 0x52, 0xb2, 0x75, 0xfd, 0x6f, 0x71, 0x72 };
 
 uint32_t probe_crc32(const uint8_t *p, size_t n)
 {
@@ -46,6 +49,7 @@ int probe_gpt_find_esp(const uint8_t *head, size_t len, uint64_t disk_size, stru
 	uint32_t hsize, n, esize;
 	uint64_t entries_lba, sectors = disk_size / PROBE_GPT_SECTOR, off;
 	unsigned found = 0;
+	bool xbootldr = false;
 
 	if (len < 2 * PROBE_GPT_SECTOR || len > PROBE_GPT_HEAD_MAX)
 		return sc_why(-EBADMSG, why, why_size, "the disk is shorter than a GPT header (%zu bytes)", len);
@@ -81,6 +85,7 @@ int probe_gpt_find_esp(const uint8_t *head, size_t len, uint64_t disk_size, stru
 		const uint8_t *e = head + off + (size_t)i * esize;
 		uint64_t first = le64(e + 32), last = le64(e + 40);
 
+		xbootldr |= memcmp(e, xbootldr_type, 16) == 0;
 		if (memcmp(e, esp_type, 16) != 0)
 			continue;
 		if (first < 2 || first > last || last >= sectors)
@@ -96,6 +101,7 @@ int probe_gpt_find_esp(const uint8_t *head, size_t len, uint64_t disk_size, stru
 	}
 	if (!found)
 		return sc_why(-ENOENT, why, why_size, "the GPT has no EFI System Partition");
+	ret->has_xbootldr = xbootldr;
 	return 0;
 }
 

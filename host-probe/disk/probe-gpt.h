@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,7 @@
 struct probe_gpt_part {
 	uint64_t first_lba, last_lba; /* inclusive, in 512-byte sectors */
 	unsigned index;               /* 1-based, as partition numbers are said */
+	bool has_xbootldr;            /* the GPT also has an XBOOTLDR partition (systemd-boot reads entries there) */
 };
 
 /*

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,61 +72,86 @@ static int dd(const char *disk, const char *format, uint64_t offset, uint64_t le
 	}
 }
 
-static int mcopy(const char *esp, const char *from, const char *to, bool dir, const char *log)
+/* One file out of the ESP image (@esp: a file, or "DISK@@OFFSET" for a raw disk read in place). */
+static int mcopy(const char *esp, const char *from, const char *to, const char *log)
 {
 	_cleanup_free_ char *src = NULL;
 
 	if (asprintf(&src, "::%s", from) < 0)
 		return -ENOMEM;
 	{
-		const char *argv_file[] = { "mcopy", "-n", "-i", esp, src, to, NULL };
-		const char *argv_dir[] = { "mcopy", "-s", "-n", "-i", esp, src, to, NULL };
+		const char *argv[] = { "mcopy", "-n", "-i", esp, src, to, NULL };
 
-		return probe_spawn_wait(dir ? argv_dir : argv_file, log, PROBE_HELPER_TIMEOUT_MS);
+		return probe_spawn_wait(argv, log, PROBE_HELPER_TIMEOUT_MS);
 	}
 }
 
-/* systemd-boot's one type #1 entry: bootc writes exactly one at install (a second after an update). */
-static int read_entry(const char *disk, const char *dir, struct probe_vm_disk *ret, char *why, size_t why_size)
+/*
+ * The names in the ESP's folder @dir (mdir -b: one "::/DIR/NAME" a line), read
+ * from @list_file (at most 64 KiB). Each name must be [A-Za-z0-9._+-]: mtools
+ * writes a FAT long name as it is, and nothing of this probe takes another.
+ * -ENOENT when the folder is not there.
+ */
+static int list_dir(const char *esp, const char *dir, const char *list_file, char names[][256], unsigned max,
+		    unsigned *ret_n, const char *disk, char *why, size_t why_size)
 {
-	_cleanup_closedir_ DIR *d = opendir(dir);
-	_cleanup_free_ char *text = NULL;
-	char path[600], inner[300];
-	struct dirent *de;
+	_cleanup_free_ char *src = NULL, *text = NULL;
+	size_t len, prefix;
 	unsigned n = 0;
-	size_t len;
 	int r;
 
-	if (!d)
-		return sc_why(-ENOENT, why, why_size, "%s: its ESP has no loader/entries: systemd-boot has no entry to start (bootc writes loader/entries/bootc_*.conf)",
-			      disk);
-	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
+	(void)unlink(list_file);
+	if (asprintf(&src, "::%s", dir) < 0)
+		return -ENOMEM;
+	{
+		const char *argv[] = { "mdir", "-b", "-i", esp, src, NULL };
 
-		if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".conf") != 0)
-			continue;
-		if (++n > 1 || l >= sizeof(ret->entry_name))
-			break;
-		snprintf(ret->entry_name, sizeof(ret->entry_name), "%s", de->d_name);
+		r = probe_spawn_wait(argv, list_file, PROBE_HELPER_TIMEOUT_MS);
 	}
-	if (n == 0)
-		return sc_why(-ENOENT, why, why_size, "%s: its ESP's loader/entries has no .conf entry", disk);
-	if (n > 1)
-		return sc_why(-ENOTUNIQ, why, why_size, "%s: its ESP has more than one entry in loader/entries: which UKI systemd-boot starts then depends on sort keys and EFI variables; sealcheck judges a disk with one entry (as bootc install writes)",
-			      disk);
-	for (const char *c = ret->entry_name; *c; c++)
-		if (*c < 0x20 || *c >= 0x7f)
-			return sc_why(-EBADMSG, why, why_size, "%s: the ESP's boot entry has a name with a non-ASCII byte", disk);
-	snprintf(path, sizeof(path), "%s/%s", dir, ret->entry_name);
-	r = sc_read_file_capped(path, PROBE_BLS_ENTRY_MAX, &text, &len);
+	if (r == -EIO)
+		return -ENOENT; /* mdir: no such folder */
 	if (r < 0)
-		return sc_why(r, why, why_size, "%s: loader/entries/%s: %s", disk, ret->entry_name,
-			      r == -EFBIG ? "over 16 KiB" : strerror(-r));
-	r = probe_bls_entry_parse(text, len, &ret->entry, inner, sizeof(inner));
+		return sc_why(r, why, why_size, "%s: listing %s on its ESP (mdir) failed", disk, dir);
+	r = sc_read_file_capped(list_file, 64 * 1024, &text, &len);
 	if (r < 0)
-		return sc_why(r, why, why_size, "%s: loader/entries/%s: %s", disk, ret->entry_name, inner);
+		return sc_why(r, why, why_size, "%s: the ESP's %s: %s", disk, dir,
+			      r == -EFBIG ? "a listing over 64 KiB" : strerror(-r));
+	prefix = strlen(src) + 1; /* "::/loader/entries/" */
+	for (char *line = text, *nl; line < text + len; line = nl + 1) {
+		size_t l;
+
+		nl = memchr(line, '\n', (size_t)(text + len - line));
+		if (!nl)
+			nl = text + len;
+		*nl = 0;
+		l = strlen(line);
+		if (l == 0)
+			continue;
+		if (l <= prefix || strncmp(line, src, prefix - 1) != 0 || line[prefix - 1] != '/')
+			return sc_why(-EBADMSG, why, why_size, "%s: mdir listed something outside the ESP's %s", disk, dir);
+		line += prefix;
+		l -= prefix;
+		if (l > 0 && line[l - 1] == '/') /* a folder */
+			continue;
+		if (l >= 256 || strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-") != l)
+			return sc_why(-EBADMSG, why, why_size, "%s: the ESP's %s has a file whose name is not [A-Za-z0-9._+-] (at most 255 bytes)",
+				      disk, dir);
+		if (n >= max)
+			return sc_why(-E2BIG, why, why_size, "%s: the ESP's %s has more than %u files", disk, dir, max);
+		memcpy(names[n++], line, l + 1);
+	}
+	*ret_n = n;
 	return 0;
 }
+
+static bool ends_with_nocase(const char *s, const char *suffix)
+{
+	size_t l = strlen(s), k = strlen(suffix);
+
+	return l > k && strcasecmp(s + l - k, suffix) == 0;
+}
+
+#define ESP_LIST_MAX 256
 
 int probe_vm_disk_read(const char *disk, const char *workdir, const char *log, struct probe_vm_disk *ret, char *why,
 		       size_t why_size)
@@ -133,7 +159,10 @@ int probe_vm_disk_read(const char *disk, const char *workdir, const char *log, s
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *head = NULL;
 	uint8_t magic[32];
-	char head_path[300], esp_path[300], dir[300], inner[300];
+	_cleanup_free_ char *esp_spec = NULL;
+	_cleanup_free_ char(*names)[256] = calloc(ESP_LIST_MAX, 256);
+	char head_path[300], dir[300], inner[300], list[300];
+	unsigned n = 0;
 	struct stat st;
 	size_t len;
 	int r;
@@ -196,29 +225,81 @@ int probe_vm_disk_read(const char *disk, const char *workdir, const char *log, s
 	}
 	if ((ret->esp.last_lba - ret->esp.first_lba + 1) * PROBE_GPT_SECTOR > PROBE_DISK_ESP_MAX)
 		return sc_why(-EFBIG, why, why_size, "%s: its ESP is over 2 GiB", disk);
-	snprintf(esp_path, sizeof(esp_path), "%s/esp.img", workdir);
-	r = dd(disk, ret->format, ret->esp.first_lba * PROBE_GPT_SECTOR,
-	       (ret->esp.last_lba - ret->esp.first_lba + 1) * PROBE_GPT_SECTOR, esp_path, log);
-	if (r < 0)
-		return sc_why(r, why, why_size, "%s: copying its ESP (partition %u) failed (see %s)", disk, ret->esp.index, log);
+	if (!names)
+		return -ENOMEM;
+	if (ret->esp.has_xbootldr)
+		return sc_why(-ENOTUNIQ, why, why_size, "%s: the GPT has an XBOOTLDR partition: systemd-boot reads entries from it too, which sealcheck does not follow",
+			      disk);
+	if (strcmp(ret->format, "raw") == 0 && !strstr(disk, "@@"))
+		/* A raw disk is read in place, at the ESP's offset (mtools' "FILE@@OFFSET"): nothing copied. */
+		r = asprintf(&esp_spec, "%s@@%llu", disk, (unsigned long long)(ret->esp.first_lba * PROBE_GPT_SECTOR)) < 0
+			    ? -ENOMEM
+			    : 0;
+	else {
+		/* Another format is copied out by QEMU's reader, at most PROBE_DISK_ESP_MAX. */
+		r = asprintf(&esp_spec, "%s/esp.img", workdir) < 0 ? -ENOMEM : 0;
+		if (r >= 0)
+			r = dd(disk, ret->format, ret->esp.first_lba * PROBE_GPT_SECTOR,
+			       (ret->esp.last_lba - ret->esp.first_lba + 1) * PROBE_GPT_SECTOR, esp_spec, log);
+		if (r < 0 && r != -ENOMEM)
+			return sc_why(r, why, why_size, "%s: copying its ESP (partition %u) failed (see %s)", disk,
+				      ret->esp.index, log);
+	}
+	if (r < 0) {
+		esp_spec = NULL;
+		return r;
+	}
 
-	snprintf(dir, sizeof(dir), "%s/esp-entries", workdir);
-	if (mkdir(dir, 0700) < 0)
-		return sc_why(-errno, why, why_size, "%s: %s", dir, strerror(errno));
-	/* A missing directory is said by read_entry(). */
-	(void)mcopy(esp_path, "/loader/entries", dir, true, log);
-	snprintf(dir, sizeof(dir), "%s/esp-entries/entries", workdir);
-	r = read_entry(disk, dir, ret, why, why_size);
+	/* systemd-boot's entries (src/boot/boot.c config_load_type1_entries(): *.conf, any case): exactly one,
+	 * as bootc install writes. Type #2 UKIs in EFI/Linux/ would be entries of their own: none. */
+	snprintf(list, sizeof(list), "%s/esp.list", workdir);
+	r = list_dir(esp_spec, "/loader/entries", list, names, ESP_LIST_MAX, &n, disk, why, why_size);
+	if (r == -ENOENT)
+		return sc_why(r, why, why_size, "%s: its ESP has no loader/entries: systemd-boot has no entry to start (bootc writes loader/entries/bootc_*.conf)",
+			      disk);
 	if (r < 0)
 		return r;
+	for (unsigned i = 0, k = 0; i < n; i++) {
+		if (!ends_with_nocase(names[i], ".conf"))
+			continue;
+		if (k++)
+			return sc_why(-ENOTUNIQ, why, why_size, "%s: its ESP has more than one entry in loader/entries (%s, %s): which UKI systemd-boot starts then depends on sort keys and EFI variables; sealcheck judges a disk with one entry (as bootc install writes)",
+				      disk, ret->entry_name, names[i]);
+		snprintf(ret->entry_name, sizeof(ret->entry_name), "%s", names[i]);
+	}
+	if (!ret->entry_name[0])
+		return sc_why(-ENOENT, why, why_size, "%s: its ESP's loader/entries has no .conf entry", disk);
+	r = list_dir(esp_spec, "/EFI/Linux", list, names, ESP_LIST_MAX, &n, disk, why, why_size);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	for (unsigned i = 0; r >= 0 && i < n; i++)
+		if (ends_with_nocase(names[i], ".efi"))
+			return sc_why(-ENOTUNIQ, why, why_size, "%s: its ESP has EFI/Linux/%s, which systemd-boot offers as an entry of its own (bootc keeps its UKIs in EFI/Linux/bootc/)",
+				      disk, names[i]);
+	{
+		_cleanup_free_ char *text = NULL;
+		char path[600];
+
+		snprintf(path, sizeof(path), "/loader/entries/%s", ret->entry_name);
+		snprintf(dir, sizeof(dir), "%s/entry.conf", workdir);
+		r = mcopy(esp_spec, path, dir, log);
+		if (r >= 0)
+			r = sc_read_file_capped(dir, PROBE_BLS_ENTRY_MAX, &text, &len);
+		if (r < 0)
+			return sc_why(r, why, why_size, "%s: loader/entries/%s: %s", disk, ret->entry_name,
+				      r == -EFBIG ? "over 16 KiB" : strerror(-r));
+		r = probe_bls_entry_parse(text, len, &ret->entry, inner, sizeof(inner));
+		if (r < 0)
+			return sc_why(r, why, why_size, "%s: loader/entries/%s: %s", disk, ret->entry_name, inner);
+	}
 	snprintf(ret->uki, sizeof(ret->uki), "%s/uki.efi", workdir);
-	r = mcopy(esp_path, ret->entry.efi, ret->uki, false, log);
+	r = mcopy(esp_spec, ret->entry.efi, ret->uki, log);
 	if (r < 0)
 		return sc_why(r, why, why_size, "%s: the UKI its boot entry names, %s, is not on the ESP (mcopy: see %s)",
 			      disk, ret->entry.efi, log);
 	/* systemd-boot measures loader/loader.conf into PCR 5 when the file is there (src/boot/boot.c). */
 	snprintf(dir, sizeof(dir), "%s/loader.conf", workdir);
-	if (mcopy(esp_path, "/loader/loader.conf", dir, false, log) >= 0) {
+	if (mcopy(esp_spec, "/loader/loader.conf", dir, log) >= 0) {
 		_cleanup_free_ char *conf = NULL;
 
 		r = sc_read_file_capped(dir, 1u << 20, &conf, &len);
@@ -228,7 +309,7 @@ int probe_vm_disk_read(const char *disk, const char *workdir, const char *log, s
 		ret->pcr5.loader_conf = true;
 	}
 	snprintf(ret->bootloader, sizeof(ret->bootloader), "%s/bootloader.efi", workdir);
-	r = mcopy(esp_path, "/EFI/BOOT/BOOTX64.EFI", ret->bootloader, false, log);
+	r = mcopy(esp_spec, "/EFI/BOOT/BOOTX64.EFI", ret->bootloader, log);
 	if (r < 0)
 		return sc_why(r, why, why_size, "%s: its ESP has no EFI/BOOT/BOOTX64.EFI, the boot loader the firmware starts (mcopy: see %s)",
 			      disk, log);
@@ -266,6 +347,24 @@ int probe_vm_disk_verify(struct probe_vm_disk *d, const char *keys, char *why, s
 	d->chain_signed = true;
 	r = verify_one(d->bootloader, "the boot loader EFI/BOOT/BOOTX64.EFI", &sb, &chain, &boot, d->chain_why,
 		       sizeof(d->chain_why));
+	if (boot.data) {
+		/* The boot loader is systemd-boot, as bootc installs it: its .sdmagic (src/boot/boot.c). */
+		static const char magic[] = "#### LoaderInfo: systemd-boot ";
+		const uint8_t *m = NULL;
+		size_t ml = 0, v = 0;
+
+		for (unsigned i = 0; i < boot.n_sections; i++)
+			if (strcmp(boot.sections[i].name, ".sdmagic") == 0)
+				probe_pe_section_raw(&boot, &boot.sections[i], &m, &ml);
+		if (!m || ml <= sizeof(magic) - 1 || memcmp(m, magic, sizeof(magic) - 1) != 0) {
+			probe_sb_reference_done(&sb);
+			return sc_why(-EMEDIUMTYPE, why, why_size, "the boot loader EFI/BOOT/BOOTX64.EFI is not systemd-boot (no \"%s\" in .sdmagic): sealcheck judges the chain bootc installs",
+				      magic);
+		}
+		for (size_t i = sizeof(magic) - 1; i < ml && m[i] != ' ' && m[i] != 0 && v + 1 < sizeof(d->bootloader_version); i++)
+			d->bootloader_version[v++] = m[i] > 0x20 && m[i] < 0x7f ? (char)m[i] : '?';
+		d->bootloader_version[v] = 0;
+	}
 	if (r >= 0) {
 		snprintf(what, sizeof(what), "the UKI %.250s", d->entry.efi);
 		r = verify_one(d->uki, what, &sb, &chain, &uki, d->chain_why, sizeof(d->chain_why));

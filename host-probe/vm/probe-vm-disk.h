@@ -2,11 +2,13 @@
 /*
  * A sealed bootc disk the user hands the probe (`run --disk`), raw or qcow2,
  * read without being written or handed to anything that probes its format:
- * QEMU's `qemu-img dd` with the format named copies the first MiB and the
- * EFI System Partition into the work directory (probe-gpt.h finds it),
- * mtools reads the ESP's files: the boot loader the firmware starts from the
- * removable-media path (EFI/BOOT/BOOTX64.EFI), systemd-boot's one type #1
- * entry (probe-bls.h) and the UKI it names.
+ * QEMU's `qemu-img dd` with the format named copies the first MiB (and, for
+ * a qcow2, the EFI System Partition) into the work directory (probe-gpt.h
+ * finds it; a raw disk's ESP is read in place); mtools lists and reads the
+ * ESP's files: the boot loader the firmware starts from the removable-media
+ * path (EFI/BOOT/BOOTX64.EFI, which must be systemd-boot), systemd-boot's
+ * one type #1 entry (probe-bls.h; no type #2 UKI in EFI/Linux/, no XBOOTLDR)
+ * and the UKI it names.
  *
  * What the host then expects comes from those files only once their
  * signatures are verified against the key directory's db (Authenticode with
@@ -32,6 +34,7 @@ struct probe_vm_disk {
 	char entry_name[256];        /* loader/entries/NAME.conf */
 	struct probe_bls_entry entry;
 	char bootloader[320];        /* copies in the work directory */
+	char bootloader_version[48]; /* after probe_vm_disk_verify(): systemd-boot's, from its .sdmagic */
 	char uki[320];
 	/* After probe_vm_disk_verify(): */
 	bool chain_signed;           /* both signed by a certificate of the key directory's db */

@@ -198,6 +198,9 @@ static void test_bls_hostile(void **state)
 	BAD("efi /a.efi\nefi /b.efi\n", "a second efi/uki key");
 	BAD("efi /a.efi\nuki /a.efi\n", "a second efi/uki key");
 	BAD("efi /a.efi\noptions composefs=abc\n", "\"options\"");
+	/* systemd-boot ends a line at \r too: what hides behind one is read. */
+	BAD("title x\roptions init=/bin/sh\nefi /EFI/Linux/a.efi\n", "\"options\"");
+	BAD("efi /EFI/Linux/a.efi\nversion 1\refi /EFI/Linux/evil.efi\n", "a second efi/uki key");
 	BAD("linux /vmlinuz\ninitrd /initrd\n", "\"linux\"");
 	BAD("efi /a.efi\ninitrd /extra.cpio\n", "\"initrd\"");
 	BAD("efi /a.efi\nprofile 1\n", "\"profile\"");

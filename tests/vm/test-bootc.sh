@@ -12,8 +12,9 @@
 #   bootc-badkey     the UKI signed by a key not in db: NOT SEALED, the firmware would
 #                    refuse it, nothing booted (exit 1, JSON "not-bootable")
 #   bootc-bootloader-badkey  the same for systemd-boot
-#   bootc-disk-refused       a qcow2 with a backing file, a disk whose ESP has two entries,
-#                    a GPT whose CRC is wrong: exit 2, each named (no boot)
+#   bootc-disk-refused       a qcow2 with a backing file, a GPT whose CRC is wrong, an ESP
+#                    with two entries, or a UKI of its own in EFI/Linux/, a boot loader that
+#                    is not systemd-boot, no key directory: exit 2, each named (no boot)
 #   bootc-measure    predict-pcr11 on the disk's UKI equals trixie's systemd-measure 257
 #                    (run in the image's own root); no boot
 VM_TEST_NAME=test-bootc
@@ -101,10 +102,24 @@ bootc-disk-refused)
 	cp --sparse=always "$disk/disk.raw" "$work/two.raw"
 	esp_off=$(sfdisk -d "$work/two.raw" | awk -F'[=,]' '/EFI-SYSTEM/ { gsub(/ /, "", $2); print $2 * 512 }')
 	printf 'title other\nefi /EFI/Linux/other.efi\n' >"$work/other.conf"
-	mcopy -i "$work/two.raw@@$esp_off" "$work/other.conf" ::/loader/entries/other.conf
+	# (systemd-boot takes *.conf in any case: an upper-case one is an entry too)
+	mcopy -i "$work/two.raw@@$esp_off" "$work/other.conf" ::/loader/entries/OTHER.CONF
 	run_probe --disk "$work/two.raw" --secure-boot-keys "$keys"
 	[ "$rc" = 2 ] || fail "two entries: exit $rc, want 2"
 	grep -q 'more than one entry in loader/entries' "$work/err" || fail "two entries not named"
+	# A UKI of its own in EFI/Linux/: systemd-boot lists it beside the entry.
+	cp --sparse=always "$disk/disk.raw" "$work/type2.raw"
+	mcopy -i "$work/type2.raw@@$esp_off" "$work/other.conf" ::/EFI/Linux/other.efi
+	run_probe --disk "$work/type2.raw" --secure-boot-keys "$keys"
+	[ "$rc" = 2 ] || fail "a type #2 UKI: exit $rc, want 2"
+	grep -q 'EFI/Linux/other.efi, which systemd-boot offers as an entry of its own' "$work/err" || fail "the type #2 UKI not named"
+	# A db-signed boot loader that is not systemd-boot (the signed UKI itself in its place).
+	cp --sparse=always "$disk/disk.raw" "$work/notsdboot.raw"
+	mcopy -n -i "$work/notsdboot.raw@@$esp_off" "::$(jq -r .uki "$manifest")" "$work/uki.efi"
+	mcopy -o -i "$work/notsdboot.raw@@$esp_off" "$work/uki.efi" ::/EFI/BOOT/BOOTX64.EFI
+	run_probe --disk "$work/notsdboot.raw" --secure-boot-keys "$keys"
+	[ "$rc" = 2 ] || fail "not systemd-boot: exit $rc, want 2"
+	grep -q 'is not systemd-boot' "$work/err" || fail "a boot loader that is not systemd-boot not named"
 	# No key directory: nothing to verify the chain with.
 	run_probe --disk "$disk/disk.raw"
 	[ "$rc" = 2 ] || fail "no keys: exit $rc, want 2"
@@ -116,10 +131,11 @@ bootc-measure)
 	[ -x "$root/usr/lib/systemd/systemd-measure" ] || fail "no trixie root with systemd-measure in the cache"
 	esp_off=$(sfdisk -d "$disk/disk.raw" | awk -F'[=,]' '/EFI-SYSTEM/ { gsub(/ /, "", $2); print $2 * 512 }')
 	mcopy -n -i "$disk/disk.raw@@$esp_off" "::$(jq -r .uki "$manifest")" "$work/uki.efi"
-	mkdir -p "$root/run/sealcheck-measure"
-	trap 'rm -rf "$work" "$root/run/sealcheck-measure"' EXIT
+	# A folder of this run's own inside the cached root (it is shared: nothing else is written there).
+	m=$(mktemp -d "$root/run/sealcheck-measure.XXXXXX")
+	trap 'rm -rf "$work" "$m"' EXIT
 	# Each section as the stub measures it: VirtualSize bytes, the raw data zero-filled (src/boot/pe.c).
-	/usr/bin/python3 - "$work/uki.efi" "$root/run/sealcheck-measure" <<'PY' || fail "cannot read the UKI's sections"
+	/usr/bin/python3 - "$work/uki.efi" "$m" <<'PY' || fail "cannot read the UKI's sections"
 import os, sys, pefile
 pe = pefile.PE(sys.argv[1])
 for s in pe.sections:
@@ -131,8 +147,8 @@ for s in pe.sections:
 PY
 	args=()
 	for s in linux osrel cmdline initrd uname sbat; do
-		[ -e "$root/run/sealcheck-measure/$s" ] || fail "the UKI has no .$s"
-		args+=("--$s=/run/sealcheck-measure/$s")
+		[ -e "$m/$s" ] || fail "the UKI has no .$s"
+		args+=("--$s=/run/${m##*/}/$s")
 	done
 	for bank in sha1 sha256 sha384 sha512; do
 		for phase in "" enter-initrd:leave-initrd:sysinit:ready; do
