@@ -30,13 +30,12 @@ Makes, in DIR:
   disk-*.raw   the negative tests' disks: the same with another ESP: insecure (the UKI
                says composefs=?), badkey (the UKI signed by a key not in db),
                bootloader-badkey (systemd-boot signed by a key not in db)
-  manifest.json  what was built: digest, image reference, manifest digest, files
+  bootc-disk.json  what was built: digest, image reference, manifest digest, files
 The image is read by reference only (oci_image.py checks every blob). Needs root.
 """
 import argparse
 import configparser
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -46,14 +45,9 @@ import tempfile
 import time
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oci_image  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("build_sealed_image", os.path.join(HERE, "build-sealed-image.py"))
-bsi = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bsi)
+from builder_lib import SRC, bsi  # noqa: E402
 run, out = bsi.run, bsi.out
 
 ESP_TYPE = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"

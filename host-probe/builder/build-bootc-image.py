@@ -21,7 +21,6 @@ Needs root (chroot-free, but file owners are kept). Progress on a terminal.
 """
 import argparse
 import hashlib
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -29,14 +28,9 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SRC = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oci_image  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("build_sealed_image", os.path.join(HERE, "build-sealed-image.py"))
-bsi = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bsi)
+from builder_lib import HERE, SRC, bsi  # noqa: E402
 
 # What the image holds beyond minbase: systemd as init, the boot loader and stub bootc signs and
 # builds the UKI with (systemd-boot-efi, systemd-ukify: python3-pefile, and python3-cffi-backend,
