@@ -160,6 +160,10 @@ static int run(const struct sc_program *prog, const struct sc_verb *verb, int ar
 		sc_log_error("--esp goes with an IMAGE_DIR, not --disk");
 		return cli_error_exit(o.json, CLI_ERROR_USAGE);
 	}
+	if (vm.disk && libvirt_uri) {
+		sc_log_error("--disk with --libvirt is not supported yet: boot the disk with run --disk (QEMU of the probe's own)");
+		return cli_error_exit(o.json, CLI_ERROR_USAGE);
+	}
 	if (vm.disk) {
 		/* QEMU and qemu-img are given an absolute path: never one a protocol prefix ("nbd:") could be read into. */
 		if (!realpath(vm.disk, disk_path)) {

@@ -66,6 +66,10 @@ expect_json usage attest --socket "$sock" --expect-digest "$digest" --timeout 0 
 expect_json usage run --json
 expect_json usage run --json --firmware floppy "$tmp/img"
 expect_json usage run --json --tpm-ek-ca "$tmp/ca.pem" "$tmp/img"
+expect_json usage run --json --disk "$tmp/img" "$tmp/img"
+expect_json usage run --json --disk /nonexistent/disk.raw --secure-boot-keys "$tmp"
+expect_json usage run --json --disk "$tmp/img" --esp insecure
+expect_json usage run --json --disk "$tmp/img" --libvirt=test:///default
 expect_json usage watch --json --expect-digest "$digest"
 expect_json usage watch --json --socket-dir "$tmp/socks" --expect-digest "$digest" --vm x
 expect_json usage watch --json --socket-dir "$tmp/socks" --expect-digest "$digest" --events some
